@@ -1,0 +1,132 @@
+//! The SQL type system and its one-to-one mapping onto Arrow.
+//!
+//! New types (JSON, VECTOR(n), geometry) are added as variants here with their Arrow form;
+//! storage, the wire protocols and DataFusion all derive their behaviour from this mapping.
+
+use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+/// Precision and scale used for `NUMERIC` / `DECIMAL` written without a type modifier.
+/// Arrow decimals have a fixed scale, so an unconstrained PostgreSQL numeric is stored with
+/// this one (documented difference: values print with this many fraction digits).
+pub const NUMERIC_DEFAULT_PRECISION: u8 = 38;
+pub const NUMERIC_DEFAULT_SCALE: i8 = 10;
+/// The largest precision Arrow's 128-bit decimal holds.
+pub const NUMERIC_MAX_PRECISION: u8 = 38;
+
+/// The time zone every `TIMESTAMPTZ` value is normalised to.
+pub const TIMESTAMPTZ_ZONE: &str = "+00:00";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SqlType {
+    Bool,
+    Int16,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    Numeric { precision: u8, scale: i8 },
+    /// `CHAR(n)`: blank-padded to `n` characters, longer values rejected.
+    Char(u32),
+    /// `VARCHAR(n)`: longer values rejected; `None` means unbounded.
+    Varchar(Option<u32>),
+    Text,
+    Bytea,
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+    Interval,
+}
+
+impl SqlType {
+    /// The Arrow type a column of this SQL type is stored and computed as.
+    pub fn to_arrow(&self) -> DataType {
+        match self {
+            SqlType::Bool => DataType::Boolean,
+            SqlType::Int16 => DataType::Int16,
+            SqlType::Int32 => DataType::Int32,
+            SqlType::Int64 => DataType::Int64,
+            SqlType::Float32 => DataType::Float32,
+            SqlType::Float64 => DataType::Float64,
+            SqlType::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
+            SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => DataType::Utf8,
+            SqlType::Bytea => DataType::Binary,
+            SqlType::Date => DataType::Date32,
+            SqlType::Time => DataType::Time64(TimeUnit::Microsecond),
+            SqlType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            SqlType::TimestampTz => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some(TIMESTAMPTZ_ZONE.into()))
+            }
+            SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+        }
+    }
+
+    /// The SQL type a computed Arrow column gets when a table is created from it
+    /// (`CREATE TABLE AS SELECT`). `None` when Basalt has no column type for it.
+    pub fn from_arrow(data_type: &DataType) -> Option<SqlType> {
+        Some(match data_type {
+            DataType::Boolean => SqlType::Bool,
+            DataType::Int8 | DataType::Int16 | DataType::UInt8 => SqlType::Int16,
+            DataType::Int32 | DataType::UInt16 => SqlType::Int32,
+            DataType::Int64 | DataType::UInt32 | DataType::UInt64 => SqlType::Int64,
+            DataType::Float16 | DataType::Float32 => SqlType::Float32,
+            DataType::Float64 => SqlType::Float64,
+            DataType::Decimal128(p, s) => SqlType::Numeric { precision: *p, scale: *s },
+            DataType::Decimal256(_, s) => SqlType::Numeric {
+                precision: NUMERIC_MAX_PRECISION,
+                scale: *s,
+            },
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::Text,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => SqlType::Bytea,
+            DataType::Date32 | DataType::Date64 => SqlType::Date,
+            DataType::Time32(_) | DataType::Time64(_) => SqlType::Time,
+            DataType::Timestamp(_, None) => SqlType::Timestamp,
+            DataType::Timestamp(_, Some(_)) => SqlType::TimestampTz,
+            DataType::Interval(_) => SqlType::Interval,
+            DataType::Null => SqlType::Text,
+            _ => return None,
+        })
+    }
+
+    /// The PostgreSQL spelling, as `format_type` and `\d` show it.
+    pub fn pg_name(&self) -> String {
+        match self {
+            SqlType::Bool => "boolean".into(),
+            SqlType::Int16 => "smallint".into(),
+            SqlType::Int32 => "integer".into(),
+            SqlType::Int64 => "bigint".into(),
+            SqlType::Float32 => "real".into(),
+            SqlType::Float64 => "double precision".into(),
+            SqlType::Numeric { precision, scale } => format!("numeric({precision},{scale})"),
+            SqlType::Char(n) => format!("character({n})"),
+            SqlType::Varchar(Some(n)) => format!("character varying({n})"),
+            SqlType::Varchar(None) => "character varying".into(),
+            SqlType::Text => "text".into(),
+            SqlType::Bytea => "bytea".into(),
+            SqlType::Date => "date".into(),
+            SqlType::Time => "time without time zone".into(),
+            SqlType::Timestamp => "timestamp without time zone".into(),
+            SqlType::TimestampTz => "timestamp with time zone".into(),
+            SqlType::Interval => "interval".into(),
+        }
+    }
+
+    /// The maximum character length a value may have, for length-checked string types.
+    pub fn max_chars(&self) -> Option<u32> {
+        match self {
+            SqlType::Char(n) | SqlType::Varchar(Some(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn is_integer(&self) -> bool {
+        matches!(self, SqlType::Int16 | SqlType::Int32 | SqlType::Int64)
+    }
+}
+
+impl std::fmt::Display for SqlType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.pg_name())
+    }
+}

@@ -1,0 +1,138 @@
+//! Server configuration: command-line flags, `BASALT_*` environment variables and an
+//! optional TOML file, in that order of precedence, over built-in defaults.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "./basalt-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1";
+pub const DEFAULT_PG_PORT: u16 = 5433;
+pub const DEFAULT_MYSQL_PORT: u16 = 3307;
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
+/// Checkpoint after this many WAL bytes (64 MiB); 0 = only at clean shutdown.
+pub const DEFAULT_CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "basalt",
+    version,
+    about = "Basalt: an HTAP database server that PostgreSQL clients use.",
+    long_about = "Basalt: an HTAP database server. One process, one commit timestamp; \
+                  PostgreSQL wire protocol on --pg-port, health endpoint on --http-port.\n\n\
+                  Every option can also be set with its BASALT_* environment variable or in a \
+                  TOML file given with --config (keys: data_dir, listen, pg_port, mysql_port, \
+                  http_port, checkpoint_wal_bytes). Flags win over the environment, which wins \
+                  over the file."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the server (creates the data directory if needed and recovers it).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "BASALT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (WAL, checkpoints) [default: ./basalt-data]
+    #[arg(long, env = "BASALT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, env = "BASALT_LISTEN")]
+    pub listen: Option<String>,
+    /// PostgreSQL protocol port [default: 5433]
+    #[arg(long, env = "BASALT_PG_PORT")]
+    pub pg_port: Option<u16>,
+    /// MySQL protocol port, reserved; the MySQL protocol is not served yet [default: 3307]
+    #[arg(long, env = "BASALT_MYSQL_PORT")]
+    pub mysql_port: Option<u16>,
+    /// HTTP port (GET /health) [default: 8080]
+    #[arg(long, env = "BASALT_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    /// Take a checkpoint after this many bytes of WAL; 0 = only at clean shutdown
+    /// [default: 67108864]
+    #[arg(long, env = "BASALT_CHECKPOINT_WAL_BYTES")]
+    pub checkpoint_wal_bytes: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    pg_port: Option<u16>,
+    mysql_port: Option<u16>,
+    http_port: Option<u16>,
+    checkpoint_wal_bytes: Option<u64>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub pg_port: u16,
+    pub mysql_port: u16,
+    pub http_port: u16,
+    pub checkpoint_wal_bytes: u64,
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs) -> Result<Config, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Ok(Config {
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            pg_port: args.pg_port.or(file.pg_port).unwrap_or(DEFAULT_PG_PORT),
+            mysql_port: args.mysql_port.or(file.mysql_port).unwrap_or(DEFAULT_MYSQL_PORT),
+            http_port: args.http_port.or(file.http_port).unwrap_or(DEFAULT_HTTP_PORT),
+            checkpoint_wal_bytes: args
+                .checkpoint_wal_bytes
+                .or(file.checkpoint_wal_bytes)
+                .unwrap_or(DEFAULT_CHECKPOINT_WAL_BYTES),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("basalt.toml");
+        std::fs::write(&path, "pg_port = 6000\nhttp_port = 6001\n").unwrap();
+        let args = ServeArgs { config: Some(path), pg_port: Some(7000), ..Default::default() };
+        let c = Config::resolve(args).unwrap();
+        assert_eq!(c.pg_port, 7000);
+        assert_eq!(c.http_port, 6001);
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("basalt.toml");
+        std::fs::write(&path, "pg_prot = 1\n").unwrap();
+        let err = Config::resolve(ServeArgs { config: Some(path), ..Default::default() }).unwrap_err();
+        assert!(err.contains("pg_prot"), "{err}");
+    }
+}

@@ -1,0 +1,438 @@
+//! The PostgreSQL wire protocol (pgwire): one [`Session`] per connection.
+//!
+//! The transaction status in every ReadyForQuery comes from the session, the one authority
+//! on transaction state, so clients always see `I`, `T` or `E` as PostgreSQL would send it.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow_pg::datatypes::df::deserialize_parameters;
+use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
+use async_trait::async_trait;
+use basalt_sql::session::{Prepared, DATABASE_NAME};
+use basalt_sql::{Database, Output, Session, SqlError, TxnStatus};
+use bytes::Bytes;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
+use futures::future::{select, Either};
+use futures::{stream, Sink, SinkExt};
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::copy::{send_copy_in_response, send_copy_out_response, CopyHandler};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{
+    send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
+    SimpleQueryHandler,
+};
+use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, PgWireConnectionState,
+    PgWireServerHandlers, Type, DEFAULT_NAME,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail};
+use pgwire::messages::data::DataRow;
+use pgwire::messages::extendedquery::Sync as PgSync;
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
+use pgwire::messages::simplequery::Query;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio::sync::Mutex;
+
+/// Bytes per CopyData message of COPY TO.
+const COPY_OUT_CHUNK_BYTES: usize = 64 << 10;
+
+pub struct PgConnection {
+    session: Arc<Mutex<Session>>,
+    parser: Arc<PgQueryParser>,
+    manager: Arc<ConnectionManager>,
+}
+
+pub struct PgHandlers {
+    conn: Arc<PgConnection>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl PgHandlers {
+    pub fn new(db: &Arc<Database>, manager: &Arc<ConnectionManager>) -> Result<PgHandlers, SqlError> {
+        let session = Arc::new(Mutex::new(db.session()?));
+        let parser = Arc::new(PgQueryParser { session: Arc::clone(&session) });
+        let conn = Arc::new(PgConnection { session, parser, manager: Arc::clone(manager) });
+        Ok(PgHandlers { conn, cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(manager))) })
+    }
+}
+
+impl PgWireServerHandlers for PgHandlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.conn)
+    }
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.conn)
+    }
+    fn startup_handler(&self) -> Arc<impl pgwire::api::auth::StartupHandler> {
+        Arc::clone(&self.conn)
+    }
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        Arc::clone(&self.conn)
+    }
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::clone(&self.cancel)
+    }
+}
+
+/// Trust authentication (loopback by default); the security issue adds users and SCRAM.
+#[async_trait]
+impl NoopStartupHandler for PgConnection {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(Arc::clone(&self.manager))
+    }
+
+    async fn post_startup<C>(&self, client: &mut C, _message: PgWireFrontendMessage) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let db = client.metadata().get(pgwire::api::METADATA_DATABASE).cloned();
+        if let Some(db) = db {
+            if db != DATABASE_NAME {
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "FATAL".into(),
+                    "3D000".into(),
+                    format!("database \"{db}\" does not exist (Basalt serves one database, \"{DATABASE_NAME}\")"),
+                ))));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn tx_status(s: TxnStatus) -> TransactionStatus {
+    match s {
+        TxnStatus::Idle => TransactionStatus::Idle,
+        TxnStatus::InBlock => TransactionStatus::Transaction,
+        TxnStatus::Failed => TransactionStatus::Error,
+    }
+}
+
+pub fn error_info(e: &SqlError) -> ErrorInfo {
+    let mut info = ErrorInfo::new("ERROR".into(), e.sqlstate().into(), e.to_string());
+    info.detail = e.detail();
+    info.position = e.position().map(|p| p.to_string());
+    info
+}
+
+fn user_error(e: &SqlError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(e)))
+}
+
+fn is_empty_query(q: &str) -> bool {
+    q.chars().all(|c| c == ';' || c.is_whitespace())
+}
+
+fn rows_response(schema: &SchemaRef, batches: Vec<RecordBatch>, format: &Format, tag: &str) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, None)?);
+    let row_fields = Arc::clone(&fields);
+    let rows = batches
+        .into_iter()
+        .flat_map(move |b| encode_recordbatch(Arc::clone(&row_fields), b))
+        .collect::<Vec<PgWireResult<DataRow>>>();
+    let mut resp = QueryResponse::new(fields, stream::iter(rows));
+    resp.set_command_tag(tag);
+    Ok(resp)
+}
+
+fn copy_out_response(data: Vec<u8>, columns: usize) -> CopyResponse {
+    let chunks: Vec<PgWireResult<CopyData>> = data
+        .chunks(COPY_OUT_CHUNK_BYTES)
+        .map(|c| Ok(CopyData::new(Bytes::copy_from_slice(c))))
+        .collect();
+    CopyResponse::new(0, columns, stream::iter(chunks))
+}
+
+/// Runs a future unless the client cancels (CancelRequest) first.
+async fn cancellable<C, F, T>(client: &C, fut: F) -> Option<T>
+where
+    C: ClientInfo,
+    F: std::future::Future<Output = T>,
+{
+    let handle = client.session_extensions().get::<Arc<ConnectionHandle>>();
+    match handle {
+        Some(h) => {
+            let rx = h.start_query().await;
+            let fut = std::pin::pin!(fut);
+            match select(fut, rx).await {
+                Either::Left((v, _)) => Some(v),
+                Either::Right((Ok(()), _)) => None,
+                Either::Right((Err(_), f)) => Some(f.await),
+            }
+        }
+        None => Some(fut.await),
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for PgConnection {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let mut session = self.session.lock().await;
+        if is_empty_query(&query.query) {
+            client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+        } else {
+            let results = match cancellable(client, session.execute(&query.query)).await {
+                Some(r) => r,
+                None => {
+                    session.abort_statement();
+                    vec![Err(SqlError::QueryCanceled)]
+                }
+            };
+            for r in results {
+                match r {
+                    Ok(Output::Rows { schema, batches, tag }) => {
+                        let resp = rows_response(&schema, batches, &Format::UnifiedText, &tag)?;
+                        send_query_response(client, resp, true).await?;
+                    }
+                    Ok(Output::Command(tag)) => send_execution_response(client, Tag::new(&tag)).await?,
+                    Ok(Output::CopyIn { columns, .. }) => {
+                        send_copy_in_response(client, CopyResponse::new(0, columns, stream::empty())).await?;
+                        client.set_state(PgWireConnectionState::CopyInProgress(false));
+                    }
+                    Ok(Output::CopyOut { data, rows, columns, .. }) => {
+                        send_copy_out_response(client, copy_out_response(data, columns)).await?;
+                        send_execution_response(client, Tag::new("COPY").with_rows(rows)).await?;
+                    }
+                    Err(e) => {
+                        client.feed(PgWireBackendMessage::ErrorResponse(error_info(&e).into())).await?;
+                    }
+                }
+            }
+        }
+        let status = tx_status(session.status());
+        client.set_transaction_status(status);
+        if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            client.set_state(PgWireConnectionState::ReadyForQuery);
+            send_ready_for_query(client, status).await?;
+        }
+        Ok(())
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, _query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        // on_query handles simple queries itself (it needs the session's transaction state).
+        Err(PgWireError::ApiError("simple queries are handled by on_query".into()))
+    }
+}
+
+pub struct PgQueryParser {
+    session: Arc<Mutex<Session>>,
+}
+
+fn data_type_of(t: &Type) -> Option<DataType> {
+    Some(match *t {
+        Type::BOOL => DataType::Boolean,
+        Type::INT2 => DataType::Int16,
+        Type::INT4 => DataType::Int32,
+        Type::INT8 => DataType::Int64,
+        Type::FLOAT4 => DataType::Float32,
+        Type::FLOAT8 => DataType::Float64,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => DataType::Utf8,
+        Type::BYTEA => DataType::Binary,
+        Type::DATE => DataType::Date32,
+        Type::TIME => DataType::Time64(TimeUnit::Microsecond),
+        Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
+        Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        _ => return None,
+    })
+}
+
+#[async_trait]
+impl QueryParser for PgQueryParser {
+    type Statement = Arc<Prepared>;
+
+    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let client_types: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(data_type_of)).collect();
+        let mut session = self.session.lock().await;
+        match session.prepare(sql, &client_types).await {
+            Ok(p) if p.statement.is_none() => Ok(None),
+            Ok(p) => Ok(Some(Arc::new(p))),
+            Err(e) => {
+                session.fail_block();
+                Err(user_error(&e))
+            }
+        }
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        stmt.param_types
+            .iter()
+            .map(|t| match t {
+                Some(dt) => into_pg_type(dt),
+                None => Ok(Type::TEXT),
+            })
+            .collect()
+    }
+
+    fn get_result_schema(&self, stmt: &Self::Statement, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        match &stmt.schema {
+            Some(schema) => arrow_schema_to_pg_fields(schema, column_format.unwrap_or(&Format::UnifiedText), None),
+            None => Ok(vec![]),
+        }
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for PgConnection {
+    type Statement = Arc<Prepared>;
+    type QueryParser = PgQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal(DEFAULT_NAME);
+        let status = tx_status(self.session.lock().await.status());
+        client.set_transaction_status(status);
+        client.send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(status))).await?;
+        client.flush().await?;
+        Ok(())
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = Arc::clone(&portal.statement.statement);
+        let mut session = self.session.lock().await;
+        let values = match bind_values(&prepared, portal) {
+            Ok(v) => v,
+            Err(e) => {
+                session.fail_block();
+                return Err(e);
+            }
+        };
+        let before = session.status();
+        let result = match cancellable(client, session.execute_prepared(&prepared, values)).await {
+            Some(r) => r,
+            None => {
+                session.abort_statement();
+                Err(SqlError::QueryCanceled)
+            }
+        };
+        let after = session.status();
+        match result {
+            Ok(Output::Rows { schema, batches, tag }) => {
+                Ok(Response::Query(rows_response(&schema, batches, &portal.result_column_format, &tag)?))
+            }
+            Ok(Output::Command(tag)) => {
+                let tag = Tag::new(&tag);
+                Ok(match (before, after) {
+                    (TxnStatus::Idle, TxnStatus::InBlock) => Response::TransactionStart(tag),
+                    (TxnStatus::InBlock | TxnStatus::Failed, TxnStatus::Idle) => Response::TransactionEnd(tag),
+                    _ => Response::Execution(tag),
+                })
+            }
+            Ok(Output::CopyIn { columns, .. }) => Ok(Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))),
+            Ok(Output::CopyOut { data, columns, .. }) => Ok(Response::CopyOut(copy_out_response(data, columns))),
+            Err(e) => Err(user_error(&e)),
+        }
+    }
+}
+
+/// Decodes the bound parameter bytes with the statement's parameter types.
+fn bind_values(prepared: &Prepared, portal: &Portal<Arc<Prepared>>) -> PgWireResult<Vec<ScalarValue>> {
+    let types: Vec<Option<&DataType>> = prepared.param_types.iter().map(|t| t.as_ref()).collect();
+    let params = deserialize_parameters(portal, &types)?;
+    let datafusion::common::ParamValues::List(list) = params else {
+        return Err(user_error(&SqlError::ProtocolViolation("named parameters are not supported".into())));
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, p) in list.into_iter().enumerate() {
+        let mut v = p.value;
+        if let Some(Some(target)) = prepared.param_types.get(i) {
+            if &v.data_type() != target && !v.is_null() {
+                v = v.cast_to(target).map_err(|_| {
+                    user_error(&SqlError::InvalidText(format!(
+                        "invalid input syntax for type {target} (parameter ${})",
+                        i + 1
+                    )))
+                })?;
+            }
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl CopyHandler for PgConnection {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.session.lock().await.copy_data(&copy_data.data);
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut session = self.session.lock().await;
+        let result = session.copy_done().await;
+        client.set_transaction_status(tx_status(session.status()));
+        match result {
+            Ok(rows) => {
+                client
+                    .send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows).into()))
+                    .await?;
+                Ok(())
+            }
+            Err(e) => Err(user_error(&e)),
+        }
+    }
+
+    async fn on_copy_fail<C>(&self, client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut session = self.session.lock().await;
+        let e = session.copy_fail(&fail.message).await;
+        client.set_transaction_status(tx_status(session.status()));
+        user_error(&e)
+    }
+}

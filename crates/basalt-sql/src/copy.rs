@@ -1,0 +1,521 @@
+//! COPY … FROM STDIN and COPY … TO STDOUT, in PostgreSQL's text and CSV formats.
+//!
+//! COPY FROM streams: data arrives in chunks, complete lines are parsed into batches of
+//! `COPY_BATCH_ROWS` text columns, converted to the table's types with the same rules as
+//! INSERT, and written into the statement's transaction. A bad line fails the whole COPY
+//! (nothing of it is kept), reported when the client ends the data, as PostgreSQL does.
+
+use std::sync::Arc;
+
+use basalt_storage::{TableDef, Transaction};
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::sql::sqlparser::ast::{
+    CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, Query,
+};
+
+use crate::ddl::resolve_table;
+use crate::error::{SqlError, SqlResult};
+use crate::format::pg_text_column;
+use crate::session::{Output, Session};
+
+const COPY_BATCH_ROWS: usize = 8192;
+/// The longest line COPY accepts (a bound on buffered bytes per row).
+const COPY_LINE_BYTES_MAX: usize = 64 << 20;
+
+#[derive(Debug, Clone)]
+pub struct CopyFormat {
+    pub csv: bool,
+    pub delimiter: char,
+    pub null: String,
+    pub header: bool,
+    pub quote: char,
+    pub escape: char,
+}
+
+impl CopyFormat {
+    fn parse(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> SqlResult<CopyFormat> {
+        let mut csv = false;
+        let mut delimiter = None;
+        let mut null = None;
+        let mut header = false;
+        let mut quote = '"';
+        let mut escape = None;
+        for o in options {
+            match o {
+                CopyOption::Format(f) => match f.value.to_lowercase().as_str() {
+                    "csv" => csv = true,
+                    "text" => csv = false,
+                    other => return Err(SqlError::unsupported(format!("COPY format \"{other}\" is not supported"))),
+                },
+                CopyOption::Delimiter(c) => delimiter = Some(*c),
+                CopyOption::Null(s) => null = Some(s.clone()),
+                CopyOption::Header(h) => header = *h,
+                CopyOption::Quote(c) => quote = *c,
+                CopyOption::Escape(c) => escape = Some(*c),
+                CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+                other => return Err(SqlError::unsupported(format!("COPY option {other} is not supported"))),
+            }
+        }
+        for o in legacy {
+            match o {
+                CopyLegacyOption::Csv(opts) => {
+                    csv = true;
+                    for c in opts {
+                        match c {
+                            CopyLegacyCsvOption::Header => header = true,
+                            CopyLegacyCsvOption::Quote(q) => quote = *q,
+                            CopyLegacyCsvOption::Escape(e) => escape = Some(*e),
+                            other => return Err(SqlError::unsupported(format!("COPY option {other} is not supported"))),
+                        }
+                    }
+                }
+                CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
+                CopyLegacyOption::Null(s) => null = Some(s.clone()),
+                CopyLegacyOption::Binary => {
+                    return Err(SqlError::unsupported("COPY BINARY is not supported; use text or csv"))
+                }
+                other => return Err(SqlError::unsupported(format!("COPY option {other} is not supported"))),
+            }
+        }
+        Ok(CopyFormat {
+            csv,
+            delimiter: delimiter.unwrap_or(if csv { ',' } else { '\t' }),
+            null: null.unwrap_or_else(|| if csv { String::new() } else { "\\N".into() }),
+            header,
+            quote,
+            escape: escape.unwrap_or(quote),
+        })
+    }
+}
+
+/// A COPY FROM STDIN in progress.
+pub struct CopyIn {
+    def: TableDef,
+    targets: Vec<usize>,
+    format: CopyFormat,
+    txn: Arc<Transaction>,
+    autocommit: bool,
+    partial: Vec<u8>,
+    rows: Vec<Vec<Option<String>>>,
+    header_pending: bool,
+    copied: usize,
+    line_no: usize,
+    error: Option<SqlError>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn start(
+    s: &mut Session,
+    txn: &Arc<Transaction>,
+    source: CopySource,
+    to: bool,
+    target: CopyTarget,
+    options: Vec<CopyOption>,
+    legacy: Vec<CopyLegacyOption>,
+    values: Vec<Option<String>>,
+) -> SqlResult<Output> {
+    let format = CopyFormat::parse(&options, &legacy)?;
+    if !values.is_empty() {
+        return Err(SqlError::unsupported("inline COPY data is not supported"));
+    }
+    if to {
+        if !matches!(target, CopyTarget::Stdout) {
+            return Err(SqlError::unsupported("COPY TO a server file or program is not supported; use STDOUT"));
+        }
+        return copy_out(s, source, &format).await;
+    }
+    if !matches!(target, CopyTarget::Stdin) {
+        return Err(SqlError::unsupported("COPY FROM a server file or program is not supported; use STDIN"));
+    }
+    let CopySource::Table { table_name, columns } = source else {
+        return Err(SqlError::Syntax { message: "COPY FROM needs a table".into(), position: None });
+    };
+    let def = resolve_table(&s.engine().catalog(), &table_name)?;
+    let targets = column_targets(&def, &columns)?;
+    let n = targets.len();
+    s.copy = Some(CopyIn {
+        def,
+        targets,
+        header_pending: format.header,
+        format,
+        txn: Arc::clone(txn),
+        autocommit: false,
+        partial: Vec::new(),
+        rows: Vec::new(),
+        copied: 0,
+        line_no: 0,
+        error: None,
+    });
+    Ok(Output::CopyIn { columns: n, text_format: true })
+}
+
+fn column_targets(def: &TableDef, columns: &[Ident]) -> SqlResult<Vec<usize>> {
+    if columns.is_empty() {
+        return Ok(def.live_columns().map(|(i, _)| i).collect());
+    }
+    columns
+        .iter()
+        .map(|c| {
+            let name = if c.quote_style.is_some() { c.value.clone() } else { c.value.to_lowercase() };
+            def.column_position(&name).ok_or_else(|| {
+                SqlError::UndefinedColumn(format!("column \"{name}\" of relation \"{}\" does not exist", def.name))
+            })
+        })
+        .collect()
+}
+
+impl Session {
+    /// Marks the COPY started by the current statement as owning its (autocommit)
+    /// transaction, committed at [`Session::copy_done`].
+    pub(crate) fn adopt_copy(&mut self, autocommit: bool) {
+        if let Some(c) = self.copy.as_mut() {
+            c.autocommit = autocommit;
+        }
+    }
+
+    pub fn copy_in_progress(&self) -> bool {
+        self.copy.is_some()
+    }
+
+    /// Feeds a chunk of COPY data. Errors are kept and reported by [`Session::copy_done`].
+    pub fn copy_data(&mut self, data: &[u8]) {
+        let Some(mut c) = self.copy.take() else { return };
+        if c.error.is_none() {
+            if let Err(e) = c.feed(self, data) {
+                c.error = Some(e);
+            }
+        }
+        self.copy = Some(c);
+    }
+
+    /// Ends COPY FROM: flushes the last rows, commits in autocommit mode, and returns the
+    /// number of rows copied.
+    pub async fn copy_done(&mut self) -> SqlResult<usize> {
+        let Some(mut c) = self.copy.take() else {
+            return Err(SqlError::ProtocolViolation("no COPY in progress".into()));
+        };
+        let result = async {
+            if let Some(e) = c.error.take() {
+                return Err(e);
+            }
+            if !c.partial.is_empty() {
+                let line = std::mem::take(&mut c.partial);
+                c.line(&line)?;
+            }
+            c.flush(self)?;
+            Ok(c.copied)
+        }
+        .await;
+        self.finish_copy(&c, result.is_ok()).await?;
+        result
+    }
+
+    /// The client aborted COPY FROM.
+    pub async fn copy_fail(&mut self, message: &str) -> SqlError {
+        if let Some(c) = self.copy.take() {
+            let _ = self.finish_copy(&c, false).await;
+        }
+        SqlError::CopyFailed(format!("COPY from stdin failed: {message}"))
+    }
+
+    async fn finish_copy(&mut self, c: &CopyIn, ok: bool) -> SqlResult<()> {
+        if ok {
+            if c.autocommit {
+                self.engine().commit(&c.txn).await?;
+            }
+        } else {
+            c.txn.rollback_statement(&self.engine().catalog());
+            if !c.autocommit {
+                self.fail_block();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CopyIn {
+    fn feed(&mut self, s: &Session, data: &[u8]) -> SqlResult<()> {
+        let mut start = 0;
+        let mut in_quotes = false;
+        // CSV fields may contain newlines inside quotes: track quote state across the chunk.
+        let quote = self.format.quote as u8;
+        for b in &self.partial {
+            if self.format.csv && *b == quote {
+                in_quotes = !in_quotes;
+            }
+        }
+        for (i, &b) in data.iter().enumerate() {
+            if self.format.csv && b == quote {
+                in_quotes = !in_quotes;
+            }
+            if b == b'\n' && !in_quotes {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&data[start..i]);
+                start = i + 1;
+                self.line(&line)?;
+                if self.rows.len() >= COPY_BATCH_ROWS {
+                    self.flush(s)?;
+                }
+            }
+        }
+        self.partial.extend_from_slice(&data[start..]);
+        if self.partial.len() > COPY_LINE_BYTES_MAX {
+            return Err(SqlError::DataException(format!(
+                "COPY line {} is longer than {COPY_LINE_BYTES_MAX} bytes",
+                self.line_no + 1
+            )));
+        }
+        Ok(())
+    }
+
+    fn line(&mut self, raw: &[u8]) -> SqlResult<()> {
+        self.line_no += 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let text = std::str::from_utf8(raw).map_err(|_| {
+            SqlError::InvalidText(format!("invalid byte sequence for encoding \"UTF8\" (COPY line {})", self.line_no))
+        })?;
+        if self.header_pending {
+            self.header_pending = false;
+            return Ok(());
+        }
+        if !self.format.csv && text == "\\." {
+            return Ok(()); // end-of-data marker of the text format
+        }
+        let fields = if self.format.csv { split_csv(text, &self.format) } else { split_text(text, &self.format) }
+            .map_err(|m| SqlError::InvalidText(format!("{m} (COPY line {})", self.line_no)))?;
+        if fields.len() != self.targets.len() {
+            let which = if fields.len() < self.targets.len() { "missing data for column" } else { "extra data after last expected column" };
+            return Err(SqlError::InvalidText(format!("{which} (COPY {}, line {})", self.def.name, self.line_no)));
+        }
+        self.rows.push(fields);
+        Ok(())
+    }
+
+    fn flush(&mut self, s: &Session) -> SqlResult<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.rows);
+        let columns: Vec<ArrayRef> = (0..self.targets.len())
+            .map(|j| Arc::new(rows.iter().map(|r| r[j].as_deref()).collect::<StringArray>()) as ArrayRef)
+            .collect();
+        let fields: Vec<Field> = (0..columns.len()).map(|j| Field::new(format!("c{j}"), DataType::Utf8, true)).collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        let txn = Arc::clone(&self.txn);
+        self.copied += crate::dml::insert_columns(s, &txn, &self.def, &self.targets, &[batch])?;
+        Ok(())
+    }
+}
+
+/// Splits a text-format line: delimiter-separated, backslash escapes, `\N` (or the NULL
+/// string) for NULL.
+fn split_text(line: &str, f: &CopyFormat) -> Result<Vec<Option<String>>, String> {
+    let mut out = Vec::new();
+    for raw in line.split(f.delimiter) {
+        if raw == f.null {
+            out.push(None);
+            continue;
+        }
+        let mut s = String::with_capacity(raw.len());
+        let mut chars = raw.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                s.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('n') => s.push('\n'),
+                Some('t') => s.push('\t'),
+                Some('r') => s.push('\r'),
+                Some('b') => s.push('\u{8}'),
+                Some('f') => s.push('\u{c}'),
+                Some('v') => s.push('\u{b}'),
+                Some('\\') => s.push('\\'),
+                Some(d @ '0'..='7') => {
+                    let mut v = d.to_digit(8).unwrap_or(0);
+                    for _ in 0..2 {
+                        match chars.peek().and_then(|c| c.to_digit(8)) {
+                            Some(x) => {
+                                v = v * 8 + x;
+                                chars.next();
+                            }
+                            None => break,
+                        }
+                    }
+                    s.push(char::from_u32(v).ok_or("invalid octal escape")?);
+                }
+                Some(other) => s.push(other),
+                None => return Err("unterminated backslash escape".into()),
+            }
+        }
+        out.push(Some(s));
+    }
+    Ok(out)
+}
+
+/// Splits a CSV line: quoted fields, doubled quotes; an unquoted empty field is NULL.
+fn split_csv(line: &str, f: &CopyFormat) -> Result<Vec<Option<String>>, String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == f.escape && f.escape != f.quote && chars.peek() == Some(&f.quote) {
+                field.push(f.quote);
+                chars.next();
+            } else if c == f.quote {
+                if f.escape == f.quote && chars.peek() == Some(&f.quote) {
+                    field.push(f.quote);
+                    chars.next();
+                } else {
+                    quoted = false;
+                }
+            } else {
+                field.push(c);
+            }
+        } else if c == f.quote {
+            quoted = true;
+            was_quoted = true;
+        } else if c == f.delimiter {
+            out.push(csv_value(std::mem::take(&mut field), was_quoted, f));
+            was_quoted = false;
+        } else {
+            field.push(c);
+        }
+    }
+    if quoted {
+        return Err("unterminated CSV quoted field".into());
+    }
+    out.push(csv_value(field, was_quoted, f));
+    Ok(out)
+}
+
+fn csv_value(field: String, was_quoted: bool, f: &CopyFormat) -> Option<String> {
+    if !was_quoted && field == f.null {
+        None
+    } else {
+        Some(field)
+    }
+}
+
+async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlResult<Output> {
+    let query: Query = match source {
+        CopySource::Query(q) => *q,
+        CopySource::Table { table_name, columns } => {
+            let def = resolve_table(&s.engine().catalog(), &table_name)?;
+            let cols = if columns.is_empty() {
+                def.live_columns().map(|(_, c)| format!("\"{}\"", c.name)).collect::<Vec<_>>()
+            } else {
+                columns.iter().map(|c| format!("\"{}\"", c.value)).collect()
+            };
+            let sql = format!("SELECT {} FROM \"{}\".\"{}\"", cols.join(", "), def.schema, def.name);
+            match crate::session::parse_sql(&sql)?.pop() {
+                Some(datafusion::sql::sqlparser::ast::Statement::Query(q)) => *q,
+                _ => return Err(SqlError::Internal("COPY query".into())),
+            }
+        }
+    };
+    let (schema, batches) = s.run_query(query).await?;
+    let mut data = Vec::new();
+    if f.header {
+        let names: Vec<String> = schema.fields().iter().map(|fl| csv_quote(fl.name(), f)).collect();
+        data.extend_from_slice(names.join(&f.delimiter.to_string()).as_bytes());
+        data.push(b'\n');
+    }
+    let mut rows = 0;
+    for batch in &batches {
+        let columns: Vec<Vec<Option<String>>> =
+            batch.columns().iter().map(pg_text_column).collect::<SqlResult<_>>()?;
+        for i in 0..batch.num_rows() {
+            let mut first = true;
+            for col in &columns {
+                if !first {
+                    data.extend_from_slice(f.delimiter.to_string().as_bytes());
+                }
+                first = false;
+                match &col[i] {
+                    None => data.extend_from_slice(f.null.as_bytes()),
+                    Some(v) if f.csv => data.extend_from_slice(csv_quote(v, f).as_bytes()),
+                    Some(v) => data.extend_from_slice(text_escape(v, f.delimiter).as_bytes()),
+                }
+            }
+            data.push(b'\n');
+            rows += 1;
+        }
+    }
+    Ok(Output::CopyOut { data, rows, columns: schema.fields().len(), text_format: true })
+}
+
+fn text_escape(v: &str, delimiter: char) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' if delimiter == '\t' => s.push_str("\\t"),
+            c if c == delimiter => {
+                s.push('\\');
+                s.push(c);
+            }
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+fn csv_quote(v: &str, f: &CopyFormat) -> String {
+    let needs = v.is_empty()
+        || v.contains(f.delimiter)
+        || v.contains(f.quote)
+        || v.contains('\n')
+        || v.contains('\r')
+        || v == f.null;
+    if !needs {
+        return v.to_owned();
+    }
+    let q = f.quote.to_string();
+    format!("{q}{}{q}", v.replace(f.quote, &format!("{}{}", f.escape, f.quote)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text() -> CopyFormat {
+        CopyFormat { csv: false, delimiter: '\t', null: "\\N".into(), header: false, quote: '"', escape: '"' }
+    }
+
+    fn csv() -> CopyFormat {
+        CopyFormat { csv: true, delimiter: ',', null: String::new(), header: false, quote: '"', escape: '"' }
+    }
+
+    #[test]
+    fn text_format_splits_and_unescapes() {
+        let r = split_text("1\ta\\tb\t\\N\tx\\\\y", &text()).unwrap();
+        assert_eq!(r, vec![Some("1".into()), Some("a\tb".into()), None, Some("x\\y".into())]);
+    }
+
+    #[test]
+    fn csv_format_handles_quotes_and_nulls() {
+        let r = split_csv("1,\"a,b\",,\"\",\"say \"\"hi\"\"\"", &csv()).unwrap();
+        assert_eq!(
+            r,
+            vec![Some("1".into()), Some("a,b".into()), None, Some(String::new()), Some("say \"hi\"".into())]
+        );
+        assert!(split_csv("\"open", &csv()).is_err());
+    }
+
+    #[test]
+    fn csv_output_round_trips() {
+        let f = csv();
+        for v in ["plain", "a,b", "say \"hi\"", "", "line\nbreak"] {
+            let quoted = csv_quote(v, &f);
+            assert_eq!(split_csv(&quoted, &f).unwrap(), vec![Some(v.to_owned())]);
+        }
+    }
+}

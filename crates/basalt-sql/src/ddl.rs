@@ -1,0 +1,804 @@
+//! DDL: schemas, tables, indexes, ALTER TABLE, TRUNCATE, CREATE TABLE AS.
+//!
+//! DDL takes effect at once and durably through `Engine::ddl` (one WAL record holding the new
+//! catalog). Inside a transaction block it is not rolled back by ROLLBACK — a documented
+//! difference from PostgreSQL (see docs/compatibility.md).
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use basalt_common::SqlType;
+use basalt_storage::catalog::DEFAULT_SCHEMA;
+use basalt_storage::{Catalog, CheckDef, ColumnDef, IndexDef, SequenceDef, TableDef, Transaction};
+use datafusion::sql::sqlparser::ast::{
+    AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, ColumnOptionDef,
+    CreateIndex, CreateTable, Expr, GeneratedAs, Ident, IndexColumn, ObjectName, ObjectType,
+    RenameTableNameKind, SchemaName, Statement, TableConstraint, Truncate, VisitorMut,
+};
+use datafusion::sql::sqlparser::ast::ColumnDef as AstColumnDef;
+
+use crate::error::{SqlError, SqlResult};
+use crate::session::{object_name_parts, Output, Session, DATABASE_NAME};
+use crate::types::column_type;
+
+pub async fn execute(s: &mut Session, txn: &Arc<Transaction>, stmt: Statement) -> SqlResult<Output> {
+    match stmt {
+        Statement::CreateTable(ct) => create_table(s, txn, ct).await,
+        Statement::CreateSchema { schema_name, if_not_exists, .. } => {
+            create_schema(s, schema_name, if_not_exists).await
+        }
+        Statement::CreateIndex(ci) => create_index(s, ci).await,
+        Statement::Drop { object_type, if_exists, names, cascade, .. } => {
+            drop(s, txn, object_type, if_exists, names, cascade).await
+        }
+        Statement::AlterTable(at) => alter_table(s, txn, at).await,
+        Statement::Truncate(t) => truncate(s, txn, t).await,
+        Statement::Discard { .. } => Ok(Output::Command("DISCARD ALL".into())),
+        Statement::Deallocate { .. } => Ok(Output::Command("DEALLOCATE".into())),
+        other => Err(SqlError::unsupported(format!(
+            "statement not supported: {}",
+            first_words(&other.to_string())
+        ))),
+    }
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// (schema, name) of a possibly qualified relation name.
+pub fn qualified(name: &ObjectName) -> SqlResult<(String, String)> {
+    let parts = object_name_parts(name);
+    match parts.as_slice() {
+        [n] => Ok((DEFAULT_SCHEMA.to_owned(), n.clone())),
+        [s, n] => Ok((s.clone(), n.clone())),
+        [d, s, n] if d == DATABASE_NAME => Ok((s.clone(), n.clone())),
+        [d, _, _] => Err(SqlError::unsupported(format!(
+            "cross-database references are not implemented: \"{d}\""
+        ))),
+        _ => Err(SqlError::Syntax { message: format!("improper relation name: {name}"), position: None }),
+    }
+}
+
+/// The definition of an existing table.
+pub fn resolve_table(catalog: &Catalog, name: &ObjectName) -> SqlResult<TableDef> {
+    let (schema, table) = qualified(name)?;
+    catalog.table_by_name(&schema, &table).cloned().ok_or(SqlError::UndefinedTable(table))
+}
+
+fn ident(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// A column definition being assembled from CREATE TABLE / ADD COLUMN.
+struct NewColumn {
+    def: ColumnDef,
+    serial_or_identity: bool,
+    primary_key: bool,
+    unique: Option<Option<String>>,
+    checks: Vec<(Option<String>, String)>,
+}
+
+fn new_column(c: &AstColumnDef) -> SqlResult<NewColumn> {
+    let ct = column_type(&c.data_type)?;
+    let mut col = NewColumn {
+        def: ColumnDef {
+            name: ident(&c.name),
+            ty: ct.ty,
+            nullable: true,
+            default: None,
+            identity_always: false,
+            dropped: false,
+        },
+        serial_or_identity: ct.serial,
+        primary_key: false,
+        unique: None,
+        checks: Vec::new(),
+    };
+    if ct.serial {
+        col.def.nullable = false;
+    }
+    for ColumnOptionDef { name, option } in &c.options {
+        let cname = name.as_ref().map(ident);
+        match option {
+            ColumnOption::Null => col.def.nullable = true,
+            ColumnOption::NotNull => col.def.nullable = false,
+            ColumnOption::Default(e) => col.def.default = Some(e.to_string()),
+            ColumnOption::PrimaryKey(_) => {
+                col.primary_key = true;
+                col.def.nullable = false;
+            }
+            ColumnOption::Unique(_) => col.unique = Some(cname),
+            ColumnOption::Check(chk) => col.checks.push((cname, chk.expr.to_string())),
+            ColumnOption::Generated { generated_as, generation_expr: None, .. } => {
+                if !col.def.ty.is_integer() {
+                    return Err(SqlError::InvalidTableDefinition(format!(
+                        "identity column type must be smallint, integer, or bigint"
+                    )));
+                }
+                col.serial_or_identity = true;
+                col.def.nullable = false;
+                col.def.identity_always = matches!(generated_as, GeneratedAs::Always);
+            }
+            ColumnOption::Generated { .. } => {
+                return Err(SqlError::unsupported("generated columns are not supported yet"))
+            }
+            ColumnOption::ForeignKey(_) => {
+                return Err(SqlError::unsupported("FOREIGN KEY constraints are not supported yet"))
+            }
+            ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
+            other => {
+                return Err(SqlError::unsupported(format!("column option not supported: {other}")))
+            }
+        }
+    }
+    Ok(col)
+}
+
+fn index_columns(def: &TableDef, cols: &[IndexColumn]) -> SqlResult<Vec<usize>> {
+    cols.iter()
+        .map(|c| match &c.column.expr {
+            Expr::Identifier(i) => def.column_position(&ident(i)).ok_or_else(|| {
+                SqlError::UndefinedColumn(format!("column \"{}\" does not exist", ident(i)))
+            }),
+            other => Err(SqlError::unsupported(format!("expression indexes are not supported: {other}"))),
+        })
+        .collect()
+}
+
+fn unique_name(catalog: &Catalog, schema: &str, base: &str) -> String {
+    let base: String = base.chars().take(63).collect();
+    if !catalog.relation_exists(schema, &base) {
+        return base;
+    }
+    (1..).map(|i| format!("{base}{i}")).find(|n| !catalog.relation_exists(schema, n)).unwrap_or(base)
+}
+
+async fn create_schema(s: &mut Session, name: SchemaName, if_not_exists: bool) -> SqlResult<Output> {
+    let (SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _)) = name else {
+        return Err(SqlError::unsupported("CREATE SCHEMA AUTHORIZATION without a name"));
+    };
+    let parts = object_name_parts(&name);
+    let schema = parts.last().cloned().unwrap_or_default();
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            if c.schemas.contains_key(&schema) {
+                return if if_not_exists { Ok(vec![]) } else { Err(SqlError::DuplicateSchema(schema)) };
+            }
+            let oid = c.allocate_oid();
+            c.schemas.insert(schema.clone(), basalt_storage::SchemaDef { name: schema.clone(), oid });
+            Ok(vec![])
+        })
+        .await?;
+    Ok(Output::Command("CREATE SCHEMA".into()))
+}
+
+async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) -> SqlResult<Output> {
+    let (schema, name) = qualified(&ct.name)?;
+    if ct.like.is_some() || ct.clone.is_some() {
+        return Err(SqlError::unsupported("CREATE TABLE LIKE/CLONE is not supported yet"));
+    }
+    let catalog = s.engine().catalog();
+    if !catalog.schemas.contains_key(&schema) {
+        return Err(SqlError::UndefinedSchema(schema));
+    }
+    if catalog.relation_exists(&schema, &name) {
+        if ct.if_not_exists {
+            return Ok(Output::Command("CREATE TABLE".into()));
+        }
+        return Err(SqlError::DuplicateTable(name));
+    }
+    // CREATE TABLE AS: the query decides the columns.
+    let mut query_result = None;
+    let mut columns: Vec<NewColumn> = Vec::new();
+    if let Some(q) = ct.query.clone() {
+        let (qschema, batches) = s.run_query(*q).await?;
+        for f in qschema.fields() {
+            let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+                SqlError::unsupported(format!("column \"{}\" has unsupported type {}", f.name(), f.data_type()))
+            })?;
+            columns.push(NewColumn {
+                def: ColumnDef {
+                    name: f.name().clone(),
+                    ty,
+                    nullable: true,
+                    default: None,
+                    identity_always: false,
+                    dropped: false,
+                },
+                serial_or_identity: false,
+                primary_key: false,
+                unique: None,
+                checks: vec![],
+            });
+        }
+        query_result = Some(batches);
+    }
+    for c in &ct.columns {
+        let col = new_column(c)?;
+        if columns.iter().any(|x| x.def.name == col.def.name) {
+            return Err(SqlError::DuplicateColumn(col.def.name, name));
+        }
+        columns.push(col);
+    }
+    if columns.is_empty() && ct.query.is_none() {
+        // PostgreSQL allows zero-column tables; so does Basalt.
+    }
+    let mut def = TableDef {
+        id: basalt_common::TableId(0),
+        oid: 0,
+        schema: schema.clone(),
+        name: name.clone(),
+        columns: columns.iter().map(|c| c.def.clone()).collect(),
+        primary_key: None,
+        primary_key_name: None,
+        indexes: Vec::new(),
+        checks: Vec::new(),
+    };
+    let mut pk: Option<(Vec<usize>, Option<String>)> = None;
+    let mut uniques: Vec<(Vec<usize>, Option<String>)> = Vec::new();
+    let mut checks: Vec<(Option<String>, String)> = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        if c.primary_key {
+            if pk.is_some() {
+                return Err(SqlError::InvalidTableDefinition(format!(
+                    "multiple primary keys for table \"{name}\" are not allowed"
+                )));
+            }
+            pk = Some((vec![i], None));
+        }
+        if let Some(n) = &c.unique {
+            uniques.push((vec![i], n.clone()));
+        }
+        checks.extend(c.checks.iter().cloned());
+    }
+    for tc in &ct.constraints {
+        match tc {
+            TableConstraint::PrimaryKey(p) => {
+                if pk.is_some() {
+                    return Err(SqlError::InvalidTableDefinition(format!(
+                        "multiple primary keys for table \"{name}\" are not allowed"
+                    )));
+                }
+                pk = Some((index_columns(&def, &p.columns)?, p.name.as_ref().map(ident)));
+            }
+            TableConstraint::Unique(u) => {
+                uniques.push((index_columns(&def, &u.columns)?, u.name.as_ref().map(ident)))
+            }
+            TableConstraint::Check(c) => checks.push((c.name.as_ref().map(ident), c.expr.to_string())),
+            TableConstraint::ForeignKey(_) => {
+                return Err(SqlError::unsupported("FOREIGN KEY constraints are not supported yet"))
+            }
+            other => return Err(SqlError::unsupported(format!("constraint not supported: {other}"))),
+        }
+    }
+    if let Some((cols, cname)) = pk {
+        for &c in &cols {
+            def.columns[c].nullable = false;
+        }
+        def.primary_key_name = Some(cname.unwrap_or_else(|| format!("{name}_pkey")));
+        def.primary_key = Some(cols);
+    }
+    for (cname, expr) in checks {
+        crate::eval::validate_table_expr(s, &def, &expr)?;
+        let cname = cname.unwrap_or_else(|| check_name(&def, &expr, &def.checks));
+        def.checks.push(CheckDef { name: cname, expr });
+    }
+    for c in &def.columns {
+        if let Some(d) = &c.default {
+            crate::eval::validate_default(s, d)?;
+        }
+    }
+    let serial_cols: Vec<usize> =
+        columns.iter().enumerate().filter(|(_, c)| c.serial_or_identity).map(|(i, _)| i).collect();
+    let ctas_rows = query_result.is_some();
+    let created = Arc::new(parking_lot::Mutex::new(None));
+    let created_out = Arc::clone(&created);
+    s.engine()
+        .ddl(move |c: &mut Catalog| {
+            if c.relation_exists(&schema, &name) {
+                return Err(SqlError::DuplicateTable(name.clone()));
+            }
+            def.id = c.allocate_table_id();
+            def.oid = c.allocate_oid();
+            if let Some(pk_cols) = &def.primary_key {
+                let pk_name = def.primary_key_name.clone().unwrap_or_default();
+                if c.relation_exists(&schema, &pk_name) {
+                    return Err(SqlError::DuplicateTable(pk_name));
+                }
+                let _ = pk_cols;
+            }
+            for (cols, cname) in uniques {
+                let col_names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
+                let iname = cname.unwrap_or_else(|| unique_name(c, &schema, &format!("{name}_{}_key", col_names.join("_"))));
+                let id = c.allocate_index_id();
+                let oid = c.allocate_oid();
+                def.indexes.push(IndexDef { id, oid, name: iname, columns: cols, unique: true, constraint: true });
+            }
+            for col in serial_cols {
+                let seq = unique_name(c, &schema, &format!("{name}_{}_seq", def.columns[col].name));
+                let qualified_seq = format!("{schema}.{seq}");
+                def.columns[col].default = Some(format!("nextval('{qualified_seq}')"));
+                let oid = c.allocate_oid();
+                c.sequences.insert(
+                    qualified_seq.clone(),
+                    SequenceDef { name: qualified_seq, oid, start: 1, increment: 1, owned_by: Some((def.id, col)) },
+                );
+            }
+            *created_out.lock() = Some(def.clone());
+            c.tables.insert(def.id, def);
+            Ok(vec![])
+        })
+        .await?;
+    let Some(def) = created.lock().take() else {
+        return Err(SqlError::Internal("table definition lost".into()));
+    };
+    if let (true, Some(batches)) = (ctas_rows, query_result) {
+        let n = crate::dml::insert_batches(s, txn, &def, &batches).await?;
+        return Ok(Output::Command(format!("SELECT {n}")));
+    }
+    Ok(Output::Command("CREATE TABLE".into()))
+}
+
+fn check_name(def: &TableDef, expr: &str, existing: &[CheckDef]) -> String {
+    let col = def
+        .live_columns()
+        .find(|(_, c)| expr.to_lowercase().split(|ch: char| !ch.is_alphanumeric() && ch != '_').any(|w| w == c.name))
+        .map(|(_, c)| c.name.clone());
+    let base = match col {
+        Some(c) => format!("{}_{c}_check", def.name),
+        None => format!("{}_check", def.name),
+    };
+    if !existing.iter().any(|c| c.name == base) {
+        return base;
+    }
+    (1..).map(|i| format!("{base}{i}")).find(|n| !existing.iter().any(|c| &c.name == n)).unwrap_or(base)
+}
+
+async fn create_index(s: &mut Session, ci: CreateIndex) -> SqlResult<Output> {
+    if ci.predicate.is_some() {
+        return Err(SqlError::unsupported("partial indexes are not supported yet"));
+    }
+    let catalog = s.engine().catalog();
+    let table = resolve_table(&catalog, &ci.table_name)?;
+    let columns = index_columns(&table, &ci.columns)?;
+    let schema = table.schema.clone();
+    let name = match &ci.name {
+        Some(n) => object_name_parts(n).last().cloned().unwrap_or_default(),
+        None => {
+            let cols: Vec<&str> = columns.iter().map(|&i| table.columns[i].name.as_str()).collect();
+            unique_name(&catalog, &schema, &format!("{}_{}_idx", table.name, cols.join("_")))
+        }
+    };
+    let if_not_exists = ci.if_not_exists;
+    let unique = ci.unique;
+    let table_id = table.id;
+    let mut existed = false;
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            if c.relation_exists(&schema, &name) {
+                if if_not_exists {
+                    existed = true;
+                    return Ok(vec![]);
+                }
+                return Err(SqlError::DuplicateTable(name.clone()));
+            }
+            let id = c.allocate_index_id();
+            let oid = c.allocate_oid();
+            let t = c.table_mut(table_id)?;
+            t.indexes.push(IndexDef { id, oid, name: name.clone(), columns, unique, constraint: false });
+            Ok(vec![])
+        })
+        .await?;
+    let _ = existed;
+    Ok(Output::Command("CREATE INDEX".into()))
+}
+
+async fn drop(
+    s: &mut Session,
+    txn: &Arc<Transaction>,
+    object_type: ObjectType,
+    if_exists: bool,
+    names: Vec<ObjectName>,
+    cascade: bool,
+) -> SqlResult<Output> {
+    let catalog = s.engine().catalog();
+    match object_type {
+        ObjectType::Table => {
+            let mut ids = Vec::new();
+            for n in &names {
+                let (schema, name) = qualified(n)?;
+                match catalog.table_by_name(&schema, &name) {
+                    Some(t) => ids.push(t.id),
+                    None if if_exists => {}
+                    None => return Err(SqlError::UndefinedTable(name)),
+                }
+            }
+            for id in &ids {
+                txn.discard_table(*id);
+            }
+            s.engine()
+                .ddl(|c: &mut Catalog| {
+                    for id in &ids {
+                        c.tables.remove(id);
+                        c.sequences.retain(|_, seq| seq.owned_by.is_none_or(|(t, _)| t != *id));
+                    }
+                    Ok::<_, SqlError>(vec![])
+                })
+                .await?;
+            Ok(Output::Command("DROP TABLE".into()))
+        }
+        ObjectType::Index => {
+            let mut targets = Vec::new();
+            for n in &names {
+                let (schema, name) = qualified(n)?;
+                match catalog.index_by_name(&schema, &name) {
+                    Some((t, i)) if i.constraint => {
+                        return Err(SqlError::DependentObjects(format!(
+                            "cannot drop index {name} because constraint {name} on table {} requires it",
+                            t.name
+                        )))
+                    }
+                    Some((t, i)) => targets.push((t.id, i.id)),
+                    None if if_exists => {}
+                    None => return Err(SqlError::UndefinedIndex(name)),
+                }
+            }
+            s.engine()
+                .ddl(|c: &mut Catalog| {
+                    for (t, i) in &targets {
+                        c.table_mut(*t)?.indexes.retain(|x| x.id != *i);
+                    }
+                    Ok::<_, SqlError>(vec![])
+                })
+                .await?;
+            Ok(Output::Command("DROP INDEX".into()))
+        }
+        ObjectType::Schema => {
+            let mut schemas = Vec::new();
+            for n in &names {
+                let schema = object_name_parts(n).last().cloned().unwrap_or_default();
+                if !catalog.schemas.contains_key(&schema) {
+                    if if_exists {
+                        continue;
+                    }
+                    return Err(SqlError::UndefinedSchema(schema));
+                }
+                let tables: Vec<_> = catalog.tables.values().filter(|t| t.schema == schema).collect();
+                if !tables.is_empty() && !cascade {
+                    return Err(SqlError::DependentObjects(format!(
+                        "cannot drop schema {schema} because other objects depend on it"
+                    )));
+                }
+                for t in tables {
+                    txn.discard_table(t.id);
+                }
+                schemas.push(schema);
+            }
+            s.engine()
+                .ddl(|c: &mut Catalog| {
+                    for schema in &schemas {
+                        let ids: Vec<_> =
+                            c.tables.values().filter(|t| &t.schema == schema).map(|t| t.id).collect();
+                        for id in ids {
+                            c.tables.remove(&id);
+                        }
+                        c.sequences.retain(|n, _| !n.starts_with(&format!("{schema}.")));
+                        c.schemas.remove(schema);
+                    }
+                    Ok::<_, SqlError>(vec![])
+                })
+                .await?;
+            Ok(Output::Command("DROP SCHEMA".into()))
+        }
+        other => Err(SqlError::unsupported(format!("DROP {other} is not supported"))),
+    }
+}
+
+async fn truncate(s: &mut Session, txn: &Arc<Transaction>, t: Truncate) -> SqlResult<Output> {
+    let catalog = s.engine().catalog();
+    let mut ids = Vec::new();
+    for target in &t.table_names {
+        let def = resolve_table(&catalog, &target.name)?;
+        ids.push(def.id);
+    }
+    let restart = matches!(
+        t.identity,
+        Some(datafusion::sql::sqlparser::ast::TruncateIdentityOption::Restart)
+    );
+    for id in &ids {
+        txn.discard_table(*id);
+    }
+    let restart_seqs: Vec<String> = if restart {
+        catalog
+            .sequences
+            .values()
+            .filter(|q| q.owned_by.is_some_and(|(t, _)| ids.contains(&t)))
+            .map(|q| q.name.clone())
+            .collect()
+    } else {
+        vec![]
+    };
+    let truncated = ids.clone();
+    s.engine().ddl(move |_c: &mut Catalog| Ok::<_, SqlError>(truncated)).await?;
+    for seq in restart_seqs {
+        s.engine().setval(&seq, 0)?;
+    }
+    Ok(Output::Command("TRUNCATE TABLE".into()))
+}
+
+async fn alter_table(s: &mut Session, txn: &Arc<Transaction>, at: AlterTable) -> SqlResult<Output> {
+    let catalog = s.engine().catalog();
+    let def = match resolve_table(&catalog, &at.name) {
+        Ok(d) => d,
+        Err(SqlError::UndefinedTable(_)) if at.if_exists => return Ok(Output::Command("ALTER TABLE".into())),
+        Err(e) => return Err(e),
+    };
+    for op in at.operations {
+        alter_one(s, txn, def.id, op).await?;
+    }
+    Ok(Output::Command("ALTER TABLE".into()))
+}
+
+async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::TableId, op: AlterTableOperation) -> SqlResult<()> {
+    let catalog = s.engine().catalog();
+    let def = catalog.table(id).map_err(SqlError::from)?.clone();
+    match op {
+        AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
+            let col = new_column(&column_def)?;
+            if def.column_position(&col.def.name).is_some() {
+                if if_not_exists {
+                    return Ok(());
+                }
+                return Err(SqlError::DuplicateColumn(col.def.name, def.name));
+            }
+            if col.primary_key {
+                return Err(SqlError::unsupported("adding a primary key column is not supported"));
+            }
+            if let Some(d) = &col.def.default {
+                crate::eval::validate_default(s, d)?;
+            }
+            let has_rows = crate::dml::count_rows(txn, s, &def) > 0;
+            if !col.def.nullable && col.def.default.is_none() && !col.serial_or_identity && has_rows {
+                return Err(SqlError::NotNullViolation { column: col.def.name, table: def.name });
+            }
+            let pos = def.columns.len();
+            let schema = def.schema.clone();
+            let table_name = def.name.clone();
+            let mut checks = Vec::new();
+            for (cname, expr) in &col.checks {
+                checks.push((cname.clone(), expr.clone()));
+            }
+            let unique = col.unique.clone();
+            let serial = col.serial_or_identity;
+            let new_col = col.def.clone();
+            s.engine()
+                .ddl(|c: &mut Catalog| {
+                    let seq_name = if serial {
+                        Some(unique_name(c, &schema, &format!("{table_name}_{}_seq", new_col.name)))
+                    } else {
+                        None
+                    };
+                    let index = unique.map(|n| {
+                        let name = n.unwrap_or_else(|| unique_name(c, &schema, &format!("{table_name}_{}_key", new_col.name)));
+                        (c.allocate_index_id(), c.allocate_oid(), name)
+                    });
+                    let seq_oid = c.allocate_oid();
+                    let t = c.table_mut(id)?;
+                    let mut colx = new_col.clone();
+                    if let Some(seq) = &seq_name {
+                        colx.default = Some(format!("nextval('{schema}.{seq}')"));
+                    }
+                    t.columns.push(colx);
+                    for (cname, expr) in &checks {
+                        let name = cname.clone().unwrap_or_else(|| check_name(t, expr, &t.checks));
+                        t.checks.push(CheckDef { name, expr: expr.clone() });
+                    }
+                    if let Some((iid, oid, name)) = index {
+                        t.indexes.push(IndexDef { id: iid, oid, name, columns: vec![pos], unique: true, constraint: true });
+                    }
+                    if let Some(seq) = seq_name {
+                        let q = format!("{schema}.{seq}");
+                        c.sequences.insert(q.clone(), SequenceDef { name: q, oid: seq_oid, start: 1, increment: 1, owned_by: Some((id, pos)) });
+                    }
+                    Ok::<_, SqlError>(vec![])
+                })
+                .await?;
+            // Existing rows take the default (evaluated per row, like PostgreSQL).
+            let new_def = s.engine().catalog().table(id).map_err(SqlError::from)?.clone();
+            if has_rows && new_def.columns[pos].default.is_some() {
+                crate::dml::fill_column_default(s, txn, &new_def, pos).await?;
+            }
+            Ok(())
+        }
+        AlterTableOperation::DropColumn { column_names, if_exists, .. } => {
+            for name in column_names {
+                let cname = ident(&name);
+                let Some(pos) = def.column_position(&cname) else {
+                    if if_exists {
+                        continue;
+                    }
+                    return Err(SqlError::UndefinedColumn(format!(
+                        "column \"{cname}\" of relation \"{}\" does not exist",
+                        def.name
+                    )));
+                };
+                if def.primary_key.as_ref().is_some_and(|pk| pk.contains(&pos)) {
+                    return Err(SqlError::unsupported(
+                        "dropping a primary-key column is not supported yet",
+                    ));
+                }
+                s.engine()
+                    .ddl(|c: &mut Catalog| {
+                        let t = c.table_mut(id)?;
+                        t.columns[pos].dropped = true;
+                        t.columns[pos].name = format!("........pg.dropped.{}........", pos + 1);
+                        t.indexes.retain(|i| !i.columns.contains(&pos));
+                        t.checks.retain(|k| !mentions(&k.expr, &cname));
+                        c.sequences.retain(|_, q| q.owned_by != Some((id, pos)));
+                        Ok::<_, SqlError>(vec![])
+                    })
+                    .await?;
+            }
+            Ok(())
+        }
+        AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {
+            let old = ident(&old_column_name);
+            let new = ident(&new_column_name);
+            let pos = def.column_position(&old).ok_or_else(|| {
+                SqlError::UndefinedColumn(format!("column \"{old}\" does not exist"))
+            })?;
+            if def.column_position(&new).is_some() {
+                return Err(SqlError::DuplicateColumn(new, def.name));
+            }
+            s.engine()
+                .ddl(|c: &mut Catalog| {
+                    let t = c.table_mut(id)?;
+                    t.columns[pos].name = new.clone();
+                    for k in &mut t.checks {
+                        k.expr = rename_identifier(&k.expr, &old, &new);
+                    }
+                    Ok::<_, SqlError>(vec![])
+                })
+                .await
+        }
+        AlterTableOperation::RenameTable { table_name } => {
+            let (RenameTableNameKind::As(n) | RenameTableNameKind::To(n)) = table_name;
+            let new = object_name_parts(&n).last().cloned().unwrap_or_default();
+            let schema = def.schema.clone();
+            s.engine()
+                .ddl(|c: &mut Catalog| {
+                    if c.relation_exists(&schema, &new) {
+                        return Err(SqlError::DuplicateTable(new.clone()));
+                    }
+                    c.table_mut(id)?.name = new.clone();
+                    Ok(vec![])
+                })
+                .await
+        }
+        AlterTableOperation::AlterColumn { column_name, op } => {
+            let cname = ident(&column_name);
+            let pos = def.column_position(&cname).ok_or_else(|| {
+                SqlError::UndefinedColumn(format!("column \"{cname}\" does not exist"))
+            })?;
+            match op {
+                AlterColumnOperation::SetNotNull => {
+                    if crate::dml::column_has_nulls(s, txn, &def, pos).await? {
+                        return Err(SqlError::NotNullViolation { column: cname, table: def.name });
+                    }
+                    set_column(s, id, pos, |c| c.nullable = false).await
+                }
+                AlterColumnOperation::DropNotNull => {
+                    if def.primary_key.as_ref().is_some_and(|pk| pk.contains(&pos)) {
+                        return Err(SqlError::InvalidTableDefinition(format!(
+                            "column \"{cname}\" is in a primary key"
+                        )));
+                    }
+                    set_column(s, id, pos, |c| c.nullable = true).await
+                }
+                AlterColumnOperation::SetDefault { value } => {
+                    let text = value.to_string();
+                    crate::eval::validate_default(s, &text)?;
+                    set_column(s, id, pos, move |c| c.default = Some(text)).await
+                }
+                AlterColumnOperation::DropDefault => set_column(s, id, pos, |c| c.default = None).await,
+                other => Err(SqlError::unsupported(format!("ALTER COLUMN {other} is not supported yet"))),
+            }
+        }
+        AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
+            TableConstraint::Unique(u) => {
+                let cols = index_columns(&def, &u.columns)?;
+                let schema = def.schema.clone();
+                let table_name = def.name.clone();
+                let cname = u.name.as_ref().map(ident);
+                s.engine()
+                    .ddl(|c: &mut Catalog| {
+                        let names: Vec<String> = cols.iter().map(|&i| def.columns[i].name.clone()).collect();
+                        let name = cname.unwrap_or_else(|| unique_name(c, &schema, &format!("{table_name}_{}_key", names.join("_"))));
+                        let iid = c.allocate_index_id();
+                        let oid = c.allocate_oid();
+                        c.table_mut(id)?.indexes.push(IndexDef { id: iid, oid, name, columns: cols, unique: true, constraint: true });
+                        Ok::<_, SqlError>(vec![])
+                    })
+                    .await
+            }
+            TableConstraint::Check(chk) => {
+                let expr = chk.expr.to_string();
+                crate::eval::validate_table_expr(s, &def, &expr)?;
+                let name = chk.name.as_ref().map(ident).unwrap_or_else(|| check_name(&def, &expr, &def.checks));
+                crate::dml::verify_check(s, txn, &def, &name, &expr).await?;
+                s.engine()
+                    .ddl(|c: &mut Catalog| {
+                        c.table_mut(id)?.checks.push(CheckDef { name: name.clone(), expr: expr.clone() });
+                        Ok::<_, SqlError>(vec![])
+                    })
+                    .await
+            }
+            other => Err(SqlError::unsupported(format!("ADD CONSTRAINT {other} is not supported yet"))),
+        },
+        AlterTableOperation::DropConstraint { name, if_exists, .. } => {
+            let cname = ident(&name);
+            let exists = def.checks.iter().any(|c| c.name == cname)
+                || def.indexes.iter().any(|i| i.constraint && i.name == cname);
+            if !exists {
+                if if_exists {
+                    return Ok(());
+                }
+                return Err(SqlError::UndefinedIndex(cname));
+            }
+            s.engine()
+                .ddl(|c: &mut Catalog| {
+                    let t = c.table_mut(id)?;
+                    t.checks.retain(|k| k.name != cname);
+                    t.indexes.retain(|i| !(i.constraint && i.name == cname));
+                    Ok::<_, SqlError>(vec![])
+                })
+                .await
+        }
+        other => Err(SqlError::unsupported(format!("ALTER TABLE {other} is not supported yet"))),
+    }
+}
+
+async fn set_column(
+    s: &mut Session,
+    id: basalt_common::TableId,
+    pos: usize,
+    f: impl FnOnce(&mut ColumnDef),
+) -> SqlResult<()> {
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            f(&mut c.table_mut(id)?.columns[pos]);
+            Ok::<_, SqlError>(vec![])
+        })
+        .await
+}
+
+fn mentions(expr: &str, column: &str) -> bool {
+    expr.to_lowercase().split(|ch: char| !ch.is_alphanumeric() && ch != '_').any(|w| w == column)
+}
+
+/// Renames a column reference inside a stored expression.
+fn rename_identifier(expr: &str, old: &str, new: &str) -> String {
+    let Ok(mut parsed) = crate::eval::parse_expr(expr) else { return expr.to_owned() };
+    struct Renamer<'a> {
+        old: &'a str,
+        new: &'a str,
+    }
+    impl VisitorMut for Renamer<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Identifier(i) = e {
+                if ident(i) == self.old {
+                    *i = Ident::new(self.new);
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(&mut parsed, &mut Renamer { old, new });
+    parsed.to_string()
+}

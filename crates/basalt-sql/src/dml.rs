@@ -1,0 +1,759 @@
+//! INSERT, UPDATE and DELETE.
+//!
+//! The rows a statement affects are computed by DataFusion (the source query of an INSERT,
+//! or a SELECT over the target table with the hidden key column for UPDATE/DELETE), then
+//! converted to the table's types, checked against NOT NULL and CHECK constraints, and
+//! written into the transaction, where the storage layer enforces keys and uniqueness.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use basalt_common::value::ColumnBuilder;
+use basalt_common::{Row, Value};
+use basalt_storage::codec::{encode_key, Key};
+use basalt_storage::{StorageError, TableDef, TableStore, Transaction};
+use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, BooleanArray};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, ConflictTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert,
+    SelectItem, SetExpr, TableFactor, TableObject, Update, UpdateTableFromKind,
+};
+
+use crate::ddl::{qualified, resolve_table};
+use crate::error::{SqlError, SqlResult};
+use crate::eval::{compile, compile_multi, empty_batch, eval, physical_schema, row_values, to_column_type};
+use crate::provider::{KEY_COLUMN, SCAN_BATCH_ROWS};
+use crate::session::{object_name_parts, parse_sql, Output, Session};
+
+fn store_of(s: &Session, def: &TableDef) -> SqlResult<Arc<TableStore>> {
+    s.engine().table(def.id).ok_or_else(|| SqlError::UndefinedTable(def.name.clone()))
+}
+
+fn is_default_keyword(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+// ---- building rows ---------------------------------------------------------------------------
+
+/// Full-width rows of `def` from computed columns for `targets` (physical positions); other
+/// columns get their DEFAULT (or NULL). Checks NOT NULL and CHECK constraints.
+fn build_rows(
+    s: &Session,
+    def: &TableDef,
+    targets: &[usize],
+    source: &[ArrayRef],
+    num_rows: usize,
+) -> SqlResult<Vec<Vec<Value>>> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(def.columns.len());
+    for (pos, col) in def.columns.iter().enumerate() {
+        let array = if col.dropped {
+            new_null_array(&col.ty.to_arrow(), num_rows)
+        } else if let Some(i) = targets.iter().position(|&t| t == pos) {
+            to_column_type(&source[i], &col.ty, &col.name)?
+        } else if let Some(default) = &col.default {
+            let expr = compile(s, default, &Arc::new(Schema::empty()), None)?;
+            to_column_type(&eval(&expr, &empty_batch(num_rows)?)?, &col.ty, &col.name)?
+        } else {
+            new_null_array(&col.ty.to_arrow(), num_rows)
+        };
+        columns.push(array);
+    }
+    let batch = batch_of(def, columns, num_rows)?;
+    check_constraints(s, def, &batch)?;
+    let types = def.types();
+    (0..num_rows).map(|i| row_values(batch.columns(), &types, i)).collect()
+}
+
+fn batch_of(def: &TableDef, columns: Vec<ArrayRef>, num_rows: usize) -> SqlResult<RecordBatch> {
+    let options = RecordBatchOptions::new().with_row_count(Some(num_rows));
+    Ok(RecordBatch::try_new_with_options(physical_schema(def), columns, &options)?)
+}
+
+/// A batch of full-width stored rows.
+fn rows_batch(def: &TableDef, rows: &[Vec<Value>]) -> SqlResult<RecordBatch> {
+    let columns = def
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(pos, c)| {
+            let mut b = ColumnBuilder::new(&c.ty, rows.len());
+            for r in rows {
+                b.push(r.get(pos).unwrap_or(&Value::Null));
+            }
+            b.finish()
+        })
+        .collect();
+    batch_of(def, columns, rows.len())
+}
+
+fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlResult<()> {
+    for (pos, col) in def.live_columns() {
+        if !col.nullable && batch.column(pos).null_count() > 0 {
+            return Err(SqlError::NotNullViolation { column: col.name.clone(), table: def.name.clone() });
+        }
+    }
+    if def.checks.is_empty() || batch.num_rows() == 0 {
+        return Ok(());
+    }
+    let schema = physical_schema(def);
+    for check in &def.checks {
+        let expr = compile(s, &check.expr, &schema, Some(&def.name))?;
+        let result = eval(&expr, batch)?;
+        let Some(bools) = result.as_any().downcast_ref::<BooleanArray>() else {
+            return Err(SqlError::DatatypeMismatch(format!(
+                "CHECK constraint \"{}\" is not boolean",
+                check.name
+            )));
+        };
+        // NULL counts as passing, as in SQL.
+        if bools.iter().any(|v| v == Some(false)) {
+            return Err(SqlError::CheckViolation { table: def.name.clone(), constraint: check.name.clone() });
+        }
+    }
+    Ok(())
+}
+
+// ---- INSERT ---------------------------------------------------------------------------------
+
+pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> SqlResult<Output> {
+    let TableObject::TableName(name) = &ins.table else {
+        return Err(SqlError::unsupported("INSERT into a table function is not supported"));
+    };
+    if ins.replace_into || ins.ignore || matches!(ins.on, Some(OnInsert::DuplicateKeyUpdate(_))) {
+        return Err(SqlError::unsupported("MySQL INSERT variants are served on the MySQL port"));
+    }
+    let catalog = s.engine().catalog();
+    let def = resolve_table(&catalog, name)?;
+    let store = store_of(s, &def)?;
+    let mut targets: Vec<usize> = if ins.columns.is_empty() {
+        def.live_columns().map(|(i, _)| i).collect()
+    } else {
+        let mut out = Vec::new();
+        for c in &ins.columns {
+            let cname = object_name_parts(c).pop().unwrap_or_default();
+            let pos = def.column_position(&cname).ok_or_else(|| {
+                SqlError::UndefinedColumn(format!(
+                    "column \"{cname}\" of relation \"{}\" does not exist",
+                    def.name
+                ))
+            })?;
+            if out.contains(&pos) {
+                return Err(SqlError::Syntax {
+                    message: format!("column \"{cname}\" specified more than once"),
+                    position: None,
+                });
+            }
+            out.push(pos);
+        }
+        out
+    };
+    let alias = ins.table_alias.as_ref().map(|a| a.alias.value.clone());
+    let mut source = ins.source.clone();
+    if let Some(q) = source.as_mut() {
+        if let SetExpr::Values(values) = q.body.as_mut() {
+            strip_default_columns(&mut targets, &mut values.rows.iter_mut().map(|r| &mut r.content).collect::<Vec<_>>())?;
+        }
+    }
+    for &t in &targets {
+        if def.columns[t].identity_always {
+            return Err(SqlError::GeneratedAlways(format!(
+                "cannot insert a non-DEFAULT value into column \"{}\"",
+                def.columns[t].name
+            )));
+        }
+    }
+    let batches = match source {
+        Some(q) => {
+            let (schema, batches) = s.run_query(*q).await?;
+            if schema.fields().len() != targets.len() {
+                let which = if schema.fields().len() > targets.len() {
+                    "INSERT has more expressions than target columns"
+                } else {
+                    "INSERT has more target columns than expressions"
+                };
+                return Err(SqlError::Syntax { message: which.into(), position: None });
+            }
+            batches
+        }
+        None => {
+            targets.clear();
+            vec![empty_batch(1)?]
+        }
+    };
+    let conflict = match &ins.on {
+        Some(OnInsert::OnConflict(oc)) => Some(Conflict::new(&def, oc.conflict_target.as_ref(), &oc.action)?),
+        _ => None,
+    };
+    let mut affected = 0usize;
+    let mut returned: Vec<Vec<Value>> = Vec::new();
+    let want_rows = ins.returning.is_some();
+    for batch in &batches {
+        let rows = build_rows(s, &def, &targets, batch.columns(), batch.num_rows())?;
+        for row in rows {
+            let row: Row = row.into();
+            match txn.insert(&store, &def, Row::clone(&row)) {
+                Ok(()) => {
+                    affected += 1;
+                    if want_rows {
+                        returned.push(row.to_vec());
+                    }
+                }
+                Err(StorageError::UniqueViolation { constraint, detail }) => {
+                    let Some(c) = &conflict else {
+                        return Err(SqlError::UniqueViolation { constraint, detail });
+                    };
+                    if !c.matches(&constraint) {
+                        return Err(SqlError::UniqueViolation { constraint, detail });
+                    }
+                    if let Some(new_row) = c.resolve(s, txn, &store, &def, alias.as_deref(), &row)? {
+                        affected += 1;
+                        if want_rows {
+                            returned.push(new_row);
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    match &ins.returning {
+        Some(items) => returning(s, &def, alias.as_deref(), items, &returned, "INSERT 0"),
+        None => Ok(Output::Command(format!("INSERT 0 {affected}"))),
+    }
+}
+
+/// `VALUES (1, DEFAULT)`: a column that is DEFAULT in every row is left to its default.
+fn strip_default_columns(targets: &mut Vec<usize>, rows: &mut [&mut Vec<Expr>]) -> SqlResult<()> {
+    let width = rows.first().map_or(0, |r| r.len());
+    let mut drop = Vec::new();
+    for j in 0..width {
+        let defaults = rows.iter().filter(|r| r.get(j).is_some_and(is_default_keyword)).count();
+        if defaults == rows.len() {
+            drop.push(j);
+        } else if defaults > 0 {
+            return Err(SqlError::unsupported(
+                "DEFAULT in some rows of a multi-row VALUES but not others is not supported",
+            ));
+        }
+    }
+    for &j in drop.iter().rev() {
+        if j < targets.len() {
+            targets.remove(j);
+        }
+        for r in rows.iter_mut() {
+            r.remove(j);
+        }
+    }
+    Ok(())
+}
+
+/// An `ON CONFLICT` clause resolved against the table's constraints.
+struct Conflict {
+    /// Constraint names that the clause covers (`None` = any).
+    constraints: Option<Vec<String>>,
+    /// Key columns identifying the conflicting row; `None` = the primary key.
+    index: Option<usize>,
+    update: Option<(Vec<(usize, Expr)>, Option<Expr>)>,
+}
+
+impl Conflict {
+    fn new(def: &TableDef, target: Option<&ConflictTarget>, action: &OnConflictAction) -> SqlResult<Conflict> {
+        let pk_name = def.primary_key_name.clone().unwrap_or_else(|| format!("{}_pkey", def.name));
+        let (constraints, index) = match target {
+            None => (None, None),
+            Some(ConflictTarget::Columns(cols)) => {
+                let mut positions = Vec::new();
+                for c in cols {
+                    let name = if c.quote_style.is_some() { c.value.clone() } else { c.value.to_lowercase() };
+                    positions.push(def.column_position(&name).ok_or_else(|| {
+                        SqlError::UndefinedColumn(format!("column \"{name}\" does not exist"))
+                    })?);
+                }
+                positions.sort_unstable();
+                let same = |cols: &[usize]| {
+                    let mut c = cols.to_vec();
+                    c.sort_unstable();
+                    c == positions
+                };
+                if def.primary_key.as_deref().is_some_and(same) {
+                    (Some(vec![pk_name]), None)
+                } else if let Some(i) = def.indexes.iter().position(|i| i.unique && same(&i.columns)) {
+                    (Some(vec![def.indexes[i].name.clone()]), Some(i))
+                } else {
+                    return Err(SqlError::InvalidTableDefinition(
+                        "there is no unique or exclusion constraint matching the ON CONFLICT specification".into(),
+                    ));
+                }
+            }
+            Some(ConflictTarget::OnConstraint(name)) => {
+                let n = object_name_parts(name).pop().unwrap_or_default();
+                if n == pk_name {
+                    (Some(vec![n]), None)
+                } else if let Some(i) = def.indexes.iter().position(|i| i.unique && i.name == n) {
+                    (Some(vec![n]), Some(i))
+                } else {
+                    return Err(SqlError::UndefinedIndex(n));
+                }
+            }
+        };
+        let update = match action {
+            OnConflictAction::DoNothing => None,
+            OnConflictAction::DoUpdate(du) => {
+                if target.is_none() {
+                    return Err(SqlError::Syntax {
+                        message: "ON CONFLICT DO UPDATE requires inference specification or constraint name".into(),
+                        position: None,
+                    });
+                }
+                let mut sets = Vec::new();
+                for a in &du.assignments {
+                    for pos in assignment_positions(def, &a.target)? {
+                        sets.push((pos, a.value.clone()));
+                    }
+                }
+                Some((sets, du.selection.clone()))
+            }
+        };
+        Ok(Conflict { constraints, index, update })
+    }
+
+    fn matches(&self, constraint: &str) -> bool {
+        self.constraints.as_ref().is_none_or(|c| c.iter().any(|n| n == constraint))
+    }
+
+    /// Applies DO NOTHING / DO UPDATE for a proposed row that conflicted. Returns the updated
+    /// row when one was written.
+    fn resolve(
+        &self,
+        s: &Session,
+        txn: &Transaction,
+        store: &TableStore,
+        def: &TableDef,
+        alias: Option<&str>,
+        proposed: &[Value],
+    ) -> SqlResult<Option<Vec<Value>>> {
+        let Some((sets, selection)) = &self.update else { return Ok(None) };
+        let (key, existing) = match self.index {
+            None => {
+                let pk = def.primary_key.as_ref().ok_or_else(|| SqlError::Internal("no primary key".into()))?;
+                let key = encode_key(proposed, pk);
+                let row = txn.read(store, &key).ok_or(SqlError::SerializationFailure)?;
+                (key, row)
+            }
+            Some(i) => {
+                let index = &def.indexes[i];
+                let prefix = encode_key(proposed, &index.columns);
+                txn.index_lookup(store, index, &prefix)
+                    .into_iter()
+                    .next()
+                    .ok_or(SqlError::SerializationFailure)?
+            }
+        };
+        let schema = physical_schema(def);
+        let table_name = alias.unwrap_or(&def.name);
+        let parts = [(table_name, Arc::clone(&schema)), ("excluded", Arc::clone(&schema))];
+        let both = rows_batch(def, &[existing.to_vec()])?;
+        let excluded = rows_batch(def, &[proposed.to_vec()])?;
+        let mut cols = both.columns().to_vec();
+        cols.extend(excluded.columns().iter().cloned());
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
+        let combined = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+        if let Some(w) = selection {
+            let pred = compile_multi(s, &w.to_string(), &parts)?;
+            let keep = eval(&pred, &combined)?;
+            let keep = keep.as_any().downcast_ref::<BooleanArray>();
+            if !keep.is_some_and(|b| b.is_valid(0) && b.value(0)) {
+                return Ok(None);
+            }
+        }
+        let mut new_row = existing.to_vec();
+        for (pos, expr) in sets {
+            let col = &def.columns[*pos];
+            let value_sql = if is_default_keyword(expr) {
+                col.default.clone().unwrap_or_else(|| "NULL".into())
+            } else {
+                expr.to_string()
+            };
+            let compiled = compile_multi(s, &value_sql, &parts)?;
+            let array = to_column_type(&eval(&compiled, &combined)?, &col.ty, &col.name)?;
+            new_row[*pos] = basalt_common::value::value_at(array.as_ref(), 0, &col.ty)?;
+        }
+        check_constraints(s, def, &rows_batch(def, std::slice::from_ref(&new_row))?)?;
+        txn.update(store, def, &key, new_row.clone().into())?;
+        Ok(Some(new_row))
+    }
+}
+
+fn assignment_positions(def: &TableDef, target: &AssignmentTarget) -> SqlResult<Vec<usize>> {
+    let names = match target {
+        AssignmentTarget::ColumnName(n) => vec![n],
+        AssignmentTarget::Tuple(ns) => ns.iter().collect(),
+    };
+    names
+        .into_iter()
+        .map(|n| {
+            let cname = object_name_parts(n).pop().unwrap_or_default();
+            def.column_position(&cname).ok_or_else(|| {
+                SqlError::UndefinedColumn(format!(
+                    "column \"{cname}\" of relation \"{}\" does not exist",
+                    def.name
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Inserts whole batches whose columns are the table's live columns in order (CREATE TABLE
+/// AS, COPY). Returns the number of rows.
+pub async fn insert_batches(
+    s: &Session,
+    txn: &Transaction,
+    def: &TableDef,
+    batches: &[RecordBatch],
+) -> SqlResult<usize> {
+    let targets: Vec<usize> = def.live_columns().map(|(i, _)| i).collect();
+    insert_columns(s, txn, def, &targets, batches)
+}
+
+/// Inserts batches whose columns map to `targets` (physical positions).
+pub fn insert_columns(
+    s: &Session,
+    txn: &Transaction,
+    def: &TableDef,
+    targets: &[usize],
+    batches: &[RecordBatch],
+) -> SqlResult<usize> {
+    let store = store_of(s, def)?;
+    let mut n = 0;
+    for batch in batches {
+        for row in build_rows(s, def, targets, batch.columns(), batch.num_rows())? {
+            txn.insert(&store, def, row.into())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+// ---- UPDATE / DELETE --------------------------------------------------------------------------
+
+/// The target of an UPDATE/DELETE: its definition and the name it is referred to by.
+fn target_of(s: &Session, factor: &TableFactor) -> SqlResult<(TableDef, String, String)> {
+    let TableFactor::Table { name, alias, .. } = factor else {
+        return Err(SqlError::unsupported("UPDATE/DELETE target must be a table"));
+    };
+    let def = resolve_table(&s.engine().catalog(), name)?;
+    let (schema, table) = qualified(name)?;
+    let reference = match alias {
+        Some(a) => a.name.value.clone(),
+        None => def.name.clone(),
+    };
+    let from = match alias {
+        Some(a) => format!("\"{schema}\".\"{table}\" AS \"{}\"", a.name.value),
+        None => format!("\"{schema}\".\"{table}\""),
+    };
+    Ok((def, reference, from))
+}
+
+/// Runs `SELECT <key>, <exprs> FROM <from> WHERE <selection>` with the hidden key exposed.
+async fn select_targets(
+    s: &Session,
+    def: &TableDef,
+    reference: &str,
+    from: &str,
+    exprs: &[String],
+    selection: Option<&Expr>,
+) -> SqlResult<Vec<RecordBatch>> {
+    let mut sql = format!("SELECT \"{reference}\".\"{KEY_COLUMN}\"");
+    for e in exprs {
+        sql.push_str(", ");
+        sql.push_str(e);
+    }
+    sql.push_str(" FROM ");
+    sql.push_str(from);
+    if let Some(w) = selection {
+        sql.push_str(" WHERE ");
+        sql.push_str(&w.to_string());
+    }
+    let mut stmts = parse_sql(&sql)?;
+    let stmt = stmts.pop().ok_or_else(|| SqlError::Internal("empty DML query".into()))?;
+    s.slot.set_key_table(Some(def.id));
+    let plan = s.plan(stmt).await;
+    s.slot.set_key_table(None);
+    let (_, batches) = s.run_plan(plan?).await?;
+    Ok(batches)
+}
+
+fn keys_of(batch: &RecordBatch) -> SqlResult<&BinaryArray> {
+    batch
+        .column(0)
+        .as_any()
+        .downcast_ref::<BinaryArray>()
+        .ok_or_else(|| SqlError::Internal("key column is not binary".into()))
+}
+
+pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> SqlResult<Output> {
+    if !upd.table.joins.is_empty() {
+        return Err(SqlError::unsupported("UPDATE with JOIN is not supported; use FROM"));
+    }
+    let (def, reference, mut from) = target_of(s, &upd.table.relation)?;
+    let store = store_of(s, &def)?;
+    if let Some(UpdateTableFromKind::AfterSet(tables) | UpdateTableFromKind::BeforeSet(tables)) = &upd.from {
+        for t in tables {
+            from.push_str(", ");
+            from.push_str(&t.to_string());
+        }
+    }
+    let mut sets: Vec<(usize, String)> = Vec::new();
+    for a in &upd.assignments {
+        let positions = assignment_positions(&def, &a.target)?;
+        if positions.len() != 1 {
+            return Err(SqlError::unsupported("multiple-column assignment is not supported yet"));
+        }
+        let col = &def.columns[positions[0]];
+        if col.identity_always && !is_default_keyword(&a.value) {
+            return Err(SqlError::GeneratedAlways(format!(
+                "column \"{}\" can only be updated to DEFAULT",
+                col.name
+            )));
+        }
+        let value = if is_default_keyword(&a.value) {
+            col.default.clone().unwrap_or_else(|| "NULL".into())
+        } else {
+            a.value.to_string()
+        };
+        sets.push((positions[0], value));
+    }
+    let exprs: Vec<String> = sets.iter().map(|(_, e)| format!("({e})")).collect();
+    let batches = select_targets(s, &def, &reference, &from, &exprs, upd.selection.as_ref()).await?;
+    let mut seen: HashSet<Key> = HashSet::new();
+    let mut returned = Vec::new();
+    let mut count = 0usize;
+    for batch in &batches {
+        let keys = keys_of(batch)?;
+        let converted: Vec<ArrayRef> = sets
+            .iter()
+            .enumerate()
+            .map(|(i, (pos, _))| {
+                let col = &def.columns[*pos];
+                to_column_type(batch.column(i + 1), &col.ty, &col.name)
+            })
+            .collect::<SqlResult<_>>()?;
+        let mut new_rows = Vec::new();
+        let mut row_keys = Vec::new();
+        for r in 0..batch.num_rows() {
+            let key: Key = keys.value(r).into();
+            if !seen.insert(key.clone()) {
+                continue; // PostgreSQL updates a row once even when a join matches it twice
+            }
+            let Some(old) = txn.read(&store, &key) else { continue };
+            let mut row = old.to_vec();
+            row.resize(def.columns.len(), Value::Null);
+            for (i, (pos, _)) in sets.iter().enumerate() {
+                row[*pos] = basalt_common::value::value_at(converted[i].as_ref(), r, &def.columns[*pos].ty)?;
+            }
+            new_rows.push(row);
+            row_keys.push(key);
+        }
+        check_constraints(s, &def, &rows_batch(&def, &new_rows)?)?;
+        for (key, row) in row_keys.into_iter().zip(new_rows) {
+            txn.update(&store, &def, &key, row.clone().into())?;
+            count += 1;
+            if upd.returning.is_some() {
+                returned.push(row);
+            }
+        }
+    }
+    match &upd.returning {
+        Some(items) => returning(s, &def, Some(&reference), items, &returned, "UPDATE"),
+        None => Ok(Output::Command(format!("UPDATE {count}"))),
+    }
+}
+
+pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> SqlResult<Output> {
+    let tables = match &del.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    let [target] = tables.as_slice() else {
+        return Err(SqlError::unsupported("DELETE from several tables is not supported"));
+    };
+    if !target.joins.is_empty() {
+        return Err(SqlError::unsupported("DELETE with JOIN is not supported; use USING"));
+    }
+    let (def, reference, mut from) = target_of(s, &target.relation)?;
+    let store = store_of(s, &def)?;
+    for t in del.using.iter().flatten() {
+        from.push_str(", ");
+        from.push_str(&t.to_string());
+    }
+    let batches = select_targets(s, &def, &reference, &from, &[], del.selection.as_ref()).await?;
+    let mut seen: HashSet<Key> = HashSet::new();
+    let mut returned = Vec::new();
+    let mut count = 0usize;
+    for batch in &batches {
+        let keys = keys_of(batch)?;
+        for r in 0..batch.num_rows() {
+            let key: Key = keys.value(r).into();
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            if del.returning.is_some() {
+                if let Some(old) = txn.read(&store, &key) {
+                    let mut row = old.to_vec();
+                    row.resize(def.columns.len(), Value::Null);
+                    returned.push(row);
+                }
+            }
+            txn.delete(&store, &def, &key)?;
+            count += 1;
+        }
+    }
+    match &del.returning {
+        Some(items) => returning(s, &def, Some(&reference), items, &returned, "DELETE"),
+        None => Ok(Output::Command(format!("DELETE {count}"))),
+    }
+}
+
+// ---- RETURNING ------------------------------------------------------------------------------
+
+fn returning(
+    s: &Session,
+    def: &TableDef,
+    alias: Option<&str>,
+    items: &[SelectItem],
+    rows: &[Vec<Value>],
+    tag: &str,
+) -> SqlResult<Output> {
+    let batch = rows_batch(def, rows)?;
+    let schema = physical_schema(def);
+    let qualifier = alias.unwrap_or(&def.name);
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for item in items {
+        let (exprs, names): (Vec<String>, Vec<String>) = match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => def
+                .live_columns()
+                .map(|(_, c)| (format!("\"{}\"", c.name), c.name.clone()))
+                .unzip(),
+            SelectItem::UnnamedExpr(e) => (vec![e.to_string()], vec![column_name_of(e)]),
+            SelectItem::ExprWithAlias { expr, alias } => (vec![expr.to_string()], vec![alias.value.clone()]),
+            SelectItem::ExprWithAliases { expr, aliases } => (
+                vec![expr.to_string()],
+                vec![aliases.first().map(|a| a.value.clone()).unwrap_or_default()],
+            ),
+        };
+        for (e, name) in exprs.iter().zip(names) {
+            let compiled: Arc<dyn PhysicalExpr> = compile(s, e, &schema, Some(qualifier))?;
+            let array = eval(&compiled, &batch)?;
+            fields.push(Field::new(name, array.data_type().clone(), true));
+            arrays.push(array);
+        }
+    }
+    let out_schema: SchemaRef = Arc::new(Schema::new(fields));
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    let out = RecordBatch::try_new_with_options(Arc::clone(&out_schema), arrays, &options)?;
+    Ok(Output::Rows { schema: out_schema, batches: vec![out], tag: tag.to_owned() })
+}
+
+/// The output column name PostgreSQL gives an unaliased expression.
+pub fn column_name_of(e: &Expr) -> String {
+    match e {
+        Expr::Identifier(i) => i.value.to_lowercase(),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.to_lowercase()).unwrap_or_default(),
+        Expr::Function(f) => object_name_parts(&f.name).pop().unwrap_or_default(),
+        Expr::Cast { expr, .. } => column_name_of(expr),
+        Expr::Nested(inner) => column_name_of(inner),
+        _ => "?column?".into(),
+    }
+}
+
+// ---- whole-table helpers for ALTER TABLE ------------------------------------------------------
+
+/// Every row of a table as the transaction sees it, in key order, batch by batch.
+fn for_each_chunk(
+    txn: &Transaction,
+    store: &TableStore,
+    mut f: impl FnMut(Vec<(Key, Row)>) -> SqlResult<()>,
+) -> SqlResult<()> {
+    let mut after: Option<Key> = None;
+    loop {
+        let mut rows = Vec::new();
+        let resume = txn.scan_chunk(store, after.as_deref(), SCAN_BATCH_ROWS, &mut rows);
+        if !rows.is_empty() {
+            f(rows)?;
+        }
+        match resume {
+            Some(k) => after = Some(k),
+            None => return Ok(()),
+        }
+    }
+}
+
+pub fn count_rows(txn: &Transaction, s: &Session, def: &TableDef) -> usize {
+    let Ok(store) = store_of(s, def) else { return 0 };
+    let mut n = 0;
+    let _ = for_each_chunk(txn, &store, |rows| {
+        n += rows.len();
+        Ok(())
+    });
+    n
+}
+
+pub async fn column_has_nulls(s: &Session, txn: &Transaction, def: &TableDef, pos: usize) -> SqlResult<bool> {
+    let store = store_of(s, def)?;
+    let mut found = false;
+    for_each_chunk(txn, &store, |rows| {
+        found |= rows.iter().any(|(_, r)| r.get(pos).is_none_or(Value::is_null));
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Sets a new column of every existing row to its DEFAULT (ALTER TABLE ADD COLUMN).
+pub async fn fill_column_default(s: &Session, txn: &Transaction, def: &TableDef, pos: usize) -> SqlResult<()> {
+    let store = store_of(s, def)?;
+    let col = &def.columns[pos];
+    let default = col.default.clone().unwrap_or_else(|| "NULL".into());
+    let expr = compile(s, &default, &Arc::new(Schema::empty()), None)?;
+    let mut updates: Vec<(Key, Vec<Value>)> = Vec::new();
+    for_each_chunk(txn, &store, |rows| {
+        let values = to_column_type(&eval(&expr, &empty_batch(rows.len())?)?, &col.ty, &col.name)?;
+        for (i, (key, row)) in rows.into_iter().enumerate() {
+            let mut row = row.to_vec();
+            row.resize(def.columns.len(), Value::Null);
+            row[pos] = basalt_common::value::value_at(values.as_ref(), i, &col.ty)?;
+            updates.push((key, row));
+        }
+        Ok(())
+    })?;
+    for (key, row) in updates {
+        txn.update(&store, def, &key, row.into())?;
+    }
+    Ok(())
+}
+
+/// Verifies every existing row passes a new CHECK constraint.
+pub async fn verify_check(s: &Session, txn: &Transaction, def: &TableDef, name: &str, expr: &str) -> SqlResult<()> {
+    let store = store_of(s, def)?;
+    let compiled = compile(s, expr, &physical_schema(def), Some(&def.name))?;
+    for_each_chunk(txn, &store, |rows| {
+        let full: Vec<Vec<Value>> = rows
+            .into_iter()
+            .map(|(_, r)| {
+                let mut r = r.to_vec();
+                r.resize(def.columns.len(), Value::Null);
+                r
+            })
+            .collect();
+        let batch = rows_batch(def, &full)?;
+        let result = eval(&compiled, &batch)?;
+        if let Some(b) = result.as_any().downcast_ref::<BooleanArray>() {
+            if b.iter().any(|v| v == Some(false)) {
+                return Err(SqlError::CheckViolation { table: def.name.clone(), constraint: name.to_owned() });
+            }
+        }
+        Ok(())
+    })
+}

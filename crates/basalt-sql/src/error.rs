@@ -1,0 +1,301 @@
+//! The SQL layer's error type. Each variant knows its SQLSTATE; the protocol edge maps it to
+//! the wire (PostgreSQL ErrorResponse now, MySQL error packets later) in one place.
+
+use basalt_storage::StorageError;
+use datafusion::error::DataFusionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// A syntax error; `position` is the 1-based character offset in the query text.
+    #[error("{message}")]
+    Syntax { message: String, position: Option<usize> },
+    #[error("relation \"{0}\" does not exist")]
+    UndefinedTable(String),
+    #[error("{0}")]
+    UndefinedColumn(String),
+    #[error("schema \"{0}\" does not exist")]
+    UndefinedSchema(String),
+    #[error("index \"{0}\" does not exist")]
+    UndefinedIndex(String),
+    #[error("{0}")]
+    UndefinedFunction(String),
+    #[error("relation \"{0}\" already exists")]
+    DuplicateTable(String),
+    #[error("schema \"{0}\" already exists")]
+    DuplicateSchema(String),
+    #[error("column \"{0}\" of relation \"{1}\" already exists")]
+    DuplicateColumn(String, String),
+    #[error("{0}")]
+    InvalidTableDefinition(String),
+    #[error("duplicate key value violates unique constraint \"{constraint}\"")]
+    UniqueViolation { constraint: String, detail: String },
+    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    NotNullViolation { column: String, table: String },
+    #[error("new row for relation \"{table}\" violates check constraint \"{constraint}\"")]
+    CheckViolation { table: String, constraint: String },
+    #[error("value too long for type {0}")]
+    StringTooLong(String),
+    #[error("{0}")]
+    OutOfRange(String),
+    #[error("{0}")]
+    InvalidText(String),
+    #[error("division by zero")]
+    DivisionByZero,
+    #[error("{0}")]
+    DataException(String),
+    #[error("{0}")]
+    DatatypeMismatch(String),
+    #[error("could not serialize access due to concurrent update")]
+    SerializationFailure,
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    #[error("{0}")]
+    ActiveTransaction(String),
+    #[error("{0}")]
+    FeatureNotSupported(String),
+    #[error("{0}")]
+    ProtocolViolation(String),
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    #[error("{0}")]
+    DependentObjects(String),
+    #[error("{0}")]
+    GeneratedAlways(String),
+    #[error("canceling statement due to user request")]
+    QueryCanceled,
+    #[error("{0}")]
+    CopyFailed(String),
+    #[error("{0}")]
+    Storage(StorageError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl SqlError {
+    /// The PostgreSQL SQLSTATE of this error.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            SqlError::Syntax { .. } => "42601",
+            SqlError::UndefinedTable(_) => "42P01",
+            SqlError::UndefinedColumn(_) => "42703",
+            SqlError::UndefinedSchema(_) => "3F000",
+            SqlError::UndefinedIndex(_) => "42704",
+            SqlError::UndefinedFunction(_) => "42883",
+            SqlError::DuplicateTable(_) => "42P07",
+            SqlError::DuplicateSchema(_) => "42P06",
+            SqlError::DuplicateColumn(..) => "42701",
+            SqlError::InvalidTableDefinition(_) => "42P16",
+            SqlError::UniqueViolation { .. } => "23505",
+            SqlError::NotNullViolation { .. } => "23502",
+            SqlError::CheckViolation { .. } => "23514",
+            SqlError::StringTooLong(_) => "22001",
+            SqlError::OutOfRange(_) => "22003",
+            SqlError::InvalidText(_) => "22P02",
+            SqlError::DivisionByZero => "22012",
+            SqlError::DataException(_) => "22000",
+            SqlError::DatatypeMismatch(_) => "42804",
+            SqlError::SerializationFailure => "40001",
+            SqlError::InFailedTransaction => "25P02",
+            SqlError::ActiveTransaction(_) => "25001",
+            SqlError::FeatureNotSupported(_) => "0A000",
+            SqlError::ProtocolViolation(_) => "08P01",
+            SqlError::InvalidParameterValue(_) => "22023",
+            SqlError::DependentObjects(_) => "2BP01",
+            SqlError::GeneratedAlways(_) => "428C9",
+            SqlError::QueryCanceled | SqlError::CopyFailed(_) => "57014",
+            SqlError::Storage(e) => match e {
+                StorageError::SerializationFailure | StorageError::TableDropped(_) => "40001",
+                StorageError::UniqueViolation { .. } | StorageError::UniqueIndexBuild { .. } => {
+                    "23505"
+                }
+                StorageError::NoSuchSequence(_) => "42P01",
+                StorageError::SequenceExhausted(_) => "2200H",
+                StorageError::TransactionTooLarge(_) => "54000",
+                StorageError::WalUnavailable | StorageError::Io { .. } => "58030",
+                StorageError::Corrupt(_) => "XX001",
+                StorageError::Internal(_) => "XX000",
+            },
+            SqlError::Internal(_) => "XX000",
+        }
+    }
+
+    /// PostgreSQL's DETAIL field, where there is one.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            SqlError::UniqueViolation { detail, .. }
+            | SqlError::Storage(StorageError::UniqueViolation { detail, .. }) => Some(detail.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether a failing statement must end the whole session (never, today: every error is
+    /// confined to its statement and transaction).
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            SqlError::Syntax { position, .. } => *position,
+            _ => None,
+        }
+    }
+
+    pub fn unsupported(what: impl Into<String>) -> SqlError {
+        SqlError::FeatureNotSupported(what.into())
+    }
+}
+
+impl From<StorageError> for SqlError {
+    fn from(e: StorageError) -> SqlError {
+        match e {
+            StorageError::UniqueViolation { constraint, detail } => {
+                SqlError::UniqueViolation { constraint, detail }
+            }
+            StorageError::SerializationFailure => SqlError::SerializationFailure,
+            other => SqlError::Storage(other),
+        }
+    }
+}
+
+impl From<DataFusionError> for SqlError {
+    fn from(e: DataFusionError) -> SqlError {
+        classify_datafusion(e)
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for SqlError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> SqlError {
+        classify_datafusion(DataFusionError::ArrowError(Box::new(e), None))
+    }
+}
+
+/// Maps a DataFusion error to the SQLSTATE PostgreSQL would give for the same mistake.
+/// DataFusion reports most user errors as plan or execution errors with a message, so the
+/// message is the signal.
+fn classify_datafusion(e: DataFusionError) -> SqlError {
+    let e = e.find_root();
+    if let DataFusionError::External(inner) = e {
+        if let Some(sql) = inner.downcast_ref::<SqlErrorBox>() {
+            return sql.0.clone_shallow();
+        }
+    }
+    let msg = strip_prefixes(&e.to_string());
+    let lower = msg.to_lowercase();
+    if let DataFusionError::SQL(parser_err, _) = e {
+        return SqlError::Syntax { message: format!("syntax error: {parser_err}"), position: None };
+    }
+    if lower.contains("divide by zero") || lower.contains("division by zero") {
+        return SqlError::DivisionByZero;
+    }
+    if lower.contains("table '") && lower.contains("not found") || lower.contains("table not found")
+    {
+        let name = quoted(&msg).unwrap_or_default();
+        let name = name.rsplit('.').next().unwrap_or(&name).to_owned();
+        return SqlError::UndefinedTable(name);
+    }
+    if lower.contains("schema error: no field named") || lower.contains("no field named") {
+        let name = quoted(&msg).unwrap_or_default();
+        let name = name.rsplit('.').next().unwrap_or(&name).to_owned();
+        return SqlError::UndefinedColumn(format!("column \"{name}\" does not exist"));
+    }
+    if lower.contains("invalid function") || lower.contains("unknown function") {
+        return SqlError::UndefinedFunction(msg);
+    }
+    if lower.contains("overflow")
+        || lower.contains("out of range")
+        || lower.contains("too large to store")
+        || lower.contains("can't cast value") && !lower.contains("to type utf8")
+        || lower.contains("is too large")
+        || lower.contains("cannot be represented")
+    {
+        return SqlError::OutOfRange(msg);
+    }
+    if lower.contains("cannot cast string")
+        || lower.contains("cannot parse")
+        || lower.contains("error parsing")
+        || lower.contains("invalid input syntax")
+        || lower.contains("parser error")
+        || lower.contains("failed to parse")
+    {
+        return SqlError::InvalidText(msg);
+    }
+    if lower.contains("not implemented") || lower.contains("unsupported") {
+        return SqlError::FeatureNotSupported(msg);
+    }
+    if lower.contains("type coercion") || lower.contains("cannot be cast") || lower.contains("cannot infer common") {
+        return SqlError::DatatypeMismatch(msg);
+    }
+    match e {
+        DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => SqlError::Syntax {
+            message: msg,
+            position: None,
+        },
+        DataFusionError::NotImplemented(_) => SqlError::FeatureNotSupported(msg),
+        DataFusionError::ResourcesExhausted(_) => SqlError::Internal(msg),
+        DataFusionError::Execution(_) | DataFusionError::ArrowError(..) => {
+            SqlError::DataException(msg)
+        }
+        _ => SqlError::Internal(msg),
+    }
+}
+
+fn strip_prefixes(s: &str) -> String {
+    let mut s = s.trim();
+    for p in [
+        "Error during planning: ",
+        "Execution error: ",
+        "Arrow error: ",
+        "Schema error: ",
+        "Invalid argument error: ",
+        "Cast error: ",
+        "Compute error: ",
+        "Optimizer rule 'simplify_expressions' failed\ncaused by\n",
+        "This feature is not implemented: ",
+        "External error: ",
+    ] {
+        while let Some(rest) = s.strip_prefix(p) {
+            s = rest;
+        }
+    }
+    s.to_owned()
+}
+
+fn quoted(s: &str) -> Option<String> {
+    let start = s.find('\'')? + 1;
+    let end = s[start..].find('\'')? + start;
+    Some(s[start..end].to_owned())
+}
+
+/// Carries a [`SqlError`] through DataFusion (from inside a UDF or a scan) intact.
+#[derive(Debug)]
+pub struct SqlErrorBox(pub SqlError);
+
+impl std::fmt::Display for SqlErrorBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SqlErrorBox {}
+
+impl SqlError {
+    pub fn into_datafusion(self) -> DataFusionError {
+        DataFusionError::External(Box::new(SqlErrorBox(self)))
+    }
+
+    /// A copy for re-raising: storage errors keep their class and text.
+    fn clone_shallow(&self) -> SqlError {
+        match self {
+            SqlError::Storage(e) => SqlError::Internal(e.to_string()),
+            SqlError::UniqueViolation { constraint, detail } => {
+                SqlError::UniqueViolation { constraint: constraint.clone(), detail: detail.clone() }
+            }
+            SqlError::SerializationFailure => SqlError::SerializationFailure,
+            SqlError::UndefinedTable(s) => SqlError::UndefinedTable(s.clone()),
+            SqlError::OutOfRange(s) => SqlError::OutOfRange(s.clone()),
+            SqlError::InvalidText(s) => SqlError::InvalidText(s.clone()),
+            SqlError::InvalidParameterValue(s) => SqlError::InvalidParameterValue(s.clone()),
+            SqlError::FeatureNotSupported(s) => SqlError::FeatureNotSupported(s.clone()),
+            other => SqlError::DataException(other.to_string()),
+        }
+    }
+}
+
+pub type SqlResult<T> = Result<T, SqlError>;

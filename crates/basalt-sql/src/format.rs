@@ -1,0 +1,172 @@
+//! PostgreSQL's text output format for values (used by COPY TO).
+
+use chrono::{DateTime, NaiveDate, NaiveTime};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, StringArray,
+    Time64MicrosecondArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::error::SqlResult;
+
+/// Formats every value of `array` as PostgreSQL prints it in text mode; `None` for NULL.
+pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
+    let n = array.len();
+    let mut out = Vec::with_capacity(n);
+    macro_rules! each {
+        ($t:ty, $f:expr) => {{
+            let a = array.as_any().downcast_ref::<$t>().expect("type checked by match");
+            for i in 0..n {
+                out.push(if a.is_null(i) { None } else { Some($f(a, i)) });
+            }
+        }};
+    }
+    match array.data_type() {
+        DataType::Boolean => each!(BooleanArray, |a: &BooleanArray, i| if a.value(i) { "t".into() } else { "f".into() }),
+        DataType::Int16 => each!(Int16Array, |a: &Int16Array, i| a.value(i).to_string()),
+        DataType::Int32 => each!(Int32Array, |a: &Int32Array, i| a.value(i).to_string()),
+        DataType::Int64 => each!(Int64Array, |a: &Int64Array, i| a.value(i).to_string()),
+        DataType::Float32 => each!(Float32Array, |a: &Float32Array, i| float_text(f64::from(a.value(i)))),
+        DataType::Float64 => each!(Float64Array, |a: &Float64Array, i| float_text(a.value(i))),
+        DataType::Decimal128(_, _) => {
+            each!(Decimal128Array, |a: &Decimal128Array, i| a.value_as_string(i))
+        }
+        DataType::Utf8 => each!(StringArray, |a: &StringArray, i| a.value(i).to_owned()),
+        DataType::Binary => each!(BinaryArray, |a: &BinaryArray, i| bytea_text(a.value(i))),
+        DataType::Date32 => each!(Date32Array, |a: &Date32Array, i| date_text(a.value(i))),
+        DataType::Time64(TimeUnit::Microsecond) => {
+            each!(Time64MicrosecondArray, |a: &Time64MicrosecondArray, i| time_text(a.value(i)))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let with_tz = tz.is_some();
+            each!(TimestampMicrosecondArray, |a: &TimestampMicrosecondArray, i| timestamp_text(a.value(i), with_tz))
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            each!(IntervalMonthDayNanoArray, |a: &IntervalMonthDayNanoArray, i| {
+                let v = a.value(i);
+                interval_text(v.months, v.days, v.nanoseconds)
+            })
+        }
+        DataType::LargeUtf8 | DataType::Utf8View => {
+            return pg_text_column(&cast(array, &DataType::Utf8)?);
+        }
+        DataType::Timestamp(_, tz) => {
+            let target = DataType::Timestamp(TimeUnit::Microsecond, tz.clone());
+            return pg_text_column(&cast(array, &target)?);
+        }
+        _ => {
+            let options = FormatOptions::default();
+            let f = ArrayFormatter::try_new(array.as_ref(), &options)?;
+            for i in 0..n {
+                out.push(if array.is_null(i) { None } else { Some(f.value(i).to_string()) });
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn float_text(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        let s = format!("{x}");
+        if s.len() > 17 && (x.abs() >= 1e16 || x.abs() < 1e-4) {
+            format!("{x:e}").replace("e", "e+").replace("e+-", "e-")
+        } else {
+            s
+        }
+    }
+}
+
+pub fn bytea_text(b: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + b.len() * 2);
+    s.push_str("\\x");
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+pub fn date_text(days: i32) -> String {
+    NaiveDate::from_num_days_from_ce_opt(days + 719_163).map_or_else(|| days.to_string(), |d| d.to_string())
+}
+
+pub fn time_text(us: i64) -> String {
+    let secs = (us / 1_000_000) as u32;
+    let frac = (us % 1_000_000) as u32;
+    match NaiveTime::from_num_seconds_from_midnight_opt(secs, frac * 1000) {
+        Some(t) if frac == 0 => t.format("%H:%M:%S").to_string(),
+        Some(t) => trim_fraction(t.format("%H:%M:%S%.6f").to_string()),
+        None => us.to_string(),
+    }
+}
+
+pub fn timestamp_text(us: i64, with_tz: bool) -> String {
+    let Some(dt) = DateTime::from_timestamp_micros(us) else { return us.to_string() };
+    let base = if us % 1_000_000 == 0 {
+        dt.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        trim_fraction(dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+    };
+    if with_tz {
+        format!("{base}+00")
+    } else {
+        base
+    }
+}
+
+fn trim_fraction(s: String) -> String {
+    s.trim_end_matches('0').to_owned()
+}
+
+/// PostgreSQL's default `postgres` interval style: `1 year 2 mons 3 days 04:05:06`.
+pub fn interval_text(months: i32, days: i32, nanos: i64) -> String {
+    let mut parts = Vec::new();
+    let (years, mons) = (months / 12, months % 12);
+    let plural = |n: i64, unit: &str| if n.abs() == 1 { format!("{n} {unit}") } else { format!("{n} {unit}s") };
+    if years != 0 {
+        parts.push(plural(i64::from(years), "year"));
+    }
+    if mons != 0 {
+        parts.push(if mons.abs() == 1 { format!("{mons} mon") } else { format!("{mons} mons") });
+    }
+    if days != 0 {
+        parts.push(plural(i64::from(days), "day"));
+    }
+    if nanos != 0 || parts.is_empty() {
+        let neg = nanos < 0;
+        let us = (nanos / 1000).unsigned_abs();
+        let (h, m, s, f) = (us / 3_600_000_000, us / 60_000_000 % 60, us / 1_000_000 % 60, us % 1_000_000);
+        let mut t = format!("{}{h:02}:{m:02}:{s:02}", if neg { "-" } else { "" });
+        if f != 0 {
+            t = trim_fraction(format!("{t}.{f:06}"));
+        }
+        parts.push(t);
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_print_like_postgres() {
+        assert_eq!(interval_text(14, 3, 4 * 3_600_000_000_000 + 5_000_000_000), "1 year 2 mons 3 days 04:00:05");
+        assert_eq!(interval_text(0, 1, 0), "1 day");
+        assert_eq!(interval_text(0, 0, 0), "00:00:00");
+    }
+
+    #[test]
+    fn timestamps_print_like_postgres() {
+        assert_eq!(timestamp_text(0, false), "1970-01-01 00:00:00");
+        assert_eq!(timestamp_text(1_500_000, true), "1970-01-01 00:00:01.5+00");
+        assert_eq!(date_text(0), "1970-01-01");
+        assert_eq!(time_text(3_600_000_000), "01:00:00");
+    }
+}

@@ -1,0 +1,216 @@
+//! SQL functions Basalt adds to DataFusion: sequences (`nextval`, `currval`, `setval`) and the
+//! PostgreSQL server functions clients call (`version()`).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use basalt_storage::Engine;
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+
+use parking_lot::Mutex;
+
+use crate::error::SqlError;
+use crate::session::SERVER_VERSION;
+
+pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
+    let session_values = Arc::new(Mutex::new(HashMap::new()));
+    for kind in [SeqKind::Nextval, SeqKind::Currval, SeqKind::Setval] {
+        ctx.register_udf(ScalarUDF::from(SequenceFn::new(
+            kind,
+            Arc::clone(engine),
+            Arc::clone(&session_values),
+        )));
+    }
+    ctx.register_udf(ScalarUDF::from(VersionFn::new()));
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SeqKind {
+    Nextval,
+    Currval,
+    Setval,
+}
+
+/// `nextval('schema.seq')`, `currval(...)`, `setval(..., n)`: volatile, one value per row.
+struct SequenceFn {
+    kind: SeqKind,
+    engine: Arc<Engine>,
+    /// The last value `nextval` returned in this session, per sequence (for `currval`).
+    session_values: Arc<Mutex<HashMap<String, i64>>>,
+    signature: Signature,
+}
+
+impl SequenceFn {
+    fn new(kind: SeqKind, engine: Arc<Engine>, session_values: Arc<Mutex<HashMap<String, i64>>>) -> SequenceFn {
+        let signature = match kind {
+            SeqKind::Setval => Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64]),
+                    TypeSignature::Exact(vec![DataType::Utf8, DataType::Int64, DataType::Boolean]),
+                ],
+                Volatility::Volatile,
+            ),
+            _ => Signature::exact(vec![DataType::Utf8], Volatility::Volatile),
+        };
+        SequenceFn { kind, engine, session_values, signature }
+    }
+}
+
+impl std::fmt::Debug for SequenceFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.kind)
+    }
+}
+
+impl PartialEq for SequenceFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && Arc::ptr_eq(&self.engine, &other.engine)
+    }
+}
+impl Eq for SequenceFn {}
+impl Hash for SequenceFn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+    }
+}
+
+/// Resolves a sequence name as written (`seq`, `schema.seq`, `"Seq"`) to its catalog key.
+fn sequence_key(engine: &Engine, name: &str) -> Result<String, SqlError> {
+    let cleaned: Vec<String> = name
+        .split('.')
+        .map(|p| match p.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+            Some(q) => q.to_owned(),
+            None => p.to_lowercase(),
+        })
+        .collect();
+    let key = match cleaned.as_slice() {
+        [n] => format!("{}.{n}", basalt_storage::catalog::DEFAULT_SCHEMA),
+        [s, n] => format!("{s}.{n}"),
+        _ => return Err(SqlError::UndefinedTable(name.to_owned())),
+    };
+    if engine.catalog().sequences.contains_key(&key) {
+        Ok(key)
+    } else {
+        Err(SqlError::UndefinedTable(name.to_owned()))
+    }
+}
+
+fn string_at(v: &ColumnarValue, row: usize) -> DfResult<Option<String>> {
+    Ok(match v {
+        ColumnarValue::Scalar(ScalarValue::Utf8(s)) => s.clone(),
+        ColumnarValue::Scalar(other) => Some(other.to_string()),
+        ColumnarValue::Array(a) => {
+            let a = a.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                DataFusionError::Execution("sequence name must be text".into())
+            })?;
+            (!a.is_null(row)).then(|| a.value(row).to_owned())
+        }
+    })
+}
+
+fn i64_at(v: &ColumnarValue, row: usize) -> DfResult<Option<i64>> {
+    Ok(match v {
+        ColumnarValue::Scalar(ScalarValue::Int64(x)) => *x,
+        ColumnarValue::Scalar(_) => None,
+        ColumnarValue::Array(a) => {
+            let a = a.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
+                DataFusionError::Execution("setval value must be bigint".into())
+            })?;
+            (!a.is_null(row)).then(|| a.value(row))
+        }
+    })
+}
+
+impl ScalarUDFImpl for SequenceFn {
+    fn name(&self) -> &str {
+        match self.kind {
+            SeqKind::Nextval => "nextval",
+            SeqKind::Currval => "currval",
+            SeqKind::Setval => "setval",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let mut out = Vec::with_capacity(args.number_rows);
+        for row in 0..args.number_rows {
+            let Some(name) = string_at(&args.args[0], row)? else {
+                out.push(None);
+                continue;
+            };
+            let key = sequence_key(&self.engine, &name).map_err(SqlError::into_datafusion)?;
+            let value = match self.kind {
+                SeqKind::Nextval => self.engine.nextval(&key).inspect(|v| {
+                    self.session_values.lock().insert(key.clone(), *v);
+                }),
+                SeqKind::Currval => match self.session_values.lock().get(&key) {
+                    Some(v) => Ok(*v),
+                    None => {
+                        return Err(SqlError::InvalidParameterValue(format!(
+                            "currval of sequence \"{name}\" is not yet defined in this session"
+                        ))
+                        .into_datafusion())
+                    }
+                },
+                SeqKind::Setval => {
+                    let Some(v) = i64_at(&args.args[1], row)? else {
+                        out.push(None);
+                        continue;
+                    };
+                    self.engine.setval(&key, v).map(|_| v)
+                }
+            }
+            .map_err(|e| SqlError::from(e).into_datafusion())?;
+            out.push(Some(value));
+        }
+        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out)) as ArrayRef))
+    }
+}
+
+/// `version()`: what PostgreSQL clients print and some parse.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct VersionFn {
+    signature: Signature,
+}
+
+impl VersionFn {
+    fn new() -> VersionFn {
+        VersionFn { signature: Signature::exact(vec![], Volatility::Stable) }
+    }
+}
+
+impl ScalarUDFImpl for VersionFn {
+    fn name(&self) -> &str {
+        "version"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(format!(
+            "PostgreSQL {SERVER_VERSION} on x86_64-pc-linux-gnu"
+        )))))
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_any(_: &dyn Any) {}

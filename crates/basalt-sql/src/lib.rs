@@ -1,0 +1,27 @@
+//! Basalt's SQL layer: sessions, statement dispatch, DDL and DML, and the DataFusion
+//! integration that runs queries over the row engine.
+//!
+//! Data flow: a protocol hands a session SQL text (or a parsed statement with parameters);
+//! the session parses it with the PostgreSQL dialect, runs transaction control itself, DDL
+//! through the storage catalog, DML by planning the affected rows with DataFusion and
+//! writing them into the transaction, and SELECT through DataFusion over Basalt
+//! `TableProvider`s that read the statement's snapshot.
+//!
+//! Invariants: a statement either applies all of its writes or none (statement-level
+//! atomicity); a failed statement inside a transaction block puts the block in the failed
+//! state until ROLLBACK, as in PostgreSQL.
+
+pub mod copy;
+pub mod ddl;
+pub mod dml;
+pub mod error;
+pub mod eval;
+pub mod format;
+pub mod functions;
+pub mod params;
+pub mod provider;
+pub mod session;
+pub mod types;
+
+pub use error::{SqlError, SqlResult};
+pub use session::{Database, Output, Session, TxnStatus};

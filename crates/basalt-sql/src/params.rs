@@ -1,0 +1,322 @@
+//! Statement parameters (`$1`, `$2` …) of the extended query protocol: counting them,
+//! inferring their types for Describe, and substituting bound values as typed literals.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use chrono::{DateTime, NaiveDate, NaiveTime};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::sql::sqlparser::ast::{
+    Expr, SetExpr, Statement, TableObject, Value as AstValue, Visit, VisitMut, Visitor, VisitorMut,
+};
+
+use crate::ddl::resolve_table;
+use crate::error::{SqlError, SqlResult};
+use crate::eval::parse_expr;
+use crate::session::{object_name_parts, parse_sql, Session};
+
+fn placeholder_index(e: &Expr) -> Option<usize> {
+    if let Expr::Value(v) = e {
+        if let AstValue::Placeholder(p) = &v.value {
+            return p.strip_prefix('$').and_then(|n| n.parse().ok());
+        }
+    }
+    None
+}
+
+/// The number of parameters: the highest `$n`.
+pub fn count(stmt: &Statement) -> usize {
+    struct Max(usize);
+    impl Visitor for Max {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Some(n) = placeholder_index(e) {
+                self.0 = self.0.max(n);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Max(0);
+    let _ = stmt.visit(&mut v);
+    v.0
+}
+
+/// Replaces every `$n` with the literal form of `values[n-1]`.
+pub fn substitute(mut stmt: Statement, values: &[ScalarValue]) -> SqlResult<Statement> {
+    let literals: Vec<Expr> = values.iter().map(literal).collect::<SqlResult<_>>()?;
+    struct Sub<'a>(&'a [Expr], Option<SqlError>);
+    impl VisitorMut for Sub<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Some(n) = placeholder_index(e) {
+                match self.0.get(n.wrapping_sub(1)) {
+                    Some(lit) => *e = Expr::Nested(Box::new(lit.clone())),
+                    None => {
+                        self.1 = Some(SqlError::ProtocolViolation(format!("there is no parameter ${n}")));
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut sub = Sub(&literals, None);
+    let _ = VisitMut::visit(&mut stmt, &mut sub);
+    match sub.1 {
+        Some(e) => Err(e),
+        None => Ok(stmt),
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A bound value as a SQL literal of the same type.
+fn literal(v: &ScalarValue) -> SqlResult<Expr> {
+    let sql = match v {
+        v if v.is_null() => match sql_type_name(&v.data_type()) {
+            Some(t) => format!("CAST(NULL AS {t})"),
+            None => "NULL".to_owned(),
+        },
+        ScalarValue::Boolean(Some(b)) => b.to_string(),
+        ScalarValue::Int8(Some(x)) => format!("CAST({x} AS SMALLINT)"),
+        ScalarValue::Int16(Some(x)) => format!("CAST({x} AS SMALLINT)"),
+        ScalarValue::Int32(Some(x)) => format!("CAST({x} AS INTEGER)"),
+        ScalarValue::Int64(Some(x)) => format!("CAST({x} AS BIGINT)"),
+        ScalarValue::UInt8(Some(x)) => x.to_string(),
+        ScalarValue::UInt16(Some(x)) => x.to_string(),
+        ScalarValue::UInt32(Some(x)) => x.to_string(),
+        ScalarValue::UInt64(Some(x)) => x.to_string(),
+        ScalarValue::Float32(Some(x)) => format!("CAST({} AS REAL)", quote(&float_text(f64::from(*x)))),
+        ScalarValue::Float64(Some(x)) => format!("CAST({} AS DOUBLE PRECISION)", quote(&float_text(*x))),
+        ScalarValue::Decimal128(Some(_), p, s) => {
+            format!("CAST({} AS NUMERIC({p},{s}))", quote(&v.to_string()))
+        }
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+            quote(s)
+        }
+        ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => {
+            let hex: String = b.iter().map(|x| format!("{x:02X}")).collect();
+            format!("X'{hex}'")
+        }
+        ScalarValue::Date32(Some(d)) => {
+            let date = NaiveDate::from_num_days_from_ce_opt(*d + 719_163)
+                .ok_or_else(|| SqlError::OutOfRange("date out of range".into()))?;
+            format!("CAST({} AS DATE)", quote(&date.to_string()))
+        }
+        ScalarValue::Time64Microsecond(Some(us)) => {
+            let t = NaiveTime::from_num_seconds_from_midnight_opt(
+                (*us / 1_000_000) as u32,
+                ((*us % 1_000_000) * 1000) as u32,
+            )
+            .ok_or_else(|| SqlError::OutOfRange("time out of range".into()))?;
+            format!("CAST({} AS TIME)", quote(&t.format("%H:%M:%S%.6f").to_string()))
+        }
+        ScalarValue::TimestampMicrosecond(Some(us), tz) => timestamp_literal(*us, tz.is_some())?,
+        ScalarValue::TimestampNanosecond(Some(ns), tz) => timestamp_literal(ns / 1000, tz.is_some())?,
+        ScalarValue::TimestampMillisecond(Some(ms), tz) => timestamp_literal(ms * 1000, tz.is_some())?,
+        ScalarValue::TimestampSecond(Some(s), tz) => timestamp_literal(s * 1_000_000, tz.is_some())?,
+        ScalarValue::IntervalMonthDayNano(Some(i)) => format!(
+            "CAST({} AS INTERVAL)",
+            quote(&format!("{} months {} days {} microseconds", i.months, i.days, i.nanoseconds / 1000))
+        ),
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "parameters of type {} are not supported",
+                other.data_type()
+            )))
+        }
+    };
+    parse_expr(&sql)
+}
+
+fn float_text(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        format!("{x:?}")
+    }
+}
+
+fn timestamp_literal(us: i64, tz: bool) -> SqlResult<String> {
+    let dt = DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| SqlError::OutOfRange("timestamp out of range".into()))?;
+    Ok(if tz {
+        format!("CAST({} AS TIMESTAMPTZ)", quote(&dt.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()))
+    } else {
+        format!("CAST({} AS TIMESTAMP)", quote(&dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()))
+    })
+}
+
+fn sql_type_name(dt: &DataType) -> Option<&'static str> {
+    Some(match dt {
+        DataType::Boolean => "BOOLEAN",
+        DataType::Int16 => "SMALLINT",
+        DataType::Int32 => "INTEGER",
+        DataType::Int64 => "BIGINT",
+        DataType::Float32 => "REAL",
+        DataType::Float64 => "DOUBLE PRECISION",
+        DataType::Utf8 => "TEXT",
+        DataType::Date32 => "DATE",
+        DataType::Binary => "BYTEA",
+        _ => return None,
+    })
+}
+
+/// Describes a statement for the extended protocol: parameter types, result columns, and
+/// (for plain queries) a logical plan to run with bound values.
+pub async fn describe(
+    s: &Session,
+    stmt: &Statement,
+    client_types: &[Option<DataType>],
+) -> SqlResult<(Vec<Option<DataType>>, Option<SchemaRef>, Option<LogicalPlan>)> {
+    let n = count(stmt);
+    let mut inferred: HashMap<usize, DataType> = HashMap::new();
+    let mut schema = None;
+    let mut plan_out = None;
+    match stmt {
+        Statement::Query(_) | Statement::Explain { .. } => {
+            let plan = s.plan(stmt.clone()).await?;
+            collect_plan_types(&plan, &mut inferred)?;
+            schema = Some(std::sync::Arc::new(plan.schema().as_arrow().clone()));
+            if matches!(stmt, Statement::Query(_)) {
+                plan_out = Some(plan);
+            }
+        }
+        Statement::Insert(ins) => {
+            let catalog = s.engine().catalog();
+            if let TableObject::TableName(name) = &ins.table {
+                let def = resolve_table(&catalog, name)?;
+                let targets: Vec<usize> = if ins.columns.is_empty() {
+                    def.live_columns().map(|(i, _)| i).collect()
+                } else {
+                    ins.columns
+                        .iter()
+                        .filter_map(|c| def.column_position(&object_name_parts(c).pop().unwrap_or_default()))
+                        .collect()
+                };
+                if let Some(q) = &ins.source {
+                    if let SetExpr::Values(values) = q.body.as_ref() {
+                        for row in &values.rows {
+                            for (j, e) in row.content.iter().enumerate() {
+                                if let (Some(p), Some(&pos)) = (placeholder_index(e), targets.get(j)) {
+                                    inferred.entry(p).or_insert_with(|| def.columns[pos].ty.to_arrow());
+                                }
+                            }
+                        }
+                    } else if n > 0 {
+                        let plan = s.plan(Statement::Query(q.clone())).await?;
+                        collect_plan_types(&plan, &mut inferred)?;
+                    }
+                }
+                if let Some(items) = &ins.returning {
+                    schema = Some(returning_schema(s, &def.qualified_name(), items).await?);
+                }
+            }
+        }
+        Statement::Update(upd) => {
+            let table = upd.table.to_string();
+            let catalog = s.engine().catalog();
+            if let datafusion::sql::sqlparser::ast::TableFactor::Table { name, .. } = &upd.table.relation {
+                if let Ok(def) = resolve_table(&catalog, name) {
+                    for a in &upd.assignments {
+                        if let (Some(p), datafusion::sql::sqlparser::ast::AssignmentTarget::ColumnName(c)) =
+                            (placeholder_index(&a.value), &a.target)
+                        {
+                            if let Some(pos) = def.column_position(&object_name_parts(c).pop().unwrap_or_default()) {
+                                inferred.insert(p, def.columns[pos].ty.to_arrow());
+                            }
+                        }
+                    }
+                    if let Some(items) = &upd.returning {
+                        schema = Some(returning_schema(s, &def.qualified_name(), items).await?);
+                    }
+                }
+            }
+            let exprs: Vec<String> = upd.assignments.iter().map(|a| format!("({})", a.value)).collect();
+            let mut from = table;
+            if let Some(
+                datafusion::sql::sqlparser::ast::UpdateTableFromKind::AfterSet(t)
+                | datafusion::sql::sqlparser::ast::UpdateTableFromKind::BeforeSet(t),
+            ) = &upd.from
+            {
+                for x in t {
+                    from.push_str(", ");
+                    from.push_str(&x.to_string());
+                }
+            }
+            infer_from_select(s, &exprs, &from, upd.selection.as_ref(), &mut inferred).await?;
+        }
+        Statement::Delete(del) => {
+            let tables = match &del.from {
+                datafusion::sql::sqlparser::ast::FromTable::WithFromKeyword(t)
+                | datafusion::sql::sqlparser::ast::FromTable::WithoutKeyword(t) => t,
+            };
+            let mut from = tables.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+            for t in del.using.iter().flatten() {
+                from.push_str(", ");
+                from.push_str(&t.to_string());
+            }
+            infer_from_select(s, &[], &from, del.selection.as_ref(), &mut inferred).await?;
+            if let (Some(items), Some(t)) = (&del.returning, tables.first()) {
+                schema = Some(returning_schema(s, &t.relation.to_string(), items).await?);
+            }
+        }
+        _ => {}
+    }
+    let types = (1..=n)
+        .map(|i| {
+            inferred
+                .get(&i)
+                .cloned()
+                .or_else(|| client_types.get(i - 1).cloned().flatten())
+        })
+        .collect();
+    Ok((types, schema, plan_out))
+}
+
+fn collect_plan_types(plan: &LogicalPlan, out: &mut HashMap<usize, DataType>) -> SqlResult<()> {
+    for (name, ty) in plan.get_parameter_types()? {
+        if let (Some(i), Some(ty)) = (name.strip_prefix('$').and_then(|n| n.parse().ok()), ty) {
+            out.entry(i).or_insert(ty);
+        }
+    }
+    Ok(())
+}
+
+async fn infer_from_select(
+    s: &Session,
+    exprs: &[String],
+    from: &str,
+    selection: Option<&Expr>,
+    out: &mut HashMap<usize, DataType>,
+) -> SqlResult<()> {
+    let projection = if exprs.is_empty() { "1".to_owned() } else { exprs.join(", ") };
+    let mut sql = format!("SELECT {projection} FROM {from}");
+    if let Some(w) = selection {
+        sql.push_str(&format!(" WHERE {w}"));
+    }
+    let Some(stmt) = parse_sql(&sql)?.pop() else { return Ok(()) };
+    // Inference is best effort: a statement DataFusion cannot type this way still runs.
+    if let Ok(plan) = s.plan(stmt).await {
+        collect_plan_types(&plan, out)?;
+    }
+    Ok(())
+}
+
+async fn returning_schema(
+    s: &Session,
+    table: &str,
+    items: &[datafusion::sql::sqlparser::ast::SelectItem],
+) -> SqlResult<SchemaRef> {
+    let list = items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT {list} FROM {table} WHERE false");
+    let stmt = parse_sql(&sql)?.pop().ok_or_else(|| SqlError::Internal("empty RETURNING".into()))?;
+    let plan = s.plan(stmt).await?;
+    Ok(std::sync::Arc::new(plan.schema().as_arrow().clone()))
+}

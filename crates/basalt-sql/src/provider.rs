@@ -1,0 +1,531 @@
+//! Basalt tables as DataFusion catalogs and `TableProvider`s.
+//!
+//! Every scan reads the row engine at the snapshot of the statement's transaction (held in
+//! the session's [`TxnSlot`]), merging the transaction's own uncommitted writes. The provider
+//! looks at the pushed-down filters and chooses the access path: a primary-key point lookup,
+//! a secondary-index lookup, or a full scan in bounded chunks. `EXPLAIN` shows the choice.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use basalt_common::value::{value_at, ColumnBuilder};
+use basalt_common::{Row, SqlType, TableId, Value};
+use basalt_storage::codec::{encode_key_value, Key};
+use basalt_storage::{Engine, TableDef, TableStore, Transaction};
+use datafusion::arrow::array::{ArrayRef, BinaryArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+};
+use parking_lot::{Mutex, RwLock};
+
+/// Name of the hidden column carrying the encoded primary key, exposed only on the target
+/// table of an UPDATE or DELETE.
+pub const KEY_COLUMN: &str = "__basalt_key";
+/// Rows per scanned batch (and per hold of a table's read lock).
+pub const SCAN_BATCH_ROWS: usize = 8192;
+
+/// The transaction the session's current statement runs in, for the scans it plans.
+#[derive(Default)]
+pub struct TxnSlot {
+    current: Mutex<Option<Arc<Transaction>>>,
+    key_table: Mutex<Option<TableId>>,
+}
+
+impl fmt::Debug for TxnSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TxnSlot")
+    }
+}
+
+impl TxnSlot {
+    pub fn set(&self, txn: Option<Arc<Transaction>>) {
+        *self.current.lock() = txn;
+    }
+    pub fn get(&self) -> Option<Arc<Transaction>> {
+        self.current.lock().clone()
+    }
+    /// Exposes the hidden key column on `table` (UPDATE/DELETE planning) or on none.
+    pub fn set_key_table(&self, table: Option<TableId>) {
+        *self.key_table.lock() = table;
+    }
+    fn key_table(&self) -> Option<TableId> {
+        *self.key_table.lock()
+    }
+}
+
+/// The `basalt` DataFusion catalog: one schema per Basalt schema, plus registered system
+/// schemas (`pg_catalog`).
+pub struct BasaltCatalog {
+    engine: Arc<Engine>,
+    slot: Arc<TxnSlot>,
+    system: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
+}
+
+impl BasaltCatalog {
+    pub fn new(engine: Arc<Engine>, slot: Arc<TxnSlot>) -> BasaltCatalog {
+        BasaltCatalog { engine, slot, system: RwLock::default() }
+    }
+}
+
+impl fmt::Debug for BasaltCatalog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BasaltCatalog")
+    }
+}
+
+impl CatalogProvider for BasaltCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.engine.catalog().schemas.keys().cloned().collect();
+        names.extend(self.system.read().keys().cloned());
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(s) = self.system.read().get(name) {
+            return Some(Arc::clone(s));
+        }
+        if !self.engine.catalog().schemas.contains_key(name) {
+            return None;
+        }
+        Some(Arc::new(BasaltSchema {
+            engine: Arc::clone(&self.engine),
+            slot: Arc::clone(&self.slot),
+            name: name.to_owned(),
+        }))
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> DfResult<Option<Arc<dyn SchemaProvider>>> {
+        Ok(self.system.write().insert(name.to_owned(), schema))
+    }
+}
+
+pub struct BasaltSchema {
+    engine: Arc<Engine>,
+    slot: Arc<TxnSlot>,
+    name: String,
+}
+
+impl fmt::Debug for BasaltSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BasaltSchema({})", self.name)
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for BasaltSchema {
+    fn table_names(&self) -> Vec<String> {
+        let catalog = self.engine.catalog();
+        catalog.tables.values().filter(|t| t.schema == self.name).map(|t| t.name.clone()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let catalog = self.engine.catalog();
+        let Some(def) = catalog.table_by_name(&self.name, name) else { return Ok(None) };
+        let Some(store) = self.engine.table(def.id) else { return Ok(None) };
+        let with_key = self.slot.key_table() == Some(def.id);
+        Ok(Some(Arc::new(BasaltTable::new(
+            Arc::clone(&self.engine),
+            def.clone(),
+            store,
+            Arc::clone(&self.slot),
+            with_key,
+        ))))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.engine.catalog().table_by_name(&self.name, name).is_some()
+    }
+}
+
+/// One Basalt table as DataFusion sees it.
+pub struct BasaltTable {
+    engine: Arc<Engine>,
+    def: Arc<TableDef>,
+    store: Arc<TableStore>,
+    slot: Arc<TxnSlot>,
+    schema: SchemaRef,
+    /// Physical column position of each schema field; `None` for the hidden key column.
+    fields: Vec<Option<usize>>,
+}
+
+impl fmt::Debug for BasaltTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BasaltTable({}.{})", self.def.schema, self.def.name)
+    }
+}
+
+impl BasaltTable {
+    pub fn new(
+        engine: Arc<Engine>,
+        def: TableDef,
+        store: Arc<TableStore>,
+        slot: Arc<TxnSlot>,
+        with_key: bool,
+    ) -> BasaltTable {
+        let (schema, fields) = table_schema(&def, with_key);
+        BasaltTable { engine, def: Arc::new(def), store, slot, schema, fields }
+    }
+}
+
+/// The Arrow schema DataFusion sees for a table: its live columns (and the hidden key).
+pub fn table_schema(def: &TableDef, with_key: bool) -> (SchemaRef, Vec<Option<usize>>) {
+    let mut fields = Vec::new();
+    let mut positions = Vec::new();
+    for (pos, col) in def.live_columns() {
+        fields.push(Field::new(&col.name, col.ty.to_arrow(), true));
+        positions.push(Some(pos));
+    }
+    if with_key {
+        fields.push(Field::new(KEY_COLUMN, DataType::Binary, false));
+        positions.push(None);
+    }
+    (Arc::new(Schema::new(fields)), positions)
+}
+
+/// How a scan reaches its rows.
+#[derive(Debug, Clone)]
+pub enum AccessPath {
+    /// Every primary-key column is fixed by an equality: at most one row.
+    PrimaryKey(Key),
+    /// The leading columns of a secondary index are fixed: an index range.
+    Index { index: usize, name: String, prefix: Vec<u8> },
+    FullScan,
+}
+
+#[async_trait]
+impl TableProvider for BasaltTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        // Filters are used to choose the access path; DataFusion still applies all of them.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let projection: Vec<usize> =
+            projection.cloned().unwrap_or_else(|| (0..self.fields.len()).collect());
+        let schema = Arc::new(self.schema.project(&projection)?);
+        let path = choose_path(&self.def, &equalities(filters));
+        let txn = match self.slot.get() {
+            Some(t) => t,
+            None => Arc::new(self.engine.begin()),
+        };
+        Ok(Arc::new(RowScanExec::new(
+            Arc::clone(&self.def),
+            Arc::clone(&self.store),
+            txn,
+            path,
+            projection.iter().map(|&i| self.fields[i]).collect(),
+            schema,
+            limit,
+        )))
+    }
+}
+
+/// Column name -> literal, for every `column = literal` conjunct.
+fn equalities(filters: &[Expr]) -> HashMap<String, ScalarValue> {
+    let mut out = HashMap::new();
+    for f in filters {
+        collect_equalities(f, &mut out);
+    }
+    out
+}
+
+fn collect_equalities(e: &Expr, out: &mut HashMap<String, ScalarValue>) {
+    if let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e {
+        match op {
+            Operator::And => {
+                collect_equalities(left, out);
+                collect_equalities(right, out);
+            }
+            Operator::Eq => match (left.as_ref(), right.as_ref()) {
+                (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
+                    if !v.is_null() {
+                        out.insert(c.name.clone(), v.clone());
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// The literal as a stored value of a column of type `ty`, only when no conversion is
+/// needed (DataFusion has already coerced comparable literals to the column type).
+fn literal_value(v: &ScalarValue, ty: &SqlType) -> Option<Value> {
+    if v.data_type() != ty.to_arrow() {
+        return None;
+    }
+    let array = v.to_array().ok()?;
+    value_at(array.as_ref(), 0, ty).ok().filter(|v| !v.is_null())
+}
+
+fn choose_path(def: &TableDef, eq: &HashMap<String, ScalarValue>) -> AccessPath {
+    if eq.is_empty() {
+        return AccessPath::FullScan;
+    }
+    let prefix_of = |cols: &[usize]| -> (usize, Vec<u8>) {
+        let mut prefix = Vec::new();
+        let mut n = 0;
+        for &c in cols {
+            let col = &def.columns[c];
+            let Some(v) = eq.get(&col.name).and_then(|lit| literal_value(lit, &col.ty)) else {
+                break;
+            };
+            encode_key_value(&v, &mut prefix);
+            n += 1;
+        }
+        (n, prefix)
+    };
+    if let Some(pk) = &def.primary_key {
+        let (n, prefix) = prefix_of(pk);
+        if n == pk.len() {
+            return AccessPath::PrimaryKey(prefix.into_boxed_slice());
+        }
+    }
+    let mut best: Option<(usize, usize, Vec<u8>)> = None;
+    for (i, index) in def.indexes.iter().enumerate() {
+        let (n, prefix) = prefix_of(&index.columns);
+        if n > 0 && best.as_ref().is_none_or(|(bn, _, _)| n > *bn) {
+            best = Some((n, i, prefix));
+        }
+    }
+    match best {
+        Some((_, i, prefix)) => {
+            AccessPath::Index { index: i, name: def.indexes[i].name.clone(), prefix }
+        }
+        None => AccessPath::FullScan,
+    }
+}
+
+/// Reads a Basalt table at a transaction's snapshot along one access path.
+pub struct RowScanExec {
+    def: Arc<TableDef>,
+    store: Arc<TableStore>,
+    txn: Arc<Transaction>,
+    path: AccessPath,
+    /// Physical position per output column (`None` = hidden key).
+    columns: Vec<Option<usize>>,
+    schema: SchemaRef,
+    limit: Option<usize>,
+    props: Arc<PlanProperties>,
+}
+
+impl fmt::Debug for RowScanExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowScanExec({}, {:?}, table {})", self.def.name, self.path, self.store.id)
+    }
+}
+
+impl RowScanExec {
+    fn new(
+        def: Arc<TableDef>,
+        store: Arc<TableStore>,
+        txn: Arc<Transaction>,
+        path: AccessPath,
+        columns: Vec<Option<usize>>,
+        schema: SchemaRef,
+        limit: Option<usize>,
+    ) -> RowScanExec {
+        let props = PlanProperties::new(
+            EquivalenceProperties::new(Arc::clone(&schema)),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        RowScanExec { def, store, txn, path, columns, schema, limit, props: Arc::new(props) }
+    }
+
+    pub fn path(&self) -> &AccessPath {
+        &self.path
+    }
+}
+
+impl DisplayAs for RowScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let path = match &self.path {
+            AccessPath::PrimaryKey(_) => "primary key lookup".to_owned(),
+            AccessPath::Index { name, .. } => format!("index lookup on {name}"),
+            AccessPath::FullScan => "full scan".to_owned(),
+        };
+        write!(f, "BasaltRowScan: table={}.{}, path={path}", self.def.schema, self.def.name)?;
+        if let Some(l) = self.limit {
+            write!(f, ", limit={l}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for RowScanExec {
+    fn name(&self) -> &str {
+        "BasaltRowScan"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.props
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!("no partition {partition}")));
+        }
+        let mut reader = ScanReader {
+            def: Arc::clone(&self.def),
+            store: Arc::clone(&self.store),
+            txn: Arc::clone(&self.txn),
+            path: self.path.clone(),
+            columns: self.columns.clone(),
+            schema: Arc::clone(&self.schema),
+            remaining: self.limit.unwrap_or(usize::MAX),
+            cursor: Cursor::Start,
+        };
+        let iter = std::iter::from_fn(move || reader.next_batch().transpose());
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            Arc::clone(&self.schema),
+            futures::stream::iter(iter),
+        )))
+    }
+}
+
+enum Cursor {
+    Start,
+    After(Key),
+    Done,
+}
+
+struct ScanReader {
+    def: Arc<TableDef>,
+    store: Arc<TableStore>,
+    txn: Arc<Transaction>,
+    path: AccessPath,
+    columns: Vec<Option<usize>>,
+    schema: SchemaRef,
+    remaining: usize,
+    cursor: Cursor,
+}
+
+impl ScanReader {
+    fn next_batch(&mut self) -> DfResult<Option<RecordBatch>> {
+        loop {
+            if self.remaining == 0 {
+                return Ok(None);
+            }
+            let mut rows: Vec<(Key, Row)> = Vec::new();
+            match std::mem::replace(&mut self.cursor, Cursor::Done) {
+                Cursor::Done => return Ok(None),
+                Cursor::Start if !matches!(self.path, AccessPath::FullScan) => {
+                    match &self.path {
+                        AccessPath::PrimaryKey(key) => {
+                            if let Some(row) = self.txn.read(&self.store, key) {
+                                rows.push((key.clone(), row));
+                            }
+                        }
+                        AccessPath::Index { index, prefix, .. } => {
+                            rows = self.txn.index_lookup(&self.store, &self.def.indexes[*index], prefix);
+                        }
+                        AccessPath::FullScan => {}
+                    }
+                }
+                cursor => {
+                    let after = match &cursor {
+                        Cursor::After(k) => Some(k.as_ref()),
+                        _ => None,
+                    };
+                    let max = SCAN_BATCH_ROWS.min(self.remaining);
+                    if let Some(resume) = self.txn.scan_chunk(&self.store, after, max, &mut rows) {
+                        self.cursor = Cursor::After(resume);
+                    }
+                }
+            }
+            if rows.len() > self.remaining {
+                rows.truncate(self.remaining);
+            }
+            self.remaining -= rows.len();
+            if rows.is_empty() {
+                if matches!(self.cursor, Cursor::Done) {
+                    return Ok(None);
+                }
+                continue; // a chunk of only invisible versions
+            }
+            return self.to_batch(&rows).map(Some);
+        }
+    }
+
+    fn to_batch(&self, rows: &[(Key, Row)]) -> DfResult<RecordBatch> {
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter()
+            .map(|col| match col {
+                Some(pos) => {
+                    let ty = &self.def.columns[*pos].ty;
+                    let mut b = ColumnBuilder::new(ty, rows.len());
+                    for (_, row) in rows {
+                        b.push(row.get(*pos).unwrap_or(&Value::Null));
+                    }
+                    b.finish()
+                }
+                None => Arc::new(BinaryArray::from_iter_values(rows.iter().map(|(k, _)| k.as_ref())))
+                    as ArrayRef,
+            })
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options)?)
+    }
+}
+
+/// Downcast helper for tests and EXPLAIN consumers.
+pub fn as_row_scan(plan: &dyn Any) -> Option<&RowScanExec> {
+    plan.downcast_ref::<RowScanExec>()
+}

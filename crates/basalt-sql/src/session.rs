@@ -1,0 +1,591 @@
+//! A client session: its DataFusion context, its transaction state and its settings.
+//!
+//! Transaction states follow PostgreSQL: `Idle` (each statement is its own transaction),
+//! `InBlock` after BEGIN, and `Failed` after an error inside a block, where every statement
+//! but COMMIT/ROLLBACK fails with 25P02 until the block ends.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use basalt_storage::{Catalog, Engine, StorageConfig, Transaction};
+use datafusion::arrow::array::StringArray;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    Expr, ObjectName, Query, Set, Statement, TransactionMode, Value as AstValue,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+
+use crate::copy::CopyIn;
+use crate::error::{SqlError, SqlResult};
+use crate::provider::{BasaltCatalog, TxnSlot};
+use crate::{ddl, dml, functions, params};
+
+/// The name of the one database (PostgreSQL catalog) Basalt serves.
+pub const DATABASE_NAME: &str = "basalt";
+/// What `SELECT version()` and `server_version` report.
+pub const SERVER_VERSION: &str = "15.0 (Basalt 0.1.0)";
+
+/// The shared state of a running server: storage plus what every session needs.
+pub struct Database {
+    pub engine: Arc<Engine>,
+    compat: PostgresCompatibilityParser,
+}
+
+impl Database {
+    pub fn open(config: StorageConfig) -> SqlResult<Arc<Database>> {
+        let engine = Engine::open(config)?;
+        Ok(Arc::new(Database { engine, compat: PostgresCompatibilityParser::new() }))
+    }
+
+    pub fn session(self: &Arc<Self>) -> SqlResult<Session> {
+        Session::new(Arc::clone(self))
+    }
+
+    pub fn shutdown(&self) -> SqlResult<()> {
+        Ok(self.engine.shutdown()?)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnStatus {
+    Idle,
+    InBlock,
+    Failed,
+}
+
+enum TxnState {
+    Idle,
+    InBlock(Arc<Transaction>),
+    Failed,
+}
+
+/// What a statement produced.
+pub enum Output {
+    /// Rows, with the command tag to which the protocol appends the row count
+    /// (`SELECT`, or `INSERT 0` / `UPDATE` / `DELETE` for RETURNING).
+    Rows { schema: SchemaRef, batches: Vec<RecordBatch>, tag: String },
+    /// A complete command tag (`INSERT 0 3`, `CREATE TABLE`, `BEGIN` ...).
+    Command(String),
+    /// COPY FROM STDIN: the protocol streams data into [`Session::copy_data`].
+    CopyIn { columns: usize, text_format: bool },
+    /// COPY TO STDOUT: the formatted data and its row count.
+    CopyOut { data: Vec<u8>, rows: usize, columns: usize, text_format: bool },
+}
+
+/// A statement parsed once and executed many times (extended query protocol).
+#[derive(Clone)]
+pub struct Prepared {
+    pub statement: Option<Statement>,
+    /// Types of `$1..$n` as far as Basalt can infer them.
+    pub param_types: Vec<Option<DataType>>,
+    /// The columns a query returns (`None` for commands without rows).
+    pub schema: Option<SchemaRef>,
+    plan: Option<(LogicalPlan, Arc<Catalog>)>,
+}
+
+pub struct Session {
+    pub(crate) db: Arc<Database>,
+    pub(crate) ctx: SessionContext,
+    pub(crate) slot: Arc<TxnSlot>,
+    state: TxnState,
+    settings: BTreeMap<String, String>,
+    pub(crate) copy: Option<CopyIn>,
+    /// The statement being executed and whether it runs in its own transaction; set while it
+    /// runs, so that a statement abandoned midway (query cancel) is rolled back.
+    running: Option<(Arc<Transaction>, bool)>,
+}
+
+impl Session {
+    fn new(db: Arc<Database>) -> SqlResult<Session> {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(DATABASE_NAME, basalt_storage::catalog::DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true)
+            .with_target_partitions(2);
+        let opts = config.options_mut();
+        opts.sql_parser.map_string_types_to_utf8view = false;
+        opts.sql_parser.parse_float_as_decimal = true;
+        opts.execution.time_zone = Some("+00:00".into());
+        let ctx = SessionContext::new_with_config(config);
+        let slot = Arc::new(TxnSlot::default());
+        ctx.register_catalog(
+            DATABASE_NAME,
+            Arc::new(BasaltCatalog::new(Arc::clone(&db.engine), Arc::clone(&slot))),
+        );
+        setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider)
+            .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
+        functions::register(&ctx, &db.engine);
+        let mut settings = BTreeMap::new();
+        for (k, v) in [
+            ("server_version", SERVER_VERSION),
+            ("server_encoding", "UTF8"),
+            ("client_encoding", "UTF8"),
+            ("datestyle", "ISO, MDY"),
+            ("timezone", "UTC"),
+            ("search_path", "\"$user\", public"),
+            ("standard_conforming_strings", "on"),
+            ("transaction_isolation", "repeatable read"),
+            ("default_transaction_isolation", "repeatable read"),
+            ("integer_datetimes", "on"),
+            ("intervalstyle", "postgres"),
+            ("application_name", ""),
+            ("extra_float_digits", "1"),
+            ("max_identifier_length", "63"),
+            ("lock_timeout", "0"),
+            ("statement_timeout", "0"),
+        ] {
+            settings.insert(k.to_owned(), v.to_owned());
+        }
+        Ok(Session { db, ctx, slot, state: TxnState::Idle, settings, copy: None, running: None })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.db.engine
+    }
+
+    pub fn status(&self) -> TxnStatus {
+        match self.state {
+            TxnState::Idle => TxnStatus::Idle,
+            TxnState::InBlock(_) => TxnStatus::InBlock,
+            TxnState::Failed => TxnStatus::Failed,
+        }
+    }
+
+    /// Parses SQL text into statements, with PostgreSQL-style positions on syntax errors.
+    pub fn parse(&self, sql: &str) -> SqlResult<Vec<Statement>> {
+        parse_sql(sql)
+    }
+
+    /// Runs every statement of a simple query; stops at the first error, as PostgreSQL does.
+    pub async fn execute(&mut self, sql: &str) -> Vec<SqlResult<Output>> {
+        let statements = match self.parse(sql) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail_block();
+                return vec![Err(e)];
+            }
+        };
+        let introspection = is_introspection(sql);
+        let mut out = Vec::with_capacity(statements.len());
+        for stmt in statements {
+            let stmt = if introspection { self.db.compat.rewrite(stmt) } else { stmt };
+            let result = self.execute_statement(stmt).await;
+            let failed = result.is_err();
+            out.push(result);
+            if failed {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Runs one parsed statement in the session's transaction context.
+    pub async fn execute_statement(&mut self, stmt: Statement) -> SqlResult<Output> {
+        match &stmt {
+            Statement::StartTransaction { modes, .. } => return self.begin(modes),
+            Statement::Commit { chain: false, .. } => return self.commit().await,
+            Statement::Rollback { chain: false, savepoint: None } => return Ok(self.rollback()),
+            Statement::Rollback { savepoint: Some(_), .. }
+            | Statement::Savepoint { .. }
+            | Statement::ReleaseSavepoint { .. } => {
+                self.fail_block();
+                return Err(SqlError::unsupported("savepoints are not supported yet"));
+            }
+            _ => {}
+        }
+        if let TxnState::Failed = self.state {
+            return Err(SqlError::InFailedTransaction);
+        }
+        match &stmt {
+            Statement::Set(set) => return self.set(set),
+            Statement::ShowVariable { variable } => return self.show(variable),
+            _ => {}
+        }
+        let (txn, autocommit) = match &self.state {
+            TxnState::InBlock(t) => (Arc::clone(t), false),
+            _ => (Arc::new(self.db.engine.begin()), true),
+        };
+        txn.begin_statement();
+        self.slot.set(Some(Arc::clone(&txn)));
+        self.running = Some((Arc::clone(&txn), autocommit));
+        let result = self.dispatch(stmt, &txn).await;
+        self.running = None;
+        self.slot.set(None);
+        self.slot.set_key_table(None);
+        match result {
+            Ok(output) => {
+                if let Output::CopyIn { .. } = output {
+                    // COPY FROM continues with the data the client sends next.
+                    self.adopt_copy(autocommit);
+                    return Ok(output);
+                }
+                if autocommit {
+                    self.db.engine.commit(&txn).await?;
+                }
+                Ok(output)
+            }
+            Err(e) => {
+                txn.rollback_statement(&self.db.engine.catalog());
+                if !autocommit {
+                    self.state = TxnState::Failed;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, stmt: Statement, txn: &Arc<Transaction>) -> SqlResult<Output> {
+        match stmt {
+            Statement::Query(q) => self.query(*q).await,
+            Statement::Insert(insert) => dml::insert(self, txn, insert).await,
+            Statement::Update(update) => dml::update(self, txn, update).await,
+            Statement::Delete(delete) => dml::delete(self, txn, delete).await,
+            Statement::Copy { source, to, target, options, legacy_options, values } => {
+                crate::copy::start(self, txn, source, to, target, options, legacy_options, values)
+                    .await
+            }
+            Statement::Explain { statement, analyze, verbose, .. } => {
+                self.explain(*statement, analyze, verbose).await
+            }
+            other => ddl::execute(self, txn, other).await,
+        }
+    }
+
+    fn begin(&mut self, modes: &[TransactionMode]) -> SqlResult<Output> {
+        for m in modes {
+            if let TransactionMode::AccessMode(datafusion::sql::sqlparser::ast::TransactionAccessMode::ReadOnly) = m {
+                // Accepted: Basalt does not enforce read-only transactions yet.
+            }
+        }
+        match self.state {
+            TxnState::Idle => {
+                self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
+                Ok(Output::Command("BEGIN".into()))
+            }
+            // PostgreSQL warns and stays in the block.
+            _ => Ok(Output::Command("BEGIN".into())),
+        }
+    }
+
+    async fn commit(&mut self) -> SqlResult<Output> {
+        match std::mem::replace(&mut self.state, TxnState::Idle) {
+            TxnState::InBlock(txn) => {
+                self.db.engine.commit(&txn).await?;
+                Ok(Output::Command("COMMIT".into()))
+            }
+            TxnState::Failed => Ok(Output::Command("ROLLBACK".into())),
+            TxnState::Idle => Ok(Output::Command("COMMIT".into())),
+        }
+    }
+
+    fn rollback(&mut self) -> Output {
+        self.state = TxnState::Idle;
+        Output::Command("ROLLBACK".into())
+    }
+
+    /// Rolls back a statement whose execution was abandoned midway (the client cancelled
+    /// it): its writes are undone and a transaction block enters the failed state.
+    pub fn abort_statement(&mut self) {
+        self.slot.set(None);
+        self.slot.set_key_table(None);
+        if let Some((txn, autocommit)) = self.running.take() {
+            txn.rollback_statement(&self.db.engine.catalog());
+            if !autocommit {
+                self.state = TxnState::Failed;
+            }
+        } else {
+            self.fail_block();
+        }
+    }
+
+    /// After an error outside statement execution (e.g. a parse error) inside a block.
+    pub fn fail_block(&mut self) {
+        if let TxnState::InBlock(_) = self.state {
+            self.state = TxnState::Failed;
+        }
+    }
+
+    fn set(&mut self, set: &Set) -> SqlResult<Output> {
+        match set {
+            Set::SingleAssignment { variable, values, .. } => {
+                let name = variable.to_string().to_lowercase();
+                let value = values.iter().map(setting_text).collect::<Vec<_>>().join(", ");
+                self.apply_setting(&name, value)?;
+            }
+            Set::SetTimeZone { value, .. } => {
+                self.apply_setting("timezone", setting_text(value))?;
+            }
+            Set::SetNames { charset_name, .. } => {
+                self.apply_setting("client_encoding", charset_name.to_string())?;
+            }
+            Set::SetTransaction { .. } => {}
+            Set::SetSessionParam(_) | Set::SetRole { .. } | Set::SetSessionAuthorization(_) => {}
+            other => return Err(SqlError::unsupported(format!("unsupported SET: {other}"))),
+        }
+        Ok(Output::Command("SET".into()))
+    }
+
+    fn apply_setting(&mut self, name: &str, value: String) -> SqlResult<()> {
+        let name = if name == "time zone" { "timezone" } else { name };
+        if name == "client_encoding" {
+            let v = value.trim_matches('\'').to_uppercase().replace('-', "");
+            if v != "UTF8" && v != "UNICODE" {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "client encoding {value} is not supported; Basalt speaks UTF8 only"
+                )));
+            }
+        }
+        self.settings.insert(name.to_owned(), value.trim_matches('\'').to_owned());
+        Ok(())
+    }
+
+    fn show(&self, variable: &[datafusion::sql::sqlparser::ast::Ident]) -> SqlResult<Output> {
+        let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+        let name = match name.as_str() {
+            "transaction isolation level" => "transaction_isolation".to_owned(),
+            "time zone" => "timezone".to_owned(),
+            _ => name,
+        };
+        if name == "all" {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("name", DataType::Utf8, false),
+                Field::new("setting", DataType::Utf8, false),
+            ]));
+            let names: Vec<&str> = self.settings.keys().map(String::as_str).collect();
+            let values: Vec<&str> = self.settings.values().map(String::as_str).collect();
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(StringArray::from(names)), Arc::new(StringArray::from(values))],
+            )?;
+            return Ok(Output::Rows { schema, batches: vec![batch], tag: "SHOW".into() });
+        }
+        let value = self.settings.get(&name).cloned().ok_or_else(|| {
+            SqlError::InvalidParameterValue(format!("unrecognized configuration parameter \"{name}\""))
+        })?;
+        let schema = Arc::new(Schema::new(vec![Field::new(&name, DataType::Utf8, false)]));
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(vec![value]))])?;
+        Ok(Output::Rows { schema, batches: vec![batch], tag: "SHOW".into() })
+    }
+
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings.get(name).map(String::as_str)
+    }
+
+    /// Plans a parsed statement with DataFusion.
+    pub(crate) async fn plan(&self, stmt: Statement) -> SqlResult<LogicalPlan> {
+        let state = self.ctx.state();
+        Ok(state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await?)
+    }
+
+    /// Runs a query to completion and returns its batches.
+    pub(crate) async fn run_query(&self, q: Query) -> SqlResult<(SchemaRef, Vec<RecordBatch>)> {
+        let plan = self.plan(Statement::Query(Box::new(q))).await?;
+        self.run_plan(plan).await
+    }
+
+    pub(crate) async fn run_plan(&self, plan: LogicalPlan) -> SqlResult<(SchemaRef, Vec<RecordBatch>)> {
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        Ok((schema, batches))
+    }
+
+    async fn query(&mut self, mut q: Query) -> SqlResult<Output> {
+        // FOR UPDATE/SHARE take no locks under snapshot isolation: a later write to a row
+        // changed concurrently still fails with 40001 (first committer wins).
+        q.locks.clear();
+        let (schema, batches) = self.run_query(q).await?;
+        Ok(Output::Rows { schema, batches, tag: "SELECT".into() })
+    }
+
+    async fn explain(&mut self, stmt: Statement, analyze: bool, verbose: bool) -> SqlResult<Output> {
+        let Statement::Query(q) = stmt else {
+            return Err(SqlError::unsupported("EXPLAIN is supported for queries only"));
+        };
+        let plan = self.plan(Statement::Query(q)).await?;
+        let df = self.ctx.execute_logical_plan(plan).await?;
+        let df = df.explain(verbose, analyze)?;
+        let batches = df.collect().await?;
+        // One text column, one line per row, like PostgreSQL's "QUERY PLAN".
+        let mut lines = Vec::new();
+        for b in &batches {
+            let kinds = b.column(0).as_any().downcast_ref::<StringArray>();
+            let plans = b.column(1).as_any().downcast_ref::<StringArray>();
+            if let (Some(kinds), Some(plans)) = (kinds, plans) {
+                for i in 0..b.num_rows() {
+                    let kind = kinds.value(i);
+                    if kind == "physical_plan" || analyze || verbose {
+                        if verbose || analyze {
+                            lines.push(format!("{kind}:"));
+                        }
+                        lines.extend(plans.value(i).lines().map(str::to_owned));
+                    }
+                }
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(lines))])?;
+        Ok(Output::Rows { schema, batches: vec![batch], tag: "EXPLAIN".into() })
+    }
+
+    // ---- extended query protocol ----------------------------------------------------------
+
+    /// Parses and describes one statement with `$n` placeholders.
+    pub async fn prepare(&mut self, sql: &str, client_types: &[Option<DataType>]) -> SqlResult<Prepared> {
+        let mut statements = self.parse(sql)?;
+        if statements.len() > 1 {
+            return Err(SqlError::Syntax {
+                message: "cannot insert multiple commands into a prepared statement".into(),
+                position: None,
+            });
+        }
+        let Some(mut stmt) = statements.pop() else {
+            return Ok(Prepared { statement: None, param_types: vec![], schema: None, plan: None });
+        };
+        if is_introspection(sql) {
+            stmt = self.db.compat.rewrite(stmt);
+        }
+        let (param_types, schema, plan) = params::describe(self, &stmt, client_types).await?;
+        let plan = plan.map(|p| (p, self.db.engine.catalog()));
+        Ok(Prepared { statement: Some(stmt), param_types, schema, plan })
+    }
+
+    /// Executes a prepared statement with bound parameter values.
+    pub async fn execute_prepared(&mut self, prepared: &Prepared, values: Vec<ScalarValue>) -> SqlResult<Output> {
+        let Some(stmt) = &prepared.statement else { return Ok(Output::Command(String::new())) };
+        let expected = params::count(stmt);
+        if values.len() != expected {
+            return Err(SqlError::ProtocolViolation(format!(
+                "bind message supplies {} parameters, but prepared statement requires {expected}",
+                values.len()
+            )));
+        }
+        // A cached plan of a plain query runs with the values bound in; anything else runs
+        // as a statement with the values substituted as literals.
+        if let (Some((plan, catalog)), TxnStateKind::Runnable) = (&prepared.plan, self.state_kind()) {
+            if Arc::ptr_eq(catalog, &self.db.engine.catalog()) {
+                let plan = plan.clone().with_param_values(ParamValues::List(
+                    values.into_iter().map(Into::into).collect(),
+                ))?;
+                return self.run_cached_plan(plan).await;
+            }
+        }
+        let stmt = params::substitute(stmt.clone(), &values)?;
+        self.execute_statement(stmt).await
+    }
+
+    async fn run_cached_plan(&mut self, plan: LogicalPlan) -> SqlResult<Output> {
+        let (txn, _autocommit) = match &self.state {
+            TxnState::InBlock(t) => (Arc::clone(t), false),
+            _ => (Arc::new(self.db.engine.begin()), true),
+        };
+        self.slot.set(Some(txn));
+        let result = self.run_plan(plan).await;
+        self.slot.set(None);
+        match result {
+            Ok((schema, batches)) => Ok(Output::Rows { schema, batches, tag: "SELECT".into() }),
+            Err(e) => {
+                self.fail_block();
+                Err(e)
+            }
+        }
+    }
+
+    fn state_kind(&self) -> TxnStateKind {
+        match self.state {
+            TxnState::Failed => TxnStateKind::Failed,
+            _ => TxnStateKind::Runnable,
+        }
+    }
+}
+
+enum TxnStateKind {
+    Runnable,
+    Failed,
+}
+
+/// Parses SQL with the PostgreSQL dialect; syntax errors carry a 1-based character position.
+pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| syntax_error(sql, e))
+}
+
+fn syntax_error(sql: &str, e: ParserError) -> SqlError {
+    let text = match &e {
+        ParserError::ParserError(s) | ParserError::TokenizerError(s) => s.clone(),
+        ParserError::RecursionLimitExceeded => {
+            return SqlError::Syntax { message: "statement is too deeply nested".into(), position: None }
+        }
+    };
+    // sqlparser reports "... at Line: L, Column: C".
+    let (message, position) = match text.rfind(" at Line: ") {
+        Some(i) => {
+            let loc = &text[i + " at Line: ".len()..];
+            let mut parts = loc.split(", Column: ");
+            let line: usize = parts.next().and_then(|l| l.trim().parse().ok()).unwrap_or(1);
+            let col: usize = parts.next().and_then(|c| c.trim().parse().ok()).unwrap_or(1);
+            (text[..i].to_owned(), Some(char_position(sql, line, col)))
+        }
+        None => (text, None),
+    };
+    let message = match message.strip_prefix("Expected: ") {
+        Some(rest) => format!("syntax error: expected {rest}"),
+        None => format!("syntax error: {message}"),
+    };
+    SqlError::Syntax { message, position }
+}
+
+/// 1-based character offset of a 1-based (line, column).
+fn char_position(sql: &str, line: usize, col: usize) -> usize {
+    let mut pos = 0;
+    for (i, l) in sql.split('\n').enumerate() {
+        if i + 1 == line {
+            return pos + col.max(1);
+        }
+        pos += l.chars().count() + 1;
+    }
+    pos.max(1)
+}
+
+/// Queries from client tools that read PostgreSQL's system catalogs get rewritten into a
+/// form DataFusion plans (casts to `regclass`, `OPERATOR(pg_catalog.~)`, ...).
+fn is_introspection(sql: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    lower.contains("pg_catalog") || lower.contains("pg_") && lower.contains("::reg")
+}
+
+fn setting_text(e: &Expr) -> String {
+    match e {
+        Expr::Value(v) => match &v.value {
+            AstValue::SingleQuotedString(s) | AstValue::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) fn object_name_parts(name: &ObjectName) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|p| match p.as_ident() {
+            Some(ident) if ident.quote_style.is_some() => ident.value.clone(),
+            Some(ident) => ident.value.to_lowercase(),
+            None => p.to_string(),
+        })
+        .collect()
+}

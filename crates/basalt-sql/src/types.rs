@@ -1,0 +1,123 @@
+//! SQL type names (as parsed) to Basalt's [`SqlType`].
+
+use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE, NUMERIC_MAX_PRECISION};
+use basalt_common::SqlType;
+use datafusion::sql::sqlparser::ast::{
+    CharacterLength, DataType, ExactNumberInfo, TimezoneInfo,
+};
+
+use crate::error::{SqlError, SqlResult};
+
+/// How a column type was written: its type, and whether it is a SERIAL pseudo-type.
+pub struct ColumnType {
+    pub ty: SqlType,
+    pub serial: bool,
+}
+
+pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
+    let plain = |ty| Ok(ColumnType { ty, serial: false });
+    match dt {
+        DataType::Bool | DataType::Boolean => plain(SqlType::Bool),
+        DataType::SmallInt(_) | DataType::Int2(_) | DataType::TinyInt(_) => plain(SqlType::Int16),
+        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) | DataType::MediumInt(_) => {
+            plain(SqlType::Int32)
+        }
+        DataType::BigInt(_) | DataType::Int8(_) => plain(SqlType::Int64),
+        DataType::Real | DataType::Float4 => plain(SqlType::Float32),
+        DataType::Float(info) => match info {
+            ExactNumberInfo::Precision(p) if *p <= 24 => plain(SqlType::Float32),
+            _ => plain(SqlType::Float64),
+        },
+        DataType::Double(_) | DataType::DoublePrecision | DataType::Float8 | DataType::Float64 => {
+            plain(SqlType::Float64)
+        }
+        DataType::Numeric(info) | DataType::Decimal(info) | DataType::Dec(info) => {
+            plain(numeric(info)?)
+        }
+        DataType::Char(len) | DataType::Character(len) => {
+            plain(SqlType::Char(char_length(len)?.unwrap_or(1)))
+        }
+        DataType::Varchar(len) | DataType::CharacterVarying(len) | DataType::CharVarying(len) => {
+            plain(SqlType::Varchar(char_length(len)?))
+        }
+        DataType::Text | DataType::String(_) => plain(SqlType::Text),
+        DataType::Bytea => plain(SqlType::Bytea),
+        DataType::Date => plain(SqlType::Date),
+        DataType::Time(_, tz) => match tz {
+            TimezoneInfo::WithTimeZone | TimezoneInfo::Tz => {
+                Err(SqlError::unsupported("type time with time zone is not supported; use time"))
+            }
+            _ => plain(SqlType::Time),
+        },
+        DataType::Timestamp(_, tz) => match tz {
+            TimezoneInfo::WithTimeZone | TimezoneInfo::Tz => plain(SqlType::TimestampTz),
+            _ => plain(SqlType::Timestamp),
+        },
+        DataType::Datetime(_) => plain(SqlType::Timestamp),
+        DataType::Interval { .. } => plain(SqlType::Interval),
+        DataType::Custom(name, modifiers) => {
+            let n = name.to_string().to_lowercase();
+            let n = n.trim_start_matches("pg_catalog.");
+            let serial = |ty| Ok(ColumnType { ty, serial: true });
+            match n {
+                "serial" | "serial4" => serial(SqlType::Int32),
+                "bigserial" | "serial8" => serial(SqlType::Int64),
+                "smallserial" | "serial2" => serial(SqlType::Int16),
+                "int2" => plain(SqlType::Int16),
+                "int4" => plain(SqlType::Int32),
+                "int8" => plain(SqlType::Int64),
+                "float4" => plain(SqlType::Float32),
+                "float8" => plain(SqlType::Float64),
+                "bool" => plain(SqlType::Bool),
+                "timestamptz" => plain(SqlType::TimestampTz),
+                "bpchar" => {
+                    let n = modifiers.first().and_then(|m| m.parse().ok()).unwrap_or(1);
+                    plain(SqlType::Char(n))
+                }
+                _ => Err(SqlError::UndefinedFunction(format!("type \"{n}\" does not exist"))),
+            }
+        }
+        other => Err(SqlError::unsupported(format!("type {other} is not supported"))),
+    }
+}
+
+fn numeric(info: &ExactNumberInfo) -> SqlResult<SqlType> {
+    let (precision, scale) = match info {
+        ExactNumberInfo::None => (NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE),
+        ExactNumberInfo::Precision(p) => (precision_of(*p)?, 0),
+        ExactNumberInfo::PrecisionAndScale(p, s) => {
+            let p = precision_of(*p)?;
+            if *s < 0 || *s > i64::from(p) {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "NUMERIC scale {s} must be between 0 and precision {p}"
+                )));
+            }
+            (p, *s as i8)
+        }
+    };
+    Ok(SqlType::Numeric { precision, scale })
+}
+
+fn precision_of(p: u64) -> SqlResult<u8> {
+    if p == 0 || p > u64::from(NUMERIC_MAX_PRECISION) {
+        return Err(SqlError::InvalidParameterValue(format!(
+            "NUMERIC precision {p} must be between 1 and {NUMERIC_MAX_PRECISION}"
+        )));
+    }
+    Ok(p as u8)
+}
+
+fn char_length(len: &Option<CharacterLength>) -> SqlResult<Option<u32>> {
+    match len {
+        None => Ok(None),
+        Some(CharacterLength::IntegerLength { length, .. }) => {
+            if *length == 0 || *length > 10_485_760 {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "length for type varchar must be between 1 and 10485760, not {length}"
+                )));
+            }
+            Ok(Some(*length as u32))
+        }
+        Some(CharacterLength::Max) => Ok(None),
+    }
+}

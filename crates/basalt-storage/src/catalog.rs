@@ -1,0 +1,174 @@
+//! The durable catalog: schemas, tables, columns, constraints, indexes and sequences.
+//!
+//! The catalog is a value: every DDL statement produces a new `Catalog`, logged whole in the
+//! WAL and written into each checkpoint manifest, and readers hold an `Arc` of the version
+//! they planned with. Columns keep their physical position for the life of the table (a
+//! dropped column leaves a hole, as in PostgreSQL), so stored rows never need rewriting when
+//! columns are dropped or renamed.
+
+use std::collections::BTreeMap;
+
+use basalt_common::{IndexId, SqlType, TableId};
+use serde::{Deserialize, Serialize};
+
+use crate::StorageError;
+
+/// Schemas that exist in every database and cannot be dropped.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Catalog {
+    pub schemas: BTreeMap<String, SchemaDef>,
+    pub tables: BTreeMap<TableId, TableDef>,
+    pub sequences: BTreeMap<String, SequenceDef>,
+    pub next_table_id: u32,
+    pub next_index_id: u32,
+    /// Object ids handed to PostgreSQL catalogs (pg_class.oid etc.).
+    pub next_oid: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SchemaDef {
+    pub name: String,
+    pub oid: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableDef {
+    pub id: TableId,
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// Physical column order; dropped columns stay as holes.
+    pub columns: Vec<ColumnDef>,
+    /// Physical positions of the primary-key columns; `None` means rows are keyed by a hidden
+    /// row id.
+    pub primary_key: Option<Vec<usize>>,
+    pub primary_key_name: Option<String>,
+    pub indexes: Vec<IndexDef>,
+    pub checks: Vec<CheckDef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColumnDef {
+    pub name: String,
+    pub ty: SqlType,
+    pub nullable: bool,
+    /// The DEFAULT expression as SQL text (e.g. `nextval('public.t_id_seq')`).
+    pub default: Option<String>,
+    /// `GENERATED ALWAYS AS IDENTITY`: explicit values are refused.
+    pub identity_always: bool,
+    pub dropped: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub id: IndexId,
+    pub oid: u32,
+    pub name: String,
+    /// Physical positions of the indexed columns.
+    pub columns: Vec<usize>,
+    pub unique: bool,
+    /// Whether this index implements a UNIQUE constraint (vs. CREATE UNIQUE INDEX).
+    pub constraint: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckDef {
+    pub name: String,
+    /// The CHECK expression as SQL text over the table's column names.
+    pub expr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SequenceDef {
+    /// Qualified name `schema.name`.
+    pub name: String,
+    pub oid: u32,
+    pub start: i64,
+    pub increment: i64,
+    /// The table and column whose default draws from this sequence (SERIAL / IDENTITY).
+    pub owned_by: Option<(TableId, usize)>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        let mut c = Catalog {
+            schemas: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            sequences: BTreeMap::new(),
+            next_table_id: 1,
+            next_index_id: 1,
+            next_oid: 16384, // PostgreSQL's FirstNormalObjectId
+        };
+        let oid = c.allocate_oid();
+        c.schemas.insert(DEFAULT_SCHEMA.into(), SchemaDef { name: DEFAULT_SCHEMA.into(), oid });
+        c
+    }
+}
+
+impl Catalog {
+    pub fn allocate_oid(&mut self) -> u32 {
+        let oid = self.next_oid;
+        self.next_oid += 1;
+        oid
+    }
+
+    pub fn allocate_table_id(&mut self) -> TableId {
+        let id = TableId(self.next_table_id);
+        self.next_table_id += 1;
+        id
+    }
+
+    pub fn allocate_index_id(&mut self) -> IndexId {
+        let id = IndexId(self.next_index_id);
+        self.next_index_id += 1;
+        id
+    }
+
+    pub fn table_by_name(&self, schema: &str, name: &str) -> Option<&TableDef> {
+        self.tables.values().find(|t| t.schema == schema && t.name == name)
+    }
+
+    pub fn table(&self, id: TableId) -> Result<&TableDef, StorageError> {
+        self.tables.get(&id).ok_or(StorageError::TableDropped(id))
+    }
+
+    pub fn table_mut(&mut self, id: TableId) -> Result<&mut TableDef, StorageError> {
+        self.tables.get_mut(&id).ok_or(StorageError::TableDropped(id))
+    }
+
+    /// Every relation-like name in a schema (tables, indexes, sequences share one namespace
+    /// in PostgreSQL).
+    pub fn relation_exists(&self, schema: &str, name: &str) -> bool {
+        self.table_by_name(schema, name).is_some()
+            || self.index_by_name(schema, name).is_some()
+            || self.sequences.contains_key(&format!("{schema}.{name}"))
+    }
+
+    pub fn index_by_name(&self, schema: &str, name: &str) -> Option<(&TableDef, &IndexDef)> {
+        self.tables
+            .values()
+            .filter(|t| t.schema == schema)
+            .find_map(|t| t.indexes.iter().find(|i| i.name == name).map(|i| (t, i)))
+    }
+}
+
+impl TableDef {
+    /// Live (not dropped) columns with their physical positions, in declaration order.
+    pub fn live_columns(&self) -> impl Iterator<Item = (usize, &ColumnDef)> {
+        self.columns.iter().enumerate().filter(|(_, c)| !c.dropped)
+    }
+
+    pub fn column_position(&self, name: &str) -> Option<usize> {
+        self.live_columns().find(|(_, c)| c.name == name).map(|(i, _)| i)
+    }
+
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    pub fn types(&self) -> Vec<SqlType> {
+        self.columns.iter().map(|c| c.ty.clone()).collect()
+    }
+}

@@ -1,0 +1,475 @@
+//! The storage engine: recovery, the commit path, DDL, sequences, checkpoints and garbage
+//! collection.
+//!
+//! Locking discipline:
+//! - `commit` (a mutex) serialises commit validation, timestamp assignment, version install
+//!   and WAL append, so timestamps, installs and log order agree. It is never held across an
+//!   fsync or an `.await`: committers wait for durability after releasing it (group commit).
+//! - `catalog` and `tables` are read-mostly; they change only under `commit` (DDL).
+//! - A table's `data` lock is taken inside `commit` for installs, never the other way round.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use basalt_common::{CommitTs, ReadTs, TableId, TxnId, Value};
+use parking_lot::{Mutex, RwLock};
+
+use crate::catalog::{Catalog, IndexDef, TableDef};
+use crate::checkpoint::{self, Manifest};
+use crate::codec::{decode_rowid, encode_key};
+use crate::snapshots::Snapshots;
+use crate::table::TableStore;
+use crate::txn::{validate_op, Transaction};
+use crate::wal::{self, Wal, WalOp, WalRecord};
+use crate::StorageError;
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// Take a checkpoint when this many WAL bytes accumulated since the last one; 0 = only
+    /// at clean shutdown.
+    pub checkpoint_wal_bytes: u64,
+    /// fsync the WAL before acknowledging commits. Only tests of non-durable paths turn it off.
+    pub fsync: bool,
+}
+
+struct CommitState {
+    last_ts: u64,
+}
+
+pub struct Engine {
+    config: StorageConfig,
+    catalog: RwLock<Arc<Catalog>>,
+    tables: RwLock<HashMap<TableId, Arc<TableStore>>>,
+    /// Last value handed out per sequence (qualified name).
+    sequences: RwLock<HashMap<String, Arc<AtomicI64>>>,
+    commit: Mutex<CommitState>,
+    wal: Arc<Wal>,
+    snapshots: Arc<Snapshots>,
+    next_txn: AtomicU64,
+    checkpoint_lsn: AtomicU64,
+    checkpointing: AtomicBool,
+    /// Tables with versions that garbage collection may remove.
+    gc_pending: Mutex<Vec<TableId>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the data directory and recovers: load the newest checkpoint, replay
+    /// the WAL after it, rebuild indexes and sequences.
+    pub fn open(config: StorageConfig) -> Result<Arc<Engine>, StorageError> {
+        let wal_dir = config.data_dir.join("wal");
+        for dir in [&config.data_dir, &wal_dir, &checkpoint::checkpoints_dir(&config.data_dir)] {
+            fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+        }
+        let mut catalog = Catalog::default();
+        let mut tables: HashMap<TableId, Arc<TableStore>> = HashMap::new();
+        let mut last_ts = 0u64;
+        let mut wal_start = 0u64;
+        if let Some((dir, manifest)) = checkpoint::read_current(&config.data_dir)? {
+            tracing::info!("loading checkpoint at ts {} from {}", manifest.ts, dir.display());
+            catalog = manifest.catalog;
+            for (id, file) in &manifest.files {
+                let def = catalog.table(*id)?;
+                let store = Arc::new(TableStore::new(*id));
+                checkpoint::load_table(def, &store, &dir.join(file), CommitTs(manifest.ts))?;
+                tables.insert(*id, store);
+            }
+            for def in catalog.tables.values() {
+                tables.entry(def.id).or_insert_with(|| Arc::new(TableStore::new(def.id)));
+            }
+            last_ts = manifest.ts;
+            wal_start = manifest.wal_start_lsn;
+        }
+        let recovered = wal::recover(&wal_dir, wal_start)?;
+        tracing::info!("replaying {} WAL records", recovered.records.len());
+        for record in recovered.records {
+            last_ts = last_ts.max(record.ts().0);
+            match record {
+                WalRecord::Commit { ts, ops } => {
+                    for op in ops {
+                        let (Ok(def), Some(store)) = (catalog.table(op.table), tables.get(&op.table))
+                        else {
+                            return Err(StorageError::Corrupt(format!(
+                                "WAL commit {} writes to unknown table {}",
+                                ts.0, op.table
+                            )));
+                        };
+                        if def.primary_key.is_none() {
+                            if let Some(id) = decode_rowid(&op.key) {
+                                store.observe_rowid(id);
+                            }
+                        }
+                        store.data.write().install(def, op.key, op.row, ts);
+                    }
+                }
+                WalRecord::Catalog { catalog: new, truncated, .. } => {
+                    apply_tables(&catalog, &new, &truncated, &mut tables)?;
+                    catalog = *new;
+                }
+            }
+        }
+        let wal = Wal::open(&wal_dir, recovered.end_lsn, last_ts, config.fsync)?;
+        let engine = Arc::new(Engine {
+            catalog: RwLock::new(Arc::new(catalog)),
+            tables: RwLock::new(tables),
+            sequences: RwLock::new(HashMap::new()),
+            commit: Mutex::new(CommitState { last_ts }),
+            wal,
+            snapshots: Arc::default(),
+            next_txn: AtomicU64::new(1),
+            checkpoint_lsn: AtomicU64::new(wal_start),
+            checkpointing: AtomicBool::new(false),
+            gc_pending: Mutex::new(Vec::new()),
+            config,
+        });
+        engine.sync_sequences();
+        spawn_gc(Arc::downgrade(&engine));
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &StorageConfig {
+        &self.config
+    }
+
+    /// The current catalog version.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.catalog.read())
+    }
+
+    pub fn table(&self, id: TableId) -> Option<Arc<TableStore>> {
+        self.tables.read().get(&id).cloned()
+    }
+
+    /// Starts a transaction reading the newest durable snapshot.
+    pub fn begin(&self) -> Transaction {
+        let read = ReadTs(self.wal.durable().ts);
+        let guard = self.snapshots.register(read);
+        Transaction::new(TxnId(self.next_txn.fetch_add(1, Ordering::Relaxed)), read, guard)
+    }
+
+    /// Commits a transaction: validates first-committer-wins and unique constraints against
+    /// the latest committed state, installs its versions at a new timestamp, logs it, and
+    /// returns once the log record is durable. Nothing is installed when validation fails.
+    pub async fn commit(self: &Arc<Self>, txn: &Transaction) -> Result<Option<CommitTs>, StorageError> {
+        let writes = std::mem::take(&mut *txn.writes.lock());
+        if writes.is_empty() {
+            return Ok(None);
+        }
+        let (ts, lsn) = {
+            let mut state = self.commit.lock();
+            let catalog = self.catalog();
+            let tables = self.tables.read();
+            let mut ops = Vec::new();
+            for (id, tw) in writes.tables.iter().filter(|(_, tw)| !tw.ops.is_empty()) {
+                let def = catalog.table(*id)?;
+                let store = tables.get(id).ok_or(StorageError::TableDropped(*id))?;
+                for (key, op) in &tw.ops {
+                    validate_op(store, def, txn.read_ts, key, op, tw)?;
+                    ops.push(WalOp { table: *id, key: key.clone(), row: op.row.clone() });
+                }
+            }
+            let ts = CommitTs(state.last_ts + 1);
+            let payload = WalRecord::Commit { ts, ops }.encode()?;
+            // Install before queueing the record: the flusher may publish the timestamp as
+            // visible as soon as the record is queued.
+            let mut gc = Vec::new();
+            for (id, tw) in writes.tables {
+                let (Ok(def), Some(store)) = (catalog.table(id), tables.get(&id)) else { continue };
+                let mut data = store.data.write();
+                for (key, op) in tw.ops {
+                    if !op.inserted {
+                        gc.push(id);
+                    }
+                    data.install(def, key, op.row, ts);
+                }
+            }
+            let lsn = self.wal.append(&payload, ts)?;
+            state.last_ts = ts.0;
+            if !gc.is_empty() {
+                gc.dedup();
+                self.gc_pending.lock().extend(gc);
+            }
+            (ts, lsn)
+        };
+        self.wal.wait_durable(lsn).await?;
+        self.maybe_checkpoint();
+        Ok(Some(ts))
+    }
+
+    /// Applies a DDL change: `change` edits a copy of the catalog and returns the tables whose
+    /// rows are removed (TRUNCATE). The new catalog is logged whole; returns once durable.
+    pub async fn ddl<E>(
+        self: &Arc<Self>,
+        change: impl FnOnce(&mut Catalog) -> Result<Vec<TableId>, E>,
+    ) -> Result<(), E>
+    where
+        E: From<StorageError>,
+    {
+        let lsn = {
+            let mut state = self.commit.lock();
+            let old = self.catalog();
+            let mut new = (*old).clone();
+            let truncated = change(&mut new)?;
+            self.check_new_unique_indexes(&old, &new)?;
+            let ts = CommitTs(state.last_ts + 1);
+            let record =
+                WalRecord::Catalog { ts, catalog: Box::new(new.clone()), truncated: truncated.clone() };
+            let payload = record.encode()?;
+            {
+                let mut tables = self.tables.write();
+                apply_tables(&old, &new, &truncated, &mut tables)?;
+            }
+            *self.catalog.write() = Arc::new(new);
+            self.sync_sequences();
+            let lsn = self.wal.append(&payload, ts)?;
+            state.last_ts = ts.0;
+            lsn
+        };
+        self.wal.wait_durable(lsn).await?;
+        Ok(())
+    }
+
+    /// Refuses a new unique index over rows that already hold duplicates.
+    fn check_new_unique_indexes(&self, old: &Catalog, new: &Catalog) -> Result<(), StorageError> {
+        for def in new.tables.values() {
+            let Some(store) = self.table(def.id) else { continue };
+            let old_ids: Vec<_> = old
+                .tables
+                .get(&def.id)
+                .map(|t| t.indexes.iter().map(|i| i.id).collect())
+                .unwrap_or_default();
+            for index in def.indexes.iter().filter(|i| i.unique && !old_ids.contains(&i.id)) {
+                check_unique_rows(def, &store, index)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next value of a sequence (never rolled back, like PostgreSQL).
+    pub fn nextval(&self, name: &str) -> Result<i64, StorageError> {
+        let catalog = self.catalog();
+        let def = catalog
+            .sequences
+            .get(name)
+            .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
+        let counter = self
+            .sequences
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
+        let prev = counter.fetch_add(def.increment, Ordering::Relaxed);
+        prev.checked_add(def.increment).ok_or_else(|| StorageError::SequenceExhausted(name.into()))
+    }
+
+    /// Sets a sequence's last value (`setval`).
+    pub fn setval(&self, name: &str, value: i64) -> Result<(), StorageError> {
+        let counter = self
+            .sequences
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
+        counter.store(value, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Creates counters for new sequences, starting past every value already stored in the
+    /// column a sequence feeds (so recovery never hands out a committed value again).
+    fn sync_sequences(&self) {
+        let catalog = self.catalog();
+        let mut seqs = self.sequences.write();
+        seqs.retain(|name, _| catalog.sequences.contains_key(name));
+        for (name, def) in &catalog.sequences {
+            if seqs.contains_key(name) {
+                continue;
+            }
+            let mut last = def.start - def.increment;
+            if let Some((table, col)) = def.owned_by {
+                if let (Some(store), Ok(tdef)) = (self.table(table), catalog.table(table)) {
+                    if let Some(max) = column_max(&store, tdef, col) {
+                        last = last.max(max);
+                    }
+                }
+            }
+            seqs.insert(name.clone(), Arc::new(AtomicI64::new(last)));
+        }
+    }
+
+    fn maybe_checkpoint(self: &Arc<Self>) {
+        let limit = self.config.checkpoint_wal_bytes;
+        if limit == 0 || self.checkpointing.load(Ordering::Relaxed) {
+            return;
+        }
+        let since = self.wal.durable().lsn.saturating_sub(self.checkpoint_lsn.load(Ordering::Relaxed));
+        if since < limit {
+            return;
+        }
+        let engine = Arc::clone(self);
+        let _ = std::thread::Builder::new().name("basalt-checkpoint".into()).spawn(move || {
+            if let Err(e) = engine.checkpoint() {
+                tracing::error!("checkpoint failed: {e}");
+            }
+        });
+    }
+
+    /// Writes a checkpoint of every table at the newest timestamp, then drops the WAL segments
+    /// and older checkpoints it replaces. Runs beside commits; one at a time.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        struct Reset<'a>(&'a AtomicBool);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _reset = Reset(&self.checkpointing);
+        let (ts, catalog, wal_start) = {
+            let state = self.commit.lock();
+            (state.last_ts, self.catalog(), self.wal.rotate())
+        };
+        if wal_start == self.checkpoint_lsn.load(Ordering::Relaxed)
+            && checkpoint::read_current(&self.config.data_dir)?.is_some()
+        {
+            return Ok(()); // nothing new since the last checkpoint
+        }
+        self.wal.wait_durable_blocking(wal_start)?;
+        let _snapshot = self.snapshots.register(ReadTs(ts));
+        let name = format!("{ts:020}");
+        let dir = checkpoint::checkpoints_dir(&self.config.data_dir).join(&name);
+        fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        let mut files = Vec::new();
+        for def in catalog.tables.values() {
+            let Some(store) = self.table(def.id) else { continue };
+            let file = format!("{}-{}.{}.parquet", def.id.0, sanitize(&def.schema), sanitize(&def.name));
+            checkpoint::write_table(def, &store, ReadTs(ts), &dir.join(&file))?;
+            files.push((def.id, file));
+        }
+        wal::sync_dir(&dir)?;
+        let manifest = Manifest { ts, wal_start_lsn: wal_start, catalog: (*catalog).clone(), files };
+        checkpoint::publish(&self.config.data_dir, &name, &manifest)?;
+        let wal_dir = self.config.data_dir.join("wal");
+        for (start, path) in wal::list_segments(&wal_dir)? {
+            if start < wal_start {
+                fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            }
+        }
+        checkpoint::remove_old(&self.config.data_dir, &name);
+        self.checkpoint_lsn.store(wal_start, Ordering::Relaxed);
+        tracing::info!("checkpoint at ts {ts} written ({} tables)", manifest.files.len());
+        Ok(())
+    }
+
+    /// Clean shutdown: checkpoint, then flush and close the log.
+    pub fn shutdown(&self) -> Result<(), StorageError> {
+        let result = self.checkpoint();
+        self.wal.shutdown();
+        result
+    }
+
+    /// Removes versions that no snapshot can see any more.
+    pub fn collect_garbage(&self) -> usize {
+        let pending: Vec<TableId> = std::mem::take(&mut *self.gc_pending.lock());
+        if pending.is_empty() {
+            return 0;
+        }
+        let oldest = self.snapshots.oldest(ReadTs(self.wal.durable().ts));
+        let catalog = self.catalog();
+        let mut removed = 0;
+        let mut again = Vec::new();
+        for id in pending {
+            let (Ok(def), Some(store)) = (catalog.table(id), self.table(id)) else { continue };
+            let (n, kept) = store.data.write().collect_garbage(def, oldest);
+            removed += n;
+            if kept > 0 {
+                again.push(id); // versions newer than the oldest snapshot: look again later
+            }
+        }
+        if !again.is_empty() {
+            let mut p = self.gc_pending.lock();
+            p.extend(again);
+            p.sort();
+            p.dedup();
+        }
+        removed
+    }
+}
+
+fn spawn_gc(engine: Weak<Engine>) {
+    let _ = std::thread::Builder::new().name("basalt-gc".into()).spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let Some(engine) = engine.upgrade() else { return };
+        engine.collect_garbage();
+    });
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' }).collect()
+}
+
+/// Brings the table stores in line with a new catalog: create, drop, truncate, (re)index.
+fn apply_tables(
+    old: &Catalog,
+    new: &Catalog,
+    truncated: &[TableId],
+    tables: &mut HashMap<TableId, Arc<TableStore>>,
+) -> Result<(), StorageError> {
+    tables.retain(|id, _| new.tables.contains_key(id));
+    for id in truncated {
+        if tables.contains_key(id) {
+            tables.insert(*id, Arc::new(TableStore::new(*id)));
+        }
+    }
+    for def in new.tables.values() {
+        let store = tables.entry(def.id).or_insert_with(|| Arc::new(TableStore::new(def.id)));
+        let old_indexes: Vec<&IndexDef> =
+            old.tables.get(&def.id).map(|t| t.indexes.iter().collect()).unwrap_or_default();
+        let mut data = store.data.write();
+        data.indexes.retain(|id, _| def.indexes.iter().any(|i| i.id == *id));
+        for index in &def.indexes {
+            if !old_indexes.iter().any(|i| i.id == index.id) || !data.indexes.contains_key(&index.id) {
+                data.build_index(index);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_unique_rows(def: &TableDef, store: &TableStore, index: &IndexDef) -> Result<(), StorageError> {
+    let data = store.data.read();
+    let mut seen = std::collections::HashSet::new();
+    for chain in data.rows.values() {
+        let Some(v) = chain.last().filter(|v| v.is_live()) else { continue };
+        if index.columns.iter().any(|&c| v.row.get(c).is_none_or(Value::is_null)) {
+            continue;
+        }
+        if !seen.insert(encode_key(&v.row, &index.columns)) {
+            let cols: Vec<&str> = index.columns.iter().map(|&c| def.columns[c].name.as_str()).collect();
+            return Err(StorageError::UniqueIndexBuild {
+                index: index.name.clone(),
+                detail: format!("duplicate values in column(s) {}", cols.join(", ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn column_max(store: &TableStore, def: &TableDef, col: usize) -> Option<i64> {
+    let data = store.data.read();
+    let mut max: Option<i64> = None;
+    for chain in data.rows.values() {
+        for v in chain {
+            if let Some(x) = v.row.get(col).and_then(Value::as_i64) {
+                max = Some(max.map_or(x, |m| m.max(x)));
+            }
+        }
+    }
+    let _ = def;
+    max
+}

@@ -1,0 +1,61 @@
+//! Basalt's storage: the MVCC row engine, the write-ahead log with group commit, and Parquet
+//! checkpoints.
+//!
+//! Invariants this crate keeps (ARCHITECTURE "Invariants"):
+//! 1. One clock: every commit gets its `commit_ts` from [`Engine::commit`] under one lock, in
+//!    the same order as its WAL record; a reader sees versions with
+//!    `begin <= read_ts < end`.
+//! 4. Durable means durable: a commit's versions become visible to new snapshots, and the
+//!    commit is acknowledged, only after its WAL record is fsynced.
+//! 5. Derived state is derived: secondary indexes are rebuilt from the rows at recovery.
+
+pub mod catalog;
+pub mod checkpoint;
+pub mod codec;
+pub mod engine;
+pub mod snapshots;
+pub mod table;
+pub mod txn;
+pub mod wal;
+
+use std::path::Path;
+
+use basalt_common::TableId;
+
+pub use catalog::{Catalog, CheckDef, ColumnDef, IndexDef, SchemaDef, SequenceDef, TableDef};
+pub use codec::Key;
+pub use engine::{Engine, StorageConfig};
+pub use table::TableStore;
+pub use txn::Transaction;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("could not serialize access due to concurrent update")]
+    SerializationFailure,
+    #[error("duplicate key value violates unique constraint \"{constraint}\"")]
+    UniqueViolation { constraint: String, detail: String },
+    #[error("table {0} was dropped by a concurrent transaction")]
+    TableDropped(TableId),
+    #[error("could not create unique index \"{index}\": {detail}")]
+    UniqueIndexBuild { index: String, detail: String },
+    #[error("sequence \"{0}\" does not exist")]
+    NoSuchSequence(String),
+    #[error("nextval: reached maximum value of sequence \"{0}\"")]
+    SequenceExhausted(String),
+    #[error("transaction too large to log ({0} bytes)")]
+    TransactionTooLarge(usize),
+    #[error("the write-ahead log is unavailable (a write or fsync failed, or the server is shutting down)")]
+    WalUnavailable,
+    #[error("I/O error on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("internal storage error: {0}")]
+    Internal(String),
+}
+
+impl StorageError {
+    pub fn io(path: &Path, source: std::io::Error) -> StorageError {
+        StorageError::Io { path: path.display().to_string(), source }
+    }
+}

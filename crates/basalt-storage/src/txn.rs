@@ -1,0 +1,405 @@
+//! Transactions: a snapshot (`read_ts`) plus a private buffer of writes.
+//!
+//! A transaction's writes stay in its [`WriteSet`] until commit, so other transactions never
+//! see them (no dirty reads) and readers never wait for writers. Reads inside the transaction
+//! merge the committed snapshot with the write set (read-your-writes). Conflicts are found
+//! early (a write to a key that changed after the snapshot fails at once) and checked again
+//! under the commit lock (first committer wins), see `Engine::commit`.
+//!
+//! Statement atomicity: every change to the write set records an undo entry; a failed
+//! statement rolls its entries back, leaving the transaction as it was before the statement.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+use basalt_common::{IndexId, ReadTs, Row, TableId, TxnId, Value};
+use parking_lot::Mutex;
+
+use crate::catalog::{IndexDef, TableDef};
+use crate::codec::{encode_key, encode_rowid, Key};
+use crate::snapshots::SnapshotGuard;
+use crate::table::TableStore;
+use crate::StorageError;
+
+/// A buffered write: the new row, or `None` for a deletion.
+#[derive(Debug, Clone)]
+pub struct WriteOp {
+    pub row: Option<Row>,
+    /// The key had no live committed version in the snapshot when first written
+    /// (an INSERT of a new key rather than a change of an existing row).
+    pub inserted: bool,
+}
+
+#[derive(Default)]
+pub struct TableWrites {
+    pub ops: BTreeMap<Key, WriteOp>,
+    /// Unique-index keys of this transaction's own new rows, to find duplicates among them.
+    unique: HashMap<IndexId, HashMap<Box<[u8]>, Key>>,
+}
+
+struct Undo {
+    table: TableId,
+    key: Key,
+    prev: Option<WriteOp>,
+}
+
+#[derive(Default)]
+pub struct WriteSet {
+    pub tables: BTreeMap<TableId, TableWrites>,
+    undo: Vec<Undo>,
+}
+
+impl WriteSet {
+    pub fn is_empty(&self) -> bool {
+        self.tables.values().all(|t| t.ops.is_empty())
+    }
+
+    /// Sets (or with `None`, removes) the buffered op of a key, keeping the unique-key map in
+    /// step, and returns the previous op.
+    fn set_op(&mut self, def: &TableDef, key: &Key, op: Option<WriteOp>) -> Option<WriteOp> {
+        let tw = self.tables.entry(def.id).or_default();
+        let prev = match op {
+            Some(op) => tw.ops.insert(key.clone(), op),
+            None => tw.ops.remove(key),
+        };
+        if let Some(WriteOp { row: Some(old), .. }) = &prev {
+            for index in def.indexes.iter().filter(|i| i.unique) {
+                if let Some(ik) = unique_key(old, index) {
+                    let map = tw.unique.entry(index.id).or_default();
+                    if map.get(&ik) == Some(key) {
+                        map.remove(&ik);
+                    }
+                }
+            }
+        }
+        if let Some(WriteOp { row: Some(new), .. }) = tw.ops.get(key) {
+            for index in def.indexes.iter().filter(|i| i.unique) {
+                if let Some(ik) = unique_key(new, index) {
+                    tw.unique.entry(index.id).or_default().insert(ik, key.clone());
+                }
+            }
+        }
+        prev
+    }
+
+    fn write(&mut self, def: &TableDef, key: Key, op: WriteOp) {
+        let prev = self.set_op(def, &key, Some(op));
+        self.undo.push(Undo { table: def.id, key, prev });
+    }
+
+    pub fn own(&self, table: TableId, key: &[u8]) -> Option<&WriteOp> {
+        self.tables.get(&table)?.ops.get(key)
+    }
+}
+
+/// The unique-index key of a row, or `None` when a key column is NULL (NULLs never collide).
+fn unique_key(row: &[Value], index: &IndexDef) -> Option<Box<[u8]>> {
+    if index.columns.iter().any(|&c| row.get(c).is_none_or(Value::is_null)) {
+        return None;
+    }
+    Some(encode_key(row, &index.columns))
+}
+
+pub struct Transaction {
+    pub id: TxnId,
+    pub read_ts: ReadTs,
+    /// Shared with the scans of this transaction's statements (they read own writes).
+    pub writes: Arc<Mutex<WriteSet>>,
+    _snapshot: SnapshotGuard,
+}
+
+impl Transaction {
+    pub(crate) fn new(id: TxnId, read_ts: ReadTs, snapshot: SnapshotGuard) -> Transaction {
+        Transaction { id, read_ts, writes: Arc::default(), _snapshot: snapshot }
+    }
+
+    /// Marks the start of a statement: later [`Transaction::rollback_statement`] undoes only
+    /// what comes after.
+    pub fn begin_statement(&self) {
+        self.writes.lock().undo.clear();
+    }
+
+    /// Undoes every write of the current statement (statement-level atomicity).
+    pub fn rollback_statement(&self, catalog: &crate::catalog::Catalog) {
+        let mut ws = self.writes.lock();
+        while let Some(u) = ws.undo.pop() {
+            match catalog.tables.get(&u.table) {
+                Some(def) => {
+                    ws.set_op(def, &u.key, u.prev);
+                }
+                None => {
+                    ws.tables.remove(&u.table);
+                }
+            }
+        }
+    }
+
+    /// Forgets every buffered write to a table (the table was truncated or dropped).
+    pub fn discard_table(&self, table: TableId) {
+        self.writes.lock().tables.remove(&table);
+    }
+
+    pub fn has_writes(&self) -> bool {
+        !self.writes.lock().is_empty()
+    }
+
+    /// The row of `key` as this transaction sees it.
+    pub fn read(&self, store: &TableStore, key: &[u8]) -> Option<Row> {
+        if let Some(op) = self.writes.lock().own(store.id, key) {
+            return op.row.clone();
+        }
+        store.get(key, self.read_ts)
+    }
+
+    pub fn insert(&self, store: &TableStore, def: &TableDef, row: Row) -> Result<(), StorageError> {
+        let key = match &def.primary_key {
+            Some(cols) => encode_key(&row, cols),
+            None => encode_rowid(store.allocate_rowid()),
+        };
+        let mut ws = self.writes.lock();
+        let inserted = match ws.own(def.id, &key) {
+            Some(WriteOp { row: Some(_), .. }) => return Err(pk_violation(def, &row)),
+            Some(WriteOp { row: None, inserted }) => *inserted,
+            None => match store.latest(&key) {
+                Some(v) if v.is_live() => return Err(pk_violation(def, &row)),
+                Some(v) if v.end.0 > self.read_ts.0 => return Err(StorageError::SerializationFailure),
+                _ => true,
+            },
+        };
+        self.check_unique(&ws, store, def, &key, &row)?;
+        ws.write(def, key, WriteOp { row: Some(row), inserted });
+        Ok(())
+    }
+
+    /// Replaces the row of `key` with `row` (which may have a different primary key).
+    pub fn update(
+        &self,
+        store: &TableStore,
+        def: &TableDef,
+        key: &[u8],
+        row: Row,
+    ) -> Result<(), StorageError> {
+        let new_key = match &def.primary_key {
+            Some(cols) => encode_key(&row, cols),
+            None => key.into(),
+        };
+        if *new_key != *key {
+            self.delete(store, def, key)?;
+            return self.insert(store, def, row);
+        }
+        let mut ws = self.writes.lock();
+        let inserted = match ws.own(def.id, key) {
+            Some(op) => op.inserted,
+            None => {
+                self.check_not_changed(store, key)?;
+                false
+            }
+        };
+        self.check_unique(&ws, store, def, &new_key, &row)?;
+        ws.write(def, new_key, WriteOp { row: Some(row), inserted });
+        Ok(())
+    }
+
+    pub fn delete(&self, store: &TableStore, def: &TableDef, key: &[u8]) -> Result<(), StorageError> {
+        let mut ws = self.writes.lock();
+        match ws.own(def.id, key) {
+            // Deleting a row this transaction inserted: it simply never existed.
+            Some(WriteOp { inserted: true, .. }) => {
+                let prev = ws.set_op(def, &key.into(), None);
+                ws.undo.push(Undo { table: def.id, key: key.into(), prev });
+            }
+            Some(_) => ws.write(def, key.into(), WriteOp { row: None, inserted: false }),
+            None => {
+                self.check_not_changed(store, key)?;
+                ws.write(def, key.into(), WriteOp { row: None, inserted: false });
+            }
+        }
+        Ok(())
+    }
+
+    /// First committer wins, checked early: writing a row that another transaction changed
+    /// after this snapshot fails now rather than at COMMIT.
+    fn check_not_changed(&self, store: &TableStore, key: &[u8]) -> Result<(), StorageError> {
+        match store.latest(key) {
+            Some(v) if v.begin.0 > self.read_ts.0 => Err(StorageError::SerializationFailure),
+            Some(v) if !v.is_live() && v.end.0 > self.read_ts.0 => {
+                Err(StorageError::SerializationFailure)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_unique(
+        &self,
+        ws: &WriteSet,
+        store: &TableStore,
+        def: &TableDef,
+        key: &Key,
+        row: &[Value],
+    ) -> Result<(), StorageError> {
+        for index in def.indexes.iter().filter(|i| i.unique) {
+            let Some(ik) = unique_key(row, index) else { continue };
+            let own = ws.tables.get(&def.id);
+            if let Some(other) = own.and_then(|t| t.unique.get(&index.id)?.get(&ik)) {
+                if other != key {
+                    return Err(unique_violation(def, index, row));
+                }
+            }
+            for candidate in store.index_candidates(index.id, &ik) {
+                if candidate == *key || own.is_some_and(|t| t.ops.contains_key(&candidate)) {
+                    continue;
+                }
+                if let Some(v) = store.latest(&candidate) {
+                    if v.is_live() && encode_key(&v.row, &index.columns) == ik {
+                        return Err(unique_violation(def, index, row));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `max_rows` rows of the table as this transaction sees them, after key `after`.
+    /// Returns the key to resume after, or `None` at the end of the table.
+    pub fn scan_chunk(
+        &self,
+        store: &TableStore,
+        after: Option<&[u8]>,
+        max_rows: usize,
+        out: &mut Vec<(Key, Row)>,
+    ) -> Option<Key> {
+        let mut committed = Vec::with_capacity(max_rows);
+        let resume = store.scan_chunk(after, self.read_ts, max_rows, &mut committed);
+        let ws = self.writes.lock();
+        let Some(tw) = ws.tables.get(&store.id).filter(|t| !t.ops.is_empty()) else {
+            out.extend(committed);
+            return resume;
+        };
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let upper = resume.as_deref().map_or(Bound::Unbounded, Bound::Included);
+        let mut own = tw.ops.range::<[u8], _>((lower, upper)).peekable();
+        let mut committed = committed.into_iter().peekable();
+        loop {
+            let take_own = match (committed.peek(), own.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some((ck, _)), Some((ok, _))) => ok.as_ref() <= ck.as_ref(),
+            };
+            if take_own {
+                let Some((k, op)) = own.next() else { break };
+                if committed.peek().is_some_and(|(ck, _)| ck == k) {
+                    committed.next();
+                }
+                if let Some(row) = &op.row {
+                    out.push((k.clone(), row.clone()));
+                }
+            } else if let Some(c) = committed.next() {
+                out.push(c);
+            }
+        }
+        resume
+    }
+
+    /// Keys of rows whose `index` values encode to `prefix`, as this transaction sees them.
+    pub fn index_lookup(&self, store: &TableStore, index: &IndexDef, prefix: &[u8]) -> Vec<(Key, Row)> {
+        let mut out = Vec::new();
+        let mut keys = store.index_candidates(index.id, prefix);
+        {
+            let ws = self.writes.lock();
+            if let Some(tw) = ws.tables.get(&store.id) {
+                for (k, op) in &tw.ops {
+                    if op.row.as_ref().is_some_and(|r| crate::table::row_matches_index(r, index, prefix)) {
+                        keys.push(k.clone());
+                    }
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            if let Some(row) = self.read(store, &k) {
+                if crate::table::row_matches_index(&row, index, prefix) {
+                    out.push((k, row));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn pk_violation(def: &TableDef, row: &[Value]) -> StorageError {
+    let cols = def.primary_key.clone().unwrap_or_default();
+    StorageError::UniqueViolation {
+        constraint: def.primary_key_name.clone().unwrap_or_else(|| format!("{}_pkey", def.name)),
+        detail: key_detail(def, &cols, row),
+    }
+}
+
+fn unique_violation(def: &TableDef, index: &IndexDef, row: &[Value]) -> StorageError {
+    StorageError::UniqueViolation {
+        constraint: index.name.clone(),
+        detail: key_detail(def, &index.columns, row),
+    }
+}
+
+/// PostgreSQL's `Key (a, b)=(1, x) already exists.` detail.
+fn key_detail(def: &TableDef, cols: &[usize], row: &[Value]) -> String {
+    let names: Vec<&str> = cols.iter().map(|&c| def.columns[c].name.as_str()).collect();
+    let values: Vec<String> = cols.iter().map(|&c| display_value(row.get(c))).collect();
+    format!("Key ({})=({}) already exists.", names.join(", "), values.join(", "))
+}
+
+fn display_value(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "null".into(),
+        Some(Value::Text(s)) => s.clone(),
+        Some(Value::Int16(x)) => x.to_string(),
+        Some(Value::Int32(x)) => x.to_string(),
+        Some(Value::Int64(x)) => x.to_string(),
+        Some(Value::Bool(b)) => if *b { "t" } else { "f" }.into(),
+        Some(other) => format!("{other:?}"),
+    }
+}
+
+/// Commit-time validation of one buffered op against the latest committed state.
+pub(crate) fn validate_op(
+    store: &TableStore,
+    def: &TableDef,
+    read_ts: ReadTs,
+    key: &[u8],
+    op: &WriteOp,
+    own: &TableWrites,
+) -> Result<(), StorageError> {
+    let latest = store.latest(key);
+    if op.inserted {
+        if let Some(v) = &latest {
+            if v.is_live() {
+                return Err(match &op.row {
+                    Some(row) => pk_violation(def, row),
+                    None => StorageError::SerializationFailure,
+                });
+            }
+        }
+    } else if let Some(v) = &latest {
+        if v.begin.0 > read_ts.0 || (!v.is_live() && v.end.0 > read_ts.0) {
+            return Err(StorageError::SerializationFailure);
+        }
+    }
+    let Some(row) = &op.row else { return Ok(()) };
+    for index in def.indexes.iter().filter(|i| i.unique) {
+        let Some(ik) = unique_key(row, index) else { continue };
+        for candidate in store.index_candidates(index.id, &ik) {
+            if *candidate == *key || own.ops.contains_key(&candidate) {
+                continue;
+            }
+            if let Some(v) = store.latest(&candidate) {
+                if v.is_live() && encode_key(&v.row, &index.columns) == ik {
+                    return Err(unique_violation(def, index, row));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,526 @@
+//! The write-ahead log: append-only segment files of checksummed records, with group commit.
+//!
+//! Frame: `len: u32 LE | crc32c(payload): u32 LE | payload`. One record per committed
+//! transaction or DDL change. Segments are named by the LSN (byte position in the whole log)
+//! of their first record, so recovery reads them in order and a checkpoint can delete the
+//! segments wholly before its start LSN.
+//!
+//! Group commit: committers append framed records to an in-memory queue (under the engine's
+//! commit lock, so log order is commit order) and wait; one flusher thread writes everything
+//! queued, fsyncs once, and then publishes the new durable LSN and timestamp. Every commit
+//! that queued while the previous fsync ran shares the next one. Bounds: the queue holds at
+//! most `QUEUE_BYTES_MAX` bytes; committers beyond that wait for the flusher.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use basalt_common::{CommitTs, Row, TableId};
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::watch;
+
+use crate::catalog::Catalog;
+use crate::codec::{encode_row, put_bytes, put_u32, put_u64, Key, Reader};
+use crate::StorageError;
+
+pub const SEGMENT_BYTES_MAX: u64 = 64 << 20;
+const QUEUE_BYTES_MAX: usize = 64 << 20;
+const FRAME_HEADER_BYTES: usize = 8;
+/// A record larger than this is corrupt by definition (a transaction larger than this is
+/// refused before it is logged).
+pub const RECORD_BYTES_MAX: usize = 1 << 30;
+
+const KIND_COMMIT: u8 = 1;
+const KIND_CATALOG: u8 = 2;
+
+#[derive(Debug, Clone)]
+pub struct WalOp {
+    pub table: TableId,
+    pub key: Key,
+    pub row: Option<Row>,
+}
+
+#[derive(Debug)]
+pub enum WalRecord {
+    Commit { ts: CommitTs, ops: Vec<WalOp> },
+    /// A DDL change: the whole new catalog, and the tables whose rows it removed.
+    Catalog { ts: CommitTs, catalog: Box<Catalog>, truncated: Vec<TableId> },
+}
+
+impl WalRecord {
+    pub fn ts(&self) -> CommitTs {
+        match self {
+            WalRecord::Commit { ts, .. } | WalRecord::Catalog { ts, .. } => *ts,
+        }
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, StorageError> {
+        let mut out = Vec::new();
+        match self {
+            WalRecord::Commit { ts, ops } => {
+                out.push(KIND_COMMIT);
+                put_u64(&mut out, ts.0);
+                put_u32(&mut out, ops.len() as u32);
+                for op in ops {
+                    put_u32(&mut out, op.table.0);
+                    put_bytes(&mut out, &op.key);
+                    match &op.row {
+                        Some(row) => {
+                            out.push(1);
+                            encode_row(row, &mut out);
+                        }
+                        None => out.push(0),
+                    }
+                }
+            }
+            WalRecord::Catalog { ts, catalog, truncated } => {
+                out.push(KIND_CATALOG);
+                put_u64(&mut out, ts.0);
+                put_u32(&mut out, truncated.len() as u32);
+                for t in truncated {
+                    put_u32(&mut out, t.0);
+                }
+                let json = serde_json::to_vec(catalog.as_ref())
+                    .map_err(|e| StorageError::Internal(format!("catalog encoding: {e}")))?;
+                put_bytes(&mut out, &json);
+            }
+        }
+        if out.len() > RECORD_BYTES_MAX {
+            return Err(StorageError::TransactionTooLarge(out.len()));
+        }
+        Ok(out)
+    }
+
+    pub fn decode(payload: &[u8]) -> Result<WalRecord, StorageError> {
+        let mut r = Reader::new(payload);
+        let kind = r.u8()?;
+        let ts = CommitTs(r.u64()?);
+        let record = match kind {
+            KIND_COMMIT => {
+                let n = r.u32()? as usize;
+                let mut ops = Vec::with_capacity(n.min(payload.len()));
+                for _ in 0..n {
+                    let table = TableId(r.u32()?);
+                    let key: Key = r.bytes()?.into();
+                    let row = match r.u8()? {
+                        0 => None,
+                        _ => Some(r.row()?),
+                    };
+                    ops.push(WalOp { table, key, row });
+                }
+                WalRecord::Commit { ts, ops }
+            }
+            KIND_CATALOG => {
+                let n = r.u32()? as usize;
+                let mut truncated = Vec::with_capacity(n.min(payload.len()));
+                for _ in 0..n {
+                    truncated.push(TableId(r.u32()?));
+                }
+                let catalog = serde_json::from_slice(r.bytes()?)
+                    .map_err(|e| StorageError::Corrupt(format!("catalog record: {e}")))?;
+                WalRecord::Catalog { ts, catalog: Box::new(catalog), truncated }
+            }
+            k => return Err(StorageError::Corrupt(format!("unknown record kind {k}"))),
+        };
+        if !r.is_empty() {
+            return Err(StorageError::Corrupt("trailing bytes after record".into()));
+        }
+        Ok(record)
+    }
+}
+
+pub fn frame(payload: &[u8], out: &mut Vec<u8>) {
+    put_u32(out, payload.len() as u32);
+    put_u32(out, crc32c::crc32c(payload));
+    out.extend_from_slice(payload);
+}
+
+pub fn segment_path(dir: &Path, start_lsn: u64) -> PathBuf {
+    dir.join(format!("{start_lsn:020}.wal"))
+}
+
+/// WAL segment files in `dir`, by start LSN.
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if let Some(stem) = name.strip_suffix(".wal") {
+            if let Ok(lsn) = stem.parse::<u64>() {
+                out.push((lsn, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// What recovery read from the log.
+pub struct Recovered {
+    pub records: Vec<WalRecord>,
+    /// LSN just past the last good record: where appending continues.
+    pub end_lsn: u64,
+}
+
+/// Reads every record of the segments starting at or after `from_lsn`.
+///
+/// A damaged record at the very end of the last segment is a write torn by a crash: it was
+/// never acknowledged, so it is cut off. A damaged record anywhere else means acknowledged
+/// data is unreadable: recovery stops with an error naming the file and offset.
+pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
+    let segments = list_segments(dir)?;
+    let mut records = Vec::new();
+    let mut end_lsn = from_lsn;
+    let live: Vec<_> = segments.iter().filter(|(lsn, _)| *lsn >= from_lsn).collect();
+    for (i, (start, path)) in live.iter().enumerate() {
+        let is_last = i + 1 == live.len();
+        let bytes = fs::read(path).map_err(|e| StorageError::io(path, e))?;
+        let mut pos = 0usize;
+        while pos < bytes.len() {
+            match read_frame(&bytes, pos) {
+                Ok((payload, next)) => {
+                    let record = WalRecord::decode(payload).map_err(|e| {
+                        StorageError::Corrupt(format!(
+                            "{}: undecodable record at offset {pos}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    records.push(record);
+                    pos = next;
+                }
+                Err(frame_end) => {
+                    let torn_tail = is_last && frame_end >= bytes.len();
+                    if !torn_tail {
+                        return Err(StorageError::Corrupt(format!(
+                            "{}: checksum mismatch or damaged record at offset {pos}; the log \
+                             after this point holds acknowledged commits, refusing to start \
+                             (restore the file or move it away to accept the loss)",
+                            path.display()
+                        )));
+                    }
+                    tracing::warn!(
+                        "{}: cutting off a torn record at offset {pos} ({} bytes)",
+                        path.display(),
+                        bytes.len() - pos
+                    );
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map_err(|e| StorageError::io(path, e))?;
+                    f.set_len(pos as u64).map_err(|e| StorageError::io(path, e))?;
+                    f.sync_all().map_err(|e| StorageError::io(path, e))?;
+                    break;
+                }
+            }
+        }
+        end_lsn = start + pos as u64;
+    }
+    Ok(Recovered { records, end_lsn })
+}
+
+/// Reads the frame at `pos`. On damage returns the offset where the damaged frame claims to
+/// end (or the buffer end when its header is cut).
+fn read_frame(bytes: &[u8], pos: usize) -> Result<(&[u8], usize), usize> {
+    let header = bytes.get(pos..pos + FRAME_HEADER_BYTES).ok_or(bytes.len())?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let start = pos + FRAME_HEADER_BYTES;
+    let end = start.saturating_add(len);
+    let payload = bytes.get(start..end).ok_or(end)?;
+    if len > RECORD_BYTES_MAX || crc32c::crc32c(payload) != crc {
+        return Err(end);
+    }
+    Ok((payload, end))
+}
+
+enum Chunk {
+    Bytes(Vec<u8>),
+    /// Start a new segment at this LSN.
+    Rotate(u64),
+}
+
+struct Queue {
+    chunks: Vec<Chunk>,
+    queued_bytes: usize,
+    end_lsn: u64,
+    last_ts: u64,
+    segment_start: u64,
+    shutdown: bool,
+}
+
+/// What is on disk: every record up to `lsn`, the newest with timestamp `ts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durable {
+    pub lsn: u64,
+    pub ts: u64,
+    pub failed: bool,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    queue: Mutex<Queue>,
+    queue_cond: Condvar,
+    durable: Mutex<Durable>,
+    durable_cond: Condvar,
+    durable_tx: watch::Sender<Durable>,
+    fsync: bool,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Wal {
+    /// Opens the log for appending at `end_lsn` (from recovery); `ts` is the newest durable
+    /// commit timestamp.
+    pub fn open(dir: &Path, end_lsn: u64, ts: u64, fsync: bool) -> Result<Arc<Wal>, StorageError> {
+        let segments = list_segments(dir)?;
+        let segment_start = segments.last().map_or(end_lsn, |(s, _)| *s);
+        let durable = Durable { lsn: end_lsn, ts, failed: false };
+        let (durable_tx, _) = watch::channel(durable);
+        let wal = Arc::new(Wal {
+            dir: dir.to_owned(),
+            queue: Mutex::new(Queue {
+                chunks: Vec::new(),
+                queued_bytes: 0,
+                end_lsn,
+                last_ts: ts,
+                segment_start,
+                shutdown: false,
+            }),
+            queue_cond: Condvar::new(),
+            durable: Mutex::new(durable),
+            durable_cond: Condvar::new(),
+            durable_tx,
+            fsync,
+            flusher: Mutex::new(None),
+        });
+        let file = open_segment(dir, segment_start)?;
+        let w = Arc::clone(&wal);
+        let handle = std::thread::Builder::new()
+            .name("basalt-wal".into())
+            .spawn(move || w.flush_loop(file))
+            .map_err(|e| StorageError::io(dir, e))?;
+        *wal.flusher.lock() = Some(handle);
+        Ok(wal)
+    }
+
+    /// Queues one record; returns the LSN that must be durable before it is acknowledged.
+    /// Call with the engine's commit lock held, so that log order is timestamp order.
+    pub fn append(&self, payload: &[u8], ts: CommitTs) -> Result<u64, StorageError> {
+        let mut q = self.queue.lock();
+        while q.queued_bytes > QUEUE_BYTES_MAX && !q.shutdown {
+            self.queue_cond.wait(&mut q);
+        }
+        if q.shutdown || self.durable.lock().failed {
+            return Err(StorageError::WalUnavailable);
+        }
+        let mut buf = Vec::with_capacity(payload.len() + FRAME_HEADER_BYTES);
+        frame(payload, &mut buf);
+        q.end_lsn += buf.len() as u64;
+        q.queued_bytes += buf.len();
+        q.last_ts = ts.0;
+        let end = q.end_lsn;
+        q.chunks.push(Chunk::Bytes(buf));
+        if end - q.segment_start >= SEGMENT_BYTES_MAX {
+            q.segment_start = end;
+            q.chunks.push(Chunk::Rotate(end));
+        }
+        self.queue_cond.notify_all();
+        Ok(end)
+    }
+
+    /// Starts a new segment at the current end; returns its start LSN. Records appended
+    /// after this call land in the new segment.
+    pub fn rotate(&self) -> u64 {
+        let mut q = self.queue.lock();
+        let end = q.end_lsn;
+        if q.segment_start != end {
+            q.segment_start = end;
+            q.chunks.push(Chunk::Rotate(end));
+            self.queue_cond.notify_all();
+        }
+        end
+    }
+
+    pub fn durable(&self) -> Durable {
+        *self.durable.lock()
+    }
+
+    /// Waits (without blocking the async runtime) until `lsn` is on disk.
+    pub async fn wait_durable(&self, lsn: u64) -> Result<(), StorageError> {
+        let mut rx = self.durable_tx.subscribe();
+        loop {
+            let d = *rx.borrow_and_update();
+            if d.failed {
+                return Err(StorageError::WalUnavailable);
+            }
+            if d.lsn >= lsn {
+                return Ok(());
+            }
+            if rx.changed().await.is_err() {
+                return Err(StorageError::WalUnavailable);
+            }
+        }
+    }
+
+    /// Blocking form of [`Wal::wait_durable`], for background threads.
+    pub fn wait_durable_blocking(&self, lsn: u64) -> Result<(), StorageError> {
+        let mut d = self.durable.lock();
+        while d.lsn < lsn && !d.failed {
+            self.durable_cond.wait(&mut d);
+        }
+        if d.failed {
+            return Err(StorageError::WalUnavailable);
+        }
+        Ok(())
+    }
+
+    /// Flushes everything queued and stops the flusher thread.
+    pub fn shutdown(&self) {
+        {
+            let mut q = self.queue.lock();
+            q.shutdown = true;
+            self.queue_cond.notify_all();
+        }
+        if let Some(h) = self.flusher.lock().take() {
+            let _ = h.join();
+        }
+    }
+
+    fn flush_loop(self: Arc<Self>, mut file: File) {
+        loop {
+            let (chunks, lsn, ts, stop) = {
+                let mut q = self.queue.lock();
+                while q.chunks.is_empty() && !q.shutdown {
+                    self.queue_cond.wait(&mut q);
+                }
+                let chunks = std::mem::take(&mut q.chunks);
+                q.queued_bytes = 0;
+                self.queue_cond.notify_all();
+                (chunks, q.end_lsn, q.last_ts, q.shutdown)
+            };
+            if !chunks.is_empty() {
+                if let Err(e) = self.write_chunks(&mut file, chunks) {
+                    // The log can no longer promise durability: fail every waiting and future
+                    // commit rather than acknowledge what may not be on disk.
+                    tracing::error!("WAL write failed, refusing further commits: {e}");
+                    let mut d = self.durable.lock();
+                    d.failed = true;
+                    self.durable_tx.send_replace(*d);
+                    self.durable_cond.notify_all();
+                    return;
+                }
+                let mut d = self.durable.lock();
+                *d = Durable { lsn, ts, failed: false };
+                self.durable_tx.send_replace(*d);
+                self.durable_cond.notify_all();
+            }
+            if stop {
+                return;
+            }
+        }
+    }
+
+    fn write_chunks(&self, file: &mut File, chunks: Vec<Chunk>) -> Result<(), StorageError> {
+        for chunk in chunks {
+            match chunk {
+                Chunk::Bytes(b) => file.write_all(&b).map_err(|e| StorageError::io(&self.dir, e))?,
+                Chunk::Rotate(start) => {
+                    self.sync(file)?;
+                    *file = open_segment(&self.dir, start)?;
+                    sync_dir(&self.dir)?;
+                }
+            }
+        }
+        self.sync(file)
+    }
+
+    fn sync(&self, file: &File) -> Result<(), StorageError> {
+        if self.fsync {
+            file.sync_data().map_err(|e| StorageError::io(&self.dir, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn open_segment(dir: &Path, start: u64) -> Result<File, StorageError> {
+    let path = segment_path(dir, start);
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))
+}
+
+pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| StorageError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_common::Value;
+
+    fn commit(ts: u64, n: i64) -> WalRecord {
+        WalRecord::Commit {
+            ts: CommitTs(ts),
+            ops: vec![WalOp {
+                table: TableId(1),
+                key: crate::codec::encode_rowid(n),
+                row: Some(vec![Value::Int64(n), Value::Text("x".repeat(10))].into()),
+            }],
+        }
+    }
+
+    fn write_log(dir: &Path, n: u64) -> PathBuf {
+        let mut buf = Vec::new();
+        for i in 1..=n {
+            frame(&commit(i, i as i64).encode().unwrap(), &mut buf);
+        }
+        let path = segment_path(dir, 0);
+        fs::write(&path, &buf).unwrap();
+        path
+    }
+
+    #[test]
+    fn torn_tail_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_log(dir.path(), 5);
+        let len = fs::metadata(&path).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len - 3).unwrap();
+        let r = recover(dir.path(), 0).unwrap();
+        assert_eq!(r.records.len(), 4);
+        assert_eq!(fs::metadata(&path).unwrap().len(), r.end_lsn);
+    }
+
+    #[test]
+    fn corrupt_middle_record_stops_recovery_with_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_log(dir.path(), 5);
+        let mut bytes = fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xFF;
+        fs::write(&path, &bytes).unwrap();
+        let err = recover(dir.path(), 0).err().expect("corruption must be reported");
+        let msg = err.to_string();
+        assert!(msg.contains("offset"), "{msg}");
+        assert!(msg.contains(".wal"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn group_commit_makes_appends_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 0, 0, true).unwrap();
+        let mut last = 0;
+        for i in 1..=10u64 {
+            last = wal.append(&commit(i, i as i64).encode().unwrap(), CommitTs(i)).unwrap();
+        }
+        wal.wait_durable(last).await.unwrap();
+        assert_eq!(wal.durable().ts, 10);
+        wal.shutdown();
+        let r = recover(dir.path(), 0).unwrap();
+        assert_eq!(r.records.len(), 10);
+        assert_eq!(r.end_lsn, last);
+    }
+}

@@ -1,0 +1,372 @@
+"""Crash-recovery tests for the Basalt server binary.
+
+Only runs against Basalt: set BASALT_BIN to the server binary. Each test
+starts its own server (`$BASALT_BIN serve --data-dir DIR --listen 127.0.0.1
+--pg-port P --http-port H`) on free ports with a temporary data directory,
+waits for GET /health == 200, and kills it with SIGKILL.
+
+Environment:
+  BASALT_BIN              server binary (tests skip without it)
+  CRASH_CYCLES            kill/restart cycles of test_sigkill_cycles (default 20)
+  CRASH_SEED              RNG seed (default: random, printed on failure)
+  BASALT_STARTUP_TIMEOUT  seconds to wait for /health (default 60)
+  BASALT_WAL_GLOB         overrides WAL_GLOB below
+"""
+from __future__ import annotations
+
+import glob
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import psycopg
+import pytest
+
+# WAL files, relative to the data directory. Single constant so the layout can be adjusted.
+WAL_GLOB = os.environ.get("BASALT_WAL_GLOB", "wal/*.wal")
+
+BASALT_BIN = os.environ.get("BASALT_BIN")
+CRASH_CYCLES = int(os.environ.get("CRASH_CYCLES", "20"))
+STARTUP_TIMEOUT_S = float(os.environ.get("BASALT_STARTUP_TIMEOUT", "60"))
+N_WRITERS = 8
+KILL_AFTER_S = (0.3, 2.0)
+WRITER_JOIN_TIMEOUT_S = 30.0
+FAILED_START_TIMEOUT_S = 60.0
+
+pytestmark = pytest.mark.skipif(
+    not BASALT_BIN, reason="crash tests only run against Basalt: set BASALT_BIN to the server binary")
+
+
+# ---------------------------------------------------------------- server control
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One `basalt serve` process on a given data dir."""
+
+    def __init__(self, data_dir: str, log_dir: str, env_extra: dict | None = None):
+        self.data_dir = data_dir
+        self.log_dir = log_dir
+        self.env = dict(os.environ)
+        self.env.update(env_extra or {})
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self.log_path = None
+        self.pg_port = self.http_port = None
+
+    def spawn(self):
+        self.pg_port, self.http_port = free_port(), free_port()
+        while self.http_port == self.pg_port:
+            self.http_port = free_port()
+        self.starts += 1
+        self.log_path = os.path.join(self.log_dir, f"server-{self.starts}.log")
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [BASALT_BIN, "serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1",
+             "--pg-port", str(self.pg_port), "--http-port", str(self.http_port)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
+        log.close()
+
+    def start(self):
+        self.spawn()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        url = f"http://127.0.0.1:{self.http_port}/health"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"server exited with code {self.proc.returncode} during start-up\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.05)
+        self.kill()
+        pytest.fail(f"server did not report healthy within {STARTUP_TIMEOUT_S}s\n{self.log_tail()}")
+
+    def kill(self):
+        """SIGKILL (never a clean shutdown) and reap."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc = None
+
+    def connect(self, **kw):
+        return psycopg.connect(host="127.0.0.1", port=self.pg_port, dbname="basalt", user=os.environ.get("BASALT_PG_USER", "postgres"),
+                               connect_timeout=10, **kw)
+
+    def log_tail(self, n=4000) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read()
+            return "---- server log (tail) ----\n" + data[-n:].decode("utf-8", "replace")
+        except OSError:
+            return "(no server log)"
+
+
+@pytest.fixture
+def workdir():
+    d = tempfile.mkdtemp(prefix="basalt-crash-")
+    os.makedirs(os.path.join(d, "logs"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def server_factory(workdir):
+    servers = []
+
+    def _make(env_extra=None):
+        s = Server(os.path.join(workdir, "data"), os.path.join(workdir, "logs"), env_extra)
+        servers.append(s)
+        return s
+
+    yield _make
+    for s in servers:
+        s.kill()
+
+
+# ---------------------------------------------------------------- workload model
+def payload_for(writer: int, seq: int, part: int) -> str:
+    return f"w{writer}s{seq}p{part}:" + "x" * ((writer * 31 + seq * 7 + part * 13) % 150)
+
+
+@dataclass
+class Txn:
+    writer: int
+    seq: int
+    nrows: int
+    state: str = "started"  # started -> committing -> acked | absent_ok; resolved later
+
+
+@dataclass
+class Ledger:
+    txns: dict = field(default_factory=dict)  # (writer, seq) -> Txn
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_seq: list = field(default_factory=lambda: [0] * N_WRITERS)
+    unexpected: list = field(default_factory=list)
+
+
+def writer_loop(server: Server, ledger: Ledger, writer: int, table: str, stop: threading.Event, rnd_seed: int):
+    rnd = random.Random(rnd_seed)
+    try:
+        conn = server.connect(autocommit=True)
+    except psycopg.Error:
+        return  # server already gone
+    try:
+        while not stop.is_set():
+            with ledger.lock:
+                ledger.next_seq[writer] += 1
+                seq = ledger.next_seq[writer]
+                txn = Txn(writer, seq, rnd.randint(1, 3))
+                ledger.txns[(writer, seq)] = txn
+            try:
+                conn.execute("BEGIN")
+                for part in range(txn.nrows):
+                    conn.execute(f"INSERT INTO {table} (writer, seq, part, payload) VALUES (%s, %s, %s, %s)",
+                                 (writer, seq, part, payload_for(writer, seq, part)))
+                txn.state = "committing"  # from here on the outcome is unknown until COMMIT returns
+                conn.execute("COMMIT")
+                txn.state = "acked"
+            except psycopg.OperationalError:
+                return  # connection lost: the server was killed
+            except psycopg.Error as e:
+                if conn.closed or conn.broken:
+                    return
+                ledger.unexpected.append(f"writer {writer} seq {seq}: {e!r}")
+                txn.state = "aborted"
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    return
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def verify(server: Server, ledger: Ledger, table: str, cycle: int):
+    """Checks durability/atomicity and resolves in-flight transactions."""
+    with server.connect(autocommit=True) as c:
+        rows = c.execute(f"SELECT writer, seq, part, payload FROM {table}").fetchall()
+    present: dict = {}
+    problems = []
+    for writer, seq, part, payload in rows:
+        present.setdefault((writer, seq), set()).add(part)
+        if (writer, seq) not in ledger.txns:
+            problems.append(f"row ({writer},{seq},{part}) was never attempted")
+            continue
+        if payload != payload_for(writer, seq, part):
+            problems.append(f"row ({writer},{seq},{part}) has a corrupted payload {payload[:40]!r}")
+    for key, txn in ledger.txns.items():
+        parts = present.get(key, set())
+        full = parts == set(range(txn.nrows))
+        if parts and not full:
+            problems.append(f"txn {key} is partially present: parts {sorted(parts)} of {txn.nrows}")
+        if txn.state == "acked" and not full:
+            problems.append(f"acknowledged txn {key} ({txn.nrows} rows) is missing after restart")
+        elif txn.state in ("started", "aborted", "absent") and parts:
+            problems.append(f"txn {key} never sent COMMIT (state {txn.state}) but is present")
+        elif txn.state == "committing":
+            # resolve: from now on it must stay as it is
+            txn.state = "acked" if full else "absent"
+        elif txn.state == "started":
+            txn.state = "absent"
+    if problems:
+        shown = "\n  ".join(problems[:30])
+        pytest.fail(f"crash cycle {cycle}: {len(problems)} problem(s)\n  {shown}\n{server.log_tail()}")
+    return len(rows)
+
+
+# ---------------------------------------------------------------- tests
+def test_sigkill_cycles(server_factory):
+    seed = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))
+    rnd = random.Random(seed)
+    print(f"CRASH_SEED={seed} CRASH_CYCLES={CRASH_CYCLES}")
+    table = "crash_t"
+    server = server_factory().start()
+    with server.connect(autocommit=True) as c:
+        c.execute(f"CREATE TABLE {table} (writer INTEGER NOT NULL, seq INTEGER NOT NULL, part INTEGER NOT NULL, "
+                  f"payload TEXT NOT NULL, PRIMARY KEY (writer, seq, part))")
+    ledger = Ledger()
+    for cycle in range(1, CRASH_CYCLES + 1):
+        stop = threading.Event()
+        threads = [threading.Thread(target=writer_loop, daemon=True,
+                                    args=(server, ledger, w, table, stop, rnd.randrange(1 << 30)))
+                   for w in range(N_WRITERS)]
+        for t in threads:
+            t.start()
+        time.sleep(rnd.uniform(*KILL_AFTER_S))  # the random crash moment
+        server.kill()
+        stop.set()
+        for t in threads:
+            t.join(WRITER_JOIN_TIMEOUT_S)
+            assert not t.is_alive(), "a writer thread hung after the server was killed"
+        assert not ledger.unexpected, f"unexpected SQL errors (seed {seed}): {ledger.unexpected[:5]}"
+        server.start()
+        n = verify(server, ledger, table, cycle)
+        acked = sum(1 for t in ledger.txns.values() if t.state == "acked")
+        print(f"cycle {cycle}: {n} rows, {acked} committed txns, {len(ledger.txns)} attempted")
+    acked = sum(1 for t in ledger.txns.values() if t.state == "acked")
+    assert acked > 0, "no transaction was ever acknowledged: the workload did not run"
+    server.kill()
+
+
+NO_CHECKPOINT_ENV = {"BASALT_CHECKPOINT_WAL_BYTES": "0"}
+N_WAL_TXNS = 60
+
+
+def _fill_sequential(server: Server, table: str, n: int):
+    with server.connect(autocommit=True) as c:
+        c.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+        for i in range(1, n + 1):
+            c.execute("BEGIN")
+            c.execute(f"INSERT INTO {table} VALUES (%s, %s)", (i, _wal_payload(i)))
+            c.execute("COMMIT")
+
+
+def _wal_payload(i: int) -> str:
+    return f"row-{i}-" + "y" * (i % 50)
+
+
+def _used_len(path: str) -> int:
+    """Length of the file without trailing zero bytes (preallocated WAL space)."""
+    with open(path, "rb") as f:
+        return len(f.read().rstrip(b"\0"))
+
+
+def _wal_files(data_dir: str) -> list[str]:
+    files = [f for f in glob.glob(os.path.join(data_dir, WAL_GLOB)) if os.path.isfile(f)]
+    assert files, f"no WAL files matching {WAL_GLOB!r} under {data_dir}: adjust WAL_GLOB"
+    return files
+
+
+def _newest(files):
+    return max(files, key=lambda f: (os.path.getmtime(f), os.path.basename(f)))
+
+
+def test_wal_torn_tail_is_tolerated(server_factory):
+    """Truncating the last bytes of the newest WAL file (a torn final write)
+    must not prevent start-up; everything but possibly the last transaction
+    survives."""
+    table = "crash_wal_tail"
+    server = server_factory(NO_CHECKPOINT_ENV).start()
+    _fill_sequential(server, table, N_WAL_TXNS)
+    server.kill()
+    newest = _newest(_wal_files(server.data_dir))
+    used = _used_len(newest)
+    cut = min(7, used - 1)
+    assert cut > 0, f"newest WAL file {newest} is empty"
+    with open(newest, "r+b") as f:
+        f.truncate(used - cut)
+    server.start()
+    with server.connect(autocommit=True) as c:
+        rows = c.execute(f"SELECT id, payload FROM {table} ORDER BY id").fetchall()
+    ids = [r[0] for r in rows]
+    expected_all = list(range(1, N_WAL_TXNS + 1))
+    assert ids in (expected_all, expected_all[:-1]), (
+        f"after truncating {cut} bytes of {os.path.basename(newest)}: got ids "
+        f"{ids[:5]}...{ids[-5:]} ({len(ids)} rows)\n{server.log_tail()}")
+    assert all(p == _wal_payload(i) for i, p in rows), "recovered rows have wrong payloads"
+    # the server is writable after recovering from a torn tail
+    with server.connect(autocommit=True) as c:
+        c.execute(f"INSERT INTO {table} VALUES (%s, %s)", (N_WAL_TXNS + 1, "after"))
+    server.kill()
+    server.start()
+    with server.connect(autocommit=True) as c:
+        assert c.execute(f"SELECT count(*) FROM {table} WHERE id = %s", (N_WAL_TXNS + 1,)).fetchone() == (1,)
+    server.kill()
+
+
+def test_wal_corruption_in_the_middle_fails_startup(server_factory):
+    """Flipping a byte in the middle of the WAL (not the tail) must make
+    start-up fail: nonzero exit, message naming the file and the offset."""
+    table = "crash_wal_mid"
+    server = server_factory(NO_CHECKPOINT_ENV).start()
+    _fill_sequential(server, table, N_WAL_TXNS)
+    server.kill()
+    files = _wal_files(server.data_dir)
+    target = max(files, key=_used_len)
+    used = _used_len(target)
+    assert used >= 1024, f"WAL file {target} unexpectedly small ({used} bytes used)"
+    offset = used // 2  # middle of the written part: records follow it, so it is not a torn tail
+    with open(target, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+    server.spawn()
+    try:
+        code = server.proc.wait(timeout=FAILED_START_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        healthy = False
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.http_port}/health", timeout=2) as r:
+                healthy = r.status == 200
+        except (urllib.error.URLError, OSError):
+            pass
+        server.kill()
+        pytest.fail(f"server with a corrupted WAL ({os.path.basename(target)} @ {offset}) did not exit "
+                    f"(healthy={healthy})\n{server.log_tail()}")
+    log = open(server.log_path, "rb").read().decode("utf-8", "replace")
+    assert code != 0, f"start-up with a corrupted WAL exited 0\n{server.log_tail()}"
+    assert os.path.basename(target) in log, f"error does not name the WAL file\n{server.log_tail()}"
+    assert "offset" in log.lower(), f"error does not mention the offset\n{server.log_tail()}"
+    server.proc = None
