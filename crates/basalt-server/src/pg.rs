@@ -12,8 +12,10 @@ use async_trait::async_trait;
 use basalt_sql::session::{Prepared, DATABASE_NAME};
 use basalt_sql::{Database, Output, Session, SqlError, TxnStatus};
 use bytes::Bytes;
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
-use datafusion::arrow::record_batch::RecordBatch;
+use basalt_sql::format::pg_text_column;
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::ScalarValue;
 use futures::future::{select, Either};
 use futures::{stream, Sink, SinkExt};
@@ -25,7 +27,7 @@ use pgwire::api::query::{
     send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
     SimpleQueryHandler,
 };
-use pgwire::api::results::{CopyResponse, FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::results::{CopyResponse, FieldFormat, FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
@@ -132,16 +134,43 @@ fn is_empty_query(q: &str) -> bool {
     q.chars().all(|c| c == ';' || c.is_whitespace())
 }
 
+/// Encodes result batches. Text-format columns are rendered the way PostgreSQL prints
+/// values (`t`/`f`, `1`, `2024-01-01 00:00:00`, `1 day 02:00:00`, `\x00ff` …); binary-format
+/// columns use the PostgreSQL binary encoding of their type.
 fn rows_response(schema: &SchemaRef, batches: Vec<RecordBatch>, format: &Format, tag: &str) -> PgWireResult<QueryResponse> {
     let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, None)?);
+    let text_columns: Vec<bool> = (0..schema.fields().len()).map(|i| format.format_for(i) == FieldFormat::Text).collect();
     let row_fields = Arc::clone(&fields);
-    let rows = batches
-        .into_iter()
-        .flat_map(move |b| encode_recordbatch(Arc::clone(&row_fields), b))
-        .collect::<Vec<PgWireResult<DataRow>>>();
+    let mut rows: Vec<PgWireResult<DataRow>> = Vec::new();
+    for batch in batches {
+        let batch = if text_columns.iter().any(|t| *t) {
+            pg_text_batch(&batch, &text_columns).map_err(|e| user_error(&e))?
+        } else {
+            batch
+        };
+        rows.extend(encode_recordbatch(Arc::clone(&row_fields), batch));
+    }
     let mut resp = QueryResponse::new(fields, stream::iter(rows));
     resp.set_command_tag(tag);
     Ok(resp)
+}
+
+/// Replaces the text-format columns of a batch by their PostgreSQL text rendering.
+fn pg_text_batch(batch: &RecordBatch, text_columns: &[bool]) -> Result<RecordBatch, SqlError> {
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (i, (field, column)) in batch.schema().fields().iter().zip(batch.columns()).enumerate() {
+        if text_columns.get(i).copied().unwrap_or(false) {
+            let text: StringArray = pg_text_column(column)?.into_iter().collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
 }
 
 fn copy_out_response(data: Vec<u8>, columns: usize) -> CopyResponse {
@@ -323,7 +352,7 @@ impl ExtendedQueryHandler for PgConnection {
         Ok(())
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(&self, _client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -340,13 +369,9 @@ impl ExtendedQueryHandler for PgConnection {
             }
         };
         let before = session.status();
-        let result = match cancellable(client, session.execute_prepared(&prepared, values)).await {
-            Some(r) => r,
-            None => {
-                session.abort_statement();
-                Err(SqlError::QueryCanceled)
-            }
-        };
+        // pgwire races this future against the client's CancelRequest itself; a cancelled
+        // statement is rolled back by the session when it next runs.
+        let result = session.execute_prepared(&prepared, values).await;
         let after = session.status();
         match result {
             Ok(Output::Rows { schema, batches, tag }) => {

@@ -467,9 +467,8 @@ async fn select_targets(
     selection: Option<&Expr>,
 ) -> SqlResult<Vec<RecordBatch>> {
     let mut sql = format!("SELECT \"{reference}\".\"{KEY_COLUMN}\"");
-    for e in exprs {
-        sql.push_str(", ");
-        sql.push_str(e);
+    for (i, e) in exprs.iter().enumerate() {
+        sql.push_str(&format!(", {e} AS \"__basalt_set_{i}\""));
     }
     sql.push_str(" FROM ");
     sql.push_str(from);
@@ -478,7 +477,8 @@ async fn select_targets(
         sql.push_str(&w.to_string());
     }
     let mut stmts = parse_sql(&sql)?;
-    let stmt = stmts.pop().ok_or_else(|| SqlError::Internal("empty DML query".into()))?;
+    let mut stmt = stmts.pop().ok_or_else(|| SqlError::Internal("empty DML query".into()))?;
+    crate::rewrite::rewrite(&mut stmt)?;
     s.slot.set_key_table(Some(def.id));
     let plan = s.plan(stmt).await;
     s.slot.set_key_table(None);

@@ -66,6 +66,12 @@ pub enum SqlError {
     #[error("{0}")]
     CopyFailed(String),
     #[error("{0}")]
+    CardinalityViolation(String),
+    #[error("{0}")]
+    DatetimeOverflow(String),
+    #[error("{0}")]
+    InvalidDatetime(String),
+    #[error("{0}")]
     Storage(StorageError),
     #[error("{0}")]
     Internal(String),
@@ -103,6 +109,9 @@ impl SqlError {
             SqlError::DependentObjects(_) => "2BP01",
             SqlError::GeneratedAlways(_) => "428C9",
             SqlError::QueryCanceled | SqlError::CopyFailed(_) => "57014",
+            SqlError::CardinalityViolation(_) => "21000",
+            SqlError::DatetimeOverflow(_) => "22008",
+            SqlError::InvalidDatetime(_) => "22007",
             SqlError::Storage(e) => match e {
                 StorageError::SerializationFailure | StorageError::TableDropped(_) => "40001",
                 StorageError::UniqueViolation { .. } | StorageError::UniqueIndexBuild { .. } => {
@@ -176,6 +185,20 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
             return sql.0.clone_shallow();
         }
     }
+    if let DataFusionError::SchemaError(se, _) = e {
+        match se.as_ref() {
+            datafusion::common::SchemaError::FieldNotFound { field, .. } => {
+                return SqlError::UndefinedColumn(format!("column \"{}\" does not exist", field.flat_name()));
+            }
+            datafusion::common::SchemaError::AmbiguousReference { field } => {
+                return SqlError::Syntax {
+                    message: format!("column reference \"{}\" is ambiguous", field.name),
+                    position: None,
+                };
+            }
+            _ => {}
+        }
+    }
     let msg = strip_prefixes(&e.to_string());
     let lower = msg.to_lowercase();
     if let DataFusionError::SQL(parser_err, _) = e {
@@ -190,10 +213,29 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
         let name = name.rsplit('.').next().unwrap_or(&name).to_owned();
         return SqlError::UndefinedTable(name);
     }
-    if lower.contains("schema error: no field named") || lower.contains("no field named") {
-        let name = quoted(&msg).unwrap_or_default();
-        let name = name.rsplit('.').next().unwrap_or(&name).to_owned();
-        return SqlError::UndefinedColumn(format!("column \"{name}\" does not exist"));
+    if let Some(v) = msg.strip_prefix("Cannot cast value '").and_then(|r| r.split("' to value of Boolean").next()) {
+        return SqlError::InvalidText(format!("invalid input syntax for type boolean: \"{v}\""));
+    }
+    if let Some(rest) = msg.strip_prefix("Cannot cast string '") {
+        if let Some((v, ty)) = rest.split_once("' to value of ") {
+            let ty = ty.trim_end_matches(" type");
+            let looks_like_date = v.chars().filter(char::is_ascii_digit).count() >= 4;
+            return match ty {
+                "Date32" | "Date64" if looks_like_date => {
+                    SqlError::DatetimeOverflow(format!("date/time field value out of range: \"{v}\""))
+                }
+                t if t.starts_with("Timestamp") && looks_like_date => {
+                    SqlError::DatetimeOverflow(format!("date/time field value out of range: \"{v}\""))
+                }
+                t => SqlError::InvalidDatetime(format!(
+                    "invalid input syntax for type {}: \"{v}\"",
+                    pg_type_word(t)
+                )),
+            };
+        }
+    }
+    if lower.contains("scalar subquery returned more than one row") {
+        return SqlError::CardinalityViolation("more than one row returned by a subquery used as an expression".into());
     }
     if lower.contains("invalid function") || lower.contains("unknown function") {
         return SqlError::UndefinedFunction(msg);
@@ -233,6 +275,19 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
             SqlError::DataException(msg)
         }
         _ => SqlError::Internal(msg),
+    }
+}
+
+fn pg_type_word(arrow: &str) -> &'static str {
+    match arrow {
+        t if t.starts_with("Date") => "date",
+        t if t.starts_with("Timestamp") => "timestamp",
+        t if t.starts_with("Time") => "time",
+        t if t.starts_with("Interval") => "interval",
+        t if t.starts_with("Int") => "integer",
+        t if t.starts_with("Float") => "double precision",
+        t if t.starts_with("Decimal") => "numeric",
+        _ => "text",
     }
 }
 

@@ -95,6 +95,8 @@ pub fn to_column_type(array: &ArrayRef, ty: &SqlType, column: &str) -> SqlResult
         new_null_array(&target, array.len())
     } else if *ty == SqlType::Bytea && is_string(array.data_type()) {
         bytea_from_text(array)?
+    } else if *ty == SqlType::Interval && is_string(array.data_type()) {
+        interval_from_text(array)?
     } else if array.data_type() == &target {
         Arc::clone(array)
     } else {
@@ -103,7 +105,10 @@ pub fn to_column_type(array: &ArrayRef, ty: &SqlType, column: &str) -> SqlResult
             let msg = e.to_string();
             let lower = msg.to_lowercase();
             if lower.contains("overflow") || lower.contains("can't cast value") || lower.contains("too large") || lower.contains("out of range") {
-                SqlError::OutOfRange(format!("{} out of range", type_word(ty)))
+                match ty {
+                    SqlType::Numeric { .. } => SqlError::OutOfRange("numeric field overflow".into()),
+                    _ => SqlError::OutOfRange(format!("{} out of range", type_word(ty))),
+                }
             } else if is_string(array.data_type()) {
                 SqlError::InvalidText(format!(
                     "invalid input syntax for type {}: {}",
@@ -210,6 +215,27 @@ fn bytea_from_text(array: &ArrayRef) -> SqlResult<ArrayRef> {
     Ok(Arc::new(out.finish()))
 }
 
+fn interval_from_text(array: &ArrayRef) -> SqlResult<ArrayRef> {
+    let strings = cast_with_options(array, &DataType::Utf8, &CastOptions::default())?;
+    let strings = strings
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| SqlError::Internal("interval input is not text".into()))?;
+    let mut out = datafusion::arrow::array::IntervalMonthDayNanoBuilder::new();
+    for v in strings.iter() {
+        match v {
+            None => out.append_null(),
+            Some(text) => {
+                let (m, d, n) = parse_pg_interval(text).ok_or_else(|| {
+                    SqlError::InvalidText(format!("invalid input syntax for type interval: \"{text}\""))
+                })?;
+                out.append_value(datafusion::arrow::datatypes::IntervalMonthDayNano::new(m, d, n));
+            }
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 pub fn parse_bytea(text: &str) -> SqlResult<Vec<u8>> {
     let bad = || SqlError::InvalidText("invalid input syntax for type bytea".into());
     if let Some(hex) = text.strip_prefix("\\x") {
@@ -252,4 +278,113 @@ pub fn row_values(columns: &[ArrayRef], types: &[SqlType], i: usize) -> SqlResul
         .zip(types)
         .map(|(a, ty)| value_at(a.as_ref(), i, ty).map_err(SqlError::from))
         .collect()
+}
+
+/// Parses PostgreSQL interval input: `1 day 02:03:04`, `-03:00:00`, `2 years 2 mons`,
+/// `1 hour 30 minutes`, `1.5 days` … into (months, days, nanoseconds).
+pub fn parse_pg_interval(text: &str) -> Option<(i32, i32, i64)> {
+    let mut months: i64 = 0;
+    let mut days: i64 = 0;
+    let mut nanos: i128 = 0;
+    let mut tokens = text.trim().trim_start_matches('@').split_whitespace().peekable();
+    let mut any = false;
+    while let Some(tok) = tokens.next() {
+        if tok.eq_ignore_ascii_case("ago") {
+            months = -months;
+            days = -days;
+            nanos = -nanos;
+            continue;
+        }
+        if tok.contains(':') {
+            nanos += parse_clock(tok)?;
+            any = true;
+            continue;
+        }
+        // "<number><unit>" or "<number> <unit>"
+        let split = tok.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(tok.len());
+        let (num, unit_inline) = tok.split_at(split);
+        let value: f64 = num.parse().ok()?;
+        let unit = if unit_inline.is_empty() { tokens.next()?.to_ascii_lowercase() } else { unit_inline.to_ascii_lowercase() };
+        let unit = unit.trim_end_matches(',');
+        const NS_PER_S: f64 = 1e9;
+        match unit {
+            "millennium" | "millennia" | "millenniums" => months += (value * 12000.0) as i64,
+            "century" | "centuries" => months += (value * 1200.0) as i64,
+            "decade" | "decades" => months += (value * 120.0) as i64,
+            "y" | "yr" | "yrs" | "year" | "years" => {
+                months += (value * 12.0).round() as i64;
+            }
+            "mon" | "mons" | "month" | "months" => {
+                let whole = value.trunc();
+                months += whole as i64;
+                let frac_days = (value - whole) * 30.0;
+                days += frac_days.trunc() as i64;
+                nanos += ((frac_days - frac_days.trunc()) * 86_400.0 * NS_PER_S) as i128;
+            }
+            "w" | "week" | "weeks" => {
+                let d = value * 7.0;
+                days += d.trunc() as i64;
+                nanos += ((d - d.trunc()) * 86_400.0 * NS_PER_S) as i128;
+            }
+            "d" | "day" | "days" => {
+                days += value.trunc() as i64;
+                nanos += ((value - value.trunc()) * 86_400.0 * NS_PER_S) as i128;
+            }
+            "h" | "hr" | "hrs" | "hour" | "hours" => nanos += (value * 3600.0 * NS_PER_S) as i128,
+            "m" | "min" | "mins" | "minute" | "minutes" => nanos += (value * 60.0 * NS_PER_S) as i128,
+            "s" | "sec" | "secs" | "second" | "seconds" => nanos += (value * NS_PER_S).round() as i128,
+            "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => nanos += (value * 1e6).round() as i128,
+            "us" | "usec" | "usecs" | "microsecond" | "microseconds" => nanos += (value * 1e3).round() as i128,
+            "ns" | "nanosecond" | "nanoseconds" => nanos += value.round() as i128,
+            _ => return None,
+        }
+        any = true;
+    }
+    if !any {
+        return None;
+    }
+    Some((i32::try_from(months).ok()?, i32::try_from(days).ok()?, i64::try_from(nanos).ok()?))
+}
+
+/// `[-]HH:MM[:SS[.ffffff]]` as nanoseconds.
+fn parse_clock(tok: &str) -> Option<i128> {
+    let (neg, body) = match tok.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, tok.strip_prefix('+').unwrap_or(tok)),
+    };
+    let parts: Vec<&str> = body.split(':').collect();
+    if parts.len() < 2 || parts.len() > 3 {
+        return None;
+    }
+    let h: i128 = parts[0].parse().ok()?;
+    let m: i128 = parts[1].parse().ok()?;
+    let s: f64 = match parts.get(2) {
+        Some(s) => s.parse().ok()?,
+        None => 0.0,
+    };
+    let total = (h * 3600 + m * 60) * 1_000_000_000 + (s * 1e9).round() as i128;
+    Some(if neg { -total } else { total })
+}
+
+/// The interval in a form Arrow's interval parser reads exactly.
+pub fn interval_literal(months: i32, days: i32, nanos: i64) -> String {
+    format!("{months} months {days} days {nanos} nanoseconds")
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::parse_pg_interval;
+
+    #[test]
+    fn postgres_interval_forms() {
+        let h = 3_600_000_000_000i64;
+        assert_eq!(parse_pg_interval("1 day 02:03:04"), Some((0, 1, 2 * h + 3 * 60_000_000_000 + 4_000_000_000)));
+        assert_eq!(parse_pg_interval("-03:00:00"), Some((0, 0, -3 * h)));
+        assert_eq!(parse_pg_interval("2 years 2 mons"), Some((26, 0, 0)));
+        assert_eq!(parse_pg_interval("1 hour 30 minutes"), Some((0, 0, h + h / 2)));
+        assert_eq!(parse_pg_interval("45 minutes"), Some((0, 0, 45 * 60_000_000_000)));
+        assert_eq!(parse_pg_interval("2 days -01:00:00"), Some((0, 2, -h)));
+        assert_eq!(parse_pg_interval("banana"), None);
+        assert_eq!(parse_pg_interval(""), None);
+    }
 }

@@ -10,6 +10,8 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
+use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
+
 use crate::error::SqlResult;
 
 /// Formats every value of `array` as PostgreSQL prints it in text mode; `None` for NULL.
@@ -31,8 +33,18 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
         DataType::Int64 => each!(Int64Array, |a: &Int64Array, i| a.value(i).to_string()),
         DataType::Float32 => each!(Float32Array, |a: &Float32Array, i| float_text(f64::from(a.value(i)))),
         DataType::Float64 => each!(Float64Array, |a: &Float64Array, i| float_text(a.value(i))),
-        DataType::Decimal128(_, _) => {
-            each!(Decimal128Array, |a: &Decimal128Array, i| a.value_as_string(i))
+        DataType::Decimal128(p, s) => {
+            // NUMERIC without a type modifier is stored at a fixed scale; print it without
+            // the padding zeros, as PostgreSQL prints an unconstrained numeric.
+            let trim = *p == NUMERIC_DEFAULT_PRECISION && *s == NUMERIC_DEFAULT_SCALE;
+            each!(Decimal128Array, |a: &Decimal128Array, i| {
+                let v = a.value_as_string(i);
+                if trim && v.contains('.') {
+                    v.trim_end_matches('0').trim_end_matches('.').to_owned()
+                } else {
+                    v
+                }
+            })
         }
         DataType::Utf8 => each!(StringArray, |a: &StringArray, i| a.value(i).to_owned()),
         DataType::Binary => each!(BinaryArray, |a: &BinaryArray, i| bytea_text(a.value(i))),

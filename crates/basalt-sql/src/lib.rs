@@ -20,6 +20,7 @@ pub mod format;
 pub mod functions;
 pub mod params;
 pub mod provider;
+pub mod rewrite;
 pub mod session;
 pub mod types;
 

@@ -296,12 +296,17 @@ async fn infer_from_select(
     selection: Option<&Expr>,
     out: &mut HashMap<usize, DataType>,
 ) -> SqlResult<()> {
-    let projection = if exprs.is_empty() { "1".to_owned() } else { exprs.join(", ") };
+    let projection = if exprs.is_empty() {
+        "1".to_owned()
+    } else {
+        exprs.iter().enumerate().map(|(i, e)| format!("{e} AS \"__p{i}\"")).collect::<Vec<_>>().join(", ")
+    };
     let mut sql = format!("SELECT {projection} FROM {from}");
     if let Some(w) = selection {
         sql.push_str(&format!(" WHERE {w}"));
     }
-    let Some(stmt) = parse_sql(&sql)?.pop() else { return Ok(()) };
+    let Some(mut stmt) = parse_sql(&sql)?.pop() else { return Ok(()) };
+    crate::rewrite::rewrite(&mut stmt)?;
     // Inference is best effort: a statement DataFusion cannot type this way still runs.
     if let Ok(plan) = s.plan(stmt).await {
         collect_plan_types(&plan, out)?;

@@ -166,20 +166,38 @@ impl Session {
         parse_sql(sql)
     }
 
+    /// Parses SQL; catalog queries of client tools go through the PostgreSQL-compatibility
+    /// rewriter (it turns `::regclass`, `OPERATOR(pg_catalog.~)`, `array(select …)` … into
+    /// forms DataFusion plans). User queries are never rewritten by it: some of its rules
+    /// change results (they replace unsupported subqueries), acceptable only for catalogs.
+    fn parse_for_execution(&self, sql: &str) -> SqlResult<Vec<Statement>> {
+        if is_introspection(sql) {
+            if let Ok(statements) = self.db.compat.parse(sql) {
+                return Ok(statements);
+            }
+        }
+        self.parse(sql)
+    }
+
     /// Runs every statement of a simple query; stops at the first error, as PostgreSQL does.
     pub async fn execute(&mut self, sql: &str) -> Vec<SqlResult<Output>> {
-        let statements = match self.parse(sql) {
+        self.recover_abandoned();
+        let statements = match self.parse_for_execution(sql) {
             Ok(s) => s,
             Err(e) => {
                 self.fail_block();
                 return vec![Err(e)];
             }
         };
-        let introspection = is_introspection(sql);
         let mut out = Vec::with_capacity(statements.len());
-        for stmt in statements {
-            let stmt = if introspection { self.db.compat.rewrite(stmt) } else { stmt };
-            let result = self.execute_statement(stmt).await;
+        for mut stmt in statements {
+            let result = match crate::rewrite::rewrite(&mut stmt) {
+                Ok(()) => self.execute_statement(stmt).await,
+                Err(e) => {
+                    self.fail_block();
+                    Err(e)
+                }
+            };
             let failed = result.is_err();
             out.push(result);
             if failed {
@@ -305,6 +323,13 @@ impl Session {
             }
         } else {
             self.fail_block();
+        }
+    }
+
+    /// A statement whose future was dropped midway (cancelled) left its marker: undo it.
+    fn recover_abandoned(&mut self) {
+        if self.running.is_some() {
+            self.abort_statement();
         }
     }
 
@@ -451,11 +476,17 @@ impl Session {
                 position: None,
             });
         }
+        if is_introspection(sql) {
+            if let Ok(rewritten) = self.db.compat.parse(sql) {
+                statements = rewritten;
+            }
+        }
         let Some(mut stmt) = statements.pop() else {
             return Ok(Prepared { statement: None, param_types: vec![], schema: None, plan: None });
         };
-        if is_introspection(sql) {
-            stmt = self.db.compat.rewrite(stmt);
+        crate::rewrite::rewrite(&mut stmt)?;
+        if let Statement::Query(q) = &mut stmt {
+            q.locks.clear();
         }
         let (param_types, schema, plan) = params::describe(self, &stmt, client_types).await?;
         let plan = plan.map(|p| (p, self.db.engine.catalog()));
@@ -464,6 +495,7 @@ impl Session {
 
     /// Executes a prepared statement with bound parameter values.
     pub async fn execute_prepared(&mut self, prepared: &Prepared, values: Vec<ScalarValue>) -> SqlResult<Output> {
+        self.recover_abandoned();
         let Some(stmt) = &prepared.statement else { return Ok(Output::Command(String::new())) };
         let expected = params::count(stmt);
         if values.len() != expected {

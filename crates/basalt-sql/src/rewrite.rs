@@ -1,0 +1,165 @@
+//! PostgreSQL forms DataFusion does not accept, rewritten into equivalent ones before
+//! planning. Each rewrite keeps the meaning exactly; anything that cannot be kept exactly
+//! is refused with an error instead.
+
+use std::ops::ControlFlow;
+
+use std::collections::HashSet;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
+    LimitClause, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableAliasColumnDef,
+    TableFactor, Value, VisitMut, VisitorMut,
+};
+
+use crate::error::{SqlError, SqlResult};
+
+pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
+    let mut v = PgForms { error: None };
+    let _ = VisitMut::visit(stmt, &mut v);
+    match v.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+struct PgForms {
+    error: Option<SqlError>,
+}
+
+impl VisitorMut for PgForms {
+    type Break = ();
+
+    /// `FROM generate_series(1, 3) AS g`: PostgreSQL names the single output column of a
+    /// function in FROM after its alias, so `g` is also a column.
+    fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { args: Some(_), alias: Some(alias), .. } = t {
+            add_column_alias(alias);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`; output columns get PostgreSQL's names.
+    fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        name_set_expr(&mut q.body);
+        if let Some(fetch) = q.fetch.take() {
+            if fetch.with_ties || fetch.percent {
+                self.error = Some(SqlError::unsupported("FETCH … WITH TIES / PERCENT is not supported"));
+                return ControlFlow::Break(());
+            }
+            let quantity = fetch.quantity.unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+            match q.limit_clause.take() {
+                None => {
+                    q.limit_clause = Some(LimitClause::LimitOffset { limit: Some(quantity), offset: None, limit_by: vec![] })
+                }
+                Some(LimitClause::LimitOffset { limit: None, offset, limit_by }) => {
+                    q.limit_clause = Some(LimitClause::LimitOffset { limit: Some(quantity), offset, limit_by })
+                }
+                Some(other) => {
+                    q.limit_clause = Some(other);
+                    self.error = Some(SqlError::Syntax { message: "syntax error: both LIMIT and FETCH".into(), position: None });
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// `mod(a, b)` is `a % b`; interval literals in PostgreSQL syntax (`'1 day 02:00:00'`)
+    /// are normalised to a form DataFusion reads exactly.
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        match e {
+            Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
+                if let Some(lit) = pg_interval_text(&iv.value) {
+                    *iv.value = Expr::value(Value::SingleQuotedString(lit));
+                }
+            }
+            Expr::Cast { expr, data_type: DataType::Interval { .. }, .. } => {
+                if let Some(lit) = pg_interval_text(expr) {
+                    **expr = Expr::value(Value::SingleQuotedString(lit));
+                }
+            }
+            _ => {}
+        }
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_lowercase();
+            if name == "mod" || name == "pg_catalog.mod" {
+                if let FunctionArguments::List(list) = &f.args {
+                    if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))] =
+                        list.args.as_slice()
+                    {
+                        *e = Expr::Nested(Box::new(Expr::BinaryOp {
+                            left: Box::new(Expr::Nested(Box::new(a.clone()))),
+                            op: BinaryOperator::Modulo,
+                            right: Box::new(Expr::Nested(Box::new(b.clone()))),
+                        }));
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn pg_interval_text(e: &Expr) -> Option<String> {
+    let Expr::Value(v) = e else { return None };
+    let Value::SingleQuotedString(text) = &v.value else { return None };
+    let (m, d, n) = crate::eval::parse_pg_interval(text)?;
+    Some(crate::eval::interval_literal(m, d, n))
+}
+
+fn name_set_expr(body: &mut SetExpr) {
+    match body {
+        SetExpr::Select(select) => name_columns(select),
+        SetExpr::SetOperation { left, .. } => name_set_expr(left),
+        SetExpr::Query(q) => name_set_expr(&mut q.body),
+        _ => {}
+    }
+}
+
+/// Output column names as PostgreSQL gives them: an unaliased function call is named after
+/// the function (`count`), another expression `?column?`. DataFusion needs unique names in
+/// a projection where PostgreSQL allows repeats, so a repeated name gets a `_N` suffix.
+fn name_columns(select: &mut Select) {
+    let mut used: HashSet<String> = HashSet::new();
+    for item in &mut select.projection {
+        match item {
+            SelectItem::UnnamedExpr(e) => {
+                let base = crate::dml::column_name_of(e);
+                let is_column = matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                let name = unique(&mut used, &base);
+                if !is_column || name != base {
+                    *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::with_quote('"', name) };
+                }
+            }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                let base = if alias.quote_style.is_some() { alias.value.clone() } else { alias.value.to_lowercase() };
+                let name = unique(&mut used, &base);
+                if name != base {
+                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn unique(used: &mut HashSet<String>, base: &str) -> String {
+    if used.insert(base.to_owned()) {
+        return base.to_owned();
+    }
+    let mut n = 2;
+    loop {
+        let candidate = format!("{base}_{n}");
+        if used.insert(candidate.clone()) {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
+fn add_column_alias(alias: &mut TableAlias) {
+    if alias.columns.is_empty() {
+        alias.columns.push(TableAliasColumnDef { name: alias.name.clone(), data_type: None });
+    }
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, builds once (dev profile), and runs
+# every suite: Rust unit tests, sqllogictest files through the PostgreSQL protocol (simple
+# and extended query) against Basalt and against a real PostgreSQL 15, driver, isolation,
+# bad-input and crash tests. Ends with one line "basalt-tests: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/basalt-target}"
+
+passed=0
+failed=0
+failures=()
+step() { echo; echo "=== $*"; }
+record() { # record NAME EXIT_CODE
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1"); fi
+}
+
+step "install test dependencies"
+bash scripts/install-test-deps.sh || { echo "dependency installation failed"; exit 1; }
+
+step "build (dev profile, one build for every test)"
+cargo build --workspace --bins --tests || { echo "build failed"; exit 1; }
+BIN="$CARGO_TARGET_DIR/debug/basalt"
+
+step "cargo test"
+cargo test --workspace 2>&1 | tee /tmp/basalt-cargo-test.log
+record "cargo test" "${PIPESTATUS[0]}"
+
+# ---- a Basalt server for the protocol-level suites
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PG_PORT=$(free_port); HTTP_PORT=$(free_port)
+DATA=$(mktemp -d /tmp/basalt-test-XXXXXX)
+"$BIN" serve --data-dir "$DATA" --pg-port "$PG_PORT" --http-port "$HTTP_PORT" > "$DATA.log" 2>&1 &
+SERVER=$!
+cleanup() {
+  kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null
+  bash tests/pg_reference.sh stop >/dev/null 2>&1
+  rm -rf "$DATA"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null || { echo "server did not start:"; cat "$DATA.log"; exit 1; }
+
+slt() { # slt LABEL PORT ENGINE
+  step "sqllogictest $1 ($3)"
+  sqllogictest --engine "$3" --host 127.0.0.1 --port "$2" --db basalt --user postgres tests/slt/*.slt
+  record "slt $1 $3" $?
+}
+slt basalt "$PG_PORT" postgres
+slt basalt "$PG_PORT" postgres-extended
+
+step "reference PostgreSQL 15"
+export PG_REF_PORT="${PG_REF_PORT:-$(free_port)}"
+if bash tests/pg_reference.sh start; then
+  slt postgresql-15 "$PG_REF_PORT" postgres
+  slt postgresql-15 "$PG_REF_PORT" postgres-extended
+  bash tests/pg_reference.sh stop
+else
+  record "reference PostgreSQL start" 1
+fi
+
+step "pytest: drivers, isolation, bad input, crash"
+BASALT_PG_PORT="$PG_PORT" BASALT_BIN="$BIN" CRASH_CYCLES="${CRASH_CYCLES:-20}" \
+  python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/crash
+record "pytest" $?
+
+kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null
+if grep -q "panicked" "$DATA.log"; then
+  echo "the server panicked during the tests:"; grep -A5 panicked "$DATA.log"
+  record "server log free of panics" 1
+else
+  record "server log free of panics" 0
+fi
+rm -f "$DATA.log"
+
+echo
+if [ "$failed" -gt 0 ]; then echo "failed suites: ${failures[*]}"; fi
+echo "basalt-tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
