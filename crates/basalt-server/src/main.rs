@@ -3,6 +3,7 @@
 
 mod config;
 mod pg;
+mod pgcodec;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -6,7 +6,6 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use arrow_pg::datatypes::df::deserialize_parameters;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
 use basalt_sql::session::{Prepared, DATABASE_NAME};
@@ -14,7 +13,7 @@ use basalt_sql::{Database, Output, Session, SqlError, TxnStatus};
 use bytes::Bytes;
 use basalt_sql::format::pg_text_column;
 use datafusion::arrow::array::{ArrayRef, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::ScalarValue;
 use futures::future::{select, Either};
@@ -42,6 +41,8 @@ use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionS
 use pgwire::messages::simplequery::Query;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
+
+use crate::pgcodec;
 
 /// Bytes per CopyData message of COPY TO.
 const COPY_OUT_CHUNK_BYTES: usize = 64 << 10;
@@ -134,21 +135,38 @@ fn is_empty_query(q: &str) -> bool {
     q.chars().all(|c| c == ';' || c.is_whitespace())
 }
 
-/// Encodes result batches. Text-format columns are rendered the way PostgreSQL prints
-/// values (`t`/`f`, `1`, `2024-01-01 00:00:00`, `1 day 02:00:00`, `\x00ff` …); binary-format
-/// columns use the PostgreSQL binary encoding of their type.
+/// Result column descriptions: Basalt's own type mapping, arrow-pg's for other types.
+fn result_fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    let fallback = arrow_schema_to_pg_fields(schema, format, None)?;
+    Ok(schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match pgcodec::pg_type(f) {
+            Some(t) => FieldInfo::new(f.name().clone(), None, None, t, format.format_for(i)),
+            None => fallback[i].clone(),
+        })
+        .collect())
+}
+
+/// Encodes result batches: text-format columns as PostgreSQL prints values, binary-format
+/// columns in PostgreSQL's binary encodings.
 fn rows_response(schema: &SchemaRef, batches: Vec<RecordBatch>, format: &Format, tag: &str) -> PgWireResult<QueryResponse> {
-    let fields = Arc::new(arrow_schema_to_pg_fields(schema, format, None)?);
-    let text_columns: Vec<bool> = (0..schema.fields().len()).map(|i| format.format_for(i) == FieldFormat::Text).collect();
-    let row_fields = Arc::clone(&fields);
+    let fields = Arc::new(result_fields(schema, format)?);
+    let formats: Vec<FieldFormat> = (0..schema.fields().len()).map(|i| format.format_for(i)).collect();
+    let text_columns: Vec<bool> = formats.iter().map(|f| *f == FieldFormat::Text).collect();
     let mut rows: Vec<PgWireResult<DataRow>> = Vec::new();
     for batch in batches {
+        if let Some(encoded) = pgcodec::encode_batch(schema, &batch, &formats).map_err(|e| user_error(&e))? {
+            rows.extend(encoded.into_iter().map(Ok));
+            continue;
+        }
         let batch = if text_columns.iter().any(|t| *t) {
             pg_text_batch(&batch, &text_columns).map_err(|e| user_error(&e))?
         } else {
             batch
         };
-        rows.extend(encode_recordbatch(Arc::clone(&row_fields), batch));
+        rows.extend(encode_recordbatch(Arc::clone(&fields), batch));
     }
     let mut resp = QueryResponse::new(fields, stream::iter(rows));
     resp.set_command_tag(tag);
@@ -272,24 +290,6 @@ pub struct PgQueryParser {
     session: Arc<Mutex<Session>>,
 }
 
-fn data_type_of(t: &Type) -> Option<DataType> {
-    Some(match *t {
-        Type::BOOL => DataType::Boolean,
-        Type::INT2 => DataType::Int16,
-        Type::INT4 => DataType::Int32,
-        Type::INT8 => DataType::Int64,
-        Type::FLOAT4 => DataType::Float32,
-        Type::FLOAT8 => DataType::Float64,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => DataType::Utf8,
-        Type::BYTEA => DataType::Binary,
-        Type::DATE => DataType::Date32,
-        Type::TIME => DataType::Time64(TimeUnit::Microsecond),
-        Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
-        Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
-        _ => return None,
-    })
-}
-
 #[async_trait]
 impl QueryParser for PgQueryParser {
     type Statement = Arc<Prepared>;
@@ -298,7 +298,7 @@ impl QueryParser for PgQueryParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let client_types: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(data_type_of)).collect();
+        let client_types: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(pgcodec::data_type_of)).collect();
         let mut session = self.session.lock().await;
         match session.prepare(sql, &client_types).await {
             Ok(p) if p.statement.is_none() => Ok(None),
@@ -311,18 +311,12 @@ impl QueryParser for PgQueryParser {
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        stmt.param_types
-            .iter()
-            .map(|t| match t {
-                Some(dt) => into_pg_type(dt),
-                None => Ok(Type::TEXT),
-            })
-            .collect()
+        stmt.param_types.iter().map(param_pg_type).collect()
     }
 
     fn get_result_schema(&self, stmt: &Self::Statement, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.schema {
-            Some(schema) => arrow_schema_to_pg_fields(schema, column_format.unwrap_or(&Format::UnifiedText), None),
+            Some(schema) => result_fields(schema, column_format.unwrap_or(&Format::UnifiedText)),
             None => Ok(vec![]),
         }
     }
@@ -392,26 +386,32 @@ impl ExtendedQueryHandler for PgConnection {
     }
 }
 
-/// Decodes the bound parameter bytes with the statement's parameter types.
+/// The PostgreSQL type announced for a parameter (text when Basalt could not infer one).
+fn param_pg_type(t: &Option<DataType>) -> PgWireResult<Type> {
+    match t {
+        Some(dt) => match pgcodec::pg_type(&Field::new("", dt.clone(), true)) {
+            Some(t) => Ok(t),
+            None => into_pg_type(dt),
+        },
+        None => Ok(Type::TEXT),
+    }
+}
+
+/// Decodes the bound parameter bytes: each in the format and type the client sent it in,
+/// converted to the type Basalt inferred for it.
 fn bind_values(prepared: &Prepared, portal: &Portal<Arc<Prepared>>) -> PgWireResult<Vec<ScalarValue>> {
-    let types: Vec<Option<&DataType>> = prepared.param_types.iter().map(|t| t.as_ref()).collect();
-    let params = deserialize_parameters(portal, &types)?;
-    let datafusion::common::ParamValues::List(list) = params else {
-        return Err(user_error(&SqlError::ProtocolViolation("named parameters are not supported".into())));
-    };
-    let mut out = Vec::with_capacity(list.len());
-    for (i, p) in list.into_iter().enumerate() {
-        let mut v = p.value;
-        if let Some(Some(target)) = prepared.param_types.get(i) {
-            if &v.data_type() != target && !v.is_null() {
-                v = v.cast_to(target).map_err(|_| {
-                    user_error(&SqlError::InvalidText(format!(
-                        "invalid input syntax for type {target} (parameter ${})",
-                        i + 1
-                    )))
-                })?;
-            }
-        }
+    let mut out = Vec::with_capacity(portal.parameters.len());
+    for (i, bytes) in portal.parameters.iter().enumerate() {
+        let target = prepared.param_types.get(i).and_then(|t| t.as_ref());
+        let wire_type = match portal.statement.parameter_types.get(i).cloned().flatten() {
+            Some(t) if t != Type::UNKNOWN => t,
+            _ => param_pg_type(&prepared.param_types.get(i).cloned().flatten())?,
+        };
+        let binary = portal.parameter_format.format_for(i) == FieldFormat::Binary;
+        // With no inferred type, the type the client declared decides (SELECT $1 with a bool).
+        let declared = pgcodec::data_type_of(&wire_type);
+        let target = target.or(declared.as_ref());
+        let v = pgcodec::decode_param(bytes.as_ref(), binary, &wire_type, target).map_err(|e| user_error(&e))?;
         out.push(v);
     }
     Ok(out)

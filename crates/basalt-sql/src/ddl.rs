@@ -415,7 +415,7 @@ async fn drop(
                 match catalog.table_by_name(&schema, &name) {
                     Some(t) => ids.push(t.id),
                     None if if_exists => {}
-                    None => return Err(SqlError::UndefinedTable(name)),
+                    None => return Err(SqlError::NoSuchTable(name)),
                 }
             }
             for id in &ids {

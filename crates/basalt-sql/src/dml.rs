@@ -18,7 +18,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::{
     AssignmentTarget, ConflictTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert,
-    SelectItem, SetExpr, TableFactor, TableObject, Update, UpdateTableFromKind,
+    Query, SelectItem, SetExpr, TableFactor, TableObject, Update, UpdateTableFromKind,
 };
 
 use crate::ddl::{qualified, resolve_table};
@@ -150,38 +150,42 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
         out
     };
     let alias = ins.table_alias.as_ref().map(|a| a.alias.value.clone());
-    let mut source = ins.source.clone();
-    if let Some(q) = source.as_mut() {
-        if let SetExpr::Values(values) = q.body.as_mut() {
-            strip_default_columns(&mut targets, &mut values.rows.iter_mut().map(|r| &mut r.content).collect::<Vec<_>>())?;
-        }
-    }
-    for &t in &targets {
-        if def.columns[t].identity_always {
-            return Err(SqlError::GeneratedAlways(format!(
-                "cannot insert a non-DEFAULT value into column \"{}\"",
-                def.columns[t].name
-            )));
-        }
-    }
-    let batches = match source {
+    // Each source is (target columns, batches): a VALUES list whose rows use DEFAULT in
+    // different columns is split into groups of rows with the same DEFAULT columns.
+    let mut sources: Vec<(Vec<usize>, Vec<RecordBatch>)> = Vec::new();
+    match ins.source.clone() {
+        None => sources.push((vec![], vec![empty_batch(1)?])),
         Some(q) => {
-            let (schema, batches) = s.run_query(*q).await?;
-            if schema.fields().len() != targets.len() {
-                let which = if schema.fields().len() > targets.len() {
-                    "INSERT has more expressions than target columns"
-                } else {
-                    "INSERT has more target columns than expressions"
+            for (group_targets, query) in split_defaults(&targets, *q)? {
+                let query = match query {
+                    Ok(query) => query,
+                    Err(rows) => {
+                        sources.push((group_targets, vec![empty_batch(rows)?]));
+                        continue;
+                    }
                 };
-                return Err(SqlError::Syntax { message: which.into(), position: None });
+                for &t in &group_targets {
+                    if def.columns[t].identity_always {
+                        return Err(SqlError::GeneratedAlways(format!(
+                            "cannot insert a non-DEFAULT value into column \"{}\"",
+                            def.columns[t].name
+                        )));
+                    }
+                }
+                let (schema, batches) = s.run_query(query).await?;
+                if schema.fields().len() != group_targets.len() {
+                    let which = if schema.fields().len() > group_targets.len() {
+                        "INSERT has more expressions than target columns"
+                    } else {
+                        "INSERT has more target columns than expressions"
+                    };
+                    return Err(SqlError::Syntax { message: which.into(), position: None });
+                }
+                sources.push((group_targets, batches));
             }
-            batches
         }
-        None => {
-            targets.clear();
-            vec![empty_batch(1)?]
-        }
-    };
+    }
+    targets.clear();
     let conflict = match &ins.on {
         Some(OnInsert::OnConflict(oc)) => Some(Conflict::new(&def, oc.conflict_target.as_ref(), &oc.action)?),
         _ => None,
@@ -189,12 +193,19 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     let mut affected = 0usize;
     let mut returned: Vec<Vec<Value>> = Vec::new();
     let want_rows = ins.returning.is_some();
-    for batch in &batches {
-        let rows = build_rows(s, &def, &targets, batch.columns(), batch.num_rows())?;
+    let mut touched: HashSet<Key> = HashSet::new();
+    for (targets, batches) in &sources {
+    for batch in batches {
+        let rows = build_rows(s, &def, targets, batch.columns(), batch.num_rows())?;
         for row in rows {
             let row: Row = row.into();
             match txn.insert(&store, &def, Row::clone(&row)) {
                 Ok(()) => {
+                    if conflict.is_some() {
+                        if let Some(pk) = &def.primary_key {
+                            touched.insert(encode_key(&row, pk));
+                        }
+                    }
                     affected += 1;
                     if want_rows {
                         returned.push(row.to_vec());
@@ -207,7 +218,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                     if !c.matches(&constraint) {
                         return Err(SqlError::UniqueViolation { constraint, detail });
                     }
-                    if let Some(new_row) = c.resolve(s, txn, &store, &def, alias.as_deref(), &row)? {
+                    if let Some(new_row) = c.resolve(s, txn, &store, &def, alias.as_deref(), &row, &mut touched)? {
                         affected += 1;
                         if want_rows {
                             returned.push(new_row);
@@ -218,35 +229,61 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
             }
         }
     }
+    }
     match &ins.returning {
         Some(items) => returning(s, &def, alias.as_deref(), items, &returned, "INSERT 0"),
         None => Ok(Output::Command(format!("INSERT 0 {affected}"))),
     }
 }
 
-/// `VALUES (1, DEFAULT)`: a column that is DEFAULT in every row is left to its default.
-fn strip_default_columns(targets: &mut Vec<usize>, rows: &mut [&mut Vec<Expr>]) -> SqlResult<()> {
-    let width = rows.first().map_or(0, |r| r.len());
-    let mut drop = Vec::new();
-    for j in 0..width {
-        let defaults = rows.iter().filter(|r| r.get(j).is_some_and(is_default_keyword)).count();
-        if defaults == rows.len() {
-            drop.push(j);
-        } else if defaults > 0 {
-            return Err(SqlError::unsupported(
-                "DEFAULT in some rows of a multi-row VALUES but not others is not supported",
-            ));
+/// `VALUES (1, DEFAULT), (2, 3)`: rows are grouped by the columns in which they say DEFAULT;
+/// each group becomes its own VALUES query over the remaining columns.
+/// A group of rows that are DEFAULT in every column is returned as `Err(row_count)`.
+type DefaultGroup = (Vec<usize>, Result<Query, usize>);
+
+fn split_defaults(targets: &[usize], q: Query) -> SqlResult<Vec<DefaultGroup>> {
+    let SetExpr::Values(values) = q.body.as_ref() else {
+        return Ok(vec![(targets.to_vec(), Ok(q))]);
+    };
+    if !values.rows.iter().any(|r| r.content.iter().any(is_default_keyword)) {
+        return Ok(vec![(targets.to_vec(), Ok(q))]);
+    }
+    let mut groups: Vec<(Vec<bool>, Vec<Vec<Expr>>)> = Vec::new();
+    for row in &values.rows {
+        let mask: Vec<bool> = row.content.iter().map(is_default_keyword).collect();
+        let kept: Vec<Expr> = row.content.iter().filter(|e| !is_default_keyword(e)).cloned().collect();
+        match groups.iter_mut().find(|(m, _)| *m == mask) {
+            Some((_, rows)) => rows.push(kept),
+            None => groups.push((mask, vec![kept])),
         }
     }
-    for &j in drop.iter().rev() {
-        if j < targets.len() {
-            targets.remove(j);
+    let mut out = Vec::new();
+    for (mask, rows) in groups {
+        let group_targets: Vec<usize> = targets
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| !mask.get(*j).copied().unwrap_or(false))
+            .map(|(_, t)| *t)
+            .collect();
+        if rows.first().is_some_and(Vec::is_empty) {
+            out.push((group_targets, Err(rows.len())));
+            continue;
         }
-        for r in rows.iter_mut() {
-            r.remove(j);
+        let mut query = q.clone();
+        if let SetExpr::Values(v) = query.body.as_mut() {
+            let template = v.rows[0].clone();
+            v.rows = rows
+                .into_iter()
+                .map(|content| {
+                    let mut r = template.clone();
+                    r.content = content;
+                    r
+                })
+                .collect();
         }
+        out.push((group_targets, Ok(query)));
     }
-    Ok(())
+    Ok(out)
 }
 
 /// An `ON CONFLICT` clause resolved against the table's constraints.
@@ -325,6 +362,7 @@ impl Conflict {
 
     /// Applies DO NOTHING / DO UPDATE for a proposed row that conflicted. Returns the updated
     /// row when one was written.
+    #[allow(clippy::too_many_arguments)]
     fn resolve(
         &self,
         s: &Session,
@@ -333,6 +371,7 @@ impl Conflict {
         def: &TableDef,
         alias: Option<&str>,
         proposed: &[Value],
+        touched: &mut HashSet<Key>,
     ) -> SqlResult<Option<Vec<Value>>> {
         let Some((sets, selection)) = &self.update else { return Ok(None) };
         let (key, existing) = match self.index {
@@ -351,6 +390,11 @@ impl Conflict {
                     .ok_or(SqlError::SerializationFailure)?
             }
         };
+        if !touched.insert(key.clone()) {
+            return Err(SqlError::CardinalityViolation(
+                "ON CONFLICT DO UPDATE command cannot affect row a second time".into(),
+            ));
+        }
         let schema = physical_schema(def);
         let table_name = alias.unwrap_or(&def.name);
         let parts = [(table_name, Arc::clone(&schema)), ("excluded", Arc::clone(&schema))];

@@ -11,6 +11,9 @@ pub enum SqlError {
     Syntax { message: String, position: Option<usize> },
     #[error("relation \"{0}\" does not exist")]
     UndefinedTable(String),
+    /// DROP TABLE's wording for the same error.
+    #[error("table \"{0}\" does not exist")]
+    NoSuchTable(String),
     #[error("{0}")]
     UndefinedColumn(String),
     #[error("schema \"{0}\" does not exist")]
@@ -70,6 +73,10 @@ pub enum SqlError {
     #[error("{0}")]
     DatetimeOverflow(String),
     #[error("{0}")]
+    NoActiveTransaction(String),
+    #[error("{0}")]
+    NoSuchSavepoint(String),
+    #[error("{0}")]
     InvalidDatetime(String),
     #[error("{0}")]
     Storage(StorageError),
@@ -82,7 +89,7 @@ impl SqlError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             SqlError::Syntax { .. } => "42601",
-            SqlError::UndefinedTable(_) => "42P01",
+            SqlError::UndefinedTable(_) | SqlError::NoSuchTable(_) => "42P01",
             SqlError::UndefinedColumn(_) => "42703",
             SqlError::UndefinedSchema(_) => "3F000",
             SqlError::UndefinedIndex(_) => "42704",
@@ -111,6 +118,8 @@ impl SqlError {
             SqlError::QueryCanceled | SqlError::CopyFailed(_) => "57014",
             SqlError::CardinalityViolation(_) => "21000",
             SqlError::DatetimeOverflow(_) => "22008",
+            SqlError::NoActiveTransaction(_) => "25P01",
+            SqlError::NoSuchSavepoint(_) => "3B001",
             SqlError::InvalidDatetime(_) => "22007",
             SqlError::Storage(e) => match e {
                 StorageError::SerializationFailure | StorageError::TableDropped(_) => "40001",
@@ -210,7 +219,8 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     if lower.contains("table '") && lower.contains("not found") || lower.contains("table not found")
     {
         let name = quoted(&msg).unwrap_or_default();
-        let name = name.rsplit('.').next().unwrap_or(&name).to_owned();
+        let name = name.strip_prefix("basalt.").unwrap_or(&name);
+        let name = name.strip_prefix("public.").unwrap_or(name).to_owned();
         return SqlError::UndefinedTable(name);
     }
     if let Some(v) = msg.strip_prefix("Cannot cast value '").and_then(|r| r.split("' to value of Boolean").next()) {
@@ -227,10 +237,10 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
                 t if t.starts_with("Timestamp") && looks_like_date => {
                     SqlError::DatetimeOverflow(format!("date/time field value out of range: \"{v}\""))
                 }
-                t => SqlError::InvalidDatetime(format!(
-                    "invalid input syntax for type {}: \"{v}\"",
-                    pg_type_word(t)
-                )),
+                t if t.starts_with("Date") || t.starts_with("Time") || t.starts_with("Interval") => {
+                    SqlError::InvalidDatetime(format!("invalid input syntax for type {}: \"{v}\"", pg_type_word(t)))
+                }
+                t => SqlError::InvalidText(format!("invalid input syntax for type {}: \"{v}\"", pg_type_word(t))),
             };
         }
     }

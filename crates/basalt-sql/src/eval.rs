@@ -157,7 +157,8 @@ fn first_bad_text(array: &ArrayRef, target: &DataType) -> Option<String> {
     None
 }
 
-/// VARCHAR(n)/CHAR(n): reject longer values; CHAR(n) pads with blanks.
+/// VARCHAR(n)/CHAR(n): reject longer values. CHAR(n) values are stored without trailing
+/// blanks (PostgreSQL ignores them in comparisons and `length`); output pads them to n.
 fn enforce_length(array: &ArrayRef, ty: &SqlType) -> SqlResult<ArrayRef> {
     let Some(max) = ty.max_chars() else { return Ok(Arc::clone(array)) };
     let Some(strings) = array.as_any().downcast_ref::<StringArray>() else {
@@ -174,7 +175,7 @@ fn enforce_length(array: &ArrayRef, ty: &SqlType) -> SqlResult<ArrayRef> {
             }
             needs_pad = true;
         }
-        if matches!(ty, SqlType::Char(_)) && n != max {
+        if matches!(ty, SqlType::Char(_)) && v.ends_with(' ') {
             needs_pad = true;
         }
     }
@@ -186,12 +187,12 @@ fn enforce_length(array: &ArrayRef, ty: &SqlType) -> SqlResult<ArrayRef> {
         .iter()
         .map(|v| {
             v.map(|v| {
-                let mut s: String = v.chars().take(max).collect();
+                let s: String = v.chars().take(max).collect();
                 if is_char {
-                    let n = s.chars().count();
-                    s.extend(std::iter::repeat_n(' ', max - n));
+                    s.trim_end_matches(' ').to_owned()
+                } else {
+                    s
                 }
-                s
             })
         })
         .collect();

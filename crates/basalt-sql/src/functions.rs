@@ -13,7 +13,7 @@ use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
 use parking_lot::Mutex;
@@ -31,6 +31,61 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
         )));
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
+    ctx.register_udf(create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int64,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| map_text(args, |name| type_oid(name).map(i64::from))),
+    ));
+}
+
+/// Applies `f` to a text argument, scalar or array.
+fn map_text(args: &[ColumnarValue], f: impl Fn(&str) -> Option<i64>) -> DfResult<ColumnarValue> {
+    match args.first() {
+        Some(ColumnarValue::Scalar(v)) => {
+            let text = match v {
+                ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s.clone(),
+                _ => None,
+            };
+            Ok(ColumnarValue::Scalar(ScalarValue::Int64(text.as_deref().and_then(&f))))
+        }
+        Some(ColumnarValue::Array(a)) => {
+            let strings = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
+            let strings = strings
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| DataFusionError::Execution("expected text".into()))?;
+            let out: Int64Array = strings.iter().map(|v| v.and_then(&f)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }
+        None => Err(DataFusionError::Execution("missing argument".into())),
+    }
+}
+
+/// OIDs of the built-in types Basalt has, for `to_regtype` (NULL for any other name, as
+/// PostgreSQL answers for a type that does not exist).
+fn type_oid(name: &str) -> Option<u32> {
+    let n = name.trim().trim_start_matches("pg_catalog.").to_lowercase();
+    Some(match n.as_str() {
+        "bool" | "boolean" => 16,
+        "bytea" => 17,
+        "int8" | "bigint" => 20,
+        "int2" | "smallint" => 21,
+        "int4" | "integer" | "int" => 23,
+        "text" => 25,
+        "float4" | "real" => 700,
+        "float8" | "double precision" => 701,
+        "bpchar" | "character" | "char" => 1042,
+        "varchar" | "character varying" => 1043,
+        "date" => 1082,
+        "time" | "time without time zone" => 1083,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "timestamptz" | "timestamp with time zone" => 1184,
+        "interval" => 1186,
+        "numeric" | "decimal" => 1700,
+        _ => return None,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -176,7 +176,7 @@ pub async fn describe(
     client_types: &[Option<DataType>],
 ) -> SqlResult<(Vec<Option<DataType>>, Option<SchemaRef>, Option<LogicalPlan>)> {
     let n = count(stmt);
-    let mut inferred: HashMap<usize, DataType> = HashMap::new();
+    let mut inferred: HashMap<usize, DataType> = cast_types(stmt);
     let mut schema = None;
     let mut plan_out = None;
     match stmt {
@@ -278,6 +278,27 @@ pub async fn describe(
         })
         .collect();
     Ok((types, schema, plan_out))
+}
+
+/// `$1::int`: a parameter cast directly has the type it is cast to.
+fn cast_types(stmt: &Statement) -> HashMap<usize, DataType> {
+    struct Casts(HashMap<usize, DataType>);
+    impl Visitor for Casts {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Cast { expr, data_type, .. } = e {
+                if let Some(i) = placeholder_index(expr) {
+                    if let Ok(ct) = crate::types::column_type(data_type) {
+                        self.0.entry(i).or_insert_with(|| ct.ty.to_arrow());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Casts(HashMap::new());
+    let _ = stmt.visit(&mut v);
+    v.0
 }
 
 fn collect_plan_types(plan: &LogicalPlan, out: &mut HashMap<usize, DataType>) -> SqlResult<()> {

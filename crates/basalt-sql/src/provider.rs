@@ -35,6 +35,8 @@ use parking_lot::{Mutex, RwLock};
 /// Name of the hidden column carrying the encoded primary key, exposed only on the target
 /// table of an UPDATE or DELETE.
 pub const KEY_COLUMN: &str = "__basalt_key";
+/// Field metadata marking a `CHAR(n)` column (value: n).
+pub const CHAR_LENGTH_KEY: &str = "basalt.char_length";
 /// Rows per scanned batch (and per hold of a table's read lock).
 pub const SCAN_BATCH_ROWS: usize = 8192;
 
@@ -190,7 +192,12 @@ pub fn table_schema(def: &TableDef, with_key: bool) -> (SchemaRef, Vec<Option<us
     let mut fields = Vec::new();
     let mut positions = Vec::new();
     for (pos, col) in def.live_columns() {
-        fields.push(Field::new(&col.name, col.ty.to_arrow(), true));
+        let mut field = Field::new(&col.name, col.ty.to_arrow(), true);
+        if let SqlType::Char(n) = col.ty {
+            // CHAR(n) values are stored without trailing blanks; the protocol pads them.
+            field = field.with_metadata(HashMap::from([(CHAR_LENGTH_KEY.to_owned(), n.to_string())]));
+        }
+        fields.push(field);
         positions.push(Some(pos));
     }
     if with_key {

@@ -66,7 +66,8 @@ pub enum TxnStatus {
 enum TxnState {
     Idle,
     InBlock(Arc<Transaction>),
-    Failed,
+    /// An error happened in the block; the transaction is kept for ROLLBACK TO SAVEPOINT.
+    Failed(Arc<Transaction>),
 }
 
 /// What a statement produced.
@@ -103,6 +104,8 @@ pub struct Session {
     /// The statement being executed and whether it runs in its own transaction; set while it
     /// runs, so that a statement abandoned midway (query cancel) is rolled back.
     running: Option<(Arc<Transaction>, bool)>,
+    /// Savepoints of the open block, oldest first: (name, undo position).
+    savepoints: Vec<(String, usize)>,
 }
 
 impl Session {
@@ -146,7 +149,7 @@ impl Session {
         ] {
             settings.insert(k.to_owned(), v.to_owned());
         }
-        Ok(Session { db, ctx, slot, state: TxnState::Idle, settings, copy: None, running: None })
+        Ok(Session { db, ctx, slot, state: TxnState::Idle, settings, copy: None, running: None, savepoints: Vec::new() })
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -157,7 +160,7 @@ impl Session {
         match self.state {
             TxnState::Idle => TxnStatus::Idle,
             TxnState::InBlock(_) => TxnStatus::InBlock,
-            TxnState::Failed => TxnStatus::Failed,
+            TxnState::Failed(_) => TxnStatus::Failed,
         }
     }
 
@@ -213,16 +216,16 @@ impl Session {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
             Statement::Commit { chain: false, .. } => return self.commit().await,
             Statement::Rollback { chain: false, savepoint: None } => return Ok(self.rollback()),
-            Statement::Rollback { savepoint: Some(_), .. }
-            | Statement::Savepoint { .. }
-            | Statement::ReleaseSavepoint { .. } => {
-                self.fail_block();
-                return Err(SqlError::unsupported("savepoints are not supported yet"));
-            }
+            Statement::Rollback { savepoint: Some(name), .. } => return self.rollback_to_savepoint(&name.value),
             _ => {}
         }
-        if let TxnState::Failed = self.state {
+        if let TxnState::Failed(_) = self.state {
             return Err(SqlError::InFailedTransaction);
+        }
+        match &stmt {
+            Statement::Savepoint { name } => return self.savepoint(&name.value),
+            Statement::ReleaseSavepoint { name } => return self.release_savepoint(&name.value),
+            _ => {}
         }
         match &stmt {
             Statement::Set(set) => return self.set(set),
@@ -255,7 +258,7 @@ impl Session {
             Err(e) => {
                 txn.rollback_statement(&self.db.engine.catalog());
                 if !autocommit {
-                    self.state = TxnState::Failed;
+                    self.state = TxnState::Failed(txn);
                 }
                 Err(e)
             }
@@ -296,19 +299,68 @@ impl Session {
     }
 
     async fn commit(&mut self) -> SqlResult<Output> {
+        self.savepoints.clear();
         match std::mem::replace(&mut self.state, TxnState::Idle) {
             TxnState::InBlock(txn) => {
                 self.db.engine.commit(&txn).await?;
                 Ok(Output::Command("COMMIT".into()))
             }
-            TxnState::Failed => Ok(Output::Command("ROLLBACK".into())),
+            TxnState::Failed(_) => Ok(Output::Command("ROLLBACK".into())),
             TxnState::Idle => Ok(Output::Command("COMMIT".into())),
         }
     }
 
     fn rollback(&mut self) -> Output {
+        self.savepoints.clear();
         self.state = TxnState::Idle;
         Output::Command("ROLLBACK".into())
+    }
+
+    fn block_txn(&self) -> Option<&Arc<Transaction>> {
+        match &self.state {
+            TxnState::InBlock(t) | TxnState::Failed(t) => Some(t),
+            TxnState::Idle => None,
+        }
+    }
+
+    fn savepoint(&mut self, name: &str) -> SqlResult<Output> {
+        let Some(txn) = self.block_txn() else {
+            return Err(SqlError::NoActiveTransaction("SAVEPOINT can only be used in transaction blocks".into()));
+        };
+        let mark = txn.savepoint();
+        self.savepoints.push((name.to_owned(), mark));
+        Ok(Output::Command("SAVEPOINT".into()))
+    }
+
+    fn find_savepoint(&self, name: &str) -> SqlResult<usize> {
+        self.savepoints
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .ok_or_else(|| SqlError::NoSuchSavepoint(format!("savepoint \"{name}\" does not exist")))
+    }
+
+    fn release_savepoint(&mut self, name: &str) -> SqlResult<Output> {
+        let Some(txn) = self.block_txn().cloned() else {
+            return Err(SqlError::NoActiveTransaction("RELEASE SAVEPOINT can only be used in transaction blocks".into()));
+        };
+        let i = self.find_savepoint(name)?;
+        txn.release_savepoints(self.savepoints.len() - i);
+        self.savepoints.truncate(i);
+        Ok(Output::Command("RELEASE".into()))
+    }
+
+    /// Undoes everything after the savepoint and leaves the failed state, as PostgreSQL does.
+    fn rollback_to_savepoint(&mut self, name: &str) -> SqlResult<Output> {
+        let Some(txn) = self.block_txn().cloned() else {
+            return Err(SqlError::NoActiveTransaction("ROLLBACK TO SAVEPOINT can only be used in transaction blocks".into()));
+        };
+        let i = self.find_savepoint(name)?;
+        let mark = self.savepoints[i].1;
+        txn.rollback_to(&self.db.engine.catalog(), mark);
+        txn.release_savepoints(self.savepoints.len() - i - 1);
+        self.savepoints.truncate(i + 1);
+        self.state = TxnState::InBlock(txn);
+        Ok(Output::Command("ROLLBACK".into()))
     }
 
     /// Rolls back a statement whose execution was abandoned midway (the client cancelled
@@ -319,7 +371,7 @@ impl Session {
         if let Some((txn, autocommit)) = self.running.take() {
             txn.rollback_statement(&self.db.engine.catalog());
             if !autocommit {
-                self.state = TxnState::Failed;
+                self.state = TxnState::Failed(txn);
             }
         } else {
             self.fail_block();
@@ -335,8 +387,8 @@ impl Session {
 
     /// After an error outside statement execution (e.g. a parse error) inside a block.
     pub fn fail_block(&mut self) {
-        if let TxnState::InBlock(_) = self.state {
-            self.state = TxnState::Failed;
+        if let TxnState::InBlock(t) = &self.state {
+            self.state = TxnState::Failed(Arc::clone(t));
         }
     }
 
@@ -537,7 +589,7 @@ impl Session {
 
     fn state_kind(&self) -> TxnStateKind {
         match self.state {
-            TxnState::Failed => TxnStateKind::Failed,
+            TxnState::Failed(_) => TxnStateKind::Failed,
             _ => TxnStateKind::Runnable,
         }
     }

@@ -39,9 +39,11 @@ pub type VersionChain = Vec<Version>;
 #[derive(Default)]
 pub struct TableData {
     pub rows: BTreeMap<Key, VersionChain>,
-    /// Per index: encoded (index key ++ primary key) of every version ever installed and
-    /// not yet garbage-collected. Entries may be stale; readers re-check the row.
-    pub indexes: HashMap<IndexId, BTreeMap<Vec<u8>, ()>>,
+    /// Per index: encoded (index key ++ primary key) -> primary key, for every version
+    /// installed and not yet garbage-collected. Entries may be stale; readers re-check the
+    /// row. (The primary key is kept as the value because a prefix of a composite index key
+    /// does not say where the primary key starts.)
+    pub indexes: HashMap<IndexId, BTreeMap<Vec<u8>, Key>>,
 }
 
 pub struct TableStore {
@@ -109,15 +111,13 @@ impl TableStore {
         let data = self.data.read();
         let Some(map) = data.indexes.get(&index) else { return Vec::new() };
         let mut out: Vec<Key> = Vec::new();
-        for (entry, _) in map.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded)) {
+        for (entry, pk) in map.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded)) {
             if !entry.starts_with(prefix) {
                 break;
             }
-            let pk: Key = entry[prefix.len()..].into();
-            if out.last() != Some(&pk) {
-                out.push(pk);
-            }
+            out.push(pk.clone());
         }
+        out.sort();
         out.dedup();
         out
     }
@@ -141,7 +141,7 @@ impl TableData {
             for index in &def.indexes {
                 let mut entry = encode_key(row, &index.columns).into_vec();
                 entry.extend_from_slice(&key);
-                self.indexes.entry(index.id).or_default().insert(entry, ());
+                self.indexes.entry(index.id).or_default().insert(entry, key.clone());
             }
         }
         let chain = self.rows.entry(key).or_default();
@@ -162,7 +162,7 @@ impl TableData {
             for v in chain {
                 let mut entry = encode_key(&v.row, &index.columns).into_vec();
                 entry.extend_from_slice(key);
-                map.insert(entry, ());
+                map.insert(entry, key.clone());
             }
         }
         self.indexes.insert(index.id, map);

@@ -47,7 +47,13 @@ struct Undo {
 #[derive(Default)]
 pub struct WriteSet {
     pub tables: BTreeMap<TableId, TableWrites>,
+    /// Undo entries since the oldest point that may still be rolled back to: the current
+    /// statement's start, or the oldest savepoint.
     undo: Vec<Undo>,
+    /// Where the current statement's undo entries begin.
+    statement_mark: usize,
+    /// Savepoints alive (their marks are held by the session).
+    savepoints: usize,
 }
 
 impl WriteSet {
@@ -115,15 +121,39 @@ impl Transaction {
     }
 
     /// Marks the start of a statement: later [`Transaction::rollback_statement`] undoes only
-    /// what comes after.
+    /// what comes after. Without savepoints, earlier undo entries are no longer needed.
     pub fn begin_statement(&self) {
-        self.writes.lock().undo.clear();
+        let mut ws = self.writes.lock();
+        if ws.savepoints == 0 {
+            ws.undo.clear();
+        }
+        ws.statement_mark = ws.undo.len();
     }
 
     /// Undoes every write of the current statement (statement-level atomicity).
     pub fn rollback_statement(&self, catalog: &crate::catalog::Catalog) {
+        let mark = self.writes.lock().statement_mark;
+        self.rollback_to(catalog, mark);
+    }
+
+    /// A savepoint: the position to roll back to with [`Transaction::rollback_to`].
+    pub fn savepoint(&self) -> usize {
         let mut ws = self.writes.lock();
-        while let Some(u) = ws.undo.pop() {
+        ws.savepoints += 1;
+        ws.undo.len()
+    }
+
+    /// Forgets `n` savepoints (RELEASE, or those rolled past).
+    pub fn release_savepoints(&self, n: usize) {
+        let mut ws = self.writes.lock();
+        ws.savepoints = ws.savepoints.saturating_sub(n);
+    }
+
+    /// Undoes every write made after `mark`.
+    pub fn rollback_to(&self, catalog: &crate::catalog::Catalog, mark: usize) {
+        let mut ws = self.writes.lock();
+        while ws.undo.len() > mark {
+            let Some(u) = ws.undo.pop() else { break };
             match catalog.tables.get(&u.table) {
                 Some(def) => {
                     ws.set_op(def, &u.key, u.prev);
@@ -133,6 +163,7 @@ impl Transaction {
                 }
             }
         }
+        ws.statement_mark = ws.statement_mark.min(mark);
     }
 
     /// Forgets every buffered write to a table (the table was truncated or dropped).

@@ -1,0 +1,424 @@
+//! PostgreSQL wire encodings of Basalt's types: result rows (text and binary format) and
+//! bound parameters (text and binary format).
+//!
+//! Text output is PostgreSQL's own rendering (see `basalt_sql::format`); binary output and
+//! input follow the PostgreSQL send/recv formats (dates from 2000-01-01, NUMERIC in base
+//! 10000 digits, …). Types outside this set (arrays from the system catalogs) fall back to
+//! arrow-pg's encoder.
+
+use std::sync::Arc;
+
+use basalt_sql::format::pg_text_column;
+use basalt_sql::SqlError;
+use bytes::{BufMut, Bytes, BytesMut};
+use datafusion::arrow::array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, StringArray,
+    Time64MicrosecondArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, IntervalMonthDayNano, IntervalUnit, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
+use pgwire::api::results::FieldFormat;
+use pgwire::api::Type;
+use pgwire::messages::data::DataRow;
+
+/// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
+const PG_EPOCH_DAYS: i32 = 10_957;
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+/// Field metadata key marking a `CHAR(n)` column (value: n), for blank-padded output.
+pub use basalt_sql::provider::CHAR_LENGTH_KEY;
+
+/// The PostgreSQL type of a result column, or `None` when arrow-pg must decide.
+/// The Arrow type Basalt decodes a parameter of PostgreSQL type `t` into.
+pub fn data_type_of(t: &Type) -> Option<DataType> {
+    Some(match *t {
+        Type::BOOL => DataType::Boolean,
+        Type::INT2 => DataType::Int16,
+        Type::INT4 => DataType::Int32,
+        Type::INT8 | Type::OID => DataType::Int64,
+        Type::FLOAT4 => DataType::Float32,
+        Type::FLOAT8 => DataType::Float64,
+        Type::NUMERIC => DataType::Decimal128(38, 10),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => DataType::Utf8,
+        Type::BYTEA => DataType::Binary,
+        Type::DATE => DataType::Date32,
+        Type::TIME => DataType::Time64(TimeUnit::Microsecond),
+        Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
+        Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
+        Type::INTERVAL => DataType::Interval(IntervalUnit::MonthDayNano),
+        _ => return None,
+    })
+}
+
+pub fn pg_type(field: &Field) -> Option<Type> {
+    Some(match field.data_type() {
+        DataType::Boolean => Type::BOOL,
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2,
+        DataType::Int32 | DataType::UInt16 => Type::INT4,
+        DataType::Int64 | DataType::UInt32 => Type::INT8,
+        DataType::UInt64 => Type::NUMERIC,
+        DataType::Float16 | DataType::Float32 => Type::FLOAT4,
+        DataType::Float64 => Type::FLOAT8,
+        DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => Type::NUMERIC,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            if field.metadata().contains_key(CHAR_LENGTH_KEY) {
+                Type::BPCHAR
+            } else {
+                Type::TEXT
+            }
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::BYTEA,
+        DataType::Date32 | DataType::Date64 => Type::DATE,
+        DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
+        DataType::Timestamp(_, None) => Type::TIMESTAMP,
+        DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
+        DataType::Interval(_) => Type::INTERVAL,
+        DataType::Null => Type::TEXT,
+        _ => return None,
+    })
+}
+
+/// One column converted for the wire.
+enum Encoded {
+    Text(Vec<Option<String>>),
+    Binary(ArrayRef),
+}
+
+/// Encodes a batch into DataRows when every column has a Basalt wire type; `None` means
+/// the caller must use the generic encoder.
+pub fn encode_batch(
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    formats: &[FieldFormat],
+) -> Result<Option<Vec<DataRow>>, SqlError> {
+    // The statement's output schema carries column metadata (CHAR(n)) that batches may not.
+    if schema.fields().iter().any(|f| pg_type(f).is_none()) {
+        return Ok(None);
+    }
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (i, (field, column)) in schema.fields().iter().zip(batch.columns()).enumerate() {
+        let format = formats.get(i).copied().unwrap_or(FieldFormat::Text);
+        columns.push(match format {
+            FieldFormat::Text => {
+                let mut values = pg_text_column(column)?;
+                if let Some(n) = field.metadata().get(CHAR_LENGTH_KEY).and_then(|n| n.parse::<usize>().ok()) {
+                    for v in values.iter_mut().flatten() {
+                        let len = v.chars().count();
+                        if len < n {
+                            v.extend(std::iter::repeat_n(' ', n - len));
+                        }
+                    }
+                }
+                Encoded::Text(values)
+            }
+            FieldFormat::Binary => Encoded::Binary(normalize(column)?),
+        });
+    }
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for r in 0..batch.num_rows() {
+        let mut data = BytesMut::new();
+        for (c, col) in columns.iter().enumerate() {
+            match col {
+                Encoded::Text(values) => match &values[r] {
+                    None => data.put_i32(-1),
+                    Some(s) => {
+                        data.put_i32(s.len() as i32);
+                        data.put_slice(s.as_bytes());
+                    }
+                },
+                Encoded::Binary(array) => {
+                    let pad = schema.field(c).metadata().get(CHAR_LENGTH_KEY).and_then(|n| n.parse().ok());
+                    encode_binary(array, r, pad, &mut data)?;
+                }
+            }
+        }
+        rows.push(DataRow::new(data, columns.len() as i16));
+    }
+    Ok(Some(rows))
+}
+
+/// Casts the less common Arrow forms to the one this module encodes per PostgreSQL type.
+fn normalize(array: &ArrayRef) -> Result<ArrayRef, SqlError> {
+    let target = match array.data_type() {
+        DataType::Int8 | DataType::UInt8 => DataType::Int16,
+        DataType::UInt16 => DataType::Int32,
+        DataType::UInt32 => DataType::Int64,
+        DataType::UInt64 => DataType::Decimal128(20, 0),
+        DataType::Float16 => DataType::Float32,
+        DataType::Decimal256(_, s) => DataType::Decimal128(38, (*s).min(38)),
+        DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => DataType::Utf8,
+        DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
+        DataType::Date64 => DataType::Date32,
+        DataType::Time32(_) | DataType::Time64(TimeUnit::Nanosecond) => DataType::Time64(TimeUnit::Microsecond),
+        DataType::Timestamp(unit, tz) if *unit != TimeUnit::Microsecond => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        DataType::Interval(unit) if *unit != IntervalUnit::MonthDayNano => DataType::Interval(IntervalUnit::MonthDayNano),
+        _ => return Ok(Arc::clone(array)),
+    };
+    Ok(cast(array, &target)?)
+}
+
+fn put_bytes(out: &mut BytesMut, b: &[u8]) {
+    out.put_i32(b.len() as i32);
+    out.put_slice(b);
+}
+
+fn encode_binary(array: &ArrayRef, r: usize, char_pad: Option<usize>, out: &mut BytesMut) -> Result<(), SqlError> {
+    if array.is_null(r) {
+        out.put_i32(-1);
+        return Ok(());
+    }
+    macro_rules! get {
+        ($t:ty) => {
+            array.as_any().downcast_ref::<$t>().ok_or_else(|| SqlError::Internal(format!("cannot encode {}", array.data_type())))?
+        };
+    }
+    match array.data_type() {
+        DataType::Boolean => put_bytes(out, &[u8::from(get!(BooleanArray).value(r))]),
+        DataType::Int16 => put_bytes(out, &get!(Int16Array).value(r).to_be_bytes()),
+        DataType::Int32 => put_bytes(out, &get!(Int32Array).value(r).to_be_bytes()),
+        DataType::Int64 => put_bytes(out, &get!(Int64Array).value(r).to_be_bytes()),
+        DataType::Float32 => put_bytes(out, &get!(Float32Array).value(r).to_be_bytes()),
+        DataType::Float64 => put_bytes(out, &get!(Float64Array).value(r).to_be_bytes()),
+        DataType::Decimal128(_, scale) => {
+            let b = numeric_to_binary(get!(Decimal128Array).value(r), *scale);
+            put_bytes(out, &b);
+        }
+        DataType::Utf8 => {
+            let v = get!(StringArray).value(r);
+            match char_pad {
+                Some(n) if v.chars().count() < n => {
+                    let mut s = v.to_owned();
+                    s.extend(std::iter::repeat_n(' ', n - v.chars().count()));
+                    put_bytes(out, s.as_bytes());
+                }
+                _ => put_bytes(out, v.as_bytes()),
+            }
+        }
+        DataType::Binary => put_bytes(out, get!(BinaryArray).value(r)),
+        DataType::Date32 => put_bytes(out, &(get!(Date32Array).value(r) - PG_EPOCH_DAYS).to_be_bytes()),
+        DataType::Time64(TimeUnit::Microsecond) => put_bytes(out, &get!(Time64MicrosecondArray).value(r).to_be_bytes()),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            put_bytes(out, &(get!(TimestampMicrosecondArray).value(r) - PG_EPOCH_MICROS).to_be_bytes())
+        }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let v = get!(IntervalMonthDayNanoArray).value(r);
+            let mut b = Vec::with_capacity(16);
+            b.extend_from_slice(&(v.nanoseconds / 1000).to_be_bytes());
+            b.extend_from_slice(&v.days.to_be_bytes());
+            b.extend_from_slice(&v.months.to_be_bytes());
+            put_bytes(out, &b);
+        }
+        other => return Err(SqlError::Internal(format!("no binary encoding for {other}"))),
+    }
+    Ok(())
+}
+
+/// PostgreSQL binary NUMERIC: ndigits, weight, sign, dscale, then base-10000 digits.
+fn numeric_to_binary(value: i128, scale: i8) -> Vec<u8> {
+    let scale = scale.max(0) as u32;
+    let negative = value < 0;
+    let digits_str = value.unsigned_abs().to_string();
+    // Split into integer and fraction digits, then group in 4s around the decimal point.
+    let (int_part, frac_part) = if digits_str.len() as u32 > scale {
+        let split = digits_str.len() - scale as usize;
+        (digits_str[..split].to_owned(), digits_str[split..].to_owned())
+    } else {
+        ("0".to_owned(), format!("{:0>width$}", digits_str, width = scale as usize))
+    };
+    let int_part = int_part.trim_start_matches('0');
+    let mut groups: Vec<i16> = Vec::new();
+    let pad_int = (4 - int_part.len() % 4) % 4;
+    let int_padded = format!("{}{}", "0".repeat(pad_int), int_part);
+    for c in int_padded.as_bytes().chunks(4) {
+        groups.push(std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
+    }
+    let weight = groups.len() as i16 - 1;
+    let pad_frac = (4 - frac_part.len() % 4) % 4;
+    let frac_padded = format!("{}{}", frac_part, "0".repeat(pad_frac));
+    for c in frac_padded.as_bytes().chunks(4) {
+        groups.push(std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
+    }
+    // Strip leading and trailing zero groups (adjusting the weight for leading ones).
+    let mut weight = weight;
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    let mut out = Vec::with_capacity(8 + groups.len() * 2);
+    out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&(if negative && !groups.is_empty() { 0x4000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&(scale as u16).to_be_bytes());
+    for g in groups {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+    out
+}
+
+/// Decodes PostgreSQL binary NUMERIC into its decimal text.
+fn numeric_from_binary(b: &[u8]) -> Option<String> {
+    let rd = |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])) };
+    let ndigits = rd(0)? as usize;
+    let weight = rd(2)? as i32;
+    let sign = rd(4)? as u16;
+    let dscale = rd(6)? as usize;
+    if sign == 0xC000 {
+        return Some("NaN".into());
+    }
+    let mut int_s = String::new();
+    let mut frac_s = String::new();
+    for i in 0..ndigits {
+        let d = rd(8 + 2 * i)?;
+        let pos = weight - i as i32;
+        if pos >= 0 {
+            if int_s.is_empty() {
+                int_s.push_str(&d.to_string());
+            } else {
+                int_s.push_str(&format!("{d:04}"));
+            }
+        } else {
+            frac_s.push_str(&format!("{d:04}"));
+        }
+    }
+    // Integer groups missing after the last digit (weight beyond ndigits) are zeros.
+    let int_groups = (weight + 1).max(0) as usize;
+    let present = ndigits.min(int_groups);
+    for _ in present..int_groups {
+        int_s.push_str("0000");
+    }
+    // Fraction groups before the first digit (negative weight) are zeros.
+    if weight < -1 {
+        frac_s = format!("{}{}", "0000".repeat((-weight - 1) as usize), frac_s);
+    }
+    if int_s.is_empty() {
+        int_s.push('0');
+    }
+    let mut frac: String = frac_s.chars().take(dscale).collect();
+    while frac.len() < dscale {
+        frac.push('0');
+    }
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    Some(if dscale > 0 { format!("{sign}{int_s}.{frac}") } else { format!("{sign}{int_s}") })
+}
+
+/// Decodes one bound parameter. `wire_type` is the type the client encoded it as;
+/// `target` the type Basalt inferred for it (if any).
+pub fn decode_param(
+    bytes: Option<&Bytes>,
+    binary: bool,
+    wire_type: &Type,
+    target: Option<&DataType>,
+) -> Result<ScalarValue, SqlError> {
+    let Some(bytes) = bytes else {
+        let ty = target.cloned().unwrap_or(DataType::Utf8);
+        return Ok(ScalarValue::try_from(&ty).unwrap_or(ScalarValue::Utf8(None)));
+    };
+    let bad = |what: &str| SqlError::InvalidText(format!("invalid {what} parameter value"));
+    let value = if !binary {
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("UTF-8"))?;
+        return from_text(text, target);
+    } else {
+        let b = bytes.as_ref();
+        let fixed = |n: usize| -> Result<&[u8], SqlError> {
+            if b.len() == n { Ok(b) } else { Err(SqlError::ProtocolViolation(format!("binary parameter of type {} has {} bytes, expected {n}", wire_type.name(), b.len()))) }
+        };
+        match *wire_type {
+            Type::BOOL => ScalarValue::Boolean(Some(fixed(1)?[0] != 0)),
+            Type::INT2 => ScalarValue::Int16(Some(i16::from_be_bytes(fixed(2)?.try_into().map_err(|_| bad("int2"))?))),
+            Type::INT4 => ScalarValue::Int32(Some(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("int4"))?))),
+            Type::OID => ScalarValue::Int64(Some(i64::from(u32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("oid"))?)))),
+            Type::INT8 => ScalarValue::Int64(Some(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("int8"))?))),
+            Type::FLOAT4 => ScalarValue::Float32(Some(f32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("float4"))?))),
+            Type::FLOAT8 => ScalarValue::Float64(Some(f64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("float8"))?))),
+            Type::NUMERIC => {
+                let text = numeric_from_binary(b).ok_or_else(|| bad("numeric"))?;
+                return from_text(&text, target.or(Some(&DataType::Decimal128(38, 10))));
+            }
+            Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
+            Type::DATE => ScalarValue::Date32(Some(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("date"))?) + PG_EPOCH_DAYS)),
+            Type::TIME => ScalarValue::Time64Microsecond(Some(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("time"))?))),
+            Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
+                Some(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamp"))?) + PG_EPOCH_MICROS),
+                None,
+            ),
+            Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
+                Some(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamptz"))?) + PG_EPOCH_MICROS),
+                Some("+00:00".into()),
+            ),
+            Type::INTERVAL => {
+                let b = fixed(16)?;
+                let micros = i64::from_be_bytes(b[0..8].try_into().map_err(|_| bad("interval"))?);
+                let days = i32::from_be_bytes(b[8..12].try_into().map_err(|_| bad("interval"))?);
+                let months = i32::from_be_bytes(b[12..16].try_into().map_err(|_| bad("interval"))?);
+                ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(months, days, micros.saturating_mul(1000))))
+            }
+            _ => {
+                // text-like types (text, varchar, bpchar, name, json, unknown) are UTF-8
+                let text = std::str::from_utf8(b).map_err(|_| bad("UTF-8"))?;
+                return from_text(text, target);
+            }
+        }
+    };
+    conform(value, target)
+}
+
+fn from_text(text: &str, target: Option<&DataType>) -> Result<ScalarValue, SqlError> {
+    let Some(target) = target else { return Ok(ScalarValue::Utf8(Some(text.to_owned()))) };
+    match target {
+        DataType::Utf8 => Ok(ScalarValue::Utf8(Some(text.to_owned()))),
+        DataType::Binary => Ok(ScalarValue::Binary(Some(basalt_sql::eval::parse_bytea(text)?))),
+        DataType::Interval(_) => {
+            let (m, d, n) = basalt_sql::eval::parse_pg_interval(text)
+                .ok_or_else(|| SqlError::InvalidText(format!("invalid input syntax for type interval: \"{text}\"")))?;
+            Ok(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(m, d, n))))
+        }
+        other => ScalarValue::Utf8(Some(text.to_owned())).cast_to(other).map_err(|_| {
+            SqlError::InvalidText(format!("invalid input syntax for type {}: \"{text}\"", basalt_common::SqlType::from_arrow(other).map_or_else(|| other.to_string(), |t| t.pg_name())))
+        }),
+    }
+}
+
+fn conform(value: ScalarValue, target: Option<&DataType>) -> Result<ScalarValue, SqlError> {
+    match target {
+        Some(t) if &value.data_type() != t => value.cast_to(t).map_err(|e| SqlError::DatatypeMismatch(format!("parameter cannot be converted to {t}: {e}"))),
+        _ => Ok(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_binary_round_trips() {
+        for (v, s, text) in [
+            (12345i128, 2i8, "123.45"),
+            (-5, 1, "-0.5"),
+            (0, 3, "0.000"),
+            (123456789012345678900123456789i128, 10, "12345678901234567890.0123456789"),
+            (10000, 0, "10000"),
+            (1, 4, "0.0001"),
+            (100000001, 8, "1.00000001"),
+        ] {
+            let b = numeric_to_binary(v, s);
+            assert_eq!(numeric_from_binary(&b).as_deref(), Some(text), "{v} scale {s}");
+        }
+    }
+
+    #[test]
+    fn text_params_convert_to_target_types() {
+        let v = decode_param(Some(&Bytes::from("42")), false, &Type::UNKNOWN, Some(&DataType::Int32)).unwrap();
+        assert_eq!(v, ScalarValue::Int32(Some(42)));
+        assert!(decode_param(Some(&Bytes::from("abc")), false, &Type::UNKNOWN, Some(&DataType::Int32)).is_err());
+        let v = decode_param(None, false, &Type::UNKNOWN, Some(&DataType::Int64)).unwrap();
+        assert_eq!(v, ScalarValue::Int64(None));
+    }
+}
