@@ -236,6 +236,11 @@ impl SimpleQueryHandler for PgConnection {
         let mut session = self.session.lock().await;
         if is_empty_query(&query.query) {
             client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+        } else if query.query.contains('\u{FFFD}') {
+            // The protocol layer replaced bytes that are not UTF-8: refuse, as PostgreSQL does.
+            let e = SqlError::CharacterNotInRepertoire("invalid byte sequence for encoding \"UTF8\"".into());
+            client.feed(PgWireBackendMessage::ErrorResponse(error_info(&e).into())).await?;
+            session.fail_block();
         } else {
             let results = match cancellable(client, session.execute(&query.query)).await {
                 Some(r) => r,

@@ -388,7 +388,15 @@ fn from_text(text: &str, target: Option<&DataType>) -> Result<ScalarValue, SqlEr
 
 fn conform(value: ScalarValue, target: Option<&DataType>) -> Result<ScalarValue, SqlError> {
     match target {
-        Some(t) if &value.data_type() != t => value.cast_to(t).map_err(|e| SqlError::DatatypeMismatch(format!("parameter cannot be converted to {t}: {e}"))),
+        Some(t) if &value.data_type() != t => value.cast_to(t).map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("Can't cast value") || msg.contains("overflow") || msg.contains("too large") {
+                let name = basalt_common::SqlType::from_arrow(t).map_or_else(|| t.to_string(), |ty| ty.pg_name());
+                SqlError::OutOfRange(format!("{name} out of range"))
+            } else {
+                SqlError::DatatypeMismatch(format!("parameter cannot be converted to {t}: {msg}"))
+            }
+        }),
         _ => Ok(value),
     }
 }

@@ -75,6 +75,8 @@ pub enum SqlError {
     #[error("{0}")]
     NoActiveTransaction(String),
     #[error("{0}")]
+    CharacterNotInRepertoire(String),
+    #[error("{0}")]
     NoSuchSavepoint(String),
     #[error("{0}")]
     InvalidDatetime(String),
@@ -119,6 +121,7 @@ impl SqlError {
             SqlError::CardinalityViolation(_) => "21000",
             SqlError::DatetimeOverflow(_) => "22008",
             SqlError::NoActiveTransaction(_) => "25P01",
+            SqlError::CharacterNotInRepertoire(_) => "22021",
             SqlError::NoSuchSavepoint(_) => "3B001",
             SqlError::InvalidDatetime(_) => "22007",
             SqlError::Storage(e) => match e {

@@ -164,6 +164,11 @@ fn sql_type_name(dt: &DataType) -> Option<&'static str> {
         DataType::Utf8 => "TEXT",
         DataType::Date32 => "DATE",
         DataType::Binary => "BYTEA",
+        DataType::Time64(_) => "TIME",
+        DataType::Timestamp(_, None) => "TIMESTAMP",
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMPTZ",
+        DataType::Interval(_) => "INTERVAL",
+        DataType::Decimal128(_, _) => "NUMERIC",
         _ => return None,
     })
 }
@@ -172,7 +177,7 @@ fn sql_type_name(dt: &DataType) -> Option<&'static str> {
 /// (for plain queries) a logical plan to run with bound values.
 pub async fn describe(
     s: &Session,
-    stmt: &Statement,
+    stmt: &mut Statement,
     client_types: &[Option<DataType>],
 ) -> SqlResult<(Vec<Option<DataType>>, Option<SchemaRef>, Option<LogicalPlan>)> {
     let n = count(stmt);
@@ -180,14 +185,46 @@ pub async fn describe(
     let mut schema = None;
     let mut plan_out = None;
     match stmt {
-        Statement::Query(_) | Statement::Explain { .. } => {
-            let plan = s.plan(stmt.clone()).await?;
-            collect_plan_types(&plan, &mut inferred)?;
-            schema = Some(std::sync::Arc::new(plan.schema().as_arrow().clone()));
-            if matches!(stmt, Statement::Query(_)) {
-                plan_out = Some(plan);
+        Statement::Query(_) | Statement::Explain { .. } => match s.plan(stmt.clone()).await {
+            Ok(plan) => {
+                collect_plan_types(&plan, &mut inferred)?;
+                // A parameter DataFusion cannot type from context takes the type the client
+                // declared for it, as in PostgreSQL (`SELECT $1` bound as a boolean).
+                let declared: HashMap<usize, DataType> = (1..=n)
+                    .filter(|i| !inferred.contains_key(i))
+                    .filter_map(|i| Some((i, client_types.get(i - 1).cloned().flatten()?)))
+                    .collect();
+                let plan = if declared.is_empty() {
+                    plan
+                } else {
+                    cast_placeholders(stmt, &declared);
+                    inferred.extend(declared);
+                    s.plan(stmt.clone()).await?
+                };
+                schema = Some(std::sync::Arc::new(plan.schema().as_arrow().clone()));
+                if matches!(stmt, Statement::Query(_)) {
+                    plan_out = Some(plan);
+                }
             }
-        }
+            Err(e) if n > 0 => {
+                // Parameters where DataFusion needs constants at planning time (arguments of
+                // table functions): learn the result columns from a copy with stand-in values;
+                // executions substitute the real values.
+                let dummies: Vec<ScalarValue> = (1..=n)
+                    .map(|i| {
+                        let ty = inferred.get(&i).cloned().or_else(|| client_types.get(i - 1).cloned().flatten());
+                        ty.and_then(|t| ScalarValue::new_one(&t).or_else(|_| ScalarValue::new_zero(&t)).ok())
+                            .unwrap_or(ScalarValue::Int64(Some(1)))
+                    })
+                    .collect();
+                let plan = match s.plan(substitute(stmt.clone(), &dummies)?).await {
+                    Ok(p) => p,
+                    Err(_) => return Err(e),
+                };
+                schema = Some(std::sync::Arc::new(plan.schema().as_arrow().clone()));
+            }
+            Err(e) => return Err(e),
+        },
         Statement::Insert(ins) => {
             let catalog = s.engine().catalog();
             if let TableObject::TableName(name) = &ins.table {
@@ -278,6 +315,25 @@ pub async fn describe(
         })
         .collect();
     Ok((types, schema, plan_out))
+}
+
+/// Wraps each listed `$n` in a cast to its type.
+fn cast_placeholders(stmt: &mut Statement, types: &HashMap<usize, DataType>) {
+    struct Wrap<'a>(&'a HashMap<usize, DataType>);
+    impl VisitorMut for Wrap<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Some(i) = placeholder_index(e) {
+                if let Some(name) = self.0.get(&i).and_then(sql_type_name) {
+                    if let Ok(cast) = parse_expr(&format!("CAST({e} AS {name})")) {
+                        *e = cast;
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(stmt, &mut Wrap(types));
 }
 
 /// `$1::int`: a parameter cast directly has the type it is cast to.

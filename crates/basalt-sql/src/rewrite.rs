@@ -79,6 +79,24 @@ impl VisitorMut for PgForms {
                     **expr = Expr::value(Value::SingleQuotedString(lit));
                 }
             }
+            // An explicit cast to CHAR(n)/VARCHAR(n) pads or cuts to n characters.
+            Expr::Cast { expr, data_type: DataType::Char(len) | DataType::Character(len), .. } => {
+                let n = char_len(len).unwrap_or(1);
+                if let Ok(new) = crate::eval::parse_expr(&format!("rpad(CAST({expr} AS TEXT), {n})")) {
+                    *e = new;
+                }
+            }
+            Expr::Cast {
+                expr,
+                data_type: DataType::Varchar(len) | DataType::CharacterVarying(len) | DataType::CharVarying(len),
+                ..
+            } => {
+                if let Some(n) = char_len(len) {
+                    if let Ok(new) = crate::eval::parse_expr(&format!("substr(CAST({expr} AS TEXT), 1, {n})")) {
+                        *e = new;
+                    }
+                }
+            }
             _ => {}
         }
         if let Expr::Function(f) = e {
@@ -98,6 +116,13 @@ impl VisitorMut for PgForms {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+fn char_len(len: &Option<datafusion::sql::sqlparser::ast::CharacterLength>) -> Option<u64> {
+    match len {
+        Some(datafusion::sql::sqlparser::ast::CharacterLength::IntegerLength { length, .. }) => Some(*length),
+        _ => None,
     }
 }
 

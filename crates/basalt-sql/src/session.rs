@@ -128,6 +128,7 @@ impl Session {
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider)
             .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
         functions::register(&ctx, &db.engine);
+        ctx.add_analyzer_rule(Arc::new(crate::analyzer::CheckedIntegerArithmetic::default()));
         let mut settings = BTreeMap::new();
         for (k, v) in [
             ("server_version", SERVER_VERSION),
@@ -540,7 +541,7 @@ impl Session {
         if let Statement::Query(q) = &mut stmt {
             q.locks.clear();
         }
-        let (param_types, schema, plan) = params::describe(self, &stmt, client_types).await?;
+        let (param_types, schema, plan) = params::describe(self, &mut stmt, client_types).await?;
         let plan = plan.map(|p| (p, self.db.engine.catalog()));
         Ok(Prepared { statement: Some(stmt), param_types, schema, plan })
     }
@@ -616,6 +617,11 @@ fn syntax_error(sql: &str, e: ParserError) -> SqlError {
         }
     };
     // sqlparser reports "... at Line: L, Column: C".
+    if text.contains("found: EOF") {
+        // PostgreSQL points just past the end of the statement.
+        let message = text.strip_prefix("Expected: ").map_or(text.clone(), |r| format!("expected {r}"));
+        return SqlError::Syntax { message: format!("syntax error at end of input: {message}"), position: Some(sql.chars().count() + 1) };
+    }
     let (message, position) = match text.rfind(" at Line: ") {
         Some(i) => {
             let loc = &text[i + " at Line: ".len()..];

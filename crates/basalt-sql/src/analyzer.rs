@@ -1,0 +1,163 @@
+//! A DataFusion analyzer rule for PostgreSQL arithmetic semantics: integer `+`, `-` and `*`
+//! fail with "integer out of range" (SQLSTATE 22003) on overflow instead of wrapping.
+//!
+//! It runs after DataFusion's type coercion, so both operands already have the same type;
+//! expression names are preserved so the plan's schema does not change.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, Result as DfResult};
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+use crate::error::SqlError;
+
+#[derive(Debug)]
+pub struct CheckedIntegerArithmetic {
+    add: Arc<ScalarUDF>,
+    sub: Arc<ScalarUDF>,
+    mul: Arc<ScalarUDF>,
+}
+
+impl Default for CheckedIntegerArithmetic {
+    fn default() -> Self {
+        CheckedIntegerArithmetic {
+            add: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Add))),
+            sub: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Sub))),
+            mul: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Mul))),
+        }
+    }
+}
+
+impl AnalyzerRule for CheckedIntegerArithmetic {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
+        plan.transform_up_with_subqueries(|node| {
+            if matches!(node, LogicalPlan::TableScan(_)) {
+                return Ok(Transformed::no(node));
+            }
+            let schema = if node.inputs().is_empty() {
+                node.schema().as_ref().clone()
+            } else {
+                merge_schema(&node.inputs())
+            };
+            let preserver = NamePreserver::new(&node);
+            node.map_expressions(|e| {
+                let name = preserver.save(&e);
+                let rewritten = e.transform_up(|e| self.rewrite(e, &schema))?;
+                Ok(rewritten.update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "basalt_checked_integer_arithmetic"
+    }
+}
+
+impl CheckedIntegerArithmetic {
+    fn rewrite(&self, e: Expr, schema: &DFSchema) -> DfResult<Transformed<Expr>> {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
+        let udf = match op {
+            Operator::Plus => &self.add,
+            Operator::Minus => &self.sub,
+            Operator::Multiply => &self.mul,
+            _ => return Ok(Transformed::no(e)),
+        };
+        // Types of outer references (correlated subqueries) are not known here: leave those.
+        let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
+            return Ok(Transformed::no(e));
+        };
+        if lt != rt || !matches!(lt, DataType::Int16 | DataType::Int32 | DataType::Int64) {
+            return Ok(Transformed::no(e));
+        }
+        let args = vec![left.as_ref().clone(), right.as_ref().clone()];
+        Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(udf), args))))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+}
+
+#[derive(Debug)]
+struct CheckedOp {
+    op: Op,
+    signature: Signature,
+}
+
+impl CheckedOp {
+    fn new(op: Op) -> CheckedOp {
+        let sig = [DataType::Int16, DataType::Int32, DataType::Int64]
+            .into_iter()
+            .map(|t| TypeSignature::Exact(vec![t.clone(), t]))
+            .collect();
+        CheckedOp { op, signature: Signature::one_of(sig, Volatility::Immutable) }
+    }
+}
+
+impl PartialEq for CheckedOp {
+    fn eq(&self, other: &Self) -> bool {
+        self.op == other.op
+    }
+}
+impl Eq for CheckedOp {}
+impl Hash for CheckedOp {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.op.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CheckedOp {
+    fn name(&self) -> &str {
+        match self.op {
+            Op::Add => "checked_add",
+            Op::Sub => "checked_sub",
+            Op::Mul => "checked_mul",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(arg_types.first().cloned().unwrap_or(DataType::Int64))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let ty = args.return_field.data_type().clone();
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let (l, r) = (&arrays[0], &arrays[1]);
+        let result = match self.op {
+            Op::Add => numeric::add(l, r),
+            Op::Sub => numeric::sub(l, r),
+            Op::Mul => numeric::mul(l, r),
+        };
+        match result {
+            Ok(a) => Ok(ColumnarValue::Array(a)),
+            Err(_) => {
+                let name = match ty {
+                    DataType::Int16 => "smallint",
+                    DataType::Int32 => "integer",
+                    _ => "bigint",
+                };
+                Err(SqlError::OutOfRange(format!("{name} out of range")).into_datafusion())
+            }
+        }
+    }
+}
