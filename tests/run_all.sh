@@ -46,9 +46,9 @@ for _ in $(seq 1 100); do
 done
 curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null || { echo "server did not start:"; cat "$DATA.log"; exit 1; }
 
-slt() { # slt LABEL PORT ENGINE
+slt() { # slt LABEL PORT ENGINE: records marked "skipif basalt" document differences
   step "sqllogictest $1 ($3)"
-  sqllogictest --engine "$3" --host 127.0.0.1 --port "$2" --db basalt --user postgres tests/slt/*.slt
+  sqllogictest --engine "$3" --label "$1" --host 127.0.0.1 --port "$2" --db basalt --user postgres tests/slt/*.slt
   record "slt $1 $3" $?
 }
 slt basalt "$PG_PORT" postgres
@@ -57,8 +57,8 @@ slt basalt "$PG_PORT" postgres-extended
 step "reference PostgreSQL 15"
 export PG_REF_PORT="${PG_REF_PORT:-$(free_port)}"
 if bash tests/pg_reference.sh start; then
-  slt postgresql-15 "$PG_REF_PORT" postgres
-  slt postgresql-15 "$PG_REF_PORT" postgres-extended
+  slt postgresql "$PG_REF_PORT" postgres
+  slt postgresql "$PG_REF_PORT" postgres-extended
   bash tests/pg_reference.sh stop
 else
   record "reference PostgreSQL start" 1

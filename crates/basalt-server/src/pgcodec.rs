@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
 use basalt_sql::format::pg_text_column;
 use basalt_sql::SqlError;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -62,13 +63,9 @@ pub fn pg_type(field: &Field) -> Option<Type> {
         DataType::Float16 | DataType::Float32 => Type::FLOAT4,
         DataType::Float64 => Type::FLOAT8,
         DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => Type::NUMERIC,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            if field.metadata().contains_key(CHAR_LENGTH_KEY) {
-                Type::BPCHAR
-            } else {
-                Type::TEXT
-            }
-        }
+        // CHAR(n) columns are announced as text: DataFusion keeps the column's metadata
+        // through casts (`c::text`), so the type of a derived column cannot be told apart.
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Type::TEXT,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::BYTEA,
         DataType::Date32 | DataType::Date64 => Type::DATE,
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
@@ -181,9 +178,18 @@ fn encode_binary(array: &ArrayRef, r: usize, char_pad: Option<usize>, out: &mut 
         DataType::Int64 => put_bytes(out, &get!(Int64Array).value(r).to_be_bytes()),
         DataType::Float32 => put_bytes(out, &get!(Float32Array).value(r).to_be_bytes()),
         DataType::Float64 => put_bytes(out, &get!(Float64Array).value(r).to_be_bytes()),
-        DataType::Decimal128(_, scale) => {
-            let b = numeric_to_binary(get!(Decimal128Array).value(r), *scale);
-            put_bytes(out, &b);
+        DataType::Decimal128(precision, scale) => {
+            let mut v = get!(Decimal128Array).value(r);
+            let mut scale = *scale;
+            // Unconstrained NUMERIC (stored at a fixed scale) is sent without padding zeros,
+            // as the text format prints it.
+            if *precision == NUMERIC_DEFAULT_PRECISION && scale == NUMERIC_DEFAULT_SCALE {
+                while scale > 0 && v % 10 == 0 {
+                    v /= 10;
+                    scale -= 1;
+                }
+            }
+            put_bytes(out, &numeric_to_binary(v, scale));
         }
         DataType::Utf8 => {
             let v = get!(StringArray).value(r);

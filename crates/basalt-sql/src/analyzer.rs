@@ -1,5 +1,7 @@
 //! A DataFusion analyzer rule for PostgreSQL arithmetic semantics: integer `+`, `-` and `*`
-//! fail with "integer out of range" (SQLSTATE 22003) on overflow instead of wrapping.
+//! fail with "integer out of range" (SQLSTATE 22003) on overflow instead of wrapping, and
+//! casts of fractional numbers to integers round instead of truncating, and casts to text
+//! print values the way PostgreSQL does.
 //!
 //! It runs after DataFusion's type coercion, so both operands already have the same type;
 //! expression names are preserved so the plan's schema does not change.
@@ -12,7 +14,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result as DfResult};
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
@@ -25,6 +27,8 @@ use crate::error::SqlError;
 
 #[derive(Debug)]
 pub struct CheckedIntegerArithmetic {
+    pg_text: Arc<ScalarUDF>,
+    byte_length: Arc<ScalarUDF>,
     add: Arc<ScalarUDF>,
     sub: Arc<ScalarUDF>,
     mul: Arc<ScalarUDF>,
@@ -33,6 +37,8 @@ pub struct CheckedIntegerArithmetic {
 impl Default for CheckedIntegerArithmetic {
     fn default() -> Self {
         CheckedIntegerArithmetic {
+            byte_length: Arc::new(byte_length_udf()),
+            pg_text: Arc::new(ScalarUDF::from(PgText { signature: Signature::any(1, Volatility::Immutable) })),
             add: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Add))),
             sub: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Sub))),
             mul: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Mul))),
@@ -68,6 +74,63 @@ impl AnalyzerRule for CheckedIntegerArithmetic {
 
 impl CheckedIntegerArithmetic {
     fn rewrite(&self, e: Expr, schema: &DFSchema) -> DfResult<Transformed<Expr>> {
+        // A cast of a fractional number to an integer rounds in PostgreSQL (DataFusion
+        // truncates): 2.5::numeric::integer is 3.
+        if let Expr::Cast(Cast { expr, field }) = &e {
+            if matches!(field.data_type(), DataType::Int16 | DataType::Int32 | DataType::Int64)
+                && matches!(
+                    expr.get_type(schema),
+                    Ok(DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _))
+                )
+            {
+                let rounded = datafusion::functions::math::expr_fn::round(vec![expr.as_ref().clone()]);
+                return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(Box::new(rounded), Arc::clone(field)))));
+            }
+        }
+        // x::text renders x the way PostgreSQL prints it (timestamps, intervals, floats, bytea).
+        if let Expr::Cast(Cast { expr, field }) = &e {
+            if matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+                if let Ok(from) = expr.get_type(schema) {
+                    if matches!(
+                        from,
+                        DataType::Timestamp(_, _)
+                            | DataType::Date32
+                            | DataType::Time64(_)
+                            | DataType::Interval(_)
+                            | DataType::Float32
+                            | DataType::Float64
+                            | DataType::Binary
+                            | DataType::Decimal128(_, _)
+                    ) {
+                        let text = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&self.pg_text), vec![expr.as_ref().clone()]));
+                        let text = if field.data_type() == &DataType::Utf8 {
+                            text
+                        } else {
+                            Expr::Cast(Cast::new_from_field(Box::new(text), Arc::clone(field)))
+                        };
+                        return Ok(Transformed::yes(text));
+                    }
+                }
+            }
+        }
+        // length(bytea) counts bytes in PostgreSQL.
+        if let Expr::ScalarFunction(f) = &e {
+            if matches!(f.name(), "length" | "char_length" | "character_length") && f.args.len() == 1 {
+                // Type coercion may already have wrapped the argument in a cast to text.
+                let mut arg = &f.args[0];
+                loop {
+                    arg = match arg {
+                        Expr::Cast(c) => c.expr.as_ref(),
+                        Expr::ScalarFunction(inner) if inner.name() == "pg_text" && inner.args.len() == 1 => &inner.args[0],
+                        _ => break,
+                    };
+                }
+                if matches!(arg.get_type(schema), Ok(DataType::Binary | DataType::LargeBinary | DataType::BinaryView)) {
+                    let bytes = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&self.byte_length), vec![arg.clone()]));
+                    return Ok(Transformed::yes(bytes));
+                }
+            }
+        }
         let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
         let udf = match op {
             Operator::Plus => &self.add,
@@ -85,6 +148,50 @@ impl CheckedIntegerArithmetic {
         let args = vec![left.as_ref().clone(), right.as_ref().clone()];
         Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(udf), args))))
     }
+}
+
+/// `x::text` with PostgreSQL's output format for x's type.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgText {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for PgText {
+    fn name(&self) -> &str {
+        "pg_text"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let text = crate::format::pg_text_column(&arrays[0]).map_err(SqlError::into_datafusion)?;
+        let out: datafusion::arrow::array::StringArray = text.into_iter().collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `length(bytea)`: the number of bytes.
+fn byte_length_udf() -> ScalarUDF {
+    use datafusion::arrow::array::{Array, BinaryArray, Int32Array};
+    datafusion::logical_expr::create_udf(
+        "bytea_length",
+        vec![DataType::Binary],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let b = datafusion::arrow::compute::cast(&arrays[0], &DataType::Binary)?;
+            let b = b.as_any().downcast_ref::<BinaryArray>().ok_or_else(|| {
+                datafusion::error::DataFusionError::Execution("bytea_length expects bytea".into())
+            })?;
+            let out: Int32Array = (0..b.len()).map(|i| (!b.is_null(i)).then(|| b.value(i).len() as i32)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -99,6 +99,10 @@ pub fn to_column_type(array: &ArrayRef, ty: &SqlType, column: &str) -> SqlResult
         interval_from_text(array)?
     } else if array.data_type() == &target {
         Arc::clone(array)
+    } else if ty.is_integer() && matches!(array.data_type(), DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)) {
+        // PostgreSQL rounds fractional values stored into integer columns.
+        let rounded = round_to_integer(array)?;
+        return to_column_type(&rounded, ty, column);
     } else {
         let options = CastOptions { safe: false, format_options: FormatOptions::default() };
         cast_with_options(array, &target, &options).map_err(|e| {
@@ -125,6 +129,50 @@ pub fn to_column_type(array: &ArrayRef, ty: &SqlType, column: &str) -> SqlResult
         })?
     };
     enforce_length(&array, ty)
+}
+
+/// Rounds floats (half to even, like PostgreSQL's rint) and decimals (half away from zero)
+/// to whole numbers, as Int64 (then range-checked by the caller's cast).
+fn round_to_integer(array: &ArrayRef) -> SqlResult<ArrayRef> {
+    use datafusion::arrow::array::{Decimal128Array, Float64Array, Int64Array};
+    let out: Int64Array = match array.data_type() {
+        DataType::Decimal128(_, scale) => {
+            let a = array.as_any().downcast_ref::<Decimal128Array>().ok_or_else(|| SqlError::Internal("decimal".into()))?;
+            let div = 10i128.checked_pow((*scale).max(0) as u32).unwrap_or(1);
+            let mut values = Vec::with_capacity(a.len());
+            for v in a.iter() {
+                values.push(match v {
+                    None => None,
+                    Some(v) => {
+                        let q = v / div;
+                        let r = v % div;
+                        let q = if r.abs() * 2 >= div { q + v.signum() } else { q };
+                        Some(i64::try_from(q).map_err(|_| SqlError::OutOfRange("bigint out of range".into()))?)
+                    }
+                });
+            }
+            values.into_iter().collect()
+        }
+        _ => {
+            let f = cast_with_options(array, &DataType::Float64, &CastOptions::default())?;
+            let f = f.as_any().downcast_ref::<Float64Array>().ok_or_else(|| SqlError::Internal("float".into()))?;
+            let mut values = Vec::with_capacity(f.len());
+            for v in f.iter() {
+                values.push(match v {
+                    None => None,
+                    Some(x) => {
+                        let r = x.round_ties_even();
+                        if !r.is_finite() || r < i64::MIN as f64 || r >= i64::MAX as f64 {
+                            return Err(SqlError::OutOfRange("bigint out of range".into()));
+                        }
+                        Some(r as i64)
+                    }
+                });
+            }
+            values.into_iter().collect()
+        }
+    };
+    Ok(Arc::new(out))
 }
 
 fn is_string(dt: &DataType) -> bool {

@@ -68,6 +68,12 @@ impl VisitorMut for PgForms {
     /// `mod(a, b)` is `a % b`; interval literals in PostgreSQL syntax (`'1 day 02:00:00'`)
     /// are normalised to a form DataFusion reads exactly.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        // `x op ANY/ALL (subquery)`: DataFusion mis-resolves an outer column that has the same
+        // name as the subquery's column, so these are rewritten into forms it plans right.
+        if let Some(new) = quantified_subquery(e) {
+            *e = new;
+            return ControlFlow::Continue(());
+        }
         match e {
             Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
                 if let Some(lit) = pg_interval_text(&iv.value) {
@@ -77,6 +83,17 @@ impl VisitorMut for PgForms {
             Expr::Cast { expr, data_type: DataType::Interval { .. }, .. } => {
                 if let Some(lit) = pg_interval_text(expr) {
                     **expr = Expr::value(Value::SingleQuotedString(lit));
+                }
+            }
+            // '\x00ff'::bytea: PostgreSQL's bytea input syntax as a binary literal.
+            Expr::Cast { expr, data_type: DataType::Bytea, .. } => {
+                if let Expr::Value(v) = expr.as_ref() {
+                    if let Value::SingleQuotedString(text) = &v.value {
+                        if let Ok(bytes) = crate::eval::parse_bytea(text) {
+                            let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+                            **expr = Expr::value(Value::HexStringLiteral(hex));
+                        }
+                    }
                 }
             }
             // An explicit cast to CHAR(n)/VARCHAR(n) pads or cuts to n characters.
@@ -117,6 +134,24 @@ impl VisitorMut for PgForms {
         }
         ControlFlow::Continue(())
     }
+}
+
+fn quantified_subquery(e: &Expr) -> Option<Expr> {
+    let (left, op, query, all) = match e {
+        Expr::AnyOp { left, compare_op, right, .. } => (left, compare_op, right, false),
+        Expr::AllOp { left, compare_op, right } => (left, compare_op, right, true),
+        _ => return None,
+    };
+    let Expr::Subquery(q) = query.as_ref() else { return None };
+    let sql = match (op, all) {
+        (BinaryOperator::Eq, false) => format!("({left}) IN ({q})"),
+        (BinaryOperator::NotEq, true) => format!("({left}) NOT IN ({q})"),
+        (op, false) => format!("EXISTS (SELECT 1 FROM ({q}) AS __basalt_any(__v) WHERE ({left}) {op} __v)"),
+        (op, true) => format!(
+            "NOT EXISTS (SELECT 1 FROM ({q}) AS __basalt_all(__v) WHERE NOT (({left}) {op} __v) OR __v IS NULL OR ({left}) IS NULL)"
+        ),
+    };
+    crate::eval::parse_expr(&sql).ok().map(|e| Expr::Nested(Box::new(e)))
 }
 
 fn char_len(len: &Option<datafusion::sql::sqlparser::ast::CharacterLength>) -> Option<u64> {
