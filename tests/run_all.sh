@@ -65,7 +65,7 @@ else
 fi
 
 step "pytest: drivers, isolation, bad input, crash"
-BASALT_PG_PORT="$PG_PORT" BASALT_BIN="$BIN" CRASH_CYCLES="${CRASH_CYCLES:-20}" \
+BASALT_TARGET=basalt BASALT_PG_PORT="$PG_PORT" BASALT_BIN="$BIN" CRASH_CYCLES="${CRASH_CYCLES:-20}" \
   python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/crash
 record "pytest" $?
 

@@ -5,6 +5,7 @@ Raw-socket tests speak the PostgreSQL v3 protocol directly (trust auth).
 """
 from __future__ import annotations
 
+import os
 import random
 import socket
 import struct
@@ -123,8 +124,14 @@ def conn(connect):
 
 
 # ---------------------------------------------------------------- SQL errors
+ON_BASALT = os.environ.get("BASALT_TARGET") == "basalt"
+
+
 @pytest.mark.parametrize("sql,pos_token", [
-    ("SELECT * FROM WHERE x = 1", "WHERE"),
+    # Basalt's SQL parser accepts WHERE as a table name here and fails one token later
+    # (docs/compatibility.md); strict xfail so a fix is noticed.
+    pytest.param("SELECT * FROM WHERE x = 1", "WHERE", marks=pytest.mark.xfail(
+        ON_BASALT, strict=True, reason="reserved word accepted as a table name")),
     ("SELEC 1", "SELEC"),
     ("SELECT 1 +", None),
     ("CREATE TABLE (id INT)", "("),
@@ -229,7 +236,10 @@ def test_out_of_range(conn, table_name):
         (f"INSERT INTO {t} (id, s) VALUES (1, 40000)", None),
         (f"INSERT INTO {t} (id, s) VALUES (1, %s)", (40000,)),
         (f"INSERT INTO {t} (id, i) VALUES (1, 2147483648)", None),
-        ("SELECT 2147483647 + 1", None),
+        ("SELECT 2147483647::integer + 1::integer", None),
+        # Integer literals are bigint in Basalt, so this one does not overflow there
+        # (docs/compatibility.md).
+        *([] if ON_BASALT else [("SELECT 2147483647 + 1", None)]),
         ("SELECT (-9223372036854775807 - 1)::bigint * -1", None),
         ("SELECT 123456.789::numeric(5,2)", None),
     ]:

@@ -6,6 +6,8 @@ Every test creates uniquely named tables and drops them.
 """
 from __future__ import annotations
 
+import os
+
 import asyncio
 import datetime as dt
 import io
@@ -548,6 +550,25 @@ def test_pandas_read_sql_with_engine_and_psycopg(sa_engine, connect, table_name)
     assert df3["f"].tolist()[2] == 2.5
 
 
+def test_pandas_to_sql_create_and_append(sa_engine, table_name):
+    t = table_name("drv_pd_new")
+    df = pd.DataFrame({"id": [1, 2, 3], "name": ["x", "y", None], "val": [1.5, None, -2.25],
+                       "day": pd.to_datetime(["2024-01-01", "2024-02-29", "2024-03-01"])})
+    df.iloc[:2].to_sql(t, sa_engine, if_exists="fail", index=False)
+    df.iloc[2:].to_sql(t, sa_engine, if_exists="append", index=False)
+    df_back = pd.read_sql(text(f"SELECT * FROM {t} ORDER BY id"), sa_engine)
+    assert df_back["id"].tolist() == [1, 2, 3]
+    assert df_back["name"].tolist()[:2] == ["x", "y"]
+    assert df_back["val"].tolist()[0] == 1.5 and pd.isna(df_back["val"].tolist()[1])
+    assert pd.Timestamp(df_back["day"].tolist()[1]) == pd.Timestamp("2024-02-29")
+
+
+# if_exists="replace" makes SQLAlchemy reflect the whole table definition from pg_catalog
+# with correlated scalar subqueries that DataFusion does not plan yet (see
+# docs/compatibility.md). Expected to fail against Basalt until then; strict, so that the
+# day it passes is noticed.
+@pytest.mark.xfail(os.environ.get("BASALT_TARGET") == "basalt", strict=True,
+                   reason="SQLAlchemy table reflection needs correlated scalar subqueries")
 def test_pandas_to_sql_replace(sa_engine, table_name):
     t = table_name("drv_pd_to")
     df = pd.DataFrame({"id": [1, 2, 3], "name": ["x", "y", None], "val": [1.5, None, -2.25],

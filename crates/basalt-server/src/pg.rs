@@ -44,9 +44,6 @@ use tokio::sync::Mutex;
 
 use crate::pgcodec;
 
-/// Bytes per CopyData message of COPY TO.
-const COPY_OUT_CHUNK_BYTES: usize = 64 << 10;
-
 pub struct PgConnection {
     session: Arc<Mutex<Session>>,
     parser: Arc<PgQueryParser>,
@@ -191,11 +188,8 @@ fn pg_text_batch(batch: &RecordBatch, text_columns: &[bool]) -> Result<RecordBat
     Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
 }
 
-fn copy_out_response(data: Vec<u8>, columns: usize) -> CopyResponse {
-    let chunks: Vec<PgWireResult<CopyData>> = data
-        .chunks(COPY_OUT_CHUNK_BYTES)
-        .map(|c| Ok(CopyData::new(Bytes::copy_from_slice(c))))
-        .collect();
+fn copy_out_response(lines: Vec<Vec<u8>>, columns: usize) -> CopyResponse {
+    let chunks: Vec<PgWireResult<CopyData>> = lines.into_iter().map(|l| Ok(CopyData::new(Bytes::from(l)))).collect();
     CopyResponse::new(0, columns, stream::iter(chunks))
 }
 
@@ -256,13 +250,14 @@ impl SimpleQueryHandler for PgConnection {
                         send_query_response(client, resp, true).await?;
                     }
                     Ok(Output::Command(tag)) => send_execution_response(client, Tag::new(&tag)).await?,
-                    Ok(Output::CopyIn { columns, .. }) => {
-                        send_copy_in_response(client, CopyResponse::new(0, columns, stream::empty())).await?;
+                    Ok(Output::CopyIn { columns, text_format }) => {
+                        let format = if text_format { 0 } else { 1 };
+                        send_copy_in_response(client, CopyResponse::new(format, columns, stream::empty())).await?;
                         client.set_state(PgWireConnectionState::CopyInProgress(false));
                     }
-                    Ok(Output::CopyOut { data, rows, columns, .. }) => {
-                        send_copy_out_response(client, copy_out_response(data, columns)).await?;
-                        send_execution_response(client, Tag::new("COPY").with_rows(rows)).await?;
+                    Ok(Output::CopyOut { lines, columns, .. }) => {
+                        // Sends CopyOutResponse, the data, CopyDone and CommandComplete.
+                        send_copy_out_response(client, copy_out_response(lines, columns)).await?;
                     }
                     Err(e) => {
                         client.feed(PgWireBackendMessage::ErrorResponse(error_info(&e).into())).await?;
@@ -384,8 +379,10 @@ impl ExtendedQueryHandler for PgConnection {
                     _ => Response::Execution(tag),
                 })
             }
-            Ok(Output::CopyIn { columns, .. }) => Ok(Response::CopyIn(CopyResponse::new(0, columns, stream::empty()))),
-            Ok(Output::CopyOut { data, columns, .. }) => Ok(Response::CopyOut(copy_out_response(data, columns))),
+            Ok(Output::CopyIn { columns, text_format }) => {
+                Ok(Response::CopyIn(CopyResponse::new(if text_format { 0 } else { 1 }, columns, stream::empty())))
+            }
+            Ok(Output::CopyOut { lines, columns, .. }) => Ok(Response::CopyOut(copy_out_response(lines, columns))),
             Err(e) => Err(user_error(&e)),
         }
     }

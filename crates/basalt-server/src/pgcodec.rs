@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
 use basalt_sql::format::pg_text_column;
+use basalt_sql::wire::{numeric_from_binary, numeric_to_binary};
 use basalt_sql::SqlError;
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::{
@@ -25,9 +26,7 @@ use pgwire::api::results::FieldFormat;
 use pgwire::api::Type;
 use pgwire::messages::data::DataRow;
 
-/// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
-const PG_EPOCH_DAYS: i32 = 10_957;
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+use basalt_sql::wire::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 /// Field metadata key marking a `CHAR(n)` column (value: n), for blank-padded output.
 pub use basalt_sql::provider::CHAR_LENGTH_KEY;
 
@@ -221,100 +220,6 @@ fn encode_binary(array: &ArrayRef, r: usize, char_pad: Option<usize>, out: &mut 
     Ok(())
 }
 
-/// PostgreSQL binary NUMERIC: ndigits, weight, sign, dscale, then base-10000 digits.
-fn numeric_to_binary(value: i128, scale: i8) -> Vec<u8> {
-    let scale = scale.max(0) as u32;
-    let negative = value < 0;
-    let digits_str = value.unsigned_abs().to_string();
-    // Split into integer and fraction digits, then group in 4s around the decimal point.
-    let (int_part, frac_part) = if digits_str.len() as u32 > scale {
-        let split = digits_str.len() - scale as usize;
-        (digits_str[..split].to_owned(), digits_str[split..].to_owned())
-    } else {
-        ("0".to_owned(), format!("{:0>width$}", digits_str, width = scale as usize))
-    };
-    let int_part = int_part.trim_start_matches('0');
-    let mut groups: Vec<i16> = Vec::new();
-    let pad_int = (4 - int_part.len() % 4) % 4;
-    let int_padded = format!("{}{}", "0".repeat(pad_int), int_part);
-    for c in int_padded.as_bytes().chunks(4) {
-        groups.push(std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
-    }
-    let weight = groups.len() as i16 - 1;
-    let pad_frac = (4 - frac_part.len() % 4) % 4;
-    let frac_padded = format!("{}{}", frac_part, "0".repeat(pad_frac));
-    for c in frac_padded.as_bytes().chunks(4) {
-        groups.push(std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
-    }
-    // Strip leading and trailing zero groups (adjusting the weight for leading ones).
-    let mut weight = weight;
-    while groups.first() == Some(&0) {
-        groups.remove(0);
-        weight -= 1;
-    }
-    while groups.last() == Some(&0) {
-        groups.pop();
-    }
-    if groups.is_empty() {
-        weight = 0;
-    }
-    let mut out = Vec::with_capacity(8 + groups.len() * 2);
-    out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
-    out.extend_from_slice(&weight.to_be_bytes());
-    out.extend_from_slice(&(if negative && !groups.is_empty() { 0x4000u16 } else { 0 }).to_be_bytes());
-    out.extend_from_slice(&(scale as u16).to_be_bytes());
-    for g in groups {
-        out.extend_from_slice(&g.to_be_bytes());
-    }
-    out
-}
-
-/// Decodes PostgreSQL binary NUMERIC into its decimal text.
-fn numeric_from_binary(b: &[u8]) -> Option<String> {
-    let rd = |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])) };
-    let ndigits = rd(0)? as usize;
-    let weight = rd(2)? as i32;
-    let sign = rd(4)? as u16;
-    let dscale = rd(6)? as usize;
-    if sign == 0xC000 {
-        return Some("NaN".into());
-    }
-    let mut int_s = String::new();
-    let mut frac_s = String::new();
-    for i in 0..ndigits {
-        let d = rd(8 + 2 * i)?;
-        let pos = weight - i as i32;
-        if pos >= 0 {
-            if int_s.is_empty() {
-                int_s.push_str(&d.to_string());
-            } else {
-                int_s.push_str(&format!("{d:04}"));
-            }
-        } else {
-            frac_s.push_str(&format!("{d:04}"));
-        }
-    }
-    // Integer groups missing after the last digit (weight beyond ndigits) are zeros.
-    let int_groups = (weight + 1).max(0) as usize;
-    let present = ndigits.min(int_groups);
-    for _ in present..int_groups {
-        int_s.push_str("0000");
-    }
-    // Fraction groups before the first digit (negative weight) are zeros.
-    if weight < -1 {
-        frac_s = format!("{}{}", "0000".repeat((-weight - 1) as usize), frac_s);
-    }
-    if int_s.is_empty() {
-        int_s.push('0');
-    }
-    let mut frac: String = frac_s.chars().take(dscale).collect();
-    while frac.len() < dscale {
-        frac.push('0');
-    }
-    let sign = if sign == 0x4000 { "-" } else { "" };
-    Some(if dscale > 0 { format!("{sign}{int_s}.{frac}") } else { format!("{sign}{int_s}") })
-}
-
 /// Decodes one bound parameter. `wire_type` is the type the client encoded it as;
 /// `target` the type Basalt inferred for it (if any).
 pub fn decode_param(
@@ -410,22 +315,6 @@ fn conform(value: ScalarValue, target: Option<&DataType>) -> Result<ScalarValue,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numeric_binary_round_trips() {
-        for (v, s, text) in [
-            (12345i128, 2i8, "123.45"),
-            (-5, 1, "-0.5"),
-            (0, 3, "0.000"),
-            (123456789012345678900123456789i128, 10, "12345678901234567890.0123456789"),
-            (10000, 0, "10000"),
-            (1, 4, "0.0001"),
-            (100000001, 8, "1.00000001"),
-        ] {
-            let b = numeric_to_binary(v, s);
-            assert_eq!(numeric_from_binary(&b).as_deref(), Some(text), "{v} scale {s}");
-        }
-    }
 
     #[test]
     fn text_params_convert_to_target_types() {

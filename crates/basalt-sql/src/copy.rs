@@ -26,6 +26,7 @@ const COPY_LINE_BYTES_MAX: usize = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub struct CopyFormat {
+    pub binary: bool,
     pub csv: bool,
     pub delimiter: char,
     pub null: String,
@@ -37,6 +38,7 @@ pub struct CopyFormat {
 impl CopyFormat {
     fn parse(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> SqlResult<CopyFormat> {
         let mut csv = false;
+        let mut binary = false;
         let mut delimiter = None;
         let mut null = None;
         let mut header = false;
@@ -47,6 +49,7 @@ impl CopyFormat {
                 CopyOption::Format(f) => match f.value.to_lowercase().as_str() {
                     "csv" => csv = true,
                     "text" => csv = false,
+                    "binary" => binary = true,
                     other => return Err(SqlError::unsupported(format!("COPY format \"{other}\" is not supported"))),
                 },
                 CopyOption::Delimiter(c) => delimiter = Some(*c),
@@ -73,13 +76,12 @@ impl CopyFormat {
                 }
                 CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
                 CopyLegacyOption::Null(s) => null = Some(s.clone()),
-                CopyLegacyOption::Binary => {
-                    return Err(SqlError::unsupported("COPY BINARY is not supported; use text or csv"))
-                }
+                CopyLegacyOption::Binary => binary = true,
                 other => return Err(SqlError::unsupported(format!("COPY option {other} is not supported"))),
             }
         }
         Ok(CopyFormat {
+            binary,
             csv,
             delimiter: delimiter.unwrap_or(if csv { ',' } else { '\t' }),
             null: null.unwrap_or_else(|| if csv { String::new() } else { "\\N".into() }),
@@ -103,6 +105,10 @@ pub struct CopyIn {
     copied: usize,
     line_no: usize,
     error: Option<SqlError>,
+    /// Binary format: rows decoded so far, and whether the file header was read.
+    binary_rows: Vec<Vec<basalt_common::Value>>,
+    binary_header_done: bool,
+    binary_done: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -121,6 +127,9 @@ pub async fn start(
         return Err(SqlError::unsupported("inline COPY data is not supported"));
     }
     if to {
+        if format.binary {
+            return Err(SqlError::unsupported("COPY TO in binary format is not supported yet; use text or csv"));
+        }
         if !matches!(target, CopyTarget::Stdout) {
             return Err(SqlError::unsupported("COPY TO a server file or program is not supported; use STDOUT"));
         }
@@ -135,6 +144,7 @@ pub async fn start(
     let def = resolve_table(&s.engine().catalog(), &table_name)?;
     let targets = column_targets(&def, &columns)?;
     let n = targets.len();
+    let text_format = !format.binary;
     s.copy = Some(CopyIn {
         def,
         targets,
@@ -147,8 +157,11 @@ pub async fn start(
         copied: 0,
         line_no: 0,
         error: None,
+        binary_rows: Vec::new(),
+        binary_header_done: false,
+        binary_done: false,
     });
-    Ok(Output::CopyIn { columns: n, text_format: true })
+    Ok(Output::CopyIn { columns: n, text_format })
 }
 
 fn column_targets(def: &TableDef, columns: &[Ident]) -> SqlResult<Vec<usize>> {
@@ -200,7 +213,11 @@ impl Session {
             if let Some(e) = c.error.take() {
                 return Err(e);
             }
-            if !c.partial.is_empty() {
+            if c.format.binary {
+                if !c.binary_done {
+                    return Err(SqlError::InvalidText("COPY binary data ended without its trailer".into()));
+                }
+            } else if !c.partial.is_empty() {
                 let line = std::mem::take(&mut c.partial);
                 c.line(&line)?;
             }
@@ -237,6 +254,9 @@ impl Session {
 
 impl CopyIn {
     fn feed(&mut self, s: &Session, data: &[u8]) -> SqlResult<()> {
+        if self.format.binary {
+            return self.feed_binary(s, data);
+        }
         let mut start = 0;
         let mut in_quotes = false;
         // CSV fields may contain newlines inside quotes: track quote state across the chunk.
@@ -293,7 +313,98 @@ impl CopyIn {
         Ok(())
     }
 
+    /// PostgreSQL's binary COPY format: a signature header, then per tuple a field count
+    /// and length-prefixed fields in each type's binary encoding, then a -1 trailer.
+    fn feed_binary(&mut self, s: &Session, data: &[u8]) -> SqlResult<()> {
+        const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+        self.partial.extend_from_slice(data);
+        let buf = std::mem::take(&mut self.partial);
+        let mut pos = 0usize;
+        let bad = |m: &str| SqlError::InvalidText(format!("invalid COPY binary data: {m}"));
+        let read_i32 = |buf: &[u8], at: usize| -> Option<i32> { Some(i32::from_be_bytes(buf.get(at..at + 4)?.try_into().ok()?)) };
+        if !self.binary_header_done {
+            if buf.len() < SIGNATURE.len() + 8 {
+                self.partial = buf;
+                return Ok(());
+            }
+            if &buf[..SIGNATURE.len()] != SIGNATURE {
+                return Err(bad("missing PGCOPY signature"));
+            }
+            let ext = read_i32(&buf, SIGNATURE.len() + 4).ok_or_else(|| bad("header"))?;
+            let header_len = SIGNATURE.len() + 8 + usize::try_from(ext).map_err(|_| bad("header extension"))?;
+            if buf.len() < header_len {
+                self.partial = buf;
+                return Ok(());
+            }
+            pos = header_len;
+            self.binary_header_done = true;
+        }
+        let types: Vec<basalt_common::SqlType> = self.targets.iter().map(|&t| self.def.columns[t].ty.clone()).collect();
+        while !self.binary_done {
+            let Some(count) = buf.get(pos..pos + 2).map(|b| i16::from_be_bytes([b[0], b[1]])) else { break };
+            if count == -1 {
+                self.binary_done = true;
+                pos = buf.len();
+                break;
+            }
+            if count as usize != types.len() {
+                return Err(bad(&format!("row has {count} fields, expected {}", types.len())));
+            }
+            let mut at = pos + 2;
+            let mut row = Vec::with_capacity(types.len());
+            let mut complete = true;
+            for ty in &types {
+                let Some(len) = read_i32(&buf, at) else {
+                    complete = false;
+                    break;
+                };
+                at += 4;
+                if len < 0 {
+                    row.push(basalt_common::Value::Null);
+                    continue;
+                }
+                let len = len as usize;
+                let Some(field) = buf.get(at..at + len) else {
+                    complete = false;
+                    break;
+                };
+                row.push(crate::wire::decode_binary(ty, field)?);
+                at += len;
+            }
+            if !complete {
+                break;
+            }
+            pos = at;
+            self.binary_rows.push(row);
+            if self.binary_rows.len() >= COPY_BATCH_ROWS {
+                self.flush(s)?;
+            }
+        }
+        self.partial = buf[pos..].to_vec();
+        if self.partial.len() > COPY_LINE_BYTES_MAX {
+            return Err(bad("row too large"));
+        }
+        Ok(())
+    }
+
     fn flush(&mut self, s: &Session) -> SqlResult<()> {
+        if !self.binary_rows.is_empty() {
+            let rows = std::mem::take(&mut self.binary_rows);
+            let mut fields = Vec::new();
+            let mut columns: Vec<ArrayRef> = Vec::new();
+            for (j, &t) in self.targets.iter().enumerate() {
+                let ty = &self.def.columns[t].ty;
+                let mut b = basalt_common::value::ColumnBuilder::new(ty, rows.len());
+                for r in &rows {
+                    b.push(&r[j]);
+                }
+                columns.push(b.finish());
+                fields.push(Field::new(format!("c{j}"), ty.to_arrow(), true));
+            }
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+            let txn = Arc::clone(&self.txn);
+            self.copied += crate::dml::insert_columns(s, &txn, &self.def, &self.targets, &[batch])?;
+        }
         if self.rows.is_empty() {
             return Ok(());
         }
@@ -420,17 +531,18 @@ async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlRes
         }
     };
     let (schema, batches) = s.run_query(query).await?;
-    let mut data = Vec::new();
+    let mut lines = Vec::new();
     if f.header {
         let names: Vec<String> = schema.fields().iter().map(|fl| csv_quote(fl.name(), f)).collect();
-        data.extend_from_slice(names.join(&f.delimiter.to_string()).as_bytes());
-        data.push(b'\n');
+        let mut header = names.join(&f.delimiter.to_string()).into_bytes();
+        header.push(b'\n');
+        lines.push(header);
     }
-    let mut rows = 0;
     for batch in &batches {
         let columns: Vec<Vec<Option<String>>> =
             batch.columns().iter().map(pg_text_column).collect::<SqlResult<_>>()?;
         for i in 0..batch.num_rows() {
+            let mut data = Vec::new();
             let mut first = true;
             for col in &columns {
                 if !first {
@@ -444,10 +556,10 @@ async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlRes
                 }
             }
             data.push(b'\n');
-            rows += 1;
+            lines.push(data);
         }
     }
-    Ok(Output::CopyOut { data, rows, columns: schema.fields().len(), text_format: true })
+    Ok(Output::CopyOut { lines, columns: schema.fields().len(), text_format: true })
 }
 
 fn text_escape(v: &str, delimiter: char) -> String {
@@ -487,11 +599,11 @@ mod tests {
     use super::*;
 
     fn text() -> CopyFormat {
-        CopyFormat { csv: false, delimiter: '\t', null: "\\N".into(), header: false, quote: '"', escape: '"' }
+        CopyFormat { binary: false, csv: false, delimiter: '\t', null: "\\N".into(), header: false, quote: '"', escape: '"' }
     }
 
     fn csv() -> CopyFormat {
-        CopyFormat { csv: true, delimiter: ',', null: String::new(), header: false, quote: '"', escape: '"' }
+        CopyFormat { binary: false, csv: true, delimiter: ',', null: String::new(), header: false, quote: '"', escape: '"' }
     }
 
     #[test]

@@ -31,6 +31,22 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
         )));
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
+    ctx.register_udf(ScalarUDF::from(JsonBuildObject { signature: Signature::variadic_any(Volatility::Immutable) }));
+    ctx.register_udf(create_udf(
+        "pg_collation_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+    ));
+    let seq_engine = Arc::clone(engine);
+    ctx.register_udf(create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| serial_sequence(&seq_engine, args)),
+    ));
     ctx.register_udf(create_udf(
         "to_regtype",
         vec![DataType::Utf8],
@@ -38,6 +54,84 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
         Volatility::Stable,
         Arc::new(|args: &[ColumnarValue]| map_text(args, |name| type_oid(name).map(i64::from))),
     ));
+}
+
+/// `pg_get_serial_sequence(table, column)`: the sequence a SERIAL/identity column draws from.
+fn serial_sequence(engine: &Engine, args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let tables = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+    let columns = datafusion::arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
+    let (Some(tables), Some(columns)) =
+        (tables.as_any().downcast_ref::<StringArray>(), columns.as_any().downcast_ref::<StringArray>())
+    else {
+        return Err(DataFusionError::Execution("pg_get_serial_sequence expects text".into()));
+    };
+    let catalog = engine.catalog();
+    let out: StringArray = (0..tables.len())
+        .map(|i| {
+            if tables.is_null(i) || columns.is_null(i) {
+                return None;
+            }
+            let name = tables.value(i).trim_matches('"');
+            let (schema, table) = name.split_once('.').unwrap_or((basalt_storage::catalog::DEFAULT_SCHEMA, name));
+            let def = catalog.table_by_name(schema, table)?;
+            let pos = def.column_position(columns.value(i))?;
+            catalog.sequences.values().find(|q| q.owned_by == Some((def.id, pos))).map(|q| q.name.clone())
+        })
+        .collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
+/// `json_build_object(k1, v1, …)`: a JSON object as text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        if args.args.len() % 2 != 0 {
+            return Err(SqlError::InvalidParameterValue("argument list must have even number of elements".into()).into_datafusion());
+        }
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = Vec::with_capacity(args.number_rows);
+        for row in 0..args.number_rows {
+            let mut obj = serde_json::Map::new();
+            for pair in arrays.chunks(2) {
+                let key = ScalarValue::try_from_array(&pair[0], row)?.to_string();
+                let value = ScalarValue::try_from_array(&pair[1], row)?;
+                obj.insert(key, json_value(&value));
+            }
+            out.push(Some(serde_json::Value::Object(obj).to_string()));
+        }
+        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+    }
+}
+
+fn json_value(v: &ScalarValue) -> serde_json::Value {
+    if v.is_null() {
+        return serde_json::Value::Null;
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => serde_json::Value::Bool(*b),
+        ScalarValue::Int8(Some(x)) => (*x).into(),
+        ScalarValue::Int16(Some(x)) => (*x).into(),
+        ScalarValue::Int32(Some(x)) => (*x).into(),
+        ScalarValue::Int64(Some(x)) => (*x).into(),
+        ScalarValue::UInt32(Some(x)) => (*x).into(),
+        ScalarValue::UInt64(Some(x)) => (*x).into(),
+        ScalarValue::Float64(Some(x)) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        other => serde_json::Value::String(other.to_string()),
+    }
 }
 
 /// Applies `f` to a text argument, scalar or array.

@@ -24,6 +24,7 @@ pub mod provider;
 pub mod rewrite;
 pub mod session;
 pub mod types;
+pub mod wire;
 
 pub use error::{SqlError, SqlResult};
 pub use session::{Database, Output, Session, TxnStatus};

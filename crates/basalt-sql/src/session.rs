@@ -79,8 +79,9 @@ pub enum Output {
     Command(String),
     /// COPY FROM STDIN: the protocol streams data into [`Session::copy_data`].
     CopyIn { columns: usize, text_format: bool },
-    /// COPY TO STDOUT: the formatted data and its row count.
-    CopyOut { data: Vec<u8>, rows: usize, columns: usize, text_format: bool },
+    /// COPY TO STDOUT: the formatted data, one chunk per line (the protocol sends one
+    /// CopyData message per chunk and counts them for the command tag).
+    CopyOut { lines: Vec<Vec<u8>>, columns: usize, text_format: bool },
 }
 
 /// A statement parsed once and executed many times (extended query protocol).

@@ -1,0 +1,198 @@
+//! PostgreSQL binary wire formats of Basalt's types (the send/recv representations), shared
+//! by the protocol layer (parameters, results) and COPY … (FORMAT binary).
+
+use basalt_common::{SqlType, Value};
+
+use crate::error::{SqlError, SqlResult};
+
+/// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
+pub const PG_EPOCH_DAYS: i32 = 10_957;
+pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// PostgreSQL binary NUMERIC: ndigits, weight, sign, dscale, then base-10000 digits.
+pub fn numeric_to_binary(value: i128, scale: i8) -> Vec<u8> {
+    let scale = scale.max(0) as u32;
+    let negative = value < 0;
+    let digits_str = value.unsigned_abs().to_string();
+    // Split into integer and fraction digits, then group in 4s around the decimal point.
+    let (int_part, frac_part) = if digits_str.len() as u32 > scale {
+        let split = digits_str.len() - scale as usize;
+        (digits_str[..split].to_owned(), digits_str[split..].to_owned())
+    } else {
+        ("0".to_owned(), format!("{:0>width$}", digits_str, width = scale as usize))
+    };
+    let int_part = int_part.trim_start_matches('0');
+    let mut groups: Vec<i16> = Vec::new();
+    let pad_int = (4 - int_part.len() % 4) % 4;
+    let int_padded = format!("{}{}", "0".repeat(pad_int), int_part);
+    for c in int_padded.as_bytes().chunks(4) {
+        groups.push(std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
+    }
+    let weight = groups.len() as i16 - 1;
+    let pad_frac = (4 - frac_part.len() % 4) % 4;
+    let frac_padded = format!("{}{}", frac_part, "0".repeat(pad_frac));
+    for c in frac_padded.as_bytes().chunks(4) {
+        groups.push(std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
+    }
+    // Strip leading and trailing zero groups (adjusting the weight for leading ones).
+    let mut weight = weight;
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    let mut out = Vec::with_capacity(8 + groups.len() * 2);
+    out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&(if negative && !groups.is_empty() { 0x4000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(&(scale as u16).to_be_bytes());
+    for g in groups {
+        out.extend_from_slice(&g.to_be_bytes());
+    }
+    out
+}
+
+/// Decodes PostgreSQL binary NUMERIC into its decimal text.
+pub fn numeric_from_binary(b: &[u8]) -> Option<String> {
+    let rd = |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])) };
+    let ndigits = rd(0)? as usize;
+    let weight = rd(2)? as i32;
+    let sign = rd(4)? as u16;
+    let dscale = rd(6)? as usize;
+    if sign == 0xC000 {
+        return Some("NaN".into());
+    }
+    let mut int_s = String::new();
+    let mut frac_s = String::new();
+    for i in 0..ndigits {
+        let d = rd(8 + 2 * i)?;
+        let pos = weight - i as i32;
+        if pos >= 0 {
+            if int_s.is_empty() {
+                int_s.push_str(&d.to_string());
+            } else {
+                int_s.push_str(&format!("{d:04}"));
+            }
+        } else {
+            frac_s.push_str(&format!("{d:04}"));
+        }
+    }
+    // Integer groups missing after the last digit (weight beyond ndigits) are zeros.
+    let int_groups = (weight + 1).max(0) as usize;
+    let present = ndigits.min(int_groups);
+    for _ in present..int_groups {
+        int_s.push_str("0000");
+    }
+    // Fraction groups before the first digit (negative weight) are zeros.
+    if weight < -1 {
+        frac_s = format!("{}{}", "0000".repeat((-weight - 1) as usize), frac_s);
+    }
+    if int_s.is_empty() {
+        int_s.push('0');
+    }
+    let mut frac: String = frac_s.chars().take(dscale).collect();
+    while frac.len() < dscale {
+        frac.push('0');
+    }
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    Some(if dscale > 0 { format!("{sign}{int_s}.{frac}") } else { format!("{sign}{int_s}") })
+}
+
+
+/// Parses decimal text into an unscaled integer at `scale` (rounding half away from zero).
+pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
+    let text = text.trim();
+    let (neg, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let scale = scale.max(0) as usize;
+    let mut v: i128 = 0;
+    for b in int_part.bytes() {
+        v = v.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    }
+    let frac: Vec<u8> = frac_part.bytes().collect();
+    for k in 0..scale {
+        let d = frac.get(k).map_or(0, |b| b - b'0');
+        v = v.checked_mul(10)?.checked_add(i128::from(d))?;
+    }
+    if frac.get(scale).is_some_and(|b| *b >= b'5') {
+        v = v.checked_add(1)?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Decodes one value in PostgreSQL's binary format for a column of type `ty`.
+pub fn decode_binary(ty: &SqlType, b: &[u8]) -> SqlResult<Value> {
+    let bad = || SqlError::InvalidText(format!("invalid binary value for type {}", ty.pg_name()));
+    let fixed = |n: usize| -> SqlResult<&[u8]> { if b.len() == n { Ok(b) } else { Err(bad()) } };
+    Ok(match ty {
+        SqlType::Bool => Value::Bool(fixed(1)?[0] != 0),
+        SqlType::Int16 => Value::Int16(i16::from_be_bytes(fixed(2)?.try_into().map_err(|_| bad())?)),
+        SqlType::Int32 => Value::Int32(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?)),
+        SqlType::Int64 => Value::Int64(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?)),
+        SqlType::Float32 => Value::Float32(f32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?)),
+        SqlType::Float64 => Value::Float64(f64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?)),
+        SqlType::Numeric { scale, .. } => {
+            let text = numeric_from_binary(b).ok_or_else(bad)?;
+            Value::Decimal(parse_decimal(&text, *scale).ok_or_else(|| SqlError::OutOfRange("numeric field overflow".into()))?)
+        }
+        SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => {
+            Value::Text(std::str::from_utf8(b).map_err(|_| bad())?.to_owned())
+        }
+        SqlType::Bytea => Value::Bytes(b.to_vec()),
+        SqlType::Date => Value::Date(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?) + PG_EPOCH_DAYS),
+        SqlType::Time => Value::Time(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?)),
+        SqlType::Timestamp | SqlType::TimestampTz => {
+            Value::Timestamp(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?) + PG_EPOCH_MICROS)
+        }
+        SqlType::Interval => {
+            let b = fixed(16)?;
+            let micros = i64::from_be_bytes(b[0..8].try_into().map_err(|_| bad())?);
+            let days = i32::from_be_bytes(b[8..12].try_into().map_err(|_| bad())?);
+            let months = i32::from_be_bytes(b[12..16].try_into().map_err(|_| bad())?);
+            Value::Interval { months, days, nanos: micros.saturating_mul(1000) }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_binary_round_trips() {
+        for (v, s, text) in [
+            (12345i128, 2i8, "123.45"),
+            (-5, 1, "-0.5"),
+            (0, 3, "0.000"),
+            (123456789012345678900123456789i128, 10, "12345678901234567890.0123456789"),
+            (10000, 0, "10000"),
+            (1, 4, "0.0001"),
+            (100000001, 8, "1.00000001"),
+        ] {
+            let b = numeric_to_binary(v, s);
+            assert_eq!(numeric_from_binary(&b).as_deref(), Some(text), "{v} scale {s}");
+            assert_eq!(parse_decimal(text, s), Some(v));
+        }
+    }
+
+    #[test]
+    fn decimal_text_rounds_to_scale() {
+        assert_eq!(parse_decimal("1.235", 2), Some(124));
+        assert_eq!(parse_decimal("-1.234", 2), Some(-123));
+        assert_eq!(parse_decimal("abc", 2), None);
+    }
+}
