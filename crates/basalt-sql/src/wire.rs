@@ -92,9 +92,10 @@ pub fn numeric_from_binary(b: &[u8]) -> Option<String> {
     if weight < -1 {
         frac_s = format!("{}{}", "0000".repeat((-weight - 1) as usize), frac_s);
     }
-    if int_s.is_empty() {
-        int_s.push('0');
-    }
+    let int_s = match int_s.trim_start_matches('0') {
+        "" => "0".to_owned(),
+        t => t.to_owned(),
+    };
     let mut frac: String = frac_s.chars().take(dscale).collect();
     while frac.len() < dscale {
         frac.push('0');

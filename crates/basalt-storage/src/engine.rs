@@ -146,8 +146,8 @@ impl Engine {
 
     /// Starts a transaction reading the newest durable snapshot.
     pub fn begin(&self) -> Transaction {
-        let read = ReadTs(self.wal.durable().ts);
-        let guard = self.snapshots.register(read);
+        let guard = self.snapshots.register_current(|| ReadTs(self.wal.durable().ts));
+        let read = guard.read_ts();
         Transaction::new(TxnId(self.next_txn.fetch_add(1, Ordering::Relaxed)), read, guard)
     }
 
@@ -379,7 +379,7 @@ impl Engine {
         if pending.is_empty() {
             return 0;
         }
-        let oldest = self.snapshots.oldest(ReadTs(self.wal.durable().ts));
+        let oldest = self.snapshots.oldest(|| ReadTs(self.wal.durable().ts));
         let catalog = self.catalog();
         let mut removed = 0;
         let mut again = Vec::new();

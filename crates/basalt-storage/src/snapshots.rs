@@ -18,9 +18,21 @@ impl Snapshots {
         SnapshotGuard { registry: Arc::clone(self), read }
     }
 
-    /// The oldest snapshot in use, or `otherwise` when none is.
-    pub fn oldest(&self, otherwise: ReadTs) -> ReadTs {
-        self.active.lock().keys().next().map_or(otherwise, |&ts| ReadTs(ts.min(otherwise.0)))
+    /// Takes the newest snapshot (`now()`) and registers it in one step, so that garbage
+    /// collection (which reads `now()` under the same lock in [`Snapshots::oldest`]) can
+    /// never compute an oldest snapshot newer than one about to be used.
+    pub fn register_current(self: &Arc<Self>, now: impl FnOnce() -> ReadTs) -> SnapshotGuard {
+        let mut active = self.active.lock();
+        let read = now();
+        *active.entry(read.0).or_insert(0) += 1;
+        SnapshotGuard { registry: Arc::clone(self), read }
+    }
+
+    /// The oldest snapshot in use, or `now()` when none is.
+    pub fn oldest(&self, now: impl FnOnce() -> ReadTs) -> ReadTs {
+        let active = self.active.lock();
+        let now = now();
+        active.keys().next().map_or(now, |&ts| ReadTs(ts.min(now.0)))
     }
 }
 
@@ -28,6 +40,12 @@ impl Snapshots {
 pub struct SnapshotGuard {
     registry: Arc<Snapshots>,
     read: ReadTs,
+}
+
+impl SnapshotGuard {
+    pub fn read_ts(&self) -> ReadTs {
+        self.read
+    }
 }
 
 impl Drop for SnapshotGuard {
@@ -49,13 +67,13 @@ mod tests {
     #[test]
     fn oldest_tracks_live_guards() {
         let s = Arc::new(Snapshots::default());
-        assert_eq!(s.oldest(ReadTs(9)), ReadTs(9));
+        assert_eq!(s.oldest(|| ReadTs(9)), ReadTs(9));
         let a = s.register(ReadTs(3));
-        let b = s.register(ReadTs(5));
-        assert_eq!(s.oldest(ReadTs(9)), ReadTs(3));
+        let b = s.register_current(|| ReadTs(5));
+        assert_eq!(s.oldest(|| ReadTs(9)), ReadTs(3));
         drop(a);
-        assert_eq!(s.oldest(ReadTs(9)), ReadTs(5));
+        assert_eq!(s.oldest(|| ReadTs(9)), ReadTs(5));
         drop(b);
-        assert_eq!(s.oldest(ReadTs(9)), ReadTs(9));
+        assert_eq!(s.oldest(|| ReadTs(9)), ReadTs(9));
     }
 }
