@@ -238,6 +238,7 @@ async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) 
         primary_key_name: None,
         indexes: Vec::new(),
         checks: Vec::new(),
+        version: 0,
     };
     let mut pk: Option<(Vec<usize>, Option<String>)> = None;
     let mut uniques: Vec<(Vec<usize>, Option<String>)> = Vec::new();

@@ -248,6 +248,17 @@ fn split_defaults(targets: &[usize], q: Query) -> SqlResult<Vec<DefaultGroup>> {
     if !values.rows.iter().any(|r| r.content.iter().any(is_default_keyword)) {
         return Ok(vec![(targets.to_vec(), Ok(q))]);
     }
+    if values.rows.iter().any(|r| r.content.len() != targets.len()) {
+        let more = values.rows.iter().any(|r| r.content.len() > targets.len());
+        return Err(SqlError::Syntax {
+            message: if more {
+                "INSERT has more expressions than target columns".into()
+            } else {
+                "INSERT has more target columns than expressions".into()
+            },
+            position: None,
+        });
+    }
     let mut groups: Vec<(Vec<bool>, Vec<Vec<Expr>>)> = Vec::new();
     for row in &values.rows {
         let mask: Vec<bool> = row.content.iter().map(is_default_keyword).collect();
@@ -398,7 +409,9 @@ impl Conflict {
         let schema = physical_schema(def);
         let table_name = alias.unwrap_or(&def.name);
         let parts = [(table_name, Arc::clone(&schema)), ("excluded", Arc::clone(&schema))];
-        let both = rows_batch(def, &[existing.to_vec()])?;
+        let mut existing_full = existing.to_vec();
+        existing_full.resize(def.columns.len(), Value::Null);
+        let both = rows_batch(def, &[existing_full])?;
         let excluded = rows_batch(def, &[proposed.to_vec()])?;
         let mut cols = both.columns().to_vec();
         cols.extend(excluded.columns().iter().cloned());
@@ -414,6 +427,7 @@ impl Conflict {
             }
         }
         let mut new_row = existing.to_vec();
+        new_row.resize(def.columns.len(), Value::Null);
         for (pos, expr) in sets {
             let col = &def.columns[*pos];
             let value_sql = if is_default_keyword(expr) {

@@ -280,7 +280,12 @@ impl Session {
             Statement::Explain { statement, analyze, verbose, .. } => {
                 self.explain(*statement, analyze, verbose).await
             }
-            other => ddl::execute(self, txn, other).await,
+            other => {
+                let out = ddl::execute(self, txn, other).await;
+                // This transaction's earlier writes remain valid under its own DDL.
+                txn.adopt_definitions(&self.db.engine.catalog());
+                out
+            }
         }
     }
 
@@ -573,12 +578,14 @@ impl Session {
     }
 
     async fn run_cached_plan(&mut self, plan: LogicalPlan) -> SqlResult<Output> {
-        let (txn, _autocommit) = match &self.state {
+        let (txn, autocommit) = match &self.state {
             TxnState::InBlock(t) => (Arc::clone(t), false),
             _ => (Arc::new(self.db.engine.begin()), true),
         };
-        self.slot.set(Some(txn));
+        self.slot.set(Some(Arc::clone(&txn)));
+        self.running = Some((txn, autocommit));
         let result = self.run_plan(plan).await;
+        self.running = None;
         self.slot.set(None);
         match result {
             Ok((schema, batches)) => Ok(Output::Rows { schema, batches, tag: "SELECT".into() }),

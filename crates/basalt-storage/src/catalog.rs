@@ -47,6 +47,10 @@ pub struct TableDef {
     pub primary_key_name: Option<String>,
     pub indexes: Vec<IndexDef>,
     pub checks: Vec<CheckDef>,
+    /// Bumped by every DDL change to the table (ALTER, CREATE/DROP INDEX, TRUNCATE): a
+    /// transaction that wrote rows under an older definition cannot commit them.
+    #[serde(default)]
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -167,6 +167,7 @@ impl Engine {
             for (id, tw) in writes.tables.iter().filter(|(_, tw)| !tw.ops.is_empty()) {
                 let def = catalog.table(*id)?;
                 let store = tables.get(id).ok_or(StorageError::TableDropped(*id))?;
+                crate::txn::validate_own_unique(def, tw)?;
                 for (key, op) in &tw.ops {
                     validate_op(store, def, txn.read_ts, key, op, tw)?;
                     ops.push(WalOp { table: *id, key: key.clone(), row: op.row.clone() });
@@ -214,6 +215,7 @@ impl Engine {
             let old = self.catalog();
             let mut new = (*old).clone();
             let truncated = change(&mut new)?;
+            bump_changed_versions(&old, &mut new, &truncated);
             self.check_new_unique_indexes(&old, &new)?;
             let ts = CommitTs(state.last_ts + 1);
             let record =
@@ -262,8 +264,11 @@ impl Engine {
             .get(name)
             .cloned()
             .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
-        let prev = counter.fetch_add(def.increment, Ordering::Relaxed);
-        prev.checked_add(def.increment).ok_or_else(|| StorageError::SequenceExhausted(name.into()))
+        let step = def.increment;
+        counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_add(step))
+            .map(|prev| prev + step)
+            .map_err(|_| StorageError::SequenceExhausted(name.into()))
     }
 
     /// Sets a sequence's last value (`setval`).
@@ -291,8 +296,8 @@ impl Engine {
             let mut last = def.start - def.increment;
             if let Some((table, col)) = def.owned_by {
                 if let (Some(store), Ok(tdef)) = (self.table(table), catalog.table(table)) {
-                    if let Some(max) = column_max(&store, tdef, col) {
-                        last = last.max(max);
+                    if let Some((min, max)) = column_range(&store, tdef, col) {
+                        last = if def.increment >= 0 { last.max(max) } else { last.min(min) };
                     }
                 }
             }
@@ -330,9 +335,13 @@ impl Engine {
             }
         }
         let _reset = Reset(&self.checkpointing);
-        let (ts, catalog, wal_start) = {
+        // The snapshot, the catalog and the table stores are taken together under the commit
+        // lock, so garbage collection and TRUNCATE cannot change what the files will hold.
+        let (ts, catalog, wal_start, stores, _snapshot) = {
             let state = self.commit.lock();
-            (state.last_ts, self.catalog(), self.wal.rotate())
+            let snapshot = self.snapshots.register(ReadTs(state.last_ts));
+            let stores = self.tables.read().clone();
+            (state.last_ts, self.catalog(), self.wal.rotate(), stores, snapshot)
         };
         if wal_start == self.checkpoint_lsn.load(Ordering::Relaxed)
             && checkpoint::read_current(&self.config.data_dir)?.is_some()
@@ -340,15 +349,14 @@ impl Engine {
             return Ok(()); // nothing new since the last checkpoint
         }
         self.wal.wait_durable_blocking(wal_start)?;
-        let _snapshot = self.snapshots.register(ReadTs(ts));
         let name = format!("{ts:020}");
         let dir = checkpoint::checkpoints_dir(&self.config.data_dir).join(&name);
         fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let mut files = Vec::new();
         for def in catalog.tables.values() {
-            let Some(store) = self.table(def.id) else { continue };
+            let Some(store) = stores.get(&def.id) else { continue };
             let file = format!("{}-{}.{}.parquet", def.id.0, sanitize(&def.schema), sanitize(&def.name));
-            checkpoint::write_table(def, &store, ReadTs(ts), &dir.join(&file))?;
+            checkpoint::write_table(def, store, ReadTs(ts), &dir.join(&file))?;
             files.push((def.id, file));
         }
         wal::sync_dir(&dir)?;
@@ -398,6 +406,17 @@ impl Engine {
             p.dedup();
         }
         removed
+    }
+}
+
+/// Gives every table whose definition changed (or that was truncated) a new version.
+fn bump_changed_versions(old: &Catalog, new: &mut Catalog, truncated: &[TableId]) {
+    for def in new.tables.values_mut() {
+        let Some(before) = old.tables.get(&def.id) else { continue };
+        let same = serde_json::to_string(before).ok() == serde_json::to_string(&*def).ok();
+        if !same || truncated.contains(&def.id) {
+            def.version = before.version + 1;
+        }
     }
 }
 
@@ -460,16 +479,17 @@ fn check_unique_rows(def: &TableDef, store: &TableStore, index: &IndexDef) -> Re
     Ok(())
 }
 
-fn column_max(store: &TableStore, def: &TableDef, col: usize) -> Option<i64> {
+/// The smallest and largest integer ever stored in a column (any version).
+fn column_range(store: &TableStore, def: &TableDef, col: usize) -> Option<(i64, i64)> {
+    debug_assert!(col < def.columns.len());
     let data = store.data.read();
-    let mut max: Option<i64> = None;
+    let mut range: Option<(i64, i64)> = None;
     for chain in data.rows.values() {
         for v in chain {
             if let Some(x) = v.row.get(col).and_then(Value::as_i64) {
-                max = Some(max.map_or(x, |m| m.max(x)));
+                range = Some(range.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))));
             }
         }
     }
-    let _ = def;
-    max
+    range
 }

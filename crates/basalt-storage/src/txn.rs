@@ -33,6 +33,8 @@ pub struct WriteOp {
 
 #[derive(Default)]
 pub struct TableWrites {
+    /// The table definition version the writes were made under.
+    pub def_version: u64,
     pub ops: BTreeMap<Key, WriteOp>,
     /// Unique-index keys of this transaction's own new rows, to find duplicates among them.
     unique: HashMap<IndexId, HashMap<Box<[u8]>, Key>>,
@@ -64,7 +66,7 @@ impl WriteSet {
     /// Sets (or with `None`, removes) the buffered op of a key, keeping the unique-key map in
     /// step, and returns the previous op.
     fn set_op(&mut self, def: &TableDef, key: &Key, op: Option<WriteOp>) -> Option<WriteOp> {
-        let tw = self.tables.entry(def.id).or_default();
+        let tw = self.tables.entry(def.id).or_insert_with(|| TableWrites { def_version: def.version, ..Default::default() });
         let prev = match op {
             Some(op) => tw.ops.insert(key.clone(), op),
             None => tw.ops.remove(key),
@@ -164,6 +166,17 @@ impl Transaction {
             }
         }
         ws.statement_mark = ws.statement_mark.min(mark);
+    }
+
+    /// This transaction's own DDL changed table definitions: its buffered writes stay valid
+    /// under the new versions (commit re-checks unique keys among them).
+    pub fn adopt_definitions(&self, catalog: &crate::catalog::Catalog) {
+        let mut ws = self.writes.lock();
+        for (id, tw) in ws.tables.iter_mut() {
+            if let Some(def) = catalog.tables.get(id) {
+                tw.def_version = def.version;
+            }
+        }
     }
 
     /// Forgets every buffered write to a table (the table was truncated or dropped).
@@ -394,6 +407,23 @@ fn display_value(v: Option<&Value>) -> String {
     }
 }
 
+/// Commit-time check that the transaction's own new rows do not share a unique key (the
+/// per-write checks may predate a unique index created in the same transaction).
+pub(crate) fn validate_own_unique(def: &TableDef, own: &TableWrites) -> Result<(), StorageError> {
+    for index in def.indexes.iter().filter(|i| i.unique) {
+        let mut seen = std::collections::HashSet::new();
+        for op in own.ops.values() {
+            let Some(row) = &op.row else { continue };
+            if let Some(ik) = unique_key(row, index) {
+                if !seen.insert(ik) {
+                    return Err(unique_violation(def, index, row));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Commit-time validation of one buffered op against the latest committed state.
 pub(crate) fn validate_op(
     store: &TableStore,
@@ -403,6 +433,10 @@ pub(crate) fn validate_op(
     op: &WriteOp,
     own: &TableWrites,
 ) -> Result<(), StorageError> {
+    if own.def_version != def.version {
+        // The table was altered, indexed or truncated after this transaction wrote to it.
+        return Err(StorageError::SerializationFailure);
+    }
     let latest = store.latest(key);
     if op.inserted {
         if let Some(v) = &latest {
@@ -411,6 +445,10 @@ pub(crate) fn validate_op(
                     Some(row) => pk_violation(def, row),
                     None => StorageError::SerializationFailure,
                 });
+            }
+            if v.begin.0 > read_ts.0 || v.end.0 > read_ts.0 {
+                // Inserted and deleted by others since this snapshot: first committer wins.
+                return Err(StorageError::SerializationFailure);
             }
         }
     } else if let Some(v) = &latest {

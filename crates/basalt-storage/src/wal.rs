@@ -191,7 +191,9 @@ pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
                     pos = next;
                 }
                 Err(frame_end) => {
-                    let torn_tail = is_last && frame_end >= bytes.len();
+                    // A damaged record is a torn tail only if it is the last thing in the log:
+                    // a valid record after it means acknowledged data would be cut off.
+                    let torn_tail = is_last && frame_end >= bytes.len() && !valid_frame_after(&bytes, pos);
                     if !torn_tail {
                         return Err(StorageError::Corrupt(format!(
                             "{}: checksum mismatch or damaged record at offset {pos}; the log \
@@ -218,6 +220,13 @@ pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
         end_lsn = start + pos as u64;
     }
     Ok(Recovered { records, end_lsn })
+}
+
+/// Whether any complete, checksum-valid frame starts after `pos`.
+fn valid_frame_after(bytes: &[u8], pos: usize) -> bool {
+    (pos + 1..bytes.len().saturating_sub(FRAME_HEADER_BYTES)).any(|p| {
+        matches!(read_frame(bytes, p), Ok((payload, _)) if !payload.is_empty() && WalRecord::decode(payload).is_ok())
+    })
 }
 
 /// Reads the frame at `pos`. On damage returns the offset where the damaged frame claims to
@@ -506,6 +515,17 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("offset"), "{msg}");
         assert!(msg.contains(".wal"), "{msg}");
+    }
+
+    #[test]
+    fn damaged_length_before_valid_records_is_corruption_not_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_log(dir.path(), 5);
+        let mut bytes = fs::read(&path).unwrap();
+        // Make the first record claim to run past the end of the file.
+        bytes[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        assert!(recover(dir.path(), 0).is_err(), "acknowledged records after the damage must not be cut off");
     }
 
     #[tokio::test]

@@ -1,0 +1,295 @@
+//! Engine-level tests of the storage invariants: snapshot visibility, first committer wins,
+//! unique constraints across concurrent transactions, recovery from the WAL and from
+//! checkpoints, and garbage collection that never removes what a snapshot can see.
+
+use std::sync::Arc;
+
+use basalt_common::{SqlType, TableId, Value};
+use basalt_storage::catalog::{Catalog, ColumnDef, IndexDef, TableDef};
+use basalt_storage::codec::encode_key;
+use basalt_storage::{Engine, StorageConfig, StorageError};
+
+fn open(dir: &std::path::Path) -> Arc<Engine> {
+    Engine::open(StorageConfig { data_dir: dir.to_owned(), checkpoint_wal_bytes: 0, fsync: true }).unwrap()
+}
+
+fn column(name: &str, ty: SqlType) -> ColumnDef {
+    ColumnDef { name: name.into(), ty, nullable: true, default: None, identity_always: false, dropped: false }
+}
+
+/// `CREATE TABLE t (id INT PRIMARY KEY, v TEXT)` with a unique index on v.
+async fn create_table(engine: &Arc<Engine>) -> TableId {
+    let mut id = TableId(0);
+    engine
+        .ddl(|c: &mut Catalog| {
+            id = c.allocate_table_id();
+            let oid = c.allocate_oid();
+            let index_id = c.allocate_index_id();
+            let index_oid = c.allocate_oid();
+            c.tables.insert(
+                id,
+                TableDef {
+                    id,
+                    oid,
+                    schema: "public".into(),
+                    name: "t".into(),
+                    columns: vec![column("id", SqlType::Int32), column("v", SqlType::Text)],
+                    primary_key: Some(vec![0]),
+                    primary_key_name: Some("t_pkey".into()),
+                    indexes: vec![IndexDef {
+                        id: index_id,
+                        oid: index_oid,
+                        name: "t_v_key".into(),
+                        columns: vec![1],
+                        unique: true,
+                        constraint: true,
+                    }],
+                    checks: vec![],
+                    version: 0,
+                },
+            );
+            Ok::<_, StorageError>(vec![])
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn row(id: i32, v: &str) -> basalt_common::Row {
+    vec![Value::Int32(id), Value::Text(v.into())].into()
+}
+
+fn key(id: i32) -> Box<[u8]> {
+    encode_key(&[Value::Int32(id)], &[0])
+}
+
+async fn insert(engine: &Arc<Engine>, table: TableId, id: i32, v: &str) {
+    let def = engine.catalog().table(table).unwrap().clone();
+    let store = engine.table(table).unwrap();
+    let txn = engine.begin();
+    txn.insert(&store, &def, row(id, v)).unwrap();
+    engine.commit(&txn).await.unwrap();
+}
+
+fn read(engine: &Arc<Engine>, table: TableId, id: i32) -> Option<String> {
+    let store = engine.table(table).unwrap();
+    let txn = engine.begin();
+    txn.read(&store, &key(id)).map(|r| match &r[1] {
+        Value::Text(s) => s.clone(),
+        other => format!("{other:?}"),
+    })
+}
+
+#[tokio::test]
+async fn dirty_read_uncommitted_writes_are_invisible() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let t = create_table(&engine).await;
+    let def = engine.catalog().table(t).unwrap().clone();
+    let store = engine.table(t).unwrap();
+    let writer = engine.begin();
+    writer.insert(&store, &def, row(1, "a")).unwrap();
+    assert_eq!(read(&engine, t, 1), None, "another transaction sees an uncommitted insert");
+    assert!(writer.read(&store, &key(1)).is_some(), "a transaction must see its own write");
+    engine.commit(&writer).await.unwrap();
+    assert_eq!(read(&engine, t, 1).as_deref(), Some("a"));
+}
+
+#[tokio::test]
+async fn snapshot_does_not_see_commits_made_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let t = create_table(&engine).await;
+    insert(&engine, t, 1, "old").await;
+    let store = engine.table(t).unwrap();
+    let def = engine.catalog().table(t).unwrap().clone();
+    let reader = engine.begin();
+    let writer = engine.begin();
+    writer.update(&store, &def, &key(1), row(1, "new")).unwrap();
+    engine.commit(&writer).await.unwrap();
+    let seen = reader.read(&store, &key(1)).unwrap();
+    assert_eq!(seen[1], Value::Text("old".into()), "read skew: snapshot changed under the reader");
+}
+
+#[tokio::test]
+async fn lost_update_first_committer_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let t = create_table(&engine).await;
+    insert(&engine, t, 1, "x").await;
+    let store = engine.table(t).unwrap();
+    let def = engine.catalog().table(t).unwrap().clone();
+    let a = engine.begin();
+    let b = engine.begin();
+    a.update(&store, &def, &key(1), row(1, "a")).unwrap();
+    b.update(&store, &def, &key(1), row(1, "b")).unwrap();
+    engine.commit(&a).await.unwrap();
+    let err = engine.commit(&b).await.unwrap_err();
+    assert!(matches!(err, StorageError::SerializationFailure), "{err}");
+    assert_eq!(read(&engine, t, 1).as_deref(), Some("a"));
+    // A write after the first commit is refused at once, not only at COMMIT.
+    let c = engine.begin();
+    let d = engine.begin();
+    c.delete(&store, &def, &key(1)).unwrap();
+    engine.commit(&c).await.unwrap();
+    assert!(matches!(d.update(&store, &def, &key(1), row(1, "d")), Err(StorageError::SerializationFailure)));
+}
+
+#[tokio::test]
+async fn unique_constraint_holds_across_concurrent_inserts() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let t = create_table(&engine).await;
+    let store = engine.table(t).unwrap();
+    let def = engine.catalog().table(t).unwrap().clone();
+    let a = engine.begin();
+    let b = engine.begin();
+    a.insert(&store, &def, row(1, "same")).unwrap();
+    b.insert(&store, &def, row(2, "same")).unwrap();
+    engine.commit(&a).await.unwrap();
+    let err = engine.commit(&b).await.unwrap_err();
+    assert!(matches!(err, StorageError::UniqueViolation { ref constraint, .. } if constraint == "t_v_key"), "{err}");
+    // Within one transaction too, and on the primary key.
+    let c = engine.begin();
+    assert!(matches!(c.insert(&store, &def, row(1, "other")), Err(StorageError::UniqueViolation { .. })));
+    c.insert(&store, &def, row(3, "u")).unwrap();
+    assert!(matches!(c.insert(&store, &def, row(4, "u")), Err(StorageError::UniqueViolation { .. })));
+}
+
+#[tokio::test]
+async fn statement_rollback_and_savepoints_undo_exactly_their_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let t = create_table(&engine).await;
+    let store = engine.table(t).unwrap();
+    let def = engine.catalog().table(t).unwrap().clone();
+    let catalog = engine.catalog();
+    let txn = engine.begin();
+    txn.begin_statement();
+    txn.insert(&store, &def, row(1, "kept")).unwrap();
+    let sp = txn.savepoint();
+    txn.begin_statement();
+    txn.insert(&store, &def, row(2, "undone by savepoint")).unwrap();
+    txn.begin_statement();
+    txn.insert(&store, &def, row(3, "undone by statement")).unwrap();
+    txn.rollback_statement(&catalog);
+    assert!(txn.read(&store, &key(3)).is_none());
+    assert!(txn.read(&store, &key(2)).is_some());
+    txn.rollback_to(&catalog, sp);
+    assert!(txn.read(&store, &key(2)).is_none());
+    // The unique-key map was restored too: "undone by savepoint" may be inserted again.
+    txn.insert(&store, &def, row(4, "undone by savepoint")).unwrap();
+    engine.commit(&txn).await.unwrap();
+    assert_eq!(read(&engine, t, 1).as_deref(), Some("kept"));
+    assert_eq!(read(&engine, t, 2), None);
+    assert_eq!(read(&engine, t, 4).as_deref(), Some("undone by savepoint"));
+}
+
+#[tokio::test]
+async fn recovery_replays_the_wal_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let t;
+    {
+        let engine = open(dir.path());
+        t = create_table(&engine).await;
+        for i in 0..100 {
+            insert(&engine, t, i, &format!("v{i}")).await;
+        }
+        let store = engine.table(t).unwrap();
+        let def = engine.catalog().table(t).unwrap().clone();
+        let txn = engine.begin();
+        txn.delete(&store, &def, &key(5)).unwrap();
+        engine.commit(&txn).await.unwrap();
+        // An uncommitted transaction leaves nothing behind.
+        let lost = engine.begin();
+        lost.insert(&store, &def, row(1000, "never committed")).unwrap();
+        // No shutdown: the process "dies" here.
+    }
+    let engine = open(dir.path());
+    assert_eq!(read(&engine, t, 7).as_deref(), Some("v7"));
+    assert_eq!(read(&engine, t, 5), None);
+    assert_eq!(read(&engine, t, 1000), None);
+    // Indexes are rebuilt: the unique index still rejects duplicates after recovery.
+    let store = engine.table(t).unwrap();
+    let def = engine.catalog().table(t).unwrap().clone();
+    let txn = engine.begin();
+    assert!(matches!(txn.insert(&store, &def, row(500, "v9")), Err(StorageError::UniqueViolation { .. })));
+}
+
+#[tokio::test]
+async fn checkpoint_then_recovery_keeps_every_commit_and_drops_old_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let t;
+    {
+        let engine = open(dir.path());
+        t = create_table(&engine).await;
+        for i in 0..50 {
+            insert(&engine, t, i, &format!("a{i}")).await;
+        }
+        engine.checkpoint().unwrap();
+        for i in 50..60 {
+            insert(&engine, t, i, &format!("b{i}")).await;
+        }
+    }
+    let wal_files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
+    assert_eq!(wal_files, 1, "segments before the checkpoint must be removed");
+    let engine = open(dir.path());
+    assert_eq!(read(&engine, t, 10).as_deref(), Some("a10"));
+    assert_eq!(read(&engine, t, 55).as_deref(), Some("b55"));
+    // And the checkpoint itself is a Parquet file other tools can read.
+    let ckpt = std::fs::read_to_string(dir.path().join("checkpoints/CURRENT")).unwrap();
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("checkpoints").join(ckpt.trim()))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1);
+}
+
+#[tokio::test]
+async fn garbage_collection_keeps_versions_an_active_snapshot_can_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let t = create_table(&engine).await;
+    insert(&engine, t, 1, "v0").await;
+    let store = engine.table(t).unwrap();
+    let def = engine.catalog().table(t).unwrap().clone();
+    let old_reader = engine.begin();
+    for i in 1..=5 {
+        let txn = engine.begin();
+        txn.update(&store, &def, &key(1), row(1, &format!("v{i}"))).unwrap();
+        engine.commit(&txn).await.unwrap();
+    }
+    engine.collect_garbage();
+    assert_eq!(old_reader.read(&store, &key(1)).unwrap()[1], Value::Text("v0".into()));
+    drop(old_reader);
+    engine.collect_garbage();
+    let versions = store.data.read().rows.get(&key(1)).map(|c| c.len()).unwrap();
+    assert_eq!(versions, 1, "superseded versions no snapshot needs are removed");
+    assert_eq!(read(&engine, t, 1).as_deref(), Some("v5"));
+}
+
+#[tokio::test]
+async fn writes_made_under_an_older_table_definition_cannot_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let t = create_table(&engine).await;
+    let store = engine.table(t).unwrap();
+    let def = engine.catalog().table(t).unwrap().clone();
+    let writer = engine.begin();
+    writer.insert(&store, &def, row(1, "a")).unwrap();
+    // Another session truncates the table (a DDL change) before the writer commits.
+    engine.ddl(|_c: &mut Catalog| Ok::<_, StorageError>(vec![t])).await.unwrap();
+    let err = engine.commit(&writer).await.unwrap_err();
+    assert!(matches!(err, StorageError::SerializationFailure), "{err}");
+    // The transaction's own DDL keeps its writes valid, and duplicates among them are still
+    // caught at commit.
+    let store = engine.table(t).unwrap();
+    let def = engine.catalog().table(t).unwrap().clone();
+    let own = engine.begin();
+    own.insert(&store, &def, row(2, "b")).unwrap();
+    engine.ddl(|_c: &mut Catalog| Ok::<_, StorageError>(vec![])).await.unwrap();
+    own.adopt_definitions(&engine.catalog());
+    engine.commit(&own).await.unwrap();
+    assert_eq!(read(&engine, t, 2).as_deref(), Some("b"));
+}
