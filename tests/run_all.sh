@@ -66,7 +66,7 @@ fi
 
 step "pytest: drivers, isolation, bad input, crash"
 BASALT_TARGET=basalt BASALT_PG_PORT="$PG_PORT" BASALT_BIN="$BIN" CRASH_CYCLES="${CRASH_CYCLES:-20}" \
-  python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/crash
+  python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/psql tests/crash
 record "pytest" $?
 
 kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null

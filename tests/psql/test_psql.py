@@ -1,0 +1,58 @@
+"""The psql command-line client against the server: DDL, a 1,000,000-row \\copy, queries,
+and the catalog commands \\d, \\dt, \\dn and \\l."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import PG_DB, PG_HOST, PG_PORT, PG_USER, unique_name
+
+PSQL = shutil.which("psql")
+pytestmark = pytest.mark.skipif(PSQL is None, reason="psql is not installed")
+
+
+def psql(*commands: str, stdin: str | None = None, timeout: float = 300) -> str:
+    args = [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", PG_HOST, "-p", str(PG_PORT),
+            "-U", PG_USER, "-d", PG_DB]
+    for c in commands:
+        args += ["-c", c]
+    out = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"psql failed ({out.returncode}): {out.stderr}"
+    return out.stdout
+
+
+def test_psql_create_copy_million_rows_query_and_describe(tmp_path):
+    t = unique_name("psql_big")
+    n = 1_000_000
+    data = tmp_path / "rows.csv"
+    with data.open("w") as f:
+        for i in range(1, n + 1):
+            f.write(f"{i},name-{i % 1000},{i % 7}.5\n")
+    try:
+        psql(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL, score NUMERIC(6,1))")
+        out = psql(f"\\copy {t} FROM '{data}' WITH (FORMAT csv)")
+        assert out.strip() == "" or "COPY" in out
+        out = psql(f"SELECT count(*), sum(id), min(name), max(score) FROM {t}")
+        assert "1000000" in out and str(n * (n + 1) // 2) in out and "name-0" in out and "6.5" in out, out
+        out = psql(f"SELECT name, score FROM {t} WHERE id = 424242")
+        assert "name-242" in out and f"{424242 % 7}.5" in out, out
+        described = psql(f"\\d {t}")
+        for word in ("id", "name", "score", "integer", "numeric"):
+            assert word in described, described
+        assert t in psql("\\dt")
+        assert "public" in psql("\\dn")
+        assert "basalt" in psql("\\l")
+    finally:
+        psql(f"DROP TABLE IF EXISTS {t}")
+
+
+def test_psql_reports_errors_with_sqlstate_and_keeps_going():
+    args = [PSQL, "-X", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", PG_DB,
+            "-v", "VERBOSITY=verbose", "-c", "SELECT * FROM psql_no_such_table", "-c", "SELECT 41 + 1"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert "42P01" in out.stderr, out.stderr
+    assert "42" in out.stdout
