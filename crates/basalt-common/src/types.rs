@@ -25,7 +25,10 @@ pub enum SqlType {
     Int64,
     Float32,
     Float64,
-    Numeric { precision: u8, scale: i8 },
+    Numeric {
+        precision: u8,
+        scale: i8,
+    },
     /// `CHAR(n)`: blank-padded to `n` characters, longer values rejected.
     Char(u32),
     /// `VARCHAR(n)`: longer values rejected; `None` means unbounded.
@@ -72,7 +75,10 @@ impl SqlType {
             DataType::Int64 | DataType::UInt32 | DataType::UInt64 => SqlType::Int64,
             DataType::Float16 | DataType::Float32 => SqlType::Float32,
             DataType::Float64 => SqlType::Float64,
-            DataType::Decimal128(p, s) => SqlType::Numeric { precision: *p, scale: *s },
+            DataType::Decimal128(p, s) => SqlType::Numeric {
+                precision: *p,
+                scale: *s,
+            },
             DataType::Decimal256(_, s) => SqlType::Numeric {
                 precision: NUMERIC_MAX_PRECISION,
                 scale: *s,

@@ -40,7 +40,11 @@ pub enum Value {
     Time(i64),
     /// Microseconds since 1970-01-01 00:00:00 (UTC for `TIMESTAMPTZ`).
     Timestamp(i64),
-    Interval { months: i32, days: i32, nanos: i64 },
+    Interval {
+        months: i32,
+        days: i32,
+        nanos: i64,
+    },
 }
 
 impl Value {
@@ -75,7 +79,7 @@ pub fn value_at(array: &dyn Array, row: usize, ty: &SqlType) -> Result<Value, Ar
     if array.is_null(row) {
         return Ok(Value::Null);
     }
-    fn get<'a, T: 'static>(array: &'a dyn Array) -> Result<&'a T, ArrowError> {
+    fn get<T: 'static>(array: &dyn Array) -> Result<&T, ArrowError> {
         array.as_any().downcast_ref::<T>().ok_or_else(|| {
             ArrowError::CastError(format!("unexpected array type {}", array.data_type()))
         })
@@ -99,7 +103,11 @@ pub fn value_at(array: &dyn Array, row: usize, ty: &SqlType) -> Result<Value, Ar
         }
         SqlType::Interval => {
             let v = get::<IntervalMonthDayNanoArray>(array)?.value(row);
-            Value::Interval { months: v.months, days: v.days, nanos: v.nanoseconds }
+            Value::Interval {
+                months: v.months,
+                days: v.days,
+                nanos: v.nanoseconds,
+            }
         }
     })
 }
@@ -174,9 +182,14 @@ impl ColumnBuilder {
             (Builder::Date(b), Value::Date(v)) => b.append_value(*v),
             (Builder::Time(b), Value::Time(v)) => b.append_value(*v),
             (Builder::Timestamp(b, _), Value::Timestamp(v)) => b.append_value(*v),
-            (Builder::Interval(b), Value::Interval { months, days, nanos }) => {
-                b.append_value(IntervalMonthDayNano::new(*months, *days, *nanos))
-            }
+            (
+                Builder::Interval(b),
+                Value::Interval {
+                    months,
+                    days,
+                    nanos,
+                },
+            ) => b.append_value(IntervalMonthDayNano::new(*months, *days, *nanos)),
             (b, _) => b.append_null(),
         }
     }
@@ -244,13 +257,29 @@ mod tests {
             (SqlType::Int64, Value::Int64(i64::MIN)),
             (SqlType::Float32, Value::Float32(1.5)),
             (SqlType::Float64, Value::Float64(-2.25)),
-            (SqlType::Numeric { precision: 10, scale: 2 }, Value::Decimal(12345)),
+            (
+                SqlType::Numeric {
+                    precision: 10,
+                    scale: 2,
+                },
+                Value::Decimal(12345),
+            ),
             (SqlType::Varchar(Some(5)), Value::Text("abc".into())),
             (SqlType::Bytea, Value::Bytes(vec![0, 255])),
             (SqlType::Date, Value::Date(19000)),
             (SqlType::Time, Value::Time(3_600_000_000)),
-            (SqlType::TimestampTz, Value::Timestamp(1_700_000_000_000_000)),
-            (SqlType::Interval, Value::Interval { months: 1, days: 2, nanos: 3 }),
+            (
+                SqlType::TimestampTz,
+                Value::Timestamp(1_700_000_000_000_000),
+            ),
+            (
+                SqlType::Interval,
+                Value::Interval {
+                    months: 1,
+                    days: 2,
+                    nanos: 3,
+                },
+            ),
         ];
         for (ty, v) in cases {
             let mut b = ColumnBuilder::new(&ty, 2);

@@ -92,11 +92,23 @@ impl Config {
             None => FileConfig::default(),
         };
         Ok(Config {
-            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
-            listen: args.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.into()),
             pg_port: args.pg_port.or(file.pg_port).unwrap_or(DEFAULT_PG_PORT),
-            mysql_port: args.mysql_port.or(file.mysql_port).unwrap_or(DEFAULT_MYSQL_PORT),
-            http_port: args.http_port.or(file.http_port).unwrap_or(DEFAULT_HTTP_PORT),
+            mysql_port: args
+                .mysql_port
+                .or(file.mysql_port)
+                .unwrap_or(DEFAULT_MYSQL_PORT),
+            http_port: args
+                .http_port
+                .or(file.http_port)
+                .unwrap_or(DEFAULT_HTTP_PORT),
             checkpoint_wal_bytes: args
                 .checkpoint_wal_bytes
                 .or(file.checkpoint_wal_bytes)
@@ -106,7 +118,8 @@ impl Config {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
 }
 
@@ -119,7 +132,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("basalt.toml");
         std::fs::write(&path, "pg_port = 6000\nhttp_port = 6001\n").unwrap();
-        let args = ServeArgs { config: Some(path), pg_port: Some(7000), ..Default::default() };
+        let args = ServeArgs {
+            config: Some(path),
+            pg_port: Some(7000),
+            ..Default::default()
+        };
         let c = Config::resolve(args).unwrap();
         assert_eq!(c.pg_port, 7000);
         assert_eq!(c.http_port, 6001);
@@ -132,7 +149,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("basalt.toml");
         std::fs::write(&path, "pg_prot = 1\n").unwrap();
-        let err = Config::resolve(ServeArgs { config: Some(path), ..Default::default() }).unwrap_err();
+        let err = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(err.contains("pg_prot"), "{err}");
     }
 }

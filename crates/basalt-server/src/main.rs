@@ -35,7 +35,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("basalt: cannot start the async runtime: {e}");
@@ -68,9 +71,12 @@ async fn serve(config: Config) -> Result<(), String> {
     let http_addr: SocketAddr = format!("{}:{}", config.listen, config.http_port)
         .parse()
         .map_err(|e| format!("invalid listen address {}: {e}", config.listen))?;
-    let pg_listener = TcpListener::bind(pg_addr).await.map_err(|e| format!("cannot listen on {pg_addr}: {e}"))?;
-    let http_listener =
-        TcpListener::bind(http_addr).await.map_err(|e| format!("cannot listen on {http_addr}: {e}"))?;
+    let pg_listener = TcpListener::bind(pg_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {pg_addr}: {e}"))?;
+    let http_listener = TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {http_addr}: {e}"))?;
     tracing::info!("PostgreSQL protocol on {pg_addr} (database \"basalt\")");
     tracing::info!("HTTP on {http_addr} (GET /health)");
     tracing::warn!(
@@ -98,7 +104,11 @@ async fn serve(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, db: Arc<Database>, manager: Arc<ConnectionManager>) -> Result<(), String> {
+async fn accept_loop(
+    listener: TcpListener,
+    db: Arc<Database>,
+    manager: Arc<ConnectionManager>,
+) -> Result<(), String> {
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -129,13 +139,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
+use basalt_sql::format::pg_text_column;
 use basalt_sql::session::{Prepared, DATABASE_NAME};
 use basalt_sql::{Database, Output, Session, SqlError, TxnStatus};
 use bytes::Bytes;
-use basalt_sql::format::pg_text_column;
 use datafusion::arrow::array::{ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -56,11 +56,23 @@ pub struct PgHandlers {
 }
 
 impl PgHandlers {
-    pub fn new(db: &Arc<Database>, manager: &Arc<ConnectionManager>) -> Result<PgHandlers, SqlError> {
+    pub fn new(
+        db: &Arc<Database>,
+        manager: &Arc<ConnectionManager>,
+    ) -> Result<PgHandlers, SqlError> {
         let session = Arc::new(Mutex::new(db.session()?));
-        let parser = Arc::new(PgQueryParser { session: Arc::clone(&session) });
-        let conn = Arc::new(PgConnection { session, parser, manager: Arc::clone(manager) });
-        Ok(PgHandlers { conn, cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(manager))) })
+        let parser = Arc::new(PgQueryParser {
+            session: Arc::clone(&session),
+        });
+        let conn = Arc::new(PgConnection {
+            session,
+            parser,
+            manager: Arc::clone(manager),
+        });
+        Ok(PgHandlers {
+            conn,
+            cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(manager))),
+        })
     }
 }
 
@@ -89,13 +101,20 @@ impl NoopStartupHandler for PgConnection {
         Some(Arc::clone(&self.manager))
     }
 
-    async fn post_startup<C>(&self, client: &mut C, _message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn post_startup<C>(
+        &self,
+        client: &mut C,
+        _message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let db = client.metadata().get(pgwire::api::METADATA_DATABASE).cloned();
+        let db = client
+            .metadata()
+            .get(pgwire::api::METADATA_DATABASE)
+            .cloned();
         if let Some(db) = db {
             if db != DATABASE_NAME {
                 return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -148,13 +167,22 @@ fn result_fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldI
 
 /// Encodes result batches: text-format columns as PostgreSQL prints values, binary-format
 /// columns in PostgreSQL's binary encodings.
-fn rows_response(schema: &SchemaRef, batches: Vec<RecordBatch>, format: &Format, tag: &str) -> PgWireResult<QueryResponse> {
+fn rows_response(
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+    format: &Format,
+    tag: &str,
+) -> PgWireResult<QueryResponse> {
     let fields = Arc::new(result_fields(schema, format)?);
-    let formats: Vec<FieldFormat> = (0..schema.fields().len()).map(|i| format.format_for(i)).collect();
+    let formats: Vec<FieldFormat> = (0..schema.fields().len())
+        .map(|i| format.format_for(i))
+        .collect();
     let text_columns: Vec<bool> = formats.iter().map(|f| *f == FieldFormat::Text).collect();
     let mut rows: Vec<PgWireResult<DataRow>> = Vec::new();
     for batch in batches {
-        if let Some(encoded) = pgcodec::encode_batch(schema, &batch, &formats).map_err(|e| user_error(&e))? {
+        if let Some(encoded) =
+            pgcodec::encode_batch(schema, &batch, &formats).map_err(|e| user_error(&e))?
+        {
             rows.extend(encoded.into_iter().map(Ok));
             continue;
         }
@@ -174,7 +202,13 @@ fn rows_response(schema: &SchemaRef, batches: Vec<RecordBatch>, format: &Format,
 fn pg_text_batch(batch: &RecordBatch, text_columns: &[bool]) -> Result<RecordBatch, SqlError> {
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
-    for (i, (field, column)) in batch.schema().fields().iter().zip(batch.columns()).enumerate() {
+    for (i, (field, column)) in batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .enumerate()
+    {
         if text_columns.get(i).copied().unwrap_or(false) {
             let text: StringArray = pg_text_column(column)?.into_iter().collect();
             fields.push(Field::new(field.name(), DataType::Utf8, true));
@@ -185,11 +219,18 @@ fn pg_text_batch(batch: &RecordBatch, text_columns: &[bool]) -> Result<RecordBat
         }
     }
     let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)?)
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &options,
+    )?)
 }
 
 fn copy_out_response(lines: Vec<Vec<u8>>, columns: usize) -> CopyResponse {
-    let chunks: Vec<PgWireResult<CopyData>> = lines.into_iter().map(|l| Ok(CopyData::new(Bytes::from(l)))).collect();
+    let chunks: Vec<PgWireResult<CopyData>> = lines
+        .into_iter()
+        .map(|l| Ok(CopyData::new(Bytes::from(l))))
+        .collect();
     CopyResponse::new(0, columns, stream::iter(chunks))
 }
 
@@ -229,11 +270,19 @@ impl SimpleQueryHandler for PgConnection {
         client.set_state(PgWireConnectionState::QueryInProgress);
         let mut session = self.session.lock().await;
         if is_empty_query(&query.query) {
-            client.feed(PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new())).await?;
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
         } else if query.query.contains('\u{FFFD}') {
             // The protocol layer replaced bytes that are not UTF-8: refuse, as PostgreSQL does.
-            let e = SqlError::CharacterNotInRepertoire("invalid byte sequence for encoding \"UTF8\"".into());
-            client.feed(PgWireBackendMessage::ErrorResponse(error_info(&e).into())).await?;
+            let e = SqlError::CharacterNotInRepertoire(
+                "invalid byte sequence for encoding \"UTF8\"".into(),
+            );
+            client
+                .feed(PgWireBackendMessage::ErrorResponse(error_info(&e).into()))
+                .await?;
             session.fail_block();
         } else {
             let results = match cancellable(client, session.execute(&query.query)).await {
@@ -245,14 +294,27 @@ impl SimpleQueryHandler for PgConnection {
             };
             for r in results {
                 match r {
-                    Ok(Output::Rows { schema, batches, tag }) => {
+                    Ok(Output::Rows {
+                        schema,
+                        batches,
+                        tag,
+                    }) => {
                         let resp = rows_response(&schema, batches, &Format::UnifiedText, &tag)?;
                         send_query_response(client, resp, true).await?;
                     }
-                    Ok(Output::Command(tag)) => send_execution_response(client, Tag::new(&tag)).await?,
-                    Ok(Output::CopyIn { columns, text_format }) => {
+                    Ok(Output::Command(tag)) => {
+                        send_execution_response(client, Tag::new(&tag)).await?
+                    }
+                    Ok(Output::CopyIn {
+                        columns,
+                        text_format,
+                    }) => {
                         let format = if text_format { 0 } else { 1 };
-                        send_copy_in_response(client, CopyResponse::new(format, columns, stream::empty())).await?;
+                        send_copy_in_response(
+                            client,
+                            CopyResponse::new(format, columns, stream::empty()),
+                        )
+                        .await?;
                         client.set_state(PgWireConnectionState::CopyInProgress(false));
                     }
                     Ok(Output::CopyOut { lines, columns, .. }) => {
@@ -260,7 +322,9 @@ impl SimpleQueryHandler for PgConnection {
                         send_copy_out_response(client, copy_out_response(lines, columns)).await?;
                     }
                     Err(e) => {
-                        client.feed(PgWireBackendMessage::ErrorResponse(error_info(&e).into())).await?;
+                        client
+                            .feed(PgWireBackendMessage::ErrorResponse(error_info(&e).into()))
+                            .await?;
                     }
                 }
             }
@@ -282,7 +346,9 @@ impl SimpleQueryHandler for PgConnection {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         // on_query handles simple queries itself (it needs the session's transaction state).
-        Err(PgWireError::ApiError("simple queries are handled by on_query".into()))
+        Err(PgWireError::ApiError(
+            "simple queries are handled by on_query".into(),
+        ))
     }
 }
 
@@ -294,11 +360,19 @@ pub struct PgQueryParser {
 impl QueryParser for PgQueryParser {
     type Statement = Arc<Prepared>;
 
-    async fn parse_sql<C>(&self, _client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let client_types: Vec<Option<DataType>> = types.iter().map(|t| t.as_ref().and_then(pgcodec::data_type_of)).collect();
+        let client_types: Vec<Option<DataType>> = types
+            .iter()
+            .map(|t| t.as_ref().and_then(pgcodec::data_type_of))
+            .collect();
         let mut session = self.session.lock().await;
         match session.prepare(sql, &client_types).await {
             Ok(p) if p.statement.is_none() => Ok(None),
@@ -314,7 +388,11 @@ impl QueryParser for PgQueryParser {
         stmt.param_types.iter().map(param_pg_type).collect()
     }
 
-    fn get_result_schema(&self, stmt: &Self::Statement, column_format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         match &stmt.schema {
             Some(schema) => result_fields(schema, column_format.unwrap_or(&Format::UnifiedText)),
             None => Ok(vec![]),
@@ -341,12 +419,21 @@ impl ExtendedQueryHandler for PgConnection {
         client.portal_store().rm_portal(DEFAULT_NAME);
         let status = tx_status(self.session.lock().await.status());
         client.set_transaction_status(status);
-        client.send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(status))).await?;
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
         client.flush().await?;
         Ok(())
     }
 
-    async fn do_query<C>(&self, _client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -368,21 +455,37 @@ impl ExtendedQueryHandler for PgConnection {
         let result = session.execute_prepared(&prepared, values).await;
         let after = session.status();
         match result {
-            Ok(Output::Rows { schema, batches, tag }) => {
-                Ok(Response::Query(rows_response(&schema, batches, &portal.result_column_format, &tag)?))
-            }
+            Ok(Output::Rows {
+                schema,
+                batches,
+                tag,
+            }) => Ok(Response::Query(rows_response(
+                &schema,
+                batches,
+                &portal.result_column_format,
+                &tag,
+            )?)),
             Ok(Output::Command(tag)) => {
                 let tag = Tag::new(&tag);
                 Ok(match (before, after) {
                     (TxnStatus::Idle, TxnStatus::InBlock) => Response::TransactionStart(tag),
-                    (TxnStatus::InBlock | TxnStatus::Failed, TxnStatus::Idle) => Response::TransactionEnd(tag),
+                    (TxnStatus::InBlock | TxnStatus::Failed, TxnStatus::Idle) => {
+                        Response::TransactionEnd(tag)
+                    }
                     _ => Response::Execution(tag),
                 })
             }
-            Ok(Output::CopyIn { columns, text_format }) => {
-                Ok(Response::CopyIn(CopyResponse::new(if text_format { 0 } else { 1 }, columns, stream::empty())))
+            Ok(Output::CopyIn {
+                columns,
+                text_format,
+            }) => Ok(Response::CopyIn(CopyResponse::new(
+                if text_format { 0 } else { 1 },
+                columns,
+                stream::empty(),
+            ))),
+            Ok(Output::CopyOut { lines, columns, .. }) => {
+                Ok(Response::CopyOut(copy_out_response(lines, columns)))
             }
-            Ok(Output::CopyOut { lines, columns, .. }) => Ok(Response::CopyOut(copy_out_response(lines, columns))),
             Err(e) => Err(user_error(&e)),
         }
     }
@@ -401,7 +504,10 @@ fn param_pg_type(t: &Option<DataType>) -> PgWireResult<Type> {
 
 /// Decodes the bound parameter bytes: each in the format and type the client sent it in,
 /// converted to the type Basalt inferred for it.
-fn bind_values(prepared: &Prepared, portal: &Portal<Arc<Prepared>>) -> PgWireResult<Vec<ScalarValue>> {
+fn bind_values(
+    prepared: &Prepared,
+    portal: &Portal<Arc<Prepared>>,
+) -> PgWireResult<Vec<ScalarValue>> {
     let mut out = Vec::with_capacity(portal.parameters.len());
     for (i, bytes) in portal.parameters.iter().enumerate() {
         let target = prepared.param_types.get(i).and_then(|t| t.as_ref());
@@ -413,7 +519,8 @@ fn bind_values(prepared: &Prepared, portal: &Portal<Arc<Prepared>>) -> PgWireRes
         // With no inferred type, the type the client declared decides (SELECT $1 with a bool).
         let declared = pgcodec::data_type_of(&wire_type);
         let target = target.or(declared.as_ref());
-        let v = pgcodec::decode_param(bytes.as_ref(), binary, &wire_type, target).map_err(|e| user_error(&e))?;
+        let v = pgcodec::decode_param(bytes.as_ref(), binary, &wire_type, target)
+            .map_err(|e| user_error(&e))?;
         out.push(v);
     }
     Ok(out)
@@ -443,7 +550,9 @@ impl CopyHandler for PgConnection {
         match result {
             Ok(rows) => {
                 client
-                    .send(PgWireBackendMessage::CommandComplete(Tag::new("COPY").with_rows(rows).into()))
+                    .send(PgWireBackendMessage::CommandComplete(
+                        Tag::new("COPY").with_rows(rows).into(),
+                    ))
                     .await?;
                 Ok(())
             }

@@ -19,16 +19,18 @@ use datafusion::arrow::array::{
     Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, IntervalMonthDayNano, IntervalUnit, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{
+    DataType, Field, IntervalMonthDayNano, IntervalUnit, SchemaRef, TimeUnit,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use pgwire::api::results::FieldFormat;
 use pgwire::api::Type;
 use pgwire::messages::data::DataRow;
 
-use basalt_sql::wire::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 /// Field metadata key marking a `CHAR(n)` column (value: n), for blank-padded output.
 pub use basalt_sql::provider::CHAR_LENGTH_KEY;
+use basalt_sql::wire::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 
 /// The PostgreSQL type of a result column, or `None` when arrow-pg must decide.
 /// The Arrow type Basalt decodes a parameter of PostgreSQL type `t` into.
@@ -99,7 +101,11 @@ pub fn encode_batch(
         columns.push(match format {
             FieldFormat::Text => {
                 let mut values = pg_text_column(column)?;
-                if let Some(n) = field.metadata().get(CHAR_LENGTH_KEY).and_then(|n| n.parse::<usize>().ok()) {
+                if let Some(n) = field
+                    .metadata()
+                    .get(CHAR_LENGTH_KEY)
+                    .and_then(|n| n.parse::<usize>().ok())
+                {
                     for v in values.iter_mut().flatten() {
                         let len = v.chars().count();
                         if len < n {
@@ -125,7 +131,11 @@ pub fn encode_batch(
                     }
                 },
                 Encoded::Binary(array) => {
-                    let pad = schema.field(c).metadata().get(CHAR_LENGTH_KEY).and_then(|n| n.parse().ok());
+                    let pad = schema
+                        .field(c)
+                        .metadata()
+                        .get(CHAR_LENGTH_KEY)
+                        .and_then(|n| n.parse().ok());
                     encode_binary(array, r, pad, &mut data)?;
                 }
             }
@@ -147,9 +157,15 @@ fn normalize(array: &ArrayRef) -> Result<ArrayRef, SqlError> {
         DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => DataType::Utf8,
         DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
         DataType::Date64 => DataType::Date32,
-        DataType::Time32(_) | DataType::Time64(TimeUnit::Nanosecond) => DataType::Time64(TimeUnit::Microsecond),
-        DataType::Timestamp(unit, tz) if *unit != TimeUnit::Microsecond => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
-        DataType::Interval(unit) if *unit != IntervalUnit::MonthDayNano => DataType::Interval(IntervalUnit::MonthDayNano),
+        DataType::Time32(_) | DataType::Time64(TimeUnit::Nanosecond) => {
+            DataType::Time64(TimeUnit::Microsecond)
+        }
+        DataType::Timestamp(unit, tz) if *unit != TimeUnit::Microsecond => {
+            DataType::Timestamp(TimeUnit::Microsecond, tz.clone())
+        }
+        DataType::Interval(unit) if *unit != IntervalUnit::MonthDayNano => {
+            DataType::Interval(IntervalUnit::MonthDayNano)
+        }
         _ => return Ok(Arc::clone(array)),
     };
     Ok(cast(array, &target)?)
@@ -160,14 +176,22 @@ fn put_bytes(out: &mut BytesMut, b: &[u8]) {
     out.put_slice(b);
 }
 
-fn encode_binary(array: &ArrayRef, r: usize, char_pad: Option<usize>, out: &mut BytesMut) -> Result<(), SqlError> {
+fn encode_binary(
+    array: &ArrayRef,
+    r: usize,
+    char_pad: Option<usize>,
+    out: &mut BytesMut,
+) -> Result<(), SqlError> {
     if array.is_null(r) {
         out.put_i32(-1);
         return Ok(());
     }
     macro_rules! get {
         ($t:ty) => {
-            array.as_any().downcast_ref::<$t>().ok_or_else(|| SqlError::Internal(format!("cannot encode {}", array.data_type())))?
+            array
+                .as_any()
+                .downcast_ref::<$t>()
+                .ok_or_else(|| SqlError::Internal(format!("cannot encode {}", array.data_type())))?
         };
     }
     match array.data_type() {
@@ -202,11 +226,17 @@ fn encode_binary(array: &ArrayRef, r: usize, char_pad: Option<usize>, out: &mut 
             }
         }
         DataType::Binary => put_bytes(out, get!(BinaryArray).value(r)),
-        DataType::Date32 => put_bytes(out, &(get!(Date32Array).value(r) - PG_EPOCH_DAYS).to_be_bytes()),
-        DataType::Time64(TimeUnit::Microsecond) => put_bytes(out, &get!(Time64MicrosecondArray).value(r).to_be_bytes()),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            put_bytes(out, &(get!(TimestampMicrosecondArray).value(r) - PG_EPOCH_MICROS).to_be_bytes())
+        DataType::Date32 => put_bytes(
+            out,
+            &(get!(Date32Array).value(r) - PG_EPOCH_DAYS).to_be_bytes(),
+        ),
+        DataType::Time64(TimeUnit::Microsecond) => {
+            put_bytes(out, &get!(Time64MicrosecondArray).value(r).to_be_bytes())
         }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => put_bytes(
+            out,
+            &(get!(TimestampMicrosecondArray).value(r) - PG_EPOCH_MICROS).to_be_bytes(),
+        ),
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let v = get!(IntervalMonthDayNanoArray).value(r);
             let mut b = Vec::with_capacity(16);
@@ -215,7 +245,11 @@ fn encode_binary(array: &ArrayRef, r: usize, char_pad: Option<usize>, out: &mut 
             b.extend_from_slice(&v.months.to_be_bytes());
             put_bytes(out, &b);
         }
-        other => return Err(SqlError::Internal(format!("no binary encoding for {other}"))),
+        other => {
+            return Err(SqlError::Internal(format!(
+                "no binary encoding for {other}"
+            )))
+        }
     }
     Ok(())
 }
@@ -239,29 +273,59 @@ pub fn decode_param(
     } else {
         let b = bytes.as_ref();
         let fixed = |n: usize| -> Result<&[u8], SqlError> {
-            if b.len() == n { Ok(b) } else { Err(SqlError::ProtocolViolation(format!("binary parameter of type {} has {} bytes, expected {n}", wire_type.name(), b.len()))) }
+            if b.len() == n {
+                Ok(b)
+            } else {
+                Err(SqlError::ProtocolViolation(format!(
+                    "binary parameter of type {} has {} bytes, expected {n}",
+                    wire_type.name(),
+                    b.len()
+                )))
+            }
         };
         match *wire_type {
             Type::BOOL => ScalarValue::Boolean(Some(fixed(1)?[0] != 0)),
-            Type::INT2 => ScalarValue::Int16(Some(i16::from_be_bytes(fixed(2)?.try_into().map_err(|_| bad("int2"))?))),
-            Type::INT4 => ScalarValue::Int32(Some(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("int4"))?))),
-            Type::OID => ScalarValue::Int64(Some(i64::from(u32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("oid"))?)))),
-            Type::INT8 => ScalarValue::Int64(Some(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("int8"))?))),
-            Type::FLOAT4 => ScalarValue::Float32(Some(f32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("float4"))?))),
-            Type::FLOAT8 => ScalarValue::Float64(Some(f64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("float8"))?))),
+            Type::INT2 => ScalarValue::Int16(Some(i16::from_be_bytes(
+                fixed(2)?.try_into().map_err(|_| bad("int2"))?,
+            ))),
+            Type::INT4 => ScalarValue::Int32(Some(i32::from_be_bytes(
+                fixed(4)?.try_into().map_err(|_| bad("int4"))?,
+            ))),
+            Type::OID => ScalarValue::Int64(Some(i64::from(u32::from_be_bytes(
+                fixed(4)?.try_into().map_err(|_| bad("oid"))?,
+            )))),
+            Type::INT8 => ScalarValue::Int64(Some(i64::from_be_bytes(
+                fixed(8)?.try_into().map_err(|_| bad("int8"))?,
+            ))),
+            Type::FLOAT4 => ScalarValue::Float32(Some(f32::from_be_bytes(
+                fixed(4)?.try_into().map_err(|_| bad("float4"))?,
+            ))),
+            Type::FLOAT8 => ScalarValue::Float64(Some(f64::from_be_bytes(
+                fixed(8)?.try_into().map_err(|_| bad("float8"))?,
+            ))),
             Type::NUMERIC => {
                 let text = numeric_from_binary(b).ok_or_else(|| bad("numeric"))?;
                 return from_text(&text, target.or(Some(&DataType::Decimal128(38, 10))));
             }
             Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
-            Type::DATE => ScalarValue::Date32(Some(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("date"))?) + PG_EPOCH_DAYS)),
-            Type::TIME => ScalarValue::Time64Microsecond(Some(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("time"))?))),
+            Type::DATE => ScalarValue::Date32(Some(
+                i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("date"))?) + PG_EPOCH_DAYS,
+            )),
+            Type::TIME => ScalarValue::Time64Microsecond(Some(i64::from_be_bytes(
+                fixed(8)?.try_into().map_err(|_| bad("time"))?,
+            ))),
             Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
-                Some(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamp"))?) + PG_EPOCH_MICROS),
+                Some(
+                    i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamp"))?)
+                        + PG_EPOCH_MICROS,
+                ),
                 None,
             ),
             Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
-                Some(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamptz"))?) + PG_EPOCH_MICROS),
+                Some(
+                    i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamptz"))?)
+                        + PG_EPOCH_MICROS,
+                ),
                 Some("+00:00".into()),
             ),
             Type::INTERVAL => {
@@ -269,7 +333,11 @@ pub fn decode_param(
                 let micros = i64::from_be_bytes(b[0..8].try_into().map_err(|_| bad("interval"))?);
                 let days = i32::from_be_bytes(b[8..12].try_into().map_err(|_| bad("interval"))?);
                 let months = i32::from_be_bytes(b[12..16].try_into().map_err(|_| bad("interval"))?);
-                ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(months, days, micros.saturating_mul(1000))))
+                ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(
+                    months,
+                    days,
+                    micros.saturating_mul(1000),
+                )))
             }
             _ => {
                 // text-like types (text, varchar, bpchar, name, json, unknown) are UTF-8
@@ -282,18 +350,33 @@ pub fn decode_param(
 }
 
 fn from_text(text: &str, target: Option<&DataType>) -> Result<ScalarValue, SqlError> {
-    let Some(target) = target else { return Ok(ScalarValue::Utf8(Some(text.to_owned()))) };
+    let Some(target) = target else {
+        return Ok(ScalarValue::Utf8(Some(text.to_owned())));
+    };
     match target {
         DataType::Utf8 => Ok(ScalarValue::Utf8(Some(text.to_owned()))),
-        DataType::Binary => Ok(ScalarValue::Binary(Some(basalt_sql::eval::parse_bytea(text)?))),
+        DataType::Binary => Ok(ScalarValue::Binary(Some(basalt_sql::eval::parse_bytea(
+            text,
+        )?))),
         DataType::Interval(_) => {
-            let (m, d, n) = basalt_sql::eval::parse_pg_interval(text)
-                .ok_or_else(|| SqlError::InvalidText(format!("invalid input syntax for type interval: \"{text}\"")))?;
-            Ok(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(m, d, n))))
+            let (m, d, n) = basalt_sql::eval::parse_pg_interval(text).ok_or_else(|| {
+                SqlError::InvalidText(format!(
+                    "invalid input syntax for type interval: \"{text}\""
+                ))
+            })?;
+            Ok(ScalarValue::IntervalMonthDayNano(Some(
+                IntervalMonthDayNano::new(m, d, n),
+            )))
         }
-        other => ScalarValue::Utf8(Some(text.to_owned())).cast_to(other).map_err(|_| {
-            SqlError::InvalidText(format!("invalid input syntax for type {}: \"{text}\"", basalt_common::SqlType::from_arrow(other).map_or_else(|| other.to_string(), |t| t.pg_name())))
-        }),
+        other => ScalarValue::Utf8(Some(text.to_owned()))
+            .cast_to(other)
+            .map_err(|_| {
+                SqlError::InvalidText(format!(
+                    "invalid input syntax for type {}: \"{text}\"",
+                    basalt_common::SqlType::from_arrow(other)
+                        .map_or_else(|| other.to_string(), |t| t.pg_name())
+                ))
+            }),
     }
 }
 
@@ -301,8 +384,12 @@ fn conform(value: ScalarValue, target: Option<&DataType>) -> Result<ScalarValue,
     match target {
         Some(t) if &value.data_type() != t => value.cast_to(t).map_err(|e| {
             let msg = e.to_string();
-            if msg.contains("Can't cast value") || msg.contains("overflow") || msg.contains("too large") {
-                let name = basalt_common::SqlType::from_arrow(t).map_or_else(|| t.to_string(), |ty| ty.pg_name());
+            if msg.contains("Can't cast value")
+                || msg.contains("overflow")
+                || msg.contains("too large")
+            {
+                let name = basalt_common::SqlType::from_arrow(t)
+                    .map_or_else(|| t.to_string(), |ty| ty.pg_name());
                 SqlError::OutOfRange(format!("{name} out of range"))
             } else {
                 SqlError::DatatypeMismatch(format!("parameter cannot be converted to {t}: {msg}"))
@@ -318,9 +405,21 @@ mod tests {
 
     #[test]
     fn text_params_convert_to_target_types() {
-        let v = decode_param(Some(&Bytes::from("42")), false, &Type::UNKNOWN, Some(&DataType::Int32)).unwrap();
+        let v = decode_param(
+            Some(&Bytes::from("42")),
+            false,
+            &Type::UNKNOWN,
+            Some(&DataType::Int32),
+        )
+        .unwrap();
         assert_eq!(v, ScalarValue::Int32(Some(42)));
-        assert!(decode_param(Some(&Bytes::from("abc")), false, &Type::UNKNOWN, Some(&DataType::Int32)).is_err());
+        assert!(decode_param(
+            Some(&Bytes::from("abc")),
+            false,
+            &Type::UNKNOWN,
+            Some(&DataType::Int32)
+        )
+        .is_err());
         let v = decode_param(None, false, &Type::UNKNOWN, Some(&DataType::Int64)).unwrap();
         assert_eq!(v, ScalarValue::Int64(None));
     }

@@ -38,7 +38,9 @@ impl Default for CheckedIntegerArithmetic {
     fn default() -> Self {
         CheckedIntegerArithmetic {
             byte_length: Arc::new(byte_length_udf()),
-            pg_text: Arc::new(ScalarUDF::from(PgText { signature: Signature::any(1, Volatility::Immutable) })),
+            pg_text: Arc::new(ScalarUDF::from(PgText {
+                signature: Signature::any(1, Volatility::Immutable),
+            })),
             add: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Add))),
             sub: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Sub))),
             mul: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Mul))),
@@ -77,19 +79,27 @@ impl CheckedIntegerArithmetic {
         // A cast of a fractional number to an integer rounds in PostgreSQL (DataFusion
         // truncates): 2.5::numeric::integer is 3.
         if let Expr::Cast(Cast { expr, field }) = &e {
-            if matches!(field.data_type(), DataType::Int16 | DataType::Int32 | DataType::Int64)
-                && matches!(
-                    expr.get_type(schema),
-                    Ok(DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _))
-                )
-            {
-                let rounded = datafusion::functions::math::expr_fn::round(vec![expr.as_ref().clone()]);
-                return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(Box::new(rounded), Arc::clone(field)))));
+            if matches!(
+                field.data_type(),
+                DataType::Int16 | DataType::Int32 | DataType::Int64
+            ) && matches!(
+                expr.get_type(schema),
+                Ok(DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _))
+            ) {
+                let rounded =
+                    datafusion::functions::math::expr_fn::round(vec![expr.as_ref().clone()]);
+                return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+                    Box::new(rounded),
+                    Arc::clone(field),
+                ))));
             }
         }
         // x::text renders x the way PostgreSQL prints it (timestamps, intervals, floats, bytea).
         if let Expr::Cast(Cast { expr, field }) = &e {
-            if matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+            if matches!(
+                field.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) {
                 if let Ok(from) = expr.get_type(schema) {
                     if matches!(
                         from,
@@ -102,7 +112,10 @@ impl CheckedIntegerArithmetic {
                             | DataType::Binary
                             | DataType::Decimal128(_, _)
                     ) {
-                        let text = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&self.pg_text), vec![expr.as_ref().clone()]));
+                        let text = Expr::ScalarFunction(ScalarFunction::new_udf(
+                            Arc::clone(&self.pg_text),
+                            vec![expr.as_ref().clone()],
+                        ));
                         let text = if field.data_type() == &DataType::Utf8 {
                             text
                         } else {
@@ -115,23 +128,37 @@ impl CheckedIntegerArithmetic {
         }
         // length(bytea) counts bytes in PostgreSQL.
         if let Expr::ScalarFunction(f) = &e {
-            if matches!(f.name(), "length" | "char_length" | "character_length") && f.args.len() == 1 {
+            if matches!(f.name(), "length" | "char_length" | "character_length")
+                && f.args.len() == 1
+            {
                 // Type coercion may already have wrapped the argument in a cast to text.
                 let mut arg = &f.args[0];
                 loop {
                     arg = match arg {
                         Expr::Cast(c) => c.expr.as_ref(),
-                        Expr::ScalarFunction(inner) if inner.name() == "pg_text" && inner.args.len() == 1 => &inner.args[0],
+                        Expr::ScalarFunction(inner)
+                            if inner.name() == "pg_text" && inner.args.len() == 1 =>
+                        {
+                            &inner.args[0]
+                        }
                         _ => break,
                     };
                 }
-                if matches!(arg.get_type(schema), Ok(DataType::Binary | DataType::LargeBinary | DataType::BinaryView)) {
-                    let bytes = Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&self.byte_length), vec![arg.clone()]));
+                if matches!(
+                    arg.get_type(schema),
+                    Ok(DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
+                ) {
+                    let bytes = Expr::ScalarFunction(ScalarFunction::new_udf(
+                        Arc::clone(&self.byte_length),
+                        vec![arg.clone()],
+                    ));
                     return Ok(Transformed::yes(bytes));
                 }
             }
         }
-        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else { return Ok(Transformed::no(e)) };
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+            return Ok(Transformed::no(e));
+        };
         let udf = match op {
             Operator::Plus => &self.add,
             Operator::Minus => &self.sub,
@@ -146,7 +173,9 @@ impl CheckedIntegerArithmetic {
             return Ok(Transformed::no(e));
         }
         let args = vec![left.as_ref().clone(), right.as_ref().clone()];
-        Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(udf), args))))
+        Ok(Transformed::yes(Expr::ScalarFunction(
+            ScalarFunction::new_udf(Arc::clone(udf), args),
+        )))
     }
 }
 
@@ -188,7 +217,9 @@ fn byte_length_udf() -> ScalarUDF {
             let b = b.as_any().downcast_ref::<BinaryArray>().ok_or_else(|| {
                 datafusion::error::DataFusionError::Execution("bytea_length expects bytea".into())
             })?;
-            let out: Int32Array = (0..b.len()).map(|i| (!b.is_null(i)).then(|| b.value(i).len() as i32)).collect();
+            let out: Int32Array = (0..b.len())
+                .map(|i| (!b.is_null(i)).then(|| b.value(i).len() as i32))
+                .collect();
             Ok(ColumnarValue::Array(Arc::new(out)))
         }),
     )
@@ -213,7 +244,10 @@ impl CheckedOp {
             .into_iter()
             .map(|t| TypeSignature::Exact(vec![t.clone(), t]))
             .collect();
-        CheckedOp { op, signature: Signature::one_of(sig, Volatility::Immutable) }
+        CheckedOp {
+            op,
+            signature: Signature::one_of(sig, Volatility::Immutable),
+        }
     }
 }
 

@@ -50,15 +50,24 @@ impl CopyFormat {
                     "csv" => csv = true,
                     "text" => csv = false,
                     "binary" => binary = true,
-                    other => return Err(SqlError::unsupported(format!("COPY format \"{other}\" is not supported"))),
+                    other => {
+                        return Err(SqlError::unsupported(format!(
+                            "COPY format \"{other}\" is not supported"
+                        )))
+                    }
                 },
                 CopyOption::Delimiter(c) => delimiter = Some(*c),
                 CopyOption::Null(s) => null = Some(s.clone()),
                 CopyOption::Header(h) => header = *h,
                 CopyOption::Quote(c) => quote = *c,
                 CopyOption::Escape(c) => escape = Some(*c),
-                CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
-                other => return Err(SqlError::unsupported(format!("COPY option {other} is not supported"))),
+                CopyOption::Encoding(e)
+                    if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+                other => {
+                    return Err(SqlError::unsupported(format!(
+                        "COPY option {other} is not supported"
+                    )))
+                }
             }
         }
         for o in legacy {
@@ -70,14 +79,22 @@ impl CopyFormat {
                             CopyLegacyCsvOption::Header => header = true,
                             CopyLegacyCsvOption::Quote(q) => quote = *q,
                             CopyLegacyCsvOption::Escape(e) => escape = Some(*e),
-                            other => return Err(SqlError::unsupported(format!("COPY option {other} is not supported"))),
+                            other => {
+                                return Err(SqlError::unsupported(format!(
+                                    "COPY option {other} is not supported"
+                                )))
+                            }
                         }
                     }
                 }
                 CopyLegacyOption::Delimiter(c) => delimiter = Some(*c),
                 CopyLegacyOption::Null(s) => null = Some(s.clone()),
                 CopyLegacyOption::Binary => binary = true,
-                other => return Err(SqlError::unsupported(format!("COPY option {other} is not supported"))),
+                other => {
+                    return Err(SqlError::unsupported(format!(
+                        "COPY option {other} is not supported"
+                    )))
+                }
             }
         }
         Ok(CopyFormat {
@@ -128,18 +145,31 @@ pub async fn start(
     }
     if to {
         if format.binary {
-            return Err(SqlError::unsupported("COPY TO in binary format is not supported yet; use text or csv"));
+            return Err(SqlError::unsupported(
+                "COPY TO in binary format is not supported yet; use text or csv",
+            ));
         }
         if !matches!(target, CopyTarget::Stdout) {
-            return Err(SqlError::unsupported("COPY TO a server file or program is not supported; use STDOUT"));
+            return Err(SqlError::unsupported(
+                "COPY TO a server file or program is not supported; use STDOUT",
+            ));
         }
         return copy_out(s, source, &format).await;
     }
     if !matches!(target, CopyTarget::Stdin) {
-        return Err(SqlError::unsupported("COPY FROM a server file or program is not supported; use STDIN"));
+        return Err(SqlError::unsupported(
+            "COPY FROM a server file or program is not supported; use STDIN",
+        ));
     }
-    let CopySource::Table { table_name, columns } = source else {
-        return Err(SqlError::Syntax { message: "COPY FROM needs a table".into(), position: None });
+    let CopySource::Table {
+        table_name,
+        columns,
+    } = source
+    else {
+        return Err(SqlError::Syntax {
+            message: "COPY FROM needs a table".into(),
+            position: None,
+        });
     };
     let def = resolve_table(&s.engine().catalog(), &table_name)?;
     let targets = column_targets(&def, &columns)?;
@@ -161,7 +191,10 @@ pub async fn start(
         binary_header_done: false,
         binary_done: false,
     });
-    Ok(Output::CopyIn { columns: n, text_format })
+    Ok(Output::CopyIn {
+        columns: n,
+        text_format,
+    })
 }
 
 fn column_targets(def: &TableDef, columns: &[Ident]) -> SqlResult<Vec<usize>> {
@@ -171,9 +204,16 @@ fn column_targets(def: &TableDef, columns: &[Ident]) -> SqlResult<Vec<usize>> {
     columns
         .iter()
         .map(|c| {
-            let name = if c.quote_style.is_some() { c.value.clone() } else { c.value.to_lowercase() };
+            let name = if c.quote_style.is_some() {
+                c.value.clone()
+            } else {
+                c.value.to_lowercase()
+            };
             def.column_position(&name).ok_or_else(|| {
-                SqlError::UndefinedColumn(format!("column \"{name}\" of relation \"{}\" does not exist", def.name))
+                SqlError::UndefinedColumn(format!(
+                    "column \"{name}\" of relation \"{}\" does not exist",
+                    def.name
+                ))
             })
         })
         .collect()
@@ -194,7 +234,9 @@ impl Session {
 
     /// Feeds a chunk of COPY data. Errors are kept and reported by [`Session::copy_done`].
     pub fn copy_data(&mut self, data: &[u8]) {
-        let Some(mut c) = self.copy.take() else { return };
+        let Some(mut c) = self.copy.take() else {
+            return;
+        };
         if c.error.is_none() {
             if let Err(e) = c.feed(self, data) {
                 c.error = Some(e);
@@ -215,7 +257,9 @@ impl Session {
             }
             if c.format.binary {
                 if !c.binary_done {
-                    return Err(SqlError::InvalidText("COPY binary data ended without its trailer".into()));
+                    return Err(SqlError::InvalidText(
+                        "COPY binary data ended without its trailer".into(),
+                    ));
                 }
             } else if !c.partial.is_empty() {
                 let line = std::mem::take(&mut c.partial);
@@ -294,7 +338,10 @@ impl CopyIn {
         self.line_no += 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let text = std::str::from_utf8(raw).map_err(|_| {
-            SqlError::InvalidText(format!("invalid byte sequence for encoding \"UTF8\" (COPY line {})", self.line_no))
+            SqlError::InvalidText(format!(
+                "invalid byte sequence for encoding \"UTF8\" (COPY line {})",
+                self.line_no
+            ))
         })?;
         if self.header_pending {
             self.header_pending = false;
@@ -303,11 +350,22 @@ impl CopyIn {
         if !self.format.csv && text == "\\." {
             return Ok(()); // end-of-data marker of the text format
         }
-        let fields = if self.format.csv { split_csv(text, &self.format) } else { split_text(text, &self.format) }
-            .map_err(|m| SqlError::InvalidText(format!("{m} (COPY line {})", self.line_no)))?;
+        let fields = if self.format.csv {
+            split_csv(text, &self.format)
+        } else {
+            split_text(text, &self.format)
+        }
+        .map_err(|m| SqlError::InvalidText(format!("{m} (COPY line {})", self.line_no)))?;
         if fields.len() != self.targets.len() {
-            let which = if fields.len() < self.targets.len() { "missing data for column" } else { "extra data after last expected column" };
-            return Err(SqlError::InvalidText(format!("{which} (COPY {}, line {})", self.def.name, self.line_no)));
+            let which = if fields.len() < self.targets.len() {
+                "missing data for column"
+            } else {
+                "extra data after last expected column"
+            };
+            return Err(SqlError::InvalidText(format!(
+                "{which} (COPY {}, line {})",
+                self.def.name, self.line_no
+            )));
         }
         self.rows.push(fields);
         Ok(())
@@ -321,7 +379,9 @@ impl CopyIn {
         let buf = std::mem::take(&mut self.partial);
         let mut pos = 0usize;
         let bad = |m: &str| SqlError::InvalidText(format!("invalid COPY binary data: {m}"));
-        let read_i32 = |buf: &[u8], at: usize| -> Option<i32> { Some(i32::from_be_bytes(buf.get(at..at + 4)?.try_into().ok()?)) };
+        let read_i32 = |buf: &[u8], at: usize| -> Option<i32> {
+            Some(i32::from_be_bytes(buf.get(at..at + 4)?.try_into().ok()?))
+        };
         if !self.binary_header_done {
             if buf.len() < SIGNATURE.len() + 8 {
                 self.partial = buf;
@@ -331,7 +391,8 @@ impl CopyIn {
                 return Err(bad("missing PGCOPY signature"));
             }
             let ext = read_i32(&buf, SIGNATURE.len() + 4).ok_or_else(|| bad("header"))?;
-            let header_len = SIGNATURE.len() + 8 + usize::try_from(ext).map_err(|_| bad("header extension"))?;
+            let header_len =
+                SIGNATURE.len() + 8 + usize::try_from(ext).map_err(|_| bad("header extension"))?;
             if buf.len() < header_len {
                 self.partial = buf;
                 return Ok(());
@@ -339,16 +400,28 @@ impl CopyIn {
             pos = header_len;
             self.binary_header_done = true;
         }
-        let types: Vec<basalt_common::SqlType> = self.targets.iter().map(|&t| self.def.columns[t].ty.clone()).collect();
+        let types: Vec<basalt_common::SqlType> = self
+            .targets
+            .iter()
+            .map(|&t| self.def.columns[t].ty.clone())
+            .collect();
         while !self.binary_done {
-            let Some(count) = buf.get(pos..pos + 2).map(|b| i16::from_be_bytes([b[0], b[1]])) else { break };
+            let Some(count) = buf
+                .get(pos..pos + 2)
+                .map(|b| i16::from_be_bytes([b[0], b[1]]))
+            else {
+                break;
+            };
             if count == -1 {
                 self.binary_done = true;
                 pos = buf.len();
                 break;
             }
             if count as usize != types.len() {
-                return Err(bad(&format!("row has {count} fields, expected {}", types.len())));
+                return Err(bad(&format!(
+                    "row has {count} fields, expected {}",
+                    types.len()
+                )));
             }
             let mut at = pos + 2;
             let mut row = Vec::with_capacity(types.len());
@@ -410,9 +483,17 @@ impl CopyIn {
         }
         let rows = std::mem::take(&mut self.rows);
         let columns: Vec<ArrayRef> = (0..self.targets.len())
-            .map(|j| Arc::new(rows.iter().map(|r| r[j].as_deref()).collect::<StringArray>()) as ArrayRef)
+            .map(|j| {
+                Arc::new(
+                    rows.iter()
+                        .map(|r| r[j].as_deref())
+                        .collect::<StringArray>(),
+                ) as ArrayRef
+            })
             .collect();
-        let fields: Vec<Field> = (0..columns.len()).map(|j| Field::new(format!("c{j}"), DataType::Utf8, true)).collect();
+        let fields: Vec<Field> = (0..columns.len())
+            .map(|j| Field::new(format!("c{j}"), DataType::Utf8, true))
+            .collect();
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
         let txn = Arc::clone(&self.txn);
         self.copied += crate::dml::insert_columns(s, &txn, &self.def, &self.targets, &[batch])?;
@@ -516,14 +597,24 @@ fn csv_value(field: String, was_quoted: bool, f: &CopyFormat) -> Option<String> 
 async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlResult<Output> {
     let query: Query = match source {
         CopySource::Query(q) => *q,
-        CopySource::Table { table_name, columns } => {
+        CopySource::Table {
+            table_name,
+            columns,
+        } => {
             let def = resolve_table(&s.engine().catalog(), &table_name)?;
             let cols = if columns.is_empty() {
-                def.live_columns().map(|(_, c)| format!("\"{}\"", c.name)).collect::<Vec<_>>()
+                def.live_columns()
+                    .map(|(_, c)| format!("\"{}\"", c.name))
+                    .collect::<Vec<_>>()
             } else {
                 columns.iter().map(|c| format!("\"{}\"", c.value)).collect()
             };
-            let sql = format!("SELECT {} FROM \"{}\".\"{}\"", cols.join(", "), def.schema, def.name);
+            let sql = format!(
+                "SELECT {} FROM \"{}\".\"{}\"",
+                cols.join(", "),
+                def.schema,
+                def.name
+            );
             match crate::session::parse_sql(&sql)?.pop() {
                 Some(datafusion::sql::sqlparser::ast::Statement::Query(q)) => *q,
                 _ => return Err(SqlError::Internal("COPY query".into())),
@@ -533,14 +624,21 @@ async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlRes
     let (schema, batches) = s.run_query(query).await?;
     let mut lines = Vec::new();
     if f.header {
-        let names: Vec<String> = schema.fields().iter().map(|fl| csv_quote(fl.name(), f)).collect();
+        let names: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|fl| csv_quote(fl.name(), f))
+            .collect();
         let mut header = names.join(&f.delimiter.to_string()).into_bytes();
         header.push(b'\n');
         lines.push(header);
     }
     for batch in &batches {
-        let columns: Vec<Vec<Option<String>>> =
-            batch.columns().iter().map(pg_text_column).collect::<SqlResult<_>>()?;
+        let columns: Vec<Vec<Option<String>>> = batch
+            .columns()
+            .iter()
+            .map(pg_text_column)
+            .collect::<SqlResult<_>>()?;
         for i in 0..batch.num_rows() {
             let mut data = Vec::new();
             let mut first = true;
@@ -559,7 +657,11 @@ async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlRes
             lines.push(data);
         }
     }
-    Ok(Output::CopyOut { lines, columns: schema.fields().len(), text_format: true })
+    Ok(Output::CopyOut {
+        lines,
+        columns: schema.fields().len(),
+        text_format: true,
+    })
 }
 
 fn text_escape(v: &str, delimiter: char) -> String {
@@ -591,7 +693,10 @@ fn csv_quote(v: &str, f: &CopyFormat) -> String {
         return v.to_owned();
     }
     let q = f.quote.to_string();
-    format!("{q}{}{q}", v.replace(f.quote, &format!("{}{}", f.escape, f.quote)))
+    format!(
+        "{q}{}{q}",
+        v.replace(f.quote, &format!("{}{}", f.escape, f.quote))
+    )
 }
 
 #[cfg(test)]
@@ -599,17 +704,41 @@ mod tests {
     use super::*;
 
     fn text() -> CopyFormat {
-        CopyFormat { binary: false, csv: false, delimiter: '\t', null: "\\N".into(), header: false, quote: '"', escape: '"' }
+        CopyFormat {
+            binary: false,
+            csv: false,
+            delimiter: '\t',
+            null: "\\N".into(),
+            header: false,
+            quote: '"',
+            escape: '"',
+        }
     }
 
     fn csv() -> CopyFormat {
-        CopyFormat { binary: false, csv: true, delimiter: ',', null: String::new(), header: false, quote: '"', escape: '"' }
+        CopyFormat {
+            binary: false,
+            csv: true,
+            delimiter: ',',
+            null: String::new(),
+            header: false,
+            quote: '"',
+            escape: '"',
+        }
     }
 
     #[test]
     fn text_format_splits_and_unescapes() {
         let r = split_text("1\ta\\tb\t\\N\tx\\\\y", &text()).unwrap();
-        assert_eq!(r, vec![Some("1".into()), Some("a\tb".into()), None, Some("x\\y".into())]);
+        assert_eq!(
+            r,
+            vec![
+                Some("1".into()),
+                Some("a\tb".into()),
+                None,
+                Some("x\\y".into())
+            ]
+        );
     }
 
     #[test]
@@ -617,7 +746,13 @@ mod tests {
         let r = split_csv("1,\"a,b\",,\"\",\"say \"\"hi\"\"\"", &csv()).unwrap();
         assert_eq!(
             r,
-            vec![Some("1".into()), Some("a,b".into()), None, Some(String::new()), Some("say \"hi\"".into())]
+            vec![
+                Some("1".into()),
+                Some("a,b".into()),
+                None,
+                Some(String::new()),
+                Some("say \"hi\"".into())
+            ]
         );
         assert!(split_csv("\"open", &csv()).is_err());
     }

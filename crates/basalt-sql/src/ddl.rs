@@ -10,27 +10,37 @@ use std::sync::Arc;
 use basalt_common::SqlType;
 use basalt_storage::catalog::DEFAULT_SCHEMA;
 use basalt_storage::{Catalog, CheckDef, ColumnDef, IndexDef, SequenceDef, TableDef, Transaction};
+use datafusion::sql::sqlparser::ast::ColumnDef as AstColumnDef;
 use datafusion::sql::sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, ColumnOptionDef,
     CreateIndex, CreateTable, Expr, GeneratedAs, Ident, IndexColumn, ObjectName, ObjectType,
     RenameTableNameKind, SchemaName, Statement, TableConstraint, Truncate, VisitorMut,
 };
-use datafusion::sql::sqlparser::ast::ColumnDef as AstColumnDef;
 
 use crate::error::{SqlError, SqlResult};
 use crate::session::{object_name_parts, Output, Session, DATABASE_NAME};
 use crate::types::column_type;
 
-pub async fn execute(s: &mut Session, txn: &Arc<Transaction>, stmt: Statement) -> SqlResult<Output> {
+pub async fn execute(
+    s: &mut Session,
+    txn: &Arc<Transaction>,
+    stmt: Statement,
+) -> SqlResult<Output> {
     match stmt {
         Statement::CreateTable(ct) => create_table(s, txn, ct).await,
-        Statement::CreateSchema { schema_name, if_not_exists, .. } => {
-            create_schema(s, schema_name, if_not_exists).await
-        }
+        Statement::CreateSchema {
+            schema_name,
+            if_not_exists,
+            ..
+        } => create_schema(s, schema_name, if_not_exists).await,
         Statement::CreateIndex(ci) => create_index(s, ci).await,
-        Statement::Drop { object_type, if_exists, names, cascade, .. } => {
-            drop(s, txn, object_type, if_exists, names, cascade).await
-        }
+        Statement::Drop {
+            object_type,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => drop(s, txn, object_type, if_exists, names, cascade).await,
         Statement::AlterTable(at) => alter_table(s, txn, at).await,
         Statement::Truncate(t) => truncate(s, txn, t).await,
         Statement::Discard { .. } => Ok(Output::Command("DISCARD ALL".into())),
@@ -56,14 +66,20 @@ pub fn qualified(name: &ObjectName) -> SqlResult<(String, String)> {
         [d, _, _] => Err(SqlError::unsupported(format!(
             "cross-database references are not implemented: \"{d}\""
         ))),
-        _ => Err(SqlError::Syntax { message: format!("improper relation name: {name}"), position: None }),
+        _ => Err(SqlError::Syntax {
+            message: format!("improper relation name: {name}"),
+            position: None,
+        }),
     }
 }
 
 /// The definition of an existing table.
 pub fn resolve_table(catalog: &Catalog, name: &ObjectName) -> SqlResult<TableDef> {
     let (schema, table) = qualified(name)?;
-    catalog.table_by_name(&schema, &table).cloned().ok_or(SqlError::UndefinedTable(table))
+    catalog
+        .table_by_name(&schema, &table)
+        .cloned()
+        .ok_or(SqlError::UndefinedTable(table))
 }
 
 fn ident(i: &Ident) -> String {
@@ -114,25 +130,35 @@ fn new_column(c: &AstColumnDef) -> SqlResult<NewColumn> {
             }
             ColumnOption::Unique(_) => col.unique = Some(cname),
             ColumnOption::Check(chk) => col.checks.push((cname, chk.expr.to_string())),
-            ColumnOption::Generated { generated_as, generation_expr: None, .. } => {
+            ColumnOption::Generated {
+                generated_as,
+                generation_expr: None,
+                ..
+            } => {
                 if !col.def.ty.is_integer() {
-                    return Err(SqlError::InvalidTableDefinition(format!(
-                        "identity column type must be smallint, integer, or bigint"
-                    )));
+                    return Err(SqlError::InvalidTableDefinition(
+                        "identity column type must be smallint, integer, or bigint".to_string(),
+                    ));
                 }
                 col.serial_or_identity = true;
                 col.def.nullable = false;
                 col.def.identity_always = matches!(generated_as, GeneratedAs::Always);
             }
             ColumnOption::Generated { .. } => {
-                return Err(SqlError::unsupported("generated columns are not supported yet"))
+                return Err(SqlError::unsupported(
+                    "generated columns are not supported yet",
+                ))
             }
             ColumnOption::ForeignKey(_) => {
-                return Err(SqlError::unsupported("FOREIGN KEY constraints are not supported yet"))
+                return Err(SqlError::unsupported(
+                    "FOREIGN KEY constraints are not supported yet",
+                ))
             }
             ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
             other => {
-                return Err(SqlError::unsupported(format!("column option not supported: {other}")))
+                return Err(SqlError::unsupported(format!(
+                    "column option not supported: {other}"
+                )))
             }
         }
     }
@@ -145,7 +171,9 @@ fn index_columns(def: &TableDef, cols: &[IndexColumn]) -> SqlResult<Vec<usize>> 
             Expr::Identifier(i) => def.column_position(&ident(i)).ok_or_else(|| {
                 SqlError::UndefinedColumn(format!("column \"{}\" does not exist", ident(i)))
             }),
-            other => Err(SqlError::unsupported(format!("expression indexes are not supported: {other}"))),
+            other => Err(SqlError::unsupported(format!(
+                "expression indexes are not supported: {other}"
+            ))),
         })
         .collect()
 }
@@ -155,32 +183,57 @@ fn unique_name(catalog: &Catalog, schema: &str, base: &str) -> String {
     if !catalog.relation_exists(schema, &base) {
         return base;
     }
-    (1..).map(|i| format!("{base}{i}")).find(|n| !catalog.relation_exists(schema, n)).unwrap_or(base)
+    (1..)
+        .map(|i| format!("{base}{i}"))
+        .find(|n| !catalog.relation_exists(schema, n))
+        .unwrap_or(base)
 }
 
-async fn create_schema(s: &mut Session, name: SchemaName, if_not_exists: bool) -> SqlResult<Output> {
+async fn create_schema(
+    s: &mut Session,
+    name: SchemaName,
+    if_not_exists: bool,
+) -> SqlResult<Output> {
     let (SchemaName::Simple(name) | SchemaName::NamedAuthorization(name, _)) = name else {
-        return Err(SqlError::unsupported("CREATE SCHEMA AUTHORIZATION without a name"));
+        return Err(SqlError::unsupported(
+            "CREATE SCHEMA AUTHORIZATION without a name",
+        ));
     };
     let parts = object_name_parts(&name);
     let schema = parts.last().cloned().unwrap_or_default();
     s.engine()
         .ddl(|c: &mut Catalog| {
             if c.schemas.contains_key(&schema) {
-                return if if_not_exists { Ok(vec![]) } else { Err(SqlError::DuplicateSchema(schema)) };
+                return if if_not_exists {
+                    Ok(vec![])
+                } else {
+                    Err(SqlError::DuplicateSchema(schema))
+                };
             }
             let oid = c.allocate_oid();
-            c.schemas.insert(schema.clone(), basalt_storage::SchemaDef { name: schema.clone(), oid });
+            c.schemas.insert(
+                schema.clone(),
+                basalt_storage::SchemaDef {
+                    name: schema.clone(),
+                    oid,
+                },
+            );
             Ok(vec![])
         })
         .await?;
     Ok(Output::Command("CREATE SCHEMA".into()))
 }
 
-async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) -> SqlResult<Output> {
+async fn create_table(
+    s: &mut Session,
+    txn: &Arc<Transaction>,
+    ct: CreateTable,
+) -> SqlResult<Output> {
     let (schema, name) = qualified(&ct.name)?;
     if ct.like.is_some() || ct.clone.is_some() {
-        return Err(SqlError::unsupported("CREATE TABLE LIKE/CLONE is not supported yet"));
+        return Err(SqlError::unsupported(
+            "CREATE TABLE LIKE/CLONE is not supported yet",
+        ));
     }
     let catalog = s.engine().catalog();
     if !catalog.schemas.contains_key(&schema) {
@@ -199,7 +252,11 @@ async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) 
         let (qschema, batches) = s.run_query(*q).await?;
         for f in qschema.fields() {
             let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
-                SqlError::unsupported(format!("column \"{}\" has unsupported type {}", f.name(), f.data_type()))
+                SqlError::unsupported(format!(
+                    "column \"{}\" has unsupported type {}",
+                    f.name(),
+                    f.data_type()
+                ))
             })?;
             columns.push(NewColumn {
                 def: ColumnDef {
@@ -270,11 +327,19 @@ async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) 
             TableConstraint::Unique(u) => {
                 uniques.push((index_columns(&def, &u.columns)?, u.name.as_ref().map(ident)))
             }
-            TableConstraint::Check(c) => checks.push((c.name.as_ref().map(ident), c.expr.to_string())),
-            TableConstraint::ForeignKey(_) => {
-                return Err(SqlError::unsupported("FOREIGN KEY constraints are not supported yet"))
+            TableConstraint::Check(c) => {
+                checks.push((c.name.as_ref().map(ident), c.expr.to_string()))
             }
-            other => return Err(SqlError::unsupported(format!("constraint not supported: {other}"))),
+            TableConstraint::ForeignKey(_) => {
+                return Err(SqlError::unsupported(
+                    "FOREIGN KEY constraints are not supported yet",
+                ))
+            }
+            other => {
+                return Err(SqlError::unsupported(format!(
+                    "constraint not supported: {other}"
+                )))
+            }
         }
     }
     if let Some((cols, cname)) = pk {
@@ -294,8 +359,12 @@ async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) 
             crate::eval::validate_default(s, d)?;
         }
     }
-    let serial_cols: Vec<usize> =
-        columns.iter().enumerate().filter(|(_, c)| c.serial_or_identity).map(|(i, _)| i).collect();
+    let serial_cols: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.serial_or_identity)
+        .map(|(i, _)| i)
+        .collect();
     let ctas_rows = query_result.is_some();
     let created = Arc::new(parking_lot::Mutex::new(None));
     let created_out = Arc::clone(&created);
@@ -314,11 +383,21 @@ async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) 
                 let _ = pk_cols;
             }
             for (cols, cname) in uniques {
-                let col_names: Vec<&str> = cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
-                let iname = cname.unwrap_or_else(|| unique_name(c, &schema, &format!("{name}_{}_key", col_names.join("_"))));
+                let col_names: Vec<&str> =
+                    cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
+                let iname = cname.unwrap_or_else(|| {
+                    unique_name(c, &schema, &format!("{name}_{}_key", col_names.join("_")))
+                });
                 let id = c.allocate_index_id();
                 let oid = c.allocate_oid();
-                def.indexes.push(IndexDef { id, oid, name: iname, columns: cols, unique: true, constraint: true });
+                def.indexes.push(IndexDef {
+                    id,
+                    oid,
+                    name: iname,
+                    columns: cols,
+                    unique: true,
+                    constraint: true,
+                });
             }
             for col in serial_cols {
                 let seq = unique_name(c, &schema, &format!("{name}_{}_seq", def.columns[col].name));
@@ -327,7 +406,13 @@ async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) 
                 let oid = c.allocate_oid();
                 c.sequences.insert(
                     qualified_seq.clone(),
-                    SequenceDef { name: qualified_seq, oid, start: 1, increment: 1, owned_by: Some((def.id, col)) },
+                    SequenceDef {
+                        name: qualified_seq,
+                        oid,
+                        start: 1,
+                        increment: 1,
+                        owned_by: Some((def.id, col)),
+                    },
                 );
             }
             *created_out.lock() = Some(def.clone());
@@ -348,7 +433,11 @@ async fn create_table(s: &mut Session, txn: &Arc<Transaction>, ct: CreateTable) 
 fn check_name(def: &TableDef, expr: &str, existing: &[CheckDef]) -> String {
     let col = def
         .live_columns()
-        .find(|(_, c)| expr.to_lowercase().split(|ch: char| !ch.is_alphanumeric() && ch != '_').any(|w| w == c.name))
+        .find(|(_, c)| {
+            expr.to_lowercase()
+                .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
+                .any(|w| w == c.name)
+        })
         .map(|(_, c)| c.name.clone());
     let base = match col {
         Some(c) => format!("{}_{c}_check", def.name),
@@ -357,12 +446,17 @@ fn check_name(def: &TableDef, expr: &str, existing: &[CheckDef]) -> String {
     if !existing.iter().any(|c| c.name == base) {
         return base;
     }
-    (1..).map(|i| format!("{base}{i}")).find(|n| !existing.iter().any(|c| &c.name == n)).unwrap_or(base)
+    (1..)
+        .map(|i| format!("{base}{i}"))
+        .find(|n| !existing.iter().any(|c| &c.name == n))
+        .unwrap_or(base)
 }
 
 async fn create_index(s: &mut Session, ci: CreateIndex) -> SqlResult<Output> {
     if ci.predicate.is_some() {
-        return Err(SqlError::unsupported("partial indexes are not supported yet"));
+        return Err(SqlError::unsupported(
+            "partial indexes are not supported yet",
+        ));
     }
     let catalog = s.engine().catalog();
     let table = resolve_table(&catalog, &ci.table_name)?;
@@ -371,8 +465,15 @@ async fn create_index(s: &mut Session, ci: CreateIndex) -> SqlResult<Output> {
     let name = match &ci.name {
         Some(n) => object_name_parts(n).last().cloned().unwrap_or_default(),
         None => {
-            let cols: Vec<&str> = columns.iter().map(|&i| table.columns[i].name.as_str()).collect();
-            unique_name(&catalog, &schema, &format!("{}_{}_idx", table.name, cols.join("_")))
+            let cols: Vec<&str> = columns
+                .iter()
+                .map(|&i| table.columns[i].name.as_str())
+                .collect();
+            unique_name(
+                &catalog,
+                &schema,
+                &format!("{}_{}_idx", table.name, cols.join("_")),
+            )
         }
     };
     let if_not_exists = ci.if_not_exists;
@@ -391,7 +492,14 @@ async fn create_index(s: &mut Session, ci: CreateIndex) -> SqlResult<Output> {
             let id = c.allocate_index_id();
             let oid = c.allocate_oid();
             let t = c.table_mut(table_id)?;
-            t.indexes.push(IndexDef { id, oid, name: name.clone(), columns, unique, constraint: false });
+            t.indexes.push(IndexDef {
+                id,
+                oid,
+                name: name.clone(),
+                columns,
+                unique,
+                constraint: false,
+            });
             Ok(vec![])
         })
         .await?;
@@ -426,7 +534,8 @@ async fn drop(
                 .ddl(|c: &mut Catalog| {
                     for id in &ids {
                         c.tables.remove(id);
-                        c.sequences.retain(|_, seq| seq.owned_by.is_none_or(|(t, _)| t != *id));
+                        c.sequences
+                            .retain(|_, seq| seq.owned_by.is_none_or(|(t, _)| t != *id));
                     }
                     Ok::<_, SqlError>(vec![])
                 })
@@ -469,7 +578,11 @@ async fn drop(
                     }
                     return Err(SqlError::UndefinedSchema(schema));
                 }
-                let tables: Vec<_> = catalog.tables.values().filter(|t| t.schema == schema).collect();
+                let tables: Vec<_> = catalog
+                    .tables
+                    .values()
+                    .filter(|t| t.schema == schema)
+                    .collect();
                 if !tables.is_empty() && !cascade {
                     return Err(SqlError::DependentObjects(format!(
                         "cannot drop schema {schema} because other objects depend on it"
@@ -483,12 +596,17 @@ async fn drop(
             s.engine()
                 .ddl(|c: &mut Catalog| {
                     for schema in &schemas {
-                        let ids: Vec<_> =
-                            c.tables.values().filter(|t| &t.schema == schema).map(|t| t.id).collect();
+                        let ids: Vec<_> = c
+                            .tables
+                            .values()
+                            .filter(|t| &t.schema == schema)
+                            .map(|t| t.id)
+                            .collect();
                         for id in ids {
                             c.tables.remove(&id);
                         }
-                        c.sequences.retain(|n, _| !n.starts_with(&format!("{schema}.")));
+                        c.sequences
+                            .retain(|n, _| !n.starts_with(&format!("{schema}.")));
                         c.schemas.remove(schema);
                     }
                     Ok::<_, SqlError>(vec![])
@@ -496,7 +614,9 @@ async fn drop(
                 .await?;
             Ok(Output::Command("DROP SCHEMA".into()))
         }
-        other => Err(SqlError::unsupported(format!("DROP {other} is not supported"))),
+        other => Err(SqlError::unsupported(format!(
+            "DROP {other} is not supported"
+        ))),
     }
 }
 
@@ -525,7 +645,9 @@ async fn truncate(s: &mut Session, txn: &Arc<Transaction>, t: Truncate) -> SqlRe
         vec![]
     };
     let truncated = ids.clone();
-    s.engine().ddl(move |_c: &mut Catalog| Ok::<_, SqlError>(truncated)).await?;
+    s.engine()
+        .ddl(move |_c: &mut Catalog| Ok::<_, SqlError>(truncated))
+        .await?;
     for seq in restart_seqs {
         s.engine().setval(&seq, 0)?;
     }
@@ -536,7 +658,9 @@ async fn alter_table(s: &mut Session, txn: &Arc<Transaction>, at: AlterTable) ->
     let catalog = s.engine().catalog();
     let def = match resolve_table(&catalog, &at.name) {
         Ok(d) => d,
-        Err(SqlError::UndefinedTable(_)) if at.if_exists => return Ok(Output::Command("ALTER TABLE".into())),
+        Err(SqlError::UndefinedTable(_)) if at.if_exists => {
+            return Ok(Output::Command("ALTER TABLE".into()))
+        }
         Err(e) => return Err(e),
     };
     for op in at.operations {
@@ -545,11 +669,20 @@ async fn alter_table(s: &mut Session, txn: &Arc<Transaction>, at: AlterTable) ->
     Ok(Output::Command("ALTER TABLE".into()))
 }
 
-async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::TableId, op: AlterTableOperation) -> SqlResult<()> {
+async fn alter_one(
+    s: &mut Session,
+    txn: &Arc<Transaction>,
+    id: basalt_common::TableId,
+    op: AlterTableOperation,
+) -> SqlResult<()> {
     let catalog = s.engine().catalog();
     let def = catalog.table(id).map_err(SqlError::from)?.clone();
     match op {
-        AlterTableOperation::AddColumn { if_not_exists, column_def, .. } => {
+        AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def,
+            ..
+        } => {
             let col = new_column(&column_def)?;
             if def.column_position(&col.def.name).is_some() {
                 if if_not_exists {
@@ -558,14 +691,20 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
                 return Err(SqlError::DuplicateColumn(col.def.name, def.name));
             }
             if col.primary_key {
-                return Err(SqlError::unsupported("adding a primary key column is not supported"));
+                return Err(SqlError::unsupported(
+                    "adding a primary key column is not supported",
+                ));
             }
             if let Some(d) = &col.def.default {
                 crate::eval::validate_default(s, d)?;
             }
             let has_rows = crate::dml::count_rows(txn, s, &def) > 0;
-            if !col.def.nullable && col.def.default.is_none() && !col.serial_or_identity && has_rows {
-                return Err(SqlError::NotNullViolation { column: col.def.name, table: def.name });
+            if !col.def.nullable && col.def.default.is_none() && !col.serial_or_identity && has_rows
+            {
+                return Err(SqlError::NotNullViolation {
+                    column: col.def.name,
+                    table: def.name,
+                });
             }
             let pos = def.columns.len();
             let schema = def.schema.clone();
@@ -580,12 +719,18 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
             s.engine()
                 .ddl(|c: &mut Catalog| {
                     let seq_name = if serial {
-                        Some(unique_name(c, &schema, &format!("{table_name}_{}_seq", new_col.name)))
+                        Some(unique_name(
+                            c,
+                            &schema,
+                            &format!("{table_name}_{}_seq", new_col.name),
+                        ))
                     } else {
                         None
                     };
                     let index = unique.map(|n| {
-                        let name = n.unwrap_or_else(|| unique_name(c, &schema, &format!("{table_name}_{}_key", new_col.name)));
+                        let name = n.unwrap_or_else(|| {
+                            unique_name(c, &schema, &format!("{table_name}_{}_key", new_col.name))
+                        });
                         (c.allocate_index_id(), c.allocate_oid(), name)
                     });
                     let seq_oid = c.allocate_oid();
@@ -596,27 +741,57 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
                     }
                     t.columns.push(colx);
                     for (cname, expr) in &checks {
-                        let name = cname.clone().unwrap_or_else(|| check_name(t, expr, &t.checks));
-                        t.checks.push(CheckDef { name, expr: expr.clone() });
+                        let name = cname
+                            .clone()
+                            .unwrap_or_else(|| check_name(t, expr, &t.checks));
+                        t.checks.push(CheckDef {
+                            name,
+                            expr: expr.clone(),
+                        });
                     }
                     if let Some((iid, oid, name)) = index {
-                        t.indexes.push(IndexDef { id: iid, oid, name, columns: vec![pos], unique: true, constraint: true });
+                        t.indexes.push(IndexDef {
+                            id: iid,
+                            oid,
+                            name,
+                            columns: vec![pos],
+                            unique: true,
+                            constraint: true,
+                        });
                     }
                     if let Some(seq) = seq_name {
                         let q = format!("{schema}.{seq}");
-                        c.sequences.insert(q.clone(), SequenceDef { name: q, oid: seq_oid, start: 1, increment: 1, owned_by: Some((id, pos)) });
+                        c.sequences.insert(
+                            q.clone(),
+                            SequenceDef {
+                                name: q,
+                                oid: seq_oid,
+                                start: 1,
+                                increment: 1,
+                                owned_by: Some((id, pos)),
+                            },
+                        );
                     }
                     Ok::<_, SqlError>(vec![])
                 })
                 .await?;
             // Existing rows take the default (evaluated per row, like PostgreSQL).
-            let new_def = s.engine().catalog().table(id).map_err(SqlError::from)?.clone();
+            let new_def = s
+                .engine()
+                .catalog()
+                .table(id)
+                .map_err(SqlError::from)?
+                .clone();
             if has_rows && new_def.columns[pos].default.is_some() {
                 crate::dml::fill_column_default(s, txn, &new_def, pos).await?;
             }
             Ok(())
         }
-        AlterTableOperation::DropColumn { column_names, if_exists, .. } => {
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            ..
+        } => {
             for name in column_names {
                 let cname = ident(&name);
                 let Some(pos) = def.column_position(&cname) else {
@@ -647,7 +822,10 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
             }
             Ok(())
         }
-        AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => {
             let old = ident(&old_column_name);
             let new = ident(&new_column_name);
             let pos = def.column_position(&old).ok_or_else(|| {
@@ -689,7 +867,10 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
             match op {
                 AlterColumnOperation::SetNotNull => {
                     if crate::dml::column_has_nulls(s, txn, &def, pos).await? {
-                        return Err(SqlError::NotNullViolation { column: cname, table: def.name });
+                        return Err(SqlError::NotNullViolation {
+                            column: cname,
+                            table: def.name,
+                        });
                     }
                     set_column(s, id, pos, |c| c.nullable = false).await
                 }
@@ -706,8 +887,12 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
                     crate::eval::validate_default(s, &text)?;
                     set_column(s, id, pos, move |c| c.default = Some(text)).await
                 }
-                AlterColumnOperation::DropDefault => set_column(s, id, pos, |c| c.default = None).await,
-                other => Err(SqlError::unsupported(format!("ALTER COLUMN {other} is not supported yet"))),
+                AlterColumnOperation::DropDefault => {
+                    set_column(s, id, pos, |c| c.default = None).await
+                }
+                other => Err(SqlError::unsupported(format!(
+                    "ALTER COLUMN {other} is not supported yet"
+                ))),
             }
         }
         AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
@@ -718,11 +903,25 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
                 let cname = u.name.as_ref().map(ident);
                 s.engine()
                     .ddl(|c: &mut Catalog| {
-                        let names: Vec<String> = cols.iter().map(|&i| def.columns[i].name.clone()).collect();
-                        let name = cname.unwrap_or_else(|| unique_name(c, &schema, &format!("{table_name}_{}_key", names.join("_"))));
+                        let names: Vec<String> =
+                            cols.iter().map(|&i| def.columns[i].name.clone()).collect();
+                        let name = cname.unwrap_or_else(|| {
+                            unique_name(
+                                c,
+                                &schema,
+                                &format!("{table_name}_{}_key", names.join("_")),
+                            )
+                        });
                         let iid = c.allocate_index_id();
                         let oid = c.allocate_oid();
-                        c.table_mut(id)?.indexes.push(IndexDef { id: iid, oid, name, columns: cols, unique: true, constraint: true });
+                        c.table_mut(id)?.indexes.push(IndexDef {
+                            id: iid,
+                            oid,
+                            name,
+                            columns: cols,
+                            unique: true,
+                            constraint: true,
+                        });
                         Ok::<_, SqlError>(vec![])
                     })
                     .await
@@ -730,18 +929,29 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
             TableConstraint::Check(chk) => {
                 let expr = chk.expr.to_string();
                 crate::eval::validate_table_expr(s, &def, &expr)?;
-                let name = chk.name.as_ref().map(ident).unwrap_or_else(|| check_name(&def, &expr, &def.checks));
+                let name = chk
+                    .name
+                    .as_ref()
+                    .map(ident)
+                    .unwrap_or_else(|| check_name(&def, &expr, &def.checks));
                 crate::dml::verify_check(s, txn, &def, &name, &expr).await?;
                 s.engine()
                     .ddl(|c: &mut Catalog| {
-                        c.table_mut(id)?.checks.push(CheckDef { name: name.clone(), expr: expr.clone() });
+                        c.table_mut(id)?.checks.push(CheckDef {
+                            name: name.clone(),
+                            expr: expr.clone(),
+                        });
                         Ok::<_, SqlError>(vec![])
                     })
                     .await
             }
-            other => Err(SqlError::unsupported(format!("ADD CONSTRAINT {other} is not supported yet"))),
+            other => Err(SqlError::unsupported(format!(
+                "ADD CONSTRAINT {other} is not supported yet"
+            ))),
         },
-        AlterTableOperation::DropConstraint { name, if_exists, .. } => {
+        AlterTableOperation::DropConstraint {
+            name, if_exists, ..
+        } => {
             let cname = ident(&name);
             let exists = def.checks.iter().any(|c| c.name == cname)
                 || def.indexes.iter().any(|i| i.constraint && i.name == cname);
@@ -760,7 +970,9 @@ async fn alter_one(s: &mut Session, txn: &Arc<Transaction>, id: basalt_common::T
                 })
                 .await
         }
-        other => Err(SqlError::unsupported(format!("ALTER TABLE {other} is not supported yet"))),
+        other => Err(SqlError::unsupported(format!(
+            "ALTER TABLE {other} is not supported yet"
+        ))),
     }
 }
 
@@ -779,12 +991,16 @@ async fn set_column(
 }
 
 fn mentions(expr: &str, column: &str) -> bool {
-    expr.to_lowercase().split(|ch: char| !ch.is_alphanumeric() && ch != '_').any(|w| w == column)
+    expr.to_lowercase()
+        .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
+        .any(|w| w == column)
 }
 
 /// Renames a column reference inside a stored expression.
 fn rename_identifier(expr: &str, old: &str, new: &str) -> String {
-    let Ok(mut parsed) = crate::eval::parse_expr(expr) else { return expr.to_owned() };
+    let Ok(mut parsed) = crate::eval::parse_expr(expr) else {
+        return expr.to_owned();
+    };
     struct Renamer<'a> {
         old: &'a str,
         new: &'a str,
@@ -800,6 +1016,7 @@ fn rename_identifier(expr: &str, old: &str, new: &str) -> String {
             ControlFlow::Continue(())
         }
     }
-    let _ = datafusion::sql::sqlparser::ast::VisitMut::visit(&mut parsed, &mut Renamer { old, new });
+    let _ =
+        datafusion::sql::sqlparser::ast::VisitMut::visit(&mut parsed, &mut Renamer { old, new });
     parsed.to_string()
 }

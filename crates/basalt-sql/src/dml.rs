@@ -23,12 +23,16 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::ddl::{qualified, resolve_table};
 use crate::error::{SqlError, SqlResult};
-use crate::eval::{compile, compile_multi, empty_batch, eval, physical_schema, row_values, to_column_type};
+use crate::eval::{
+    compile, compile_multi, empty_batch, eval, physical_schema, row_values, to_column_type,
+};
 use crate::provider::{KEY_COLUMN, SCAN_BATCH_ROWS};
 use crate::session::{object_name_parts, parse_sql, Output, Session};
 
 fn store_of(s: &Session, def: &TableDef) -> SqlResult<Arc<TableStore>> {
-    s.engine().table(def.id).ok_or_else(|| SqlError::UndefinedTable(def.name.clone()))
+    s.engine()
+        .table(def.id)
+        .ok_or_else(|| SqlError::UndefinedTable(def.name.clone()))
 }
 
 fn is_default_keyword(e: &Expr) -> bool {
@@ -63,12 +67,18 @@ fn build_rows(
     let batch = batch_of(def, columns, num_rows)?;
     check_constraints(s, def, &batch)?;
     let types = def.types();
-    (0..num_rows).map(|i| row_values(batch.columns(), &types, i)).collect()
+    (0..num_rows)
+        .map(|i| row_values(batch.columns(), &types, i))
+        .collect()
 }
 
 fn batch_of(def: &TableDef, columns: Vec<ArrayRef>, num_rows: usize) -> SqlResult<RecordBatch> {
     let options = RecordBatchOptions::new().with_row_count(Some(num_rows));
-    Ok(RecordBatch::try_new_with_options(physical_schema(def), columns, &options)?)
+    Ok(RecordBatch::try_new_with_options(
+        physical_schema(def),
+        columns,
+        &options,
+    )?)
 }
 
 /// A batch of full-width stored rows.
@@ -91,7 +101,10 @@ fn rows_batch(def: &TableDef, rows: &[Vec<Value>]) -> SqlResult<RecordBatch> {
 fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlResult<()> {
     for (pos, col) in def.live_columns() {
         if !col.nullable && batch.column(pos).null_count() > 0 {
-            return Err(SqlError::NotNullViolation { column: col.name.clone(), table: def.name.clone() });
+            return Err(SqlError::NotNullViolation {
+                column: col.name.clone(),
+                table: def.name.clone(),
+            });
         }
     }
     if def.checks.is_empty() || batch.num_rows() == 0 {
@@ -109,7 +122,10 @@ fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlRes
         };
         // NULL counts as passing, as in SQL.
         if bools.iter().any(|v| v == Some(false)) {
-            return Err(SqlError::CheckViolation { table: def.name.clone(), constraint: check.name.clone() });
+            return Err(SqlError::CheckViolation {
+                table: def.name.clone(),
+                constraint: check.name.clone(),
+            });
         }
     }
     Ok(())
@@ -119,10 +135,14 @@ fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlRes
 
 pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> SqlResult<Output> {
     let TableObject::TableName(name) = &ins.table else {
-        return Err(SqlError::unsupported("INSERT into a table function is not supported"));
+        return Err(SqlError::unsupported(
+            "INSERT into a table function is not supported",
+        ));
     };
     if ins.replace_into || ins.ignore || matches!(ins.on, Some(OnInsert::DuplicateKeyUpdate(_))) {
-        return Err(SqlError::unsupported("MySQL INSERT variants are served on the MySQL port"));
+        return Err(SqlError::unsupported(
+            "MySQL INSERT variants are served on the MySQL port",
+        ));
     }
     let catalog = s.engine().catalog();
     let def = resolve_table(&catalog, name)?;
@@ -179,7 +199,10 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                     } else {
                         "INSERT has more target columns than expressions"
                     };
-                    return Err(SqlError::Syntax { message: which.into(), position: None });
+                    return Err(SqlError::Syntax {
+                        message: which.into(),
+                        position: None,
+                    });
                 }
                 sources.push((group_targets, batches));
             }
@@ -187,7 +210,11 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     }
     targets.clear();
     let conflict = match &ins.on {
-        Some(OnInsert::OnConflict(oc)) => Some(Conflict::new(&def, oc.conflict_target.as_ref(), &oc.action)?),
+        Some(OnInsert::OnConflict(oc)) => Some(Conflict::new(
+            &def,
+            oc.conflict_target.as_ref(),
+            &oc.action,
+        )?),
         _ => None,
     };
     let mut affected = 0usize;
@@ -195,40 +222,42 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     let want_rows = ins.returning.is_some();
     let mut touched: HashSet<Key> = HashSet::new();
     for (targets, batches) in &sources {
-    for batch in batches {
-        let rows = build_rows(s, &def, targets, batch.columns(), batch.num_rows())?;
-        for row in rows {
-            let row: Row = row.into();
-            match txn.insert(&store, &def, Row::clone(&row)) {
-                Ok(()) => {
-                    if conflict.is_some() {
-                        if let Some(pk) = &def.primary_key {
-                            touched.insert(encode_key(&row, pk));
+        for batch in batches {
+            let rows = build_rows(s, &def, targets, batch.columns(), batch.num_rows())?;
+            for row in rows {
+                let row: Row = row.into();
+                match txn.insert(&store, &def, Row::clone(&row)) {
+                    Ok(()) => {
+                        if conflict.is_some() {
+                            if let Some(pk) = &def.primary_key {
+                                touched.insert(encode_key(&row, pk));
+                            }
                         }
-                    }
-                    affected += 1;
-                    if want_rows {
-                        returned.push(row.to_vec());
-                    }
-                }
-                Err(StorageError::UniqueViolation { constraint, detail }) => {
-                    let Some(c) = &conflict else {
-                        return Err(SqlError::UniqueViolation { constraint, detail });
-                    };
-                    if !c.matches(&constraint) {
-                        return Err(SqlError::UniqueViolation { constraint, detail });
-                    }
-                    if let Some(new_row) = c.resolve(s, txn, &store, &def, alias.as_deref(), &row, &mut touched)? {
                         affected += 1;
                         if want_rows {
-                            returned.push(new_row);
+                            returned.push(row.to_vec());
                         }
                     }
+                    Err(StorageError::UniqueViolation { constraint, detail }) => {
+                        let Some(c) = &conflict else {
+                            return Err(SqlError::UniqueViolation { constraint, detail });
+                        };
+                        if !c.matches(&constraint) {
+                            return Err(SqlError::UniqueViolation { constraint, detail });
+                        }
+                        if let Some(new_row) =
+                            c.resolve(s, txn, &store, &def, alias.as_deref(), &row, &mut touched)?
+                        {
+                            affected += 1;
+                            if want_rows {
+                                returned.push(new_row);
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
         }
-    }
     }
     match &ins.returning {
         Some(items) => returning(s, &def, alias.as_deref(), items, &returned, "INSERT 0"),
@@ -245,7 +274,11 @@ fn split_defaults(targets: &[usize], q: Query) -> SqlResult<Vec<DefaultGroup>> {
     let SetExpr::Values(values) = q.body.as_ref() else {
         return Ok(vec![(targets.to_vec(), Ok(q))]);
     };
-    if !values.rows.iter().any(|r| r.content.iter().any(is_default_keyword)) {
+    if !values
+        .rows
+        .iter()
+        .any(|r| r.content.iter().any(is_default_keyword))
+    {
         return Ok(vec![(targets.to_vec(), Ok(q))]);
     }
     if values.rows.iter().any(|r| r.content.len() != targets.len()) {
@@ -262,7 +295,12 @@ fn split_defaults(targets: &[usize], q: Query) -> SqlResult<Vec<DefaultGroup>> {
     let mut groups: Vec<(Vec<bool>, Vec<Vec<Expr>>)> = Vec::new();
     for row in &values.rows {
         let mask: Vec<bool> = row.content.iter().map(is_default_keyword).collect();
-        let kept: Vec<Expr> = row.content.iter().filter(|e| !is_default_keyword(e)).cloned().collect();
+        let kept: Vec<Expr> = row
+            .content
+            .iter()
+            .filter(|e| !is_default_keyword(e))
+            .cloned()
+            .collect();
         match groups.iter_mut().find(|(m, _)| *m == mask) {
             Some((_, rows)) => rows.push(kept),
             None => groups.push((mask, vec![kept])),
@@ -297,24 +335,39 @@ fn split_defaults(targets: &[usize], q: Query) -> SqlResult<Vec<DefaultGroup>> {
     Ok(out)
 }
 
+/// `DO UPDATE SET col = expr, … [WHERE cond]`: (column position, expression) pairs and the
+/// optional condition.
+type ConflictUpdate = (Vec<(usize, Expr)>, Option<Expr>);
+
 /// An `ON CONFLICT` clause resolved against the table's constraints.
 struct Conflict {
     /// Constraint names that the clause covers (`None` = any).
     constraints: Option<Vec<String>>,
     /// Key columns identifying the conflicting row; `None` = the primary key.
     index: Option<usize>,
-    update: Option<(Vec<(usize, Expr)>, Option<Expr>)>,
+    update: Option<ConflictUpdate>,
 }
 
 impl Conflict {
-    fn new(def: &TableDef, target: Option<&ConflictTarget>, action: &OnConflictAction) -> SqlResult<Conflict> {
-        let pk_name = def.primary_key_name.clone().unwrap_or_else(|| format!("{}_pkey", def.name));
+    fn new(
+        def: &TableDef,
+        target: Option<&ConflictTarget>,
+        action: &OnConflictAction,
+    ) -> SqlResult<Conflict> {
+        let pk_name = def
+            .primary_key_name
+            .clone()
+            .unwrap_or_else(|| format!("{}_pkey", def.name));
         let (constraints, index) = match target {
             None => (None, None),
             Some(ConflictTarget::Columns(cols)) => {
                 let mut positions = Vec::new();
                 for c in cols {
-                    let name = if c.quote_style.is_some() { c.value.clone() } else { c.value.to_lowercase() };
+                    let name = if c.quote_style.is_some() {
+                        c.value.clone()
+                    } else {
+                        c.value.to_lowercase()
+                    };
                     positions.push(def.column_position(&name).ok_or_else(|| {
                         SqlError::UndefinedColumn(format!("column \"{name}\" does not exist"))
                     })?);
@@ -327,7 +380,11 @@ impl Conflict {
                 };
                 if def.primary_key.as_deref().is_some_and(same) {
                     (Some(vec![pk_name]), None)
-                } else if let Some(i) = def.indexes.iter().position(|i| i.unique && same(&i.columns)) {
+                } else if let Some(i) = def
+                    .indexes
+                    .iter()
+                    .position(|i| i.unique && same(&i.columns))
+                {
                     (Some(vec![def.indexes[i].name.clone()]), Some(i))
                 } else {
                     return Err(SqlError::InvalidTableDefinition(
@@ -364,11 +421,17 @@ impl Conflict {
                 Some((sets, du.selection.clone()))
             }
         };
-        Ok(Conflict { constraints, index, update })
+        Ok(Conflict {
+            constraints,
+            index,
+            update,
+        })
     }
 
     fn matches(&self, constraint: &str) -> bool {
-        self.constraints.as_ref().is_none_or(|c| c.iter().any(|n| n == constraint))
+        self.constraints
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|n| n == constraint))
     }
 
     /// Applies DO NOTHING / DO UPDATE for a proposed row that conflicted. Returns the updated
@@ -384,12 +447,19 @@ impl Conflict {
         proposed: &[Value],
         touched: &mut HashSet<Key>,
     ) -> SqlResult<Option<Vec<Value>>> {
-        let Some((sets, selection)) = &self.update else { return Ok(None) };
+        let Some((sets, selection)) = &self.update else {
+            return Ok(None);
+        };
         let (key, existing) = match self.index {
             None => {
-                let pk = def.primary_key.as_ref().ok_or_else(|| SqlError::Internal("no primary key".into()))?;
+                let pk = def
+                    .primary_key
+                    .as_ref()
+                    .ok_or_else(|| SqlError::Internal("no primary key".into()))?;
                 let key = encode_key(proposed, pk);
-                let row = txn.read(store, &key).ok_or(SqlError::SerializationFailure)?;
+                let row = txn
+                    .read(store, &key)
+                    .ok_or(SqlError::SerializationFailure)?;
                 (key, row)
             }
             Some(i) => {
@@ -408,7 +478,10 @@ impl Conflict {
         }
         let schema = physical_schema(def);
         let table_name = alias.unwrap_or(&def.name);
-        let parts = [(table_name, Arc::clone(&schema)), ("excluded", Arc::clone(&schema))];
+        let parts = [
+            (table_name, Arc::clone(&schema)),
+            ("excluded", Arc::clone(&schema)),
+        ];
         let mut existing_full = existing.to_vec();
         existing_full.resize(def.columns.len(), Value::Null);
         let both = rows_batch(def, &[existing_full])?;
@@ -500,7 +573,9 @@ pub fn insert_columns(
 /// The target of an UPDATE/DELETE: its definition and the name it is referred to by.
 fn target_of(s: &Session, factor: &TableFactor) -> SqlResult<(TableDef, String, String)> {
     let TableFactor::Table { name, alias, .. } = factor else {
-        return Err(SqlError::unsupported("UPDATE/DELETE target must be a table"));
+        return Err(SqlError::unsupported(
+            "UPDATE/DELETE target must be a table",
+        ));
     };
     let def = resolve_table(&s.engine().catalog(), name)?;
     let (schema, table) = qualified(name)?;
@@ -535,7 +610,9 @@ async fn select_targets(
         sql.push_str(&w.to_string());
     }
     let mut stmts = parse_sql(&sql)?;
-    let mut stmt = stmts.pop().ok_or_else(|| SqlError::Internal("empty DML query".into()))?;
+    let mut stmt = stmts
+        .pop()
+        .ok_or_else(|| SqlError::Internal("empty DML query".into()))?;
     crate::rewrite::rewrite(&mut stmt)?;
     s.slot.set_key_table(Some(def.id));
     let plan = s.plan(stmt).await;
@@ -554,11 +631,15 @@ fn keys_of(batch: &RecordBatch) -> SqlResult<&BinaryArray> {
 
 pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> SqlResult<Output> {
     if !upd.table.joins.is_empty() {
-        return Err(SqlError::unsupported("UPDATE with JOIN is not supported; use FROM"));
+        return Err(SqlError::unsupported(
+            "UPDATE with JOIN is not supported; use FROM",
+        ));
     }
     let (def, reference, mut from) = target_of(s, &upd.table.relation)?;
     let store = store_of(s, &def)?;
-    if let Some(UpdateTableFromKind::AfterSet(tables) | UpdateTableFromKind::BeforeSet(tables)) = &upd.from {
+    if let Some(UpdateTableFromKind::AfterSet(tables) | UpdateTableFromKind::BeforeSet(tables)) =
+        &upd.from
+    {
         for t in tables {
             from.push_str(", ");
             from.push_str(&t.to_string());
@@ -568,7 +649,9 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
     for a in &upd.assignments {
         let positions = assignment_positions(&def, &a.target)?;
         if positions.len() != 1 {
-            return Err(SqlError::unsupported("multiple-column assignment is not supported yet"));
+            return Err(SqlError::unsupported(
+                "multiple-column assignment is not supported yet",
+            ));
         }
         let col = &def.columns[positions[0]];
         if col.identity_always && !is_default_keyword(&a.value) {
@@ -585,7 +668,8 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
         sets.push((positions[0], value));
     }
     let exprs: Vec<String> = sets.iter().map(|(_, e)| format!("({e})")).collect();
-    let batches = select_targets(s, &def, &reference, &from, &exprs, upd.selection.as_ref()).await?;
+    let batches =
+        select_targets(s, &def, &reference, &from, &exprs, upd.selection.as_ref()).await?;
     let mut seen: HashSet<Key> = HashSet::new();
     let mut returned = Vec::new();
     let mut count = 0usize;
@@ -606,11 +690,17 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             if !seen.insert(key.clone()) {
                 continue; // PostgreSQL updates a row once even when a join matches it twice
             }
-            let Some(old) = txn.read(&store, &key) else { continue };
+            let Some(old) = txn.read(&store, &key) else {
+                continue;
+            };
             let mut row = old.to_vec();
             row.resize(def.columns.len(), Value::Null);
             for (i, (pos, _)) in sets.iter().enumerate() {
-                row[*pos] = basalt_common::value::value_at(converted[i].as_ref(), r, &def.columns[*pos].ty)?;
+                row[*pos] = basalt_common::value::value_at(
+                    converted[i].as_ref(),
+                    r,
+                    &def.columns[*pos].ty,
+                )?;
             }
             new_rows.push(row);
             row_keys.push(key);
@@ -635,10 +725,14 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
         FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
     };
     let [target] = tables.as_slice() else {
-        return Err(SqlError::unsupported("DELETE from several tables is not supported"));
+        return Err(SqlError::unsupported(
+            "DELETE from several tables is not supported",
+        ));
     };
     if !target.joins.is_empty() {
-        return Err(SqlError::unsupported("DELETE with JOIN is not supported; use USING"));
+        return Err(SqlError::unsupported(
+            "DELETE with JOIN is not supported; use USING",
+        ));
     }
     let (def, reference, mut from) = target_of(s, &target.relation)?;
     let store = store_of(s, &def)?;
@@ -696,7 +790,9 @@ fn returning(
                 .map(|(_, c)| (format!("\"{}\"", c.name), c.name.clone()))
                 .unzip(),
             SelectItem::UnnamedExpr(e) => (vec![e.to_string()], vec![column_name_of(e)]),
-            SelectItem::ExprWithAlias { expr, alias } => (vec![expr.to_string()], vec![alias.value.clone()]),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                (vec![expr.to_string()], vec![alias.value.clone()])
+            }
             SelectItem::ExprWithAliases { expr, aliases } => (
                 vec![expr.to_string()],
                 vec![aliases.first().map(|a| a.value.clone()).unwrap_or_default()],
@@ -712,14 +808,21 @@ fn returning(
     let out_schema: SchemaRef = Arc::new(Schema::new(fields));
     let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
     let out = RecordBatch::try_new_with_options(Arc::clone(&out_schema), arrays, &options)?;
-    Ok(Output::Rows { schema: out_schema, batches: vec![out], tag: tag.to_owned() })
+    Ok(Output::Rows {
+        schema: out_schema,
+        batches: vec![out],
+        tag: tag.to_owned(),
+    })
 }
 
 /// The output column name PostgreSQL gives an unaliased expression.
 pub fn column_name_of(e: &Expr) -> String {
     match e {
         Expr::Identifier(i) => i.value.to_lowercase(),
-        Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.to_lowercase()).unwrap_or_default(),
+        Expr::CompoundIdentifier(parts) => parts
+            .last()
+            .map(|i| i.value.to_lowercase())
+            .unwrap_or_default(),
         Expr::Function(f) => object_name_parts(&f.name).pop().unwrap_or_default(),
         Expr::Cast { expr, .. } => column_name_of(expr),
         Expr::Nested(inner) => column_name_of(inner),
@@ -750,7 +853,9 @@ fn for_each_chunk(
 }
 
 pub fn count_rows(txn: &Transaction, s: &Session, def: &TableDef) -> usize {
-    let Ok(store) = store_of(s, def) else { return 0 };
+    let Ok(store) = store_of(s, def) else {
+        return 0;
+    };
     let mut n = 0;
     let _ = for_each_chunk(txn, &store, |rows| {
         n += rows.len();
@@ -759,18 +864,30 @@ pub fn count_rows(txn: &Transaction, s: &Session, def: &TableDef) -> usize {
     n
 }
 
-pub async fn column_has_nulls(s: &Session, txn: &Transaction, def: &TableDef, pos: usize) -> SqlResult<bool> {
+pub async fn column_has_nulls(
+    s: &Session,
+    txn: &Transaction,
+    def: &TableDef,
+    pos: usize,
+) -> SqlResult<bool> {
     let store = store_of(s, def)?;
     let mut found = false;
     for_each_chunk(txn, &store, |rows| {
-        found |= rows.iter().any(|(_, r)| r.get(pos).is_none_or(Value::is_null));
+        found |= rows
+            .iter()
+            .any(|(_, r)| r.get(pos).is_none_or(Value::is_null));
         Ok(())
     })?;
     Ok(found)
 }
 
 /// Sets a new column of every existing row to its DEFAULT (ALTER TABLE ADD COLUMN).
-pub async fn fill_column_default(s: &Session, txn: &Transaction, def: &TableDef, pos: usize) -> SqlResult<()> {
+pub async fn fill_column_default(
+    s: &Session,
+    txn: &Transaction,
+    def: &TableDef,
+    pos: usize,
+) -> SqlResult<()> {
     let store = store_of(s, def)?;
     let col = &def.columns[pos];
     let default = col.default.clone().unwrap_or_else(|| "NULL".into());
@@ -793,7 +910,13 @@ pub async fn fill_column_default(s: &Session, txn: &Transaction, def: &TableDef,
 }
 
 /// Verifies every existing row passes a new CHECK constraint.
-pub async fn verify_check(s: &Session, txn: &Transaction, def: &TableDef, name: &str, expr: &str) -> SqlResult<()> {
+pub async fn verify_check(
+    s: &Session,
+    txn: &Transaction,
+    def: &TableDef,
+    name: &str,
+    expr: &str,
+) -> SqlResult<()> {
     let store = store_of(s, def)?;
     let compiled = compile(s, expr, &physical_schema(def), Some(&def.name))?;
     for_each_chunk(txn, &store, |rows| {
@@ -809,7 +932,10 @@ pub async fn verify_check(s: &Session, txn: &Transaction, def: &TableDef, name: 
         let result = eval(&compiled, &batch)?;
         if let Some(b) = result.as_any().downcast_ref::<BooleanArray>() {
             if b.iter().any(|v| v == Some(false)) {
-                return Err(SqlError::CheckViolation { table: def.name.clone(), constraint: name.to_owned() });
+                return Err(SqlError::CheckViolation {
+                    table: def.name.clone(),
+                    constraint: name.to_owned(),
+                });
             }
         }
         Ok(())

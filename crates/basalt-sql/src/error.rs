@@ -8,7 +8,10 @@ use datafusion::error::DataFusionError;
 pub enum SqlError {
     /// A syntax error; `position` is the 1-based character offset in the query text.
     #[error("{message}")]
-    Syntax { message: String, position: Option<usize> },
+    Syntax {
+        message: String,
+        position: Option<usize>,
+    },
     #[error("relation \"{0}\" does not exist")]
     UndefinedTable(String),
     /// DROP TABLE's wording for the same error.
@@ -32,7 +35,9 @@ pub enum SqlError {
     InvalidTableDefinition(String),
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
     UniqueViolation { constraint: String, detail: String },
-    #[error("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")]
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
     NotNullViolation { column: String, table: String },
     #[error("new row for relation \"{table}\" violates check constraint \"{constraint}\"")]
     CheckViolation { table: String, constraint: String },
@@ -144,7 +149,9 @@ impl SqlError {
     pub fn detail(&self) -> Option<String> {
         match self {
             SqlError::UniqueViolation { detail, .. }
-            | SqlError::Storage(StorageError::UniqueViolation { detail, .. }) => Some(detail.clone()),
+            | SqlError::Storage(StorageError::UniqueViolation { detail, .. }) => {
+                Some(detail.clone())
+            }
             _ => None,
         }
     }
@@ -200,7 +207,10 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     if let DataFusionError::SchemaError(se, _) = e {
         match se.as_ref() {
             datafusion::common::SchemaError::FieldNotFound { field, .. } => {
-                return SqlError::UndefinedColumn(format!("column \"{}\" does not exist", field.flat_name()));
+                return SqlError::UndefinedColumn(format!(
+                    "column \"{}\" does not exist",
+                    field.flat_name()
+                ));
             }
             datafusion::common::SchemaError::AmbiguousReference { field } => {
                 return SqlError::Syntax {
@@ -214,7 +224,10 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     let msg = strip_prefixes(&e.to_string());
     let lower = msg.to_lowercase();
     if let DataFusionError::SQL(parser_err, _) = e {
-        return SqlError::Syntax { message: format!("syntax error: {parser_err}"), position: None };
+        return SqlError::Syntax {
+            message: format!("syntax error: {parser_err}"),
+            position: None,
+        };
     }
     if lower.contains("divide by zero") || lower.contains("division by zero") {
         return SqlError::DivisionByZero;
@@ -226,7 +239,10 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
         let name = name.strip_prefix("public.").unwrap_or(name).to_owned();
         return SqlError::UndefinedTable(name);
     }
-    if let Some(v) = msg.strip_prefix("Cannot cast value '").and_then(|r| r.split("' to value of Boolean").next()) {
+    if let Some(v) = msg
+        .strip_prefix("Cannot cast value '")
+        .and_then(|r| r.split("' to value of Boolean").next())
+    {
         return SqlError::InvalidText(format!("invalid input syntax for type boolean: \"{v}\""));
     }
     if let Some(rest) = msg.strip_prefix("Cannot cast string '") {
@@ -234,21 +250,32 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
             let ty = ty.trim_end_matches(" type");
             let looks_like_date = v.chars().filter(char::is_ascii_digit).count() >= 4;
             return match ty {
-                "Date32" | "Date64" if looks_like_date => {
-                    SqlError::DatetimeOverflow(format!("date/time field value out of range: \"{v}\""))
+                "Date32" | "Date64" if looks_like_date => SqlError::DatetimeOverflow(format!(
+                    "date/time field value out of range: \"{v}\""
+                )),
+                t if t.starts_with("Timestamp") && looks_like_date => SqlError::DatetimeOverflow(
+                    format!("date/time field value out of range: \"{v}\""),
+                ),
+                t if t.starts_with("Date")
+                    || t.starts_with("Time")
+                    || t.starts_with("Interval") =>
+                {
+                    SqlError::InvalidDatetime(format!(
+                        "invalid input syntax for type {}: \"{v}\"",
+                        pg_type_word(t)
+                    ))
                 }
-                t if t.starts_with("Timestamp") && looks_like_date => {
-                    SqlError::DatetimeOverflow(format!("date/time field value out of range: \"{v}\""))
-                }
-                t if t.starts_with("Date") || t.starts_with("Time") || t.starts_with("Interval") => {
-                    SqlError::InvalidDatetime(format!("invalid input syntax for type {}: \"{v}\"", pg_type_word(t)))
-                }
-                t => SqlError::InvalidText(format!("invalid input syntax for type {}: \"{v}\"", pg_type_word(t))),
+                t => SqlError::InvalidText(format!(
+                    "invalid input syntax for type {}: \"{v}\"",
+                    pg_type_word(t)
+                )),
             };
         }
     }
     if lower.contains("scalar subquery returned more than one row") {
-        return SqlError::CardinalityViolation("more than one row returned by a subquery used as an expression".into());
+        return SqlError::CardinalityViolation(
+            "more than one row returned by a subquery used as an expression".into(),
+        );
     }
     if lower.contains("invalid function") || lower.contains("unknown function") {
         return SqlError::UndefinedFunction(msg);
@@ -274,7 +301,10 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     if lower.contains("not implemented") || lower.contains("unsupported") {
         return SqlError::FeatureNotSupported(msg);
     }
-    if lower.contains("type coercion") || lower.contains("cannot be cast") || lower.contains("cannot infer common") {
+    if lower.contains("type coercion")
+        || lower.contains("cannot be cast")
+        || lower.contains("cannot infer common")
+    {
         return SqlError::DatatypeMismatch(msg);
     }
     match e {
@@ -352,9 +382,10 @@ impl SqlError {
     fn clone_shallow(&self) -> SqlError {
         match self {
             SqlError::Storage(e) => SqlError::Internal(e.to_string()),
-            SqlError::UniqueViolation { constraint, detail } => {
-                SqlError::UniqueViolation { constraint: constraint.clone(), detail: detail.clone() }
-            }
+            SqlError::UniqueViolation { constraint, detail } => SqlError::UniqueViolation {
+                constraint: constraint.clone(),
+                detail: detail.clone(),
+            },
             SqlError::SerializationFailure => SqlError::SerializationFailure,
             SqlError::UndefinedTable(s) => SqlError::UndefinedTable(s.clone()),
             SqlError::OutOfRange(s) => SqlError::OutOfRange(s.clone()),

@@ -25,7 +25,10 @@ pub fn parse_expr(sql: &str) -> SqlResult<AstExpr> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
-        .map_err(|e| SqlError::Syntax { message: format!("syntax error in expression: {e}"), position: None })
+        .map_err(|e| SqlError::Syntax {
+            message: format!("syntax error in expression: {e}"),
+            position: None,
+        })
 }
 
 /// Arrow schema of a table's full physical row (dropped columns keep a placeholder name).
@@ -76,7 +79,11 @@ pub fn eval(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> SqlResult<Arra
 /// A batch with no columns and `rows` rows, to evaluate constant expressions against.
 pub fn empty_batch(rows: usize) -> SqlResult<RecordBatch> {
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options)?)
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::empty()),
+        vec![],
+        &options,
+    )?)
 }
 
 pub fn validate_table_expr(s: &Session, def: &TableDef, sql: &str) -> SqlResult<()> {
@@ -99,18 +106,32 @@ pub fn to_column_type(array: &ArrayRef, ty: &SqlType, column: &str) -> SqlResult
         interval_from_text(array)?
     } else if array.data_type() == &target {
         Arc::clone(array)
-    } else if ty.is_integer() && matches!(array.data_type(), DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)) {
+    } else if ty.is_integer()
+        && matches!(
+            array.data_type(),
+            DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _)
+        )
+    {
         // PostgreSQL rounds fractional values stored into integer columns.
         let rounded = round_to_integer(array)?;
         return to_column_type(&rounded, ty, column);
     } else {
-        let options = CastOptions { safe: false, format_options: FormatOptions::default() };
+        let options = CastOptions {
+            safe: false,
+            format_options: FormatOptions::default(),
+        };
         cast_with_options(array, &target, &options).map_err(|e| {
             let msg = e.to_string();
             let lower = msg.to_lowercase();
-            if lower.contains("overflow") || lower.contains("can't cast value") || lower.contains("too large") || lower.contains("out of range") {
+            if lower.contains("overflow")
+                || lower.contains("can't cast value")
+                || lower.contains("too large")
+                || lower.contains("out of range")
+            {
                 match ty {
-                    SqlType::Numeric { .. } => SqlError::OutOfRange("numeric field overflow".into()),
+                    SqlType::Numeric { .. } => {
+                        SqlError::OutOfRange("numeric field overflow".into())
+                    }
                     _ => SqlError::OutOfRange(format!("{} out of range", type_word(ty))),
                 }
             } else if is_string(array.data_type()) {
@@ -137,7 +158,10 @@ fn round_to_integer(array: &ArrayRef) -> SqlResult<ArrayRef> {
     use datafusion::arrow::array::{Decimal128Array, Float64Array, Int64Array};
     let out: Int64Array = match array.data_type() {
         DataType::Decimal128(_, scale) => {
-            let a = array.as_any().downcast_ref::<Decimal128Array>().ok_or_else(|| SqlError::Internal("decimal".into()))?;
+            let a = array
+                .as_any()
+                .downcast_ref::<Decimal128Array>()
+                .ok_or_else(|| SqlError::Internal("decimal".into()))?;
             let div = 10i128.checked_pow((*scale).max(0) as u32).unwrap_or(1);
             let mut values = Vec::with_capacity(a.len());
             for v in a.iter() {
@@ -146,8 +170,15 @@ fn round_to_integer(array: &ArrayRef) -> SqlResult<ArrayRef> {
                     Some(v) => {
                         let q = v / div;
                         let r = v % div;
-                        let q = if r.abs() * 2 >= div { q + v.signum() } else { q };
-                        Some(i64::try_from(q).map_err(|_| SqlError::OutOfRange("bigint out of range".into()))?)
+                        let q = if r.abs() * 2 >= div {
+                            q + v.signum()
+                        } else {
+                            q
+                        };
+                        Some(
+                            i64::try_from(q)
+                                .map_err(|_| SqlError::OutOfRange("bigint out of range".into()))?,
+                        )
                     }
                 });
             }
@@ -155,7 +186,10 @@ fn round_to_integer(array: &ArrayRef) -> SqlResult<ArrayRef> {
         }
         _ => {
             let f = cast_with_options(array, &DataType::Float64, &CastOptions::default())?;
-            let f = f.as_any().downcast_ref::<Float64Array>().ok_or_else(|| SqlError::Internal("float".into()))?;
+            let f = f
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| SqlError::Internal("float".into()))?;
             let mut values = Vec::with_capacity(f.len());
             for v in f.iter() {
                 values.push(match v {
@@ -176,7 +210,10 @@ fn round_to_integer(array: &ArrayRef) -> SqlResult<ArrayRef> {
 }
 
 fn is_string(dt: &DataType) -> bool {
-    matches!(dt, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(
+        dt,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 fn type_word(ty: &SqlType) -> String {
@@ -192,7 +229,10 @@ fn type_word(ty: &SqlType) -> String {
 fn first_bad_text(array: &ArrayRef, target: &DataType) -> Option<String> {
     let strings = cast_with_options(array, &DataType::Utf8, &CastOptions::default()).ok()?;
     let strings = strings.as_any().downcast_ref::<StringArray>()?;
-    let options = CastOptions { safe: false, format_options: FormatOptions::default() };
+    let options = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
     for i in 0..strings.len() {
         if strings.is_null(i) {
             continue;
@@ -208,7 +248,9 @@ fn first_bad_text(array: &ArrayRef, target: &DataType) -> Option<String> {
 /// VARCHAR(n)/CHAR(n): reject longer values. CHAR(n) values are stored without trailing
 /// blanks (PostgreSQL ignores them in comparisons and `length`); output pads them to n.
 fn enforce_length(array: &ArrayRef, ty: &SqlType) -> SqlResult<ArrayRef> {
-    let Some(max) = ty.max_chars() else { return Ok(Arc::clone(array)) };
+    let Some(max) = ty.max_chars() else {
+        return Ok(Arc::clone(array));
+    };
     let Some(strings) = array.as_any().downcast_ref::<StringArray>() else {
         return Ok(Arc::clone(array));
     };
@@ -276,9 +318,13 @@ fn interval_from_text(array: &ArrayRef) -> SqlResult<ArrayRef> {
             None => out.append_null(),
             Some(text) => {
                 let (m, d, n) = parse_pg_interval(text).ok_or_else(|| {
-                    SqlError::InvalidText(format!("invalid input syntax for type interval: \"{text}\""))
+                    SqlError::InvalidText(format!(
+                        "invalid input syntax for type interval: \"{text}\""
+                    ))
                 })?;
-                out.append_value(datafusion::arrow::datatypes::IntervalMonthDayNano::new(m, d, n));
+                out.append_value(datafusion::arrow::datatypes::IntervalMonthDayNano::new(
+                    m, d, n,
+                ));
             }
         }
     }
@@ -289,7 +335,7 @@ pub fn parse_bytea(text: &str) -> SqlResult<Vec<u8>> {
     let bad = || SqlError::InvalidText("invalid input syntax for type bytea".into());
     if let Some(hex) = text.strip_prefix("\\x") {
         let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if digits.len() % 2 != 0 {
+        if !digits.len().is_multiple_of(2) {
             return Err(bad());
         }
         return digits
@@ -335,7 +381,11 @@ pub fn parse_pg_interval(text: &str) -> Option<(i32, i32, i64)> {
     let mut months: i64 = 0;
     let mut days: i64 = 0;
     let mut nanos: i128 = 0;
-    let mut tokens = text.trim().trim_start_matches('@').split_whitespace().peekable();
+    let mut tokens = text
+        .trim()
+        .trim_start_matches('@')
+        .split_whitespace()
+        .peekable();
     let mut any = false;
     while let Some(tok) = tokens.next() {
         if tok.eq_ignore_ascii_case("ago") {
@@ -350,10 +400,16 @@ pub fn parse_pg_interval(text: &str) -> Option<(i32, i32, i64)> {
             continue;
         }
         // "<number><unit>" or "<number> <unit>"
-        let split = tok.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(tok.len());
+        let split = tok
+            .find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(tok.len());
         let (num, unit_inline) = tok.split_at(split);
         let value: f64 = num.parse().ok()?;
-        let unit = if unit_inline.is_empty() { tokens.next()?.to_ascii_lowercase() } else { unit_inline.to_ascii_lowercase() };
+        let unit = if unit_inline.is_empty() {
+            tokens.next()?.to_ascii_lowercase()
+        } else {
+            unit_inline.to_ascii_lowercase()
+        };
         let unit = unit.trim_end_matches(',');
         const NS_PER_S: f64 = 1e9;
         match unit {
@@ -380,10 +436,18 @@ pub fn parse_pg_interval(text: &str) -> Option<(i32, i32, i64)> {
                 nanos += ((value - value.trunc()) * 86_400.0 * NS_PER_S) as i128;
             }
             "h" | "hr" | "hrs" | "hour" | "hours" => nanos += (value * 3600.0 * NS_PER_S) as i128,
-            "m" | "min" | "mins" | "minute" | "minutes" => nanos += (value * 60.0 * NS_PER_S) as i128,
-            "s" | "sec" | "secs" | "second" | "seconds" => nanos += (value * NS_PER_S).round() as i128,
-            "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => nanos += (value * 1e6).round() as i128,
-            "us" | "usec" | "usecs" | "microsecond" | "microseconds" => nanos += (value * 1e3).round() as i128,
+            "m" | "min" | "mins" | "minute" | "minutes" => {
+                nanos += (value * 60.0 * NS_PER_S) as i128
+            }
+            "s" | "sec" | "secs" | "second" | "seconds" => {
+                nanos += (value * NS_PER_S).round() as i128
+            }
+            "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => {
+                nanos += (value * 1e6).round() as i128
+            }
+            "us" | "usec" | "usecs" | "microsecond" | "microseconds" => {
+                nanos += (value * 1e3).round() as i128
+            }
             "ns" | "nanosecond" | "nanoseconds" => nanos += value.round() as i128,
             _ => return None,
         }
@@ -392,7 +456,11 @@ pub fn parse_pg_interval(text: &str) -> Option<(i32, i32, i64)> {
     if !any {
         return None;
     }
-    Some((i32::try_from(months).ok()?, i32::try_from(days).ok()?, i64::try_from(nanos).ok()?))
+    Some((
+        i32::try_from(months).ok()?,
+        i32::try_from(days).ok()?,
+        i64::try_from(nanos).ok()?,
+    ))
 }
 
 /// `[-]HH:MM[:SS[.ffffff]]` as nanoseconds.
@@ -427,11 +495,20 @@ mod interval_tests {
     #[test]
     fn postgres_interval_forms() {
         let h = 3_600_000_000_000i64;
-        assert_eq!(parse_pg_interval("1 day 02:03:04"), Some((0, 1, 2 * h + 3 * 60_000_000_000 + 4_000_000_000)));
+        assert_eq!(
+            parse_pg_interval("1 day 02:03:04"),
+            Some((0, 1, 2 * h + 3 * 60_000_000_000 + 4_000_000_000))
+        );
         assert_eq!(parse_pg_interval("-03:00:00"), Some((0, 0, -3 * h)));
         assert_eq!(parse_pg_interval("2 years 2 mons"), Some((26, 0, 0)));
-        assert_eq!(parse_pg_interval("1 hour 30 minutes"), Some((0, 0, h + h / 2)));
-        assert_eq!(parse_pg_interval("45 minutes"), Some((0, 0, 45 * 60_000_000_000)));
+        assert_eq!(
+            parse_pg_interval("1 hour 30 minutes"),
+            Some((0, 0, h + h / 2))
+        );
+        assert_eq!(
+            parse_pg_interval("45 minutes"),
+            Some((0, 0, 45 * 60_000_000_000))
+        );
         assert_eq!(parse_pg_interval("2 days -01:00:00"), Some((0, 2, -h)));
         assert_eq!(parse_pg_interval("banana"), None);
         assert_eq!(parse_pg_interval(""), None);

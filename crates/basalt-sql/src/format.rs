@@ -20,18 +20,27 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
     let mut out = Vec::with_capacity(n);
     macro_rules! each {
         ($t:ty, $f:expr) => {{
-            let a = array.as_any().downcast_ref::<$t>().expect("type checked by match");
+            let a = array
+                .as_any()
+                .downcast_ref::<$t>()
+                .expect("type checked by match");
             for i in 0..n {
                 out.push(if a.is_null(i) { None } else { Some($f(a, i)) });
             }
         }};
     }
     match array.data_type() {
-        DataType::Boolean => each!(BooleanArray, |a: &BooleanArray, i| if a.value(i) { "t".into() } else { "f".into() }),
+        DataType::Boolean => each!(BooleanArray, |a: &BooleanArray, i| if a.value(i) {
+            "t".into()
+        } else {
+            "f".into()
+        }),
         DataType::Int16 => each!(Int16Array, |a: &Int16Array, i| a.value(i).to_string()),
         DataType::Int32 => each!(Int32Array, |a: &Int32Array, i| a.value(i).to_string()),
         DataType::Int64 => each!(Int64Array, |a: &Int64Array, i| a.value(i).to_string()),
-        DataType::Float32 => each!(Float32Array, |a: &Float32Array, i| float_text(f64::from(a.value(i)))),
+        DataType::Float32 => each!(Float32Array, |a: &Float32Array, i| float_text(f64::from(
+            a.value(i)
+        ))),
         DataType::Float64 => each!(Float64Array, |a: &Float64Array, i| float_text(a.value(i))),
         DataType::Decimal128(p, s) => {
             // NUMERIC without a type modifier is stored at a fixed scale; print it without
@@ -50,17 +59,25 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
         DataType::Binary => each!(BinaryArray, |a: &BinaryArray, i| bytea_text(a.value(i))),
         DataType::Date32 => each!(Date32Array, |a: &Date32Array, i| date_text(a.value(i))),
         DataType::Time64(TimeUnit::Microsecond) => {
-            each!(Time64MicrosecondArray, |a: &Time64MicrosecondArray, i| time_text(a.value(i)))
+            each!(Time64MicrosecondArray, |a: &Time64MicrosecondArray, i| {
+                time_text(a.value(i))
+            })
         }
         DataType::Timestamp(TimeUnit::Microsecond, tz) => {
             let with_tz = tz.is_some();
-            each!(TimestampMicrosecondArray, |a: &TimestampMicrosecondArray, i| timestamp_text(a.value(i), with_tz))
+            each!(
+                TimestampMicrosecondArray,
+                |a: &TimestampMicrosecondArray, i| timestamp_text(a.value(i), with_tz)
+            )
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
-            each!(IntervalMonthDayNanoArray, |a: &IntervalMonthDayNanoArray, i| {
-                let v = a.value(i);
-                interval_text(v.months, v.days, v.nanoseconds)
-            })
+            each!(
+                IntervalMonthDayNanoArray,
+                |a: &IntervalMonthDayNanoArray, i| {
+                    let v = a.value(i);
+                    interval_text(v.months, v.days, v.nanoseconds)
+                }
+            )
         }
         DataType::LargeUtf8 | DataType::Utf8View => {
             return pg_text_column(&cast(array, &DataType::Utf8)?);
@@ -73,7 +90,11 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
             let options = FormatOptions::default();
             let f = ArrayFormatter::try_new(array.as_ref(), &options)?;
             for i in 0..n {
-                out.push(if array.is_null(i) { None } else { Some(f.value(i).to_string()) });
+                out.push(if array.is_null(i) {
+                    None
+                } else {
+                    Some(f.value(i).to_string())
+                });
             }
         }
     }
@@ -84,7 +105,11 @@ pub fn float_text(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()
     } else if x.is_infinite() {
-        if x > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else {
         let s = format!("{x}");
         if s.len() > 17 && (x.abs() >= 1e16 || x.abs() < 1e-4) {
@@ -105,7 +130,8 @@ pub fn bytea_text(b: &[u8]) -> String {
 }
 
 pub fn date_text(days: i32) -> String {
-    NaiveDate::from_num_days_from_ce_opt(days + 719_163).map_or_else(|| days.to_string(), |d| d.to_string())
+    NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+        .map_or_else(|| days.to_string(), |d| d.to_string())
 }
 
 pub fn time_text(us: i64) -> String {
@@ -119,7 +145,9 @@ pub fn time_text(us: i64) -> String {
 }
 
 pub fn timestamp_text(us: i64, with_tz: bool) -> String {
-    let Some(dt) = DateTime::from_timestamp_micros(us) else { return us.to_string() };
+    let Some(dt) = DateTime::from_timestamp_micros(us) else {
+        return us.to_string();
+    };
     let base = if us % 1_000_000 == 0 {
         dt.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()
     } else {
@@ -140,12 +168,22 @@ fn trim_fraction(s: String) -> String {
 pub fn interval_text(months: i32, days: i32, nanos: i64) -> String {
     let mut parts = Vec::new();
     let (years, mons) = (months / 12, months % 12);
-    let plural = |n: i64, unit: &str| if n.abs() == 1 { format!("{n} {unit}") } else { format!("{n} {unit}s") };
+    let plural = |n: i64, unit: &str| {
+        if n.abs() == 1 {
+            format!("{n} {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
     if years != 0 {
         parts.push(plural(i64::from(years), "year"));
     }
     if mons != 0 {
-        parts.push(if mons.abs() == 1 { format!("{mons} mon") } else { format!("{mons} mons") });
+        parts.push(if mons.abs() == 1 {
+            format!("{mons} mon")
+        } else {
+            format!("{mons} mons")
+        });
     }
     if days != 0 {
         parts.push(plural(i64::from(days), "day"));
@@ -153,7 +191,12 @@ pub fn interval_text(months: i32, days: i32, nanos: i64) -> String {
     if nanos != 0 || parts.is_empty() {
         let neg = nanos < 0;
         let us = (nanos / 1000).unsigned_abs();
-        let (h, m, s, f) = (us / 3_600_000_000, us / 60_000_000 % 60, us / 1_000_000 % 60, us % 1_000_000);
+        let (h, m, s, f) = (
+            us / 3_600_000_000,
+            us / 60_000_000 % 60,
+            us / 1_000_000 % 60,
+            us % 1_000_000,
+        );
         let mut t = format!("{}{h:02}:{m:02}:{s:02}", if neg { "-" } else { "" });
         if f != 0 {
             t = trim_fraction(format!("{t}.{f:06}"));
@@ -169,7 +212,10 @@ mod tests {
 
     #[test]
     fn intervals_print_like_postgres() {
-        assert_eq!(interval_text(14, 3, 4 * 3_600_000_000_000 + 5_000_000_000), "1 year 2 mons 3 days 04:00:05");
+        assert_eq!(
+            interval_text(14, 3, 4 * 3_600_000_000_000 + 5_000_000_000),
+            "1 year 2 mons 3 days 04:00:05"
+        );
         assert_eq!(interval_text(0, 1, 0), "1 day");
         assert_eq!(interval_text(0, 0, 0), "00:00:00");
     }

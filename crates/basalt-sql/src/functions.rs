@@ -13,7 +13,8 @@ use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{
-    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+    create_udf, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility,
 };
 
 use parking_lot::Mutex;
@@ -31,13 +32,17 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
         )));
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
-    ctx.register_udf(ScalarUDF::from(JsonBuildObject { signature: Signature::variadic_any(Volatility::Immutable) }));
+    ctx.register_udf(ScalarUDF::from(JsonBuildObject {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    }));
     ctx.register_udf(create_udf(
         "pg_collation_is_visible",
         vec![DataType::Int64],
         DataType::Boolean,
         Volatility::Stable,
-        Arc::new(|_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))),
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+        }),
     ));
     let seq_engine = Arc::clone(engine);
     ctx.register_udf(create_udf(
@@ -61,10 +66,13 @@ fn serial_sequence(engine: &Engine, args: &[ColumnarValue]) -> DfResult<Columnar
     let arrays = ColumnarValue::values_to_arrays(args)?;
     let tables = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
     let columns = datafusion::arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
-    let (Some(tables), Some(columns)) =
-        (tables.as_any().downcast_ref::<StringArray>(), columns.as_any().downcast_ref::<StringArray>())
-    else {
-        return Err(DataFusionError::Execution("pg_get_serial_sequence expects text".into()));
+    let (Some(tables), Some(columns)) = (
+        tables.as_any().downcast_ref::<StringArray>(),
+        columns.as_any().downcast_ref::<StringArray>(),
+    ) else {
+        return Err(DataFusionError::Execution(
+            "pg_get_serial_sequence expects text".into(),
+        ));
     };
     let catalog = engine.catalog();
     let out: StringArray = (0..tables.len())
@@ -73,10 +81,16 @@ fn serial_sequence(engine: &Engine, args: &[ColumnarValue]) -> DfResult<Columnar
                 return None;
             }
             let name = tables.value(i).trim_matches('"');
-            let (schema, table) = name.split_once('.').unwrap_or((basalt_storage::catalog::DEFAULT_SCHEMA, name));
+            let (schema, table) = name
+                .split_once('.')
+                .unwrap_or((basalt_storage::catalog::DEFAULT_SCHEMA, name));
             let def = catalog.table_by_name(schema, table)?;
             let pos = def.column_position(columns.value(i))?;
-            catalog.sequences.values().find(|q| q.owned_by == Some((def.id, pos))).map(|q| q.name.clone())
+            catalog
+                .sequences
+                .values()
+                .find(|q| q.owned_by == Some((def.id, pos)))
+                .map(|q| q.name.clone())
         })
         .collect();
     Ok(ColumnarValue::Array(Arc::new(out)))
@@ -99,8 +113,11 @@ impl ScalarUDFImpl for JsonBuildObject {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        if args.args.len() % 2 != 0 {
-            return Err(SqlError::InvalidParameterValue("argument list must have even number of elements".into()).into_datafusion());
+        if !args.args.len().is_multiple_of(2) {
+            return Err(SqlError::InvalidParameterValue(
+                "argument list must have even number of elements".into(),
+            )
+            .into_datafusion());
         }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let mut out = Vec::with_capacity(args.number_rows);
@@ -129,7 +146,8 @@ fn json_value(v: &ScalarValue) -> serde_json::Value {
         ScalarValue::Int64(Some(x)) => (*x).into(),
         ScalarValue::UInt32(Some(x)) => (*x).into(),
         ScalarValue::UInt64(Some(x)) => (*x).into(),
-        ScalarValue::Float64(Some(x)) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        ScalarValue::Float64(Some(x)) => serde_json::Number::from_f64(*x)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
         other => serde_json::Value::String(other.to_string()),
     }
 }
@@ -139,10 +157,14 @@ fn map_text(args: &[ColumnarValue], f: impl Fn(&str) -> Option<i64>) -> DfResult
     match args.first() {
         Some(ColumnarValue::Scalar(v)) => {
             let text = match v {
-                ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s.clone(),
+                ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => {
+                    s.clone()
+                }
                 _ => None,
             };
-            Ok(ColumnarValue::Scalar(ScalarValue::Int64(text.as_deref().and_then(&f))))
+            Ok(ColumnarValue::Scalar(ScalarValue::Int64(
+                text.as_deref().and_then(&f),
+            )))
         }
         Some(ColumnarValue::Array(a)) => {
             let strings = datafusion::arrow::compute::cast(a, &DataType::Utf8)?;
@@ -199,7 +221,11 @@ struct SequenceFn {
 }
 
 impl SequenceFn {
-    fn new(kind: SeqKind, engine: Arc<Engine>, session_values: Arc<Mutex<HashMap<String, i64>>>) -> SequenceFn {
+    fn new(
+        kind: SeqKind,
+        engine: Arc<Engine>,
+        session_values: Arc<Mutex<HashMap<String, i64>>>,
+    ) -> SequenceFn {
         let signature = match kind {
             SeqKind::Setval => Signature::one_of(
                 vec![
@@ -210,7 +236,12 @@ impl SequenceFn {
             ),
             _ => Signature::exact(vec![DataType::Utf8], Volatility::Volatile),
         };
-        SequenceFn { kind, engine, session_values, signature }
+        SequenceFn {
+            kind,
+            engine,
+            session_values,
+            signature,
+        }
     }
 }
 
@@ -236,10 +267,12 @@ impl Hash for SequenceFn {
 fn sequence_key(engine: &Engine, name: &str) -> Result<String, SqlError> {
     let cleaned: Vec<String> = name
         .split('.')
-        .map(|p| match p.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
-            Some(q) => q.to_owned(),
-            None => p.to_lowercase(),
-        })
+        .map(
+            |p| match p.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+                Some(q) => q.to_owned(),
+                None => p.to_lowercase(),
+            },
+        )
         .collect();
     let key = match cleaned.as_slice() {
         [n] => format!("{}.{n}", basalt_storage::catalog::DEFAULT_SCHEMA),
@@ -258,9 +291,10 @@ fn string_at(v: &ColumnarValue, row: usize) -> DfResult<Option<String>> {
         ColumnarValue::Scalar(ScalarValue::Utf8(s)) => s.clone(),
         ColumnarValue::Scalar(other) => Some(other.to_string()),
         ColumnarValue::Array(a) => {
-            let a = a.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
-                DataFusionError::Execution("sequence name must be text".into())
-            })?;
+            let a = a
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| DataFusionError::Execution("sequence name must be text".into()))?;
             (!a.is_null(row)).then(|| a.value(row).to_owned())
         }
     })
@@ -271,9 +305,10 @@ fn i64_at(v: &ColumnarValue, row: usize) -> DfResult<Option<i64>> {
         ColumnarValue::Scalar(ScalarValue::Int64(x)) => *x,
         ColumnarValue::Scalar(_) => None,
         ColumnarValue::Array(a) => {
-            let a = a.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
-                DataFusionError::Execution("setval value must be bigint".into())
-            })?;
+            let a = a
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| DataFusionError::Execution("setval value must be bigint".into()))?;
             (!a.is_null(row)).then(|| a.value(row))
         }
     })
@@ -328,7 +363,9 @@ impl ScalarUDFImpl for SequenceFn {
             .map_err(|e| SqlError::from(e).into_datafusion())?;
             out.push(Some(value));
         }
-        Ok(ColumnarValue::Array(Arc::new(Int64Array::from(out)) as ArrayRef))
+        Ok(ColumnarValue::Array(
+            Arc::new(Int64Array::from(out)) as ArrayRef
+        ))
     }
 }
 
@@ -340,7 +377,9 @@ struct VersionFn {
 
 impl VersionFn {
     fn new() -> VersionFn {
-        VersionFn { signature: Signature::exact(vec![], Volatility::Stable) }
+        VersionFn {
+            signature: Signature::exact(vec![], Volatility::Stable),
+        }
     }
 }
 

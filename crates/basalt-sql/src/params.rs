@@ -54,7 +54,9 @@ pub fn substitute(mut stmt: Statement, values: &[ScalarValue]) -> SqlResult<Stat
                 match self.0.get(n.wrapping_sub(1)) {
                     Some(lit) => *e = Expr::Nested(Box::new(lit.clone())),
                     None => {
-                        self.1 = Some(SqlError::ProtocolViolation(format!("there is no parameter ${n}")));
+                        self.1 = Some(SqlError::ProtocolViolation(format!(
+                            "there is no parameter ${n}"
+                        )));
                         return ControlFlow::Break(());
                     }
                 }
@@ -90,15 +92,21 @@ fn literal(v: &ScalarValue) -> SqlResult<Expr> {
         ScalarValue::UInt16(Some(x)) => x.to_string(),
         ScalarValue::UInt32(Some(x)) => x.to_string(),
         ScalarValue::UInt64(Some(x)) => x.to_string(),
-        ScalarValue::Float32(Some(x)) => format!("CAST({} AS REAL)", quote(&float_text(f64::from(*x)))),
-        ScalarValue::Float64(Some(x)) => format!("CAST({} AS DOUBLE PRECISION)", quote(&float_text(*x))),
+        ScalarValue::Float32(Some(x)) => {
+            format!("CAST({} AS REAL)", quote(&float_text(f64::from(*x))))
+        }
+        ScalarValue::Float64(Some(x)) => {
+            format!("CAST({} AS DOUBLE PRECISION)", quote(&float_text(*x)))
+        }
         ScalarValue::Decimal128(Some(_), p, s) => {
             format!("CAST({} AS NUMERIC({p},{s}))", quote(&v.to_string()))
         }
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            quote(s)
-        }
-        ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => quote(s),
+        ScalarValue::Binary(Some(b))
+        | ScalarValue::LargeBinary(Some(b))
+        | ScalarValue::BinaryView(Some(b)) => {
             let hex: String = b.iter().map(|x| format!("{x:02X}")).collect();
             format!("X'{hex}'")
         }
@@ -113,15 +121,29 @@ fn literal(v: &ScalarValue) -> SqlResult<Expr> {
                 ((*us % 1_000_000) * 1000) as u32,
             )
             .ok_or_else(|| SqlError::OutOfRange("time out of range".into()))?;
-            format!("CAST({} AS TIME)", quote(&t.format("%H:%M:%S%.6f").to_string()))
+            format!(
+                "CAST({} AS TIME)",
+                quote(&t.format("%H:%M:%S%.6f").to_string())
+            )
         }
         ScalarValue::TimestampMicrosecond(Some(us), tz) => timestamp_literal(*us, tz.is_some())?,
-        ScalarValue::TimestampNanosecond(Some(ns), tz) => timestamp_literal(ns / 1000, tz.is_some())?,
-        ScalarValue::TimestampMillisecond(Some(ms), tz) => timestamp_literal(ms * 1000, tz.is_some())?,
-        ScalarValue::TimestampSecond(Some(s), tz) => timestamp_literal(s * 1_000_000, tz.is_some())?,
+        ScalarValue::TimestampNanosecond(Some(ns), tz) => {
+            timestamp_literal(ns / 1000, tz.is_some())?
+        }
+        ScalarValue::TimestampMillisecond(Some(ms), tz) => {
+            timestamp_literal(ms * 1000, tz.is_some())?
+        }
+        ScalarValue::TimestampSecond(Some(s), tz) => {
+            timestamp_literal(s * 1_000_000, tz.is_some())?
+        }
         ScalarValue::IntervalMonthDayNano(Some(i)) => format!(
             "CAST({} AS INTERVAL)",
-            quote(&format!("{} months {} days {} microseconds", i.months, i.days, i.nanoseconds / 1000))
+            quote(&format!(
+                "{} months {} days {} microseconds",
+                i.months,
+                i.days,
+                i.nanoseconds / 1000
+            ))
         ),
         other => {
             return Err(SqlError::unsupported(format!(
@@ -137,7 +159,11 @@ fn float_text(x: f64) -> String {
     if x.is_nan() {
         "NaN".into()
     } else if x.is_infinite() {
-        if x > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else {
         format!("{x:?}")
     }
@@ -147,9 +173,15 @@ fn timestamp_literal(us: i64, tz: bool) -> SqlResult<String> {
     let dt = DateTime::from_timestamp_micros(us)
         .ok_or_else(|| SqlError::OutOfRange("timestamp out of range".into()))?;
     Ok(if tz {
-        format!("CAST({} AS TIMESTAMPTZ)", quote(&dt.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()))
+        format!(
+            "CAST({} AS TIMESTAMPTZ)",
+            quote(&dt.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string())
+        )
     } else {
-        format!("CAST({} AS TIMESTAMP)", quote(&dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string()))
+        format!(
+            "CAST({} AS TIMESTAMP)",
+            quote(&dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+        )
     })
 }
 
@@ -179,7 +211,11 @@ pub async fn describe(
     s: &Session,
     stmt: &mut Statement,
     client_types: &[Option<DataType>],
-) -> SqlResult<(Vec<Option<DataType>>, Option<SchemaRef>, Option<LogicalPlan>)> {
+) -> SqlResult<(
+    Vec<Option<DataType>>,
+    Option<SchemaRef>,
+    Option<LogicalPlan>,
+)> {
     let n = count(stmt);
     let mut inferred: HashMap<usize, DataType> = cast_types(stmt);
     let mut schema = None;
@@ -212,9 +248,16 @@ pub async fn describe(
                 // executions substitute the real values.
                 let dummies: Vec<ScalarValue> = (1..=n)
                     .map(|i| {
-                        let ty = inferred.get(&i).cloned().or_else(|| client_types.get(i - 1).cloned().flatten());
-                        ty.and_then(|t| ScalarValue::new_one(&t).or_else(|_| ScalarValue::new_zero(&t)).ok())
-                            .unwrap_or(ScalarValue::Int64(Some(1)))
+                        let ty = inferred
+                            .get(&i)
+                            .cloned()
+                            .or_else(|| client_types.get(i - 1).cloned().flatten());
+                        ty.and_then(|t| {
+                            ScalarValue::new_one(&t)
+                                .or_else(|_| ScalarValue::new_zero(&t))
+                                .ok()
+                        })
+                        .unwrap_or(ScalarValue::Int64(Some(1)))
                     })
                     .collect();
                 let plan = match s.plan(substitute(stmt.clone(), &dummies)?).await {
@@ -234,15 +277,21 @@ pub async fn describe(
                 } else {
                     ins.columns
                         .iter()
-                        .filter_map(|c| def.column_position(&object_name_parts(c).pop().unwrap_or_default()))
+                        .filter_map(|c| {
+                            def.column_position(&object_name_parts(c).pop().unwrap_or_default())
+                        })
                         .collect()
                 };
                 if let Some(q) = &ins.source {
                     if let SetExpr::Values(values) = q.body.as_ref() {
                         for row in &values.rows {
                             for (j, e) in row.content.iter().enumerate() {
-                                if let (Some(p), Some(&pos)) = (placeholder_index(e), targets.get(j)) {
-                                    inferred.entry(p).or_insert_with(|| def.columns[pos].ty.to_arrow());
+                                if let (Some(p), Some(&pos)) =
+                                    (placeholder_index(e), targets.get(j))
+                                {
+                                    inferred
+                                        .entry(p)
+                                        .or_insert_with(|| def.columns[pos].ty.to_arrow());
                                 }
                             }
                         }
@@ -259,13 +308,19 @@ pub async fn describe(
         Statement::Update(upd) => {
             let table = upd.table.to_string();
             let catalog = s.engine().catalog();
-            if let datafusion::sql::sqlparser::ast::TableFactor::Table { name, .. } = &upd.table.relation {
+            if let datafusion::sql::sqlparser::ast::TableFactor::Table { name, .. } =
+                &upd.table.relation
+            {
                 if let Ok(def) = resolve_table(&catalog, name) {
                     for a in &upd.assignments {
-                        if let (Some(p), datafusion::sql::sqlparser::ast::AssignmentTarget::ColumnName(c)) =
-                            (placeholder_index(&a.value), &a.target)
+                        if let (
+                            Some(p),
+                            datafusion::sql::sqlparser::ast::AssignmentTarget::ColumnName(c),
+                        ) = (placeholder_index(&a.value), &a.target)
                         {
-                            if let Some(pos) = def.column_position(&object_name_parts(c).pop().unwrap_or_default()) {
+                            if let Some(pos) =
+                                def.column_position(&object_name_parts(c).pop().unwrap_or_default())
+                            {
                                 inferred.insert(p, def.columns[pos].ty.to_arrow());
                             }
                         }
@@ -275,7 +330,11 @@ pub async fn describe(
                     }
                 }
             }
-            let exprs: Vec<String> = upd.assignments.iter().map(|a| format!("({})", a.value)).collect();
+            let exprs: Vec<String> = upd
+                .assignments
+                .iter()
+                .map(|a| format!("({})", a.value))
+                .collect();
             let mut from = table;
             if let Some(
                 datafusion::sql::sqlparser::ast::UpdateTableFromKind::AfterSet(t)
@@ -294,7 +353,11 @@ pub async fn describe(
                 datafusion::sql::sqlparser::ast::FromTable::WithFromKeyword(t)
                 | datafusion::sql::sqlparser::ast::FromTable::WithoutKeyword(t) => t,
             };
-            let mut from = tables.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+            let mut from = tables
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
             for t in del.using.iter().flatten() {
                 from.push_str(", ");
                 from.push_str(&t.to_string());
@@ -342,7 +405,10 @@ fn cast_types(stmt: &Statement) -> HashMap<usize, DataType> {
     impl Visitor for Casts {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if let Expr::Cast { expr, data_type, .. } = e {
+            if let Expr::Cast {
+                expr, data_type, ..
+            } = e
+            {
                 if let Some(i) = placeholder_index(expr) {
                     if let Ok(ct) = crate::types::column_type(data_type) {
                         self.0.entry(i).or_insert_with(|| ct.ty.to_arrow());
@@ -376,13 +442,20 @@ async fn infer_from_select(
     let projection = if exprs.is_empty() {
         "1".to_owned()
     } else {
-        exprs.iter().enumerate().map(|(i, e)| format!("{e} AS \"__p{i}\"")).collect::<Vec<_>>().join(", ")
+        exprs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("{e} AS \"__p{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let mut sql = format!("SELECT {projection} FROM {from}");
     if let Some(w) = selection {
         sql.push_str(&format!(" WHERE {w}"));
     }
-    let Some(mut stmt) = parse_sql(&sql)?.pop() else { return Ok(()) };
+    let Some(mut stmt) = parse_sql(&sql)?.pop() else {
+        return Ok(());
+    };
     crate::rewrite::rewrite(&mut stmt)?;
     // Inference is best effort: a statement DataFusion cannot type this way still runs.
     if let Ok(plan) = s.plan(stmt).await {
@@ -396,9 +469,15 @@ async fn returning_schema(
     table: &str,
     items: &[datafusion::sql::sqlparser::ast::SelectItem],
 ) -> SqlResult<SchemaRef> {
-    let list = items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+    let list = items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!("SELECT {list} FROM {table} WHERE false");
-    let stmt = parse_sql(&sql)?.pop().ok_or_else(|| SqlError::Internal("empty RETURNING".into()))?;
+    let stmt = parse_sql(&sql)?
+        .pop()
+        .ok_or_else(|| SqlError::Internal("empty RETURNING".into()))?;
     let plan = s.plan(stmt).await?;
     Ok(std::sync::Arc::new(plan.schema().as_arrow().clone()))
 }

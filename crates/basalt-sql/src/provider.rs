@@ -23,7 +23,9 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
+};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -79,7 +81,11 @@ pub struct BasaltCatalog {
 
 impl BasaltCatalog {
     pub fn new(engine: Arc<Engine>, slot: Arc<TxnSlot>) -> BasaltCatalog {
-        BasaltCatalog { engine, slot, system: RwLock::default() }
+        BasaltCatalog {
+            engine,
+            slot,
+            system: RwLock::default(),
+        }
     }
 }
 
@@ -135,13 +141,22 @@ impl fmt::Debug for BasaltSchema {
 impl SchemaProvider for BasaltSchema {
     fn table_names(&self) -> Vec<String> {
         let catalog = self.engine.catalog();
-        catalog.tables.values().filter(|t| t.schema == self.name).map(|t| t.name.clone()).collect()
+        catalog
+            .tables
+            .values()
+            .filter(|t| t.schema == self.name)
+            .map(|t| t.name.clone())
+            .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let catalog = self.engine.catalog();
-        let Some(def) = catalog.table_by_name(&self.name, name) else { return Ok(None) };
-        let Some(store) = self.engine.table(def.id) else { return Ok(None) };
+        let Some(def) = catalog.table_by_name(&self.name, name) else {
+            return Ok(None);
+        };
+        let Some(store) = self.engine.table(def.id) else {
+            return Ok(None);
+        };
         let with_key = self.slot.key_table() == Some(def.id);
         Ok(Some(Arc::new(BasaltTable::new(
             Arc::clone(&self.engine),
@@ -153,7 +168,10 @@ impl SchemaProvider for BasaltSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.engine.catalog().table_by_name(&self.name, name).is_some()
+        self.engine
+            .catalog()
+            .table_by_name(&self.name, name)
+            .is_some()
     }
 }
 
@@ -183,7 +201,14 @@ impl BasaltTable {
         with_key: bool,
     ) -> BasaltTable {
         let (schema, fields) = table_schema(&def, with_key);
-        BasaltTable { engine, def: Arc::new(def), store, slot, schema, fields }
+        BasaltTable {
+            engine,
+            def: Arc::new(def),
+            store,
+            slot,
+            schema,
+            fields,
+        }
     }
 }
 
@@ -195,7 +220,8 @@ pub fn table_schema(def: &TableDef, with_key: bool) -> (SchemaRef, Vec<Option<us
         let mut field = Field::new(&col.name, col.ty.to_arrow(), true);
         if let SqlType::Char(n) = col.ty {
             // CHAR(n) values are stored without trailing blanks; the protocol pads them.
-            field = field.with_metadata(HashMap::from([(CHAR_LENGTH_KEY.to_owned(), n.to_string())]));
+            field =
+                field.with_metadata(HashMap::from([(CHAR_LENGTH_KEY.to_owned(), n.to_string())]));
         }
         fields.push(field);
         positions.push(Some(pos));
@@ -213,7 +239,11 @@ pub enum AccessPath {
     /// Every primary-key column is fixed by an equality: at most one row.
     PrimaryKey(Key),
     /// The leading columns of a secondary index are fixed: an index range.
-    Index { index: usize, name: String, prefix: Vec<u8> },
+    Index {
+        index: usize,
+        name: String,
+        prefix: Vec<u8>,
+    },
     FullScan,
 }
 
@@ -242,8 +272,9 @@ impl TableProvider for BasaltTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        let projection: Vec<usize> =
-            projection.cloned().unwrap_or_else(|| (0..self.fields.len()).collect());
+        let projection: Vec<usize> = projection
+            .cloned()
+            .unwrap_or_else(|| (0..self.fields.len()).collect());
         let schema = Arc::new(self.schema.project(&projection)?);
         let path = choose_path(&self.def, &equalities(filters));
         let txn = match self.slot.get() {
@@ -279,10 +310,10 @@ fn collect_equalities(e: &Expr, out: &mut HashMap<String, ScalarValue>) {
                 collect_equalities(right, out);
             }
             Operator::Eq => match (left.as_ref(), right.as_ref()) {
-                (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
-                    if !v.is_null() {
-                        out.insert(c.name.clone(), v.clone());
-                    }
+                (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c))
+                    if !v.is_null() =>
+                {
+                    out.insert(c.name.clone(), v.clone());
                 }
                 _ => {}
             },
@@ -298,7 +329,9 @@ fn literal_value(v: &ScalarValue, ty: &SqlType) -> Option<Value> {
         return None;
     }
     let array = v.to_array().ok()?;
-    value_at(array.as_ref(), 0, ty).ok().filter(|v| !v.is_null())
+    value_at(array.as_ref(), 0, ty)
+        .ok()
+        .filter(|v| !v.is_null())
 }
 
 fn choose_path(def: &TableDef, eq: &HashMap<String, ScalarValue>) -> AccessPath {
@@ -310,7 +343,10 @@ fn choose_path(def: &TableDef, eq: &HashMap<String, ScalarValue>) -> AccessPath 
         let mut n = 0;
         for &c in cols {
             let col = &def.columns[c];
-            let Some(v) = eq.get(&col.name).and_then(|lit| literal_value(lit, &col.ty)) else {
+            let Some(v) = eq
+                .get(&col.name)
+                .and_then(|lit| literal_value(lit, &col.ty))
+            else {
                 break;
             };
             encode_key_value(&v, &mut prefix);
@@ -332,9 +368,11 @@ fn choose_path(def: &TableDef, eq: &HashMap<String, ScalarValue>) -> AccessPath 
         }
     }
     match best {
-        Some((_, i, prefix)) => {
-            AccessPath::Index { index: i, name: def.indexes[i].name.clone(), prefix }
-        }
+        Some((_, i, prefix)) => AccessPath::Index {
+            index: i,
+            name: def.indexes[i].name.clone(),
+            prefix,
+        },
         None => AccessPath::FullScan,
     }
 }
@@ -354,7 +392,11 @@ pub struct RowScanExec {
 
 impl fmt::Debug for RowScanExec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RowScanExec({}, {:?}, table {})", self.def.name, self.path, self.store.id)
+        write!(
+            f,
+            "RowScanExec({}, {:?}, table {})",
+            self.def.name, self.path, self.store.id
+        )
     }
 }
 
@@ -374,7 +416,16 @@ impl RowScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        RowScanExec { def, store, txn, path, columns, schema, limit, props: Arc::new(props) }
+        RowScanExec {
+            def,
+            store,
+            txn,
+            path,
+            columns,
+            schema,
+            limit,
+            props: Arc::new(props),
+        }
     }
 
     pub fn path(&self) -> &AccessPath {
@@ -389,7 +440,11 @@ impl DisplayAs for RowScanExec {
             AccessPath::Index { name, .. } => format!("index lookup on {name}"),
             AccessPath::FullScan => "full scan".to_owned(),
         };
-        write!(f, "BasaltRowScan: table={}.{}, path={path}", self.def.schema, self.def.name)?;
+        write!(
+            f,
+            "BasaltRowScan: table={}.{}, path={path}",
+            self.def.schema, self.def.name
+        )?;
         if let Some(l) = self.limit {
             write!(f, ", limit={l}")?;
         }
@@ -424,9 +479,15 @@ impl ExecutionPlan for RowScanExec {
         Ok(self)
     }
 
-    fn execute(&self, partition: usize, _ctx: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        _ctx: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
         if partition != 0 {
-            return Err(DataFusionError::Internal(format!("no partition {partition}")));
+            return Err(DataFusionError::Internal(format!(
+                "no partition {partition}"
+            )));
         }
         let mut reader = ScanReader {
             def: Arc::clone(&self.def),
@@ -472,19 +533,19 @@ impl ScanReader {
             let mut rows: Vec<(Key, Row)> = Vec::new();
             match std::mem::replace(&mut self.cursor, Cursor::Done) {
                 Cursor::Done => return Ok(None),
-                Cursor::Start if !matches!(self.path, AccessPath::FullScan) => {
-                    match &self.path {
-                        AccessPath::PrimaryKey(key) => {
-                            if let Some(row) = self.txn.read(&self.store, key) {
-                                rows.push((key.clone(), row));
-                            }
+                Cursor::Start if !matches!(self.path, AccessPath::FullScan) => match &self.path {
+                    AccessPath::PrimaryKey(key) => {
+                        if let Some(row) = self.txn.read(&self.store, key) {
+                            rows.push((key.clone(), row));
                         }
-                        AccessPath::Index { index, prefix, .. } => {
-                            rows = self.txn.index_lookup(&self.store, &self.def.indexes[*index], prefix);
-                        }
-                        AccessPath::FullScan => {}
                     }
-                }
+                    AccessPath::Index { index, prefix, .. } => {
+                        rows =
+                            self.txn
+                                .index_lookup(&self.store, &self.def.indexes[*index], prefix);
+                    }
+                    AccessPath::FullScan => {}
+                },
                 cursor => {
                     let after = match &cursor {
                         Cursor::After(k) => Some(k.as_ref()),
@@ -523,12 +584,17 @@ impl ScanReader {
                     }
                     b.finish()
                 }
-                None => Arc::new(BinaryArray::from_iter_values(rows.iter().map(|(k, _)| k.as_ref())))
-                    as ArrayRef,
+                None => Arc::new(BinaryArray::from_iter_values(
+                    rows.iter().map(|(k, _)| k.as_ref()),
+                )) as ArrayRef,
             })
             .collect();
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
-        Ok(RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options)?)
+        Ok(RecordBatch::try_new_with_options(
+            Arc::clone(&self.schema),
+            arrays,
+            &options,
+        )?)
     }
 }
 

@@ -33,7 +33,12 @@ impl VisitorMut for PgForms {
     /// `FROM generate_series(1, 3) AS g`: PostgreSQL names the single output column of a
     /// function in FROM after its alias, so `g` is also a column.
     fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
-        if let TableFactor::Table { args: Some(_), alias: Some(alias), .. } = t {
+        if let TableFactor::Table {
+            args: Some(_),
+            alias: Some(alias),
+            ..
+        } = t
+        {
             add_column_alias(alias);
         }
         ControlFlow::Continue(())
@@ -44,20 +49,39 @@ impl VisitorMut for PgForms {
         name_set_expr(&mut q.body);
         if let Some(fetch) = q.fetch.take() {
             if fetch.with_ties || fetch.percent {
-                self.error = Some(SqlError::unsupported("FETCH … WITH TIES / PERCENT is not supported"));
+                self.error = Some(SqlError::unsupported(
+                    "FETCH … WITH TIES / PERCENT is not supported",
+                ));
                 return ControlFlow::Break(());
             }
-            let quantity = fetch.quantity.unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+            let quantity = fetch
+                .quantity
+                .unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
             match q.limit_clause.take() {
                 None => {
-                    q.limit_clause = Some(LimitClause::LimitOffset { limit: Some(quantity), offset: None, limit_by: vec![] })
+                    q.limit_clause = Some(LimitClause::LimitOffset {
+                        limit: Some(quantity),
+                        offset: None,
+                        limit_by: vec![],
+                    })
                 }
-                Some(LimitClause::LimitOffset { limit: None, offset, limit_by }) => {
-                    q.limit_clause = Some(LimitClause::LimitOffset { limit: Some(quantity), offset, limit_by })
+                Some(LimitClause::LimitOffset {
+                    limit: None,
+                    offset,
+                    limit_by,
+                }) => {
+                    q.limit_clause = Some(LimitClause::LimitOffset {
+                        limit: Some(quantity),
+                        offset,
+                        limit_by,
+                    })
                 }
                 Some(other) => {
                     q.limit_clause = Some(other);
-                    self.error = Some(SqlError::Syntax { message: "syntax error: both LIMIT and FETCH".into(), position: None });
+                    self.error = Some(SqlError::Syntax {
+                        message: "syntax error: both LIMIT and FETCH".into(),
+                        position: None,
+                    });
                     return ControlFlow::Break(());
                 }
             }
@@ -80,13 +104,21 @@ impl VisitorMut for PgForms {
                     *iv.value = Expr::value(Value::SingleQuotedString(lit));
                 }
             }
-            Expr::Cast { expr, data_type: DataType::Interval { .. }, .. } => {
+            Expr::Cast {
+                expr,
+                data_type: DataType::Interval { .. },
+                ..
+            } => {
                 if let Some(lit) = pg_interval_text(expr) {
                     **expr = Expr::value(Value::SingleQuotedString(lit));
                 }
             }
             // '\x00ff'::bytea: PostgreSQL's bytea input syntax as a binary literal.
-            Expr::Cast { expr, data_type: DataType::Bytea, .. } => {
+            Expr::Cast {
+                expr,
+                data_type: DataType::Bytea,
+                ..
+            } => {
                 if let Expr::Value(v) = expr.as_ref() {
                     if let Value::SingleQuotedString(text) = &v.value {
                         if let Ok(bytes) = crate::eval::parse_bytea(text) {
@@ -97,19 +129,30 @@ impl VisitorMut for PgForms {
                 }
             }
             // An explicit cast to CHAR(n)/VARCHAR(n) pads or cuts to n characters.
-            Expr::Cast { expr, data_type: DataType::Char(len) | DataType::Character(len), .. } => {
+            Expr::Cast {
+                expr,
+                data_type: DataType::Char(len) | DataType::Character(len),
+                ..
+            } => {
                 let n = char_len(len).unwrap_or(1);
-                if let Ok(new) = crate::eval::parse_expr(&format!("rpad(CAST({expr} AS TEXT), {n})")) {
+                if let Ok(new) =
+                    crate::eval::parse_expr(&format!("rpad(CAST({expr} AS TEXT), {n})"))
+                {
                     *e = new;
                 }
             }
             Expr::Cast {
                 expr,
-                data_type: DataType::Varchar(len) | DataType::CharacterVarying(len) | DataType::CharVarying(len),
+                data_type:
+                    DataType::Varchar(len)
+                    | DataType::CharacterVarying(len)
+                    | DataType::CharVarying(len),
                 ..
             } => {
                 if let Some(n) = char_len(len) {
-                    if let Ok(new) = crate::eval::parse_expr(&format!("substr(CAST({expr} AS TEXT), 1, {n})")) {
+                    if let Ok(new) =
+                        crate::eval::parse_expr(&format!("substr(CAST({expr} AS TEXT), 1, {n})"))
+                    {
                         *e = new;
                     }
                 }
@@ -136,13 +179,84 @@ impl VisitorMut for PgForms {
     }
 }
 
+/// For catalog queries of client tools only: DataFusion plans a correlated scalar subquery
+/// only when it is aggregated, so `(SELECT x FROM pg_… WHERE …)` becomes
+/// `(SELECT max(x) FROM pg_… WHERE …)`. Catalog lookups of this form return at most one row,
+/// where both are the same.
+pub fn aggregate_scalar_subqueries(stmt: &mut Statement) {
+    struct Agg;
+    impl VisitorMut for Agg {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::Subquery(q) = e {
+                if let SetExpr::Select(select) = q.body.as_mut() {
+                    if select.group_by
+                        == datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(vec![], vec![])
+                        && select.projection.len() == 1
+                    {
+                        let item = &mut select.projection[0];
+                        let (expr, alias) = match item {
+                            SelectItem::UnnamedExpr(x) => (x.clone(), None),
+                            SelectItem::ExprWithAlias { expr, alias } => {
+                                (expr.clone(), Some(alias.clone()))
+                            }
+                            _ => return ControlFlow::Continue(()),
+                        };
+                        if is_aggregate_call(&expr) {
+                            return ControlFlow::Continue(());
+                        }
+                        if let Ok(wrapped) = crate::eval::parse_expr(&format!("max({expr})")) {
+                            *item = match alias {
+                                Some(alias) => SelectItem::ExprWithAlias {
+                                    expr: wrapped,
+                                    alias,
+                                },
+                                None => SelectItem::UnnamedExpr(wrapped),
+                            };
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(stmt, &mut Agg);
+}
+
+fn is_aggregate_call(e: &Expr) -> bool {
+    let Expr::Function(f) = e else { return false };
+    matches!(
+        f.name.to_string().to_lowercase().as_str(),
+        "max"
+            | "min"
+            | "count"
+            | "sum"
+            | "avg"
+            | "array_agg"
+            | "string_agg"
+            | "bool_and"
+            | "bool_or"
+    )
+}
+
 fn quantified_subquery(e: &Expr) -> Option<Expr> {
     let (left, op, query, all) = match e {
-        Expr::AnyOp { left, compare_op, right, .. } => (left, compare_op, right, false),
-        Expr::AllOp { left, compare_op, right } => (left, compare_op, right, true),
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        } => (left, compare_op, right, false),
+        Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => (left, compare_op, right, true),
         _ => return None,
     };
-    let Expr::Subquery(q) = query.as_ref() else { return None };
+    let Expr::Subquery(q) = query.as_ref() else {
+        return None;
+    };
     let sql = match (op, all) {
         (BinaryOperator::Eq, false) => format!("({left}) IN ({q})"),
         (BinaryOperator::NotEq, true) => format!("({left}) NOT IN ({q})"),
@@ -151,19 +265,25 @@ fn quantified_subquery(e: &Expr) -> Option<Expr> {
             "NOT EXISTS (SELECT 1 FROM ({q}) AS __basalt_all(__v) WHERE NOT (({left}) {op} __v) OR __v IS NULL OR ({left}) IS NULL)"
         ),
     };
-    crate::eval::parse_expr(&sql).ok().map(|e| Expr::Nested(Box::new(e)))
+    crate::eval::parse_expr(&sql)
+        .ok()
+        .map(|e| Expr::Nested(Box::new(e)))
 }
 
 fn char_len(len: &Option<datafusion::sql::sqlparser::ast::CharacterLength>) -> Option<u64> {
     match len {
-        Some(datafusion::sql::sqlparser::ast::CharacterLength::IntegerLength { length, .. }) => Some(*length),
+        Some(datafusion::sql::sqlparser::ast::CharacterLength::IntegerLength {
+            length, ..
+        }) => Some(*length),
         _ => None,
     }
 }
 
 fn pg_interval_text(e: &Expr) -> Option<String> {
     let Expr::Value(v) = e else { return None };
-    let Value::SingleQuotedString(text) = &v.value else { return None };
+    let Value::SingleQuotedString(text) = &v.value else {
+        return None;
+    };
     let (m, d, n) = crate::eval::parse_pg_interval(text)?;
     Some(crate::eval::interval_literal(m, d, n))
 }
@@ -189,14 +309,24 @@ fn name_columns(select: &mut Select) {
                 let is_column = matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
                 let name = unique(&mut used, &base);
                 if !is_column || name != base {
-                    *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::with_quote('"', name) };
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: Ident::with_quote('"', name),
+                    };
                 }
             }
             SelectItem::ExprWithAlias { expr, alias } => {
-                let base = if alias.quote_style.is_some() { alias.value.clone() } else { alias.value.to_lowercase() };
+                let base = if alias.quote_style.is_some() {
+                    alias.value.clone()
+                } else {
+                    alias.value.to_lowercase()
+                };
                 let name = unique(&mut used, &base);
                 if name != base {
-                    *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias: Ident::with_quote('"', name) };
+                    *item = SelectItem::ExprWithAlias {
+                        expr: expr.clone(),
+                        alias: Ident::with_quote('"', name),
+                    };
                 }
             }
             _ => {}
@@ -220,6 +350,9 @@ fn unique(used: &mut HashSet<String>, base: &str) -> String {
 
 fn add_column_alias(alias: &mut TableAlias) {
     if alias.columns.is_empty() {
-        alias.columns.push(TableAliasColumnDef { name: alias.name.clone(), data_type: None });
+        alias.columns.push(TableAliasColumnDef {
+            name: alias.name.clone(),
+            data_type: None,
+        });
     }
 }

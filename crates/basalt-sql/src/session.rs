@@ -44,7 +44,10 @@ pub struct Database {
 impl Database {
     pub fn open(config: StorageConfig) -> SqlResult<Arc<Database>> {
         let engine = Engine::open(config)?;
-        Ok(Arc::new(Database { engine, compat: PostgresCompatibilityParser::new() }))
+        Ok(Arc::new(Database {
+            engine,
+            compat: PostgresCompatibilityParser::new(),
+        }))
     }
 
     pub fn session(self: &Arc<Self>) -> SqlResult<Session> {
@@ -74,14 +77,22 @@ enum TxnState {
 pub enum Output {
     /// Rows, with the command tag to which the protocol appends the row count
     /// (`SELECT`, or `INSERT 0` / `UPDATE` / `DELETE` for RETURNING).
-    Rows { schema: SchemaRef, batches: Vec<RecordBatch>, tag: String },
+    Rows {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        tag: String,
+    },
     /// A complete command tag (`INSERT 0 3`, `CREATE TABLE`, `BEGIN` ...).
     Command(String),
     /// COPY FROM STDIN: the protocol streams data into [`Session::copy_data`].
     CopyIn { columns: usize, text_format: bool },
     /// COPY TO STDOUT: the formatted data, one chunk per line (the protocol sends one
     /// CopyData message per chunk and counts them for the command tag).
-    CopyOut { lines: Vec<Vec<u8>>, columns: usize, text_format: bool },
+    CopyOut {
+        lines: Vec<Vec<u8>>,
+        columns: usize,
+        text_format: bool,
+    },
 }
 
 /// A statement parsed once and executed many times (extended query protocol).
@@ -124,12 +135,17 @@ impl Session {
         let slot = Arc::new(TxnSlot::default());
         ctx.register_catalog(
             DATABASE_NAME,
-            Arc::new(BasaltCatalog::new(Arc::clone(&db.engine), Arc::clone(&slot))),
+            Arc::new(BasaltCatalog::new(
+                Arc::clone(&db.engine),
+                Arc::clone(&slot),
+            )),
         );
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider)
             .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
         functions::register(&ctx, &db.engine);
-        ctx.add_analyzer_rule(Arc::new(crate::analyzer::CheckedIntegerArithmetic::default()));
+        ctx.add_analyzer_rule(Arc::new(
+            crate::analyzer::CheckedIntegerArithmetic::default(),
+        ));
         let mut settings = BTreeMap::new();
         for (k, v) in [
             ("server_version", SERVER_VERSION),
@@ -151,7 +167,16 @@ impl Session {
         ] {
             settings.insert(k.to_owned(), v.to_owned());
         }
-        Ok(Session { db, ctx, slot, state: TxnState::Idle, settings, copy: None, running: None, savepoints: Vec::new() })
+        Ok(Session {
+            db,
+            ctx,
+            slot,
+            state: TxnState::Idle,
+            settings,
+            copy: None,
+            running: None,
+            savepoints: Vec::new(),
+        })
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -177,7 +202,10 @@ impl Session {
     /// change results (they replace unsupported subqueries), acceptable only for catalogs.
     fn parse_for_execution(&self, sql: &str) -> SqlResult<Vec<Statement>> {
         if is_introspection(sql) {
-            if let Ok(statements) = self.db.compat.parse(sql) {
+            if let Ok(mut statements) = self.db.compat.parse(sql) {
+                statements
+                    .iter_mut()
+                    .for_each(crate::rewrite::aggregate_scalar_subqueries);
                 return Ok(statements);
             }
         }
@@ -217,8 +245,14 @@ impl Session {
         match &stmt {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
             Statement::Commit { chain: false, .. } => return self.commit().await,
-            Statement::Rollback { chain: false, savepoint: None } => return Ok(self.rollback()),
-            Statement::Rollback { savepoint: Some(name), .. } => return self.rollback_to_savepoint(&name.value),
+            Statement::Rollback {
+                chain: false,
+                savepoint: None,
+            } => return Ok(self.rollback()),
+            Statement::Rollback {
+                savepoint: Some(name),
+                ..
+            } => return self.rollback_to_savepoint(&name.value),
             _ => {}
         }
         if let TxnState::Failed(_) = self.state {
@@ -273,13 +307,32 @@ impl Session {
             Statement::Insert(insert) => dml::insert(self, txn, insert).await,
             Statement::Update(update) => dml::update(self, txn, update).await,
             Statement::Delete(delete) => dml::delete(self, txn, delete).await,
-            Statement::Copy { source, to, target, options, legacy_options, values } => {
-                crate::copy::start(self, txn, source, to, target, options, legacy_options, values)
-                    .await
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                values,
+            } => {
+                crate::copy::start(
+                    self,
+                    txn,
+                    source,
+                    to,
+                    target,
+                    options,
+                    legacy_options,
+                    values,
+                )
+                .await
             }
-            Statement::Explain { statement, analyze, verbose, .. } => {
-                self.explain(*statement, analyze, verbose).await
-            }
+            Statement::Explain {
+                statement,
+                analyze,
+                verbose,
+                ..
+            } => self.explain(*statement, analyze, verbose).await,
             other => {
                 let out = ddl::execute(self, txn, other).await;
                 // This transaction's earlier writes remain valid under its own DDL.
@@ -291,7 +344,10 @@ impl Session {
 
     fn begin(&mut self, modes: &[TransactionMode]) -> SqlResult<Output> {
         for m in modes {
-            if let TransactionMode::AccessMode(datafusion::sql::sqlparser::ast::TransactionAccessMode::ReadOnly) = m {
+            if let TransactionMode::AccessMode(
+                datafusion::sql::sqlparser::ast::TransactionAccessMode::ReadOnly,
+            ) = m
+            {
                 // Accepted: Basalt does not enforce read-only transactions yet.
             }
         }
@@ -332,7 +388,9 @@ impl Session {
 
     fn savepoint(&mut self, name: &str) -> SqlResult<Output> {
         let Some(txn) = self.block_txn() else {
-            return Err(SqlError::NoActiveTransaction("SAVEPOINT can only be used in transaction blocks".into()));
+            return Err(SqlError::NoActiveTransaction(
+                "SAVEPOINT can only be used in transaction blocks".into(),
+            ));
         };
         let mark = txn.savepoint();
         self.savepoints.push((name.to_owned(), mark));
@@ -343,12 +401,16 @@ impl Session {
         self.savepoints
             .iter()
             .rposition(|(n, _)| n == name)
-            .ok_or_else(|| SqlError::NoSuchSavepoint(format!("savepoint \"{name}\" does not exist")))
+            .ok_or_else(|| {
+                SqlError::NoSuchSavepoint(format!("savepoint \"{name}\" does not exist"))
+            })
     }
 
     fn release_savepoint(&mut self, name: &str) -> SqlResult<Output> {
         let Some(txn) = self.block_txn().cloned() else {
-            return Err(SqlError::NoActiveTransaction("RELEASE SAVEPOINT can only be used in transaction blocks".into()));
+            return Err(SqlError::NoActiveTransaction(
+                "RELEASE SAVEPOINT can only be used in transaction blocks".into(),
+            ));
         };
         let i = self.find_savepoint(name)?;
         txn.release_savepoints(self.savepoints.len() - i);
@@ -359,7 +421,9 @@ impl Session {
     /// Undoes everything after the savepoint and leaves the failed state, as PostgreSQL does.
     fn rollback_to_savepoint(&mut self, name: &str) -> SqlResult<Output> {
         let Some(txn) = self.block_txn().cloned() else {
-            return Err(SqlError::NoActiveTransaction("ROLLBACK TO SAVEPOINT can only be used in transaction blocks".into()));
+            return Err(SqlError::NoActiveTransaction(
+                "ROLLBACK TO SAVEPOINT can only be used in transaction blocks".into(),
+            ));
         };
         let i = self.find_savepoint(name)?;
         let mark = self.savepoints[i].1;
@@ -401,9 +465,15 @@ impl Session {
 
     fn set(&mut self, set: &Set) -> SqlResult<Output> {
         match set {
-            Set::SingleAssignment { variable, values, .. } => {
+            Set::SingleAssignment {
+                variable, values, ..
+            } => {
                 let name = variable.to_string().to_lowercase();
-                let value = values.iter().map(setting_text).collect::<Vec<_>>().join(", ");
+                let value = values
+                    .iter()
+                    .map(setting_text)
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 self.apply_setting(&name, value)?;
             }
             Set::SetTimeZone { value, .. } => {
@@ -420,7 +490,11 @@ impl Session {
     }
 
     fn apply_setting(&mut self, name: &str, value: String) -> SqlResult<()> {
-        let name = if name == "time zone" { "timezone" } else { name };
+        let name = if name == "time zone" {
+            "timezone"
+        } else {
+            name
+        };
         if name == "client_encoding" {
             let v = value.trim_matches('\'').to_uppercase().replace('-', "");
             if v != "UTF8" && v != "UNICODE" {
@@ -429,12 +503,17 @@ impl Session {
                 )));
             }
         }
-        self.settings.insert(name.to_owned(), value.trim_matches('\'').to_owned());
+        self.settings
+            .insert(name.to_owned(), value.trim_matches('\'').to_owned());
         Ok(())
     }
 
     fn show(&self, variable: &[datafusion::sql::sqlparser::ast::Ident]) -> SqlResult<Output> {
-        let name = variable.iter().map(|i| i.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+        let name = variable
+            .iter()
+            .map(|i| i.value.to_lowercase())
+            .collect::<Vec<_>>()
+            .join(" ");
         let name = match name.as_str() {
             "transaction isolation level" => "transaction_isolation".to_owned(),
             "time zone" => "timezone".to_owned(),
@@ -449,17 +528,32 @@ impl Session {
             let values: Vec<&str> = self.settings.values().map(String::as_str).collect();
             let batch = RecordBatch::try_new(
                 Arc::clone(&schema),
-                vec![Arc::new(StringArray::from(names)), Arc::new(StringArray::from(values))],
+                vec![
+                    Arc::new(StringArray::from(names)),
+                    Arc::new(StringArray::from(values)),
+                ],
             )?;
-            return Ok(Output::Rows { schema, batches: vec![batch], tag: "SHOW".into() });
+            return Ok(Output::Rows {
+                schema,
+                batches: vec![batch],
+                tag: "SHOW".into(),
+            });
         }
         let value = self.settings.get(&name).cloned().ok_or_else(|| {
-            SqlError::InvalidParameterValue(format!("unrecognized configuration parameter \"{name}\""))
+            SqlError::InvalidParameterValue(format!(
+                "unrecognized configuration parameter \"{name}\""
+            ))
         })?;
         let schema = Arc::new(Schema::new(vec![Field::new(&name, DataType::Utf8, false)]));
-        let batch =
-            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(vec![value]))])?;
-        Ok(Output::Rows { schema, batches: vec![batch], tag: "SHOW".into() })
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(vec![value]))],
+        )?;
+        Ok(Output::Rows {
+            schema,
+            batches: vec![batch],
+            tag: "SHOW".into(),
+        })
     }
 
     pub fn setting(&self, name: &str) -> Option<&str> {
@@ -469,7 +563,9 @@ impl Session {
     /// Plans a parsed statement with DataFusion.
     pub(crate) async fn plan(&self, stmt: Statement) -> SqlResult<LogicalPlan> {
         let state = self.ctx.state();
-        Ok(state.statement_to_plan(DfStatement::Statement(Box::new(stmt))).await?)
+        Ok(state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await?)
     }
 
     /// Runs a query to completion and returns its batches.
@@ -478,7 +574,10 @@ impl Session {
         self.run_plan(plan).await
     }
 
-    pub(crate) async fn run_plan(&self, plan: LogicalPlan) -> SqlResult<(SchemaRef, Vec<RecordBatch>)> {
+    pub(crate) async fn run_plan(
+        &self,
+        plan: LogicalPlan,
+    ) -> SqlResult<(SchemaRef, Vec<RecordBatch>)> {
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
@@ -490,12 +589,23 @@ impl Session {
         // changed concurrently still fails with 40001 (first committer wins).
         q.locks.clear();
         let (schema, batches) = self.run_query(q).await?;
-        Ok(Output::Rows { schema, batches, tag: "SELECT".into() })
+        Ok(Output::Rows {
+            schema,
+            batches,
+            tag: "SELECT".into(),
+        })
     }
 
-    async fn explain(&mut self, stmt: Statement, analyze: bool, verbose: bool) -> SqlResult<Output> {
+    async fn explain(
+        &mut self,
+        stmt: Statement,
+        analyze: bool,
+        verbose: bool,
+    ) -> SqlResult<Output> {
         let Statement::Query(q) = stmt else {
-            return Err(SqlError::unsupported("EXPLAIN is supported for queries only"));
+            return Err(SqlError::unsupported(
+                "EXPLAIN is supported for queries only",
+            ));
         };
         let plan = self.plan(Statement::Query(q)).await?;
         let df = self.ctx.execute_logical_plan(plan).await?;
@@ -518,16 +628,30 @@ impl Session {
                 }
             }
         }
-        let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
-        let batch =
-            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(lines))])?;
-        Ok(Output::Rows { schema, batches: vec![batch], tag: "EXPLAIN".into() })
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "QUERY PLAN",
+            DataType::Utf8,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(lines))],
+        )?;
+        Ok(Output::Rows {
+            schema,
+            batches: vec![batch],
+            tag: "EXPLAIN".into(),
+        })
     }
 
     // ---- extended query protocol ----------------------------------------------------------
 
     /// Parses and describes one statement with `$n` placeholders.
-    pub async fn prepare(&mut self, sql: &str, client_types: &[Option<DataType>]) -> SqlResult<Prepared> {
+    pub async fn prepare(
+        &mut self,
+        sql: &str,
+        client_types: &[Option<DataType>],
+    ) -> SqlResult<Prepared> {
         let mut statements = self.parse(sql)?;
         if statements.len() > 1 {
             return Err(SqlError::Syntax {
@@ -536,12 +660,20 @@ impl Session {
             });
         }
         if is_introspection(sql) {
-            if let Ok(rewritten) = self.db.compat.parse(sql) {
+            if let Ok(mut rewritten) = self.db.compat.parse(sql) {
+                rewritten
+                    .iter_mut()
+                    .for_each(crate::rewrite::aggregate_scalar_subqueries);
                 statements = rewritten;
             }
         }
         let Some(mut stmt) = statements.pop() else {
-            return Ok(Prepared { statement: None, param_types: vec![], schema: None, plan: None });
+            return Ok(Prepared {
+                statement: None,
+                param_types: vec![],
+                schema: None,
+                plan: None,
+            });
         };
         crate::rewrite::rewrite(&mut stmt)?;
         if let Statement::Query(q) = &mut stmt {
@@ -549,13 +681,24 @@ impl Session {
         }
         let (param_types, schema, plan) = params::describe(self, &mut stmt, client_types).await?;
         let plan = plan.map(|p| (p, self.db.engine.catalog()));
-        Ok(Prepared { statement: Some(stmt), param_types, schema, plan })
+        Ok(Prepared {
+            statement: Some(stmt),
+            param_types,
+            schema,
+            plan,
+        })
     }
 
     /// Executes a prepared statement with bound parameter values.
-    pub async fn execute_prepared(&mut self, prepared: &Prepared, values: Vec<ScalarValue>) -> SqlResult<Output> {
+    pub async fn execute_prepared(
+        &mut self,
+        prepared: &Prepared,
+        values: Vec<ScalarValue>,
+    ) -> SqlResult<Output> {
         self.recover_abandoned();
-        let Some(stmt) = &prepared.statement else { return Ok(Output::Command(String::new())) };
+        let Some(stmt) = &prepared.statement else {
+            return Ok(Output::Command(String::new()));
+        };
         let expected = params::count(stmt);
         if values.len() != expected {
             return Err(SqlError::ProtocolViolation(format!(
@@ -565,7 +708,8 @@ impl Session {
         }
         // A cached plan of a plain query runs with the values bound in; anything else runs
         // as a statement with the values substituted as literals.
-        if let (Some((plan, catalog)), TxnStateKind::Runnable) = (&prepared.plan, self.state_kind()) {
+        if let (Some((plan, catalog)), TxnStateKind::Runnable) = (&prepared.plan, self.state_kind())
+        {
             if Arc::ptr_eq(catalog, &self.db.engine.catalog()) {
                 let plan = plan.clone().with_param_values(ParamValues::List(
                     values.into_iter().map(Into::into).collect(),
@@ -588,7 +732,11 @@ impl Session {
         self.running = None;
         self.slot.set(None);
         match result {
-            Ok((schema, batches)) => Ok(Output::Rows { schema, batches, tag: "SELECT".into() }),
+            Ok((schema, batches)) => Ok(Output::Rows {
+                schema,
+                batches,
+                tag: "SELECT".into(),
+            }),
             Err(e) => {
                 self.fail_block();
                 Err(e)
@@ -621,21 +769,35 @@ fn syntax_error(sql: &str, e: ParserError) -> SqlError {
     let text = match &e {
         ParserError::ParserError(s) | ParserError::TokenizerError(s) => s.clone(),
         ParserError::RecursionLimitExceeded => {
-            return SqlError::Syntax { message: "statement is too deeply nested".into(), position: None }
+            return SqlError::Syntax {
+                message: "statement is too deeply nested".into(),
+                position: None,
+            }
         }
     };
     // sqlparser reports "... at Line: L, Column: C".
     if text.contains("found: EOF") {
         // PostgreSQL points just past the end of the statement.
-        let message = text.strip_prefix("Expected: ").map_or(text.clone(), |r| format!("expected {r}"));
-        return SqlError::Syntax { message: format!("syntax error at end of input: {message}"), position: Some(sql.chars().count() + 1) };
+        let message = text
+            .strip_prefix("Expected: ")
+            .map_or(text.clone(), |r| format!("expected {r}"));
+        return SqlError::Syntax {
+            message: format!("syntax error at end of input: {message}"),
+            position: Some(sql.chars().count() + 1),
+        };
     }
     let (message, position) = match text.rfind(" at Line: ") {
         Some(i) => {
             let loc = &text[i + " at Line: ".len()..];
             let mut parts = loc.split(", Column: ");
-            let line: usize = parts.next().and_then(|l| l.trim().parse().ok()).unwrap_or(1);
-            let col: usize = parts.next().and_then(|c| c.trim().parse().ok()).unwrap_or(1);
+            let line: usize = parts
+                .next()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(1);
+            let col: usize = parts
+                .next()
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(1);
             (text[..i].to_owned(), Some(char_position(sql, line, col)))
         }
         None => (text, None),

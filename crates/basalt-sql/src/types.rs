@@ -1,10 +1,10 @@
 //! SQL type names (as parsed) to Basalt's [`SqlType`].
 
-use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE, NUMERIC_MAX_PRECISION};
-use basalt_common::SqlType;
-use datafusion::sql::sqlparser::ast::{
-    CharacterLength, DataType, ExactNumberInfo, TimezoneInfo,
+use basalt_common::types::{
+    NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE, NUMERIC_MAX_PRECISION,
 };
+use basalt_common::SqlType;
+use datafusion::sql::sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
 
 use crate::error::{SqlError, SqlResult};
 
@@ -44,9 +44,9 @@ pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
         DataType::Bytea => plain(SqlType::Bytea),
         DataType::Date => plain(SqlType::Date),
         DataType::Time(_, tz) => match tz {
-            TimezoneInfo::WithTimeZone | TimezoneInfo::Tz => {
-                Err(SqlError::unsupported("type time with time zone is not supported; use time"))
-            }
+            TimezoneInfo::WithTimeZone | TimezoneInfo::Tz => Err(SqlError::unsupported(
+                "type time with time zone is not supported; use time",
+            )),
             _ => plain(SqlType::Time),
         },
         DataType::Timestamp(_, tz) => match tz {
@@ -74,10 +74,14 @@ pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
                     let n = modifiers.first().and_then(|m| m.parse().ok()).unwrap_or(1);
                     plain(SqlType::Char(n))
                 }
-                _ => Err(SqlError::UndefinedFunction(format!("type \"{n}\" does not exist"))),
+                _ => Err(SqlError::UndefinedFunction(format!(
+                    "type \"{n}\" does not exist"
+                ))),
             }
         }
-        other => Err(SqlError::unsupported(format!("type {other} is not supported"))),
+        other => Err(SqlError::unsupported(format!(
+            "type {other} is not supported"
+        ))),
     }
 }
 

@@ -17,22 +17,38 @@ pub fn numeric_to_binary(value: i128, scale: i8) -> Vec<u8> {
     // Split into integer and fraction digits, then group in 4s around the decimal point.
     let (int_part, frac_part) = if digits_str.len() as u32 > scale {
         let split = digits_str.len() - scale as usize;
-        (digits_str[..split].to_owned(), digits_str[split..].to_owned())
+        (
+            digits_str[..split].to_owned(),
+            digits_str[split..].to_owned(),
+        )
     } else {
-        ("0".to_owned(), format!("{:0>width$}", digits_str, width = scale as usize))
+        (
+            "0".to_owned(),
+            format!("{:0>width$}", digits_str, width = scale as usize),
+        )
     };
     let int_part = int_part.trim_start_matches('0');
     let mut groups: Vec<i16> = Vec::new();
     let pad_int = (4 - int_part.len() % 4) % 4;
     let int_padded = format!("{}{}", "0".repeat(pad_int), int_part);
     for c in int_padded.as_bytes().chunks(4) {
-        groups.push(std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
+        groups.push(
+            std::str::from_utf8(c)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+        );
     }
     let weight = groups.len() as i16 - 1;
     let pad_frac = (4 - frac_part.len() % 4) % 4;
     let frac_padded = format!("{}{}", frac_part, "0".repeat(pad_frac));
     for c in frac_padded.as_bytes().chunks(4) {
-        groups.push(std::str::from_utf8(c).ok().and_then(|s| s.parse().ok()).unwrap_or(0));
+        groups.push(
+            std::str::from_utf8(c)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
+        );
     }
     // Strip leading and trailing zero groups (adjusting the weight for leading ones).
     let mut weight = weight;
@@ -49,7 +65,14 @@ pub fn numeric_to_binary(value: i128, scale: i8) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + groups.len() * 2);
     out.extend_from_slice(&(groups.len() as i16).to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
-    out.extend_from_slice(&(if negative && !groups.is_empty() { 0x4000u16 } else { 0 }).to_be_bytes());
+    out.extend_from_slice(
+        &(if negative && !groups.is_empty() {
+            0x4000u16
+        } else {
+            0
+        })
+        .to_be_bytes(),
+    );
     out.extend_from_slice(&(scale as u16).to_be_bytes());
     for g in groups {
         out.extend_from_slice(&g.to_be_bytes());
@@ -101,9 +124,12 @@ pub fn numeric_from_binary(b: &[u8]) -> Option<String> {
         frac.push('0');
     }
     let sign = if sign == 0x4000 { "-" } else { "" };
-    Some(if dscale > 0 { format!("{sign}{int_s}.{frac}") } else { format!("{sign}{int_s}") })
+    Some(if dscale > 0 {
+        format!("{sign}{int_s}.{frac}")
+    } else {
+        format!("{sign}{int_s}")
+    })
 }
-
 
 /// Parses decimal text into an unscaled integer at `scale` (rounding half away from zero).
 pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
@@ -116,7 +142,11 @@ pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+    if !int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let scale = scale.max(0) as usize;
@@ -138,33 +168,58 @@ pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
 /// Decodes one value in PostgreSQL's binary format for a column of type `ty`.
 pub fn decode_binary(ty: &SqlType, b: &[u8]) -> SqlResult<Value> {
     let bad = || SqlError::InvalidText(format!("invalid binary value for type {}", ty.pg_name()));
-    let fixed = |n: usize| -> SqlResult<&[u8]> { if b.len() == n { Ok(b) } else { Err(bad()) } };
+    let fixed = |n: usize| -> SqlResult<&[u8]> {
+        if b.len() == n {
+            Ok(b)
+        } else {
+            Err(bad())
+        }
+    };
     Ok(match ty {
         SqlType::Bool => Value::Bool(fixed(1)?[0] != 0),
-        SqlType::Int16 => Value::Int16(i16::from_be_bytes(fixed(2)?.try_into().map_err(|_| bad())?)),
-        SqlType::Int32 => Value::Int32(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?)),
-        SqlType::Int64 => Value::Int64(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?)),
-        SqlType::Float32 => Value::Float32(f32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?)),
-        SqlType::Float64 => Value::Float64(f64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?)),
+        SqlType::Int16 => {
+            Value::Int16(i16::from_be_bytes(fixed(2)?.try_into().map_err(|_| bad())?))
+        }
+        SqlType::Int32 => {
+            Value::Int32(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?))
+        }
+        SqlType::Int64 => {
+            Value::Int64(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?))
+        }
+        SqlType::Float32 => {
+            Value::Float32(f32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?))
+        }
+        SqlType::Float64 => {
+            Value::Float64(f64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?))
+        }
         SqlType::Numeric { scale, .. } => {
             let text = numeric_from_binary(b).ok_or_else(bad)?;
-            Value::Decimal(parse_decimal(&text, *scale).ok_or_else(|| SqlError::OutOfRange("numeric field overflow".into()))?)
+            Value::Decimal(
+                parse_decimal(&text, *scale)
+                    .ok_or_else(|| SqlError::OutOfRange("numeric field overflow".into()))?,
+            )
         }
         SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => {
             Value::Text(std::str::from_utf8(b).map_err(|_| bad())?.to_owned())
         }
         SqlType::Bytea => Value::Bytes(b.to_vec()),
-        SqlType::Date => Value::Date(i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?) + PG_EPOCH_DAYS),
+        SqlType::Date => Value::Date(
+            i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?) + PG_EPOCH_DAYS,
+        ),
         SqlType::Time => Value::Time(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?)),
-        SqlType::Timestamp | SqlType::TimestampTz => {
-            Value::Timestamp(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?) + PG_EPOCH_MICROS)
-        }
+        SqlType::Timestamp | SqlType::TimestampTz => Value::Timestamp(
+            i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?) + PG_EPOCH_MICROS,
+        ),
         SqlType::Interval => {
             let b = fixed(16)?;
             let micros = i64::from_be_bytes(b[0..8].try_into().map_err(|_| bad())?);
             let days = i32::from_be_bytes(b[8..12].try_into().map_err(|_| bad())?);
             let months = i32::from_be_bytes(b[12..16].try_into().map_err(|_| bad())?);
-            Value::Interval { months, days, nanos: micros.saturating_mul(1000) }
+            Value::Interval {
+                months,
+                days,
+                nanos: micros.saturating_mul(1000),
+            }
         }
     })
 }
@@ -179,13 +234,21 @@ mod tests {
             (12345i128, 2i8, "123.45"),
             (-5, 1, "-0.5"),
             (0, 3, "0.000"),
-            (123456789012345678900123456789i128, 10, "12345678901234567890.0123456789"),
+            (
+                123456789012345678900123456789i128,
+                10,
+                "12345678901234567890.0123456789",
+            ),
             (10000, 0, "10000"),
             (1, 4, "0.0001"),
             (100000001, 8, "1.00000001"),
         ] {
             let b = numeric_to_binary(v, s);
-            assert_eq!(numeric_from_binary(&b).as_deref(), Some(text), "{v} scale {s}");
+            assert_eq!(
+                numeric_from_binary(&b).as_deref(),
+                Some(text),
+                "{v} scale {s}"
+            );
             assert_eq!(parse_decimal(text, s), Some(v));
         }
     }

@@ -106,7 +106,13 @@ impl Default for Catalog {
             next_oid: 16384, // PostgreSQL's FirstNormalObjectId
         };
         let oid = c.allocate_oid();
-        c.schemas.insert(DEFAULT_SCHEMA.into(), SchemaDef { name: DEFAULT_SCHEMA.into(), oid });
+        c.schemas.insert(
+            DEFAULT_SCHEMA.into(),
+            SchemaDef {
+                name: DEFAULT_SCHEMA.into(),
+                oid,
+            },
+        );
         c
     }
 }
@@ -131,7 +137,9 @@ impl Catalog {
     }
 
     pub fn table_by_name(&self, schema: &str, name: &str) -> Option<&TableDef> {
-        self.tables.values().find(|t| t.schema == schema && t.name == name)
+        self.tables
+            .values()
+            .find(|t| t.schema == schema && t.name == name)
     }
 
     pub fn table(&self, id: TableId) -> Result<&TableDef, StorageError> {
@@ -139,7 +147,9 @@ impl Catalog {
     }
 
     pub fn table_mut(&mut self, id: TableId) -> Result<&mut TableDef, StorageError> {
-        self.tables.get_mut(&id).ok_or(StorageError::TableDropped(id))
+        self.tables
+            .get_mut(&id)
+            .ok_or(StorageError::TableDropped(id))
     }
 
     /// Every relation-like name in a schema (tables, indexes, sequences share one namespace
@@ -165,7 +175,9 @@ impl TableDef {
     }
 
     pub fn column_position(&self, name: &str) -> Option<usize> {
-        self.live_columns().find(|(_, c)| c.name == name).map(|(i, _)| i)
+        self.live_columns()
+            .find(|(_, c)| c.name == name)
+            .map(|(i, _)| i)
     }
 
     pub fn qualified_name(&self) -> String {

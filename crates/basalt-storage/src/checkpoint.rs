@@ -62,8 +62,10 @@ pub fn read_current(data_dir: &Path) -> Result<Option<(PathBuf, Manifest)>, Stor
 
 /// Arrow schema of a table's checkpoint file: live columns by name, plus the hidden row id.
 fn file_schema(def: &TableDef) -> Arc<Schema> {
-    let mut fields: Vec<Field> =
-        def.live_columns().map(|(_, c)| Field::new(&c.name, c.ty.to_arrow(), true)).collect();
+    let mut fields: Vec<Field> = def
+        .live_columns()
+        .map(|(_, c)| Field::new(&c.name, c.ty.to_arrow(), true))
+        .collect();
     if def.primary_key.is_none() {
         fields.push(Field::new(ROWID_COLUMN, DataType::Int64, false));
     }
@@ -88,7 +90,9 @@ pub fn write_table(
         let resume = store.scan_chunk(after.as_deref(), read, BATCH_ROWS, &mut rows);
         if !rows.is_empty() {
             let batch = rows_to_batch(def, &schema, &live, &rows)?;
-            writer.write(&batch).map_err(|e| StorageError::Internal(format!("parquet: {e}")))?;
+            writer
+                .write(&batch)
+                .map_err(|e| StorageError::Internal(format!("parquet: {e}")))?;
         }
         match resume {
             Some(k) => after = Some(k),
@@ -118,7 +122,10 @@ fn rows_to_batch(
         })
         .collect();
     if def.primary_key.is_none() {
-        let ids: Vec<i64> = rows.iter().map(|(k, _)| decode_rowid(k).unwrap_or_default()).collect();
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|(k, _)| decode_rowid(k).unwrap_or_default())
+            .collect();
         columns.push(Arc::new(Int64Array::from(ids)));
     }
     RecordBatch::try_new(Arc::clone(schema), columns)
@@ -147,7 +154,13 @@ pub fn load_table(
         let by_pos: Vec<Option<ArrayRef>> = def
             .columns
             .iter()
-            .map(|c| if c.dropped { None } else { batch.column_by_name(&c.name).cloned() })
+            .map(|c| {
+                if c.dropped {
+                    None
+                } else {
+                    batch.column_by_name(&c.name).cloned()
+                }
+            })
             .collect();
         let rowids = batch
             .column_by_name(ROWID_COLUMN)
@@ -183,11 +196,15 @@ pub fn publish(data_dir: &Path, name: &str, manifest: &Manifest) -> Result<(), S
     let json = serde_json::to_vec_pretty(manifest)
         .map_err(|e| StorageError::Internal(format!("manifest: {e}")))?;
     fs::write(&path, json).map_err(|e| StorageError::io(&path, e))?;
-    File::open(&path).and_then(|f| f.sync_all()).map_err(|e| StorageError::io(&path, e))?;
+    File::open(&path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StorageError::io(&path, e))?;
     sync_dir(&dir)?;
     let tmp = root.join("CURRENT.tmp");
     fs::write(&tmp, name).map_err(|e| StorageError::io(&tmp, e))?;
-    File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| StorageError::io(&tmp, e))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StorageError::io(&tmp, e))?;
     fs::rename(&tmp, root.join("CURRENT")).map_err(|e| StorageError::io(&root, e))?;
     sync_dir(&root)
 }
@@ -195,7 +212,9 @@ pub fn publish(data_dir: &Path, name: &str, manifest: &Manifest) -> Result<(), S
 /// Removes checkpoint directories other than `keep`.
 pub fn remove_old(data_dir: &Path, keep: &str) {
     let root = checkpoints_dir(data_dir);
-    let Ok(entries) = fs::read_dir(&root) else { return };
+    let Ok(entries) = fs::read_dir(&root) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if name != keep && entry.path().is_dir() {

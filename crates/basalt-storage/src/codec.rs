@@ -34,7 +34,11 @@ pub fn encode_key_value(value: &Value, out: &mut Vec<u8>) {
         Value::Bytes(b) => encode_bytes(b, out),
         Value::Date(v) => encode_i64(i64::from(*v), out),
         Value::Time(v) | Value::Timestamp(v) => encode_i64(*v, out),
-        Value::Interval { months, days, nanos } => {
+        Value::Interval {
+            months,
+            days,
+            nanos,
+        } => {
             encode_i64(i64::from(*months), out);
             encode_i64(i64::from(*days), out);
             encode_i64(*nanos, out);
@@ -74,7 +78,11 @@ fn encode_i64(v: i64, out: &mut Vec<u8>) {
 fn encode_f64(v: f64, out: &mut Vec<u8>) {
     let v = if v == 0.0 { 0.0 } else { v }; // -0.0 == 0.0
     let bits = v.to_bits();
-    let ordered = if bits >> 63 == 1 { !bits } else { bits ^ (1u64 << 63) };
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits ^ (1u64 << 63)
+    };
     out.extend_from_slice(&ordered.to_be_bytes());
 }
 
@@ -156,7 +164,11 @@ pub fn encode_row(row: &[Value], out: &mut Vec<u8>) {
                 out.push(T_TS);
                 out.extend_from_slice(&x.to_le_bytes());
             }
-            Value::Interval { months, days, nanos } => {
+            Value::Interval {
+                months,
+                days,
+                nanos,
+            } => {
                 out.push(T_INTERVAL);
                 out.extend_from_slice(&months.to_le_bytes());
                 out.extend_from_slice(&days.to_le_bytes());
@@ -196,9 +208,13 @@ impl<'a> Reader<'a> {
     }
 
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], StorageError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| {
-            StorageError::Corrupt(format!("record truncated at byte {}", self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| {
+                StorageError::Corrupt(format!("record truncated at byte {}", self.pos))
+            })?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
@@ -231,7 +247,9 @@ impl<'a> Reader<'a> {
     pub fn row(&mut self) -> Result<Row, StorageError> {
         let n = self.u32()? as usize;
         if n > self.buf.len() {
-            return Err(StorageError::Corrupt(format!("row of {n} columns is too long")));
+            return Err(StorageError::Corrupt(format!(
+                "row of {n} columns is too long"
+            )));
         }
         let mut values = Vec::with_capacity(n);
         for _ in 0..n {
@@ -284,11 +302,17 @@ pub fn value_fits(value: &Value, ty: &SqlType) -> bool {
             | (Value::Float32(_), SqlType::Float32)
             | (Value::Float64(_), SqlType::Float64)
             | (Value::Decimal(_), SqlType::Numeric { .. })
-            | (Value::Text(_), SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text)
+            | (
+                Value::Text(_),
+                SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text
+            )
             | (Value::Bytes(_), SqlType::Bytea)
             | (Value::Date(_), SqlType::Date)
             | (Value::Time(_), SqlType::Time)
-            | (Value::Timestamp(_), SqlType::Timestamp | SqlType::TimestampTz)
+            | (
+                Value::Timestamp(_),
+                SqlType::Timestamp | SqlType::TimestampTz
+            )
             | (Value::Interval { .. }, SqlType::Interval)
     )
 }
@@ -311,11 +335,17 @@ mod tests {
         }
         let floats = [f64::NEG_INFINITY, -2.5, -0.0, 1e-9, 3.0, f64::INFINITY];
         for w in floats.windows(2) {
-            assert!(key(Value::Float64(w[0])) <= key(Value::Float64(w[1])), "{w:?}");
+            assert!(
+                key(Value::Float64(w[0])) <= key(Value::Float64(w[1])),
+                "{w:?}"
+            );
         }
         let texts = ["", "a", "a\0", "ab", "b"];
         for w in texts.windows(2) {
-            assert!(key(Value::Text(w[0].into())) < key(Value::Text(w[1].into())), "{w:?}");
+            assert!(
+                key(Value::Text(w[0].into())) < key(Value::Text(w[1].into())),
+                "{w:?}"
+            );
         }
         assert!(key(Value::Null) < key(Value::Int64(i64::MIN)));
         let decs = [-1000i128, -1, 0, 5, 1 << 100];
@@ -349,7 +379,11 @@ mod tests {
             Value::Decimal(-12345),
             Value::Text("héllo".into()),
             Value::Bytes(vec![0, 1, 2]),
-            Value::Interval { months: 1, days: -2, nanos: 3 },
+            Value::Interval {
+                months: 1,
+                days: -2,
+                nanos: 3,
+            },
         ];
         let mut buf = Vec::new();
         encode_row(&row, &mut buf);

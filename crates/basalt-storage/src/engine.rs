@@ -62,7 +62,11 @@ impl Engine {
     /// the WAL after it, rebuild indexes and sequences.
     pub fn open(config: StorageConfig) -> Result<Arc<Engine>, StorageError> {
         let wal_dir = config.data_dir.join("wal");
-        for dir in [&config.data_dir, &wal_dir, &checkpoint::checkpoints_dir(&config.data_dir)] {
+        for dir in [
+            &config.data_dir,
+            &wal_dir,
+            &checkpoint::checkpoints_dir(&config.data_dir),
+        ] {
             fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         }
         let mut catalog = Catalog::default();
@@ -70,7 +74,11 @@ impl Engine {
         let mut last_ts = 0u64;
         let mut wal_start = 0u64;
         if let Some((dir, manifest)) = checkpoint::read_current(&config.data_dir)? {
-            tracing::info!("loading checkpoint at ts {} from {}", manifest.ts, dir.display());
+            tracing::info!(
+                "loading checkpoint at ts {} from {}",
+                manifest.ts,
+                dir.display()
+            );
             catalog = manifest.catalog;
             for (id, file) in &manifest.files {
                 let def = catalog.table(*id)?;
@@ -79,7 +87,9 @@ impl Engine {
                 tables.insert(*id, store);
             }
             for def in catalog.tables.values() {
-                tables.entry(def.id).or_insert_with(|| Arc::new(TableStore::new(def.id)));
+                tables
+                    .entry(def.id)
+                    .or_insert_with(|| Arc::new(TableStore::new(def.id)));
             }
             last_ts = manifest.ts;
             wal_start = manifest.wal_start_lsn;
@@ -91,7 +101,8 @@ impl Engine {
             match record {
                 WalRecord::Commit { ts, ops } => {
                     for op in ops {
-                        let (Ok(def), Some(store)) = (catalog.table(op.table), tables.get(&op.table))
+                        let (Ok(def), Some(store)) =
+                            (catalog.table(op.table), tables.get(&op.table))
                         else {
                             return Err(StorageError::Corrupt(format!(
                                 "WAL commit {} writes to unknown table {}",
@@ -106,7 +117,11 @@ impl Engine {
                         store.data.write().install(def, op.key, op.row, ts);
                     }
                 }
-                WalRecord::Catalog { catalog: new, truncated, .. } => {
+                WalRecord::Catalog {
+                    catalog: new,
+                    truncated,
+                    ..
+                } => {
                     apply_tables(&catalog, &new, &truncated, &mut tables)?;
                     catalog = *new;
                 }
@@ -146,15 +161,24 @@ impl Engine {
 
     /// Starts a transaction reading the newest durable snapshot.
     pub fn begin(&self) -> Transaction {
-        let guard = self.snapshots.register_current(|| ReadTs(self.wal.durable().ts));
+        let guard = self
+            .snapshots
+            .register_current(|| ReadTs(self.wal.durable().ts));
         let read = guard.read_ts();
-        Transaction::new(TxnId(self.next_txn.fetch_add(1, Ordering::Relaxed)), read, guard)
+        Transaction::new(
+            TxnId(self.next_txn.fetch_add(1, Ordering::Relaxed)),
+            read,
+            guard,
+        )
     }
 
     /// Commits a transaction: validates first-committer-wins and unique constraints against
     /// the latest committed state, installs its versions at a new timestamp, logs it, and
     /// returns once the log record is durable. Nothing is installed when validation fails.
-    pub async fn commit(self: &Arc<Self>, txn: &Transaction) -> Result<Option<CommitTs>, StorageError> {
+    pub async fn commit(
+        self: &Arc<Self>,
+        txn: &Transaction,
+    ) -> Result<Option<CommitTs>, StorageError> {
         let writes = std::mem::take(&mut *txn.writes.lock());
         if writes.is_empty() {
             return Ok(None);
@@ -170,7 +194,11 @@ impl Engine {
                 crate::txn::validate_own_unique(def, tw)?;
                 for (key, op) in &tw.ops {
                     validate_op(store, def, txn.read_ts, key, op, tw)?;
-                    ops.push(WalOp { table: *id, key: key.clone(), row: op.row.clone() });
+                    ops.push(WalOp {
+                        table: *id,
+                        key: key.clone(),
+                        row: op.row.clone(),
+                    });
                 }
             }
             let ts = CommitTs(state.last_ts + 1);
@@ -179,7 +207,9 @@ impl Engine {
             // visible as soon as the record is queued.
             let mut gc = Vec::new();
             for (id, tw) in writes.tables {
-                let (Ok(def), Some(store)) = (catalog.table(id), tables.get(&id)) else { continue };
+                let (Ok(def), Some(store)) = (catalog.table(id), tables.get(&id)) else {
+                    continue;
+                };
                 let mut data = store.data.write();
                 for (key, op) in tw.ops {
                     if !op.inserted {
@@ -218,8 +248,11 @@ impl Engine {
             bump_changed_versions(&old, &mut new, &truncated);
             self.check_new_unique_indexes(&old, &new)?;
             let ts = CommitTs(state.last_ts + 1);
-            let record =
-                WalRecord::Catalog { ts, catalog: Box::new(new.clone()), truncated: truncated.clone() };
+            let record = WalRecord::Catalog {
+                ts,
+                catalog: Box::new(new.clone()),
+                truncated: truncated.clone(),
+            };
             let payload = record.encode()?;
             {
                 let mut tables = self.tables.write();
@@ -238,13 +271,19 @@ impl Engine {
     /// Refuses a new unique index over rows that already hold duplicates.
     fn check_new_unique_indexes(&self, old: &Catalog, new: &Catalog) -> Result<(), StorageError> {
         for def in new.tables.values() {
-            let Some(store) = self.table(def.id) else { continue };
+            let Some(store) = self.table(def.id) else {
+                continue;
+            };
             let old_ids: Vec<_> = old
                 .tables
                 .get(&def.id)
                 .map(|t| t.indexes.iter().map(|i| i.id).collect())
                 .unwrap_or_default();
-            for index in def.indexes.iter().filter(|i| i.unique && !old_ids.contains(&i.id)) {
+            for index in def
+                .indexes
+                .iter()
+                .filter(|i| i.unique && !old_ids.contains(&i.id))
+            {
                 check_unique_rows(def, &store, index)?;
             }
         }
@@ -266,7 +305,9 @@ impl Engine {
             .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
         let step = def.increment;
         counter
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_add(step))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                v.checked_add(step)
+            })
             .map(|prev| prev + step)
             .map_err(|_| StorageError::SequenceExhausted(name.into()))
     }
@@ -297,7 +338,11 @@ impl Engine {
             if let Some((table, col)) = def.owned_by {
                 if let (Some(store), Ok(tdef)) = (self.table(table), catalog.table(table)) {
                     if let Some((min, max)) = column_range(&store, tdef, col) {
-                        last = if def.increment >= 0 { last.max(max) } else { last.min(min) };
+                        last = if def.increment >= 0 {
+                            last.max(max)
+                        } else {
+                            last.min(min)
+                        };
                     }
                 }
             }
@@ -310,16 +355,22 @@ impl Engine {
         if limit == 0 || self.checkpointing.load(Ordering::Relaxed) {
             return;
         }
-        let since = self.wal.durable().lsn.saturating_sub(self.checkpoint_lsn.load(Ordering::Relaxed));
+        let since = self
+            .wal
+            .durable()
+            .lsn
+            .saturating_sub(self.checkpoint_lsn.load(Ordering::Relaxed));
         if since < limit {
             return;
         }
         let engine = Arc::clone(self);
-        let _ = std::thread::Builder::new().name("basalt-checkpoint".into()).spawn(move || {
-            if let Err(e) = engine.checkpoint() {
-                tracing::error!("checkpoint failed: {e}");
-            }
-        });
+        let _ = std::thread::Builder::new()
+            .name("basalt-checkpoint".into())
+            .spawn(move || {
+                if let Err(e) = engine.checkpoint() {
+                    tracing::error!("checkpoint failed: {e}");
+                }
+            });
     }
 
     /// Writes a checkpoint of every table at the newest timestamp, then drops the WAL segments
@@ -341,7 +392,13 @@ impl Engine {
             let state = self.commit.lock();
             let snapshot = self.snapshots.register(ReadTs(state.last_ts));
             let stores = self.tables.read().clone();
-            (state.last_ts, self.catalog(), self.wal.rotate(), stores, snapshot)
+            (
+                state.last_ts,
+                self.catalog(),
+                self.wal.rotate(),
+                stores,
+                snapshot,
+            )
         };
         if wal_start == self.checkpoint_lsn.load(Ordering::Relaxed)
             && checkpoint::read_current(&self.config.data_dir)?.is_some()
@@ -354,13 +411,25 @@ impl Engine {
         fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let mut files = Vec::new();
         for def in catalog.tables.values() {
-            let Some(store) = stores.get(&def.id) else { continue };
-            let file = format!("{}-{}.{}.parquet", def.id.0, sanitize(&def.schema), sanitize(&def.name));
+            let Some(store) = stores.get(&def.id) else {
+                continue;
+            };
+            let file = format!(
+                "{}-{}.{}.parquet",
+                def.id.0,
+                sanitize(&def.schema),
+                sanitize(&def.name)
+            );
             checkpoint::write_table(def, store, ReadTs(ts), &dir.join(&file))?;
             files.push((def.id, file));
         }
         wal::sync_dir(&dir)?;
-        let manifest = Manifest { ts, wal_start_lsn: wal_start, catalog: (*catalog).clone(), files };
+        let manifest = Manifest {
+            ts,
+            wal_start_lsn: wal_start,
+            catalog: (*catalog).clone(),
+            files,
+        };
         checkpoint::publish(&self.config.data_dir, &name, &manifest)?;
         let wal_dir = self.config.data_dir.join("wal");
         for (start, path) in wal::list_segments(&wal_dir)? {
@@ -370,7 +439,10 @@ impl Engine {
         }
         checkpoint::remove_old(&self.config.data_dir, &name);
         self.checkpoint_lsn.store(wal_start, Ordering::Relaxed);
-        tracing::info!("checkpoint at ts {ts} written ({} tables)", manifest.files.len());
+        tracing::info!(
+            "checkpoint at ts {ts} written ({} tables)",
+            manifest.files.len()
+        );
         Ok(())
     }
 
@@ -392,7 +464,9 @@ impl Engine {
         let mut removed = 0;
         let mut again = Vec::new();
         for id in pending {
-            let (Ok(def), Some(store)) = (catalog.table(id), self.table(id)) else { continue };
+            let (Ok(def), Some(store)) = (catalog.table(id), self.table(id)) else {
+                continue;
+            };
             let (n, kept) = store.data.write().collect_garbage(def, oldest);
             removed += n;
             if kept > 0 {
@@ -412,7 +486,9 @@ impl Engine {
 /// Gives every table whose definition changed (or that was truncated) a new version.
 fn bump_changed_versions(old: &Catalog, new: &mut Catalog, truncated: &[TableId]) {
     for def in new.tables.values_mut() {
-        let Some(before) = old.tables.get(&def.id) else { continue };
+        let Some(before) = old.tables.get(&def.id) else {
+            continue;
+        };
         let same = serde_json::to_string(before).ok() == serde_json::to_string(&*def).ok();
         if !same || truncated.contains(&def.id) {
             def.version = before.version + 1;
@@ -421,15 +497,27 @@ fn bump_changed_versions(old: &Catalog, new: &mut Catalog, truncated: &[TableId]
 }
 
 fn spawn_gc(engine: Weak<Engine>) {
-    let _ = std::thread::Builder::new().name("basalt-gc".into()).spawn(move || loop {
-        std::thread::sleep(Duration::from_secs(2));
-        let Some(engine) = engine.upgrade() else { return };
-        engine.collect_garbage();
-    });
+    let _ = std::thread::Builder::new()
+        .name("basalt-gc".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(2));
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            engine.collect_garbage();
+        });
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Brings the table stores in line with a new catalog: create, drop, truncate, (re)index.
@@ -446,13 +534,21 @@ fn apply_tables(
         }
     }
     for def in new.tables.values() {
-        let store = tables.entry(def.id).or_insert_with(|| Arc::new(TableStore::new(def.id)));
-        let old_indexes: Vec<&IndexDef> =
-            old.tables.get(&def.id).map(|t| t.indexes.iter().collect()).unwrap_or_default();
+        let store = tables
+            .entry(def.id)
+            .or_insert_with(|| Arc::new(TableStore::new(def.id)));
+        let old_indexes: Vec<&IndexDef> = old
+            .tables
+            .get(&def.id)
+            .map(|t| t.indexes.iter().collect())
+            .unwrap_or_default();
         let mut data = store.data.write();
-        data.indexes.retain(|id, _| def.indexes.iter().any(|i| i.id == *id));
+        data.indexes
+            .retain(|id, _| def.indexes.iter().any(|i| i.id == *id));
         for index in &def.indexes {
-            if !old_indexes.iter().any(|i| i.id == index.id) || !data.indexes.contains_key(&index.id) {
+            if !old_indexes.iter().any(|i| i.id == index.id)
+                || !data.indexes.contains_key(&index.id)
+            {
                 data.build_index(index);
             }
         }
@@ -460,16 +556,30 @@ fn apply_tables(
     Ok(())
 }
 
-fn check_unique_rows(def: &TableDef, store: &TableStore, index: &IndexDef) -> Result<(), StorageError> {
+fn check_unique_rows(
+    def: &TableDef,
+    store: &TableStore,
+    index: &IndexDef,
+) -> Result<(), StorageError> {
     let data = store.data.read();
     let mut seen = std::collections::HashSet::new();
     for chain in data.rows.values() {
-        let Some(v) = chain.last().filter(|v| v.is_live()) else { continue };
-        if index.columns.iter().any(|&c| v.row.get(c).is_none_or(Value::is_null)) {
+        let Some(v) = chain.last().filter(|v| v.is_live()) else {
+            continue;
+        };
+        if index
+            .columns
+            .iter()
+            .any(|&c| v.row.get(c).is_none_or(Value::is_null))
+        {
             continue;
         }
         if !seen.insert(encode_key(&v.row, &index.columns)) {
-            let cols: Vec<&str> = index.columns.iter().map(|&c| def.columns[c].name.as_str()).collect();
+            let cols: Vec<&str> = index
+                .columns
+                .iter()
+                .map(|&c| def.columns[c].name.as_str())
+                .collect();
             return Err(StorageError::UniqueIndexBuild {
                 index: index.name.clone(),
                 detail: format!("duplicate values in column(s) {}", cols.join(", ")),

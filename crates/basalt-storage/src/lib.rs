@@ -47,7 +47,10 @@ pub enum StorageError {
     #[error("the write-ahead log is unavailable (a write or fsync failed, or the server is shutting down)")]
     WalUnavailable,
     #[error("I/O error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("internal storage error: {0}")]
@@ -56,6 +59,9 @@ pub enum StorageError {
 
 impl StorageError {
     pub fn io(path: &Path, source: std::io::Error) -> StorageError {
-        StorageError::Io { path: path.display().to_string(), source }
+        StorageError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }

@@ -15,7 +15,10 @@ pub struct Snapshots {
 impl Snapshots {
     pub fn register(self: &Arc<Self>, read: ReadTs) -> SnapshotGuard {
         *self.active.lock().entry(read.0).or_insert(0) += 1;
-        SnapshotGuard { registry: Arc::clone(self), read }
+        SnapshotGuard {
+            registry: Arc::clone(self),
+            read,
+        }
     }
 
     /// Takes the newest snapshot (`now()`) and registers it in one step, so that garbage
@@ -25,14 +28,20 @@ impl Snapshots {
         let mut active = self.active.lock();
         let read = now();
         *active.entry(read.0).or_insert(0) += 1;
-        SnapshotGuard { registry: Arc::clone(self), read }
+        SnapshotGuard {
+            registry: Arc::clone(self),
+            read,
+        }
     }
 
     /// The oldest snapshot in use, or `now()` when none is.
     pub fn oldest(&self, now: impl FnOnce() -> ReadTs) -> ReadTs {
         let active = self.active.lock();
         let now = now();
-        active.keys().next().map_or(now, |&ts| ReadTs(ts.min(now.0)))
+        active
+            .keys()
+            .next()
+            .map_or(now, |&ts| ReadTs(ts.min(now.0)))
     }
 }
 

@@ -56,7 +56,11 @@ pub struct TableStore {
 /// Reads of the committed state at one snapshot.
 impl TableStore {
     pub fn new(id: TableId) -> TableStore {
-        TableStore { id, data: RwLock::new(TableData::default()), next_rowid: AtomicI64::new(1) }
+        TableStore {
+            id,
+            data: RwLock::new(TableData::default()),
+            next_rowid: AtomicI64::new(1),
+        }
     }
 
     pub fn allocate_rowid(&self) -> i64 {
@@ -65,7 +69,8 @@ impl TableStore {
 
     /// Makes sure future row ids are above `rowid` (recovery).
     pub fn observe_rowid(&self, rowid: i64) {
-        self.next_rowid.fetch_max(rowid.saturating_add(1), Ordering::Relaxed);
+        self.next_rowid
+            .fetch_max(rowid.saturating_add(1), Ordering::Relaxed);
     }
 
     pub fn get(&self, key: &[u8], read: ReadTs) -> Option<Row> {
@@ -90,13 +95,15 @@ impl TableStore {
             None => Bound::Unbounded,
         };
         let max_examined = max_rows.saturating_mul(4).max(1);
-        let mut examined = 0usize;
         let mut last: Option<&Key> = None;
-        for (key, chain) in data.rows.range::<[u8], _>((lower, Bound::Unbounded)) {
+        for (examined, (key, chain)) in data
+            .rows
+            .range::<[u8], _>((lower, Bound::Unbounded))
+            .enumerate()
+        {
             if out.len() >= max_rows || examined >= max_examined {
                 return last.cloned();
             }
-            examined += 1;
             last = Some(key);
             if let Some(v) = visible(chain, read) {
                 out.push((key.clone(), v.row.clone()));
@@ -109,7 +116,9 @@ impl TableStore {
     /// caller re-checks the visible row's values).
     pub fn index_candidates(&self, index: IndexId, prefix: &[u8]) -> Vec<Key> {
         let data = self.data.read();
-        let Some(map) = data.indexes.get(&index) else { return Vec::new() };
+        let Some(map) = data.indexes.get(&index) else {
+            return Vec::new();
+        };
         let mut out: Vec<Key> = Vec::new();
         for (entry, pk) in map.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded)) {
             if !entry.starts_with(prefix) {
@@ -124,7 +133,11 @@ impl TableStore {
 
     /// The newest committed version of a key, whatever its timestamp (commit validation).
     pub fn latest(&self, key: &[u8]) -> Option<Version> {
-        self.data.read().rows.get(key).and_then(|c| c.last().cloned())
+        self.data
+            .read()
+            .rows
+            .get(key)
+            .and_then(|c| c.last().cloned())
     }
 
     /// Number of keys (all versions' keys, including deleted ones not yet collected).
@@ -141,7 +154,10 @@ impl TableData {
             for index in &def.indexes {
                 let mut entry = encode_key(row, &index.columns).into_vec();
                 entry.extend_from_slice(&key);
-                self.indexes.entry(index.id).or_default().insert(entry, key.clone());
+                self.indexes
+                    .entry(index.id)
+                    .or_default()
+                    .insert(entry, key.clone());
             }
         }
         let chain = self.rows.entry(key).or_default();
@@ -151,7 +167,11 @@ impl TableData {
             }
         }
         if let Some(row) = row {
-            chain.push(Version { begin: ts, end: CommitTs::INFINITY, row });
+            chain.push(Version {
+                begin: ts,
+                end: CommitTs::INFINITY,
+                row,
+            });
         }
         debug_assert!(chain.windows(2).all(|w| w[0].begin <= w[1].begin));
     }
@@ -189,8 +209,9 @@ impl TableData {
             for row in dropped {
                 for index in &def.indexes {
                     let entry_key = encode_key(&row, &index.columns);
-                    let still_used =
-                        chain.iter().any(|v| encode_key(&v.row, &index.columns) == entry_key);
+                    let still_used = chain
+                        .iter()
+                        .any(|v| encode_key(&v.row, &index.columns) == entry_key);
                     if !still_used {
                         let mut entry = entry_key.into_vec();
                         entry.extend_from_slice(key);

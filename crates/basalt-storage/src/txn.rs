@@ -66,7 +66,10 @@ impl WriteSet {
     /// Sets (or with `None`, removes) the buffered op of a key, keeping the unique-key map in
     /// step, and returns the previous op.
     fn set_op(&mut self, def: &TableDef, key: &Key, op: Option<WriteOp>) -> Option<WriteOp> {
-        let tw = self.tables.entry(def.id).or_insert_with(|| TableWrites { def_version: def.version, ..Default::default() });
+        let tw = self.tables.entry(def.id).or_insert_with(|| TableWrites {
+            def_version: def.version,
+            ..Default::default()
+        });
         let prev = match op {
             Some(op) => tw.ops.insert(key.clone(), op),
             None => tw.ops.remove(key),
@@ -84,7 +87,10 @@ impl WriteSet {
         if let Some(WriteOp { row: Some(new), .. }) = tw.ops.get(key) {
             for index in def.indexes.iter().filter(|i| i.unique) {
                 if let Some(ik) = unique_key(new, index) {
-                    tw.unique.entry(index.id).or_default().insert(ik, key.clone());
+                    tw.unique
+                        .entry(index.id)
+                        .or_default()
+                        .insert(ik, key.clone());
                 }
             }
         }
@@ -93,7 +99,11 @@ impl WriteSet {
 
     fn write(&mut self, def: &TableDef, key: Key, op: WriteOp) {
         let prev = self.set_op(def, &key, Some(op));
-        self.undo.push(Undo { table: def.id, key, prev });
+        self.undo.push(Undo {
+            table: def.id,
+            key,
+            prev,
+        });
     }
 
     pub fn own(&self, table: TableId, key: &[u8]) -> Option<&WriteOp> {
@@ -103,7 +113,11 @@ impl WriteSet {
 
 /// The unique-index key of a row, or `None` when a key column is NULL (NULLs never collide).
 fn unique_key(row: &[Value], index: &IndexDef) -> Option<Box<[u8]>> {
-    if index.columns.iter().any(|&c| row.get(c).is_none_or(Value::is_null)) {
+    if index
+        .columns
+        .iter()
+        .any(|&c| row.get(c).is_none_or(Value::is_null))
+    {
         return None;
     }
     Some(encode_key(row, &index.columns))
@@ -119,7 +133,12 @@ pub struct Transaction {
 
 impl Transaction {
     pub(crate) fn new(id: TxnId, read_ts: ReadTs, snapshot: SnapshotGuard) -> Transaction {
-        Transaction { id, read_ts, writes: Arc::default(), _snapshot: snapshot }
+        Transaction {
+            id,
+            read_ts,
+            writes: Arc::default(),
+            _snapshot: snapshot,
+        }
     }
 
     /// Marks the start of a statement: later [`Transaction::rollback_statement`] undoes only
@@ -204,15 +223,27 @@ impl Transaction {
         let mut ws = self.writes.lock();
         let inserted = match ws.own(def.id, &key) {
             Some(WriteOp { row: Some(_), .. }) => return Err(pk_violation(def, &row)),
-            Some(WriteOp { row: None, inserted }) => *inserted,
+            Some(WriteOp {
+                row: None,
+                inserted,
+            }) => *inserted,
             None => match store.latest(&key) {
                 Some(v) if v.is_live() => return Err(pk_violation(def, &row)),
-                Some(v) if v.end.0 > self.read_ts.0 => return Err(StorageError::SerializationFailure),
+                Some(v) if v.end.0 > self.read_ts.0 => {
+                    return Err(StorageError::SerializationFailure)
+                }
                 _ => true,
             },
         };
         self.check_unique(&ws, store, def, &key, &row)?;
-        ws.write(def, key, WriteOp { row: Some(row), inserted });
+        ws.write(
+            def,
+            key,
+            WriteOp {
+                row: Some(row),
+                inserted,
+            },
+        );
         Ok(())
     }
 
@@ -241,22 +272,52 @@ impl Transaction {
             }
         };
         self.check_unique(&ws, store, def, &new_key, &row)?;
-        ws.write(def, new_key, WriteOp { row: Some(row), inserted });
+        ws.write(
+            def,
+            new_key,
+            WriteOp {
+                row: Some(row),
+                inserted,
+            },
+        );
         Ok(())
     }
 
-    pub fn delete(&self, store: &TableStore, def: &TableDef, key: &[u8]) -> Result<(), StorageError> {
+    pub fn delete(
+        &self,
+        store: &TableStore,
+        def: &TableDef,
+        key: &[u8],
+    ) -> Result<(), StorageError> {
         let mut ws = self.writes.lock();
         match ws.own(def.id, key) {
             // Deleting a row this transaction inserted: it simply never existed.
             Some(WriteOp { inserted: true, .. }) => {
                 let prev = ws.set_op(def, &key.into(), None);
-                ws.undo.push(Undo { table: def.id, key: key.into(), prev });
+                ws.undo.push(Undo {
+                    table: def.id,
+                    key: key.into(),
+                    prev,
+                });
             }
-            Some(_) => ws.write(def, key.into(), WriteOp { row: None, inserted: false }),
+            Some(_) => ws.write(
+                def,
+                key.into(),
+                WriteOp {
+                    row: None,
+                    inserted: false,
+                },
+            ),
             None => {
                 self.check_not_changed(store, key)?;
-                ws.write(def, key.into(), WriteOp { row: None, inserted: false });
+                ws.write(
+                    def,
+                    key.into(),
+                    WriteOp {
+                        row: None,
+                        inserted: false,
+                    },
+                );
             }
         }
         Ok(())
@@ -283,7 +344,9 @@ impl Transaction {
         row: &[Value],
     ) -> Result<(), StorageError> {
         for index in def.indexes.iter().filter(|i| i.unique) {
-            let Some(ik) = unique_key(row, index) else { continue };
+            let Some(ik) = unique_key(row, index) else {
+                continue;
+            };
             let own = ws.tables.get(&def.id);
             if let Some(other) = own.and_then(|t| t.unique.get(&index.id)?.get(&ik)) {
                 if other != key {
@@ -347,14 +410,23 @@ impl Transaction {
     }
 
     /// Keys of rows whose `index` values encode to `prefix`, as this transaction sees them.
-    pub fn index_lookup(&self, store: &TableStore, index: &IndexDef, prefix: &[u8]) -> Vec<(Key, Row)> {
+    pub fn index_lookup(
+        &self,
+        store: &TableStore,
+        index: &IndexDef,
+        prefix: &[u8],
+    ) -> Vec<(Key, Row)> {
         let mut out = Vec::new();
         let mut keys = store.index_candidates(index.id, prefix);
         {
             let ws = self.writes.lock();
             if let Some(tw) = ws.tables.get(&store.id) {
                 for (k, op) in &tw.ops {
-                    if op.row.as_ref().is_some_and(|r| crate::table::row_matches_index(r, index, prefix)) {
+                    if op
+                        .row
+                        .as_ref()
+                        .is_some_and(|r| crate::table::row_matches_index(r, index, prefix))
+                    {
                         keys.push(k.clone());
                     }
                 }
@@ -376,7 +448,10 @@ impl Transaction {
 fn pk_violation(def: &TableDef, row: &[Value]) -> StorageError {
     let cols = def.primary_key.clone().unwrap_or_default();
     StorageError::UniqueViolation {
-        constraint: def.primary_key_name.clone().unwrap_or_else(|| format!("{}_pkey", def.name)),
+        constraint: def
+            .primary_key_name
+            .clone()
+            .unwrap_or_else(|| format!("{}_pkey", def.name)),
         detail: key_detail(def, &cols, row),
     }
 }
@@ -392,7 +467,11 @@ fn unique_violation(def: &TableDef, index: &IndexDef, row: &[Value]) -> StorageE
 fn key_detail(def: &TableDef, cols: &[usize], row: &[Value]) -> String {
     let names: Vec<&str> = cols.iter().map(|&c| def.columns[c].name.as_str()).collect();
     let values: Vec<String> = cols.iter().map(|&c| display_value(row.get(c))).collect();
-    format!("Key ({})=({}) already exists.", names.join(", "), values.join(", "))
+    format!(
+        "Key ({})=({}) already exists.",
+        names.join(", "),
+        values.join(", ")
+    )
 }
 
 fn display_value(v: Option<&Value>) -> String {
@@ -458,7 +537,9 @@ pub(crate) fn validate_op(
     }
     let Some(row) = &op.row else { return Ok(()) };
     for index in def.indexes.iter().filter(|i| i.unique) {
-        let Some(ik) = unique_key(row, index) else { continue };
+        let Some(ik) = unique_key(row, index) else {
+            continue;
+        };
         for candidate in store.index_candidates(index.id, &ik) {
             if *candidate == *key || own.ops.contains_key(&candidate) {
                 continue;

@@ -44,9 +44,16 @@ pub struct WalOp {
 
 #[derive(Debug)]
 pub enum WalRecord {
-    Commit { ts: CommitTs, ops: Vec<WalOp> },
+    Commit {
+        ts: CommitTs,
+        ops: Vec<WalOp>,
+    },
     /// A DDL change: the whole new catalog, and the tables whose rows it removed.
-    Catalog { ts: CommitTs, catalog: Box<Catalog>, truncated: Vec<TableId> },
+    Catalog {
+        ts: CommitTs,
+        catalog: Box<Catalog>,
+        truncated: Vec<TableId>,
+    },
 }
 
 impl WalRecord {
@@ -75,7 +82,11 @@ impl WalRecord {
                     }
                 }
             }
-            WalRecord::Catalog { ts, catalog, truncated } => {
+            WalRecord::Catalog {
+                ts,
+                catalog,
+                truncated,
+            } => {
                 out.push(KIND_CATALOG);
                 put_u64(&mut out, ts.0);
                 put_u32(&mut out, truncated.len() as u32);
@@ -120,7 +131,11 @@ impl WalRecord {
                 }
                 let catalog = serde_json::from_slice(r.bytes()?)
                     .map_err(|e| StorageError::Corrupt(format!("catalog record: {e}")))?;
-                WalRecord::Catalog { ts, catalog: Box::new(catalog), truncated }
+                WalRecord::Catalog {
+                    ts,
+                    catalog: Box::new(catalog),
+                    truncated,
+                }
             }
             k => return Err(StorageError::Corrupt(format!("unknown record kind {k}"))),
         };
@@ -173,7 +188,10 @@ pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
     let segments = list_segments(dir)?;
     let mut records = Vec::new();
     let mut end_lsn = from_lsn;
-    let live: Vec<_> = segments.iter().filter(|(lsn, _)| *lsn >= from_lsn).collect();
+    let live: Vec<_> = segments
+        .iter()
+        .filter(|(lsn, _)| *lsn >= from_lsn)
+        .collect();
     for (i, (start, path)) in live.iter().enumerate() {
         let is_last = i + 1 == live.len();
         let bytes = fs::read(path).map_err(|e| StorageError::io(path, e))?;
@@ -193,7 +211,8 @@ pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
                 Err(frame_end) => {
                     // A damaged record is a torn tail only if it is the last thing in the log:
                     // a valid record after it means acknowledged data would be cut off.
-                    let torn_tail = is_last && frame_end >= bytes.len() && !valid_frame_after(&bytes, pos);
+                    let torn_tail =
+                        is_last && frame_end >= bytes.len() && !valid_frame_after(&bytes, pos);
                     if !torn_tail {
                         return Err(StorageError::Corrupt(format!(
                             "{}: checksum mismatch or damaged record at offset {pos}; the log \
@@ -211,7 +230,8 @@ pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
                         .write(true)
                         .open(path)
                         .map_err(|e| StorageError::io(path, e))?;
-                    f.set_len(pos as u64).map_err(|e| StorageError::io(path, e))?;
+                    f.set_len(pos as u64)
+                        .map_err(|e| StorageError::io(path, e))?;
                     f.sync_all().map_err(|e| StorageError::io(path, e))?;
                     break;
                 }
@@ -232,7 +252,9 @@ fn valid_frame_after(bytes: &[u8], pos: usize) -> bool {
 /// Reads the frame at `pos`. On damage returns the offset where the damaged frame claims to
 /// end (or the buffer end when its header is cut).
 fn read_frame(bytes: &[u8], pos: usize) -> Result<(&[u8], usize), usize> {
-    let header = bytes.get(pos..pos + FRAME_HEADER_BYTES).ok_or(bytes.len())?;
+    let header = bytes
+        .get(pos..pos + FRAME_HEADER_BYTES)
+        .ok_or(bytes.len())?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let start = pos + FRAME_HEADER_BYTES;
@@ -284,7 +306,11 @@ impl Wal {
     pub fn open(dir: &Path, end_lsn: u64, ts: u64, fsync: bool) -> Result<Arc<Wal>, StorageError> {
         let segments = list_segments(dir)?;
         let segment_start = segments.last().map_or(end_lsn, |(s, _)| *s);
-        let durable = Durable { lsn: end_lsn, ts, failed: false };
+        let durable = Durable {
+            lsn: end_lsn,
+            ts,
+            failed: false,
+        };
         let (durable_tx, _) = watch::channel(durable);
         let wal = Arc::new(Wal {
             dir: dir.to_owned(),
@@ -420,7 +446,11 @@ impl Wal {
                     return;
                 }
                 let mut d = self.durable.lock();
-                *d = Durable { lsn, ts, failed: false };
+                *d = Durable {
+                    lsn,
+                    ts,
+                    failed: false,
+                };
                 self.durable_tx.send_replace(*d);
                 self.durable_cond.notify_all();
             }
@@ -433,7 +463,9 @@ impl Wal {
     fn write_chunks(&self, file: &mut File, chunks: Vec<Chunk>) -> Result<(), StorageError> {
         for chunk in chunks {
             match chunk {
-                Chunk::Bytes(b) => file.write_all(&b).map_err(|e| StorageError::io(&self.dir, e))?,
+                Chunk::Bytes(b) => file
+                    .write_all(&b)
+                    .map_err(|e| StorageError::io(&self.dir, e))?,
                 Chunk::Rotate(start) => {
                     self.sync(file)?;
                     *file = open_segment(&self.dir, start)?;
@@ -446,7 +478,8 @@ impl Wal {
 
     fn sync(&self, file: &File) -> Result<(), StorageError> {
         if self.fsync {
-            file.sync_data().map_err(|e| StorageError::io(&self.dir, e))?;
+            file.sync_data()
+                .map_err(|e| StorageError::io(&self.dir, e))?;
         }
         Ok(())
     }
@@ -462,7 +495,9 @@ fn open_segment(dir: &Path, start: u64) -> Result<File, StorageError> {
 }
 
 pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir).and_then(|f| f.sync_all()).map_err(|e| StorageError::io(dir, e))
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StorageError::io(dir, e))
 }
 
 #[cfg(test)]
@@ -511,7 +546,9 @@ mod tests {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0xFF;
         fs::write(&path, &bytes).unwrap();
-        let err = recover(dir.path(), 0).err().expect("corruption must be reported");
+        let err = recover(dir.path(), 0)
+            .err()
+            .expect("corruption must be reported");
         let msg = err.to_string();
         assert!(msg.contains("offset"), "{msg}");
         assert!(msg.contains(".wal"), "{msg}");
@@ -525,7 +562,10 @@ mod tests {
         // Make the first record claim to run past the end of the file.
         bytes[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
         fs::write(&path, &bytes).unwrap();
-        assert!(recover(dir.path(), 0).is_err(), "acknowledged records after the damage must not be cut off");
+        assert!(
+            recover(dir.path(), 0).is_err(),
+            "acknowledged records after the damage must not be cut off"
+        );
     }
 
     #[tokio::test]
@@ -534,7 +574,9 @@ mod tests {
         let wal = Wal::open(dir.path(), 0, 0, true).unwrap();
         let mut last = 0;
         for i in 1..=10u64 {
-            last = wal.append(&commit(i, i as i64).encode().unwrap(), CommitTs(i)).unwrap();
+            last = wal
+                .append(&commit(i, i as i64).encode().unwrap(), CommitTs(i))
+                .unwrap();
         }
         wal.wait_durable(last).await.unwrap();
         assert_eq!(wal.durable().ts, 10);

@@ -10,11 +10,23 @@ use basalt_storage::codec::encode_key;
 use basalt_storage::{Engine, StorageConfig, StorageError};
 
 fn open(dir: &std::path::Path) -> Arc<Engine> {
-    Engine::open(StorageConfig { data_dir: dir.to_owned(), checkpoint_wal_bytes: 0, fsync: true }).unwrap()
+    Engine::open(StorageConfig {
+        data_dir: dir.to_owned(),
+        checkpoint_wal_bytes: 0,
+        fsync: true,
+    })
+    .unwrap()
 }
 
 fn column(name: &str, ty: SqlType) -> ColumnDef {
-    ColumnDef { name: name.into(), ty, nullable: true, default: None, identity_always: false, dropped: false }
+    ColumnDef {
+        name: name.into(),
+        ty,
+        nullable: true,
+        default: None,
+        identity_always: false,
+        dropped: false,
+    }
 }
 
 /// `CREATE TABLE t (id INT PRIMARY KEY, v TEXT)` with a unique index on v.
@@ -89,8 +101,15 @@ async fn dirty_read_uncommitted_writes_are_invisible() {
     let store = engine.table(t).unwrap();
     let writer = engine.begin();
     writer.insert(&store, &def, row(1, "a")).unwrap();
-    assert_eq!(read(&engine, t, 1), None, "another transaction sees an uncommitted insert");
-    assert!(writer.read(&store, &key(1)).is_some(), "a transaction must see its own write");
+    assert_eq!(
+        read(&engine, t, 1),
+        None,
+        "another transaction sees an uncommitted insert"
+    );
+    assert!(
+        writer.read(&store, &key(1)).is_some(),
+        "a transaction must see its own write"
+    );
     engine.commit(&writer).await.unwrap();
     assert_eq!(read(&engine, t, 1).as_deref(), Some("a"));
 }
@@ -108,7 +127,11 @@ async fn snapshot_does_not_see_commits_made_after_it() {
     writer.update(&store, &def, &key(1), row(1, "new")).unwrap();
     engine.commit(&writer).await.unwrap();
     let seen = reader.read(&store, &key(1)).unwrap();
-    assert_eq!(seen[1], Value::Text("old".into()), "read skew: snapshot changed under the reader");
+    assert_eq!(
+        seen[1],
+        Value::Text("old".into()),
+        "read skew: snapshot changed under the reader"
+    );
 }
 
 #[tokio::test]
@@ -132,7 +155,10 @@ async fn lost_update_first_committer_wins() {
     let d = engine.begin();
     c.delete(&store, &def, &key(1)).unwrap();
     engine.commit(&c).await.unwrap();
-    assert!(matches!(d.update(&store, &def, &key(1), row(1, "d")), Err(StorageError::SerializationFailure)));
+    assert!(matches!(
+        d.update(&store, &def, &key(1), row(1, "d")),
+        Err(StorageError::SerializationFailure)
+    ));
 }
 
 #[tokio::test]
@@ -148,12 +174,21 @@ async fn unique_constraint_holds_across_concurrent_inserts() {
     b.insert(&store, &def, row(2, "same")).unwrap();
     engine.commit(&a).await.unwrap();
     let err = engine.commit(&b).await.unwrap_err();
-    assert!(matches!(err, StorageError::UniqueViolation { ref constraint, .. } if constraint == "t_v_key"), "{err}");
+    assert!(
+        matches!(err, StorageError::UniqueViolation { ref constraint, .. } if constraint == "t_v_key"),
+        "{err}"
+    );
     // Within one transaction too, and on the primary key.
     let c = engine.begin();
-    assert!(matches!(c.insert(&store, &def, row(1, "other")), Err(StorageError::UniqueViolation { .. })));
+    assert!(matches!(
+        c.insert(&store, &def, row(1, "other")),
+        Err(StorageError::UniqueViolation { .. })
+    ));
     c.insert(&store, &def, row(3, "u")).unwrap();
-    assert!(matches!(c.insert(&store, &def, row(4, "u")), Err(StorageError::UniqueViolation { .. })));
+    assert!(matches!(
+        c.insert(&store, &def, row(4, "u")),
+        Err(StorageError::UniqueViolation { .. })
+    ));
 }
 
 #[tokio::test]
@@ -169,16 +204,19 @@ async fn statement_rollback_and_savepoints_undo_exactly_their_writes() {
     txn.insert(&store, &def, row(1, "kept")).unwrap();
     let sp = txn.savepoint();
     txn.begin_statement();
-    txn.insert(&store, &def, row(2, "undone by savepoint")).unwrap();
+    txn.insert(&store, &def, row(2, "undone by savepoint"))
+        .unwrap();
     txn.begin_statement();
-    txn.insert(&store, &def, row(3, "undone by statement")).unwrap();
+    txn.insert(&store, &def, row(3, "undone by statement"))
+        .unwrap();
     txn.rollback_statement(&catalog);
     assert!(txn.read(&store, &key(3)).is_none());
     assert!(txn.read(&store, &key(2)).is_some());
     txn.rollback_to(&catalog, sp);
     assert!(txn.read(&store, &key(2)).is_none());
     // The unique-key map was restored too: "undone by savepoint" may be inserted again.
-    txn.insert(&store, &def, row(4, "undone by savepoint")).unwrap();
+    txn.insert(&store, &def, row(4, "undone by savepoint"))
+        .unwrap();
     engine.commit(&txn).await.unwrap();
     assert_eq!(read(&engine, t, 1).as_deref(), Some("kept"));
     assert_eq!(read(&engine, t, 2), None);
@@ -202,7 +240,8 @@ async fn recovery_replays_the_wal_after_a_crash() {
         engine.commit(&txn).await.unwrap();
         // An uncommitted transaction leaves nothing behind.
         let lost = engine.begin();
-        lost.insert(&store, &def, row(1000, "never committed")).unwrap();
+        lost.insert(&store, &def, row(1000, "never committed"))
+            .unwrap();
         // No shutdown: the process "dies" here.
     }
     let engine = open(dir.path());
@@ -213,7 +252,10 @@ async fn recovery_replays_the_wal_after_a_crash() {
     let store = engine.table(t).unwrap();
     let def = engine.catalog().table(t).unwrap().clone();
     let txn = engine.begin();
-    assert!(matches!(txn.insert(&store, &def, row(500, "v9")), Err(StorageError::UniqueViolation { .. })));
+    assert!(matches!(
+        txn.insert(&store, &def, row(500, "v9")),
+        Err(StorageError::UniqueViolation { .. })
+    ));
 }
 
 #[tokio::test]
@@ -232,7 +274,10 @@ async fn checkpoint_then_recovery_keeps_every_commit_and_drops_old_wal() {
         }
     }
     let wal_files = std::fs::read_dir(dir.path().join("wal")).unwrap().count();
-    assert_eq!(wal_files, 1, "segments before the checkpoint must be removed");
+    assert_eq!(
+        wal_files, 1,
+        "segments before the checkpoint must be removed"
+    );
     let engine = open(dir.path());
     assert_eq!(read(&engine, t, 10).as_deref(), Some("a10"));
     assert_eq!(read(&engine, t, 55).as_deref(), Some("b55"));
@@ -257,15 +302,28 @@ async fn garbage_collection_keeps_versions_an_active_snapshot_can_see() {
     let old_reader = engine.begin();
     for i in 1..=5 {
         let txn = engine.begin();
-        txn.update(&store, &def, &key(1), row(1, &format!("v{i}"))).unwrap();
+        txn.update(&store, &def, &key(1), row(1, &format!("v{i}")))
+            .unwrap();
         engine.commit(&txn).await.unwrap();
     }
     engine.collect_garbage();
-    assert_eq!(old_reader.read(&store, &key(1)).unwrap()[1], Value::Text("v0".into()));
+    assert_eq!(
+        old_reader.read(&store, &key(1)).unwrap()[1],
+        Value::Text("v0".into())
+    );
     drop(old_reader);
     engine.collect_garbage();
-    let versions = store.data.read().rows.get(&key(1)).map(|c| c.len()).unwrap();
-    assert_eq!(versions, 1, "superseded versions no snapshot needs are removed");
+    let versions = store
+        .data
+        .read()
+        .rows
+        .get(&key(1))
+        .map(|c| c.len())
+        .unwrap();
+    assert_eq!(
+        versions, 1,
+        "superseded versions no snapshot needs are removed"
+    );
     assert_eq!(read(&engine, t, 1).as_deref(), Some("v5"));
 }
 
@@ -279,7 +337,10 @@ async fn writes_made_under_an_older_table_definition_cannot_commit() {
     let writer = engine.begin();
     writer.insert(&store, &def, row(1, "a")).unwrap();
     // Another session truncates the table (a DDL change) before the writer commits.
-    engine.ddl(|_c: &mut Catalog| Ok::<_, StorageError>(vec![t])).await.unwrap();
+    engine
+        .ddl(|_c: &mut Catalog| Ok::<_, StorageError>(vec![t]))
+        .await
+        .unwrap();
     let err = engine.commit(&writer).await.unwrap_err();
     assert!(matches!(err, StorageError::SerializationFailure), "{err}");
     // The transaction's own DDL keeps its writes valid, and duplicates among them are still
@@ -288,7 +349,10 @@ async fn writes_made_under_an_older_table_definition_cannot_commit() {
     let def = engine.catalog().table(t).unwrap().clone();
     let own = engine.begin();
     own.insert(&store, &def, row(2, "b")).unwrap();
-    engine.ddl(|_c: &mut Catalog| Ok::<_, StorageError>(vec![])).await.unwrap();
+    engine
+        .ddl(|_c: &mut Catalog| Ok::<_, StorageError>(vec![]))
+        .await
+        .unwrap();
     own.adopt_definitions(&engine.catalog());
     engine.commit(&own).await.unwrap();
     assert_eq!(read(&engine, t, 2).as_deref(), Some("b"));
