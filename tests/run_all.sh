@@ -41,10 +41,10 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null && break
+  python3 -c "import urllib.request,sys; urllib.request.urlopen(\"http://127.0.0.1:$HTTP_PORT/health\", timeout=1)" 2>/dev/null && break
   sleep 0.1
 done
-curl -sf "http://127.0.0.1:$HTTP_PORT/health" >/dev/null || { echo "server did not start:"; cat "$DATA.log"; exit 1; }
+python3 -c "import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:$HTTP_PORT/health\", timeout=1)" 2>/dev/null || { echo "server did not start:"; cat "$DATA.log"; exit 1; }
 
 slt() { # slt LABEL PORT ENGINE: records marked "skipif basalt" document differences
   step "sqllogictest $1 ($3)"

@@ -394,3 +394,21 @@ def test_many_connections_opened_and_dropped(pg_server):
         finally:
             s.close()
     assert_server_alive()
+
+
+def test_cancel_request_stops_a_running_query(connect):
+    """A CancelRequest from another socket ends the running statement with 57014, and the
+    connection goes on serving queries."""
+    import threading
+
+    c = connect(autocommit=True)
+    timer = threading.Timer(0.5, c.cancel)
+    timer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(pg_errors.QueryCanceled):
+            c.execute("SELECT count(*) FROM generate_series(1, 2000000000) AS g WHERE g % 7 = 3").fetchall()
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 30
+    assert c.execute("SELECT 1").fetchone() == (1,)
