@@ -93,10 +93,16 @@ fn literal(v: &ScalarValue) -> SqlResult<Expr> {
         ScalarValue::UInt32(Some(x)) => x.to_string(),
         ScalarValue::UInt64(Some(x)) => x.to_string(),
         ScalarValue::Float32(Some(x)) => {
-            format!("CAST({} AS REAL)", quote(&float_text(f64::from(*x))))
+            format!(
+                "CAST({} AS REAL)",
+                quote(&crate::format::float_text(f64::from(*x)))
+            )
         }
         ScalarValue::Float64(Some(x)) => {
-            format!("CAST({} AS DOUBLE PRECISION)", quote(&float_text(*x)))
+            format!(
+                "CAST({} AS DOUBLE PRECISION)",
+                quote(&crate::format::float_text(*x))
+            )
         }
         ScalarValue::Decimal128(Some(_), p, s) => {
             format!("CAST({} AS NUMERIC({p},{s}))", quote(&v.to_string()))
@@ -153,20 +159,6 @@ fn literal(v: &ScalarValue) -> SqlResult<Expr> {
         }
     };
     parse_expr(&sql)
-}
-
-fn float_text(x: f64) -> String {
-    if x.is_nan() {
-        "NaN".into()
-    } else if x.is_infinite() {
-        if x > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        }
-    } else {
-        format!("{x:?}")
-    }
 }
 
 fn timestamp_literal(us: i64, tz: bool) -> SqlResult<String> {

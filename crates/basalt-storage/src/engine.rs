@@ -297,12 +297,7 @@ impl Engine {
             .sequences
             .get(name)
             .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
-        let counter = self
-            .sequences
-            .read()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
+        let counter = self.sequence_counter(name)?;
         let step = def.increment;
         counter
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
@@ -314,14 +309,16 @@ impl Engine {
 
     /// Sets a sequence's last value (`setval`).
     pub fn setval(&self, name: &str, value: i64) -> Result<(), StorageError> {
-        let counter = self
-            .sequences
+        self.sequence_counter(name)?.store(value, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn sequence_counter(&self, name: &str) -> Result<Arc<AtomicI64>, StorageError> {
+        self.sequences
             .read()
             .get(name)
             .cloned()
-            .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
-        counter.store(value, Ordering::Relaxed);
-        Ok(())
+            .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))
     }
 
     /// Creates counters for new sequences, starting past every value already stored in the
