@@ -20,6 +20,7 @@ pub mod eval;
 pub mod format;
 pub mod functions;
 pub mod params;
+pub mod pg_catalog;
 pub mod provider;
 pub mod rewrite;
 pub mod session;

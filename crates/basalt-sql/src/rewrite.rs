@@ -188,39 +188,182 @@ pub fn aggregate_scalar_subqueries(stmt: &mut Statement) {
     impl VisitorMut for Agg {
         type Break = ();
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if let Expr::Subquery(q) = e {
-                if let SetExpr::Select(select) = q.body.as_mut() {
-                    if select.group_by
-                        == datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(vec![], vec![])
-                        && select.projection.len() == 1
-                    {
-                        let item = &mut select.projection[0];
-                        let (expr, alias) = match item {
-                            SelectItem::UnnamedExpr(x) => (x.clone(), None),
-                            SelectItem::ExprWithAlias { expr, alias } => {
-                                (expr.clone(), Some(alias.clone()))
-                            }
-                            _ => return ControlFlow::Continue(()),
-                        };
-                        if is_aggregate_call(&expr) {
-                            return ControlFlow::Continue(());
-                        }
-                        if let Ok(wrapped) = crate::eval::parse_expr(&format!("max({expr})")) {
-                            *item = match alias {
-                                Some(alias) => SelectItem::ExprWithAlias {
-                                    expr: wrapped,
-                                    alias,
-                                },
-                                None => SelectItem::UnnamedExpr(wrapped),
-                            };
-                        }
-                    }
+            let Expr::Subquery(q) = e else {
+                return ControlFlow::Continue(());
+            };
+            let SetExpr::Select(select) = q.body.as_mut() else {
+                return ControlFlow::Continue(());
+            };
+            let no_group = matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty());
+            if !no_group || select.projection.len() != 1 {
+                return ControlFlow::Continue(());
+            }
+            let item = &mut select.projection[0];
+            let (expr, alias) = match item {
+                SelectItem::UnnamedExpr(x) => (x.clone(), None),
+                SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.clone())),
+                _ => return ControlFlow::Continue(()),
+            };
+            if !is_aggregate_call(&expr) {
+                if let Ok(wrapped) = crate::eval::parse_expr(&format!("max({expr})")) {
+                    *item = match alias {
+                        Some(alias) => SelectItem::ExprWithAlias {
+                            expr: wrapped,
+                            alias,
+                        },
+                        None => SelectItem::UnnamedExpr(wrapped),
+                    };
+                }
+            }
+            // Conditions on the outer row only (`AND a.atthasdef`) are moved out of the
+            // subquery, which DataFusion cannot decorrelate with them inside:
+            // (SELECT … WHERE inner AND outer) = CASE WHEN outer THEN (SELECT … WHERE inner) END.
+            let inner_names = from_names(select);
+            let Some(selection) = select.selection.take() else {
+                return ControlFlow::Continue(());
+            };
+            let (outer, inner): (Vec<Expr>, Vec<Expr>) = conjuncts(selection)
+                .into_iter()
+                .partition(|c| references_only_outer(c, &inner_names));
+            // A correlation other than an equality cannot be decorrelated by DataFusion;
+            // such catalog lookups (collations, which Basalt does not have) answer NULL.
+            if inner
+                .iter()
+                .any(|c| !correlation_is_equality(c, &inner_names))
+            {
+                *e = Expr::value(Value::Null);
+                return ControlFlow::Continue(());
+            }
+            select.selection = join_and(inner);
+            if let Some(outer) = join_and(outer) {
+                let sub = e.clone();
+                if let Ok(case) =
+                    crate::eval::parse_expr(&format!("CASE WHEN {outer} THEN {sub} END"))
+                {
+                    *e = case;
                 }
             }
             ControlFlow::Continue(())
         }
     }
     let _ = VisitMut::visit(stmt, &mut Agg);
+}
+
+/// Names a subquery's FROM items can be referred to by (aliases, or table names).
+fn from_names(select: &Select) -> HashSet<String> {
+    let mut names = HashSet::new();
+    let mut add = |f: &TableFactor| {
+        if let TableFactor::Table { name, alias, .. } = f {
+            match alias {
+                Some(a) => names.insert(a.name.value.to_lowercase()),
+                None => names.insert(
+                    name.0
+                        .last()
+                        .map(|p| p.to_string().to_lowercase())
+                        .unwrap_or_default(),
+                ),
+            };
+        }
+    };
+    for t in &select.from {
+        add(&t.relation);
+        for j in &t.joins {
+            add(&j.relation);
+        }
+    }
+    names
+}
+
+fn conjuncts(e: Expr) -> Vec<Expr> {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut v = conjuncts(*left);
+            v.extend(conjuncts(*right));
+            v
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
+            conjuncts(*inner)
+        }
+        other => vec![other],
+    }
+}
+
+fn join_and(parts: Vec<Expr>) -> Option<Expr> {
+    parts.into_iter().reduce(|a, b| Expr::BinaryOp {
+        left: Box::new(a),
+        op: BinaryOperator::And,
+        right: Box::new(b),
+    })
+}
+
+/// A conjunct that refers to the outer row must be `outer = inner` to be decorrelated.
+fn correlation_is_equality(e: &Expr, inner: &HashSet<String>) -> bool {
+    let (outer, _) = count_refs(e, inner);
+    outer == 0
+        || matches!(
+            e,
+            Expr::BinaryOp {
+                op: BinaryOperator::Eq,
+                ..
+            }
+        )
+}
+
+/// Whether every column reference of `e` is qualified with a name outside the subquery
+/// (and there is at least one).
+fn references_only_outer(e: &Expr, inner: &HashSet<String>) -> bool {
+    let (outer, other) = count_refs(e, inner);
+    outer > 0 && other == 0
+}
+
+/// (references qualified with an outer name, any other references) in `e`.
+fn count_refs(e: &Expr, inner: &HashSet<String>) -> (usize, usize) {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Refs<'a> {
+        inner: &'a HashSet<String>,
+        outer: usize,
+        other: usize,
+    }
+    impl Visitor for Refs<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                    let q = parts[parts.len() - 2].value.to_lowercase();
+                    if self.inner.contains(&q) {
+                        self.other += 1;
+                    } else {
+                        self.outer += 1;
+                    }
+                }
+                Expr::Identifier(_) => self.other += 1,
+                Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                    self.other += 1
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut r = Refs {
+        inner,
+        outer: 0,
+        other: 0,
+    };
+    let _ = e.visit(&mut r);
+    (r.outer, r.other)
 }
 
 fn is_aggregate_call(e: &Expr) -> bool {

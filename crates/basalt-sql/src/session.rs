@@ -23,6 +23,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
 use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 
 use crate::copy::CopyIn;
@@ -38,16 +39,50 @@ pub const SERVER_VERSION: &str = "15.0 (Basalt 0.1.0)";
 /// The shared state of a running server: storage plus what every session needs.
 pub struct Database {
     pub engine: Arc<Engine>,
+    /// The catalog-query rewriter of datafusion-pg-catalog, used as a fallback: it replaces
+    /// subqueries DataFusion cannot plan with NULL.
     compat: PostgresCompatibilityParser,
+    /// The same rewrites minus that one, tried first so that answers stay complete.
+    catalog_rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
 }
 
 impl Database {
     pub fn open(config: StorageConfig) -> SqlResult<Arc<Database>> {
+        use datafusion_pg_catalog::sql::rules::*;
         let engine = Engine::open(config)?;
+        let catalog_rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![
+            Arc::new(AliasDuplicatedProjectionRewrite),
+            Arc::new(ResolveUnqualifiedIdentifier),
+            Arc::new(RewriteArrayAnyAllOperation),
+            Arc::new(PrependUnqualifiedPgTableName),
+            Arc::new(StripCallableQualifier),
+            Arc::new(FixArrayLiteral),
+            Arc::new(CurrentUserVariableToSessionUserFunctionCall),
+            Arc::new(StripCollate),
+            Arc::new(RewritePgCatalogOperator),
+            Arc::new(RewriteRegCastToSubquery::new()),
+            Arc::new(FixVersionColumnName),
+        ];
         Ok(Arc::new(Database {
             engine,
             compat: PostgresCompatibilityParser::new(),
+            catalog_rules,
         }))
+    }
+
+    /// A client tool's catalog query, rewritten faithfully: correlated scalar subqueries
+    /// are aggregated so DataFusion plans them, and nothing is dropped.
+    fn catalog_statements(&self, sql: &str) -> SqlResult<Vec<Statement>> {
+        parse_sql(sql)?
+            .into_iter()
+            .map(|mut s| {
+                for rule in &self.catalog_rules {
+                    s = rule.rewrite(s);
+                }
+                crate::rewrite::aggregate_scalar_subqueries(&mut s);
+                Ok(s)
+            })
+            .collect()
     }
 
     pub fn session(self: &Arc<Self>) -> SqlResult<Session> {
@@ -104,6 +139,8 @@ pub struct Prepared {
     /// The columns a query returns (`None` for commands without rows).
     pub schema: Option<SchemaRef>,
     plan: Option<(LogicalPlan, Arc<Catalog>)>,
+    /// For catalog queries: datafusion-pg-catalog's lossy form, run if this one fails.
+    fallback: Option<Statement>,
 }
 
 pub struct Session {
@@ -143,6 +180,16 @@ impl Session {
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider)
             .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
         functions::register(&ctx, &db.engine);
+        crate::pg_catalog::register_functions(&ctx, &db.engine);
+        if let Some(catalog) = ctx.catalog(DATABASE_NAME) {
+            if let Some(inner) = catalog.schema("pg_catalog") {
+                let overlay =
+                    crate::pg_catalog::PgCatalogOverlay::new(inner, Arc::clone(&db.engine));
+                catalog
+                    .register_schema("pg_catalog", Arc::new(overlay))
+                    .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
+            }
+        }
         ctx.add_analyzer_rule(Arc::new(
             crate::analyzer::CheckedIntegerArithmetic::default(),
         ));
@@ -202,14 +249,35 @@ impl Session {
     /// change results (they replace unsupported subqueries), acceptable only for catalogs.
     fn parse_for_execution(&self, sql: &str) -> SqlResult<Vec<Statement>> {
         if is_introspection(sql) {
-            if let Ok(mut statements) = self.db.compat.parse(sql) {
-                statements
-                    .iter_mut()
-                    .for_each(crate::rewrite::aggregate_scalar_subqueries);
+            if let Ok(statements) = self.db.catalog_statements(sql) {
+                return Ok(statements);
+            }
+            if let Ok(statements) = self.db.compat.parse(sql) {
                 return Ok(statements);
             }
         }
         self.parse(sql)
+    }
+
+    /// A catalog query that DataFusion could not run as written is retried in the form
+    /// datafusion-pg-catalog rewrites it to (unsupported subqueries answered as NULL).
+    async fn retry_catalog_query(
+        &mut self,
+        sql: &str,
+        index: usize,
+        before: TxnStatus,
+    ) -> Option<SqlResult<Output>> {
+        let stmt = self.db.compat.parse(sql).ok()?.into_iter().nth(index)?;
+        if !matches!(stmt, Statement::Query(_)) {
+            return None;
+        }
+        // The failed attempt was a read: it must not leave a block in the failed state.
+        if before == TxnStatus::InBlock {
+            if let TxnState::Failed(t) = &self.state {
+                self.state = TxnState::InBlock(Arc::clone(t));
+            }
+        }
+        Some(self.execute_statement(stmt).await)
     }
 
     /// Runs every statement of a simple query; stops at the first error, as PostgreSQL does.
@@ -222,15 +290,23 @@ impl Session {
                 return vec![Err(e)];
             }
         };
+        let introspection = is_introspection(sql);
         let mut out = Vec::with_capacity(statements.len());
-        for mut stmt in statements {
-            let result = match crate::rewrite::rewrite(&mut stmt) {
+        for (index, mut stmt) in statements.into_iter().enumerate() {
+            let before = self.status();
+            let is_query = matches!(stmt, Statement::Query(_));
+            let mut result = match crate::rewrite::rewrite(&mut stmt) {
                 Ok(()) => self.execute_statement(stmt).await,
                 Err(e) => {
                     self.fail_block();
                     Err(e)
                 }
             };
+            if result.is_err() && introspection && is_query {
+                if let Some(retried) = self.retry_catalog_query(sql, index, before).await {
+                    result = retried;
+                }
+            }
             let failed = result.is_err();
             out.push(result);
             if failed {
@@ -660,10 +736,7 @@ impl Session {
             });
         }
         if is_introspection(sql) {
-            if let Ok(mut rewritten) = self.db.compat.parse(sql) {
-                rewritten
-                    .iter_mut()
-                    .for_each(crate::rewrite::aggregate_scalar_subqueries);
+            if let Ok(rewritten) = self.db.catalog_statements(sql) {
                 statements = rewritten;
             }
         }
@@ -673,19 +746,41 @@ impl Session {
                 param_types: vec![],
                 schema: None,
                 plan: None,
+                fallback: None,
             });
         };
         crate::rewrite::rewrite(&mut stmt)?;
         if let Statement::Query(q) = &mut stmt {
             q.locks.clear();
         }
-        let (param_types, schema, plan) = params::describe(self, &mut stmt, client_types).await?;
+        let described = match params::describe(self, &mut stmt, client_types).await {
+            Err(e) if is_introspection(sql) => {
+                // As for simple queries: fall back to datafusion-pg-catalog's lossy rewrite.
+                let fallback = self.db.compat.parse(sql).ok().and_then(|mut v| v.pop());
+                match fallback {
+                    Some(mut alt) => {
+                        let described = params::describe(self, &mut alt, client_types).await;
+                        stmt = alt;
+                        described
+                    }
+                    None => Err(e),
+                }
+            }
+            other => other,
+        };
+        let (param_types, schema, plan) = described?;
         let plan = plan.map(|p| (p, self.db.engine.catalog()));
+        let fallback = if is_introspection(sql) {
+            self.db.compat.parse(sql).ok().and_then(|mut v| v.pop())
+        } else {
+            None
+        };
         Ok(Prepared {
             statement: Some(stmt),
             param_types,
             schema,
             plan,
+            fallback,
         })
     }
 
@@ -706,6 +801,29 @@ impl Session {
                 values.len()
             )));
         }
+        let before = self.status();
+        let result = self.run_prepared(prepared, stmt, values.clone()).await;
+        match (&result, &prepared.fallback) {
+            (Err(_), Some(fallback)) => {
+                // A catalog query DataFusion could not run as written: retry the lossy form.
+                if before == TxnStatus::InBlock {
+                    if let TxnState::Failed(t) = &self.state {
+                        self.state = TxnState::InBlock(Arc::clone(t));
+                    }
+                }
+                let stmt = params::substitute(fallback.clone(), &values)?;
+                self.execute_statement(stmt).await
+            }
+            _ => result,
+        }
+    }
+
+    async fn run_prepared(
+        &mut self,
+        prepared: &Prepared,
+        stmt: &Statement,
+        values: Vec<ScalarValue>,
+    ) -> SqlResult<Output> {
         // A cached plan of a plain query runs with the values bound in; anything else runs
         // as a statement with the values substituted as literals.
         if let (Some((plan, catalog)), TxnStateKind::Runnable) = (&prepared.plan, self.state_kind())

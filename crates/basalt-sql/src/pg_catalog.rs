@@ -1,0 +1,580 @@
+//! PostgreSQL's system catalogs for Basalt's own objects.
+//!
+//! `datafusion-pg-catalog` provides the static catalogs (pg_type, pg_proc, pg_am …) and
+//! derives pg_class/pg_attribute from Arrow schemas, which loses what Arrow does not know:
+//! type modifiers (`varchar(20)`), NOT NULL, defaults, indexes and constraints. This overlay
+//! serves pg_namespace, pg_class, pg_attribute, pg_attrdef, pg_index and pg_constraint from
+//! Basalt's catalog instead (with Basalt's object ids, consistent across the six), in the
+//! column layout the crate uses, and delegates every other table to the crate.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use basalt_common::SqlType;
+use basalt_storage::{Catalog, Engine, TableDef};
+use datafusion::arrow::array::{new_null_array, ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+const OVERLAID: [&str; 6] = [
+    "pg_namespace",
+    "pg_class",
+    "pg_attribute",
+    "pg_attrdef",
+    "pg_index",
+    "pg_constraint",
+];
+const PG_CATALOG_NAMESPACE_OID: i64 = 11;
+const INFORMATION_SCHEMA_NAMESPACE_OID: i64 = 13_000;
+const BTREE_AM_OID: i64 = 403;
+const HEAP_AM_OID: i64 = 2;
+/// Object ids derived for objects Basalt's catalog does not number itself (oids are int4 in
+/// these catalogs): primary-key indexes, defaults, constraints.
+const PK_INDEX_OID_BASE: i64 = 1_000_000_000;
+const ATTRDEF_OID_BASE: i64 = 1_300_000_000;
+const CONSTRAINT_OID_OFFSET: i64 = 500_000_000;
+const CHECK_OID_BASE: i64 = 1_900_000_000;
+
+pub struct PgCatalogOverlay {
+    inner: Arc<dyn SchemaProvider>,
+    engine: Arc<Engine>,
+}
+
+impl fmt::Debug for PgCatalogOverlay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PgCatalogOverlay")
+    }
+}
+
+impl PgCatalogOverlay {
+    pub fn new(inner: Arc<dyn SchemaProvider>, engine: Arc<Engine>) -> PgCatalogOverlay {
+        PgCatalogOverlay { inner, engine }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogOverlay {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let lower = name.to_ascii_lowercase();
+        if !OVERLAID.contains(&lower.as_str()) {
+            return self.inner.table(name).await;
+        }
+        let Some(template) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
+        let rows = rows_for(&lower, &self.engine.catalog());
+        let batch = fill(&template.schema(), &rows)?;
+        Ok(Some(Arc::new(MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// One catalog row: column name -> value (absent columns get a neutral default).
+type CatalogRow = HashMap<&'static str, ScalarValue>;
+
+fn int(v: i64) -> ScalarValue {
+    ScalarValue::Int64(Some(v))
+}
+fn text(v: impl Into<String>) -> ScalarValue {
+    ScalarValue::Utf8(Some(v.into()))
+}
+fn boolean(v: bool) -> ScalarValue {
+    ScalarValue::Boolean(Some(v))
+}
+
+fn rows_for(table: &str, catalog: &Catalog) -> Vec<CatalogRow> {
+    match table {
+        "pg_namespace" => namespaces(catalog),
+        "pg_class" => classes(catalog),
+        "pg_attribute" => attributes(catalog),
+        "pg_attrdef" => attrdefs(catalog),
+        "pg_index" => indexes(catalog),
+        _ => constraints(catalog),
+    }
+}
+
+fn namespace_oid(catalog: &Catalog, schema: &str) -> i64 {
+    catalog.schemas.get(schema).map_or(0, |s| i64::from(s.oid))
+}
+
+fn namespaces(catalog: &Catalog) -> Vec<CatalogRow> {
+    let mut out = vec![
+        CatalogRow::from([
+            ("oid", int(PG_CATALOG_NAMESPACE_OID)),
+            ("nspname", text("pg_catalog")),
+            ("nspowner", int(10)),
+        ]),
+        CatalogRow::from([
+            ("oid", int(INFORMATION_SCHEMA_NAMESPACE_OID)),
+            ("nspname", text("information_schema")),
+            ("nspowner", int(10)),
+        ]),
+    ];
+    for s in catalog.schemas.values() {
+        out.push(CatalogRow::from([
+            ("oid", int(i64::from(s.oid))),
+            ("nspname", text(&s.name)),
+            ("nspowner", int(10)),
+        ]));
+    }
+    out
+}
+
+/// Every index of a table as PostgreSQL has it: the primary key's, then the others.
+/// (oid, name, columns, unique, primary)
+fn table_indexes(def: &TableDef) -> Vec<(i64, String, Vec<usize>, bool, bool)> {
+    let mut out = Vec::new();
+    if let Some(pk) = &def.primary_key {
+        // The primary-key index has no oid of its own in Basalt's catalog: derive a stable one.
+        let name = def
+            .primary_key_name
+            .clone()
+            .unwrap_or_else(|| format!("{}_pkey", def.name));
+        out.push((pk_index_oid(def), name, pk.clone(), true, true));
+    }
+    for i in &def.indexes {
+        out.push((
+            i64::from(i.oid),
+            i.name.clone(),
+            i.columns.clone(),
+            i.unique,
+            false,
+        ));
+    }
+    out
+}
+
+fn pk_index_oid(def: &TableDef) -> i64 {
+    PK_INDEX_OID_BASE + i64::from(def.oid)
+}
+
+fn classes(catalog: &Catalog) -> Vec<CatalogRow> {
+    let mut out = Vec::new();
+    for def in catalog.tables.values() {
+        let ns = namespace_oid(catalog, &def.schema);
+        let indexes = table_indexes(def);
+        out.push(CatalogRow::from([
+            ("oid", int(i64::from(def.oid))),
+            ("relname", text(&def.name)),
+            ("relnamespace", int(ns)),
+            ("relowner", int(10)),
+            ("relam", int(HEAP_AM_OID)),
+            ("relkind", text("r")),
+            ("relpersistence", text("p")),
+            ("relreplident", text("d")),
+            ("relispopulated", boolean(true)),
+            ("relhasindex", boolean(!indexes.is_empty())),
+            ("relnatts", int(def.columns.len() as i64)),
+            ("relchecks", int(def.checks.len() as i64)),
+        ]));
+        for (oid, name, cols, _, _) in indexes {
+            out.push(CatalogRow::from([
+                ("oid", int(oid)),
+                ("relname", text(name)),
+                ("relnamespace", int(ns)),
+                ("relowner", int(10)),
+                ("relam", int(BTREE_AM_OID)),
+                ("relkind", text("i")),
+                ("relpersistence", text("p")),
+                ("relreplident", text("n")),
+                ("relispopulated", boolean(true)),
+                ("relnatts", int(cols.len() as i64)),
+            ]));
+        }
+    }
+    for seq in catalog.sequences.values() {
+        let (schema, name) = seq.name.split_once('.').unwrap_or(("public", &seq.name));
+        out.push(CatalogRow::from([
+            ("oid", int(i64::from(seq.oid))),
+            ("relname", text(name)),
+            ("relnamespace", int(namespace_oid(catalog, schema))),
+            ("relowner", int(10)),
+            ("relkind", text("S")),
+            ("relpersistence", text("p")),
+            ("relreplident", text("n")),
+            ("relispopulated", boolean(true)),
+        ]));
+    }
+    out
+}
+
+/// PostgreSQL's type oid and type modifier of a column type.
+pub fn pg_type_and_typmod(ty: &SqlType) -> (i64, i64) {
+    match ty {
+        SqlType::Bool => (16, -1),
+        SqlType::Int16 => (21, -1),
+        SqlType::Int32 => (23, -1),
+        SqlType::Int64 => (20, -1),
+        SqlType::Float32 => (700, -1),
+        SqlType::Float64 => (701, -1),
+        SqlType::Numeric { precision, scale } => (
+            1700,
+            ((i64::from(*precision) << 16) | i64::from(*scale as u8)) + 4,
+        ),
+        SqlType::Char(n) => (1042, i64::from(*n) + 4),
+        SqlType::Varchar(Some(n)) => (1043, i64::from(*n) + 4),
+        SqlType::Varchar(None) => (1043, -1),
+        SqlType::Text => (25, -1),
+        SqlType::Bytea => (17, -1),
+        SqlType::Date => (1082, -1),
+        SqlType::Time => (1083, -1),
+        SqlType::Timestamp => (1114, -1),
+        SqlType::TimestampTz => (1184, -1),
+        SqlType::Interval => (1186, -1),
+    }
+}
+
+fn attributes(catalog: &Catalog) -> Vec<CatalogRow> {
+    let mut out = Vec::new();
+    for def in catalog.tables.values() {
+        for (pos, col) in def.columns.iter().enumerate() {
+            let (typid, typmod) = pg_type_and_typmod(&col.ty);
+            let identity = if col.identity_always {
+                "a"
+            } else if col
+                .default
+                .as_deref()
+                .is_some_and(|d| d.starts_with("nextval("))
+                && is_identity(catalog, def, pos)
+            {
+                "d"
+            } else {
+                ""
+            };
+            out.push(CatalogRow::from([
+                ("attrelid", int(i64::from(def.oid))),
+                ("attname", text(&col.name)),
+                ("atttypid", int(if col.dropped { 0 } else { typid })),
+                ("attnum", int(pos as i64 + 1)),
+                ("atttypmod", int(typmod)),
+                ("attnotnull", boolean(!col.nullable)),
+                ("atthasdef", boolean(col.default.is_some() && !col.dropped)),
+                ("attisdropped", boolean(col.dropped)),
+                ("attidentity", text(identity)),
+                ("attgenerated", text("")),
+                ("attislocal", boolean(true)),
+                ("attstattarget", int(-1)),
+                ("attlen", int(-1)),
+            ]));
+        }
+    }
+    out
+}
+
+/// Identity columns are the ones declared GENERATED … AS IDENTITY; SERIAL columns only
+/// have a nextval default. Basalt records ALWAYS identities; BY DEFAULT identities and
+/// SERIAL look alike, so both are shown as defaults, as PostgreSQL shows SERIAL.
+fn is_identity(_catalog: &Catalog, _def: &TableDef, _pos: usize) -> bool {
+    false
+}
+
+fn attrdefs(catalog: &Catalog) -> Vec<CatalogRow> {
+    let mut out = Vec::new();
+    let mut oid = ATTRDEF_OID_BASE;
+    for def in catalog.tables.values() {
+        for (pos, col) in def.live_columns() {
+            if let Some(d) = &col.default {
+                oid += 1;
+                out.push(CatalogRow::from([
+                    ("oid", int(oid)),
+                    ("adrelid", int(i64::from(def.oid))),
+                    ("adnum", int(pos as i64 + 1)),
+                    ("adbin", text(d)),
+                ]));
+            }
+        }
+    }
+    out
+}
+
+fn attnums(cols: &[usize]) -> Vec<String> {
+    cols.iter().map(|c| (c + 1).to_string()).collect()
+}
+
+fn indexes(catalog: &Catalog) -> Vec<CatalogRow> {
+    let mut out = Vec::new();
+    for def in catalog.tables.values() {
+        for (oid, _, cols, unique, primary) in table_indexes(def) {
+            out.push(CatalogRow::from([
+                ("indexrelid", int(oid)),
+                ("indrelid", int(i64::from(def.oid))),
+                ("indnatts", int(cols.len() as i64)),
+                ("indnkeyatts", int(cols.len() as i64)),
+                ("indisunique", boolean(unique)),
+                ("indisprimary", boolean(primary)),
+                ("indimmediate", boolean(true)),
+                ("indisvalid", boolean(true)),
+                ("indisready", boolean(true)),
+                ("indislive", boolean(true)),
+                ("indkey", text(attnums(&cols).join(" "))),
+            ]));
+        }
+    }
+    out
+}
+
+fn constraints(catalog: &Catalog) -> Vec<CatalogRow> {
+    let mut out = Vec::new();
+    let mut check_oid = CHECK_OID_BASE;
+    for def in catalog.tables.values() {
+        let ns = namespace_oid(catalog, &def.schema);
+        for (oid, name, cols, unique, primary) in table_indexes(def) {
+            let is_constraint = primary
+                || def
+                    .indexes
+                    .iter()
+                    .any(|i| i64::from(i.oid) == oid && i.constraint);
+            if !unique || !is_constraint {
+                continue;
+            }
+            out.push(CatalogRow::from([
+                ("oid", int(oid + CONSTRAINT_OID_OFFSET)),
+                ("conname", text(name)),
+                ("connamespace", int(ns)),
+                ("contype", text(if primary { "p" } else { "u" })),
+                ("convalidated", boolean(true)),
+                ("conrelid", int(i64::from(def.oid))),
+                ("conindid", int(oid)),
+                ("conislocal", boolean(true)),
+                ("conkey", text(format!("{{{}}}", attnums(&cols).join(",")))),
+            ]));
+        }
+        for c in &def.checks {
+            check_oid += 1;
+            out.push(CatalogRow::from([
+                ("oid", int(check_oid)),
+                ("conname", text(&c.name)),
+                ("connamespace", int(ns)),
+                ("contype", text("c")),
+                ("convalidated", boolean(true)),
+                ("conrelid", int(i64::from(def.oid))),
+                ("conislocal", boolean(true)),
+                ("conbin", text(&c.expr)),
+            ]));
+        }
+    }
+    out
+}
+
+/// A batch in the crate's column layout, each column filled from the rows (converted to the
+/// column's type) or with a neutral default.
+fn fill(template: &SchemaRef, rows: &[CatalogRow]) -> DfResult<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(template.fields().len());
+    let mut fields = Vec::with_capacity(template.fields().len());
+    for f in template.fields() {
+        let ty = f.data_type();
+        let mut values = Vec::with_capacity(rows.len());
+        for r in rows {
+            let v = match r.get(f.name().as_str()) {
+                Some(v) => v.cast_to(ty)?,
+                None => neutral(ty, f.is_nullable())?,
+            };
+            values.push(v);
+        }
+        let array = if values.is_empty() {
+            new_null_array(ty, 0)
+        } else {
+            ScalarValue::iter_to_array(values)?
+        };
+        fields.push(Field::new(f.name(), ty.clone(), true));
+        columns.push(array);
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &options,
+    )?)
+}
+
+fn neutral(ty: &DataType, nullable: bool) -> DfResult<ScalarValue> {
+    if nullable {
+        return ScalarValue::try_from(ty);
+    }
+    Ok(match ty {
+        DataType::Utf8 => text(""),
+        DataType::Boolean => boolean(false),
+        t => ScalarValue::new_zero(t).or_else(|_| ScalarValue::try_from(t))?,
+    })
+}
+
+/// `pg_get_indexdef(oid [, col, pretty])` and `pg_get_constraintdef(oid [, pretty])` for
+/// Basalt's indexes and constraints (they replace the crate's placeholders of the same name).
+pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
+    // pg_attrdef.adbin and pg_constraint.conbin hold SQL text already: pg_get_expr returns it.
+    ctx.register_udf(ScalarUDF::from(GetExpr {
+        signature: Signature::variadic_any(Volatility::Stable),
+    }));
+    for kind in [DefKind::Index, DefKind::Constraint] {
+        ctx.register_udf(ScalarUDF::from(CatalogDef {
+            kind,
+            engine: Arc::clone(engine),
+            signature: Signature::variadic_any(Volatility::Stable),
+        }));
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct GetExpr {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for GetExpr {
+    fn name(&self) -> &str {
+        "pg_get_expr"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let first = arrays
+            .first()
+            .ok_or_else(|| DataFusionError::Execution("pg_get_expr needs an expression".into()))?;
+        Ok(ColumnarValue::Array(datafusion::arrow::compute::cast(
+            first,
+            &DataType::Utf8,
+        )?))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum DefKind {
+    Index,
+    Constraint,
+}
+
+struct CatalogDef {
+    kind: DefKind,
+    engine: Arc<Engine>,
+    signature: Signature,
+}
+
+impl fmt::Debug for CatalogDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.kind)
+    }
+}
+impl PartialEq for CatalogDef {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && Arc::ptr_eq(&self.engine, &other.engine)
+    }
+}
+impl Eq for CatalogDef {}
+impl std::hash::Hash for CatalogDef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CatalogDef {
+    fn name(&self) -> &str {
+        match self.kind {
+            DefKind::Index => "pg_get_indexdef",
+            DefKind::Constraint => "pg_get_constraintdef",
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let catalog = self.engine.catalog();
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        match self.kind {
+            DefKind::Index => lookup_text(&arrays, |oid| index_def(&catalog, oid)),
+            DefKind::Constraint => lookup_text(&arrays, |oid| constraint_def(&catalog, oid)),
+        }
+    }
+}
+
+fn lookup_text(arrays: &[ArrayRef], f: impl Fn(i64) -> Option<String>) -> DfResult<ColumnarValue> {
+    let first = arrays
+        .first()
+        .ok_or_else(|| DataFusionError::Execution("oid expected".into()))?;
+    let oids = datafusion::arrow::compute::cast(first, &DataType::Int64)?;
+    let oids = oids
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        .ok_or_else(|| DataFusionError::Execution("oid expected".into()))?;
+    let out: StringArray = oids.iter().map(|o| o.and_then(&f)).collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
+fn column_list(def: &TableDef, cols: &[usize]) -> String {
+    cols.iter()
+        .map(|&c| def.columns[c].name.clone())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn index_def(catalog: &Catalog, oid: i64) -> Option<String> {
+    for def in catalog.tables.values() {
+        for (ioid, name, cols, unique, _) in table_indexes(def) {
+            if ioid == oid {
+                return Some(format!(
+                    "CREATE {}INDEX {name} ON {}.{} USING btree ({})",
+                    if unique { "UNIQUE " } else { "" },
+                    def.schema,
+                    def.name,
+                    column_list(def, &cols)
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn constraint_def(catalog: &Catalog, oid: i64) -> Option<String> {
+    let rows = constraints(catalog);
+    let row = rows.iter().find(|r| r.get("oid") == Some(&int(oid)))?;
+    let relid = match row.get("conrelid")? {
+        ScalarValue::Int64(Some(v)) => *v,
+        _ => return None,
+    };
+    let def = catalog
+        .tables
+        .values()
+        .find(|t| i64::from(t.oid) == relid)?;
+    match row.get("contype")? {
+        ScalarValue::Utf8(Some(t)) if t == "c" => match row.get("conbin")? {
+            ScalarValue::Utf8(Some(expr)) => Some(format!("CHECK ({expr})")),
+            _ => None,
+        },
+        ScalarValue::Utf8(Some(t)) => {
+            let index = match row.get("conindid")? {
+                ScalarValue::Int64(Some(v)) => *v,
+                _ => return None,
+            };
+            let (_, _, cols, _, _) = table_indexes(def).into_iter().find(|(o, ..)| *o == index)?;
+            let kind = if t == "p" { "PRIMARY KEY" } else { "UNIQUE" };
+            Some(format!("{kind} ({})", column_list(def, &cols)))
+        }
+        _ => None,
+    }
+}
