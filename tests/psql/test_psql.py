@@ -40,9 +40,11 @@ def test_psql_create_copy_million_rows_query_and_describe(tmp_path):
         assert "1000000" in out and str(n * (n + 1) // 2) in out and "name-0" in out and "6.5" in out, out
         out = psql(f"SELECT name, score FROM {t} WHERE id = 424242")
         assert "name-242" in out and f"{424242 % 7}.5" in out, out
+        psql(f"CREATE INDEX {t}_name_idx ON {t} (name)")
         described = psql(f"\\d {t}")
-        for word in ("id", "name", "score", "integer", "numeric"):
-            assert word in described, described
+        for text in ("id", "integer", "character varying(20)", "numeric(6,1)", "not null",
+                     "Indexes:", f'"{t}_pkey" PRIMARY KEY, btree (id)', f'"{t}_name_idx" btree (name)'):
+            assert text in described, described
         assert t in psql("\\dt")
         assert "public" in psql("\\dn")
         assert "basalt" in psql("\\l")
