@@ -6,7 +6,6 @@ Every test creates uniquely named tables and drops them.
 """
 from __future__ import annotations
 
-import os
 
 import asyncio
 import datetime as dt
@@ -101,6 +100,13 @@ def test_psycopg_type_roundtrip(connect, table_name, case, binary):
         cur.execute(f"SELECT ({ph})::{sql_type}", (value,))
         (back,) = cur.fetchone()
         assert _same(back, expected), back
+
+
+def test_untyped_null_is_null_in_text_and_binary(connect):
+    conn = connect()
+    assert conn.execute("SELECT NULL, CASE WHEN false THEN NULL END").fetchone() == (None, None)
+    with conn.cursor(binary=True) as cur:
+        assert cur.execute("SELECT NULL").fetchone() == (None,)
 
 
 def test_psycopg_auto_params_and_types(connect):
@@ -563,12 +569,7 @@ def test_pandas_to_sql_create_and_append(sa_engine, table_name):
     assert pd.Timestamp(df_back["day"].tolist()[1]) == pd.Timestamp("2024-02-29")
 
 
-# if_exists="replace" makes SQLAlchemy reflect the whole table definition from pg_catalog
-# with correlated scalar subqueries that DataFusion does not plan yet (see
-# docs/compatibility.md). Expected to fail against Basalt until then; strict, so that the
-# day it passes is noticed.
-@pytest.mark.xfail(os.environ.get("BASALT_TARGET") == "basalt", strict=True,
-                   reason="SQLAlchemy table reflection needs correlated scalar subqueries")
+# if_exists="replace" makes SQLAlchemy reflect the whole table definition from pg_catalog.
 def test_pandas_to_sql_replace(sa_engine, table_name):
     t = table_name("drv_pd_to")
     df = pd.DataFrame({"id": [1, 2, 3], "name": ["x", "y", None], "val": [1.5, None, -2.25],

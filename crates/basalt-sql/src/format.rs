@@ -30,6 +30,8 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
         }};
     }
     match array.data_type() {
+        // A NullArray has no null bitmap: every value is NULL.
+        DataType::Null => return Ok(vec![None; n]),
         DataType::Boolean => each!(BooleanArray, |a: &BooleanArray, i| if a.value(i) {
             "t".into()
         } else {

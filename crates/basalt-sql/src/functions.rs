@@ -61,6 +61,82 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
     ));
 }
 
+/// `current_setting(name [, missing_ok])`: a session setting, as SHOW reports it.
+pub fn register_settings(
+    ctx: &SessionContext,
+    settings: &Arc<Mutex<std::collections::BTreeMap<String, String>>>,
+) {
+    ctx.register_udf(ScalarUDF::from(CurrentSetting {
+        settings: Arc::clone(settings),
+        signature: Signature::one_of(
+            vec![
+                TypeSignature::Exact(vec![DataType::Utf8]),
+                TypeSignature::Exact(vec![DataType::Utf8, DataType::Boolean]),
+            ],
+            Volatility::Stable,
+        ),
+    }));
+}
+
+struct CurrentSetting {
+    settings: Arc<Mutex<std::collections::BTreeMap<String, String>>>,
+    signature: Signature,
+}
+
+impl std::fmt::Debug for CurrentSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("current_setting")
+    }
+}
+impl PartialEq for CurrentSetting {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.settings, &other.settings)
+    }
+}
+impl Eq for CurrentSetting {}
+impl Hash for CurrentSetting {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        "current_setting".hash(state);
+    }
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let missing_ok = matches!(
+            args.args.get(1),
+            Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+        );
+        let arrays = ColumnarValue::values_to_arrays(&args.args[..1])?;
+        let names = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+        let names = names
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| DataFusionError::Execution("setting name must be text".into()))?;
+        let map = self.settings.lock();
+        let mut out = Vec::with_capacity(names.len());
+        for n in names.iter() {
+            let v = n.and_then(|n| map.get(&n.to_lowercase()).cloned());
+            if let (None, Some(n), false) = (&v, n, missing_ok) {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "unrecognized configuration parameter \"{n}\""
+                ))
+                .into_datafusion());
+            }
+            out.push(v);
+        }
+        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+    }
+}
+
 /// `pg_get_serial_sequence(table, column)`: the sequence a SERIAL/identity column draws from.
 fn serial_sequence(engine: &Engine, args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
     let arrays = ColumnarValue::values_to_arrays(args)?;

@@ -77,7 +77,7 @@ impl SchemaProvider for PgCatalogOverlay {
             return Ok(None);
         };
         let rows = rows_for(&lower, &self.engine.catalog());
-        let batch = fill(&template.schema(), &rows)?;
+        let batch = fill(&with_extra_columns(&lower, &template.schema()), &rows)?;
         Ok(Some(Arc::new(MemTable::try_new(
             batch.schema(),
             vec![vec![batch]],
@@ -307,8 +307,29 @@ fn attrdefs(catalog: &Catalog) -> Vec<CatalogRow> {
     out
 }
 
-fn attnums(cols: &[usize]) -> Vec<String> {
-    cols.iter().map(|c| (c + 1).to_string()).collect()
+/// Column numbers (1-based) as PostgreSQL's int2[] / int2vector.
+fn int2_array(cols: &[usize]) -> ScalarValue {
+    let values: Vec<ScalarValue> = cols
+        .iter()
+        .map(|c| ScalarValue::Int16(Some(*c as i16 + 1)))
+        .collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int16))
+}
+
+/// `n` zeros as an int2 array (per-column options, classes and collations Basalt does not
+/// have).
+fn zeros_array(n: usize) -> ScalarValue {
+    let values: Vec<ScalarValue> = (0..n).map(|_| ScalarValue::Int16(Some(0))).collect();
+    ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Int16))
+}
+
+/// Columns that are arrays in PostgreSQL (int2vector / int2[]), whatever type the template
+/// has for them.
+fn array_column(table_field: &str) -> bool {
+    matches!(
+        table_field,
+        "indkey" | "indclass" | "indoption" | "indcollation" | "conkey" | "confkey"
+    )
 }
 
 fn indexes(catalog: &Catalog) -> Vec<CatalogRow> {
@@ -326,7 +347,10 @@ fn indexes(catalog: &Catalog) -> Vec<CatalogRow> {
                 ("indisvalid", boolean(true)),
                 ("indisready", boolean(true)),
                 ("indislive", boolean(true)),
-                ("indkey", text(attnums(&cols).join(" "))),
+                ("indkey", int2_array(&cols)),
+                ("indclass", zeros_array(cols.len())),
+                ("indoption", zeros_array(cols.len())),
+                ("indcollation", zeros_array(cols.len())),
             ]));
         }
     }
@@ -356,7 +380,7 @@ fn constraints(catalog: &Catalog) -> Vec<CatalogRow> {
                 ("conrelid", int(i64::from(def.oid))),
                 ("conindid", int(oid)),
                 ("conislocal", boolean(true)),
-                ("conkey", text(format!("{{{}}}", attnums(&cols).join(",")))),
+                ("conkey", int2_array(&cols)),
             ]));
         }
         for c in &def.checks {
@@ -376,13 +400,38 @@ fn constraints(catalog: &Catalog) -> Vec<CatalogRow> {
     out
 }
 
+/// Columns PostgreSQL has that the crate's layout lacks (clients such as SQLAlchemy read
+/// them); they are NULL for Basalt's objects.
+fn with_extra_columns(table: &str, template: &SchemaRef) -> SchemaRef {
+    let extra: &[(&str, DataType)] = match table {
+        "pg_class" => &[("reloptions", DataType::Utf8), ("relacl", DataType::Utf8)],
+        _ => &[],
+    };
+    let mut fields: Vec<Field> = template
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for (name, ty) in extra {
+        if template.field_with_name(name).is_err() {
+            fields.push(Field::new(*name, ty.clone(), true));
+        }
+    }
+    Arc::new(Schema::new(fields))
+}
+
 /// A batch in the crate's column layout, each column filled from the rows (converted to the
 /// column's type) or with a neutral default.
 fn fill(template: &SchemaRef, rows: &[CatalogRow]) -> DfResult<RecordBatch> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(template.fields().len());
     let mut fields = Vec::with_capacity(template.fields().len());
     for f in template.fields() {
-        let ty = f.data_type();
+        let list = DataType::List(Arc::new(Field::new_list_field(DataType::Int16, true)));
+        let ty = if array_column(f.name()) {
+            &list
+        } else {
+            f.data_type()
+        };
         let mut values = Vec::with_capacity(rows.len());
         for r in rows {
             let v = match r.get(f.name().as_str()) {

@@ -188,6 +188,11 @@ pub fn aggregate_scalar_subqueries(stmt: &mut Statement) {
     impl VisitorMut for Agg {
         type Break = ();
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            // generate_subscripts(a, 1) beside unnest(a): the subscripts as a second unnest.
+            if let Some(new) = generate_subscripts(e) {
+                *e = new;
+                return ControlFlow::Continue(());
+            }
             let Expr::Subquery(q) = e else {
                 return ControlFlow::Continue(());
             };
@@ -247,6 +252,27 @@ pub fn aggregate_scalar_subqueries(stmt: &mut Statement) {
         }
     }
     let _ = VisitMut::visit(stmt, &mut Agg);
+}
+
+fn generate_subscripts(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    if !f
+        .name
+        .to_string()
+        .eq_ignore_ascii_case("generate_subscripts")
+    {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(a))) = list.args.first() else {
+        return None;
+    };
+    crate::eval::parse_expr(&format!(
+        "unnest(generate_series(1, CAST(array_length({a}) AS BIGINT)))"
+    ))
+    .ok()
 }
 
 /// Names a subquery's FROM items can be referred to by (aliases, or table names).
@@ -311,14 +337,11 @@ fn join_and(parts: Vec<Expr>) -> Option<Expr> {
 /// A conjunct that refers to the outer row must be `outer = inner` to be decorrelated.
 fn correlation_is_equality(e: &Expr, inner: &HashSet<String>) -> bool {
     let (outer, _) = count_refs(e, inner);
-    outer == 0
-        || matches!(
-            e,
-            Expr::BinaryOp {
-                op: BinaryOperator::Eq,
-                ..
-            }
-        )
+    if outer == 0 {
+        return true;
+    }
+    let plain = |x: &Expr| matches!(x, Expr::CompoundIdentifier(_) | Expr::Identifier(_));
+    matches!(e, Expr::BinaryOp { left, op: BinaryOperator::Eq, right } if plain(left) && plain(right))
 }
 
 /// Whether every column reference of `e` is qualified with a name outside the subquery
@@ -497,5 +520,33 @@ fn add_column_alias(alias: &mut TableAlias) {
             name: alias.name.clone(),
             data_type: None,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> String {
+        let mut stmt = crate::session::parse_sql(sql).unwrap().pop().unwrap();
+        aggregate_scalar_subqueries(&mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn catalog_subqueries_are_aggregated_and_outer_conditions_moved_out() {
+        let out = rewritten("SELECT (SELECT d.adbin FROM pg_attrdef d WHERE a.atthasdef AND d.adrelid = a.attrelid) FROM pg_attribute a");
+        assert!(
+            out.contains("CASE WHEN a.atthasdef THEN (SELECT max(d.adbin)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn non_equality_correlation_answers_null() {
+        let out = rewritten("SELECT (SELECT s.x FROM s WHERE s.id = f(a.id)) FROM a");
+        assert!(out.contains("SELECT NULL FROM a"), "{out}");
+        let out = rewritten("SELECT (SELECT s.x FROM s WHERE s.id <> a.id) FROM a");
+        assert!(out.contains("SELECT NULL FROM a"), "{out}");
     }
 }

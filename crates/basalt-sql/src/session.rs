@@ -80,6 +80,7 @@ impl Database {
                     s = rule.rewrite(s);
                 }
                 crate::rewrite::aggregate_scalar_subqueries(&mut s);
+                tracing::debug!("catalog query rewritten: {s}");
                 Ok(s)
             })
             .collect()
@@ -148,7 +149,8 @@ pub struct Session {
     pub(crate) ctx: SessionContext,
     pub(crate) slot: Arc<TxnSlot>,
     state: TxnState,
-    settings: BTreeMap<String, String>,
+    /// Session settings (SET/SHOW, current_setting()); shared with the SQL functions.
+    settings: Arc<parking_lot::Mutex<BTreeMap<String, String>>>,
     pub(crate) copy: Option<CopyIn>,
     /// The statement being executed and whether it runs in its own transaction; set while it
     /// runs, so that a statement abandoned midway (query cancel) is rolled back.
@@ -179,7 +181,9 @@ impl Session {
         );
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider)
             .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
+        let shared_settings = Arc::new(parking_lot::Mutex::new(BTreeMap::new()));
         functions::register(&ctx, &db.engine);
+        functions::register_settings(&ctx, &shared_settings);
         crate::pg_catalog::register_functions(&ctx, &db.engine);
         if let Some(catalog) = ctx.catalog(DATABASE_NAME) {
             if let Some(inner) = catalog.schema("pg_catalog") {
@@ -211,6 +215,14 @@ impl Session {
             ("max_identifier_length", "63"),
             ("lock_timeout", "0"),
             ("statement_timeout", "0"),
+            ("default_table_access_method", "heap"),
+            ("lc_collate", "C.UTF-8"),
+            ("lc_ctype", "C.UTF-8"),
+            ("is_superuser", "on"),
+            ("max_connections", "100"),
+            ("idle_in_transaction_session_timeout", "0"),
+            ("default_transaction_read_only", "off"),
+            ("transaction_read_only", "off"),
         ] {
             settings.insert(k.to_owned(), v.to_owned());
         }
@@ -219,7 +231,10 @@ impl Session {
             ctx,
             slot,
             state: TxnState::Idle,
-            settings,
+            settings: {
+                *shared_settings.lock() = settings;
+                shared_settings
+            },
             copy: None,
             running: None,
             savepoints: Vec::new(),
@@ -302,7 +317,8 @@ impl Session {
                     Err(e)
                 }
             };
-            if result.is_err() && introspection && is_query {
+            if let (Err(e), true) = (&result, introspection && is_query) {
+                tracing::debug!("catalog query failed as written ({e}); retrying the lossy form");
                 if let Some(retried) = self.retry_catalog_query(sql, index, before).await {
                     result = retried;
                 }
@@ -580,6 +596,7 @@ impl Session {
             }
         }
         self.settings
+            .lock()
             .insert(name.to_owned(), value.trim_matches('\'').to_owned());
         Ok(())
     }
@@ -600,8 +617,9 @@ impl Session {
                 Field::new("name", DataType::Utf8, false),
                 Field::new("setting", DataType::Utf8, false),
             ]));
-            let names: Vec<&str> = self.settings.keys().map(String::as_str).collect();
-            let values: Vec<&str> = self.settings.values().map(String::as_str).collect();
+            let settings = self.settings.lock();
+            let names: Vec<&str> = settings.keys().map(String::as_str).collect();
+            let values: Vec<&str> = settings.values().map(String::as_str).collect();
             let batch = RecordBatch::try_new(
                 Arc::clone(&schema),
                 vec![
@@ -615,7 +633,7 @@ impl Session {
                 tag: "SHOW".into(),
             });
         }
-        let value = self.settings.get(&name).cloned().ok_or_else(|| {
+        let value = self.settings.lock().get(&name).cloned().ok_or_else(|| {
             SqlError::InvalidParameterValue(format!(
                 "unrecognized configuration parameter \"{name}\""
             ))
@@ -632,8 +650,8 @@ impl Session {
         })
     }
 
-    pub fn setting(&self, name: &str) -> Option<&str> {
-        self.settings.get(name).map(String::as_str)
+    pub fn setting(&self, name: &str) -> Option<String> {
+        self.settings.lock().get(name).cloned()
     }
 
     /// Plans a parsed statement with DataFusion.
@@ -804,15 +822,33 @@ impl Session {
         let before = self.status();
         let result = self.run_prepared(prepared, stmt, values.clone()).await;
         match (&result, &prepared.fallback) {
-            (Err(_), Some(fallback)) => {
-                // A catalog query DataFusion could not run as written: retry the lossy form.
+            (Err(e), Some(fallback)) => {
+                // A catalog query DataFusion could not run as written: retry the lossy form,
+                // but only if it returns the columns already described to the client.
+                tracing::debug!(
+                    "prepared catalog query failed as written ({e}); retrying the lossy form"
+                );
                 if before == TxnStatus::InBlock {
                     if let TxnState::Failed(t) = &self.state {
                         self.state = TxnState::InBlock(Arc::clone(t));
                     }
                 }
                 let stmt = params::substitute(fallback.clone(), &values)?;
-                self.execute_statement(stmt).await
+                match self.execute_statement(stmt).await {
+                    Ok(Output::Rows {
+                        schema,
+                        batches,
+                        tag,
+                    }) if same_columns(&schema, prepared.schema.as_ref()) => Ok(Output::Rows {
+                        schema,
+                        batches,
+                        tag,
+                    }),
+                    Ok(_) | Err(_) => {
+                        self.fail_block();
+                        result
+                    }
+                }
             }
             _ => result,
         }
@@ -873,6 +909,19 @@ impl Session {
 enum TxnStateKind {
     Runnable,
     Failed,
+}
+
+/// Whether a result has the column names and types a statement was described with.
+fn same_columns(schema: &SchemaRef, described: Option<&SchemaRef>) -> bool {
+    let Some(described) = described else {
+        return false;
+    };
+    schema.fields().len() == described.fields().len()
+        && schema
+            .fields()
+            .iter()
+            .zip(described.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
 }
 
 /// Parses SQL with the PostgreSQL dialect; syntax errors carry a 1-based character position.
