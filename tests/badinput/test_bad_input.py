@@ -128,10 +128,7 @@ ON_BASALT = os.environ.get("BASALT_TARGET") == "basalt"
 
 
 @pytest.mark.parametrize("sql,pos_token", [
-    # Basalt's SQL parser accepts WHERE as a table name here and fails one token later
-    # (docs/compatibility.md); strict xfail so a fix is noticed.
-    pytest.param("SELECT * FROM WHERE x = 1", "WHERE", marks=pytest.mark.xfail(
-        ON_BASALT, strict=True, reason="reserved word accepted as a table name")),
+    ("SELECT * FROM WHERE x = 1", "WHERE"),
     ("SELEC 1", "SELEC"),
     ("SELECT 1 +", None),
     ("CREATE TABLE (id INT)", "("),

@@ -926,10 +926,176 @@ fn same_columns(schema: &SchemaRef, described: Option<&SchemaRef>) -> bool {
 
 /// Parses SQL with the PostgreSQL dialect; syntax errors carry a 1-based character position.
 pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
-    Parser::new(&PostgreSqlDialect {})
+    let statements = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_statements())
-        .map_err(|e| syntax_error(sql, e))
+        .map_err(|e| reserved_word_error(sql).unwrap_or_else(|| syntax_error(sql, e)))?;
+    for stmt in &statements {
+        reject_reserved_relation_names(sql, stmt)?;
+    }
+    Ok(statements)
+}
+
+/// PostgreSQL's reserved key words, which cannot name a table unless quoted. The SQL parser
+/// accepts them there, so `SELECT * FROM WHERE x = 1` is refused here, at the word.
+const RESERVED: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "initially",
+    "intersect",
+    "into",
+    "lateral",
+    "leading",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "select",
+    "session_user",
+    "some",
+    "symmetric",
+    "table",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
+/// A reserved word where a table name belongs (`FROM WHERE`) is the real mistake behind a
+/// later parse error; report it, at its position, as PostgreSQL does.
+fn reserved_word_error(sql: &str) -> Option<SqlError> {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let words: Vec<_> = tokens
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    for pair in words.windows(2) {
+        let (Token::Word(before), Token::Word(name)) = (&pair[0].token, &pair[1].token) else {
+            continue;
+        };
+        let introduces_table = ["from", "join", "into", "update", "table"]
+            .contains(&before.value.to_lowercase().as_str());
+        // Words that may follow FROM inside an expression (IS DISTINCT FROM NULL, …) are not
+        // table names.
+        const VALUES: &[&str] = &[
+            "null",
+            "true",
+            "false",
+            "array",
+            "case",
+            "cast",
+            "current_date",
+            "current_time",
+            "current_timestamp",
+            "localtime",
+            "localtimestamp",
+            "current_user",
+            "session_user",
+            "user",
+        ];
+        let lower = name.value.to_lowercase();
+        if introduces_table
+            && name.quote_style.is_none()
+            && RESERVED.contains(&lower.as_str())
+            && !VALUES.contains(&lower.as_str())
+        {
+            let loc = pair[1].span.start;
+            return Some(SqlError::Syntax {
+                message: format!("syntax error at or near \"{}\"", name.value),
+                position: Some(char_position(sql, loc.line as usize, loc.column as usize)),
+            });
+        }
+    }
+    None
+}
+
+fn reject_reserved_relation_names(sql: &str, stmt: &Statement) -> SqlResult<()> {
+    let mut bad: Option<datafusion::sql::sqlparser::ast::Ident> = None;
+    let _ = datafusion::sql::sqlparser::ast::visit_relations(stmt, |name| {
+        if let [part] = name.0.as_slice() {
+            if let Some(ident) = part.as_ident() {
+                if ident.quote_style.is_none()
+                    && RESERVED.contains(&ident.value.to_lowercase().as_str())
+                {
+                    bad = Some(ident.clone());
+                    return std::ops::ControlFlow::Break(());
+                }
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    match bad {
+        Some(ident) => {
+            let start = ident.span.start;
+            let position = (start.line > 0)
+                .then(|| char_position(sql, start.line as usize, start.column as usize));
+            Err(SqlError::Syntax {
+                message: format!("syntax error at or near \"{}\"", ident.value),
+                position,
+            })
+        }
+        None => Ok(()),
+    }
 }
 
 fn syntax_error(sql: &str, e: ParserError) -> SqlError {
