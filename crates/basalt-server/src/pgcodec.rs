@@ -72,7 +72,7 @@ pub fn pg_type(field: &Field) -> Option<Type> {
         DataType::Time32(_) | DataType::Time64(_) => Type::TIME,
         DataType::Timestamp(_, None) => Type::TIMESTAMP,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
-        DataType::Interval(_) => Type::INTERVAL,
+        DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
         DataType::Null => Type::TEXT,
         _ => return None,
     })
@@ -165,6 +165,29 @@ fn normalize(array: &ArrayRef) -> Result<ArrayRef, SqlError> {
         }
         DataType::Interval(unit) if *unit != IntervalUnit::MonthDayNano => {
             DataType::Interval(IntervalUnit::MonthDayNano)
+        }
+        DataType::Duration(_) => {
+            // Days and time, as PostgreSQL's timestamp difference.
+            let us = cast(array, &DataType::Duration(TimeUnit::Microsecond))?;
+            let us = cast(&us, &DataType::Int64)?;
+            let us = us
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| SqlError::Internal("duration".into()))?;
+            let out: IntervalMonthDayNanoArray = us
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        let days = v / 86_400_000_000;
+                        IntervalMonthDayNano::new(
+                            0,
+                            days as i32,
+                            (v - days * 86_400_000_000) * 1000,
+                        )
+                    })
+                })
+                .collect();
+            return Ok(Arc::new(out));
         }
         _ => return Ok(Arc::clone(array)),
     };

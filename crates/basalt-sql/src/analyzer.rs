@@ -27,6 +27,7 @@ use crate::error::SqlError;
 
 #[derive(Debug)]
 pub struct CheckedIntegerArithmetic {
+    rint: Arc<ScalarUDF>,
     pg_text: Arc<ScalarUDF>,
     byte_length: Arc<ScalarUDF>,
     add: Arc<ScalarUDF>,
@@ -38,6 +39,7 @@ impl Default for CheckedIntegerArithmetic {
     fn default() -> Self {
         CheckedIntegerArithmetic {
             byte_length: Arc::new(byte_length_udf()),
+            rint: Arc::new(rint_udf()),
             pg_text: Arc::new(ScalarUDF::from(PgText {
                 signature: Signature::any(1, Volatility::Immutable),
             })),
@@ -60,6 +62,8 @@ impl AnalyzerRule for CheckedIntegerArithmetic {
                 merge_schema(&node.inputs())
             };
             let preserver = NamePreserver::new(&node);
+            // Rewrites keep every expression's type: DataFusion requires an analyzer rule to
+            // leave the plan's schema unchanged.
             node.map_expressions(|e| {
                 let name = preserver.save(&e);
                 let rewritten = e.transform_up(|e| self.rewrite(e, &schema))?;
@@ -77,17 +81,25 @@ impl AnalyzerRule for CheckedIntegerArithmetic {
 impl CheckedIntegerArithmetic {
     fn rewrite(&self, e: Expr, schema: &DFSchema) -> DfResult<Transformed<Expr>> {
         // A cast of a fractional number to an integer rounds in PostgreSQL (DataFusion
-        // truncates): 2.5::numeric::integer is 3.
+        // truncates): 2.5::numeric::integer is 3 (half away from zero), 2.5::float8::integer
+        // is 2 (half to even, like rint).
         if let Expr::Cast(Cast { expr, field }) = &e {
+            let from = expr.get_type(schema);
             if matches!(
                 field.data_type(),
                 DataType::Int16 | DataType::Int32 | DataType::Int64
             ) && matches!(
-                expr.get_type(schema),
+                from,
                 Ok(DataType::Float32 | DataType::Float64 | DataType::Decimal128(_, _))
             ) {
-                let rounded =
-                    datafusion::functions::math::expr_fn::round(vec![expr.as_ref().clone()]);
+                let rounded = if matches!(from, Ok(DataType::Decimal128(_, _))) {
+                    datafusion::functions::math::expr_fn::round(vec![expr.as_ref().clone()])
+                } else {
+                    Expr::ScalarFunction(ScalarFunction::new_udf(
+                        Arc::clone(&self.rint),
+                        vec![expr.as_ref().clone()],
+                    ))
+                };
                 return Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
                     Box::new(rounded),
                     Arc::clone(field),
@@ -201,6 +213,72 @@ impl ScalarUDFImpl for PgText {
         let out: datafusion::arrow::array::StringArray = text.into_iter().collect();
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
+}
+
+/// Rounds half to even (PostgreSQL's `rint`, used when a float becomes an integer).
+fn rint_udf() -> ScalarUDF {
+    use datafusion::arrow::array::Float64Array;
+    datafusion::logical_expr::create_udf(
+        "rint",
+        vec![DataType::Float64],
+        DataType::Float64,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let f = datafusion::arrow::compute::cast(&arrays[0], &DataType::Float64)?;
+            let f = f.as_any().downcast_ref::<Float64Array>().ok_or_else(|| {
+                datafusion::error::DataFusionError::Execution("rint expects a float".into())
+            })?;
+            let out: Float64Array = f.iter().map(|v| v.map(f64::round_ties_even)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+/// `interval * number`: months and days scale, fractions carry down as PostgreSQL does
+/// (a fraction of a month becomes 30-day days, a fraction of a day 24-hour time).
+pub fn interval_mul_udf() -> ScalarUDF {
+    use datafusion::arrow::array::{Array, Float64Array, IntervalMonthDayNanoArray};
+    use datafusion::arrow::datatypes::{IntervalMonthDayNano, IntervalUnit};
+    datafusion::logical_expr::create_udf(
+        "interval_mul",
+        vec![
+            DataType::Interval(IntervalUnit::MonthDayNano),
+            DataType::Float64,
+        ],
+        DataType::Interval(IntervalUnit::MonthDayNano),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let bad =
+                || datafusion::error::DataFusionError::Execution("interval_mul arguments".into());
+            let iv = arrays[0]
+                .as_any()
+                .downcast_ref::<IntervalMonthDayNanoArray>()
+                .ok_or_else(bad)?;
+            let f = arrays[1]
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(bad)?;
+            let out: IntervalMonthDayNanoArray = (0..iv.len())
+                .map(|i| {
+                    if iv.is_null(i) || f.is_null(i) {
+                        return None;
+                    }
+                    let (v, k) = (iv.value(i), f.value(i));
+                    let months = f64::from(v.months) * k;
+                    let days = f64::from(v.days) * k + months.fract() * 30.0;
+                    let nanos = v.nanoseconds as f64 * k + days.fract() * 86_400e9;
+                    Some(IntervalMonthDayNano::new(
+                        months.trunc() as i32,
+                        days.trunc() as i32,
+                        nanos.round() as i64,
+                    ))
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
 }
 
 /// `length(bytea)`: the number of bytes.

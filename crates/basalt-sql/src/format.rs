@@ -81,6 +81,22 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
                 }
             )
         }
+        // A difference of timestamps: days and time, as PostgreSQL's justified interval.
+        DataType::Duration(_) => {
+            let us = cast(array, &DataType::Duration(TimeUnit::Microsecond))?;
+            let us = cast(&us, &DataType::Int64)?;
+            let a = us
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("cast to Int64");
+            for i in 0..n {
+                out.push((!a.is_null(i)).then(|| {
+                    let v = a.value(i);
+                    let days = v / 86_400_000_000;
+                    interval_text(0, days as i32, (v - days * 86_400_000_000) * 1000)
+                }));
+            }
+        }
         DataType::LargeUtf8 | DataType::Utf8View => {
             return pg_text_column(&cast(array, &DataType::Utf8)?);
         }

@@ -32,6 +32,7 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
         )));
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
+    ctx.register_udf(crate::analyzer::interval_mul_udf());
     ctx.register_udf(ScalarUDF::from(JsonBuildObject {
         signature: Signature::variadic_any(Volatility::Immutable),
     }));

@@ -98,6 +98,39 @@ impl VisitorMut for PgForms {
             *e = new;
             return ControlFlow::Continue(());
         }
+        // interval * number: DataFusion has no such operator; a function computes it.
+        if let Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Multiply,
+            right,
+        } = e
+        {
+            let is_interval = |x: &Expr| {
+                matches!(
+                    x,
+                    Expr::Interval(_)
+                        | Expr::Cast {
+                            data_type: DataType::Interval { .. },
+                            ..
+                        }
+                )
+            };
+            let pair = if is_interval(left) {
+                Some((left.clone(), right.clone()))
+            } else if is_interval(right) {
+                Some((right.clone(), left.clone()))
+            } else {
+                None
+            };
+            if let Some((iv, k)) = pair {
+                if let Ok(new) = crate::eval::parse_expr(&format!(
+                    "interval_mul({iv}, CAST({k} AS DOUBLE PRECISION))"
+                )) {
+                    *e = new;
+                    return ControlFlow::Continue(());
+                }
+            }
+        }
         match e {
             Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => {
                 if let Some(lit) = pg_interval_text(&iv.value) {
