@@ -159,6 +159,11 @@ impl Engine {
         self.tables.read().get(&id).cloned()
     }
 
+    /// fsyncs the WAL has made since the engine opened (group commit shares them).
+    pub fn wal_sync_count(&self) -> u64 {
+        self.wal.sync_count()
+    }
+
     /// Starts a transaction reading the newest durable snapshot.
     pub fn begin(&self) -> Transaction {
         let guard = self

@@ -298,6 +298,8 @@ pub struct Wal {
     durable_tx: watch::Sender<Durable>,
     fsync: bool,
     flusher: Mutex<Option<JoinHandle<()>>>,
+    /// fdatasync calls made (each shared by every commit queued before it).
+    syncs: std::sync::atomic::AtomicU64,
 }
 
 impl Wal {
@@ -328,6 +330,7 @@ impl Wal {
             durable_tx,
             fsync,
             flusher: Mutex::new(None),
+            syncs: std::sync::atomic::AtomicU64::new(0),
         });
         let file = open_segment(dir, segment_start)?;
         let w = Arc::clone(&wal);
@@ -480,8 +483,14 @@ impl Wal {
         if self.fsync {
             file.sync_data()
                 .map_err(|e| StorageError::io(&self.dir, e))?;
+            self.syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// How many fsyncs the log has made.
+    pub fn sync_count(&self) -> u64 {
+        self.syncs.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -566,6 +575,25 @@ mod tests {
             recover(dir.path(), 0).is_err(),
             "acknowledged records after the damage must not be cut off"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_share_fsyncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 0, 0, true).unwrap();
+        let commits = 200u64;
+        let mut waiters = Vec::new();
+        for i in 1..=commits {
+            let lsn = wal.append(&commit(i, i as i64).encode().unwrap(), CommitTs(i)).unwrap();
+            let w = Arc::clone(&wal);
+            waiters.push(tokio::spawn(async move { w.wait_durable(lsn).await }));
+        }
+        for w in waiters {
+            w.await.unwrap().unwrap();
+        }
+        let syncs = wal.sync_count();
+        assert!(syncs >= 1 && syncs < commits / 2, "{syncs} fsyncs for {commits} concurrent commits");
+        wal.shutdown();
     }
 
     #[tokio::test]

@@ -357,3 +357,30 @@ async fn writes_made_under_an_older_table_definition_cannot_commit() {
     engine.commit(&own).await.unwrap();
     assert_eq!(read(&engine, t, 2).as_deref(), Some("b"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_commits_share_one_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let t = create_table(&engine).await;
+    let before = engine.wal_sync_count();
+    let writers = 16;
+    let per_writer = 20;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let engine = Arc::clone(&engine);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per_writer {
+                let id = w * 1000 + i;
+                insert(&engine, t, id, &format!("w{w}-{i}")).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let commits = (writers * per_writer) as u64;
+    let syncs = engine.wal_sync_count() - before;
+    eprintln!("group commit: {commits} commits from {writers} writers took {syncs} fsyncs");
+    assert!(syncs < commits, "{syncs} fsyncs for {commits} concurrent commits: no group commit");
+}
