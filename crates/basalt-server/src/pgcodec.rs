@@ -251,14 +251,20 @@ fn encode_binary(
         DataType::Binary => put_bytes(out, get!(BinaryArray).value(r)),
         DataType::Date32 => put_bytes(
             out,
-            &(get!(Date32Array).value(r) - PG_EPOCH_DAYS).to_be_bytes(),
+            &get!(Date32Array)
+                .value(r)
+                .saturating_sub(PG_EPOCH_DAYS)
+                .to_be_bytes(),
         ),
         DataType::Time64(TimeUnit::Microsecond) => {
             put_bytes(out, &get!(Time64MicrosecondArray).value(r).to_be_bytes())
         }
         DataType::Timestamp(TimeUnit::Microsecond, _) => put_bytes(
             out,
-            &(get!(TimestampMicrosecondArray).value(r) - PG_EPOCH_MICROS).to_be_bytes(),
+            &get!(TimestampMicrosecondArray)
+                .value(r)
+                .saturating_sub(PG_EPOCH_MICROS)
+                .to_be_bytes(),
         ),
         DataType::Interval(IntervalUnit::MonthDayNano) => {
             let v = get!(IntervalMonthDayNanoArray).value(r);
@@ -332,7 +338,8 @@ pub fn decode_param(
             }
             Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
             Type::DATE => ScalarValue::Date32(Some(
-                i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("date"))?) + PG_EPOCH_DAYS,
+                i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("date"))?)
+                    .saturating_add(PG_EPOCH_DAYS),
             )),
             Type::TIME => ScalarValue::Time64Microsecond(Some(i64::from_be_bytes(
                 fixed(8)?.try_into().map_err(|_| bad("time"))?,
@@ -340,14 +347,14 @@ pub fn decode_param(
             Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
                 Some(
                     i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamp"))?)
-                        + PG_EPOCH_MICROS,
+                        .saturating_add(PG_EPOCH_MICROS),
                 ),
                 None,
             ),
             Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
                 Some(
                     i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamptz"))?)
-                        + PG_EPOCH_MICROS,
+                        .saturating_add(PG_EPOCH_MICROS),
                 ),
                 Some("+00:00".into()),
             ),

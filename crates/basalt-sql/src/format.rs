@@ -148,7 +148,8 @@ pub fn bytea_text(b: &[u8]) -> String {
 }
 
 pub fn date_text(days: i32) -> String {
-    NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+    days.checked_add(719_163)
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
         .map_or_else(|| days.to_string(), |d| d.to_string())
 }
 

@@ -117,7 +117,9 @@ fn literal(v: &ScalarValue) -> SqlResult<Expr> {
             format!("X'{hex}'")
         }
         ScalarValue::Date32(Some(d)) => {
-            let date = NaiveDate::from_num_days_from_ce_opt(*d + 719_163)
+            let date = d
+                .checked_add(719_163)
+                .and_then(NaiveDate::from_num_days_from_ce_opt)
                 .ok_or_else(|| SqlError::OutOfRange("date out of range".into()))?;
             format!("CAST({} AS DATE)", quote(&date.to_string()))
         }

@@ -204,11 +204,13 @@ pub fn decode_binary(ty: &SqlType, b: &[u8]) -> SqlResult<Value> {
         }
         SqlType::Bytea => Value::Bytes(b.to_vec()),
         SqlType::Date => Value::Date(
-            i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?) + PG_EPOCH_DAYS,
+            i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad())?)
+                .saturating_add(PG_EPOCH_DAYS),
         ),
         SqlType::Time => Value::Time(i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?)),
         SqlType::Timestamp | SqlType::TimestampTz => Value::Timestamp(
-            i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?) + PG_EPOCH_MICROS,
+            i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?)
+                .saturating_add(PG_EPOCH_MICROS),
         ),
         SqlType::Interval => {
             let b = fixed(16)?;

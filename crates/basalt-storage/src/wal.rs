@@ -483,7 +483,8 @@ impl Wal {
         if self.fsync {
             file.sync_data()
                 .map_err(|e| StorageError::io(&self.dir, e))?;
-            self.syncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.syncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
     }
@@ -584,7 +585,9 @@ mod tests {
         let commits = 200u64;
         let mut waiters = Vec::new();
         for i in 1..=commits {
-            let lsn = wal.append(&commit(i, i as i64).encode().unwrap(), CommitTs(i)).unwrap();
+            let lsn = wal
+                .append(&commit(i, i as i64).encode().unwrap(), CommitTs(i))
+                .unwrap();
             let w = Arc::clone(&wal);
             waiters.push(tokio::spawn(async move { w.wait_durable(lsn).await }));
         }
@@ -592,7 +595,10 @@ mod tests {
             w.await.unwrap().unwrap();
         }
         let syncs = wal.sync_count();
-        assert!(syncs >= 1 && syncs < commits / 2, "{syncs} fsyncs for {commits} concurrent commits");
+        assert!(
+            syncs >= 1 && syncs < commits / 2,
+            "{syncs} fsyncs for {commits} concurrent commits"
+        );
         wal.shutdown();
     }
 

@@ -382,5 +382,8 @@ async fn concurrent_commits_share_one_fsync() {
     let commits = (writers * per_writer) as u64;
     let syncs = engine.wal_sync_count() - before;
     eprintln!("group commit: {commits} commits from {writers} writers took {syncs} fsyncs");
-    assert!(syncs < commits, "{syncs} fsyncs for {commits} concurrent commits: no group commit");
+    assert!(
+        syncs < commits,
+        "{syncs} fsyncs for {commits} concurrent commits: no group commit"
+    );
 }
