@@ -409,3 +409,20 @@ def test_cancel_request_stops_a_running_query(connect):
         timer.cancel()
     assert time.monotonic() - started < 30
     assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_absurd_parameter_numbers_are_refused(connect):
+    """$n far beyond the protocol's 65535 parameters must not size anything by n."""
+    c = connect(autocommit=True)
+    res = c.pgconn.prepare(b"absurd", b"SELECT $1000000000000")
+    assert res.status != pq.ExecStatus.COMMAND_OK
+    assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_malformed_binary_numeric_parameter(connect):
+    """A binary NUMERIC with a negative display scale is refused, not expanded forever."""
+    c = connect(autocommit=True)
+    res = c.pgconn.exec_params(b"SELECT $1::numeric", [b"\x00\x00\x00\x00\x00\x00\xff\xff"],
+                               [1700], [1])
+    assert res.status == pq.ExecStatus.FATAL_ERROR
+    assert c.execute("SELECT 1").fetchone() == (1,)

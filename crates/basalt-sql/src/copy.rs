@@ -604,16 +604,19 @@ async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlRes
             let def = resolve_table(&s.engine().catalog(), &table_name)?;
             let cols = if columns.is_empty() {
                 def.live_columns()
-                    .map(|(_, c)| format!("\"{}\"", c.name))
+                    .map(|(_, c)| crate::eval::quote_ident(&c.name))
                     .collect::<Vec<_>>()
             } else {
-                columns.iter().map(|c| format!("\"{}\"", c.value)).collect()
+                columns
+                    .iter()
+                    .map(|c| crate::eval::quote_ident(&c.value))
+                    .collect()
             };
             let sql = format!(
-                "SELECT {} FROM \"{}\".\"{}\"",
+                "SELECT {} FROM {}.{}",
                 cols.join(", "),
-                def.schema,
-                def.name
+                crate::eval::quote_ident(&def.schema),
+                crate::eval::quote_ident(&def.name)
             );
             match crate::session::parse_sql(&sql)?.pop() {
                 Some(datafusion::sql::sqlparser::ast::Statement::Query(q)) => *q,

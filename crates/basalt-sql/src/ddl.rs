@@ -21,6 +21,9 @@ use crate::error::{SqlError, SqlResult};
 use crate::session::{object_name_parts, Output, Session, DATABASE_NAME};
 use crate::types::column_type;
 
+/// PostgreSQL's column limit per table.
+const MAX_COLUMNS: usize = 1600;
+
 pub async fn execute(
     s: &mut Session,
     txn: &Arc<Transaction>,
@@ -282,8 +285,10 @@ async fn create_table(
         }
         columns.push(col);
     }
-    if columns.is_empty() && ct.query.is_none() {
-        // PostgreSQL allows zero-column tables; so does Basalt.
+    if columns.len() > MAX_COLUMNS {
+        return Err(SqlError::TooManyColumns(format!(
+            "tables can have at most {MAX_COLUMNS} columns"
+        )));
     }
     let mut def = TableDef {
         id: basalt_common::TableId(0),
@@ -694,6 +699,11 @@ async fn alter_one(
                 return Err(SqlError::unsupported(
                     "adding a primary key column is not supported",
                 ));
+            }
+            if def.columns.len() >= MAX_COLUMNS {
+                return Err(SqlError::TooManyColumns(format!(
+                    "tables can have at most {MAX_COLUMNS} columns"
+                )));
             }
             if let Some(d) = &col.def.default {
                 crate::eval::validate_default(s, d)?;

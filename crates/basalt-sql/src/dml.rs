@@ -24,7 +24,8 @@ use datafusion::sql::sqlparser::ast::{
 use crate::ddl::{qualified, resolve_table};
 use crate::error::{SqlError, SqlResult};
 use crate::eval::{
-    compile, compile_multi, empty_batch, eval, physical_schema, row_values, to_column_type,
+    compile, compile_multi, empty_batch, eval, physical_schema, quote_ident, row_values,
+    to_column_type,
 };
 use crate::provider::{KEY_COLUMN, SCAN_BATCH_ROWS};
 use crate::session::{object_name_parts, parse_sql, Output, Session};
@@ -584,8 +585,13 @@ fn target_of(s: &Session, factor: &TableFactor) -> SqlResult<(TableDef, String, 
         None => def.name.clone(),
     };
     let from = match alias {
-        Some(a) => format!("\"{schema}\".\"{table}\" AS \"{}\"", a.name.value),
-        None => format!("\"{schema}\".\"{table}\""),
+        Some(a) => format!(
+            "{}.{} AS {}",
+            quote_ident(&schema),
+            quote_ident(&table),
+            quote_ident(&a.name.value)
+        ),
+        None => format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
     };
     Ok((def, reference, from))
 }
@@ -599,7 +605,11 @@ async fn select_targets(
     exprs: &[String],
     selection: Option<&Expr>,
 ) -> SqlResult<Vec<RecordBatch>> {
-    let mut sql = format!("SELECT \"{reference}\".\"{KEY_COLUMN}\"");
+    let mut sql = format!(
+        "SELECT {}.{}",
+        quote_ident(reference),
+        quote_ident(KEY_COLUMN)
+    );
     for (i, e) in exprs.iter().enumerate() {
         sql.push_str(&format!(", {e} AS \"__basalt_set_{i}\""));
     }
@@ -787,7 +797,7 @@ fn returning(
         let (exprs, names): (Vec<String>, Vec<String>) = match item {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => def
                 .live_columns()
-                .map(|(_, c)| (format!("\"{}\"", c.name), c.name.clone()))
+                .map(|(_, c)| (quote_ident(&c.name), c.name.clone()))
                 .unzip(),
             SelectItem::UnnamedExpr(e) => (vec![e.to_string()], vec![column_name_of(e)]),
             SelectItem::ExprWithAlias { expr, alias } => {

@@ -80,6 +80,8 @@ pub enum SqlError {
     #[error("{0}")]
     NoActiveTransaction(String),
     #[error("{0}")]
+    TooManyColumns(String),
+    #[error("{0}")]
     CharacterNotInRepertoire(String),
     #[error("{0}")]
     NoSuchSavepoint(String),
@@ -126,6 +128,7 @@ impl SqlError {
             SqlError::CardinalityViolation(_) => "21000",
             SqlError::DatetimeOverflow(_) => "22008",
             SqlError::NoActiveTransaction(_) => "25P01",
+            SqlError::TooManyColumns(_) => "54011",
             SqlError::CharacterNotInRepertoire(_) => "22021",
             SqlError::NoSuchSavepoint(_) => "3B001",
             SqlError::InvalidDatetime(_) => "22007",

@@ -20,6 +20,12 @@ use datafusion::sql::sqlparser::parser::Parser;
 use crate::error::{SqlError, SqlResult};
 use crate::session::Session;
 
+/// An identifier quoted for SQL text Basalt generates (embedded quotes doubled), so a name
+/// can never end the quoting and inject SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// Parses one SQL expression (PostgreSQL dialect).
 pub fn parse_expr(sql: &str) -> SqlResult<AstExpr> {
     Parser::new(&PostgreSqlDialect {})
@@ -378,8 +384,9 @@ pub fn row_values(columns: &[ArrayRef], types: &[SqlType], i: usize) -> SqlResul
 /// Parses PostgreSQL interval input: `1 day 02:03:04`, `-03:00:00`, `2 years 2 mons`,
 /// `1 hour 30 minutes`, `1.5 days` … into (months, days, nanoseconds).
 pub fn parse_pg_interval(text: &str) -> Option<(i32, i32, i64)> {
-    let mut months: i64 = 0;
-    let mut days: i64 = 0;
+    // Accumulated in i128 so that no input can overflow (out-of-range totals are refused).
+    let mut months: i128 = 0;
+    let mut days: i128 = 0;
     let mut nanos: i128 = 0;
     let mut tokens = text
         .trim()
@@ -404,7 +411,7 @@ pub fn parse_pg_interval(text: &str) -> Option<(i32, i32, i64)> {
             .find(|c: char| c.is_ascii_alphabetic())
             .unwrap_or(tok.len());
         let (num, unit_inline) = tok.split_at(split);
-        let value: f64 = num.parse().ok()?;
+        let value: f64 = num.parse().ok().filter(|v: &f64| v.is_finite())?;
         let unit = if unit_inline.is_empty() {
             tokens.next()?.to_ascii_lowercase()
         } else {
@@ -413,26 +420,26 @@ pub fn parse_pg_interval(text: &str) -> Option<(i32, i32, i64)> {
         let unit = unit.trim_end_matches(',');
         const NS_PER_S: f64 = 1e9;
         match unit {
-            "millennium" | "millennia" | "millenniums" => months += (value * 12000.0) as i64,
-            "century" | "centuries" => months += (value * 1200.0) as i64,
-            "decade" | "decades" => months += (value * 120.0) as i64,
+            "millennium" | "millennia" | "millenniums" => months += (value * 12000.0) as i128,
+            "century" | "centuries" => months += (value * 1200.0) as i128,
+            "decade" | "decades" => months += (value * 120.0) as i128,
             "y" | "yr" | "yrs" | "year" | "years" => {
-                months += (value * 12.0).round() as i64;
+                months += (value * 12.0).round() as i128;
             }
             "mon" | "mons" | "month" | "months" => {
                 let whole = value.trunc();
-                months += whole as i64;
+                months += whole as i128;
                 let frac_days = (value - whole) * 30.0;
-                days += frac_days.trunc() as i64;
+                days += frac_days.trunc() as i128;
                 nanos += ((frac_days - frac_days.trunc()) * 86_400.0 * NS_PER_S) as i128;
             }
             "w" | "week" | "weeks" => {
                 let d = value * 7.0;
-                days += d.trunc() as i64;
+                days += d.trunc() as i128;
                 nanos += ((d - d.trunc()) * 86_400.0 * NS_PER_S) as i128;
             }
             "d" | "day" | "days" => {
-                days += value.trunc() as i64;
+                days += value.trunc() as i128;
                 nanos += ((value - value.trunc()) * 86_400.0 * NS_PER_S) as i128;
             }
             "h" | "hr" | "hrs" | "hour" | "hours" => nanos += (value * 3600.0 * NS_PER_S) as i128,
@@ -473,8 +480,8 @@ fn parse_clock(tok: &str) -> Option<i128> {
     if parts.len() < 2 || parts.len() > 3 {
         return None;
     }
-    let h: i128 = parts[0].parse().ok()?;
-    let m: i128 = parts[1].parse().ok()?;
+    let h = i128::from(parts[0].parse::<i64>().ok()?);
+    let m = i128::from(parts[1].parse::<i64>().ok()?);
     let s: f64 = match parts.get(2) {
         Some(s) => s.parse().ok()?,
         None => 0.0,

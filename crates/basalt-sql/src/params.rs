@@ -17,6 +17,9 @@ use crate::error::{SqlError, SqlResult};
 use crate::eval::parse_expr;
 use crate::session::{object_name_parts, parse_sql, Session};
 
+/// PostgreSQL's limit on parameters of one statement.
+pub const PARAMS_MAX: usize = 65_535;
+
 fn placeholder_index(e: &Expr) -> Option<usize> {
     if let Expr::Value(v) = e {
         if let AstValue::Placeholder(p) = &v.value {
@@ -24,6 +27,38 @@ fn placeholder_index(e: &Expr) -> Option<usize> {
         }
     }
     None
+}
+
+/// Refuses `$n` beyond the protocol's limit (and `$0`), before anything is sized by n.
+pub fn check_placeholders(stmt: &Statement) -> SqlResult<()> {
+    struct Check(Option<String>);
+    impl Visitor for Check {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Value(v) = e {
+                if let AstValue::Placeholder(p) = &v.value {
+                    let ok = p
+                        .strip_prefix('$')
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| (1..=PARAMS_MAX).contains(&n));
+                    if !ok {
+                        self.0 = Some(p.clone());
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut c = Check(None);
+    let _ = stmt.visit(&mut c);
+    match c.0 {
+        Some(p) => Err(SqlError::Syntax {
+            message: format!("there is no parameter {p}"),
+            position: None,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The number of parameters: the highest `$n`.

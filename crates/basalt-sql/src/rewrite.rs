@@ -537,6 +537,7 @@ fn unique(used: &mut HashSet<String>, base: &str) -> String {
     if used.insert(base.to_owned()) {
         return base.to_owned();
     }
+    // Bounded: at most one probe per existing name with this base.
     let mut n = 2;
     loop {
         let candidate = format!("{base}_{n}");

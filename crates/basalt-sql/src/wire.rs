@@ -83,17 +83,21 @@ pub fn numeric_to_binary(value: i128, scale: i8) -> Vec<u8> {
 /// Decodes PostgreSQL binary NUMERIC into its decimal text.
 pub fn numeric_from_binary(b: &[u8]) -> Option<String> {
     let rd = |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])) };
-    let ndigits = rd(0)? as usize;
-    let weight = rd(2)? as i32;
+    // PostgreSQL bounds: at most 1000 fraction digits; digits are base-10000 groups.
+    let ndigits = usize::try_from(rd(0)?).ok()?;
+    let weight = i32::from(rd(2)?);
     let sign = rd(4)? as u16;
-    let dscale = rd(6)? as usize;
+    let dscale = usize::try_from(rd(6)?).ok().filter(|d| *d <= 1000)?;
+    if b.len() != 8 + 2 * ndigits || !(-1000..=1000).contains(&weight) {
+        return None;
+    }
     if sign == 0xC000 {
         return Some("NaN".into());
     }
     let mut int_s = String::new();
     let mut frac_s = String::new();
     for i in 0..ndigits {
-        let d = rd(8 + 2 * i)?;
+        let d = rd(8 + 2 * i).filter(|d| (0..10_000).contains(d))?;
         let pos = weight - i as i32;
         if pos >= 0 {
             if int_s.is_empty() {
@@ -253,6 +257,18 @@ mod tests {
             );
             assert_eq!(parse_decimal(text, s), Some(v));
         }
+    }
+
+    #[test]
+    fn malformed_binary_numerics_are_refused() {
+        // negative display scale (would otherwise pad forever), digit count beyond the bytes,
+        // digit out of base 10000
+        assert_eq!(numeric_from_binary(&[0, 0, 0, 0, 0, 0, 0xFF, 0xFF]), None);
+        assert_eq!(numeric_from_binary(&[0, 5, 0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(
+            numeric_from_binary(&[0, 1, 0, 0, 0, 0, 0, 0, 0x7F, 0xFF]),
+            None
+        );
     }
 
     #[test]
