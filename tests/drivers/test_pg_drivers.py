@@ -586,3 +586,17 @@ def test_pandas_to_sql_replace(sa_engine, table_name):
     assert pd.read_sql(text(f"SELECT count(*) AS n FROM {t}"), sa_engine)["n"].tolist() == [1]
     df.iloc[1:].to_sql(t, sa_engine, if_exists="append", index=False)
     assert pd.read_sql(text(f"SELECT count(*) AS n FROM {t}"), sa_engine)["n"].tolist() == [3]
+
+
+def test_copy_csv_split_into_one_byte_messages(connect, table_name):
+    """Quoted CSV fields with newlines survive any chunking of the COPY data stream."""
+    t = table_name("drv_copy_bytes")
+    conn = connect(autocommit=True)
+    conn.execute(f"CREATE TABLE {t} (id INTEGER, t TEXT)")
+    data = b'1,"a\nb"\n2,"x,y"\n3,plain\n4,"say ""hi"""\n'
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {t} FROM STDIN (FORMAT csv)") as cp:
+            for i in range(len(data)):
+                cp.write(data[i:i + 1])
+    assert conn.execute(f"SELECT id, t FROM {t} ORDER BY id").fetchall() == [
+        (1, "a\nb"), (2, "x,y"), (3, "plain"), (4, 'say "hi"')]

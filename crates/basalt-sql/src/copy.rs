@@ -126,6 +126,10 @@ pub struct CopyIn {
     binary_rows: Vec<Vec<basalt_common::Value>>,
     binary_header_done: bool,
     binary_done: bool,
+    /// Binary format: buffered bytes needed before the pending tuple can be parsed.
+    binary_need: usize,
+    /// CSV: whether the buffered partial line ends inside a quoted field.
+    csv_in_quotes: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -190,6 +194,8 @@ pub async fn start(
         binary_rows: Vec::new(),
         binary_header_done: false,
         binary_done: false,
+        binary_need: 0,
+        csv_in_quotes: false,
     });
     Ok(Output::CopyIn {
         columns: n,
@@ -302,14 +308,10 @@ impl CopyIn {
             return self.feed_binary(s, data);
         }
         let mut start = 0;
-        let mut in_quotes = false;
-        // CSV fields may contain newlines inside quotes: track quote state across the chunk.
+        // CSV fields may contain newlines inside quotes: the quote state carries over from
+        // the previous chunk (kept, not re-scanned, so a long line costs linear time).
+        let mut in_quotes = self.csv_in_quotes;
         let quote = self.format.quote as u8;
-        for b in &self.partial {
-            if self.format.csv && *b == quote {
-                in_quotes = !in_quotes;
-            }
-        }
         for (i, &b) in data.iter().enumerate() {
             if self.format.csv && b == quote {
                 in_quotes = !in_quotes;
@@ -324,6 +326,7 @@ impl CopyIn {
                 }
             }
         }
+        self.csv_in_quotes = in_quotes;
         self.partial.extend_from_slice(&data[start..]);
         if self.partial.len() > COPY_LINE_BYTES_MAX {
             return Err(SqlError::DataException(format!(
@@ -376,6 +379,15 @@ impl CopyIn {
     fn feed_binary(&mut self, s: &Session, data: &[u8]) -> SqlResult<()> {
         const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
         self.partial.extend_from_slice(data);
+        if self.partial.len() < self.binary_need {
+            // The pending tuple is still incomplete: parse it once, when it can finish.
+            if self.partial.len() > COPY_LINE_BYTES_MAX {
+                return Err(SqlError::InvalidText(
+                    "invalid COPY binary data: row too large".into(),
+                ));
+            }
+            return Ok(());
+        }
         let buf = std::mem::take(&mut self.partial);
         let mut pos = 0usize;
         let bad = |m: &str| SqlError::InvalidText(format!("invalid COPY binary data: {m}"));
@@ -405,11 +417,13 @@ impl CopyIn {
             .iter()
             .map(|&t| self.def.columns[t].ty.clone())
             .collect();
+        let mut need = 0usize;
         while !self.binary_done {
             let Some(count) = buf
                 .get(pos..pos + 2)
                 .map(|b| i16::from_be_bytes([b[0], b[1]]))
             else {
+                need = 2;
                 break;
             };
             if count == -1 {
@@ -428,6 +442,7 @@ impl CopyIn {
             let mut complete = true;
             for ty in &types {
                 let Some(len) = read_i32(&buf, at) else {
+                    need = at + 4 - pos;
                     complete = false;
                     break;
                 };
@@ -438,6 +453,7 @@ impl CopyIn {
                 }
                 let len = len as usize;
                 let Some(field) = buf.get(at..at + len) else {
+                    need = at + len - pos;
                     complete = false;
                     break;
                 };
@@ -454,7 +470,8 @@ impl CopyIn {
             }
         }
         self.partial = buf[pos..].to_vec();
-        if self.partial.len() > COPY_LINE_BYTES_MAX {
+        self.binary_need = need;
+        if self.partial.len() > COPY_LINE_BYTES_MAX || need > COPY_LINE_BYTES_MAX {
             return Err(bad("row too large"));
         }
         Ok(())

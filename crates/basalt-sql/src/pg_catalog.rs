@@ -468,7 +468,7 @@ fn neutral(ty: &DataType, nullable: bool) -> DfResult<ScalarValue> {
 }
 
 /// `pg_get_indexdef(oid [, col, pretty])` and `pg_get_constraintdef(oid [, pretty])` for
-/// Basalt's indexes and constraints (they replace the crate's placeholders of the same name).
+/// Basalt's indexes and constraints (they replace the crate's stand-in functions of the same name).
 pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
     // pg_attrdef.adbin and pg_constraint.conbin hold SQL text already: pg_get_expr returns it.
     ctx.register_udf(ScalarUDF::from(GetExpr {
