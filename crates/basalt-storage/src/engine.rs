@@ -37,6 +37,9 @@ pub struct StorageConfig {
     pub fsync: bool,
 }
 
+/// Keys examined per hold of a table's write lock during garbage collection.
+const GC_CHUNK_KEYS: usize = 4096;
+
 struct CommitState {
     last_ts: u64,
 }
@@ -469,9 +472,24 @@ impl Engine {
             let (Ok(def), Some(store)) = (catalog.table(id), self.table(id)) else {
                 continue;
             };
-            let (n, kept) = store.data.write().collect_garbage(def, oldest);
-            removed += n;
-            if kept > 0 {
+            // In chunks: the table's write lock is never held for a whole-table pass.
+            let mut after: Option<crate::codec::Key> = None;
+            let mut kept_any = false;
+            loop {
+                let (n, kept, resume) = store.data.write().collect_garbage(
+                    def,
+                    oldest,
+                    after.as_deref(),
+                    GC_CHUNK_KEYS,
+                );
+                removed += n;
+                kept_any |= kept > 0;
+                match resume {
+                    Some(k) => after = Some(k),
+                    None => break,
+                }
+            }
+            if kept_any {
                 again.push(id); // versions newer than the oldest snapshot: look again later
             }
         }

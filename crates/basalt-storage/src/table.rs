@@ -188,13 +188,38 @@ impl TableData {
         self.indexes.insert(index.id, map);
     }
 
-    /// Drops versions no snapshot at or after `oldest` can see. Returns the number of versions
-    /// removed and the number of superseded versions that had to stay.
-    pub fn collect_garbage(&mut self, def: &TableDef, oldest: ReadTs) -> (usize, usize) {
+    /// Drops versions no snapshot at or after `oldest` can see, for at most `max_keys` keys
+    /// after `after` (so the write lock is held for a bounded time). Returns the versions
+    /// removed, the superseded versions that had to stay, and the key to resume after.
+    pub fn collect_garbage(
+        &mut self,
+        def: &TableDef,
+        oldest: ReadTs,
+        after: Option<&[u8]>,
+        max_keys: usize,
+    ) -> (usize, usize, Option<Key>) {
+        let lower = match after {
+            Some(k) => Bound::Excluded(k),
+            None => Bound::Unbounded,
+        };
+        let keys: Vec<Key> = self
+            .rows
+            .range::<[u8], _>((lower, Bound::Unbounded))
+            .take(max_keys)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let resume = if keys.len() == max_keys {
+            keys.last().cloned()
+        } else {
+            None
+        };
         let mut removed = 0;
         let mut kept = 0;
         let mut dead_entries: Vec<(IndexId, Vec<u8>)> = Vec::new();
-        self.rows.retain(|key, chain| {
+        for key in keys {
+            let Some(chain) = self.rows.get_mut(&key) else {
+                continue;
+            };
             let before = chain.len();
             let mut dropped: Vec<Row> = Vec::new();
             chain.retain(|v| {
@@ -214,19 +239,21 @@ impl TableData {
                         .any(|v| encode_key(&v.row, &index.columns) == entry_key);
                     if !still_used {
                         let mut entry = entry_key.into_vec();
-                        entry.extend_from_slice(key);
+                        entry.extend_from_slice(&key);
                         dead_entries.push((index.id, entry));
                     }
                 }
             }
-            !chain.is_empty()
-        });
+            if chain.is_empty() {
+                self.rows.remove(&key);
+            }
+        }
         for (index, entry) in dead_entries {
             if let Some(map) = self.indexes.get_mut(&index) {
                 map.remove(&entry);
             }
         }
-        (removed, kept)
+        (removed, kept, resume)
     }
 }
 
