@@ -40,9 +40,7 @@ impl Default for CheckedIntegerArithmetic {
         CheckedIntegerArithmetic {
             byte_length: Arc::new(byte_length_udf()),
             rint: Arc::new(rint_udf()),
-            pg_text: Arc::new(ScalarUDF::from(PgText {
-                signature: Signature::any(1, Volatility::Immutable),
-            })),
+            pg_text: Arc::new(pg_text_udf()),
             add: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Add))),
             sub: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Sub))),
             mul: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Mul))),
@@ -192,27 +190,12 @@ impl CheckedIntegerArithmetic {
 }
 
 /// `x::text` with PostgreSQL's output format for x's type.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct PgText {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for PgText {
-    fn name(&self) -> &str {
-        "pg_text"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+fn pg_text_udf() -> ScalarUDF {
+    crate::functions::TextFn::udf("pg_text", Volatility::Immutable, |arrays, _rows| {
         let text = crate::format::pg_text_column(&arrays[0]).map_err(SqlError::into_datafusion)?;
         let out: datafusion::arrow::array::StringArray = text.into_iter().collect();
-        Ok(ColumnarValue::Array(Arc::new(out)))
-    }
+        Ok(Arc::new(out))
+    })
 }
 
 /// Rounds half to even (PostgreSQL's `rint`, used when a float becomes an integer).

@@ -33,9 +33,11 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
     ctx.register_udf(crate::analyzer::interval_mul_udf());
-    ctx.register_udf(ScalarUDF::from(JsonBuildObject {
-        signature: Signature::variadic_any(Volatility::Immutable),
-    }));
+    ctx.register_udf(TextFn::udf(
+        "json_build_object",
+        Volatility::Immutable,
+        json_build_object,
+    ));
     ctx.register_udf(create_udf(
         "pg_collation_is_visible",
         vec![DataType::Int64],
@@ -173,15 +175,52 @@ fn serial_sequence(engine: &Engine, args: &[ColumnarValue]) -> DfResult<Columnar
     Ok(ColumnarValue::Array(Arc::new(out)))
 }
 
-/// `json_build_object(k1, v1, …)`: a JSON object as text.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct JsonBuildObject {
+/// The body of a [`TextFn`]: argument arrays and row count in, a text array out.
+type TextBody = dyn Fn(&[ArrayRef], usize) -> DfResult<ArrayRef> + Send + Sync;
+
+/// A SQL function of any arguments that returns text. Catalog and formatting functions
+/// (`pg_get_expr`, `pg_get_indexdef`, `json_build_object`, the `::text` rendering …) share
+/// this one implementation of DataFusion's UDF trait.
+pub struct TextFn {
+    name: &'static str,
     signature: Signature,
+    body: Box<TextBody>,
 }
 
-impl ScalarUDFImpl for JsonBuildObject {
+impl TextFn {
+    pub fn udf(
+        name: &'static str,
+        volatility: Volatility,
+        body: impl Fn(&[ArrayRef], usize) -> DfResult<ArrayRef> + Send + Sync + 'static,
+    ) -> ScalarUDF {
+        ScalarUDF::from(TextFn {
+            name,
+            signature: Signature::variadic_any(volatility),
+            body: Box::new(body),
+        })
+    }
+}
+
+impl std::fmt::Debug for TextFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+impl PartialEq for TextFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for TextFn {}
+impl Hash for TextFn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for TextFn {
     fn name(&self) -> &str {
-        "json_build_object"
+        self.name
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -190,25 +229,33 @@ impl ScalarUDFImpl for JsonBuildObject {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        if !args.args.len().is_multiple_of(2) {
-            return Err(SqlError::InvalidParameterValue(
-                "argument list must have even number of elements".into(),
-            )
-            .into_datafusion());
-        }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let mut out = Vec::with_capacity(args.number_rows);
-        for row in 0..args.number_rows {
-            let mut obj = serde_json::Map::new();
-            for pair in arrays.chunks(2) {
-                let key = ScalarValue::try_from_array(&pair[0], row)?.to_string();
-                let value = ScalarValue::try_from_array(&pair[1], row)?;
-                obj.insert(key, json_value(&value));
-            }
-            out.push(Some(serde_json::Value::Object(obj).to_string()));
-        }
-        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+        Ok(ColumnarValue::Array((self.body)(
+            &arrays,
+            args.number_rows,
+        )?))
     }
+}
+
+/// `json_build_object(k1, v1, …)`: a JSON object as text.
+fn json_build_object(arrays: &[ArrayRef], rows: usize) -> DfResult<ArrayRef> {
+    if !arrays.len().is_multiple_of(2) {
+        return Err(SqlError::InvalidParameterValue(
+            "argument list must have even number of elements".into(),
+        )
+        .into_datafusion());
+    }
+    let mut out = Vec::with_capacity(rows);
+    for row in 0..rows {
+        let mut obj = serde_json::Map::new();
+        for pair in arrays.chunks(2) {
+            let key = ScalarValue::try_from_array(&pair[0], row)?.to_string();
+            let value = ScalarValue::try_from_array(&pair[1], row)?;
+            obj.insert(key, json_value(&value));
+        }
+        out.push(Some(serde_json::Value::Object(obj).to_string()));
+    }
+    Ok(Arc::new(StringArray::from(out)))
 }
 
 fn json_value(v: &ScalarValue) -> serde_json::Value {

@@ -20,7 +20,7 @@ use crate::session::{object_name_parts, parse_sql, Session};
 /// PostgreSQL's limit on parameters of one statement.
 pub const PARAMS_MAX: usize = 65_535;
 
-fn placeholder_index(e: &Expr) -> Option<usize> {
+fn parameter_index(e: &Expr) -> Option<usize> {
     if let Expr::Value(v) = e {
         if let AstValue::Placeholder(p) = &v.value {
             return p.strip_prefix('$').and_then(|n| n.parse().ok());
@@ -30,7 +30,7 @@ fn placeholder_index(e: &Expr) -> Option<usize> {
 }
 
 /// Refuses `$n` beyond the protocol's limit (and `$0`), before anything is sized by n.
-pub fn check_placeholders(stmt: &Statement) -> SqlResult<()> {
+pub fn check_parameter_numbers(stmt: &Statement) -> SqlResult<()> {
     struct Check(Option<String>);
     impl Visitor for Check {
         type Break = ();
@@ -67,7 +67,7 @@ pub fn count(stmt: &Statement) -> usize {
     impl Visitor for Max {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if let Some(n) = placeholder_index(e) {
+            if let Some(n) = parameter_index(e) {
                 self.0 = self.0.max(n);
             }
             ControlFlow::Continue(())
@@ -85,7 +85,7 @@ pub fn substitute(mut stmt: Statement, values: &[ScalarValue]) -> SqlResult<Stat
     impl VisitorMut for Sub<'_> {
         type Break = ();
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if let Some(n) = placeholder_index(e) {
+            if let Some(n) = parameter_index(e) {
                 match self.0.get(n.wrapping_sub(1)) {
                     Some(lit) => *e = Expr::Nested(Box::new(lit.clone())),
                     None => {
@@ -262,7 +262,7 @@ pub async fn describe(
                 let plan = if declared.is_empty() {
                     plan
                 } else {
-                    cast_placeholders(stmt, &declared);
+                    cast_untyped_parameters(stmt, &declared);
                     inferred.extend(declared);
                     s.plan(stmt.clone()).await?
                 };
@@ -315,8 +315,7 @@ pub async fn describe(
                     if let SetExpr::Values(values) = q.body.as_ref() {
                         for row in &values.rows {
                             for (j, e) in row.content.iter().enumerate() {
-                                if let (Some(p), Some(&pos)) =
-                                    (placeholder_index(e), targets.get(j))
+                                if let (Some(p), Some(&pos)) = (parameter_index(e), targets.get(j))
                                 {
                                     inferred
                                         .entry(p)
@@ -345,7 +344,7 @@ pub async fn describe(
                         if let (
                             Some(p),
                             datafusion::sql::sqlparser::ast::AssignmentTarget::ColumnName(c),
-                        ) = (placeholder_index(&a.value), &a.target)
+                        ) = (parameter_index(&a.value), &a.target)
                         {
                             if let Some(pos) =
                                 def.column_position(&object_name_parts(c).pop().unwrap_or_default())
@@ -410,12 +409,12 @@ pub async fn describe(
 }
 
 /// Wraps each listed `$n` in a cast to its type.
-fn cast_placeholders(stmt: &mut Statement, types: &HashMap<usize, DataType>) {
+fn cast_untyped_parameters(stmt: &mut Statement, types: &HashMap<usize, DataType>) {
     struct Wrap<'a>(&'a HashMap<usize, DataType>);
     impl VisitorMut for Wrap<'_> {
         type Break = ();
         fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if let Some(i) = placeholder_index(e) {
+            if let Some(i) = parameter_index(e) {
                 if let Some(name) = self.0.get(&i).and_then(sql_type_name) {
                     if let Ok(cast) = parse_expr(&format!("CAST({e} AS {name})")) {
                         *e = cast;
@@ -438,7 +437,7 @@ fn cast_types(stmt: &Statement) -> HashMap<usize, DataType> {
                 expr, data_type, ..
             } = e
             {
-                if let Some(i) = placeholder_index(expr) {
+                if let Some(i) = parameter_index(expr) {
                     if let Ok(ct) = crate::types::column_type(data_type) {
                         self.0.entry(i).or_insert_with(|| ct.ty.to_arrow());
                     }

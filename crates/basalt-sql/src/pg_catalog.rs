@@ -22,9 +22,9 @@ use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::Volatility;
+
+use crate::functions::TextFn;
 
 const OVERLAID: [&str; 6] = [
     "pg_namespace",
@@ -471,98 +471,37 @@ fn neutral(ty: &DataType, nullable: bool) -> DfResult<ScalarValue> {
 /// Basalt's indexes and constraints (they replace the crate's stand-in functions of the same name).
 pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
     // pg_attrdef.adbin and pg_constraint.conbin hold SQL text already: pg_get_expr returns it.
-    ctx.register_udf(ScalarUDF::from(GetExpr {
-        signature: Signature::variadic_any(Volatility::Stable),
-    }));
-    for kind in [DefKind::Index, DefKind::Constraint] {
-        ctx.register_udf(ScalarUDF::from(CatalogDef {
-            kind,
-            engine: Arc::clone(engine),
-            signature: Signature::variadic_any(Volatility::Stable),
-        }));
-    }
+    ctx.register_udf(TextFn::udf(
+        "pg_get_expr",
+        Volatility::Stable,
+        |arrays, _rows| {
+            let first = arrays.first().ok_or_else(|| {
+                DataFusionError::Execution("pg_get_expr needs an expression".into())
+            })?;
+            Ok(datafusion::arrow::compute::cast(first, &DataType::Utf8)?)
+        },
+    ));
+    let e = Arc::clone(engine);
+    ctx.register_udf(TextFn::udf(
+        "pg_get_indexdef",
+        Volatility::Stable,
+        move |arrays, _rows| {
+            let catalog = e.catalog();
+            lookup_text(arrays, |oid| index_def(&catalog, oid))
+        },
+    ));
+    let e = Arc::clone(engine);
+    ctx.register_udf(TextFn::udf(
+        "pg_get_constraintdef",
+        Volatility::Stable,
+        move |arrays, _rows| {
+            let catalog = e.catalog();
+            lookup_text(arrays, |oid| constraint_def(&catalog, oid))
+        },
+    ));
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct GetExpr {
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for GetExpr {
-    fn name(&self) -> &str {
-        "pg_get_expr"
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let first = arrays
-            .first()
-            .ok_or_else(|| DataFusionError::Execution("pg_get_expr needs an expression".into()))?;
-        Ok(ColumnarValue::Array(datafusion::arrow::compute::cast(
-            first,
-            &DataType::Utf8,
-        )?))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum DefKind {
-    Index,
-    Constraint,
-}
-
-struct CatalogDef {
-    kind: DefKind,
-    engine: Arc<Engine>,
-    signature: Signature,
-}
-
-impl fmt::Debug for CatalogDef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.kind)
-    }
-}
-impl PartialEq for CatalogDef {
-    fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && Arc::ptr_eq(&self.engine, &other.engine)
-    }
-}
-impl Eq for CatalogDef {}
-impl std::hash::Hash for CatalogDef {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.kind.hash(state);
-    }
-}
-
-impl ScalarUDFImpl for CatalogDef {
-    fn name(&self) -> &str {
-        match self.kind {
-            DefKind::Index => "pg_get_indexdef",
-            DefKind::Constraint => "pg_get_constraintdef",
-        }
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let catalog = self.engine.catalog();
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        match self.kind {
-            DefKind::Index => lookup_text(&arrays, |oid| index_def(&catalog, oid)),
-            DefKind::Constraint => lookup_text(&arrays, |oid| constraint_def(&catalog, oid)),
-        }
-    }
-}
-
-fn lookup_text(arrays: &[ArrayRef], f: impl Fn(i64) -> Option<String>) -> DfResult<ColumnarValue> {
+fn lookup_text(arrays: &[ArrayRef], f: impl Fn(i64) -> Option<String>) -> DfResult<ArrayRef> {
     let first = arrays
         .first()
         .ok_or_else(|| DataFusionError::Execution("oid expected".into()))?;
@@ -572,7 +511,7 @@ fn lookup_text(arrays: &[ArrayRef], f: impl Fn(i64) -> Option<String>) -> DfResu
         .downcast_ref::<datafusion::arrow::array::Int64Array>()
         .ok_or_else(|| DataFusionError::Execution("oid expected".into()))?;
     let out: StringArray = oids.iter().map(|o| o.and_then(&f)).collect();
-    Ok(ColumnarValue::Array(Arc::new(out)))
+    Ok(Arc::new(out))
 }
 
 fn column_list(def: &TableDef, cols: &[usize]) -> String {

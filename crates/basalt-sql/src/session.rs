@@ -767,7 +767,7 @@ impl Session {
                 fallback: None,
             });
         };
-        params::check_placeholders(&stmt)?;
+        params::check_parameter_numbers(&stmt)?;
         crate::rewrite::rewrite(&mut stmt)?;
         if let Statement::Query(q) = &mut stmt {
             q.locks.clear();
