@@ -31,7 +31,7 @@ record "cargo test" "${PIPESTATUS[0]}"
 # ---- a Basalt server for the protocol-level suites
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PG_PORT=$(free_port); HTTP_PORT=$(free_port)
-DATA=$(mktemp -d /tmp/basalt-test-XXXXXX)
+DATA=$(mktemp -d)
 "$BIN" serve --data-dir "$DATA" --pg-port "$PG_PORT" --http-port "$HTTP_PORT" > "$DATA.log" 2>&1 &
 SERVER=$!
 cleanup() {
