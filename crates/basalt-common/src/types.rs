@@ -136,3 +136,68 @@ impl std::fmt::Display for SqlType {
         f.write_str(&self.pg_name())
     }
 }
+
+/// The value range a MySQL-declared integer type allows (`tinyint unsigned` → 0..=255),
+/// for types stored in a wider Basalt type. `year` allows 1901..=2155 and 0.
+pub fn mysql_range(declared: &str) -> Option<(i128, i128)> {
+    let d = declared.to_ascii_lowercase();
+    let unsigned = d.contains("unsigned");
+    let base = d.split(['(', ' ']).next().unwrap_or("");
+    Some(match (base, unsigned) {
+        ("tinyint", false) => (-128, 127),
+        ("tinyint", true) => (0, 255),
+        ("smallint", true) => (0, 65_535),
+        ("mediumint", false) => (-8_388_608, 8_388_607),
+        ("mediumint", true) => (0, 16_777_215),
+        ("int" | "integer", true) => (0, 4_294_967_295),
+        ("bigint", true) => (0, 18_446_744_073_709_551_615),
+        ("year", _) => (0, 2155),
+        _ => return None,
+    })
+}
+
+/// The members of a MySQL `enum('a','b')` declaration.
+pub fn mysql_enum_values(declared: &str) -> Option<Vec<String>> {
+    let inner = declared
+        .strip_prefix("enum(")
+        .or_else(|| declared.strip_prefix("ENUM("))?
+        .strip_suffix(')')?;
+    let mut values = Vec::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\'' {
+            continue;
+        }
+        let mut v = String::new();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    v.push('\'');
+                } else {
+                    break;
+                }
+            } else {
+                v.push(c);
+            }
+        }
+        values.push(v);
+    }
+    Some(values)
+}
+
+#[cfg(test)]
+mod mysql_tests {
+    use super::*;
+
+    #[test]
+    fn declared_ranges_and_enums() {
+        assert_eq!(mysql_range("tinyint unsigned"), Some((0, 255)));
+        assert_eq!(mysql_range("tinyint(4)"), Some((-128, 127)));
+        assert_eq!(mysql_range("int"), None);
+        assert_eq!(
+            mysql_enum_values("enum('a','it''s')"),
+            Some(vec!["a".to_owned(), "it's".to_owned()])
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! health endpoint, and clean shutdown (checkpoint) on SIGINT/SIGTERM.
 
 mod config;
+mod mysql;
 mod pg;
 mod pgcodec;
 
@@ -79,10 +80,19 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {http_addr}: {e}"))?;
     tracing::info!("PostgreSQL protocol on {pg_addr} (database \"basalt\")");
     tracing::info!("HTTP on {http_addr} (GET /health)");
-    tracing::warn!(
-        "MySQL protocol is not implemented yet; port {} is reserved for it",
-        config.mysql_port
-    );
+    let mysql_addr: SocketAddr = format!("{}:{}", config.listen, config.mysql_port)
+        .parse()
+        .map_err(|e| format!("invalid listen address {}: {e}", config.listen))?;
+    let mysql_listener = TcpListener::bind(mysql_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {mysql_addr}: {e}"))?;
+    tracing::info!("MySQL protocol on {mysql_addr} (user root, no password, from loopback)");
+    let mysql_db = Arc::clone(&db);
+    tokio::spawn(async move {
+        if let Err(e) = mysql::accept_loop(mysql_listener, mysql_db).await {
+            tracing::error!("MySQL listener stopped: {e}");
+        }
+    });
     let app = axum::Router::new().route("/health", get(|| async { "ok\n" }));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(http_listener, app).await {

@@ -175,7 +175,11 @@ pub async fn start(
             position: None,
         });
     };
-    let def = resolve_table(&s.engine().catalog(), &table_name)?;
+    let def = resolve_table(
+        &s.engine().catalog(),
+        &table_name,
+        s.default_schema().as_deref(),
+    )?;
     let targets = column_targets(&def, &columns)?;
     let n = targets.len();
     let text_format = !format.binary;
@@ -618,7 +622,11 @@ async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlRes
             table_name,
             columns,
         } => {
-            let def = resolve_table(&s.engine().catalog(), &table_name)?;
+            let def = resolve_table(
+                &s.engine().catalog(),
+                &table_name,
+                s.default_schema().as_deref(),
+            )?;
             let cols = if columns.is_empty() {
                 def.live_columns()
                     .map(|(_, c)| crate::eval::quote_ident(&c.name))

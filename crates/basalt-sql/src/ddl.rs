@@ -8,7 +8,6 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use basalt_common::SqlType;
-use basalt_storage::catalog::DEFAULT_SCHEMA;
 use basalt_storage::{Catalog, CheckDef, ColumnDef, IndexDef, SequenceDef, TableDef, Transaction};
 use datafusion::sql::sqlparser::ast::ColumnDef as AstColumnDef;
 use datafusion::sql::sqlparser::ast::{
@@ -60,10 +59,15 @@ fn first_words(s: &str) -> String {
 }
 
 /// (schema, name) of a possibly qualified relation name.
-pub fn qualified(name: &ObjectName) -> SqlResult<(String, String)> {
+/// `default_schema` is where unqualified names live: `public` for PostgreSQL sessions, the
+/// current database (`USE`) for MySQL sessions, `None` when MySQL has none selected.
+pub fn qualified(name: &ObjectName, default_schema: Option<&str>) -> SqlResult<(String, String)> {
     let parts = object_name_parts(name);
     match parts.as_slice() {
-        [n] => Ok((DEFAULT_SCHEMA.to_owned(), n.clone())),
+        [n] => match default_schema {
+            Some(d) => Ok((d.to_owned(), n.clone())),
+            None => Err(crate::mysql::no_database()),
+        },
         [s, n] => Ok((s.clone(), n.clone())),
         [d, s, n] if d == DATABASE_NAME => Ok((s.clone(), n.clone())),
         [d, _, _] => Err(SqlError::unsupported(format!(
@@ -77,8 +81,12 @@ pub fn qualified(name: &ObjectName) -> SqlResult<(String, String)> {
 }
 
 /// The definition of an existing table.
-pub fn resolve_table(catalog: &Catalog, name: &ObjectName) -> SqlResult<TableDef> {
-    let (schema, table) = qualified(name)?;
+pub fn resolve_table(
+    catalog: &Catalog,
+    name: &ObjectName,
+    default_schema: Option<&str>,
+) -> SqlResult<TableDef> {
+    let (schema, table) = qualified(name, default_schema)?;
     catalog
         .table_by_name(&schema, &table)
         .cloned()
@@ -102,8 +110,23 @@ struct NewColumn {
     checks: Vec<(Option<String>, String)>,
 }
 
-fn new_column(c: &AstColumnDef) -> SqlResult<NewColumn> {
-    let ct = column_type(&c.data_type)?;
+fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
+    let mut ct = column_type(&c.data_type)?;
+    if mysql {
+        // MySQL's DECIMAL without precision is DECIMAL(10,0).
+        if let datafusion::sql::sqlparser::ast::DataType::Decimal(
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+        )
+        | datafusion::sql::sqlparser::ast::DataType::Numeric(
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+        ) = &c.data_type
+        {
+            ct.ty = SqlType::Numeric {
+                precision: 10,
+                scale: 0,
+            };
+        }
+    }
     let mut col = NewColumn {
         def: ColumnDef {
             name: ident(&c.name),
@@ -111,6 +134,11 @@ fn new_column(c: &AstColumnDef) -> SqlResult<NewColumn> {
             nullable: true,
             default: None,
             identity_always: false,
+            mysql_type: if mysql {
+                crate::types::mysql_declared(&c.data_type)
+            } else {
+                None
+            },
             dropped: false,
         },
         serial_or_identity: ct.serial,
@@ -158,6 +186,22 @@ fn new_column(c: &AstColumnDef) -> SqlResult<NewColumn> {
                 ))
             }
             ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
+            ColumnOption::CharacterSet(_) if mysql => {}
+            ColumnOption::DialectSpecific(tokens)
+                if mysql
+                    && tokens
+                        .iter()
+                        .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
+            {
+                if !col.def.ty.is_integer() {
+                    return Err(SqlError::InvalidTableDefinition(format!(
+                        "Incorrect column specifier for column '{}': AUTO_INCREMENT needs an integer type",
+                        col.def.name
+                    )));
+                }
+                col.serial_or_identity = true;
+                col.def.nullable = false;
+            }
             other => {
                 return Err(SqlError::unsupported(format!(
                     "column option not supported: {other}"
@@ -232,7 +276,7 @@ async fn create_table(
     txn: &Arc<Transaction>,
     ct: CreateTable,
 ) -> SqlResult<Output> {
-    let (schema, name) = qualified(&ct.name)?;
+    let (schema, name) = qualified(&ct.name, s.default_schema().as_deref())?;
     if ct.like.is_some() || ct.clone.is_some() {
         return Err(SqlError::unsupported(
             "CREATE TABLE LIKE/CLONE is not supported yet",
@@ -268,6 +312,7 @@ async fn create_table(
                     nullable: true,
                     default: None,
                     identity_always: false,
+                    mysql_type: None,
                     dropped: false,
                 },
                 serial_or_identity: false,
@@ -279,7 +324,7 @@ async fn create_table(
         query_result = Some(batches);
     }
     for c in &ct.columns {
-        let col = new_column(c)?;
+        let col = new_column(c, s.is_mysql())?;
         if columns.iter().any(|x| x.def.name == col.def.name) {
             return Err(SqlError::DuplicateColumn(col.def.name, name));
         }
@@ -319,6 +364,7 @@ async fn create_table(
         }
         checks.extend(c.checks.iter().cloned());
     }
+    let mut plain_indexes: Vec<(Vec<usize>, Option<String>)> = Vec::new();
     for tc in &ct.constraints {
         match tc {
             TableConstraint::PrimaryKey(p) => {
@@ -329,8 +375,12 @@ async fn create_table(
                 }
                 pk = Some((index_columns(&def, &p.columns)?, p.name.as_ref().map(ident)));
             }
-            TableConstraint::Unique(u) => {
-                uniques.push((index_columns(&def, &u.columns)?, u.name.as_ref().map(ident)))
+            TableConstraint::Unique(u) => uniques.push((
+                index_columns(&def, &u.columns)?,
+                u.name.as_ref().or(u.index_name.as_ref()).map(ident),
+            )),
+            TableConstraint::Index(i) => {
+                plain_indexes.push((index_columns(&def, &i.columns)?, i.name.as_ref().map(ident)))
             }
             TableConstraint::Check(c) => {
                 checks.push((c.name.as_ref().map(ident), c.expr.to_string()))
@@ -404,6 +454,25 @@ async fn create_table(
                     constraint: true,
                 });
             }
+            for (cols, iname) in plain_indexes {
+                let col_names: Vec<&str> =
+                    cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
+                let iname = match iname {
+                    Some(n) if !c.relation_exists(&schema, &n) => n,
+                    Some(n) => return Err(SqlError::DuplicateTable(n)),
+                    None => unique_name(c, &schema, &format!("{name}_{}_idx", col_names.join("_"))),
+                };
+                let id = c.allocate_index_id();
+                let oid = c.allocate_oid();
+                def.indexes.push(IndexDef {
+                    id,
+                    oid,
+                    name: iname,
+                    columns: cols,
+                    unique: false,
+                    constraint: false,
+                });
+            }
             for col in serial_cols {
                 let seq = unique_name(c, &schema, &format!("{name}_{}_seq", def.columns[col].name));
                 let qualified_seq = format!("{schema}.{seq}");
@@ -464,7 +533,7 @@ async fn create_index(s: &mut Session, ci: CreateIndex) -> SqlResult<Output> {
         ));
     }
     let catalog = s.engine().catalog();
-    let table = resolve_table(&catalog, &ci.table_name)?;
+    let table = resolve_table(&catalog, &ci.table_name, s.default_schema().as_deref())?;
     let columns = index_columns(&table, &ci.columns)?;
     let schema = table.schema.clone();
     let name = match &ci.name {
@@ -525,7 +594,7 @@ async fn drop(
         ObjectType::Table => {
             let mut ids = Vec::new();
             for n in &names {
-                let (schema, name) = qualified(n)?;
+                let (schema, name) = qualified(n, s.default_schema().as_deref())?;
                 match catalog.table_by_name(&schema, &name) {
                     Some(t) => ids.push(t.id),
                     None if if_exists => {}
@@ -550,7 +619,7 @@ async fn drop(
         ObjectType::Index => {
             let mut targets = Vec::new();
             for n in &names {
-                let (schema, name) = qualified(n)?;
+                let (schema, name) = qualified(n, s.default_schema().as_deref())?;
                 match catalog.index_by_name(&schema, &name) {
                     Some((t, i)) if i.constraint => {
                         return Err(SqlError::DependentObjects(format!(
@@ -629,7 +698,7 @@ async fn truncate(s: &mut Session, txn: &Arc<Transaction>, t: Truncate) -> SqlRe
     let catalog = s.engine().catalog();
     let mut ids = Vec::new();
     for target in &t.table_names {
-        let def = resolve_table(&catalog, &target.name)?;
+        let def = resolve_table(&catalog, &target.name, s.default_schema().as_deref())?;
         ids.push(def.id);
     }
     let restart = matches!(
@@ -661,7 +730,7 @@ async fn truncate(s: &mut Session, txn: &Arc<Transaction>, t: Truncate) -> SqlRe
 
 async fn alter_table(s: &mut Session, txn: &Arc<Transaction>, at: AlterTable) -> SqlResult<Output> {
     let catalog = s.engine().catalog();
-    let def = match resolve_table(&catalog, &at.name) {
+    let def = match resolve_table(&catalog, &at.name, s.default_schema().as_deref()) {
         Ok(d) => d,
         Err(SqlError::UndefinedTable(_)) if at.if_exists => {
             return Ok(Output::Command("ALTER TABLE".into()))
@@ -688,7 +757,7 @@ async fn alter_one(
             column_def,
             ..
         } => {
-            let col = new_column(&column_def)?;
+            let col = new_column(&column_def, s.is_mysql())?;
             if def.column_position(&col.def.name).is_some() {
                 if if_not_exists {
                     return Ok(());

@@ -108,6 +108,7 @@ fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlRes
             });
         }
     }
+    check_mysql_types(def, batch)?;
     if def.checks.is_empty() || batch.num_rows() == 0 {
         return Ok(());
     }
@@ -140,13 +141,15 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
             "INSERT into a table function is not supported",
         ));
     };
-    if ins.replace_into || ins.ignore || matches!(ins.on, Some(OnInsert::DuplicateKeyUpdate(_))) {
+    let mysql_variant =
+        ins.replace_into || ins.ignore || matches!(ins.on, Some(OnInsert::DuplicateKeyUpdate(_)));
+    if mysql_variant && !s.is_mysql() {
         return Err(SqlError::unsupported(
-            "MySQL INSERT variants are served on the MySQL port",
+            "REPLACE, INSERT IGNORE and ON DUPLICATE KEY UPDATE are MySQL forms, served on the MySQL port; use ON CONFLICT",
         ));
     }
     let catalog = s.engine().catalog();
-    let def = resolve_table(&catalog, name)?;
+    let def = resolve_table(&catalog, name, s.default_schema().as_deref())?;
     let store = store_of(s, &def)?;
     let mut targets: Vec<usize> = if ins.columns.is_empty() {
         def.live_columns().map(|(i, _)| i).collect()
@@ -216,7 +219,38 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
             oc.conflict_target.as_ref(),
             &oc.action,
         )?),
+        Some(OnInsert::DuplicateKeyUpdate(assignments)) => {
+            let mut sets = Vec::new();
+            for a in assignments {
+                for pos in assignment_positions(&def, &a.target)? {
+                    sets.push((pos, a.value.clone()));
+                }
+            }
+            Some(Conflict {
+                constraints: None,
+                index: None,
+                update: Some((sets, None)),
+                mysql: true,
+            })
+        }
+        _ if ins.ignore || ins.replace_into => Some(Conflict {
+            constraints: None,
+            index: None,
+            update: None,
+            mysql: true,
+        }),
         _ => None,
+    };
+    let auto_increment: Vec<(usize, String)> = if s.is_mysql() {
+        def.live_columns()
+            .filter_map(|(pos, c)| {
+                let d = c.default.as_deref()?;
+                let name = d.strip_prefix("nextval('")?.strip_suffix("')")?;
+                Some((pos, name.to_owned()))
+            })
+            .collect()
+    } else {
+        Vec::new()
     };
     let mut affected = 0usize;
     let mut returned: Vec<Vec<Value>> = Vec::new();
@@ -226,7 +260,16 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
         for batch in batches {
             let rows = build_rows(s, &def, targets, batch.columns(), batch.num_rows())?;
             for row in rows {
+                for (pos, seq) in &auto_increment {
+                    // MySQL: an explicit value beyond the counter moves the counter past it.
+                    if let Some(v) = row.get(*pos).and_then(int_value) {
+                        s.engine().advance_sequence(seq, v)?;
+                    }
+                }
                 let row: Row = row.into();
+                if ins.replace_into {
+                    affected += replace_conflicts(txn, &store, &def, &row)?;
+                }
                 match txn.insert(&store, &def, Row::clone(&row)) {
                     Ok(()) => {
                         if conflict.is_some() {
@@ -246,10 +289,28 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                         if !c.matches(&constraint) {
                             return Err(SqlError::UniqueViolation { constraint, detail });
                         }
-                        if let Some(new_row) =
-                            c.resolve(s, txn, &store, &def, alias.as_deref(), &row, &mut touched)?
-                        {
-                            affected += 1;
+                        if c.mysql && c.update.is_none() {
+                            // INSERT IGNORE: the row is skipped with a warning.
+                            let e = SqlError::UniqueViolation { constraint, detail };
+                            s.mysql_warning(&e);
+                            continue;
+                        }
+                        if let Some((new_row, changed)) = c.resolve(
+                            s,
+                            txn,
+                            &store,
+                            &def,
+                            alias.as_deref(),
+                            &row,
+                            &mut touched,
+                            &constraint,
+                        )? {
+                            // MySQL counts an updated row twice, an unchanged one not at all.
+                            affected += match (c.mysql, changed) {
+                                (false, _) => 1,
+                                (true, true) => 2,
+                                (true, false) => 0,
+                            };
                             if want_rows {
                                 returned.push(new_row);
                             }
@@ -347,6 +408,9 @@ struct Conflict {
     /// Key columns identifying the conflicting row; `None` = the primary key.
     index: Option<usize>,
     update: Option<ConflictUpdate>,
+    /// MySQL's forms: any unique key may conflict, the conflicting row is found through the
+    /// key that did, and a row may be updated more than once.
+    mysql: bool,
 }
 
 impl Conflict {
@@ -426,6 +490,7 @@ impl Conflict {
             constraints,
             index,
             update,
+            mysql: false,
         })
     }
 
@@ -447,11 +512,17 @@ impl Conflict {
         alias: Option<&str>,
         proposed: &[Value],
         touched: &mut HashSet<Key>,
-    ) -> SqlResult<Option<Vec<Value>>> {
+        violated: &str,
+    ) -> SqlResult<Option<(Vec<Value>, bool)>> {
         let Some((sets, selection)) = &self.update else {
             return Ok(None);
         };
-        let (key, existing) = match self.index {
+        let index = if self.mysql {
+            def.indexes.iter().position(|i| i.name == violated)
+        } else {
+            self.index
+        };
+        let (key, existing) = match index {
             None => {
                 let pk = def
                     .primary_key
@@ -472,7 +543,7 @@ impl Conflict {
                     .ok_or(SqlError::SerializationFailure)?
             }
         };
-        if !touched.insert(key.clone()) {
+        if !touched.insert(key.clone()) && !self.mysql {
             return Err(SqlError::CardinalityViolation(
                 "ON CONFLICT DO UPDATE command cannot affect row a second time".into(),
             ));
@@ -513,10 +584,117 @@ impl Conflict {
             let array = to_column_type(&eval(&compiled, &combined)?, &col.ty, &col.name)?;
             new_row[*pos] = basalt_common::value::value_at(array.as_ref(), 0, &col.ty)?;
         }
+        let mut old_full = existing.to_vec();
+        old_full.resize(def.columns.len(), Value::Null);
+        let changed = old_full != new_row;
+        if !changed && self.mysql {
+            return Ok(Some((new_row, false)));
+        }
         check_constraints(s, def, &rows_batch(def, std::slice::from_ref(&new_row))?)?;
         txn.update(store, def, &key, new_row.clone().into())?;
-        Ok(Some(new_row))
+        Ok(Some((new_row, changed)))
     }
+}
+
+/// Ranges of MySQL-declared integer types and ENUM members, for columns stored in a wider
+/// Basalt type (strict mode: a value outside is an error, not a clipped value).
+fn check_mysql_types(def: &TableDef, batch: &RecordBatch) -> SqlResult<()> {
+    for (pos, col) in def.live_columns() {
+        let Some(declared) = &col.mysql_type else {
+            continue;
+        };
+        let array = batch.column(pos);
+        if let Some((lo, hi)) = basalt_common::types::mysql_range(declared) {
+            for row in 0..array.len() {
+                let v = basalt_common::value::value_at(array.as_ref(), row, &col.ty)?;
+                let n: Option<i128> = match v {
+                    Value::Int16(x) => Some(i128::from(x)),
+                    Value::Int32(x) => Some(i128::from(x)),
+                    Value::Int64(x) => Some(i128::from(x)),
+                    Value::Decimal(x) => Some(x),
+                    _ => None,
+                };
+                let year_ok =
+                    declared == "year" && n.is_some_and(|n| n == 0 || (1901..=2155).contains(&n));
+                if let Some(n) = n {
+                    if (n < lo || n > hi) || (declared == "year" && !year_ok) {
+                        return Err(SqlError::MySql {
+                            code: 1264,
+                            sqlstate: "22003",
+                            message: format!(
+                                "Out of range value for column '{}' at row {}",
+                                col.name,
+                                row + 1
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(members) = basalt_common::types::mysql_enum_values(declared) {
+            if let Some(strings) = array
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>()
+            {
+                for row in 0..strings.len() {
+                    if strings.is_valid(row) && !members.iter().any(|m| m == strings.value(row)) {
+                        return Err(SqlError::MySql {
+                            code: 1265,
+                            sqlstate: "01000",
+                            message: format!(
+                                "Data truncated for column '{}' at row {}",
+                                col.name,
+                                row + 1
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn int_value(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int16(x) => Some(i64::from(*x)),
+        Value::Int32(x) => Some(i64::from(*x)),
+        Value::Int64(x) => Some(*x),
+        _ => None,
+    }
+}
+
+/// REPLACE: deletes the rows whose primary or unique keys the new row would duplicate.
+/// Returns how many were deleted (MySQL counts each in the affected rows).
+fn replace_conflicts(
+    txn: &Transaction,
+    store: &TableStore,
+    def: &TableDef,
+    row: &[Value],
+) -> SqlResult<usize> {
+    let mut deleted = 0;
+    if let Some(pk) = &def.primary_key {
+        let key = encode_key(row, pk);
+        if txn.read(store, &key).is_some() {
+            txn.delete(store, def, &key)?;
+            deleted += 1;
+        }
+    }
+    for index in def.indexes.iter().filter(|i| i.unique) {
+        if index
+            .columns
+            .iter()
+            .any(|&c| matches!(row.get(c), None | Some(Value::Null)))
+        {
+            continue;
+        }
+        let prefix = encode_key(row, &index.columns);
+        for (key, _) in txn.index_lookup(store, index, &prefix) {
+            txn.delete(store, def, &key)?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
 }
 
 fn assignment_positions(def: &TableDef, target: &AssignmentTarget) -> SqlResult<Vec<usize>> {
@@ -578,8 +756,8 @@ fn target_of(s: &Session, factor: &TableFactor) -> SqlResult<(TableDef, String, 
             "UPDATE/DELETE target must be a table",
         ));
     };
-    let def = resolve_table(&s.engine().catalog(), name)?;
-    let (schema, table) = qualified(name)?;
+    let def = resolve_table(&s.engine().catalog(), name, s.default_schema().as_deref())?;
+    let (schema, table) = qualified(name, s.default_schema().as_deref())?;
     let reference = match alias {
         Some(a) => a.name.value.clone(),
         None => def.name.clone(),

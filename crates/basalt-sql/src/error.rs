@@ -91,6 +91,14 @@ pub enum SqlError {
     Storage(StorageError),
     #[error("{0}")]
     Internal(String),
+    /// An error with MySQL's own number (raised by MySQL commands and MySQL-declared types);
+    /// PostgreSQL clients see its SQLSTATE.
+    #[error("{message}")]
+    MySql {
+        code: u16,
+        sqlstate: &'static str,
+        message: String,
+    },
 }
 
 impl SqlError {
@@ -145,6 +153,7 @@ impl SqlError {
                 StorageError::Internal(_) => "XX000",
             },
             SqlError::Internal(_) => "XX000",
+            SqlError::MySql { sqlstate, .. } => sqlstate,
         }
     }
 

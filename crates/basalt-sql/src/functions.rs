@@ -22,13 +22,19 @@ use parking_lot::Mutex;
 use crate::error::SqlError;
 use crate::session::SERVER_VERSION;
 
-pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
+/// The first value `nextval` produced since the slot was last cleared (MySQL's
+/// `LAST_INSERT_ID()` of an INSERT that generated AUTO_INCREMENT values).
+pub type FirstGenerated = Arc<Mutex<Option<i64>>>;
+
+pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
     let session_values = Arc::new(Mutex::new(HashMap::new()));
+    let first: FirstGenerated = Arc::new(Mutex::new(None));
     for kind in [SeqKind::Nextval, SeqKind::Currval, SeqKind::Setval] {
         ctx.register_udf(ScalarUDF::from(SequenceFn::new(
             kind,
             Arc::clone(engine),
             Arc::clone(&session_values),
+            Arc::clone(&first),
         )));
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
@@ -62,6 +68,7 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) {
         Volatility::Stable,
         Arc::new(|args: &[ColumnarValue]| map_text(args, |name| type_oid(name).map(i64::from))),
     ));
+    first
 }
 
 /// `current_setting(name [, missing_ok])`: a session setting, as SHOW reports it.
@@ -341,6 +348,7 @@ struct SequenceFn {
     engine: Arc<Engine>,
     /// The last value `nextval` returned in this session, per sequence (for `currval`).
     session_values: Arc<Mutex<HashMap<String, i64>>>,
+    first: FirstGenerated,
     signature: Signature,
 }
 
@@ -349,6 +357,7 @@ impl SequenceFn {
         kind: SeqKind,
         engine: Arc<Engine>,
         session_values: Arc<Mutex<HashMap<String, i64>>>,
+        first: FirstGenerated,
     ) -> SequenceFn {
         let signature = match kind {
             SeqKind::Setval => Signature::one_of(
@@ -364,6 +373,7 @@ impl SequenceFn {
             kind,
             engine,
             session_values,
+            first,
             signature,
         }
     }
@@ -466,6 +476,7 @@ impl ScalarUDFImpl for SequenceFn {
             let value = match self.kind {
                 SeqKind::Nextval => self.engine.nextval(&key).inspect(|v| {
                     self.session_values.lock().insert(key.clone(), *v);
+                    self.first.lock().get_or_insert(*v);
                 }),
                 SeqKind::Currval => match self.session_values.lock().get(&key) {
                     Some(v) => Ok(*v),

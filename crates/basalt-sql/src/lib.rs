@@ -19,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod format;
 pub mod functions;
+pub mod mysql;
 pub mod params;
 pub mod pg_catalog;
 pub mod provider;

@@ -300,7 +300,7 @@ pub async fn describe(
         Statement::Insert(ins) => {
             let catalog = s.engine().catalog();
             if let TableObject::TableName(name) = &ins.table {
-                let def = resolve_table(&catalog, name)?;
+                let def = resolve_table(&catalog, name, s.default_schema().as_deref())?;
                 let targets: Vec<usize> = if ins.columns.is_empty() {
                     def.live_columns().map(|(i, _)| i).collect()
                 } else {
@@ -339,7 +339,7 @@ pub async fn describe(
             if let datafusion::sql::sqlparser::ast::TableFactor::Table { name, .. } =
                 &upd.table.relation
             {
-                if let Ok(def) = resolve_table(&catalog, name) {
+                if let Ok(def) = resolve_table(&catalog, name, s.default_schema().as_deref()) {
                     for a in &upd.assignments {
                         if let (
                             Some(p),

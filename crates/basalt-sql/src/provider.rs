@@ -218,10 +218,16 @@ pub fn table_schema(def: &TableDef, with_key: bool) -> (SchemaRef, Vec<Option<us
     let mut positions = Vec::new();
     for (pos, col) in def.live_columns() {
         let mut field = Field::new(&col.name, col.ty.to_arrow(), true);
+        let mut metadata = HashMap::new();
         if let SqlType::Char(n) = col.ty {
             // CHAR(n) values are stored without trailing blanks; the protocol pads them.
-            field =
-                field.with_metadata(HashMap::from([(CHAR_LENGTH_KEY.to_owned(), n.to_string())]));
+            metadata.insert(CHAR_LENGTH_KEY.to_owned(), n.to_string());
+        }
+        if let Some(declared) = &col.mysql_type {
+            metadata.insert(crate::mysql::MYSQL_TYPE_KEY.to_owned(), declared.clone());
+        }
+        if !metadata.is_empty() {
+            field = field.with_metadata(metadata);
         }
         fields.push(field);
         positions.push(Some(pos));

@@ -44,6 +44,9 @@ pub struct Database {
     compat: PostgresCompatibilityParser,
     /// The same rewrites minus that one, tried first so that answers stay complete.
     catalog_rules: Vec<Arc<dyn SqlStatementRewriteRule>>,
+    /// MySQL connections, for `SHOW PROCESSLIST`.
+    pub(crate) processes: parking_lot::Mutex<BTreeMap<u32, crate::mysql::Process>>,
+    pub(crate) started: std::time::Instant,
 }
 
 impl Database {
@@ -67,6 +70,8 @@ impl Database {
             engine,
             compat: PostgresCompatibilityParser::new(),
             catalog_rules,
+            processes: parking_lot::Mutex::new(BTreeMap::new()),
+            started: std::time::Instant::now(),
         }))
     }
 
@@ -87,7 +92,22 @@ impl Database {
     }
 
     pub fn session(self: &Arc<Self>) -> SqlResult<Session> {
-        Session::new(Arc::clone(self))
+        Session::new(Arc::clone(self), Dialect::Postgres, None)
+    }
+
+    /// A session of a MySQL connection: MySQL dialect, autocommit, no database selected.
+    pub fn mysql_session(self: &Arc<Self>, info: crate::mysql::ConnInfo) -> SqlResult<Session> {
+        self.processes.lock().insert(
+            info.connection_id,
+            crate::mysql::Process {
+                info: info.clone(),
+                db: None,
+                command: "Sleep",
+                since: std::time::Instant::now(),
+                query: None,
+            },
+        );
+        Session::new(Arc::clone(self), Dialect::MySql, Some(info))
     }
 
     pub fn shutdown(&self) -> SqlResult<()> {
@@ -142,10 +162,36 @@ pub struct Prepared {
     plan: Option<(LogicalPlan, Arc<Catalog>)>,
     /// For catalog queries: datafusion-pg-catalog's lossy form, run if this one fails.
     fallback: Option<Statement>,
+    /// A MySQL command (`SHOW …`, `SET …`) prepared as text and run as such.
+    pub(crate) raw: Option<String>,
+}
+
+impl Prepared {
+    /// A statement with nothing to run (an empty query).
+    pub fn empty() -> Prepared {
+        Prepared {
+            statement: None,
+            param_types: vec![],
+            schema: None,
+            plan: None,
+            fallback: None,
+            raw: None,
+        }
+    }
+}
+
+/// The SQL dialect a session parses, chosen by the protocol it was opened through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    MySql,
 }
 
 pub struct Session {
     pub(crate) db: Arc<Database>,
+    dialect: Dialect,
+    pub(crate) my: crate::mysql::MyState,
+    first_generated: functions::FirstGenerated,
     pub(crate) ctx: SessionContext,
     pub(crate) slot: Arc<TxnSlot>,
     state: TxnState,
@@ -160,7 +206,11 @@ pub struct Session {
 }
 
 impl Session {
-    fn new(db: Arc<Database>) -> SqlResult<Session> {
+    fn new(
+        db: Arc<Database>,
+        dialect: Dialect,
+        info: Option<crate::mysql::ConnInfo>,
+    ) -> SqlResult<Session> {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE_NAME, basalt_storage::catalog::DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -182,7 +232,7 @@ impl Session {
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider)
             .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
         let shared_settings = Arc::new(parking_lot::Mutex::new(BTreeMap::new()));
-        functions::register(&ctx, &db.engine);
+        let first_generated = functions::register(&ctx, &db.engine);
         functions::register_settings(&ctx, &shared_settings);
         crate::pg_catalog::register_functions(&ctx, &db.engine);
         if let Some(catalog) = ctx.catalog(DATABASE_NAME) {
@@ -226,8 +276,16 @@ impl Session {
         ] {
             settings.insert(k.to_owned(), v.to_owned());
         }
-        Ok(Session {
+        let my = crate::mysql::MyState::new(info.unwrap_or(crate::mysql::ConnInfo {
+            connection_id: 0,
+            user: "postgres".into(),
+            host: String::new(),
+        }));
+        let session = Session {
             db,
+            dialect,
+            my,
+            first_generated,
             ctx,
             slot,
             state: TxnState::Idle,
@@ -238,7 +296,33 @@ impl Session {
             copy: None,
             running: None,
             savepoints: Vec::new(),
-        })
+        };
+        if dialect == Dialect::MySql {
+            session.set_default_schema(None);
+        }
+        Ok(session)
+    }
+
+    pub fn is_mysql(&self) -> bool {
+        self.dialect == Dialect::MySql
+    }
+
+    /// Where unqualified table names live: `public` for PostgreSQL, the current database
+    /// for MySQL (`None` until one is selected).
+    pub fn default_schema(&self) -> Option<String> {
+        match self.dialect {
+            Dialect::Postgres => Some(basalt_storage::catalog::DEFAULT_SCHEMA.to_owned()),
+            Dialect::MySql => self.my.database.clone(),
+        }
+    }
+
+    /// Points the planner's unqualified names at `schema` (a schema no table lives in when
+    /// `None`: MySQL statements check for a selected database before planning).
+    pub(crate) fn set_default_schema(&self, schema: Option<&str>) {
+        let state = self.ctx.state_ref();
+        let mut state = state.write();
+        state.config_mut().options_mut().catalog.default_schema =
+            schema.unwrap_or("__basalt_no_database__").to_owned();
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -298,6 +382,9 @@ impl Session {
     /// Runs every statement of a simple query; stops at the first error, as PostgreSQL does.
     pub async fn execute(&mut self, sql: &str) -> Vec<SqlResult<Output>> {
         self.recover_abandoned();
+        if self.is_mysql() {
+            return self.execute_mysql(sql).await;
+        }
         let statements = match self.parse_for_execution(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -334,6 +421,22 @@ impl Session {
 
     /// Runs one parsed statement in the session's transaction context.
     pub async fn execute_statement(&mut self, stmt: Statement) -> SqlResult<Output> {
+        if self.is_mysql() {
+            let ddl = matches!(
+                stmt,
+                Statement::CreateTable(_)
+                    | Statement::AlterTable(_)
+                    | Statement::Drop { .. }
+                    | Statement::CreateIndex(_)
+                    | Statement::Truncate(_)
+                    | Statement::CreateSchema { .. }
+                    | Statement::StartTransaction { .. }
+            );
+            if ddl {
+                // MySQL commits the open transaction before DDL and before a new BEGIN.
+                self.mysql_implicit_commit().await?;
+            }
+        }
         match &stmt {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
             Statement::Commit { chain: false, .. } => return self.commit().await,
@@ -360,6 +463,7 @@ impl Session {
             Statement::ShowVariable { variable } => return self.show(variable),
             _ => {}
         }
+        self.mysql_implicit_begin();
         let (txn, autocommit) = match &self.state {
             TxnState::InBlock(t) => (Arc::clone(t), false),
             _ => (Arc::new(self.db.engine.begin()), true),
@@ -386,11 +490,70 @@ impl Session {
             Err(e) => {
                 txn.rollback_statement(&self.db.engine.catalog());
                 if !autocommit {
-                    self.state = TxnState::Failed(txn);
+                    self.state = self.state_after_error(txn, &e);
                 }
                 Err(e)
             }
         }
+    }
+
+    /// PostgreSQL fails the whole block; MySQL undoes the statement and goes on, except
+    /// after a write conflict, which (like an InnoDB deadlock) rolls the transaction back.
+    fn state_after_error(&mut self, txn: Arc<Transaction>, e: &SqlError) -> TxnState {
+        if !self.is_mysql() {
+            return TxnState::Failed(txn);
+        }
+        if e.sqlstate() == "40001" {
+            self.savepoints.clear();
+            return TxnState::Idle;
+        }
+        TxnState::InBlock(txn)
+    }
+
+    /// MySQL with autocommit off: the first statement opens a transaction.
+    pub(crate) fn mysql_implicit_begin(&mut self) {
+        if self.is_mysql() && !self.my.autocommit {
+            if let TxnState::Idle = self.state {
+                self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
+            }
+        }
+    }
+
+    /// Commits an open transaction (MySQL's implicit commit before DDL, BEGIN, and when
+    /// autocommit is switched on).
+    pub(crate) async fn mysql_implicit_commit(&mut self) -> SqlResult<()> {
+        if let TxnState::InBlock(_) = self.state {
+            self.commit().await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn set_mysql_autocommit(&mut self, on: bool) -> SqlResult<()> {
+        if on && !self.my.autocommit {
+            self.mysql_implicit_commit().await?;
+        }
+        self.my.autocommit = on;
+        Ok(())
+    }
+
+    /// Whether a transaction is open (MySQL's SERVER_STATUS_IN_TRANS).
+    pub fn in_transaction(&self) -> bool {
+        !matches!(self.state, TxnState::Idle)
+    }
+
+    /// Runs PostgreSQL-dialect SQL text (for MySQL commands implemented by their
+    /// PostgreSQL equivalents, such as CREATE DATABASE → CREATE SCHEMA).
+    pub(crate) async fn run_pg_text(&mut self, sql: &str) -> SqlResult<Output> {
+        let mut last = Output::Command(String::new());
+        for stmt in parse_sql(sql)? {
+            last = self.execute_statement(stmt).await?;
+        }
+        Ok(last)
+    }
+
+    /// Clears the slot that records the first AUTO_INCREMENT value a statement generates.
+    pub(crate) fn take_first_generated(&self) -> Option<i64> {
+        self.first_generated.lock().take()
     }
 
     async fn dispatch(&mut self, stmt: Statement, txn: &Arc<Transaction>) -> SqlResult<Output> {
@@ -465,6 +628,10 @@ impl Session {
         }
     }
 
+    pub(crate) fn rollback_block(&mut self) {
+        self.rollback();
+    }
+
     fn rollback(&mut self) -> Output {
         self.savepoints.clear();
         self.state = TxnState::Idle;
@@ -534,7 +701,11 @@ impl Session {
         if let Some((txn, autocommit)) = self.running.take() {
             txn.rollback_statement(&self.db.engine.catalog());
             if !autocommit {
-                self.state = TxnState::Failed(txn);
+                self.state = if self.is_mysql() {
+                    TxnState::InBlock(txn)
+                } else {
+                    TxnState::Failed(txn)
+                };
             }
         } else {
             self.fail_block();
@@ -550,6 +721,9 @@ impl Session {
 
     /// After an error outside statement execution (e.g. a parse error) inside a block.
     pub fn fail_block(&mut self) {
+        if self.is_mysql() {
+            return;
+        }
         if let TxnState::InBlock(t) = &self.state {
             self.state = TxnState::Failed(Arc::clone(t));
         }
@@ -746,6 +920,9 @@ impl Session {
         sql: &str,
         client_types: &[Option<DataType>],
     ) -> SqlResult<Prepared> {
+        if self.is_mysql() {
+            return self.prepare_mysql(sql, client_types).await;
+        }
         let mut statements = self.parse(sql)?;
         if statements.len() > 1 {
             return Err(SqlError::Syntax {
@@ -758,15 +935,19 @@ impl Session {
                 statements = rewritten;
             }
         }
-        let Some(mut stmt) = statements.pop() else {
-            return Ok(Prepared {
-                statement: None,
-                param_types: vec![],
-                schema: None,
-                plan: None,
-                fallback: None,
-            });
+        let Some(stmt) = statements.pop() else {
+            return Ok(Prepared::empty());
         };
+        self.prepare_statement(sql, stmt, client_types).await
+    }
+
+    /// Describes and plans one parsed statement.
+    pub(crate) async fn prepare_statement(
+        &mut self,
+        sql: &str,
+        mut stmt: Statement,
+        client_types: &[Option<DataType>],
+    ) -> SqlResult<Prepared> {
         params::check_parameter_numbers(&stmt)?;
         crate::rewrite::rewrite(&mut stmt)?;
         if let Statement::Query(q) = &mut stmt {
@@ -800,6 +981,7 @@ impl Session {
             schema,
             plan,
             fallback,
+            raw: None,
         })
     }
 
@@ -810,9 +992,19 @@ impl Session {
         values: Vec<ScalarValue>,
     ) -> SqlResult<Output> {
         self.recover_abandoned();
+        if let Some(raw) = &prepared.raw {
+            return self
+                .execute(raw)
+                .await
+                .pop()
+                .unwrap_or_else(|| Ok(Output::Command(String::new())));
+        }
         let Some(stmt) = &prepared.statement else {
             return Ok(Output::Command(String::new()));
         };
+        if self.is_mysql() {
+            return self.execute_prepared_mysql(prepared, stmt, values).await;
+        }
         let expected = params::count(stmt);
         if values.len() != expected {
             return Err(SqlError::ProtocolViolation(format!(
@@ -855,7 +1047,7 @@ impl Session {
         }
     }
 
-    async fn run_prepared(
+    pub(crate) async fn run_prepared(
         &mut self,
         prepared: &Prepared,
         stmt: &Statement,

@@ -55,6 +55,37 @@ pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
         },
         DataType::Datetime(_) => plain(SqlType::Timestamp),
         DataType::Interval { .. } => plain(SqlType::Interval),
+        // MySQL's types, stored in the Basalt type that holds every value; the declared type
+        // (see `mysql_declared`) keeps the narrower range and is enforced on writes.
+        DataType::TinyIntUnsigned(_) | DataType::UTinyInt => plain(SqlType::Int16),
+        DataType::SmallIntUnsigned(_) | DataType::USmallInt | DataType::Int2Unsigned(_) => {
+            plain(SqlType::Int32)
+        }
+        DataType::MediumIntUnsigned(_) => plain(SqlType::Int32),
+        DataType::IntUnsigned(_) | DataType::IntegerUnsigned(_) | DataType::Int4Unsigned(_) => {
+            plain(SqlType::Int64)
+        }
+        DataType::BigIntUnsigned(_) | DataType::UBigInt | DataType::Int8Unsigned(_) => {
+            plain(SqlType::Numeric {
+                precision: 20,
+                scale: 0,
+            })
+        }
+        DataType::DecimalUnsigned(info) | DataType::DecUnsigned(info) => plain(numeric(info)?),
+        DataType::FloatUnsigned(info) => column_type(&DataType::Float(info.clone())),
+        DataType::DoubleUnsigned(_) | DataType::DoublePrecisionUnsigned => plain(SqlType::Float64),
+        DataType::RealUnsigned => plain(SqlType::Float32),
+        DataType::TinyText | DataType::MediumText | DataType::LongText => plain(SqlType::Text),
+        DataType::Blob(_)
+        | DataType::TinyBlob
+        | DataType::MediumBlob
+        | DataType::LongBlob
+        | DataType::Binary(_)
+        | DataType::Varbinary(_) => plain(SqlType::Bytea),
+        DataType::Enum(_, _) => plain(SqlType::Text),
+        DataType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("year") => {
+            plain(SqlType::Int16)
+        }
         DataType::Custom(name, modifiers) => {
             let n = name.to_string().to_lowercase();
             let n = n.trim_start_matches("pg_catalog.");
@@ -83,6 +114,56 @@ pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
             "type {other} is not supported"
         ))),
     }
+}
+
+/// The MySQL declaration of a column when the stored type alone would lose it: the
+/// narrower integer types, UNSIGNED, YEAR, ENUM, the TEXT and BLOB sizes.
+pub fn mysql_declared(dt: &DataType) -> Option<String> {
+    let d = match dt {
+        DataType::TinyInt(_) => "tinyint".to_owned(),
+        DataType::TinyIntUnsigned(_) | DataType::UTinyInt => "tinyint unsigned".to_owned(),
+        DataType::SmallIntUnsigned(_) | DataType::USmallInt | DataType::Int2Unsigned(_) => {
+            "smallint unsigned".to_owned()
+        }
+        DataType::MediumInt(_) => "mediumint".to_owned(),
+        DataType::MediumIntUnsigned(_) => "mediumint unsigned".to_owned(),
+        DataType::IntUnsigned(_) | DataType::IntegerUnsigned(_) | DataType::Int4Unsigned(_) => {
+            "int unsigned".to_owned()
+        }
+        DataType::BigIntUnsigned(_) | DataType::UBigInt | DataType::Int8Unsigned(_) => {
+            "bigint unsigned".to_owned()
+        }
+        DataType::TinyText => "tinytext".to_owned(),
+        DataType::MediumText => "mediumtext".to_owned(),
+        DataType::LongText => "longtext".to_owned(),
+        DataType::Text => "text".to_owned(),
+        DataType::Blob(_) => "blob".to_owned(),
+        DataType::TinyBlob => "tinyblob".to_owned(),
+        DataType::MediumBlob => "mediumblob".to_owned(),
+        DataType::LongBlob => "longblob".to_owned(),
+        DataType::Binary(n) => format!("binary({})", n.unwrap_or(1)),
+        DataType::Varbinary(_) => dt.to_string().to_lowercase(),
+        DataType::Datetime(_) => "datetime".to_owned(),
+        DataType::Timestamp(_, _) => "timestamp".to_owned(),
+        DataType::Enum(members, _) => {
+            let values: Vec<String> = members
+                .iter()
+                .map(|m| {
+                    let name = match m {
+                        datafusion::sql::sqlparser::ast::EnumMember::Name(n) => n,
+                        datafusion::sql::sqlparser::ast::EnumMember::NamedValue(n, _) => n,
+                    };
+                    format!("'{}'", name.replace('\'', "''"))
+                })
+                .collect();
+            format!("enum({})", values.join(","))
+        }
+        DataType::Custom(name, _) if name.to_string().eq_ignore_ascii_case("year") => {
+            "year".to_owned()
+        }
+        _ => return None,
+    };
+    Some(d)
 }
 
 fn numeric(info: &ExactNumberInfo) -> SqlResult<SqlType> {

@@ -63,6 +63,11 @@ pub struct ColumnDef {
     /// `GENERATED ALWAYS AS IDENTITY`: explicit values are refused.
     pub identity_always: bool,
     pub dropped: bool,
+    /// The type as declared through MySQL when it says more than the stored type
+    /// (`tinyint unsigned`, `year`, `enum('a','b')`): shown by SHOW COLUMNS and sent to MySQL
+    /// clients, with its value range or allowed values enforced on writes.
+    #[serde(default)]
+    pub mysql_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -315,6 +315,14 @@ impl Engine {
             .map_err(|_| StorageError::SequenceExhausted(name.into()))
     }
 
+    /// Moves a sequence's last value up to `value` if it is behind (MySQL AUTO_INCREMENT
+    /// after an explicit value).
+    pub fn advance_sequence(&self, name: &str, value: i64) -> Result<(), StorageError> {
+        self.sequence_counter(name)?
+            .fetch_max(value, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Sets a sequence's last value (`setval`).
     pub fn setval(&self, name: &str, value: i64) -> Result<(), StorageError> {
         self.sequence_counter(name)?.store(value, Ordering::Relaxed);

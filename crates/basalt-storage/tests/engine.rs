@@ -25,6 +25,7 @@ fn column(name: &str, ty: SqlType) -> ColumnDef {
         nullable: true,
         default: None,
         identity_always: false,
+        mysql_type: None,
         dropped: false,
     }
 }

@@ -1,0 +1,331 @@
+//! The MySQL dialect of a session: statements are split and parsed as MySQL writes them,
+//! normalised into the forms the shared planner understands, and MySQL's own commands
+//! (`SHOW …`, `USE`, `SET`, `DESCRIBE`, `CREATE DATABASE` …) are answered from the catalog.
+//!
+//! One catalog serves both protocols: a MySQL database is a PostgreSQL schema of the
+//! database `basalt`, so `shop.orders` on the MySQL port is `shop.orders` on the PostgreSQL
+//! port. Identifiers are case-insensitive (backtick-quoted ones too), as MySQL compares
+//! column names.
+
+mod commands;
+mod errors;
+mod normalize;
+mod session;
+mod variables;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use datafusion::common::ScalarValue;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::MySqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+pub(crate) use commands::{no_database, Command};
+pub use errors::MyError;
+
+use crate::error::{SqlError, SqlResult};
+
+/// What the handshake and `VERSION()` report on the MySQL port (MySQL 8 compatible).
+pub const MYSQL_SERVER_VERSION: &str = "8.0.36-Basalt-0.1.0";
+/// Field metadata holding the MySQL type a column was declared with (e.g. `tinyint unsigned`,
+/// `enum('a','b')`, `year`), so the protocol can describe it as MySQL would.
+pub const MYSQL_TYPE_KEY: &str = "basalt.mysql_type";
+
+/// Who is connected, for `SHOW PROCESSLIST`, `USER()` and `CONNECTION_ID()`.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub connection_id: u32,
+    pub user: String,
+    pub host: String,
+}
+
+/// One entry of `SHOW PROCESSLIST`.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub info: ConnInfo,
+    pub db: Option<String>,
+    pub command: &'static str,
+    pub since: Instant,
+    pub query: Option<String>,
+}
+
+/// A note left by a statement, shown by `SHOW WARNINGS`.
+#[derive(Debug, Clone)]
+pub struct Warning {
+    pub level: &'static str,
+    pub code: u16,
+    pub message: String,
+}
+
+/// The MySQL-specific state of a session.
+pub(crate) struct MyState {
+    pub info: ConnInfo,
+    pub database: Option<String>,
+    pub autocommit: bool,
+    pub user_vars: HashMap<String, ScalarValue>,
+    /// Session values of system variables (lowercase names), over the global defaults.
+    pub vars: HashMap<String, String>,
+    /// `LAST_INSERT_ID()`: the first AUTO_INCREMENT value of the last INSERT that made one.
+    pub last_insert_id: u64,
+    /// The id the current statement's OK packet reports.
+    pub statement_insert_id: u64,
+    pub warnings: Vec<Warning>,
+    /// Rows the last statement changed (`ROW_COUNT()`), -1 after a query.
+    pub row_count: i64,
+    /// Rows the last SELECT returned (`FOUND_ROWS()`).
+    pub found_rows: u64,
+}
+
+impl MyState {
+    pub fn new(info: ConnInfo) -> MyState {
+        MyState {
+            info,
+            database: None,
+            autocommit: true,
+            user_vars: HashMap::new(),
+            vars: HashMap::new(),
+            last_insert_id: 0,
+            statement_insert_id: 0,
+            warnings: Vec::new(),
+            row_count: -1,
+            found_rows: 0,
+        }
+    }
+}
+
+/// One statement of a MySQL query text.
+pub(crate) enum Piece {
+    /// An SQL statement for the shared planner, already normalised.
+    Sql(Box<Statement>),
+    /// A MySQL command answered by Basalt itself.
+    Command(Command),
+    /// A statement that failed to parse: the error is reported when its turn comes, as
+    /// MySQL runs the statements before it.
+    Error(SqlError),
+}
+
+/// Byte offsets of the start of each line, to turn tokenizer locations into offsets.
+fn line_starts(sql: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+fn byte_offset(sql: &str, starts: &[usize], line: u64, column: u64) -> usize {
+    let Some(&start) = starts.get((line as usize).saturating_sub(1)) else {
+        return sql.len();
+    };
+    sql[start..]
+        .char_indices()
+        .nth((column as usize).saturating_sub(1))
+        .map_or(sql.len(), |(i, _)| start + i)
+}
+
+/// MySQL's syntax error text: "… near '<rest of the statement>' at line N".
+pub(crate) fn syntax_error(text: &str, e: &ParserError) -> SqlError {
+    let msg = match e {
+        ParserError::ParserError(s) | ParserError::TokenizerError(s) => s.clone(),
+        ParserError::RecursionLimitExceeded => "statement is too deeply nested".into(),
+    };
+    let starts = line_starts(text);
+    let (near, line) = match msg.rfind(" at Line: ") {
+        Some(i) => {
+            let loc = &msg[i + " at Line: ".len()..];
+            let mut parts = loc.split(", Column: ");
+            let line: u64 = parts
+                .next()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(1);
+            let col: u64 = parts
+                .next()
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or(1);
+            let at = byte_offset(text, &starts, line, col);
+            (text[at..].chars().take(80).collect::<String>(), line)
+        }
+        None => (String::new(), 1),
+    };
+    SqlError::MySql {
+        code: 1064,
+        sqlstate: "42000",
+        message: format!(
+            "You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version for the right syntax to use near '{near}' at line {line}"
+        ),
+    }
+}
+
+/// Splits a query text into statements at top-level semicolons and parses each one
+/// (tests; sessions parse each statement when its turn comes, after the ones before it ran).
+#[cfg(test)]
+pub(crate) fn split_and_parse(sql: &str, state: &MyState) -> SqlResult<Vec<(String, Piece)>> {
+    Ok(split(sql)?
+        .into_iter()
+        .map(|(text, tokens)| {
+            let piece = parse_piece(&text, tokens, state);
+            (text, piece)
+        })
+        .collect())
+}
+
+/// One statement's text and tokens.
+pub(crate) type Split = (String, Vec<TokenWithSpan>);
+
+/// Splits a query text into statements at top-level semicolons.
+pub(crate) fn split(sql: &str) -> SqlResult<Vec<Split>> {
+    let tokens = Tokenizer::new(&MySqlDialect {}, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax_error(sql, &ParserError::TokenizerError(e.to_string())))?;
+    let starts = line_starts(sql);
+    let mut out = Vec::new();
+    let mut current: Vec<TokenWithSpan> = Vec::new();
+    let mut start_offset: Option<usize> = None;
+    let mut flush = |current: &mut Vec<TokenWithSpan>, start: Option<usize>, end: usize| {
+        let significant = current
+            .iter()
+            .any(|t| !matches!(t.token, Token::Whitespace(_)));
+        if significant {
+            let text = sql[start.unwrap_or(0)..end].trim().to_owned();
+            // Tokens again, located within the statement, so errors point into it.
+            let tokens = Tokenizer::new(&MySqlDialect {}, &text)
+                .tokenize_with_location()
+                .unwrap_or_else(|_| std::mem::take(current));
+            out.push((text, tokens));
+        }
+        current.clear();
+    };
+    for t in tokens {
+        let offset = byte_offset(sql, &starts, t.span.start.line, t.span.start.column);
+        match t.token {
+            Token::SemiColon => {
+                flush(&mut current, start_offset, offset);
+                start_offset = None;
+            }
+            Token::EOF => {}
+            _ => {
+                if start_offset.is_none() && !matches!(t.token, Token::Whitespace(_)) {
+                    start_offset = Some(offset);
+                }
+                if start_offset.is_some() {
+                    current.push(t);
+                }
+            }
+        }
+    }
+    flush(&mut current, start_offset, sql.len());
+    Ok(out)
+}
+
+pub(crate) fn parse_piece(text: &str, tokens: Vec<TokenWithSpan>, state: &MyState) -> Piece {
+    let words: Vec<&Token> = tokens
+        .iter()
+        .map(|t| &t.token)
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    match commands::parse(&words, text) {
+        Ok(Some(cmd)) => return Piece::Command(cmd),
+        Ok(None) => {}
+        Err(e) => return Piece::Error(e),
+    }
+    match parse_tokens(text, tokens) {
+        Ok(mut stmt) => match normalize::statement(&mut stmt, state) {
+            Ok(()) => Piece::Sql(Box::new(stmt)),
+            Err(e) => Piece::Error(e),
+        },
+        Err(e) => Piece::Error(e),
+    }
+}
+
+/// Parses one statement's tokens in the MySQL dialect. Backtick-quoted identifiers are
+/// folded to lower case (MySQL compares column names case-insensitively) except where
+/// they name an output column (`AS \`Total\``), and double-quoted text is a string.
+fn parse_tokens(text: &str, mut tokens: Vec<TokenWithSpan>) -> SqlResult<Statement> {
+    let mut previous_word: Option<String> = None;
+    for t in tokens.iter_mut() {
+        match &mut t.token {
+            Token::Word(w) if w.quote_style == Some('`') => {
+                if previous_word.as_deref() != Some("AS") {
+                    w.value = w.value.to_lowercase();
+                }
+                previous_word = None;
+            }
+            Token::Word(w) => previous_word = Some(w.value.to_uppercase()),
+            Token::DoubleQuotedString(s) => {
+                t.token = Token::SingleQuotedString(std::mem::take(s));
+                previous_word = None;
+            }
+            Token::Whitespace(_) => {}
+            _ => previous_word = None,
+        }
+    }
+    let mut parser = Parser::new(&MySqlDialect {}).with_tokens_with_locations(tokens);
+    let mut statements = parser
+        .parse_statements()
+        .map_err(|e| syntax_error(text, &e))?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        _ => Err(syntax_error(
+            text,
+            &ParserError::ParserError("expected one statement".into()),
+        )),
+    }
+}
+
+/// SQL LIKE with MySQL's default case-insensitive comparison, for `SHOW … LIKE 'pattern'`.
+pub(crate) fn like(pattern: &str, value: &str) -> bool {
+    fn matches(p: &[char], v: &[char]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some(('%', rest)) => (0..=v.len()).any(|i| matches(rest, &v[i..])),
+            Some(('_', rest)) => !v.is_empty() && matches(rest, &v[1..]),
+            Some(('\\', rest)) if !rest.is_empty() => {
+                !v.is_empty() && v[0] == rest[0] && matches(&rest[1..], &v[1..])
+            }
+            Some((c, rest)) => !v.is_empty() && v[0] == *c && matches(rest, &v[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let v: Vec<char> = value.to_lowercase().chars().collect();
+    matches(&p, &v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> MyState {
+        MyState::new(ConnInfo {
+            connection_id: 1,
+            user: "root".into(),
+            host: "localhost".into(),
+        })
+    }
+
+    #[test]
+    fn statements_split_at_top_level_semicolons() {
+        let pieces = split_and_parse("select 'a;b'; select 2 ;; show tables", &state()).unwrap();
+        let texts: Vec<&str> = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, vec!["select 'a;b'", "select 2", "show tables"]);
+        assert!(matches!(pieces[2].1, Piece::Command(_)));
+    }
+
+    #[test]
+    fn syntax_errors_say_near_what() {
+        let pieces = split_and_parse("select * frm t", &state()).unwrap();
+        let Piece::Error(SqlError::MySql { code, message, .. }) = &pieces[0].1 else {
+            panic!("expected a syntax error");
+        };
+        assert_eq!(*code, 1064);
+        assert!(message.contains("near 't' at line 1"), "{message}");
+    }
+
+    #[test]
+    fn like_is_case_insensitive_with_wildcards() {
+        assert!(like("auto%", "AUTOCOMMIT"));
+        assert!(like("v_rsion", "version"));
+        assert!(!like("ver", "version"));
+        assert!(like("a\\_b", "a_b"));
+        assert!(!like("a\\_b", "axb"));
+    }
+}
