@@ -15,7 +15,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 # ---------------------------------------------------------------- apt packages
-APT_PKGS=(postgresql-15 postgresql-client-15)
+APT_PKGS=(postgresql-15 postgresql-client-15 mariadb-server mariadb-client sysbench libmariadb-dev pkg-config)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -39,13 +39,15 @@ PY="${PYTHON:-python3}"
 if ! "$PY" - <<'PYEOF' 2>/dev/null
 import importlib, sys
 import pytest, psycopg, asyncpg, sqlalchemy, pandas
+import pymysql, mysql.connector, MySQLdb
 from psycopg import pq  # binary/c implementation importable
 if int(sqlalchemy.__version__.split(".")[0]) < 2:
     sys.exit(1)
 PYEOF
 then
   log "pip install python test deps"
-  "$PY" -m pip install --quiet "pytest" "psycopg[binary]>=3.1" "asyncpg" "sqlalchemy>=2" "pandas"
+  "$PY" -m pip install --quiet "pytest" "psycopg[binary]>=3.1" "asyncpg" "sqlalchemy>=2" "pandas" \
+    "pymysql" "mysql-connector-python" "mysqlclient"
 else
   log "python deps already installed"
 fi
@@ -59,6 +61,17 @@ elif [ "${SKIP_SLT_BIN:-0}" = "1" ]; then
 else
   log "cargo install sqllogictest-bin --locked"
   cargo install sqllogictest-bin --locked
+fi
+
+# ---------------------------------------------------------------- node packages (mysql2)
+cd "$(dirname "$0")/.."
+if [ -f tests/mysql/node/package.json ] && command -v npm >/dev/null 2>&1; then
+  if [ ! -d tests/mysql/node/node_modules/mysql2 ]; then
+    log "npm ci (tests/mysql/node)"
+    (cd tests/mysql/node && npm ci --no-audit --no-fund --silent)
+  else
+    log "node packages already installed"
+  fi
 fi
 
 log "done"

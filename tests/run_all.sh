@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need, builds once (dev profile), and runs
 # every suite: Rust unit tests, sqllogictest files through the PostgreSQL protocol (simple
-# and extended query) against Basalt and against a real PostgreSQL 15, driver, isolation,
-# bad-input and crash tests. Ends with one line "basalt-tests: N passed, N failed".
+# and extended query) against Basalt and against a real PostgreSQL 15, MySQL-dialect files
+# through the MySQL protocol against Basalt and a real MariaDB, driver tests of both
+# protocols (psql, mariadb CLI, psycopg, asyncpg, PyMySQL, mysql-connector, mysqlclient,
+# mysql2), cross-protocol, isolation, bad-input and crash tests. Ends with one line "basalt-tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -30,13 +32,14 @@ record "cargo test" "${PIPESTATUS[0]}"
 
 # ---- a Basalt server for the protocol-level suites
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PG_PORT=$(free_port); HTTP_PORT=$(free_port)
+PG_PORT=$(free_port); HTTP_PORT=$(free_port); MYSQL_PORT=$(free_port)
 DATA=$(mktemp -d)
-"$BIN" serve --data-dir "$DATA" --pg-port "$PG_PORT" --http-port "$HTTP_PORT" > "$DATA.log" 2>&1 &
+"$BIN" serve --data-dir "$DATA" --pg-port "$PG_PORT" --http-port "$HTTP_PORT" --mysql-port "$MYSQL_PORT" > "$DATA.log" 2>&1 &
 SERVER=$!
 cleanup() {
   kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null
   bash tests/pg_reference.sh stop >/dev/null 2>&1
+  bash tests/mariadb_reference.sh stop >/dev/null 2>&1
   rm -rf "$DATA"
 }
 trap cleanup EXIT
@@ -64,9 +67,27 @@ else
   record "reference PostgreSQL start" 1
 fi
 
-step "pytest: drivers, isolation, bad input, crash"
-BASALT_TARGET=basalt BASALT_PG_PORT="$PG_PORT" BASALT_BIN="$BIN" CRASH_CYCLES="${CRASH_CYCLES:-20}" \
-  python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/psql tests/crash
+slt_mysql() { # slt_mysql LABEL PORT: MySQL-dialect files through the MySQL protocol
+  step "sqllogictest $1 (mysql)"
+  mariadb -h 127.0.0.1 -P "$2" -u root -e "DROP DATABASE IF EXISTS slt; CREATE DATABASE slt" &&
+    sqllogictest --engine mysql --label "$1" --host 127.0.0.1 --port "$2" --user root --pass '' --db slt tests/slt-mysql/*.slt
+  record "slt $1 mysql" $?
+}
+slt_mysql basalt "$MYSQL_PORT"
+
+step "reference MariaDB"
+export MARIADB_REF_PORT="${MARIADB_REF_PORT:-$(free_port)}"
+if bash tests/mariadb_reference.sh start; then
+  slt_mysql mariadb "$MARIADB_REF_PORT"
+  bash tests/mariadb_reference.sh stop
+else
+  record "reference MariaDB start" 1
+fi
+
+step "pytest: drivers (PostgreSQL and MySQL), isolation, bad input, crash"
+BASALT_TARGET=basalt BASALT_PG_PORT="$PG_PORT" BASALT_MYSQL_PORT="$MYSQL_PORT" BASALT_BIN="$BIN" \
+  CRASH_CYCLES="${CRASH_CYCLES:-20}" \
+  python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/psql tests/crash tests/mysql
 record "pytest" $?
 
 kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null

@@ -193,7 +193,8 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
                         .iter()
                         .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
             {
-                if !col.def.ty.is_integer() {
+                let unsigned_bigint = matches!(col.def.ty, SqlType::Numeric { scale: 0, .. });
+                if !col.def.ty.is_integer() && !unsigned_bigint {
                     return Err(SqlError::InvalidTableDefinition(format!(
                         "Incorrect column specifier for column '{}': AUTO_INCREMENT needs an integer type",
                         col.def.name

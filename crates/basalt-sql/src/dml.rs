@@ -56,7 +56,12 @@ fn build_rows(
         let array = if col.dropped {
             new_null_array(&col.ty.to_arrow(), num_rows)
         } else if let Some(i) = targets.iter().position(|&t| t == pos) {
-            to_column_type(&source[i], &col.ty, &col.name)?
+            let array = to_column_type(&source[i], &col.ty, &col.name)?;
+            if s.is_mysql() {
+                mysql_auto_values(s, col, array)?
+            } else {
+                array
+            }
         } else if let Some(default) = &col.default {
             let expr = compile(s, default, &Arc::new(Schema::empty()), None)?;
             to_column_type(&eval(&expr, &empty_batch(num_rows)?)?, &col.ty, &col.name)?
@@ -71,6 +76,52 @@ fn build_rows(
     (0..num_rows)
         .map(|i| row_values(batch.columns(), &types, i))
         .collect()
+}
+
+/// MySQL: NULL or 0 written into an AUTO_INCREMENT column takes the next value.
+fn mysql_auto_values(
+    s: &Session,
+    col: &basalt_storage::ColumnDef,
+    array: ArrayRef,
+) -> SqlResult<ArrayRef> {
+    let Some(seq) = col
+        .default
+        .as_deref()
+        .and_then(|d| d.strip_prefix("nextval('"))
+        .and_then(|d| d.strip_suffix("')"))
+    else {
+        return Ok(array);
+    };
+    let mut values = Vec::with_capacity(array.len());
+    let mut generated = false;
+    for row in 0..array.len() {
+        let v = basalt_common::value::value_at(array.as_ref(), row, &col.ty)?;
+        let zero = matches!(v, Value::Null) || int_value(&v) == Some(0);
+        if zero {
+            let n = s.engine().nextval(seq)?;
+            s.note_generated(n);
+            generated = true;
+            values.push(match &col.ty {
+                basalt_common::SqlType::Numeric { .. } => Value::Decimal(i128::from(n)),
+                ty => Value::integer_of_type(ty, n).ok_or_else(|| {
+                    SqlError::OutOfRange(format!(
+                        "AUTO_INCREMENT value {n} out of range for column {}",
+                        col.name
+                    ))
+                })?,
+            });
+        } else {
+            values.push(v);
+        }
+    }
+    if !generated {
+        return Ok(array);
+    }
+    let mut b = ColumnBuilder::new(&col.ty, values.len());
+    for v in &values {
+        b.push(v);
+    }
+    Ok(b.finish())
 }
 
 fn batch_of(def: &TableDef, columns: Vec<ArrayRef>, num_rows: usize) -> SqlResult<RecordBatch> {
@@ -660,6 +711,8 @@ fn int_value(v: &Value) -> Option<i64> {
         Value::Int16(x) => Some(i64::from(*x)),
         Value::Int32(x) => Some(i64::from(*x)),
         Value::Int64(x) => Some(*x),
+        // BIGINT UNSIGNED AUTO_INCREMENT (numeric(20,0)).
+        Value::Decimal(x) => i64::try_from(*x).ok(),
         _ => None,
     }
 }

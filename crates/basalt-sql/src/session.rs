@@ -551,6 +551,11 @@ impl Session {
         Ok(last)
     }
 
+    /// Records an AUTO_INCREMENT value generated outside `nextval` (MySQL's 0/NULL).
+    pub(crate) fn note_generated(&self, value: i64) {
+        self.first_generated.lock().get_or_insert(value);
+    }
+
     /// Clears the slot that records the first AUTO_INCREMENT value a statement generates.
     pub(crate) fn take_first_generated(&self) -> Option<i64> {
         self.first_generated.lock().take()

@@ -624,7 +624,12 @@ fn column_range(store: &TableStore, def: &TableDef, col: usize) -> Option<(i64, 
     let mut range: Option<(i64, i64)> = None;
     for chain in data.rows.values() {
         for v in chain {
-            if let Some(x) = v.row.get(col).and_then(Value::as_i64) {
+            // Sequence-fed columns are integers, or MySQL's BIGINT UNSIGNED (scale 0).
+            let value = v.row.get(col).and_then(|x| match x {
+                Value::Decimal(d) => i64::try_from(*d).ok(),
+                other => other.as_i64(),
+            });
+            if let Some(x) = value {
                 range = Some(range.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))));
             }
         }

@@ -179,6 +179,9 @@ impl Normalizer<'_> {
                 (false, lower.as_str())
             };
             let text = variables::get(self.state, var, global)?;
+            if var == "socket" {
+                return Ok(literal(ScalarValue::Null));
+            }
             return Ok(literal(variables::scalar(&text)));
         }
         let user = name.trim_start_matches('@').to_lowercase();

@@ -48,6 +48,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("query_cache_type", "OFF"),
     ("secure_file_priv", ""),
     ("session_track_schema", "ON"),
+    // Basalt listens on TCP only: no socket (NULL to SQL).
+    ("socket", ""),
     ("sql_auto_is_null", "0"),
     ("sql_mode", "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"),
     ("sql_safe_updates", "0"),

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# OLTP benchmark: sysbench against Basalt and a reference server started by this script,
+# on the same machine, in the same run. Prints transactions/s, p95 latency and the
+# Basalt/reference ratio per workload and thread count (medians of RUNS runs).
+#
+#   bash bench/oltp.sh                      # MySQL protocol vs MariaDB, and PostgreSQL protocol vs PostgreSQL 15
+#   DRIVERS=mysql bash bench/oltp.sh        # only --db-driver=mysql (Basalt vs MariaDB)
+#   DRIVERS=pgsql bash bench/oltp.sh        # only --db-driver=pgsql (Basalt vs PostgreSQL 15)
+#
+# Settings (environment): TABLES (4), TABLE_SIZE (100000), THREADS ("1 2 8"), RUNS (3),
+# TIME (seconds per run, 20), WORKLOADS ("oltp_point_select oltp_read_only oltp_read_write
+# oltp_insert"), BASALT_BIN (default: the release build, built if missing).
+# Both sides commit durably: Basalt fsyncs its WAL before acknowledging, MariaDB runs with
+# innodb_flush_log_at_trx_commit=1, PostgreSQL with synchronous_commit=on (the default).
+# This is a benchmark, not a test: it is not run by tests/run_all.sh.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/basalt-target}"
+
+DRIVERS="${DRIVERS:-mysql pgsql}"
+TABLES="${TABLES:-4}"
+TABLE_SIZE="${TABLE_SIZE:-100000}"
+THREADS="${THREADS:-1 2 8}"
+RUNS="${RUNS:-3}"
+TIME="${TIME:-20}"
+WORKLOADS="${WORKLOADS:-oltp_point_select oltp_read_only oltp_read_write oltp_insert}"
+
+command -v sysbench >/dev/null || apt-get install -y sysbench >/dev/null
+BASALT_BIN="${BASALT_BIN:-$CARGO_TARGET_DIR/release/basalt}"
+if [ ! -x "$BASALT_BIN" ]; then
+  echo "building Basalt (release)…" >&2
+  cargo build --release --bin basalt >&2 || exit 1
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+B_PG=$(free_port); B_MY=$(free_port); B_HTTP=$(free_port)
+B_DATA=$(mktemp -d)
+"$BASALT_BIN" serve --data-dir "$B_DATA" --pg-port "$B_PG" --mysql-port "$B_MY" --http-port "$B_HTTP" >"$B_DATA.log" 2>&1 &
+BASALT_PID=$!
+export MARIADB_REF_PORT=$(free_port) PG_REF_PORT=$(free_port)
+cleanup() {
+  kill "$BASALT_PID" 2>/dev/null; wait "$BASALT_PID" 2>/dev/null
+  rm -rf "$B_DATA" "$B_DATA.log"
+  bash tests/mariadb_reference.sh stop >/dev/null 2>&1
+  bash tests/pg_reference.sh stop >/dev/null 2>&1
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$B_HTTP/health" >/dev/null && break; sleep 0.1; done
+
+# sb NAME DRIVER HOST PORT ARGS... : runs sysbench, prints "tps p95"
+sb_args() { # DRIVER PORT
+  if [ "$1" = mysql ]; then
+    echo "--db-driver=mysql --mysql-host=127.0.0.1 --mysql-port=$2 --mysql-user=root --mysql-password= --mysql-db=sbtest"
+  else
+    echo "--db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port=$2 --pgsql-user=postgres --pgsql-password= --pgsql-db=sbtest"
+  fi
+}
+
+prepare() { # DRIVER PORT
+  # shellcheck disable=SC2046
+  sysbench oltp_common $(sb_args "$1" "$2") --tables="$TABLES" --table-size="$TABLE_SIZE" cleanup >/dev/null 2>&1
+  # shellcheck disable=SC2046
+  sysbench oltp_common $(sb_args "$1" "$2") --tables="$TABLES" --table-size="$TABLE_SIZE" prepare >/dev/null 2>&1 || {
+    echo "sysbench prepare failed against port $2 ($1)" >&2; return 1; }
+}
+
+ignore_args() { # DRIVER: conflicts are retried by sysbench, as on MariaDB/PostgreSQL
+  if [ "$1" = mysql ]; then echo "--mysql-ignore-errors=1213,1205,1062"; else echo "--pgsql-ignore-errors=40001,23505"; fi
+}
+
+run_one() { # DRIVER PORT WORKLOAD THREADS -> "tps p95"
+  local out
+  # shellcheck disable=SC2046
+  out=$(sysbench "$3" $(sb_args "$1" "$2") --tables="$TABLES" --table-size="$TABLE_SIZE" \
+        --threads="$4" --time="$TIME" --report-interval=0 --db-ps-mode=auto $(ignore_args "$1") run 2>&1)
+  local tps p95
+  tps=$(echo "$out" | awk '/transactions:/ {gsub(/[()]/,"",$3); print $3}')
+  p95=$(echo "$out" | awk '/95th percentile:/ {print $3}')
+  echo "${tps:-0} ${p95:-nan}"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+# table header
+printf '\n%-8s %-18s %-7s %12s %12s %8s %10s %10s\n' driver workload threads basalt_tps ref_tps ratio basalt_p95 ref_p95
+for driver in $DRIVERS; do
+  if [ "$driver" = mysql ]; then
+    bash tests/mariadb_reference.sh start >/dev/null || { echo "MariaDB did not start" >&2; continue; }
+    REF_PORT=$MARIADB_REF_PORT; B_PORT=$B_MY; REF=mariadb
+    mariadb -h 127.0.0.1 -P "$B_MY" -u root -e "CREATE DATABASE IF NOT EXISTS sbtest"
+    mariadb -h 127.0.0.1 -P "$REF_PORT" -u root -e "CREATE DATABASE IF NOT EXISTS sbtest"
+  else
+    bash tests/pg_reference.sh start >/dev/null || { echo "PostgreSQL did not start" >&2; continue; }
+    REF_PORT=$PG_REF_PORT; B_PORT=$B_PG; REF=postgresql
+    psql -h 127.0.0.1 -p "$B_PG" -U postgres -d basalt -qc "CREATE SCHEMA IF NOT EXISTS sbtest" >/dev/null
+    psql -h 127.0.0.1 -p "$REF_PORT" -U postgres -qc "CREATE DATABASE sbtest" >/dev/null 2>&1
+  fi
+  for workload in $WORKLOADS; do
+    prepare "$driver" "$B_PORT" || continue
+    prepare "$driver" "$REF_PORT" || continue
+    for t in $THREADS; do
+      b_tps=(); r_tps=(); b_p95=(); r_p95=()
+      for _ in $(seq 1 "$RUNS"); do
+        read -r tps p95 < <(run_one "$driver" "$B_PORT" "$workload" "$t"); b_tps+=("$tps"); b_p95+=("$p95")
+        read -r tps p95 < <(run_one "$driver" "$REF_PORT" "$workload" "$t"); r_tps+=("$tps"); r_p95+=("$p95")
+      done
+      bt=$(printf '%s\n' "${b_tps[@]}" | median); rt=$(printf '%s\n' "${r_tps[@]}" | median)
+      bp=$(printf '%s\n' "${b_p95[@]}" | median); rp=$(printf '%s\n' "${r_p95[@]}" | median)
+      ratio=$(awk -v a="$bt" -v b="$rt" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+      printf '%-8s %-18s %-7s %12s %12s %8s %10s %10s\n' "$driver" "$workload" "$t" "$bt" "$rt" "$ratio" "$bp" "$rp"
+    done
+  done
+  if [ "$driver" = mysql ]; then bash tests/mariadb_reference.sh stop >/dev/null; else bash tests/pg_reference.sh stop >/dev/null; fi
+done
+echo
+echo "reference for mysql: MariaDB $(mariadbd --version 2>/dev/null | awk '{print $3}'); for pgsql: PostgreSQL 15"
+echo "tables=$TABLES table_size=$TABLE_SIZE time=${TIME}s runs=$RUNS (medians); basalt=$BASALT_BIN"
