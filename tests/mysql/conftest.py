@@ -247,7 +247,7 @@ def mysql_db(mysql_server):
     c = _admin_connect()
     try:
         with c.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
+            cur.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
     finally:
         c.close()
     yield name

@@ -112,7 +112,7 @@ def test_scripts_exist():
     names = {p.stem for p in SCRIPTS}
     # The features this suite promises to cover, one script each.
     assert {"basics", "delimiter", "source", "errors", "transactions", "databases",
-            "multistatement", "verbose", "batch_tabs"} <= names, names
+            "multistatement", "verbose", "batch_tabs", "warnings"} <= names, names
     for p in SCRIPTS:
         assert p.with_suffix(".expected").exists() or UPDATE, f"{p.name} has no .expected file"
 

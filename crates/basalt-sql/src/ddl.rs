@@ -126,6 +126,13 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
                 scale: 0,
             };
         }
+        // MySQL's FLOAT is single precision (PostgreSQL's is double).
+        if let datafusion::sql::sqlparser::ast::DataType::Float(
+            datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+        ) = &c.data_type
+        {
+            ct.ty = SqlType::Float32;
+        }
     }
     let mut col = NewColumn {
         def: ColumnDef {

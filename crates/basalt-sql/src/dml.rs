@@ -273,8 +273,18 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
         Some(OnInsert::DuplicateKeyUpdate(assignments)) => {
             let mut sets = Vec::new();
             for a in assignments {
+                // A bare column means the existing row's value (VALUES(c) the new one).
+                let mut value = a.value.clone();
+                let table =
+                    datafusion::sql::sqlparser::ast::Ident::with_quote('"', def.name.clone());
+                let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut value, |e| {
+                    if let Expr::Identifier(i) = e {
+                        *e = Expr::CompoundIdentifier(vec![table.clone(), i.clone()]);
+                    }
+                    std::ops::ControlFlow::<()>::Continue(())
+                });
                 for pos in assignment_positions(&def, &a.target)? {
-                    sets.push((pos, a.value.clone()));
+                    sets.push((pos, value.clone()));
                 }
             }
             Some(Conflict {
@@ -304,6 +314,8 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
         Vec::new()
     };
     let mut affected = 0usize;
+    let mut duplicates = 0usize;
+    let mut records = 0usize;
     let mut returned: Vec<Vec<Value>> = Vec::new();
     let want_rows = ins.returning.is_some();
     let mut touched: HashSet<Key> = HashSet::new();
@@ -311,6 +323,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
         for batch in batches {
             let rows = build_rows(s, &def, targets, batch.columns(), batch.num_rows())?;
             for row in rows {
+                records += 1;
                 for (pos, seq) in &auto_increment {
                     // MySQL: an explicit value beyond the counter moves the counter past it.
                     if let Some(v) = row.get(*pos).and_then(int_value) {
@@ -341,6 +354,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                             return Err(SqlError::UniqueViolation { constraint, detail });
                         }
                         if c.mysql && c.update.is_none() {
+                            duplicates += 1;
                             // INSERT IGNORE: the row is skipped with a warning.
                             let e = SqlError::UniqueViolation { constraint, detail };
                             s.mysql_warning(&e);
@@ -357,10 +371,11 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                             &constraint,
                         )? {
                             // MySQL counts an updated row twice, an unchanged one not at all.
+                            duplicates += 1;
                             affected += match (c.mysql, changed) {
                                 (false, _) => 1,
                                 (true, true) => 2,
-                                (true, false) => 0,
+                                (true, false) => usize::from(s.my.client_found_rows),
                             };
                             if want_rows {
                                 returned.push(new_row);
@@ -370,6 +385,18 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                     Err(e) => return Err(e.into()),
                 }
             }
+        }
+    }
+    if s.is_mysql() {
+        let multi_row = records > 1
+            || ins
+                .source
+                .as_ref()
+                .is_some_and(|q| !matches!(q.body.as_ref(), SetExpr::Values(_)));
+        if multi_row {
+            let warnings = s.my.warnings.len();
+            s.my.ok_info =
+                format!("Records: {records}  Duplicates: {duplicates}  Warnings: {warnings}");
         }
     }
     match &ins.returning {
@@ -914,6 +941,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
     let mut seen: HashSet<Key> = HashSet::new();
     let mut returned = Vec::new();
     let mut count = 0usize;
+    let mut matched = 0usize;
     for batch in &batches {
         let keys = keys_of(batch)?;
         let converted: Vec<ArrayRef> = sets
@@ -926,6 +954,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             .collect::<SqlResult<_>>()?;
         let mut new_rows = Vec::new();
         let mut row_keys = Vec::new();
+        let mut unchanged = Vec::new();
         for r in 0..batch.num_rows() {
             let key: Key = keys.value(r).into();
             if !seen.insert(key.clone()) {
@@ -943,8 +972,22 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                     &def.columns[*pos].ty,
                 )?;
             }
+            if s.is_mysql() {
+                // MySQL leaves a row whose values do not change alone, and counts it as
+                // matched but not changed.
+                let mut old_full = old.to_vec();
+                old_full.resize(def.columns.len(), Value::Null);
+                if old_full == row {
+                    unchanged.push(row);
+                    continue;
+                }
+            }
             new_rows.push(row);
             row_keys.push(key);
+        }
+        matched += new_rows.len() + unchanged.len();
+        if upd.returning.is_some() {
+            returned.extend(unchanged);
         }
         check_constraints(s, &def, &rows_batch(&def, &new_rows)?)?;
         for (key, row) in row_keys.into_iter().zip(new_rows) {
@@ -954,6 +997,11 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                 returned.push(row);
             }
         }
+    }
+    if s.is_mysql() {
+        let warnings = s.my.warnings.len();
+        s.my.matched_rows = matched as u64;
+        s.my.ok_info = format!("Rows matched: {matched}  Changed: {count}  Warnings: {warnings}");
     }
     match &upd.returning {
         Some(items) => returning(s, &def, Some(&reference), items, &returned, "UPDATE"),

@@ -223,6 +223,9 @@ pub fn table_schema(def: &TableDef, with_key: bool) -> (SchemaRef, Vec<Option<us
             // CHAR(n) values are stored without trailing blanks; the protocol pads them.
             metadata.insert(CHAR_LENGTH_KEY.to_owned(), n.to_string());
         }
+        if !col.nullable {
+            metadata.insert(crate::mysql::NOT_NULL_KEY.to_owned(), "1".to_owned());
+        }
         if let Some(declared) = &col.mysql_type {
             metadata.insert(crate::mysql::MYSQL_TYPE_KEY.to_owned(), declared.clone());
         }

@@ -214,12 +214,16 @@ impl Session {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE_NAME, basalt_storage::catalog::DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(true)
+            .with_information_schema(dialect == Dialect::Postgres)
             .with_target_partitions(2);
         let opts = config.options_mut();
         opts.sql_parser.map_string_types_to_utf8view = false;
         opts.sql_parser.parse_float_as_decimal = true;
         opts.execution.time_zone = Some("+00:00".into());
+        if dialect == Dialect::MySql {
+            // MySQL sorts NULL as the smallest value: first ascending, last descending.
+            opts.sql_parser.default_null_ordering = "nulls_min".into();
+        }
         let ctx = SessionContext::new_with_config(config);
         let slot = Arc::new(TxnSlot::default());
         ctx.register_catalog(
@@ -242,6 +246,18 @@ impl Session {
                 catalog
                     .register_schema("pg_catalog", Arc::new(overlay))
                     .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
+            }
+        }
+        if dialect == Dialect::MySql {
+            if let Some(catalog) = ctx.catalog(DATABASE_NAME) {
+                catalog
+                    .register_schema(
+                        "information_schema",
+                        Arc::new(crate::mysql::info_schema::MyInformationSchema::new(
+                            Arc::clone(&db.engine),
+                        )),
+                    )
+                    .map_err(|e| SqlError::Internal(format!("information_schema setup: {e}")))?;
             }
         }
         ctx.add_analyzer_rule(Arc::new(
@@ -281,6 +297,9 @@ impl Session {
             user: "postgres".into(),
             host: String::new(),
         }));
+        ctx.register_udf(crate::mysql::functions::div_udf(Arc::clone(
+            &my.div_by_zero,
+        )));
         let session = Session {
             db,
             dialect,

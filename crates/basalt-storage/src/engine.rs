@@ -323,6 +323,13 @@ impl Engine {
         Ok(())
     }
 
+    /// The last value a sequence handed out (or was set to).
+    pub fn sequence_last(&self, name: &str) -> Option<i64> {
+        self.sequence_counter(name)
+            .ok()
+            .map(|c| c.load(Ordering::Relaxed))
+    }
+
     /// Sets a sequence's last value (`setval`).
     pub fn setval(&self, name: &str, value: i64) -> Result<(), StorageError> {
         self.sequence_counter(name)?.store(value, Ordering::Relaxed);

@@ -66,7 +66,7 @@ const ROW2_IN = [127, 0, 32767, 8388607, 2147483647, 0,
   'abcde', "quote ' and \\ backslash", 'x'.repeat(5000), '',
   Buffer.from([0x00, 0xff, 0x27, 0x5c, 0x00]), Buffer.from([0xc3, 0x28, 0xfe]),
   new Date(1999, 11, 31), new Date(1999, 11, 31, 23, 59, 59), '2030-06-15 12:00:00',
-  '100:01:02', 1901, false, 'a'];
+  '23:59:59', 1901, false, 'a'];
 
 // expected values with supportBigNumbers + bigNumberStrings (BIGINT as exact strings)
 const ROW1_OUT = {
@@ -83,7 +83,7 @@ const ROW2_OUT = {
   dc: '-0.05', ch: 'abcde', vc: "quote ' and \\ backslash", tx: 'x'.repeat(5000), mt: '',
   bl: Buffer.from([0x00, 0xff, 0x27, 0x5c, 0x00]), vb: Buffer.from([0xc3, 0x28, 0xfe]),
   da: new Date(1999, 11, 31), dtm: new Date(1999, 11, 31, 23, 59, 59), ts: new Date(2030, 5, 15, 12, 0, 0),
-  tm: '100:01:02', yr: 1901, bo: 0, en: 'a',
+  tm: '23:59:59', yr: 1901, bo: 0, en: 'a',
 };
 
 function checkRow(label, got, want) {
@@ -112,7 +112,7 @@ async function typesTable(c) {
   const [r2] = await c.execute(INSERT, ROW2_IN);
   assert.equal(r2.insertId, 2);
   assert.equal(r2.affectedRows, 1);
-  const [r3] = await c.query('INSERT INTO types (id) VALUES (NULL)');
+  const [r3] = await c.query('INSERT INTO types (ti) VALUES (NULL)');
   assert.equal(r3.insertId, 3);
 }
 
@@ -143,6 +143,20 @@ check('execute_types_binary_protocol', async ({ db }) => {
   } finally { await c.end(); }
 });
 
+check('time_beyond_24_hours', async ({ db }) => {
+  // MySQL TIME is an interval: -838:59:59 .. 838:59:59
+  const c = await connect({ database: db });
+  try {
+    await c.query('CREATE TABLE tm (id INT PRIMARY KEY, t TIME)');
+    await c.query("INSERT INTO tm VALUES (1, '100:01:02'), (2, '-01:02:03')");
+    await c.execute('INSERT INTO tm VALUES (?, ?)', [3, '838:59:59']);
+    const [q] = await c.query('SELECT t FROM tm ORDER BY id');
+    assert.deepEqual(q.map((r) => r.t), ['100:01:02', '-01:02:03', '838:59:59']);
+    const [e] = await c.execute('SELECT t FROM tm WHERE id > ? ORDER BY id', [0]);
+    assert.deepEqual(e.map((r) => r.t), ['100:01:02', '-01:02:03', '838:59:59']);
+  } finally { await c.end(); }
+});
+
 check('bigint_default_config', async ({ db }) => {
   // default config: BIGINT is a JS number when it fits, DECIMAL a string
   const c = await connect({ database: db });
@@ -169,8 +183,10 @@ check('column_types_metadata', async ({ db }) => {
       const bad = fields.filter((f) => f.name in want && f.columnType !== want[f.name])
         .map((f) => `${f.name}: ${f.columnType} (MySQL ${want[f.name]})`);
       assert.deepEqual(bad, [], `${how}: ${bad.join(', ')}`);
-      const unsigned = fields.filter((f) => f.flags & 32).map((f) => f.name).sort();
-      assert.deepEqual(unsigned, ['bu', 'iu', 'tu'], `${how}: UNSIGNED flag on ${unsigned}`);
+      const flagged = new Set(fields.filter((f) => f.flags & 32).map((f) => f.name));
+      const wrong = ['ti', 'tu', 'si', 'mi', 'i', 'iu', 'bi', 'bu']
+        .filter((n) => flagged.has(n) !== n.endsWith('u'));
+      assert.deepEqual(wrong, [], `${how}: UNSIGNED flag wrong on ${wrong}`);
     }
   } finally { await c.end(); }
 });
@@ -283,19 +299,19 @@ check('mysql_dialect_dml', async ({ db }) => {
   try {
     await c.query('CREATE TABLE od (id INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(10), c INT, UNIQUE KEY uk (k))');
     const sql = 'INSERT INTO od (k, c) VALUES (?, ?) ON DUPLICATE KEY UPDATE c = VALUES(c)';
-    assert.equal((await c.query(sql, ['x', 1]))[0].affectedRows, 1);
-    assert.equal((await c.query(sql, ['x', 2]))[0].affectedRows, 2);
-    assert.equal((await c.execute(sql, ['x', 3]))[0].affectedRows, 2);
-    // unchanged row: 1 with CLIENT_FOUND_ROWS (which mysql2 sets)
-    assert.equal((await c.query(sql, ['x', 3]))[0].affectedRows, 1);
+    assert.equal((await c.query(sql, ['x', 1]))[0].affectedRows, 1, 'ODKU insert');
+    assert.equal((await c.query(sql, ['x', 2]))[0].affectedRows, 2, 'ODKU update');
+    assert.equal((await c.execute(sql, ['x', 3]))[0].affectedRows, 2, 'ODKU update (execute)');
+    // unchanged row: 1 with CLIENT_FOUND_ROWS (which mysql2 sets), 0 without
+    assert.equal((await c.query(sql, ['x', 3]))[0].affectedRows, 1, 'ODKU unchanged row with CLIENT_FOUND_ROWS');
     const [ig] = await c.query("INSERT IGNORE INTO od (k, c) VALUES ('x', 9), ('y', 9)");
-    assert.equal(ig.affectedRows, 1);
-    assert.equal(ig.warningStatus, 1);
+    assert.equal(ig.affectedRows, 1, 'INSERT IGNORE affectedRows');
+    assert.equal(ig.warningStatus, 1, 'INSERT IGNORE warning count');
     const [warn] = await c.query('SHOW WARNINGS');
     assert.equal(warn.length, 1);
     assert.equal(warn[0].Code, 1062);
     const [rp] = await c.query("REPLACE INTO od (id, k, c) VALUES (1, 'x', 100)");
-    assert.equal(rp.affectedRows, 2);
+    assert.equal(rp.affectedRows, 2, 'REPLACE affectedRows');
     const [rows] = await c.query('SELECT k, c FROM od ORDER BY k');
     assert.deepEqual(rows, [{ k: 'x', c: 100 }, { k: 'y', c: 9 }]);
   } finally { await c.end(); }
@@ -331,11 +347,13 @@ async function runCheck(ch) {
   let admin = null;
   try {
     admin = await connect();
-    await admin.query(`CREATE DATABASE ${db}`);
+    await admin.query(`CREATE DATABASE ${db} CHARACTER SET utf8mb4`);
     await ch.fn({ db });
     return 'ok';
   } catch (e) {
-    return (e && e.stack) ? String(e.stack).split('\n').slice(0, 3).join(' | ') : String(e);
+    if (!(e instanceof Error)) return String(e);
+    const at = (String(e.stack).split('\n').find((l) => l.includes('driver_test.js')) || '').trim();
+    return `${e.message.replace(/\s*\n\s*/g, ' ')} [${at}]`.slice(0, 1500);
   } finally {
     if (admin) {
       try { await admin.query(`DROP DATABASE IF EXISTS ${db}`); } catch (e) { /* ignore */ }

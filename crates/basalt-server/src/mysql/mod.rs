@@ -37,6 +37,8 @@ pub use basalt_sql::mysql::MYSQL_SERVER_VERSION;
 pub const MAX_ALLOWED_PACKET: usize = 64 << 20;
 /// Prepared statements one connection may hold (MySQL's `max_prepared_stmt_count` default).
 const MAX_STATEMENTS: usize = 16_382;
+/// How long a new connection may take to authenticate (MySQL's `connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Bytes of result rows buffered before they are sent.
 const FLUSH_BYTES: usize = 256 << 10;
 
@@ -259,7 +261,11 @@ async fn serve(
     writer.packet(&initial_handshake(id, &salt));
     writer.flush().await?;
 
-    let (payload, seq) = reader.read(1).await?;
+    // Like MySQL's connect_timeout: a client that does not answer the greeting is dropped.
+    let (payload, seq) = match tokio::time::timeout(CONNECT_TIMEOUT, reader.read(1)).await {
+        Ok(r) => r?,
+        Err(_) => return Ok(()),
+    };
     writer.seq = seq.wrapping_add(1);
     if payload.len() >= 4 {
         let caps = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
@@ -287,7 +293,11 @@ async fn serve(
         p.push(0);
         writer.packet(&p);
         writer.flush().await?;
-        let (auth, seq) = reader.read(writer.seq).await?;
+        let (auth, seq) = match tokio::time::timeout(CONNECT_TIMEOUT, reader.read(writer.seq)).await
+        {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
         writer.seq = seq.wrapping_add(1);
         hs.auth = auth;
         hs.plugin = NATIVE_PASSWORD.to_owned();
@@ -326,6 +336,8 @@ async fn serve(
         statements: HashMap::new(),
         next_statement: 1,
     };
+    conn.session
+        .set_mysql_found_rows(hs.caps & CLIENT_FOUND_ROWS != 0);
     if let Some(name) = &hs.db {
         if let Err(e) = conn.session.use_database(name) {
             conn.send_error(&e);
@@ -457,11 +469,20 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
     }
 
     fn send_ok(&mut self, affected: u64, insert_id: u64, extra_status: u16) {
+        self.send_ok_info(affected, insert_id, extra_status, "");
+    }
+
+    /// An OK packet; `info` is the human-readable text clients show ("Records: 3 …").
+    fn send_ok_info(&mut self, affected: u64, insert_id: u64, extra_status: u16, info: &str) {
         let mut p = vec![0];
         put_lenenc_int(&mut p, affected);
         put_lenenc_int(&mut p, insert_id);
         p.extend_from_slice(&(self.status_flags() | extra_status).to_le_bytes());
         p.extend_from_slice(&self.session.mysql_warning_count().to_le_bytes());
+        if !info.is_empty() {
+            // Servers send the info text length-prefixed (clients read it so).
+            packet::put_lenenc_bytes(&mut p, info.as_bytes());
+        }
         self.writer.packet(&p);
     }
 
@@ -502,15 +523,8 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
     }
 
     async fn query(&mut self, body: &[u8]) -> Result<(), PacketError> {
-        let Ok(sql) = std::str::from_utf8(body) else {
-            self.send_raw_error(
-                1366,
-                "HY000",
-                "Invalid utf8mb4 character string in the query",
-            );
-            return Ok(());
-        };
-        let sql = sql.to_owned();
+        // Lossless: raw bytes in string literals (BLOB data) survive as binary strings.
+        let sql = basalt_sql::mysql::decode_query(body);
         let results = self.session.execute(&sql).await;
         let n = results.len();
         for (i, result) in results.into_iter().enumerate() {
@@ -547,7 +561,8 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
             Output::Command(tag) => {
                 let affected = self.session.mysql_affected_rows(&tag);
                 let insert_id = self.session.mysql_last_insert_id_of_statement();
-                self.send_ok(affected, insert_id, more);
+                let info = self.session.mysql_info().to_owned();
+                self.send_ok_info(affected, insert_id, more, &info);
                 Ok(())
             }
             Output::CopyIn { .. } | Output::CopyOut { .. } => {
@@ -625,14 +640,7 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
     }
 
     async fn prepare(&mut self, body: &[u8]) {
-        let Ok(sql) = std::str::from_utf8(body) else {
-            self.send_raw_error(
-                1366,
-                "HY000",
-                "Invalid utf8mb4 character string in the query",
-            );
-            return;
-        };
+        let sql = basalt_sql::mysql::decode_query(body);
         if self.statements.len() >= MAX_STATEMENTS {
             self.send_raw_error(
                 1461,
@@ -641,7 +649,6 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
             );
             return;
         }
-        let sql = sql.to_owned();
         let prepared = match self.session.prepare(&sql, &[]).await {
             Ok(p) => p,
             Err(e) => {

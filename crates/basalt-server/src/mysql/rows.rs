@@ -5,7 +5,7 @@
 //! metadata the table provider attaches to stored columns (`basalt.mysql_type` for types
 //! declared through MySQL, such as TINYINT, MEDIUMINT, YEAR, ENUM and UNSIGNED integers).
 
-use basalt_sql::mysql::MYSQL_TYPE_KEY;
+use basalt_sql::mysql::{MYSQL_TYPE_KEY, NOT_NULL_KEY};
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Timelike};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
@@ -105,16 +105,30 @@ pub fn column_meta(field: &Field) -> ColumnMeta {
         }
         DataType::Date32 | DataType::Date64 => (T_DATE, BINARY_FLAG, BINARY_CHARSET, 10, 0),
         DataType::Time32(_) | DataType::Time64(_) => (T_TIME, BINARY_FLAG, BINARY_CHARSET, 17, 6),
-        DataType::Timestamp(_, _) => (T_DATETIME, BINARY_FLAG, BINARY_CHARSET, 26, 6),
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
-            (T_BLOB, BLOB_FLAG | BINARY_FLAG, BINARY_CHARSET, u32::MAX, 0)
-        }
+        DataType::Timestamp(_, _) => match declared {
+            Some(d) if d.starts_with("timestamp") => {
+                (T_TIMESTAMP, BINARY_FLAG, BINARY_CHARSET, 26, 6)
+            }
+            _ => (T_DATETIME, BINARY_FLAG, BINARY_CHARSET, 26, 6),
+        },
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => match declared {
+            Some(d) if d.starts_with("varbinary") => {
+                (T_VAR_STRING, BINARY_FLAG, BINARY_CHARSET, 255, 0)
+            }
+            Some(d) if d.starts_with("binary") => (T_STRING, BINARY_FLAG, BINARY_CHARSET, 255, 0),
+            _ => (T_BLOB, BLOB_FLAG | BINARY_FLAG, BINARY_CHARSET, u32::MAX, 0),
+        },
         DataType::FixedSizeBinary(n) => {
             (T_STRING, BINARY_FLAG, BINARY_CHARSET, (*n).max(0) as u32, 0)
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => match declared {
             Some(d) if d.starts_with("enum") => (T_STRING, ENUM_FLAG, UTF8MB4, 1024, 0),
-            Some(d) if d.starts_with("char") => (T_STRING, 0, UTF8MB4, 1024, 0),
+            _ if field
+                .metadata()
+                .contains_key(basalt_sql::provider::CHAR_LENGTH_KEY) =>
+            {
+                (T_STRING, 0, UTF8MB4, 1024, 0)
+            }
             Some(d) if d.contains("text") => (T_BLOB, BLOB_FLAG, UTF8MB4, u32::MAX, 0),
             _ => (T_VAR_STRING, 0, UTF8MB4, 1024, 0),
         },
@@ -123,7 +137,7 @@ pub fn column_meta(field: &Field) -> ColumnMeta {
     if unsigned {
         flags |= UNSIGNED_FLAG;
     }
-    if !field.is_nullable() {
+    if !field.is_nullable() || field.metadata().contains_key(NOT_NULL_KEY) {
         flags |= NOT_NULL_FLAG;
     }
     ColumnMeta {

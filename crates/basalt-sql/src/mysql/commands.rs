@@ -767,7 +767,10 @@ impl Session {
                     .map(|t| t.name.clone())
                     .collect();
                 names.sort();
-                let header = format!("Tables_in_{db}");
+                let header = match &filter {
+                    Filter::Like(p) => format!("Tables_in_{db} ({p})"),
+                    _ => format!("Tables_in_{db}"),
+                };
                 let out = if full {
                     table(
                         &[&header, "Table_type"],
@@ -830,12 +833,20 @@ impl Session {
                     .collect();
                 names.push("information_schema".into());
                 names.sort();
-                let out = table(&["Database"], &[], names.into_iter().map(|n| vec![Some(n)]).collect())?;
+                let header = match &filter {
+                    Filter::Like(p) => format!("Database ({p})"),
+                    _ => "Database".to_owned(),
+                };
+                let out = table(&[&header], &[], names.into_iter().map(|n| vec![Some(n)]).collect())?;
                 filtered(self, out, &filter).await
             }
             Command::ShowCreateTable { table: name, db } => {
                 let def = self.mysql_table(db, &name)?;
-                let ddl = create_table_text(&def);
+                let next = def.live_columns().find_map(|(_, c)| {
+                    let seq = c.default.as_deref()?.strip_prefix("nextval('")?.strip_suffix("')")?;
+                    self.engine().sequence_last(seq).map(|v| v + 1)
+                });
+                let ddl = create_table_text(&def, next.filter(|n| *n > 1));
                 table(&["Table", "Create Table"], &[], vec![vec![Some(def.name.clone()), Some(ddl)]])
             }
             Command::ShowCreateDatabase(name) => {
@@ -893,7 +904,10 @@ impl Session {
                 let st = self.my();
                 let mut rows = Vec::new();
                 for (name, _) in variables::DEFAULTS {
-                    let v = variables::get(st, name, global)?;
+                    let mut v = variables::get(st, name, global)?;
+                    if variables::BOOLEAN.contains(name) {
+                        v = if v == "1" { "ON".into() } else { "OFF".into() };
+                    }
                     rows.push(vec![Some((*name).to_owned()), Some(v)]);
                 }
                 let out = table(&["Variable_name", "Value"], &[], rows)?;
@@ -1147,7 +1161,7 @@ pub(crate) fn no_database() -> SqlError {
 }
 
 /// `SHOW CREATE TABLE` text in MySQL's layout.
-fn create_table_text(def: &TableDef) -> String {
+fn create_table_text(def: &TableDef, auto_increment: Option<i64>) -> String {
     let mut lines = Vec::new();
     for (_, c) in def.live_columns() {
         let mut line = format!(
@@ -1161,7 +1175,13 @@ fn create_table_text(def: &TableDef) -> String {
         if is_auto_increment(c) {
             line.push_str(" AUTO_INCREMENT");
         } else if let Some(d) = &c.default {
-            line.push_str(&format!(" DEFAULT {d}"));
+            // MySQL 8 shows literal defaults quoted: DEFAULT '0'.
+            let shown = if d.parse::<f64>().is_ok() {
+                format!("'{d}'")
+            } else {
+                d.clone()
+            };
+            line.push_str(&format!(" DEFAULT {shown}"));
         } else if c.nullable {
             line.push_str(" DEFAULT NULL");
         }
@@ -1185,8 +1205,9 @@ fn create_table_text(def: &TableDef) -> String {
         lines.push(format!("  CONSTRAINT {} CHECK ({})", q(&c.name), c.expr));
     }
     format!(
-        "CREATE TABLE {} (\n{}\n) ENGINE=Basalt DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
+        "CREATE TABLE {} (\n{}\n) ENGINE=Basalt{} DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
         q(&def.name),
-        lines.join(",\n")
+        lines.join(",\n"),
+        auto_increment.map_or(String::new(), |n| format!(" AUTO_INCREMENT={n}"))
     )
 }

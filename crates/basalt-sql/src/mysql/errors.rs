@@ -58,9 +58,10 @@ impl From<&SqlError> for MyError {
                 "42000",
                 format!("You have an error in your SQL syntax; {message}"),
             ),
-            SqlError::UndefinedTable(t) | SqlError::NoSuchTable(t) => {
+            SqlError::UndefinedTable(t) => {
                 my(1146, "42S02", format!("Table '{t}' doesn't exist"))
             }
+            SqlError::NoSuchTable(t) => my(1051, "42S02", format!("Unknown table '{t}'")),
             SqlError::UndefinedColumn(msg) => {
                 let name = quoted(msg)
                     .map(str::to_owned)

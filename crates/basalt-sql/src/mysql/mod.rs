@@ -9,6 +9,8 @@
 
 mod commands;
 mod errors;
+pub(crate) mod functions;
+pub(crate) mod info_schema;
 mod normalize;
 mod session;
 mod variables;
@@ -32,6 +34,9 @@ pub const MYSQL_SERVER_VERSION: &str = "8.0.36-Basalt-0.1.0";
 /// Field metadata holding the MySQL type a column was declared with (e.g. `tinyint unsigned`,
 /// `enum('a','b')`, `year`), so the protocol can describe it as MySQL would.
 pub const MYSQL_TYPE_KEY: &str = "basalt.mysql_type";
+/// Field metadata marking a stored NOT NULL column (MySQL's NOT_NULL_FLAG); Arrow fields of
+/// table scans stay nullable so planning never depends on it.
+pub const NOT_NULL_KEY: &str = "basalt.not_null";
 
 /// Who is connected, for `SHOW PROCESSLIST`, `USER()` and `CONNECTION_ID()`.
 #[derive(Debug, Clone)]
@@ -76,6 +81,14 @@ pub(crate) struct MyState {
     pub row_count: i64,
     /// Rows the last SELECT returned (`FOUND_ROWS()`).
     pub found_rows: u64,
+    /// The client asked for matched rather than changed rows (CLIENT_FOUND_ROWS).
+    pub client_found_rows: bool,
+    /// Rows the last UPDATE matched.
+    pub matched_rows: u64,
+    /// The OK packet's info text (`Records: 3  Duplicates: 0  Warnings: 0`).
+    pub ok_info: String,
+    /// Divisions by zero counted by `/` (each becomes warning 1365).
+    pub div_by_zero: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl MyState {
@@ -91,6 +104,10 @@ impl MyState {
             warnings: Vec::new(),
             row_count: -1,
             found_rows: 0,
+            client_found_rows: false,
+            matched_rows: 0,
+            ok_info: String::new(),
+            div_by_zero: std::sync::Arc::default(),
         }
     }
 }
@@ -104,6 +121,53 @@ pub(crate) enum Piece {
     /// A statement that failed to parse: the error is reported when its turn comes, as
     /// MySQL runs the statements before it.
     Error(SqlError),
+}
+
+/// The first of 256 private-use characters that stand for bytes that are not UTF-8 in a
+/// query (clients put raw binary data in string literals for BLOB columns).
+const RAW_BYTE_BASE: u32 = 0x10_FF00;
+
+/// A query's bytes as text, losslessly: invalid UTF-8 bytes become private-use characters
+/// that string literals turn back into bytes (see `literal_bytes`).
+pub fn decode_query(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                break;
+            }
+            Err(e) => {
+                let valid = e.valid_up_to();
+                out.push_str(std::str::from_utf8(&rest[..valid]).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(rest.len() - valid);
+                for &b in &rest[valid..valid + bad] {
+                    out.push(char::from_u32(RAW_BYTE_BASE + u32::from(b)).unwrap_or('\u{FFFD}'));
+                }
+                rest = &rest[valid + bad..];
+            }
+        }
+    }
+    out
+}
+
+/// The bytes a string literal stands for, if it holds raw (non-UTF-8) bytes.
+pub(crate) fn literal_bytes(s: &str) -> Option<Vec<u8>> {
+    let raw = |c: char| (RAW_BYTE_BASE..RAW_BYTE_BASE + 256).contains(&u32::from(c));
+    if !s.chars().any(raw) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        if raw(c) {
+            out.push((u32::from(c) - RAW_BYTE_BASE) as u8);
+        } else {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+    Some(out)
 }
 
 /// Byte offsets of the start of each line, to turn tokenizer locations into offsets.
@@ -228,13 +292,97 @@ pub(crate) fn parse_piece(text: &str, tokens: Vec<TokenWithSpan>, state: &MyStat
         Ok(None) => {}
         Err(e) => return Piece::Error(e),
     }
+    let names = select_item_names(&tokens);
     match parse_tokens(text, tokens) {
-        Ok(mut stmt) => match normalize::statement(&mut stmt, state) {
+        Ok(mut stmt) => match normalize::statement(&mut stmt, state, names) {
             Ok(()) => Piece::Sql(Box::new(stmt)),
             Err(e) => Piece::Error(e),
         },
         Err(e) => Piece::Error(e),
     }
+}
+
+/// The texts of a top-level `SELECT`'s items as written, which MySQL uses as column names
+/// of unaliased expressions (`SELECT 1+1` → `1+1`; a string literal is named by its value).
+fn select_item_names(tokens: &[TokenWithSpan]) -> Option<Vec<String>> {
+    let mut it = tokens.iter().map(|t| &t.token).peekable();
+    while matches!(it.peek(), Some(Token::Whitespace(_))) {
+        it.next();
+    }
+    match it.next() {
+        Some(Token::Word(w)) if w.value.eq_ignore_ascii_case("select") => {}
+        _ => return None,
+    }
+    const END: &[&str] = &[
+        "FROM",
+        "INTO",
+        "WHERE",
+        "GROUP",
+        "HAVING",
+        "ORDER",
+        "LIMIT",
+        "UNION",
+        "WINDOW",
+        "FOR",
+        "LOCK",
+        "EXCEPT",
+        "INTERSECT",
+    ];
+    const MODIFIERS: &[&str] = &[
+        "DISTINCT",
+        "ALL",
+        "DISTINCTROW",
+        "SQL_CALC_FOUND_ROWS",
+        "SQL_NO_CACHE",
+        "HIGH_PRIORITY",
+        "STRAIGHT_JOIN",
+    ];
+    let mut items: Vec<Vec<&Token>> = vec![Vec::new()];
+    let mut depth = 0i32;
+    for t in it {
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 0 => {
+                items.push(Vec::new());
+                continue;
+            }
+            Token::Word(w) if depth == 0 && w.quote_style.is_none() => {
+                let upper = w.value.to_uppercase();
+                if END.contains(&upper.as_str()) {
+                    break;
+                }
+                let current = items.last().map_or(0, Vec::len);
+                if current == 0 && items.len() == 1 && MODIFIERS.contains(&upper.as_str()) {
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        if let Some(item) = items.last_mut() {
+            item.push(t);
+        }
+    }
+    Some(
+        items
+            .into_iter()
+            .map(|item| {
+                let significant: Vec<&&Token> = item
+                    .iter()
+                    .filter(|t| !matches!(t, Token::Whitespace(_)))
+                    .collect();
+                match significant.as_slice() {
+                    [Token::SingleQuotedString(s)] | [Token::DoubleQuotedString(s)] => s.clone(),
+                    _ => item
+                        .iter()
+                        .map(|t| t.to_string())
+                        .collect::<String>()
+                        .trim()
+                        .to_owned(),
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Parses one statement's tokens in the MySQL dialect. Backtick-quoted identifiers are

@@ -18,8 +18,12 @@ use datafusion::sql::sqlparser::parser::Parser;
 use super::{variables, MyState, MYSQL_SERVER_VERSION};
 use crate::error::{SqlError, SqlResult};
 
-pub fn statement(stmt: &mut Statement, state: &MyState) -> SqlResult<()> {
-    name_output_columns(stmt);
+pub fn statement(
+    stmt: &mut Statement,
+    state: &MyState,
+    names: Option<Vec<String>>,
+) -> SqlResult<()> {
+    name_output_columns(stmt, names);
     let mut v = Normalizer {
         state,
         placeholders: 0,
@@ -32,40 +36,62 @@ pub fn statement(stmt: &mut Statement, state: &MyState) -> SqlResult<()> {
     }
 }
 
-/// Unaliased expressions in a select list are named by their text, as MySQL names them
-/// (`SELECT @@version` returns a column `@@version`, `SELECT COUNT(*)` one `COUNT(*)`).
-fn name_output_columns(stmt: &mut Statement) {
-    struct Namer;
+/// Unaliased select-list items are named as MySQL names them: a column by its name as
+/// written (`SELECT ID` → `ID`, `SELECT t.id` → `id`), anything else by its text
+/// (`SELECT 1+1` → `1+1`, `SELECT @@version` → `@@version`).
+fn name_output_columns(stmt: &mut Statement, names: Option<Vec<String>>) {
+    struct Namer {
+        /// Item texts of the top-level select, used for the first select list seen.
+        names: Option<Vec<String>>,
+    }
     impl VisitorMut for Namer {
         type Break = ();
         fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-            name_set_expr(&mut q.body);
+            let names = self.names.take();
+            name_set_expr(&mut q.body, names);
             ControlFlow::Continue(())
         }
     }
-    fn name_set_expr(body: &mut SetExpr) {
+    fn name_set_expr(body: &mut SetExpr, names: Option<Vec<String>>) {
         match body {
             SetExpr::Select(s) => {
-                for item in &mut s.projection {
-                    if let SelectItem::UnnamedExpr(e) = item {
-                        let plain = matches!(e, Expr::Identifier(i) if !i.value.starts_with('@'))
-                            || matches!(e, Expr::CompoundIdentifier(p) if !p.first().is_some_and(|i| i.value.starts_with('@')));
-                        if !plain {
-                            let name = e.to_string();
-                            *item = SelectItem::ExprWithAlias {
-                                expr: e.clone(),
-                                alias: Ident::with_quote('"', name),
-                            };
+                let names = names.filter(|n| n.len() == s.projection.len());
+                for (i, item) in s.projection.iter_mut().enumerate() {
+                    if let SelectItem::ExprWithAlias { alias, .. } = item {
+                        // MySQL keeps an alias's case as written.
+                        if alias.quote_style.is_none() {
+                            alias.quote_style = Some('"');
                         }
+                        continue;
                     }
+                    let SelectItem::UnnamedExpr(e) = item else {
+                        continue;
+                    };
+                    let e = e.clone();
+                    let name = match &e {
+                        Expr::Identifier(i) if !i.value.starts_with('@') => i.value.clone(),
+                        Expr::CompoundIdentifier(p)
+                            if !p.first().is_some_and(|i| i.value.starts_with('@')) =>
+                        {
+                            p.last().map(|i| i.value.clone()).unwrap_or_default()
+                        }
+                        other => names
+                            .as_ref()
+                            .and_then(|n| n.get(i).cloned())
+                            .unwrap_or_else(|| other.to_string()),
+                    };
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e,
+                        alias: Ident::with_quote('"', name),
+                    };
                 }
             }
-            SetExpr::SetOperation { left, .. } => name_set_expr(left),
-            SetExpr::Query(q) => name_set_expr(&mut q.body),
+            SetExpr::SetOperation { left, .. } => name_set_expr(left, names),
+            SetExpr::Query(q) => name_set_expr(&mut q.body, names),
             _ => {}
         }
     }
-    let _ = stmt.visit(&mut Namer);
+    let _ = stmt.visit(&mut Namer { names });
 }
 
 struct Normalizer<'a> {
@@ -92,6 +118,10 @@ fn literal(v: ScalarValue) -> Expr {
         other => format!("'{}'", other.to_string().replace('\'', "''")),
     };
     parse_expr(&sql).unwrap_or(Expr::value(Value::Null))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 fn parse_expr(sql: &str) -> SqlResult<Expr> {
@@ -401,6 +431,30 @@ impl VisitorMut for Normalizer<'_> {
                     }
                 }
             }
+            // `_binary'…'` is bytes; other introducers (`_utf8mb4'…'`) name the text's charset.
+            Expr::Prefixed { prefix, value } => {
+                let binary = prefix.value.eq_ignore_ascii_case("_binary");
+                let text = match value.as_ref() {
+                    Expr::Value(v) => match &v.value {
+                        Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                            Some(s.clone())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if let Some(text) = text {
+                    let bytes =
+                        super::literal_bytes(&text).unwrap_or_else(|| text.clone().into_bytes());
+                    *expr = if binary || super::literal_bytes(&text).is_some() {
+                        Expr::value(Value::HexStringLiteral(hex(&bytes)))
+                    } else {
+                        Expr::value(Value::SingleQuotedString(text))
+                    };
+                } else if !binary {
+                    *expr = value.as_ref().clone();
+                }
+            }
             Expr::Identifier(i) => requote(i),
             Expr::CompoundIdentifier(parts) => parts.iter_mut().for_each(requote),
             Expr::Value(v) => match &mut v.value {
@@ -411,6 +465,21 @@ impl VisitorMut for Normalizer<'_> {
                 Value::DoubleQuotedString(s) => {
                     v.value = Value::SingleQuotedString(std::mem::take(s));
                 }
+                // Raw bytes in a literal: a binary string.
+                Value::SingleQuotedString(s) if super::literal_bytes(s).is_some() => {
+                    let bytes = super::literal_bytes(s).unwrap_or_default();
+                    v.value = Value::HexStringLiteral(hex(&bytes));
+                }
+                // MySQL: a number with an exponent is a DOUBLE (others are exact DECIMALs).
+                Value::Number(n, _) if n.contains(['e', 'E']) => {
+                    match parse_expr(&format!("CAST('{n}' AS DOUBLE)")) {
+                        Ok(e) => *expr = e,
+                        Err(e) => {
+                            self.error = Some(e);
+                            return ControlFlow::Break(());
+                        }
+                    }
+                }
                 _ => {}
             },
             _ => {}
@@ -419,6 +488,39 @@ impl VisitorMut for Normalizer<'_> {
     }
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::BinaryOp {
+            left,
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::Divide,
+            right,
+        } = expr
+        {
+            match parse_expr(&format!("mysql_div({left}, {right})")) {
+                Ok(e) => *expr = e,
+                Err(e) => {
+                    self.error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            return ControlFlow::Continue(());
+        }
+        if let Expr::BinaryOp {
+            left,
+            op: datafusion::sql::sqlparser::ast::BinaryOperator::MyIntegerDivide,
+            right,
+        } = expr
+        {
+            // `a DIV b`: integer division, truncated toward zero.
+            match parse_expr(&format!(
+                "CAST(trunc(CAST({left} AS DOUBLE) / CAST({right} AS DOUBLE)) AS BIGINT)"
+            )) {
+                Ok(e) => *expr = e,
+                Err(e) => {
+                    self.error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            return ControlFlow::Continue(());
+        }
         if let Expr::Function(f) = expr {
             let name = f.name.to_string().to_lowercase();
             match self.function(&name, f) {

@@ -88,8 +88,21 @@ impl Session {
         });
     }
 
+    /// The OK packet's info text of the last statement.
+    pub fn mysql_info(&self) -> &str {
+        &self.my.ok_info
+    }
+
+    /// CLIENT_FOUND_ROWS: UPDATE reports matched rather than changed rows.
+    pub fn set_mysql_found_rows(&mut self, on: bool) {
+        self.my.client_found_rows = on;
+    }
+
     /// Rows a command changed, for the OK packet.
     pub fn mysql_affected_rows(&self, tag: &str) -> u64 {
+        if self.my.client_found_rows && tag.starts_with("UPDATE") {
+            return self.my.matched_rows;
+        }
         let counted = [
             "INSERT",
             "UPDATE",
@@ -213,6 +226,7 @@ impl Session {
             if !keeps_warnings {
                 self.my.warnings.clear();
             }
+            self.my.ok_info.clear();
             self.my.statement_insert_id = 0;
             self.take_first_generated();
             let result = match piece {
@@ -240,6 +254,17 @@ impl Session {
     }
 
     fn after_mysql_statement(&mut self, result: &SqlResult<Output>) {
+        let zeros = self
+            .my
+            .div_by_zero
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..zeros.min(64) {
+            self.my.warnings.push(Warning {
+                level: "Warning",
+                code: 1365,
+                message: "Division by 0".into(),
+            });
+        }
         match result {
             Ok(Output::Command(tag)) => {
                 if is_insert_tag(tag) {
@@ -341,6 +366,7 @@ impl Session {
         }
         self.set_process("Execute", None);
         self.my.warnings.clear();
+        self.my.ok_info.clear();
         self.my.statement_insert_id = 0;
         self.take_first_generated();
         self.mysql_implicit_begin();
@@ -361,6 +387,15 @@ fn coerce_params(prepared: &Prepared, values: Vec<ScalarValue>) -> Vec<ScalarVal
         .map(
             |(i, v)| match prepared.param_types.get(i).cloned().flatten() {
                 Some(t) if !v.is_null() && v.data_type() != t => v.cast_to(&t).unwrap_or(v),
+                // Untyped places (LIMIT ?, ?): MySQL casts numeric text to a number.
+                None => match &v {
+                    ScalarValue::Utf8(Some(s)) => s
+                        .trim()
+                        .parse::<i64>()
+                        .map(|n| ScalarValue::Int64(Some(n)))
+                        .unwrap_or(v),
+                    _ => v,
+                },
                 _ => v,
             },
         )

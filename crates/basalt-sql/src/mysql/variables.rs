@@ -71,6 +71,19 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("error_count", "0"),
 ];
 
+/// Variables SHOW VARIABLES prints as ON/OFF (SELECT @@x gives 1/0).
+pub const BOOLEAN: &[&str] = &[
+    "autocommit",
+    "foreign_key_checks",
+    "unique_checks",
+    "sql_auto_is_null",
+    "sql_safe_updates",
+    "sql_warnings",
+    "transaction_read_only",
+    "tx_read_only",
+    "performance_schema",
+];
+
 fn canonical(name: &str) -> String {
     let n = name.to_lowercase();
     match n.as_str() {

@@ -1,0 +1,432 @@
+//! MySQL's `information_schema` for MySQL sessions: SCHEMATA, TABLES, COLUMNS, STATISTICS
+//! and KEY_COLUMN_USAGE with MySQL's column names (lower case: Basalt folds identifiers,
+//! and MySQL compares these names case-insensitively), built from the catalog each time a
+//! query reads them. PostgreSQL sessions keep the SQL-standard information_schema.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use basalt_common::SqlType;
+use basalt_storage::{Catalog, Engine};
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::datasource::MemTable;
+use datafusion::error::Result as DfResult;
+
+use super::commands::mysql_type_name;
+
+const TABLES: &[&str] = &[
+    "schemata",
+    "tables",
+    "columns",
+    "statistics",
+    "key_column_usage",
+];
+
+pub struct MyInformationSchema {
+    engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for MyInformationSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MyInformationSchema")
+    }
+}
+
+impl MyInformationSchema {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        MyInformationSchema { engine }
+    }
+}
+
+type Cell = Option<String>;
+
+fn s(v: &str) -> Cell {
+    Some(v.to_owned())
+}
+
+/// A table of text columns, where columns listed in `ints` hold integers.
+fn build(names: &[&str], ints: &[&str], rows: &[Vec<Cell>]) -> DfResult<RecordBatch> {
+    let fields: Vec<Field> = names
+        .iter()
+        .map(|n| {
+            Field::new(
+                *n,
+                if ints.contains(n) {
+                    DataType::Int64
+                } else {
+                    DataType::Utf8
+                },
+                true,
+            )
+        })
+        .collect();
+    let columns: Vec<ArrayRef> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| -> ArrayRef {
+            if ints.contains(n) {
+                Arc::new(Int64Array::from(
+                    rows.iter()
+                        .map(|r| r[i].as_ref().and_then(|v| v.parse().ok()))
+                        .collect::<Vec<Option<i64>>>(),
+                ))
+            } else {
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
+                ))
+            }
+        })
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// MySQL's DATA_TYPE (the type name without modifiers).
+fn data_type(ty: &SqlType, declared: Option<&str>) -> String {
+    let full = mysql_type_name(ty, declared);
+    full.split(['(', ' ']).next().unwrap_or("").to_owned()
+}
+
+fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
+    let mut tables: Vec<_> = catalog
+        .tables
+        .values()
+        .filter(|t| t.schema != "pg_catalog")
+        .collect();
+    tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    match name {
+        "schemata" => {
+            let mut rows: Vec<Vec<Cell>> = catalog
+                .schemas
+                .keys()
+                .filter(|n| n.as_str() != "pg_catalog")
+                .map(|n| {
+                    vec![
+                        s("def"),
+                        s(n),
+                        s("utf8mb4"),
+                        s("utf8mb4_general_ci"),
+                        None,
+                        s("NO"),
+                    ]
+                })
+                .collect();
+            rows.push(vec![
+                s("def"),
+                s("information_schema"),
+                s("utf8mb3"),
+                s("utf8mb3_general_ci"),
+                None,
+                s("NO"),
+            ]);
+            build(
+                &[
+                    "catalog_name",
+                    "schema_name",
+                    "default_character_set_name",
+                    "default_collation_name",
+                    "sql_path",
+                    "default_encryption",
+                ],
+                &[],
+                &rows,
+            )
+        }
+        "tables" => {
+            let rows: Vec<Vec<Cell>> = tables
+                .iter()
+                .map(|t| {
+                    vec![
+                        s("def"),
+                        s(&t.schema),
+                        s(&t.name),
+                        s("BASE TABLE"),
+                        s("Basalt"),
+                        s("10"),
+                        s("Dynamic"),
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        s("utf8mb4_general_ci"),
+                        None,
+                        s(""),
+                        s(""),
+                    ]
+                })
+                .collect();
+            build(
+                &[
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "table_type",
+                    "engine",
+                    "version",
+                    "row_format",
+                    "table_rows",
+                    "avg_row_length",
+                    "data_length",
+                    "max_data_length",
+                    "index_length",
+                    "data_free",
+                    "auto_increment",
+                    "create_time",
+                    "update_time",
+                    "table_collation",
+                    "checksum",
+                    "create_options",
+                    "table_comment",
+                ],
+                &[
+                    "version",
+                    "table_rows",
+                    "avg_row_length",
+                    "data_length",
+                    "max_data_length",
+                    "index_length",
+                    "data_free",
+                    "auto_increment",
+                    "checksum",
+                ],
+                &rows,
+            )
+        }
+        "columns" => {
+            let mut rows = Vec::new();
+            for t in &tables {
+                for (ordinal, (pos, c)) in t.live_columns().enumerate() {
+                    let declared = c.mysql_type.as_deref();
+                    let text =
+                        matches!(c.ty, SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text);
+                    let (precision, scale) = match c.ty {
+                        SqlType::Numeric { precision, scale } => {
+                            (Some(precision.to_string()), Some(scale.to_string()))
+                        }
+                        SqlType::Int16 => (s("5"), s("0")),
+                        SqlType::Int32 => (s("10"), s("0")),
+                        SqlType::Int64 => (s("19"), s("0")),
+                        SqlType::Float32 => (s("12"), None),
+                        SqlType::Float64 => (s("22"), None),
+                        _ => (None, None),
+                    };
+                    let key = if t.primary_key.as_ref().is_some_and(|pk| pk.contains(&pos)) {
+                        "PRI"
+                    } else if t.indexes.iter().any(|i| i.unique && i.columns == [pos]) {
+                        "UNI"
+                    } else if t.indexes.iter().any(|i| i.columns.first() == Some(&pos)) {
+                        "MUL"
+                    } else {
+                        ""
+                    };
+                    let auto = c
+                        .default
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("nextval("));
+                    rows.push(vec![
+                        s("def"),
+                        s(&t.schema),
+                        s(&t.name),
+                        s(&c.name),
+                        Some((ordinal + 1).to_string()),
+                        if auto { None } else { c.default.clone() },
+                        s(if c.nullable { "YES" } else { "NO" }),
+                        Some(data_type(&c.ty, declared)),
+                        c.ty.max_chars()
+                            .map(|n| n.to_string())
+                            .or_else(|| text.then(|| "65535".to_owned())),
+                        c.ty.max_chars()
+                            .map(|n| (u64::from(n) * 4).to_string())
+                            .or_else(|| text.then(|| "65535".to_owned())),
+                        precision,
+                        scale,
+                        None,
+                        if text { s("utf8mb4") } else { None },
+                        if text { s("utf8mb4_general_ci") } else { None },
+                        Some(mysql_type_name(&c.ty, declared)),
+                        s(key),
+                        s(if auto { "auto_increment" } else { "" }),
+                        s("select,insert,update,references"),
+                        s(""),
+                        s(""),
+                    ]);
+                }
+            }
+            build(
+                &[
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "column_name",
+                    "ordinal_position",
+                    "column_default",
+                    "is_nullable",
+                    "data_type",
+                    "character_maximum_length",
+                    "character_octet_length",
+                    "numeric_precision",
+                    "numeric_scale",
+                    "datetime_precision",
+                    "character_set_name",
+                    "collation_name",
+                    "column_type",
+                    "column_key",
+                    "extra",
+                    "privileges",
+                    "column_comment",
+                    "generation_expression",
+                ],
+                &[
+                    "ordinal_position",
+                    "character_maximum_length",
+                    "character_octet_length",
+                    "numeric_precision",
+                    "numeric_scale",
+                    "datetime_precision",
+                ],
+                &rows,
+            )
+        }
+        "statistics" => {
+            let mut rows = Vec::new();
+            for t in &tables {
+                let mut push = |index: &str, unique: bool, cols: &[usize]| {
+                    for (seq, &pos) in cols.iter().enumerate() {
+                        let c = &t.columns[pos];
+                        rows.push(vec![
+                            s("def"),
+                            s(&t.schema),
+                            s(&t.name),
+                            s(if unique { "0" } else { "1" }),
+                            s(&t.schema),
+                            s(index),
+                            Some((seq + 1).to_string()),
+                            s(&c.name),
+                            s("A"),
+                            None,
+                            None,
+                            None,
+                            s(if c.nullable { "YES" } else { "" }),
+                            s("BTREE"),
+                            s(""),
+                            s(""),
+                            s("YES"),
+                            None,
+                        ]);
+                    }
+                };
+                if let Some(pk) = &t.primary_key {
+                    push("PRIMARY", true, pk);
+                }
+                for i in &t.indexes {
+                    push(&i.name, i.unique, &i.columns);
+                }
+            }
+            build(
+                &[
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "non_unique",
+                    "index_schema",
+                    "index_name",
+                    "seq_in_index",
+                    "column_name",
+                    "collation",
+                    "cardinality",
+                    "sub_part",
+                    "packed",
+                    "nullable",
+                    "index_type",
+                    "comment",
+                    "index_comment",
+                    "is_visible",
+                    "expression",
+                ],
+                &["non_unique", "seq_in_index", "cardinality", "sub_part"],
+                &rows,
+            )
+        }
+        _ => {
+            // key_column_usage: primary keys and unique constraints (no foreign keys yet).
+            let mut rows = Vec::new();
+            for t in &tables {
+                let mut push = |constraint: &str, cols: &[usize]| {
+                    for (seq, &pos) in cols.iter().enumerate() {
+                        rows.push(vec![
+                            s("def"),
+                            s(&t.schema),
+                            s(constraint),
+                            s("def"),
+                            s(&t.schema),
+                            s(&t.name),
+                            s(&t.columns[pos].name),
+                            Some((seq + 1).to_string()),
+                            None,
+                            None,
+                            None,
+                            None,
+                        ]);
+                    }
+                };
+                if let Some(pk) = &t.primary_key {
+                    push("PRIMARY", pk);
+                }
+                for i in t.indexes.iter().filter(|i| i.unique && i.constraint) {
+                    push(&i.name, &i.columns);
+                }
+            }
+            build(
+                &[
+                    "constraint_catalog",
+                    "constraint_schema",
+                    "constraint_name",
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "column_name",
+                    "ordinal_position",
+                    "position_in_unique_constraint",
+                    "referenced_table_schema",
+                    "referenced_table_name",
+                    "referenced_column_name",
+                ],
+                &["ordinal_position", "position_in_unique_constraint"],
+                &rows,
+            )
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for MyInformationSchema {
+    fn table_names(&self) -> Vec<String> {
+        TABLES.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let lower = name.to_ascii_lowercase();
+        if !TABLES.contains(&lower.as_str()) {
+            return Ok(None);
+        }
+        let batch = rows_for(&lower, &self.engine.catalog())?;
+        Ok(Some(Arc::new(MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        TABLES.contains(&name.to_ascii_lowercase().as_str())
+    }
+}
