@@ -126,6 +126,10 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
                 scale: 0,
             };
         }
+        // MySQL's TIME is a duration (±838:59:59), stored as an interval.
+        if let datafusion::sql::sqlparser::ast::DataType::Time(_, _) = &c.data_type {
+            ct.ty = SqlType::Interval;
+        }
         // MySQL's FLOAT is single precision (PostgreSQL's is double).
         if let datafusion::sql::sqlparser::ast::DataType::Float(
             datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
@@ -466,8 +470,15 @@ async fn create_table(
                 let col_names: Vec<&str> =
                     cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
                 let iname = match iname {
-                    Some(n) if !c.relation_exists(&schema, &n) => n,
-                    Some(n) => return Err(SqlError::DuplicateTable(n)),
+                    // MySQL scopes index names to their table.
+                    Some(n) if !def.indexes.iter().any(|i| i.name == n) => n,
+                    Some(n) => {
+                        return Err(SqlError::MySql {
+                            code: 1061,
+                            sqlstate: "42000",
+                            message: format!("Duplicate key name '{n}'"),
+                        })
+                    }
                     None => unique_name(c, &schema, &format!("{name}_{}_idx", col_names.join("_"))),
                 };
                 let id = c.allocate_index_id();

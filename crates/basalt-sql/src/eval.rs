@@ -323,11 +323,13 @@ fn interval_from_text(array: &ArrayRef) -> SqlResult<ArrayRef> {
         match v {
             None => out.append_null(),
             Some(text) => {
-                let (m, d, n) = parse_pg_interval(text).ok_or_else(|| {
-                    SqlError::InvalidText(format!(
-                        "invalid input syntax for type interval: \"{text}\""
-                    ))
-                })?;
+                let (m, d, n) = parse_pg_interval(text)
+                    .or_else(|| parse_pg_interval(&mysql_day_time(text)?))
+                    .ok_or_else(|| {
+                        SqlError::InvalidText(format!(
+                            "invalid input syntax for type interval: \"{text}\""
+                        ))
+                    })?;
                 out.append_value(datafusion::arrow::datatypes::IntervalMonthDayNano::new(
                     m, d, n,
                 ));
@@ -335,6 +337,13 @@ fn interval_from_text(array: &ArrayRef) -> SqlResult<ArrayRef> {
         }
     }
     Ok(Arc::new(out.finish()))
+}
+
+/// MySQL's `D HH:MM:SS` TIME form as PostgreSQL interval text (`D days HH:MM:SS`).
+fn mysql_day_time(text: &str) -> Option<String> {
+    let (days, time) = text.trim().split_once(' ')?;
+    days.parse::<i64>().ok()?;
+    time.contains(':').then(|| format!("{days} days {time}"))
 }
 
 pub fn parse_bytea(text: &str) -> SqlResult<Vec<u8>> {

@@ -144,6 +144,7 @@ pub fn mysql_declared(dt: &DataType) -> Option<String> {
         DataType::Binary(n) => format!("binary({})", n.unwrap_or(1)),
         DataType::Varbinary(_) => dt.to_string().to_lowercase(),
         DataType::Datetime(_) => "datetime".to_owned(),
+        DataType::Time(_, _) => "time".to_owned(),
         DataType::Timestamp(_, _) => "timestamp".to_owned(),
         DataType::Enum(members, _) => {
             let values: Vec<String> = members

@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use packet::{put_lenenc_int, Cursor, Malformed, PacketError, PacketReader, PacketWriter};
-use rows::{binary_row, column_definition, column_meta, text_column, text_row, ColumnMeta};
+use rows::{binary_row, column_definition, column_meta, text_row, ColumnMeta};
 
 /// What `SELECT VERSION()` and the handshake report on the MySQL port.
 pub use basalt_sql::mysql::MYSQL_SERVER_VERSION;
@@ -534,7 +534,7 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
                 0
             };
             match result {
-                Ok(output) => self.send_output(output, more, false).await?,
+                Ok(output) => self.send_output(output, more, false, None).await?,
                 Err(e) => {
                     self.send_error(&e);
                     break;
@@ -548,16 +548,33 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
         Ok(())
     }
 
+    /// Sends a statement's result; `described` are the columns a prepared statement was
+    /// described with, which the client decodes binary rows by.
     async fn send_output(
         &mut self,
         output: Output,
         more: u16,
         binary: bool,
+        described: Option<&SchemaRef>,
     ) -> Result<(), PacketError> {
         match output {
             Output::Rows {
                 schema, batches, ..
-            } => self.send_resultset(&schema, &batches, more, binary).await,
+            } => {
+                let schema = match described {
+                    Some(d)
+                        if d.fields().len() == schema.fields().len()
+                            && d.fields()
+                                .iter()
+                                .zip(schema.fields())
+                                .all(|(a, b)| a.data_type() == b.data_type()) =>
+                    {
+                        d
+                    }
+                    _ => &schema,
+                };
+                self.send_resultset(schema, &batches, more, binary).await
+            }
             Output::Command(tag) => {
                 let affected = self.session.mysql_affected_rows(&tag);
                 let insert_id = self.session.mysql_last_insert_id_of_statement();
@@ -604,7 +621,12 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
                     }
                 }
             } else {
-                let columns: Vec<_> = batch.columns().iter().map(text_column).collect();
+                let columns: Vec<_> = batch
+                    .columns()
+                    .iter()
+                    .zip(&metas)
+                    .map(|(a, m)| rows::text_column_as(m, a))
+                    .collect();
                 for r in 0..batch.num_rows() {
                     row.clear();
                     text_row(&columns, r, &mut row);
@@ -726,7 +748,10 @@ impl<W: AsyncWrite + Unpin + Send> Connection<W> {
         let prepared = st.prepared.clone();
         let result = self.session.execute_prepared(&prepared, values).await;
         match result {
-            Ok(output) => self.send_output(output, 0, true).await?,
+            Ok(output) => {
+                self.send_output(output, 0, true, prepared.schema.as_ref())
+                    .await?
+            }
             Err(e) => self.send_error(&e),
         }
         Ok(Ok(()))
@@ -859,9 +884,11 @@ fn decode_value(c: &mut Cursor<'_>, ty: u8, unsigned: bool) -> Result<ScalarValu
             }
         }
         rows::T_TIME => {
+            // As text: a TIME may exceed a day (MySQL's range is ±838 hours), and text
+            // converts to both a time of day and a MySQL TIME (interval) column.
             let len = c.u8()?;
             if len == 0 {
-                return Ok(ScalarValue::Time64Microsecond(Some(0)));
+                return Ok(ScalarValue::Utf8(Some("00:00:00".into())));
             }
             let neg = c.u8()? != 0;
             let days = i64::from(c.u32()?);
@@ -869,19 +896,14 @@ fn decode_value(c: &mut Cursor<'_>, ty: u8, unsigned: bool) -> Result<ScalarValu
             let mi = i64::from(c.u8()?);
             let s = i64::from(c.u8()?);
             let us = if len >= 12 { i64::from(c.u32()?) } else { 0 };
-            let total = (((days * 24 + h) * 60 + mi) * 60 + s) * 1_000_000 + us;
-            if neg || total >= 86_400_000_000 {
-                // Outside a time of day: passed as text (MySQL TIME spans ±838 hours).
-                ScalarValue::Utf8(Some(format!(
-                    "{}{}:{:02}:{:02}",
-                    if neg { "-" } else { "" },
-                    days * 24 + h,
-                    mi,
-                    s
-                )))
-            } else {
-                ScalarValue::Time64Microsecond(Some(total))
-            }
+            ScalarValue::Utf8(Some(format!(
+                "{}{:02}:{:02}:{:02}.{:06}",
+                if neg { "-" } else { "" },
+                days * 24 + h,
+                mi,
+                s,
+                us
+            )))
         }
         _ => bytes_value(ty, c.lenenc_bytes()?.to_vec()),
     })

@@ -105,6 +105,9 @@ pub fn column_meta(field: &Field) -> ColumnMeta {
         }
         DataType::Date32 | DataType::Date64 => (T_DATE, BINARY_FLAG, BINARY_CHARSET, 10, 0),
         DataType::Time32(_) | DataType::Time64(_) => (T_TIME, BINARY_FLAG, BINARY_CHARSET, 17, 6),
+        DataType::Interval(_) if declared.is_some_and(|d| d.starts_with("time")) => {
+            (T_TIME, BINARY_FLAG, BINARY_CHARSET, 17, 6)
+        }
         DataType::Timestamp(_, _) => match declared {
             Some(d) if d.starts_with("timestamp") => {
                 (T_TIMESTAMP, BINARY_FLAG, BINARY_CHARSET, 26, 6)
@@ -417,6 +420,26 @@ pub fn text_column(array: &ArrayRef) -> Vec<Option<Vec<u8>>> {
     out
 }
 
+/// Microseconds of a MySQL TIME stored as an interval (days and time; months unused).
+fn interval_micros(v: datafusion::arrow::datatypes::IntervalMonthDayNano) -> i64 {
+    i64::from(v.days) * 86_400_000_000 + v.nanoseconds / 1000
+}
+
+/// A column's text values for the client: MySQL TIME columns (intervals) as `HHH:MM:SS`.
+pub fn text_column_as(meta: &ColumnMeta, array: &ArrayRef) -> Vec<Option<Vec<u8>>> {
+    if meta.ty == T_TIME {
+        if let DataType::Interval(IntervalUnit::MonthDayNano) = array.data_type() {
+            let a = array.as_primitive::<datafusion::arrow::datatypes::IntervalMonthDayNanoType>();
+            return (0..a.len())
+                .map(|i| {
+                    (!a.is_null(i)).then(|| time_text(interval_micros(a.value(i))).into_bytes())
+                })
+                .collect();
+        }
+    }
+    text_column(array)
+}
+
 /// One text-protocol row: each value a length-encoded string, NULL as 0xFB.
 pub fn text_row(columns: &[Vec<Option<Vec<u8>>>], row: usize, out: &mut Vec<u8>) {
     for c in columns {
@@ -529,6 +552,14 @@ fn put_binary_value(out: &mut Vec<u8>, meta: &ColumnMeta, array: &ArrayRef, row:
         DataType::Time64(TimeUnit::Microsecond) => put_time(
             out,
             array.as_primitive::<Time64MicrosecondType>().value(row),
+        ),
+        DataType::Interval(IntervalUnit::MonthDayNano) if meta.ty == T_TIME => put_time(
+            out,
+            interval_micros(
+                array
+                    .as_primitive::<datafusion::arrow::datatypes::IntervalMonthDayNanoType>()
+                    .value(row),
+            ),
         ),
         _ => {
             // Strings, decimals, blobs and everything else: the text form, length-encoded.

@@ -519,7 +519,11 @@ pub(crate) fn table(
             } else {
                 DataType::Utf8
             };
-            Field::new(*n, ty, true)
+            // A column without NULLs is described NOT NULL, as MySQL describes SHOW results.
+            let nullable = rows
+                .iter()
+                .any(|r| r[names.iter().position(|x| x == n).unwrap_or(0)].is_none());
+            Field::new(*n, ty, nullable)
         })
         .collect();
     let schema = Arc::new(Schema::new(fields));
@@ -1049,6 +1053,13 @@ impl Session {
                 filtered(self, out, &filter).await
             }
             Command::CreateDatabase { name, if_not_exists } => {
+                if if_not_exists && self.engine().catalog().schemas.contains_key(&name) {
+                    self.my_mut().warnings.push(Warning {
+                        level: "Note",
+                        code: 1007,
+                        message: format!("Can't create database '{name}'; database exists"),
+                    });
+                }
                 let sql = format!(
                     "CREATE SCHEMA {}{}",
                     if if_not_exists { "IF NOT EXISTS " } else { "" },

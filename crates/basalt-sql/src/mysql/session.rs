@@ -249,8 +249,101 @@ impl Session {
         if self.my.database.is_none() && has_unqualified_tables(&stmt) {
             return Err(super::no_database());
         }
+        self.mysql_notes(&stmt);
         crate::rewrite::rewrite(&mut stmt)?;
-        self.execute_statement(stmt).await
+        self.execute_statement(stmt)
+            .await
+            .map_err(|e| self.mysql_error_in_context(e))
+    }
+
+    /// `db.table` of a possibly qualified name.
+    fn mysql_qualified(
+        &self,
+        name: &datafusion::sql::sqlparser::ast::ObjectName,
+    ) -> Option<(String, String)> {
+        crate::ddl::qualified(name, self.default_schema().as_deref()).ok()
+    }
+
+    /// The notes MySQL leaves for IF [NOT] EXISTS statements that had nothing to do.
+    fn mysql_notes(&mut self, stmt: &Statement) {
+        let catalog = self.engine().catalog();
+        let mut notes = Vec::new();
+        match stmt {
+            Statement::Drop {
+                object_type: datafusion::sql::sqlparser::ast::ObjectType::Table,
+                if_exists: true,
+                names,
+                ..
+            } => {
+                for n in names {
+                    if let Some((db, t)) = self.mysql_qualified(n) {
+                        if catalog.table_by_name(&db, &t).is_none() {
+                            notes.push((1051, format!("Unknown table '{db}.{t}'")));
+                        }
+                    }
+                }
+            }
+            Statement::CreateTable(ct) if ct.if_not_exists => {
+                if let Some((db, t)) = self.mysql_qualified(&ct.name) {
+                    if catalog.table_by_name(&db, &t).is_some() {
+                        notes.push((1050, format!("Table '{t}' already exists")));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (code, message) in notes {
+            self.my.warnings.push(Warning {
+                level: "Note",
+                code,
+                message,
+            });
+        }
+    }
+
+    /// Adds what MySQL's messages name and the shared error lacks: the table of a
+    /// duplicate key (`'t.uk_name'`) and the database of an unknown table.
+    fn mysql_error_in_context(&self, e: SqlError) -> SqlError {
+        match &e {
+            SqlError::UniqueViolation { constraint, .. }
+            | SqlError::Storage(basalt_storage::StorageError::UniqueViolation {
+                constraint, ..
+            }) if !constraint.ends_with("_pkey") => {
+                let catalog = self.engine().catalog();
+                let table = catalog.tables.values().find(|t| {
+                    t.indexes.iter().any(|i| &i.name == constraint)
+                        || t.primary_key_name.as_deref() == Some(constraint)
+                });
+                let Some(table) = table else {
+                    return e;
+                };
+                let mut m = MyError::from(&e);
+                let is_pk = table.primary_key_name.as_deref() == Some(constraint);
+                let key = if is_pk {
+                    "PRIMARY".to_owned()
+                } else {
+                    constraint.clone()
+                };
+                m.message = m.message.replace(
+                    &format!("for key '{constraint}'"),
+                    &format!("for key '{}.{key}'", table.name),
+                );
+                SqlError::MySql {
+                    code: m.code,
+                    sqlstate: m.sqlstate,
+                    message: m.message,
+                }
+            }
+            SqlError::NoSuchTable(t) if !t.contains('.') => match &self.my.database {
+                Some(db) => SqlError::MySql {
+                    code: 1051,
+                    sqlstate: "42S02",
+                    message: format!("Unknown table '{db}.{t}'"),
+                },
+                None => e,
+            },
+            _ => e,
+        }
     }
 
     fn after_mysql_statement(&mut self, result: &SqlResult<Output>) {
@@ -371,7 +464,10 @@ impl Session {
         self.take_first_generated();
         self.mysql_implicit_begin();
         let values = coerce_params(prepared, values);
-        let result = self.run_prepared(prepared, stmt, values).await;
+        let result = self
+            .run_prepared(prepared, stmt, values)
+            .await
+            .map_err(|e| self.mysql_error_in_context(e));
         self.after_mysql_statement(&result);
         self.set_process("Sleep", None);
         result
@@ -386,6 +482,9 @@ fn coerce_params(prepared: &Prepared, values: Vec<ScalarValue>) -> Vec<ScalarVal
         .enumerate()
         .map(
             |(i, v)| match prepared.param_types.get(i).cloned().flatten() {
+                // Text for an interval (MySQL TIME) is parsed by the column conversion, which
+                // knows MySQL's forms; Arrow's cast does not.
+                Some(DataType::Interval(_)) => v,
                 Some(t) if !v.is_null() && v.data_type() != t => v.cast_to(&t).unwrap_or(v),
                 // Untyped places (LIMIT ?, ?): MySQL casts numeric text to a number.
                 None => match &v {
