@@ -51,7 +51,7 @@ pub struct ServeArgs {
     /// PostgreSQL protocol port [default: 5433]
     #[arg(long, env = "BASALT_PG_PORT")]
     pub pg_port: Option<u16>,
-    /// MySQL protocol port, reserved; the MySQL protocol is not served yet [default: 3307]
+    /// MySQL protocol port (user root, no password, from loopback) [default: 3307]
     #[arg(long, env = "BASALT_MYSQL_PORT")]
     pub mysql_port: Option<u16>,
     /// HTTP port (GET /health) [default: 8080]

@@ -72,7 +72,7 @@ pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
             })
         }
         DataType::DecimalUnsigned(info) | DataType::DecUnsigned(info) => plain(numeric(info)?),
-        DataType::FloatUnsigned(info) => column_type(&DataType::Float(info.clone())),
+        DataType::FloatUnsigned(info) => column_type(&DataType::Float(*info)),
         DataType::DoubleUnsigned(_) | DataType::DoublePrecisionUnsigned => plain(SqlType::Float64),
         DataType::RealUnsigned => plain(SqlType::Float32),
         DataType::TinyText | DataType::MediumText | DataType::LongText => plain(SqlType::Text),

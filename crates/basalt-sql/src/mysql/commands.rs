@@ -218,7 +218,7 @@ impl<'a> Words<'a> {
         Ok(Filter::None)
     }
 
-    fn from_db(&mut self) -> Option<String> {
+    fn in_database(&mut self) -> Option<String> {
         if self.eat_any(&["FROM", "IN"]).is_some() {
             self.ident()
         } else {
@@ -306,7 +306,7 @@ fn parse_show(w: &mut Words<'_>, text: &str) -> SqlResult<Command> {
     w.i += 1;
     let cmd = match what.as_str() {
         "TABLES" => {
-            let db = w.from_db();
+            let db = w.in_database();
             Command::ShowTables {
                 full,
                 db,
@@ -318,7 +318,7 @@ fn parse_show(w: &mut Words<'_>, text: &str) -> SqlResult<Command> {
                 return Err(syntax(text));
             }
             let (mut db, table) = w.qualified().ok_or_else(|| syntax(text))?;
-            if let Some(d) = w.from_db() {
+            if let Some(d) = w.in_database() {
                 db = Some(d);
             }
             Command::ShowColumns {
@@ -345,7 +345,7 @@ fn parse_show(w: &mut Words<'_>, text: &str) -> SqlResult<Command> {
                 return Err(syntax(text));
             }
             let (mut db, table) = w.qualified().ok_or_else(|| syntax(text))?;
-            if let Some(d) = w.from_db() {
+            if let Some(d) = w.in_database() {
                 db = Some(d);
             }
             Command::ShowIndex { table, db }
@@ -361,7 +361,7 @@ fn parse_show(w: &mut Words<'_>, text: &str) -> SqlResult<Command> {
         "ENGINES" => Command::ShowEngines,
         "STORAGE" if w.eat("ENGINES") => Command::ShowEngines,
         "TABLE" if w.eat("STATUS") => {
-            let db = w.from_db();
+            let db = w.in_database();
             Command::ShowTableStatus {
                 db,
                 filter: w.filter(text)?,

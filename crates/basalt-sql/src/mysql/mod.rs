@@ -465,7 +465,7 @@ mod tests {
             panic!("expected a syntax error");
         };
         assert_eq!(*code, 1064);
-        assert!(message.contains("near 't' at line 1"), "{message}");
+        assert!(message.contains("near 'frm t' at line 1"), "{message}");
     }
 
     #[test]
