@@ -47,6 +47,10 @@ pub const SCAN_BATCH_ROWS: usize = 8192;
 pub struct TxnSlot {
     current: Mutex<Option<Arc<Transaction>>>,
     key_table: Mutex<Option<TableId>>,
+    /// Scans describe columns for the MySQL protocol (declared type, NOT NULL) in field
+    /// metadata. Only MySQL sessions want it: metadata makes DataFusion refuse recursive
+    /// CTEs whose recursive term computes a column the anchor reads from a table.
+    pub mysql_metadata: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for TxnSlot {
@@ -200,7 +204,10 @@ impl BasaltTable {
         slot: Arc<TxnSlot>,
         with_key: bool,
     ) -> BasaltTable {
-        let (schema, fields) = table_schema(&def, with_key);
+        let mysql = slot
+            .mysql_metadata
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let (schema, fields) = table_schema(&def, with_key, mysql);
         BasaltTable {
             engine,
             def: Arc::new(def),
@@ -213,7 +220,11 @@ impl BasaltTable {
 }
 
 /// The Arrow schema DataFusion sees for a table: its live columns (and the hidden key).
-pub fn table_schema(def: &TableDef, with_key: bool) -> (SchemaRef, Vec<Option<usize>>) {
+pub fn table_schema(
+    def: &TableDef,
+    with_key: bool,
+    mysql: bool,
+) -> (SchemaRef, Vec<Option<usize>>) {
     let mut fields = Vec::new();
     let mut positions = Vec::new();
     for (pos, col) in def.live_columns() {
@@ -223,10 +234,10 @@ pub fn table_schema(def: &TableDef, with_key: bool) -> (SchemaRef, Vec<Option<us
             // CHAR(n) values are stored without trailing blanks; the protocol pads them.
             metadata.insert(CHAR_LENGTH_KEY.to_owned(), n.to_string());
         }
-        if !col.nullable {
+        if mysql && !col.nullable {
             metadata.insert(crate::mysql::NOT_NULL_KEY.to_owned(), "1".to_owned());
         }
-        if let Some(declared) = &col.mysql_type {
+        if let (true, Some(declared)) = (mysql, &col.mysql_type) {
             metadata.insert(crate::mysql::MYSQL_TYPE_KEY.to_owned(), declared.clone());
         }
         if !metadata.is_empty() {

@@ -226,6 +226,10 @@ impl Session {
         }
         let ctx = SessionContext::new_with_config(config);
         let slot = Arc::new(TxnSlot::default());
+        slot.mysql_metadata.store(
+            dialect == Dialect::MySql,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         ctx.register_catalog(
             DATABASE_NAME,
             Arc::new(BasaltCatalog::new(

@@ -53,6 +53,11 @@ impl From<&SqlError> for MyError {
                 sqlstate,
                 message,
             } => my(*code, sqlstate, message.clone()),
+            SqlError::Syntax { message, .. } if message.starts_with("INSERT has more") => my(
+                1136,
+                "21S01",
+                "Column count doesn't match value count at row 1",
+            ),
             SqlError::Syntax { message, .. } => my(
                 1064,
                 "42000",

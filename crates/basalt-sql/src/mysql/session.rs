@@ -52,6 +52,23 @@ fn has_unqualified_tables(stmt: &Statement) -> bool {
     v.found
 }
 
+fn has_recursive_cte(stmt: &Statement) -> bool {
+    struct V(bool);
+    impl Visitor for V {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            if q.with.as_ref().is_some_and(|w| w.recursive) {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = V(false);
+    let _ = stmt.visit(&mut v);
+    v.0
+}
+
 fn is_insert_tag(tag: &str) -> bool {
     tag.starts_with("INSERT")
 }
@@ -251,9 +268,24 @@ impl Session {
         }
         self.mysql_notes(&stmt);
         crate::rewrite::rewrite(&mut stmt)?;
-        self.execute_statement(stmt)
+        // DataFusion refuses a recursive CTE whose anchor reads a column that carries field
+        // metadata; such statements are planned without the MySQL column descriptions.
+        let recursive = has_recursive_cte(&stmt);
+        if recursive {
+            self.slot
+                .mysql_metadata
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        let result = self
+            .execute_statement(stmt)
             .await
-            .map_err(|e| self.mysql_error_in_context(e))
+            .map_err(|e| self.mysql_error_in_context(e));
+        if recursive {
+            self.slot
+                .mysql_metadata
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 
     /// `db.table` of a possibly qualified name.
