@@ -313,3 +313,26 @@ def pg_connect(mysql_db, connect):
     """psycopg factory of tests/conftest.py, set up after (so torn down before) `mysql_db`:
     no open PostgreSQL transaction is left when the database is dropped."""
     return connect
+
+
+# ---------------------------------------------------------------- shared names
+# Test modules elsewhere do `from conftest import …` for tests/conftest.py's helpers; with two
+# conftest.py files, whichever pytest imported last is the module named `conftest`. This one
+# therefore re-exports those helpers so either order works.
+def _load_root_conftest():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "conftest.py"
+    spec = importlib.util.spec_from_file_location("basalt_tests_root_conftest", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_root = _load_root_conftest()
+PG_HOST = _root.PG_HOST
+PG_USER = _root.PG_USER
+conninfo_kwargs = _root.conninfo_kwargs
+sqlalchemy_url = _root.sqlalchemy_url
+unique_name = _root.unique_name
