@@ -2,7 +2,7 @@
 
 Only runs against Basalt: set BASALT_BIN to the server binary. Each test
 starts its own server (`$BASALT_BIN serve --data-dir DIR --listen 127.0.0.1
---pg-port P --http-port H`) on free ports with a temporary data directory,
+--pg-port P --http-port H --mysql-port M`) on free ports with a temporary data directory,
 waits for GET /health == 200, and kills it with SIGKILL.
 
 Environment:
@@ -64,18 +64,19 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.starts = 0
         self.log_path = None
-        self.pg_port = self.http_port = None
+        self.pg_port = self.http_port = self.mysql_port = None
 
     def spawn(self):
-        self.pg_port, self.http_port = free_port(), free_port()
-        while self.http_port == self.pg_port:
-            self.http_port = free_port()
+        self.pg_port, self.http_port, self.mysql_port = free_port(), free_port(), free_port()
+        while len({self.pg_port, self.http_port, self.mysql_port}) < 3:
+            self.http_port, self.mysql_port = free_port(), free_port()
         self.starts += 1
         self.log_path = os.path.join(self.log_dir, f"server-{self.starts}.log")
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [BASALT_BIN, "serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1",
-             "--pg-port", str(self.pg_port), "--http-port", str(self.http_port)],
+             "--pg-port", str(self.pg_port), "--http-port", str(self.http_port),
+             "--mysql-port", str(self.mysql_port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         log.close()
 
