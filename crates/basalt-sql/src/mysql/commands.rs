@@ -511,45 +511,44 @@ pub(crate) fn table(
     ints: &[&str],
     rows: Vec<Vec<Option<String>>>,
 ) -> SqlResult<Output> {
-    let fields: Vec<Field> = names
-        .iter()
-        .map(|n| {
-            let ty = if ints.contains(n) {
-                DataType::Int64
-            } else {
-                DataType::Utf8
-            };
-            // A column without NULLs is described NOT NULL, as MySQL describes SHOW results.
-            let nullable = rows
-                .iter()
-                .any(|r| r[names.iter().position(|x| x == n).unwrap_or(0)].is_none());
-            Field::new(*n, ty, nullable)
-        })
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let columns: Vec<ArrayRef> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| -> ArrayRef {
-            if ints.contains(n) {
-                Arc::new(Int64Array::from(
-                    rows.iter()
-                        .map(|r| r[i].as_ref().and_then(|v| v.parse::<i64>().ok()))
-                        .collect::<Vec<_>>(),
-                ))
-            } else {
-                Arc::new(StringArray::from(
-                    rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
-                ))
-            }
-        })
-        .collect();
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+    let batch = text_table(names, ints, &rows)?;
     Ok(Output::Rows {
-        schema,
+        schema: batch.schema(),
         batches: vec![batch],
         tag: "SHOW".into(),
     })
+}
+
+/// A batch of text columns, where the columns named in `ints` hold integers. A column
+/// without NULLs is described NOT NULL, as MySQL describes its SHOW and catalog results.
+pub(crate) fn text_table(
+    names: &[&str],
+    ints: &[&str],
+    rows: &[Vec<Option<String>>],
+) -> Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    let mut fields = Vec::with_capacity(names.len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        let nullable = rows.iter().any(|r| r[i].is_none());
+        if ints.contains(n) {
+            let values: Int64Array = rows
+                .iter()
+                .map(|r| r[i].as_ref().and_then(|v| v.parse::<i64>().ok()))
+                .collect();
+            fields.push(Field::new(
+                *n,
+                DataType::Int64,
+                nullable || values.null_count() > 0,
+            ));
+            columns.push(Arc::new(values));
+        } else {
+            fields.push(Field::new(*n, DataType::Utf8, nullable));
+            columns.push(Arc::new(StringArray::from(
+                rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
+            )));
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 /// Applies `LIKE` (to the first column) or `WHERE` to a SHOW result.

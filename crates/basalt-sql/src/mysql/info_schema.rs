@@ -8,8 +8,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use basalt_common::SqlType;
 use basalt_storage::{Catalog, Engine};
-use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
@@ -47,43 +45,8 @@ fn s(v: &str) -> Cell {
     Some(v.to_owned())
 }
 
-/// A table of text columns, where columns listed in `ints` hold integers.
 fn build(names: &[&str], ints: &[&str], rows: &[Vec<Cell>]) -> DfResult<RecordBatch> {
-    let fields: Vec<Field> = names
-        .iter()
-        .map(|n| {
-            Field::new(
-                *n,
-                if ints.contains(n) {
-                    DataType::Int64
-                } else {
-                    DataType::Utf8
-                },
-                true,
-            )
-        })
-        .collect();
-    let columns: Vec<ArrayRef> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| -> ArrayRef {
-            if ints.contains(n) {
-                Arc::new(Int64Array::from(
-                    rows.iter()
-                        .map(|r| r[i].as_ref().and_then(|v| v.parse().ok()))
-                        .collect::<Vec<Option<i64>>>(),
-                ))
-            } else {
-                Arc::new(StringArray::from(
-                    rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
-                ))
-            }
-        })
-        .collect();
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    Ok(super::commands::text_table(names, ints, rows)?)
 }
 
 /// MySQL's DATA_TYPE (the type name without modifiers).
