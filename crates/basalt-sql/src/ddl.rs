@@ -449,37 +449,30 @@ async fn create_table(
                 }
                 let _ = pk_cols;
             }
-            for (cols, cname) in uniques {
+            // UNIQUE constraints, then MySQL's KEY/INDEX clauses (index names are scoped to
+            // their table, as in MySQL).
+            let declared = uniques
+                .into_iter()
+                .map(|(cols, n)| (cols, n, true))
+                .chain(plain_indexes.into_iter().map(|(cols, n)| (cols, n, false)));
+            for (cols, iname, unique) in declared {
                 let col_names: Vec<&str> =
                     cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
-                let iname = cname.unwrap_or_else(|| {
-                    unique_name(c, &schema, &format!("{name}_{}_key", col_names.join("_")))
-                });
-                let id = c.allocate_index_id();
-                let oid = c.allocate_oid();
-                def.indexes.push(IndexDef {
-                    id,
-                    oid,
-                    name: iname,
-                    columns: cols,
-                    unique: true,
-                    constraint: true,
-                });
-            }
-            for (cols, iname) in plain_indexes {
-                let col_names: Vec<&str> =
-                    cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
+                let suffix = if unique { "key" } else { "idx" };
                 let iname = match iname {
-                    // MySQL scopes index names to their table.
-                    Some(n) if !def.indexes.iter().any(|i| i.name == n) => n,
-                    Some(n) => {
+                    Some(n) if def.indexes.iter().any(|i| i.name == n) => {
                         return Err(SqlError::MySql {
                             code: 1061,
                             sqlstate: "42000",
                             message: format!("Duplicate key name '{n}'"),
                         })
                     }
-                    None => unique_name(c, &schema, &format!("{name}_{}_idx", col_names.join("_"))),
+                    Some(n) => n,
+                    None => unique_name(
+                        c,
+                        &schema,
+                        &format!("{name}_{}_{suffix}", col_names.join("_")),
+                    ),
                 };
                 let id = c.allocate_index_id();
                 let oid = c.allocate_oid();
@@ -488,8 +481,8 @@ async fn create_table(
                     oid,
                     name: iname,
                     columns: cols,
-                    unique: false,
-                    constraint: false,
+                    unique,
+                    constraint: unique,
                 });
             }
             for col in serial_cols {

@@ -656,14 +656,71 @@ pub(crate) fn mysql_type_name(ty: &SqlType, declared: Option<&str>) -> String {
     }
 }
 
-fn is_auto_increment(c: &basalt_storage::ColumnDef) -> bool {
+/// One column of an index, primary key first (SHOW INDEX, information_schema).
+pub(crate) struct IndexColumn<'a> {
+    pub name: &'a str,
+    pub unique: bool,
+    /// A PRIMARY KEY or UNIQUE constraint (not a CREATE INDEX).
+    pub constraint: bool,
+    /// 1-based position in the index.
+    pub seq: usize,
+    /// Physical position of the column in the table.
+    pub pos: usize,
+}
+
+pub(crate) fn index_columns(def: &TableDef) -> Vec<IndexColumn<'_>> {
+    let mut out = Vec::new();
+    let indexes = def
+        .primary_key
+        .iter()
+        .map(|pk| ("PRIMARY", true, true, pk))
+        .chain(
+            def.indexes
+                .iter()
+                .map(|i| (i.name.as_str(), i.unique, i.constraint, &i.columns)),
+        );
+    for (name, unique, constraint, cols) in indexes {
+        for (seq, &pos) in cols.iter().enumerate() {
+            out.push(IndexColumn {
+                name,
+                unique,
+                constraint,
+                seq: seq + 1,
+                pos,
+            });
+        }
+    }
+    out
+}
+
+/// What SHOW INDEX and information_schema.STATISTICS say of an index column, from
+/// `Seq_in_index` to `Expression`.
+pub(crate) fn index_column_details(def: &TableDef, ic: &IndexColumn<'_>) -> Vec<Option<String>> {
+    let c = &def.columns[ic.pos];
+    vec![
+        Some(ic.seq.to_string()),
+        Some(c.name.clone()),
+        Some("A".into()),
+        None,
+        None,
+        None,
+        Some(if c.nullable { "YES" } else { "" }.into()),
+        Some("BTREE".into()),
+        Some(String::new()),
+        Some(String::new()),
+        Some("YES".into()),
+        None,
+    ]
+}
+
+pub(crate) fn is_auto_increment(c: &basalt_storage::ColumnDef) -> bool {
     c.default
         .as_deref()
         .is_some_and(|d| d.starts_with("nextval("))
 }
 
 /// `PRI`, `UNI`, `MUL` or empty, as SHOW COLUMNS marks keys.
-fn key_of(def: &TableDef, pos: usize) -> &'static str {
+pub(crate) fn key_of(def: &TableDef, pos: usize) -> &'static str {
     if def.primary_key.as_ref().is_some_and(|pk| pk.contains(&pos)) {
         return "PRI";
     }
@@ -864,35 +921,18 @@ impl Session {
             }
             Command::ShowIndex { table: name, db } => {
                 let def = self.mysql_table(db, &name)?;
-                let mut rows = Vec::new();
-                let mut push = |key: &str, unique: bool, cols: &[usize]| {
-                    for (seq, &pos) in cols.iter().enumerate() {
-                        let c = &def.columns[pos];
-                        rows.push(vec![
+                let rows = index_columns(&def)
+                    .iter()
+                    .map(|ic| {
+                        let mut row = vec![
                             Some(def.name.clone()),
-                            Some(if unique { "0" } else { "1" }.into()),
-                            Some(key.to_owned()),
-                            Some((seq + 1).to_string()),
-                            Some(c.name.clone()),
-                            Some("A".into()),
-                            None,
-                            None,
-                            None,
-                            Some(if c.nullable { "YES" } else { "" }.into()),
-                            Some("BTREE".into()),
-                            Some(String::new()),
-                            Some(String::new()),
-                            Some("YES".into()),
-                            None,
-                        ]);
-                    }
-                };
-                if let Some(pk) = &def.primary_key {
-                    push("PRIMARY", true, pk);
-                }
-                for i in &def.indexes {
-                    push(&i.name, i.unique, &i.columns);
-                }
+                            Some(if ic.unique { "0" } else { "1" }.into()),
+                            Some(ic.name.to_owned()),
+                        ];
+                        row.extend(index_column_details(&def, ic));
+                        row
+                    })
+                    .collect();
                 table(
                     &[
                         "Table", "Non_unique", "Key_name", "Seq_in_index", "Column_name", "Collation",

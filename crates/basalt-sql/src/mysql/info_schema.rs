@@ -13,7 +13,9 @@ use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result as DfResult;
 
-use super::commands::mysql_type_name;
+use super::commands::{
+    index_column_details, index_columns, is_auto_increment, key_of, mysql_type_name,
+};
 
 const TABLES: &[&str] = &[
     "schemata",
@@ -183,19 +185,8 @@ fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
                         SqlType::Float64 => (s("22"), None),
                         _ => (None, None),
                     };
-                    let key = if t.primary_key.as_ref().is_some_and(|pk| pk.contains(&pos)) {
-                        "PRI"
-                    } else if t.indexes.iter().any(|i| i.unique && i.columns == [pos]) {
-                        "UNI"
-                    } else if t.indexes.iter().any(|i| i.columns.first() == Some(&pos)) {
-                        "MUL"
-                    } else {
-                        ""
-                    };
-                    let auto = c
-                        .default
-                        .as_deref()
-                        .is_some_and(|d| d.starts_with("nextval("));
+                    let key = key_of(t, pos);
+                    let auto = is_auto_increment(c);
                     rows.push(vec![
                         s("def"),
                         s(&t.schema),
@@ -263,36 +254,17 @@ fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
         "statistics" => {
             let mut rows = Vec::new();
             for t in &tables {
-                let mut push = |index: &str, unique: bool, cols: &[usize]| {
-                    for (seq, &pos) in cols.iter().enumerate() {
-                        let c = &t.columns[pos];
-                        rows.push(vec![
-                            s("def"),
-                            s(&t.schema),
-                            s(&t.name),
-                            s(if unique { "0" } else { "1" }),
-                            s(&t.schema),
-                            s(index),
-                            Some((seq + 1).to_string()),
-                            s(&c.name),
-                            s("A"),
-                            None,
-                            None,
-                            None,
-                            s(if c.nullable { "YES" } else { "" }),
-                            s("BTREE"),
-                            s(""),
-                            s(""),
-                            s("YES"),
-                            None,
-                        ]);
-                    }
-                };
-                if let Some(pk) = &t.primary_key {
-                    push("PRIMARY", true, pk);
-                }
-                for i in &t.indexes {
-                    push(&i.name, i.unique, &i.columns);
+                for ic in index_columns(t) {
+                    let mut row = vec![
+                        s("def"),
+                        s(&t.schema),
+                        s(&t.name),
+                        s(if ic.unique { "0" } else { "1" }),
+                        s(&t.schema),
+                        s(ic.name),
+                    ];
+                    row.extend(index_column_details(t, &ic));
+                    rows.push(row);
                 }
             }
             build(
@@ -324,29 +296,24 @@ fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
             // key_column_usage: primary keys and unique constraints (no foreign keys yet).
             let mut rows = Vec::new();
             for t in &tables {
-                let mut push = |constraint: &str, cols: &[usize]| {
-                    for (seq, &pos) in cols.iter().enumerate() {
-                        rows.push(vec![
-                            s("def"),
-                            s(&t.schema),
-                            s(constraint),
-                            s("def"),
-                            s(&t.schema),
-                            s(&t.name),
-                            s(&t.columns[pos].name),
-                            Some((seq + 1).to_string()),
-                            None,
-                            None,
-                            None,
-                            None,
-                        ]);
-                    }
-                };
-                if let Some(pk) = &t.primary_key {
-                    push("PRIMARY", pk);
-                }
-                for i in t.indexes.iter().filter(|i| i.unique && i.constraint) {
-                    push(&i.name, &i.columns);
+                for ic in index_columns(t)
+                    .iter()
+                    .filter(|ic| ic.unique && ic.constraint)
+                {
+                    rows.push(vec![
+                        s("def"),
+                        s(&t.schema),
+                        s(ic.name),
+                        s("def"),
+                        s(&t.schema),
+                        s(&t.name),
+                        s(&t.columns[ic.pos].name),
+                        Some(ic.seq.to_string()),
+                        None,
+                        None,
+                        None,
+                        None,
+                    ]);
                 }
             }
             build(
