@@ -5,6 +5,7 @@ mod config;
 mod mysql;
 mod pg;
 mod pgcodec;
+mod pgsocket;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -138,7 +139,7 @@ async fn accept_loop(
             }
         };
         tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(e) = pgsocket::process_socket(socket, handlers).await {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
         });

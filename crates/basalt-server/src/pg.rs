@@ -153,16 +153,25 @@ fn is_empty_query(q: &str) -> bool {
 
 /// Result column descriptions: Basalt's own type mapping, arrow-pg's for other types.
 fn result_fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
-    let fallback = arrow_schema_to_pg_fields(schema, format, None)?;
-    Ok(schema
-        .fields()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| match pgcodec::pg_type(f) {
+    let mut fallback: Option<Vec<FieldInfo>> = None;
+    let mut out = Vec::with_capacity(schema.fields().len());
+    for (i, f) in schema.fields().iter().enumerate() {
+        out.push(match pgcodec::pg_type(f) {
             Some(t) => FieldInfo::new(f.name().clone(), None, None, t, format.format_for(i)),
-            None => fallback[i].clone(),
-        })
-        .collect())
+            None => {
+                if fallback.is_none() {
+                    fallback = Some(arrow_schema_to_pg_fields(schema, format, None)?);
+                }
+                match fallback.as_ref().and_then(|fb| fb.get(i)) {
+                    Some(field) => field.clone(),
+                    None => {
+                        return Err(PgWireError::ApiError("no type for a result column".into()))
+                    }
+                }
+            }
+        });
+    }
+    Ok(out)
 }
 
 /// Encodes result batches: text-format columns as PostgreSQL prints values, binary-format
