@@ -17,6 +17,9 @@ PG_REF_PORT="${PG_REF_PORT:-55432}"
 PG_REF_BIN="${PG_REF_BIN:-/usr/lib/postgresql/15/bin}"
 PG_REF_DIR="${PG_REF_DIR:-/tmp/basalt-pgref-${PG_REF_PORT}}"
 PG_REF_USER="${PG_REF_USER:-postgres}"
+# Tests run without durability (fsync, synchronous_commit and full_page_writes off);
+# benchmarks set PG_REF_DURABLE=1 for PostgreSQL's defaults (all on).
+if [ "${PG_REF_DURABLE:-0}" = 1 ]; then PG_REF_FSYNC=on; else PG_REF_FSYNC=off; fi
 
 _pg_ref_as() {
   # run a command as the cluster owner
@@ -52,9 +55,9 @@ listen_addresses = '127.0.0.1'
 port = ${PG_REF_PORT}
 unix_socket_directories = '${PG_REF_DIR}'
 max_connections = 100
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = ${PG_REF_FSYNC}
+synchronous_commit = ${PG_REF_FSYNC}
+full_page_writes = ${PG_REF_FSYNC}
 timezone = 'UTC'
 log_timezone = 'UTC'
 datestyle = 'ISO, MDY'

@@ -84,10 +84,10 @@ else
   record "reference MariaDB start" 1
 fi
 
-step "pytest: drivers (PostgreSQL and MySQL), isolation, bad input, crash"
+step "pytest: drivers (PostgreSQL and MySQL), isolation, bad input, crash, fast path"
 BASALT_TARGET=basalt BASALT_PG_PORT="$PG_PORT" BASALT_MYSQL_PORT="$MYSQL_PORT" BASALT_BIN="$BIN" \
   CRASH_CYCLES="${CRASH_CYCLES:-20}" \
-  python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/psql tests/crash tests/mysql
+  python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/psql tests/crash tests/mysql tests/fastpath
 record "pytest" $?
 
 kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null

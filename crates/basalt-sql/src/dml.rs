@@ -808,6 +808,30 @@ pub async fn insert_batches(
     insert_columns(s, txn, def, &targets, batches)
 }
 
+/// Checks full-width rows against NOT NULL, CHECK and MySQL type constraints.
+pub(crate) fn check_rows(s: &Session, def: &TableDef, rows: &[Vec<Value>]) -> SqlResult<()> {
+    check_constraints(s, def, &rows_batch(def, rows)?)
+}
+
+/// Inserts `num_rows` rows given as columns for `targets`, the other columns defaulted, as
+/// INSERT … VALUES does. Returns the number of rows.
+pub(crate) fn insert_arrays(
+    s: &Session,
+    txn: &Transaction,
+    store: &TableStore,
+    def: &TableDef,
+    targets: &[usize],
+    columns: &[ArrayRef],
+    num_rows: usize,
+) -> SqlResult<usize> {
+    let rows = build_rows(s, def, targets, columns, num_rows)?;
+    let n = rows.len();
+    for row in rows {
+        txn.insert(store, def, row.into())?;
+    }
+    Ok(n)
+}
+
 /// Inserts batches whose columns map to `targets` (physical positions).
 pub fn insert_columns(
     s: &Session,
@@ -989,7 +1013,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
         if upd.returning.is_some() {
             returned.extend(unchanged);
         }
-        check_constraints(s, &def, &rows_batch(&def, &new_rows)?)?;
+        check_rows(s, &def, &new_rows)?;
         for (key, row) in row_keys.into_iter().zip(new_rows) {
             txn.update(&store, &def, &key, row.clone().into())?;
             count += 1;

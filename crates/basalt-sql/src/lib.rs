@@ -17,6 +17,7 @@ pub mod ddl;
 pub mod dml;
 pub mod error;
 pub mod eval;
+pub mod fastpath;
 pub mod format;
 pub mod functions;
 pub mod mysql;

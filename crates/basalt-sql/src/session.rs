@@ -164,6 +164,8 @@ pub struct Prepared {
     fallback: Option<Statement>,
     /// A MySQL command (`SHOW …`, `SET …`) prepared as text and run as such.
     pub(crate) raw: Option<String>,
+    /// The fast-path form of the statement, when it has one, and its number of parameters.
+    fast: Option<(crate::fastpath::FastPath, usize)>,
 }
 
 impl Prepared {
@@ -176,6 +178,7 @@ impl Prepared {
             plan: None,
             fallback: None,
             raw: None,
+            fast: None,
         }
     }
 }
@@ -203,6 +206,10 @@ pub struct Session {
     running: Option<(Arc<Transaction>, bool)>,
     /// Savepoints of the open block, oldest first: (name, undo position).
     savepoints: Vec<(String, usize)>,
+    /// Statements run on the fast path (`SHOW basalt.fast_path_statements`).
+    fast_statements: u64,
+    /// `SET basalt.fast_path = on|off`.
+    fast_path: bool,
 }
 
 impl Session {
@@ -293,6 +300,7 @@ impl Session {
             ("idle_in_transaction_session_timeout", "0"),
             ("default_transaction_read_only", "off"),
             ("transaction_read_only", "off"),
+            ("basalt.fast_path", "on"),
         ] {
             settings.insert(k.to_owned(), v.to_owned());
         }
@@ -319,6 +327,8 @@ impl Session {
             copy: None,
             running: None,
             savepoints: Vec::new(),
+            fast_statements: 0,
+            fast_path: true,
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
@@ -421,7 +431,10 @@ impl Session {
             let before = self.status();
             let is_query = matches!(stmt, Statement::Query(_));
             let mut result = match crate::rewrite::rewrite(&mut stmt) {
-                Ok(()) => self.execute_statement(stmt).await,
+                Ok(()) => match self.run_fast_simple(&stmt).await {
+                    Some(r) => r,
+                    None => Box::pin(self.execute_statement(stmt)).await,
+                },
                 Err(e) => {
                     self.fail_block();
                     Err(e)
@@ -498,13 +511,24 @@ impl Session {
         self.running = None;
         self.slot.set(None);
         self.slot.set_key_table(None);
+        if let Ok(Output::CopyIn { .. }) = result {
+            // COPY FROM continues with the data the client sends next.
+            self.adopt_copy(autocommit);
+            return result;
+        }
+        self.finish_statement(txn, autocommit, result).await
+    }
+
+    /// Ends a statement: commits it when it ran in its own transaction, or undoes it after
+    /// an error (a block then fails, as PostgreSQL's does).
+    async fn finish_statement(
+        &mut self,
+        txn: Arc<Transaction>,
+        autocommit: bool,
+        result: SqlResult<Output>,
+    ) -> SqlResult<Output> {
         match result {
             Ok(output) => {
-                if let Output::CopyIn { .. } = output {
-                    // COPY FROM continues with the data the client sends next.
-                    self.adopt_copy(autocommit);
-                    return Ok(output);
-                }
                 if autocommit {
                     self.db.engine.commit(&txn).await?;
                 }
@@ -518,6 +542,52 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    fn fast_path_enabled(&self) -> bool {
+        self.fast_path && !self.is_mysql()
+    }
+
+    /// A simple-query statement on the fast path, if it has one (`None`: run it the
+    /// general way).
+    async fn run_fast_simple(&mut self, stmt: &Statement) -> Option<SqlResult<Output>> {
+        if !self.fast_path_enabled() {
+            return None;
+        }
+        let shape = crate::fastpath::shape(stmt)?;
+        let fast = crate::fastpath::bind(self, &shape, None)?;
+        self.run_fast(&fast, &[]).await
+    }
+
+    /// Runs a bound fast-path statement in the session's transaction context, exactly as
+    /// [`Session::execute_statement`] runs a statement; `None` when it cannot run on the
+    /// fast path (the table changed, values of other types, a failed block).
+    async fn run_fast(
+        &mut self,
+        fast: &crate::fastpath::FastPath,
+        params: &[ScalarValue],
+    ) -> Option<SqlResult<Output>> {
+        if matches!(self.state, TxnState::Failed(_)) || !self.fast_path_enabled() {
+            return None;
+        }
+        let catalog = self.db.engine.catalog();
+        let def = fast.current_def(&catalog)?;
+        if !fast.accepts(def, params) {
+            return None;
+        }
+        let store = self.db.engine.table(def.id)?;
+        let (txn, autocommit) = match &self.state {
+            TxnState::InBlock(t) => (Arc::clone(t), false),
+            _ => (Arc::new(self.db.engine.begin()), true),
+        };
+        if fast.writes() {
+            txn.begin_statement();
+        }
+        self.running = Some((Arc::clone(&txn), autocommit));
+        let result = fast.run(self, def, &store, &txn, params);
+        self.running = None;
+        self.fast_statements += 1;
+        Some(self.finish_statement(txn, autocommit, result).await)
     }
 
     /// PostgreSQL fails the whole block; MySQL undoes the statement and goes on, except
@@ -797,28 +867,40 @@ impl Session {
                 )));
             }
         }
-        self.settings
-            .lock()
-            .insert(name.to_owned(), value.trim_matches('\'').to_owned());
+        let value = value.trim_matches('\'').to_owned();
+        if name == "basalt.fast_path" {
+            self.fast_path = match value.to_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => true,
+                "off" | "false" | "no" | "0" => false,
+                _ => {
+                    return Err(SqlError::InvalidParameterValue(format!(
+                        "parameter \"{name}\" requires a Boolean value"
+                    )))
+                }
+            };
+        }
+        self.settings.lock().insert(name.to_owned(), value);
         Ok(())
     }
 
     fn show(&self, variable: &[datafusion::sql::sqlparser::ast::Ident]) -> SqlResult<Output> {
-        let name = variable
-            .iter()
-            .map(|i| i.value.to_lowercase())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let name = match name.as_str() {
-            "transaction isolation level" => "transaction_isolation".to_owned(),
-            "time zone" => "timezone".to_owned(),
-            _ => name,
-        };
+        let name = show_name(variable);
+        if name == "basalt.fast_path_statements" {
+            let schema = show_schema(&name);
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(StringArray::from(vec![self
+                    .fast_statements
+                    .to_string()]))],
+            )?;
+            return Ok(Output::Rows {
+                schema,
+                batches: vec![batch],
+                tag: "SHOW".into(),
+            });
+        }
         if name == "all" {
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("name", DataType::Utf8, false),
-                Field::new("setting", DataType::Utf8, false),
-            ]));
+            let schema = show_schema(&name);
             let settings = self.settings.lock();
             let names: Vec<&str> = settings.keys().map(String::as_str).collect();
             let values: Vec<&str> = settings.values().map(String::as_str).collect();
@@ -840,7 +922,7 @@ impl Session {
                 "unrecognized configuration parameter \"{name}\""
             ))
         })?;
-        let schema = Arc::new(Schema::new(vec![Field::new(&name, DataType::Utf8, false)]));
+        let schema = show_schema(&name);
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![Arc::new(StringArray::from(vec![value]))],
@@ -981,6 +1063,7 @@ impl Session {
         if let Statement::Query(q) = &mut stmt {
             q.locks.clear();
         }
+        let shape = crate::fastpath::shape(&stmt);
         let described = match params::describe(self, &mut stmt, client_types).await {
             Err(e) if is_introspection(sql) => {
                 // As for simple queries: fall back to datafusion-pg-catalog's lossy rewrite.
@@ -996,7 +1079,13 @@ impl Session {
             }
             other => other,
         };
-        let (param_types, schema, plan) = described?;
+        let (param_types, mut schema, plan) = described?;
+        if let (Statement::ShowVariable { variable }, None) = (&stmt, &schema) {
+            schema = Some(show_schema(&show_name(variable)));
+        }
+        let fast = shape
+            .and_then(|sh| crate::fastpath::bind(self, &sh, schema.as_ref()))
+            .map(|f| (f, params::count(&stmt)));
         let plan = plan.map(|p| (p, self.db.engine.catalog()));
         let fallback = if is_introspection(sql) {
             self.db.compat.parse(sql).ok().and_then(|mut v| v.pop())
@@ -1010,6 +1099,7 @@ impl Session {
             plan,
             fallback,
             raw: None,
+            fast,
         })
     }
 
@@ -1031,8 +1121,26 @@ impl Session {
             return Ok(Output::Command(String::new()));
         };
         if self.is_mysql() {
-            return self.execute_prepared_mysql(prepared, stmt, values).await;
+            return Box::pin(self.execute_prepared_mysql(prepared, stmt, values)).await;
         }
+        if let Some((fast, expected)) = &prepared.fast {
+            if values.len() == *expected {
+                if let Some(result) = self.run_fast(fast, &values).await {
+                    return result;
+                }
+            }
+        }
+        // The general path's future is large: it lives on the heap, so that the fast path
+        // does not move it around.
+        Box::pin(self.execute_prepared_general(prepared, stmt, values)).await
+    }
+
+    async fn execute_prepared_general(
+        &mut self,
+        prepared: &Prepared,
+        stmt: &Statement,
+        values: Vec<ScalarValue>,
+    ) -> SqlResult<Output> {
         let expected = params::count(stmt);
         if values.len() != expected {
             return Err(SqlError::ProtocolViolation(format!(
@@ -1130,6 +1238,34 @@ impl Session {
 enum TxnStateKind {
     Runnable,
     Failed,
+}
+
+/// The setting a `SHOW` names.
+fn show_name(variable: &[datafusion::sql::sqlparser::ast::Ident]) -> String {
+    let name = variable
+        .iter()
+        .map(|i| i.value.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match name.as_str() {
+        "transaction isolation level" => "transaction_isolation".to_owned(),
+        "time zone" => "timezone".to_owned(),
+        // A qualified (extension) setting: `basalt.fast_path`.
+        _ => name.replace(' ', "."),
+    }
+}
+
+/// The columns `SHOW name` returns (and describes, as a prepared statement).
+fn show_schema(name: &str) -> SchemaRef {
+    let fields = if name == "all" {
+        vec![
+            Field::new("name", DataType::Utf8, false),
+            Field::new("setting", DataType::Utf8, false),
+        ]
+    } else {
+        vec![Field::new(name, DataType::Utf8, false)]
+    };
+    Arc::new(Schema::new(fields))
 }
 
 /// Whether a result has the column names and types a statement was described with.

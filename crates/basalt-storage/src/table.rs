@@ -89,11 +89,22 @@ impl TableStore {
         max_rows: usize,
         out: &mut Vec<(Key, Row)>,
     ) -> Option<Key> {
-        let data = self.data.read();
         let lower = match after {
             Some(k) => Bound::Excluded(k),
             None => Bound::Unbounded,
         };
+        self.scan_from(lower, read, max_rows, out)
+    }
+
+    /// [`TableStore::scan_chunk`] from any lower bound.
+    pub fn scan_from(
+        &self,
+        lower: Bound<&[u8]>,
+        read: ReadTs,
+        max_rows: usize,
+        out: &mut Vec<(Key, Row)>,
+    ) -> Option<Key> {
+        let data = self.data.read();
         let max_examined = max_rows.saturating_mul(4).max(1);
         let mut last: Option<&Key> = None;
         for (examined, (key, chain)) in data

@@ -376,14 +376,29 @@ impl Transaction {
         max_rows: usize,
         out: &mut Vec<(Key, Row)>,
     ) -> Option<Key> {
+        self.scan_from(
+            store,
+            after.map_or(Bound::Unbounded, Bound::Excluded),
+            max_rows,
+            out,
+        )
+    }
+
+    /// [`Transaction::scan_chunk`] from any lower bound.
+    pub fn scan_from(
+        &self,
+        store: &TableStore,
+        lower: Bound<&[u8]>,
+        max_rows: usize,
+        out: &mut Vec<(Key, Row)>,
+    ) -> Option<Key> {
         let mut committed = Vec::with_capacity(max_rows);
-        let resume = store.scan_chunk(after, self.read_ts, max_rows, &mut committed);
+        let resume = store.scan_from(lower, self.read_ts, max_rows, &mut committed);
         let ws = self.writes.lock();
         let Some(tw) = ws.tables.get(&store.id).filter(|t| !t.ops.is_empty()) else {
             out.extend(committed);
             return resume;
         };
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let upper = resume.as_deref().map_or(Bound::Unbounded, Bound::Included);
         let mut own = tw.ops.range::<[u8], _>((lower, upper)).peekable();
         let mut committed = committed.into_iter().peekable();
