@@ -3,13 +3,18 @@
 # on the same machine, in the same run. Prints transactions/s, p95 latency and the
 # Basalt/reference ratio per workload and thread count (medians of RUNS runs).
 #
-#   bash bench/oltp.sh                      # MySQL protocol vs MariaDB, and PostgreSQL protocol vs PostgreSQL 15
+#   bash bench/oltp.sh                      # PostgreSQL protocol vs PostgreSQL 15, then MySQL protocol vs MariaDB
 #   DRIVERS=mysql bash bench/oltp.sh        # only --db-driver=mysql (Basalt vs MariaDB)
 #   DRIVERS=pgsql bash bench/oltp.sh        # only --db-driver=pgsql (Basalt vs PostgreSQL 15)
 #
 # Settings (environment): TABLES (4), TABLE_SIZE (100000), THREADS ("1 2 8"), RUNS (3),
 # TIME (seconds per run, 20), WORKLOADS ("oltp_point_select oltp_read_only oltp_read_write
-# oltp_insert"), BASALT_BIN (default: the release build, built if missing).
+# oltp_insert"), PGBENCH ("select tpcb": pgbench -S and the default TPC-B-like script, run
+# with the pgsql driver; empty to skip), PGBENCH_SCALE (10), BASALT_BIN (default: the release
+# build, built if missing).
+# With the pgsql driver it also reports memory per row: the growth of Basalt's resident
+# memory while sysbench loads its tables, per row, next to PostgreSQL's on-disk size of the
+# same tables (pg_total_relation_size, heap and primary key).
 # Both sides commit durably: Basalt fsyncs its WAL before acknowledging, MariaDB runs with
 # innodb_flush_log_at_trx_commit=1, PostgreSQL with synchronous_commit=on (the default).
 # This is a benchmark, not a test: it is not run by tests/run_all.sh.
@@ -19,13 +24,15 @@ ROOT=$(pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/basalt-target}"
 
-DRIVERS="${DRIVERS:-mysql pgsql}"
+DRIVERS="${DRIVERS:-pgsql mysql}"
 TABLES="${TABLES:-4}"
 TABLE_SIZE="${TABLE_SIZE:-100000}"
 THREADS="${THREADS:-1 2 8}"
 RUNS="${RUNS:-3}"
 TIME="${TIME:-20}"
 WORKLOADS="${WORKLOADS:-oltp_point_select oltp_read_only oltp_read_write oltp_insert}"
+PGBENCH="${PGBENCH-select tpcb}"
+PGBENCH_SCALE="${PGBENCH_SCALE:-10}"
 
 command -v sysbench >/dev/null || apt-get install -y sysbench >/dev/null
 BASALT_BIN="${BASALT_BIN:-$CARGO_TARGET_DIR/release/basalt}"
@@ -39,7 +46,7 @@ B_PG=$(free_port); B_MY=$(free_port); B_HTTP=$(free_port)
 B_DATA=$(mktemp -d)
 "$BASALT_BIN" serve --data-dir "$B_DATA" --pg-port "$B_PG" --mysql-port "$B_MY" --http-port "$B_HTTP" >"$B_DATA.log" 2>&1 &
 BASALT_PID=$!
-export MARIADB_REF_PORT=$(free_port) PG_REF_PORT=$(free_port)
+export MARIADB_REF_PORT=$(free_port) PG_REF_PORT=$(free_port) PG_REF_DURABLE=1
 cleanup() {
   kill "$BASALT_PID" 2>/dev/null; wait "$BASALT_PID" 2>/dev/null
   rm -rf "$B_DATA" "$B_DATA.log"
@@ -54,7 +61,10 @@ sb_args() { # DRIVER PORT
   if [ "$1" = mysql ]; then
     echo "--db-driver=mysql --mysql-host=127.0.0.1 --mysql-port=$2 --mysql-user=root --mysql-password= --mysql-db=sbtest"
   else
-    echo "--db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port=$2 --pgsql-user=postgres --pgsql-password= --pgsql-db=sbtest"
+    # Basalt serves one database, "basalt"; the reference gets a database of its own.
+    local db=sbtest
+    [ "$2" = "$B_PG" ] && db=basalt
+    echo "--db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port=$2 --pgsql-user=postgres --pgsql-password= --pgsql-db=$db"
   fi
 }
 
@@ -67,7 +77,8 @@ prepare() { # DRIVER PORT
 }
 
 ignore_args() { # DRIVER: conflicts are retried by sysbench, as on MariaDB/PostgreSQL
-  if [ "$1" = mysql ]; then echo "--mysql-ignore-errors=1213,1205,1062"; else echo "--pgsql-ignore-errors=40001,23505"; fi
+  # (the pgsql driver retries 40001, 40P01 and 23505 by itself and has no such option)
+  if [ "$1" = mysql ]; then echo "--mysql-ignore-errors=1213,1205,1062"; fi
 }
 
 run_one() { # DRIVER PORT WORKLOAD THREADS -> "tps p95"
@@ -79,6 +90,16 @@ run_one() { # DRIVER PORT WORKLOAD THREADS -> "tps p95"
   tps=$(echo "$out" | awk '/transactions:/ {gsub(/[()]/,"",$3); print $3}')
   p95=$(echo "$out" | awk '/95th percentile:/ {print $3}')
   echo "${tps:-0} ${p95:-nan}"
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$BASALT_PID/status"; }
+
+# pgbench_one PORT DB MODE THREADS -> "tps average_latency_ms"
+pgbench_one() {
+  local args=() out
+  [ "$3" = select ] && args=(-S)
+  out=$(pgbench -h 127.0.0.1 -p "$1" -U postgres -n -T "$TIME" -c "$4" -j "$4" "${args[@]}" "$2" 2>&1)
+  echo "$(echo "$out" | awk '/^tps = / {print $3; exit}') $(echo "$out" | awk '/latency average/ {print $4}')"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -94,12 +115,20 @@ for driver in $DRIVERS; do
   else
     bash tests/pg_reference.sh start >/dev/null || { echo "PostgreSQL did not start" >&2; continue; }
     REF_PORT=$PG_REF_PORT; B_PORT=$B_PG; REF=postgresql
-    psql -h 127.0.0.1 -p "$B_PG" -U postgres -d basalt -qc "CREATE SCHEMA IF NOT EXISTS sbtest" >/dev/null
     psql -h 127.0.0.1 -p "$REF_PORT" -U postgres -qc "CREATE DATABASE sbtest" >/dev/null 2>&1
   fi
   for workload in $WORKLOADS; do
+    rss_before=$(rss_kb)
     prepare "$driver" "$B_PORT" || continue
+    rss_after=$(rss_kb)
     prepare "$driver" "$REF_PORT" || continue
+    if [ "$driver" = pgsql ] && [ -z "${MEMORY_LINE:-}" ]; then
+      rows=$((TABLES * TABLE_SIZE))
+      pg_bytes=$(psql -h 127.0.0.1 -p "$REF_PORT" -U postgres -d sbtest -Atc \
+        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relname ~ '^sbtest[0-9]+$'")
+      MEMORY_LINE=$(awk -v b="$(( (rss_after - rss_before) * 1024 ))" -v p="$pg_bytes" -v n="$rows" \
+        'BEGIN { printf "memory per sysbench row (%d rows): Basalt %.0f bytes (resident growth while loading), PostgreSQL %.0f bytes (on disk, heap + primary key)", n, b / n, p / n }')
+    fi
     for t in $THREADS; do
       b_tps=(); r_tps=(); b_p95=(); r_p95=()
       for _ in $(seq 1 "$RUNS"); do
@@ -112,8 +141,29 @@ for driver in $DRIVERS; do
       printf '%-8s %-18s %-7s %12s %12s %8s %10s %10s\n' "$driver" "$workload" "$t" "$bt" "$rt" "$ratio" "$bp" "$rp"
     done
   done
+  if [ "$driver" = pgsql ] && [ -n "$PGBENCH" ]; then
+    command -v pgbench >/dev/null || apt-get install -y postgresql-client-15 >/dev/null
+    pgbench -h 127.0.0.1 -p "$B_PORT" -U postgres -i -q -s "$PGBENCH_SCALE" -I dtgp basalt >/dev/null 2>&1 ||
+      echo "pgbench -i failed against Basalt" >&2
+    psql -h 127.0.0.1 -p "$REF_PORT" -U postgres -qc "CREATE DATABASE pgbench" >/dev/null 2>&1
+    pgbench -h 127.0.0.1 -p "$REF_PORT" -U postgres -i -q -s "$PGBENCH_SCALE" pgbench >/dev/null 2>&1
+    for mode in $PGBENCH; do
+      for t in $THREADS; do
+        b_tps=(); r_tps=(); b_lat=(); r_lat=()
+        for _ in $(seq 1 "$RUNS"); do
+          read -r tps lat < <(pgbench_one "$B_PORT" basalt "$mode" "$t"); b_tps+=("${tps:-0}"); b_lat+=("${lat:-nan}")
+          read -r tps lat < <(pgbench_one "$REF_PORT" pgbench "$mode" "$t"); r_tps+=("${tps:-0}"); r_lat+=("${lat:-nan}")
+        done
+        bt=$(printf '%s\n' "${b_tps[@]}" | median); rt=$(printf '%s\n' "${r_tps[@]}" | median)
+        bp=$(printf '%s\n' "${b_lat[@]}" | median); rp=$(printf '%s\n' "${r_lat[@]}" | median)
+        ratio=$(awk -v a="$bt" -v b="$rt" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+        printf '%-8s %-18s %-7s %12s %12s %8s %10s %10s\n' pgbench "$mode(avg ms)" "$t" "$bt" "$rt" "$ratio" "$bp" "$rp"
+      done
+    done
+  fi
   if [ "$driver" = mysql ]; then bash tests/mariadb_reference.sh stop >/dev/null; else bash tests/pg_reference.sh stop >/dev/null; fi
 done
+[ -n "${MEMORY_LINE:-}" ] && echo "$MEMORY_LINE"
 echo
 echo "reference for mysql: MariaDB $(mariadbd --version 2>/dev/null | awk '{print $3}'); for pgsql: PostgreSQL 15"
 echo "tables=$TABLES table_size=$TABLE_SIZE time=${TIME}s runs=$RUNS (medians); basalt=$BASALT_BIN"
