@@ -470,14 +470,23 @@ fn select_schema(s: &Session, def: &TableDef, columns: &[usize]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Whether a described result schema has the stored types of the selected columns.
-fn schema_matches(schema: &SchemaRef, def: &TableDef, columns: &[usize]) -> bool {
-    schema.fields().len() == columns.len()
-        && schema
-            .fields()
+/// The result schema of selected columns: the described one (prepared statements), if it
+/// has the columns' stored types, or the one the general path gives them.
+fn columns_schema(
+    s: &Session,
+    def: &TableDef,
+    columns: &[usize],
+    described: Option<&SchemaRef>,
+) -> Option<SchemaRef> {
+    let Some(d) = described else {
+        return Some(select_schema(s, def, columns));
+    };
+    let matches = d.fields().len() == columns.len()
+        && d.fields()
             .iter()
             .zip(columns)
-            .all(|(f, c)| *f.data_type() == def.columns[*c].ty.to_arrow())
+            .all(|(f, c)| *f.data_type() == def.columns[*c].ty.to_arrow());
+    matches.then(|| Arc::clone(d))
 }
 
 /// Binds a shape to the session's catalog. `described` is the result schema the general
@@ -492,11 +501,7 @@ pub(crate) fn bind(s: &Session, shape: &Shape, described: Option<&SchemaRef>) ->
     let kind = match &shape.kind {
         Kind::Point { key, columns } => {
             let columns = columns_of(&def, columns)?;
-            schema = Some(match described {
-                Some(d) if schema_matches(d, &def, &columns) => Arc::clone(d),
-                Some(_) => return None,
-                None => select_schema(s, &def, &columns),
-            });
+            schema = Some(columns_schema(s, &def, &columns, described)?);
             Kind::Point {
                 key: bind_key(&def, key)?,
                 columns,
@@ -523,11 +528,7 @@ pub(crate) fn bind(s: &Session, shape: &Shape, described: Option<&SchemaRef>) ->
                             return None;
                         }
                     }
-                    schema = Some(match described {
-                        Some(d) if schema_matches(d, &def, &columns) => Arc::clone(d),
-                        Some(_) => return None,
-                        None => select_schema(s, &def, &columns),
-                    });
+                    schema = Some(columns_schema(s, &def, &columns, described)?);
                     Projection::Columns(columns)
                 }
                 Projection::Sum(name, alias) => {
