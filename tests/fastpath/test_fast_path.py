@@ -156,7 +156,7 @@ def _script(connect, names, script, mode, fast):
     for sql, params, expect_fast in script:
         before = _fast_count(conn)
         outcome = _run(conn, sql.format(**names), params, mode)
-        if outcome[0] == "error":  # messages name the table: use the placeholder
+        if outcome[0] == "error":  # messages name the table: write it as {t}, {u} …
             message = outcome[2]
             for key, name in names.items():
                 message = message.replace(name, "{" + key + "}")
