@@ -94,12 +94,14 @@ run_one() { # DRIVER PORT WORKLOAD THREADS -> "tps p95"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$BASALT_PID/status"; }
 
-# pgbench_one PORT DB MODE THREADS -> "tps average_latency_ms"
+# pgbench_one PORT DB MODE THREADS -> "tps average_latency_ms failed_percent"
+# Serialization failures (40001) are retried up to 10 times on both sides (--max-tries), as
+# an application would; transactions that still fail are counted, not in tps.
 pgbench_one() {
   local args=() out
   [ "$3" = select ] && args=(-S)
-  out=$(pgbench -h 127.0.0.1 -p "$1" -U postgres -n -T "$TIME" -c "$4" -j "$4" "${args[@]}" "$2" 2>&1)
-  echo "$(echo "$out" | awk '/^tps = / {print $3; exit}') $(echo "$out" | awk '/latency average/ {print $4}')"
+  out=$(pgbench -h 127.0.0.1 -p "$1" -U postgres -n -T "$TIME" -c "$4" -j "$4" --max-tries=10 "${args[@]}" "$2" 2>&1)
+  echo "$(echo "$out" | awk '/^tps = / {print $3; exit}') $(echo "$out" | awk '/latency average/ {print $4}') $(echo "$out" | awk -F'[()%]' '/number of failed transactions/ {print $2}')"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
@@ -143,21 +145,23 @@ for driver in $DRIVERS; do
   done
   if [ "$driver" = pgsql ] && [ -n "$PGBENCH" ]; then
     command -v pgbench >/dev/null || apt-get install -y postgresql-client-15 >/dev/null
-    pgbench -h 127.0.0.1 -p "$B_PORT" -U postgres -i -q -s "$PGBENCH_SCALE" -I dtgp basalt >/dev/null 2>&1 ||
+    pgbench -h 127.0.0.1 -p "$B_PORT" -U postgres -i -q -s "$PGBENCH_SCALE" basalt >/dev/null 2>&1 ||
       echo "pgbench -i failed against Basalt" >&2
     psql -h 127.0.0.1 -p "$REF_PORT" -U postgres -qc "CREATE DATABASE pgbench" >/dev/null 2>&1
     pgbench -h 127.0.0.1 -p "$REF_PORT" -U postgres -i -q -s "$PGBENCH_SCALE" pgbench >/dev/null 2>&1
     for mode in $PGBENCH; do
       for t in $THREADS; do
-        b_tps=(); r_tps=(); b_lat=(); r_lat=()
+        b_tps=(); r_tps=(); b_lat=(); r_lat=(); b_fail=(); r_fail=()
         for _ in $(seq 1 "$RUNS"); do
-          read -r tps lat < <(pgbench_one "$B_PORT" basalt "$mode" "$t"); b_tps+=("${tps:-0}"); b_lat+=("${lat:-nan}")
-          read -r tps lat < <(pgbench_one "$REF_PORT" pgbench "$mode" "$t"); r_tps+=("${tps:-0}"); r_lat+=("${lat:-nan}")
+          read -r tps lat fail < <(pgbench_one "$B_PORT" basalt "$mode" "$t"); b_tps+=("${tps:-0}"); b_lat+=("${lat:-nan}"); b_fail+=("${fail:-nan}")
+          read -r tps lat fail < <(pgbench_one "$REF_PORT" pgbench "$mode" "$t"); r_tps+=("${tps:-0}"); r_lat+=("${lat:-nan}"); r_fail+=("${fail:-nan}")
         done
         bt=$(printf '%s\n' "${b_tps[@]}" | median); rt=$(printf '%s\n' "${r_tps[@]}" | median)
         bp=$(printf '%s\n' "${b_lat[@]}" | median); rp=$(printf '%s\n' "${r_lat[@]}" | median)
         ratio=$(awk -v a="$bt" -v b="$rt" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
         printf '%-8s %-18s %-7s %12s %12s %8s %10s %10s\n' pgbench "$mode(avg ms)" "$t" "$bt" "$rt" "$ratio" "$bp" "$rp"
+        printf '%-8s %-18s %-7s %12s %12s\n' pgbench "$mode(failed %)" "$t" \
+          "$(printf '%s\n' "${b_fail[@]}" | median)" "$(printf '%s\n' "${r_fail[@]}" | median)"
       done
     done
   fi

@@ -15,6 +15,9 @@ use datafusion::sql::sqlparser::ast::{
     CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Ident, Query,
 };
 
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
 use crate::ddl::resolve_table;
 use crate::error::{SqlError, SqlResult};
 use crate::format::pg_text_column;
@@ -33,6 +36,56 @@ pub struct CopyFormat {
     pub header: bool,
     pub quote: char,
     pub escape: char,
+}
+
+/// The tokens of a COPY statement whose boolean options (`FREEZE on`, `HEADER 1`) are spelled
+/// as PostgreSQL allows but sqlparser does not (it takes only TRUE and FALSE), with those
+/// values rewritten as TRUE/FALSE; `None` when `sql` is not such a statement.
+pub fn with_boolean_option_words(sql: &str) -> Option<Vec<TokenWithSpan>> {
+    let mut tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let word = |t: &Token| match t {
+        Token::Word(w) => Some(w.value.to_lowercase()),
+        _ => None,
+    };
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    if word(&tokens[*significant.first()?].token)? != "copy" {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut after_from_or_to = false;
+    let mut changed = false;
+    for (n, &i) in significant.iter().enumerate() {
+        match &tokens[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            t if depth == 0 && matches!(word(t).as_deref(), Some("from" | "to")) => {
+                after_from_or_to = true
+            }
+            t if depth == 1 && after_from_or_to => {
+                let is_option = matches!(word(t).as_deref(), Some("freeze" | "header"));
+                let Some(&v) = significant.get(n + 1).filter(|_| is_option) else {
+                    continue;
+                };
+                let value = match &tokens[v].token {
+                    Token::Number(n, _) => n.clone(),
+                    other => word(other).unwrap_or_default(),
+                };
+                let replacement = match value.as_str() {
+                    "on" | "1" => "TRUE",
+                    "off" | "0" => "FALSE",
+                    _ => continue,
+                };
+                tokens[v].token = Token::make_keyword(replacement);
+                changed = true;
+            }
+            _ => {}
+        }
+    }
+    changed.then_some(tokens)
 }
 
 impl CopyFormat {
@@ -59,6 +112,9 @@ impl CopyFormat {
                 CopyOption::Delimiter(c) => delimiter = Some(*c),
                 CopyOption::Null(s) => null = Some(s.clone()),
                 CopyOption::Header(h) => header = *h,
+                // Rows are loaded with ordinary MVCC visibility: Basalt keeps no per-row
+                // frozen state, so FREEZE changes nothing it could speed up.
+                CopyOption::Freeze(_) => {}
                 CopyOption::Quote(c) => quote = *c,
                 CopyOption::Escape(c) => escape = Some(*c),
                 CopyOption::Encoding(e)
@@ -730,6 +786,23 @@ fn csv_quote(v: &str, f: &CopyFormat) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boolean_options_take_postgresql_spellings() {
+        let parsed = |sql: &str| crate::session::parse_sql(sql).map(|s| s[0].to_string());
+        assert_eq!(
+            parsed("copy t from stdin with (freeze on, header off)").unwrap(),
+            "COPY t FROM STDIN (FREEZE, HEADER FALSE)"
+        );
+        assert_eq!(
+            parsed("COPY t (a) FROM STDIN (FORMAT csv, HEADER 1)").unwrap(),
+            "COPY t (a) FROM STDIN (FORMAT csv, HEADER)"
+        );
+        // Only option values are rewritten, and only in COPY.
+        assert!(with_boolean_option_words("select 'on' from t").is_none());
+        assert!(with_boolean_option_words("copy t from stdin (freeze true)").is_none());
+        assert!(parsed("copy t from stdin with (freeze maybe)").is_err());
+    }
 
     fn text() -> CopyFormat {
         CopyFormat {

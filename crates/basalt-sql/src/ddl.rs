@@ -1036,14 +1036,48 @@ async fn alter_one(
                     })
                     .await
             }
+            TableConstraint::PrimaryKey(p) => {
+                let cols = index_columns(&def, &p.columns)?;
+                let cname = p.name.as_ref().map(ident);
+                let table_name = def.name.clone();
+                s.engine()
+                    .ddl(|c: &mut Catalog| {
+                        let name = cname.unwrap_or_else(|| {
+                            unique_name(c, &def.schema, &format!("{table_name}_pkey"))
+                        });
+                        if c.relation_exists(&def.schema, &name) {
+                            return Err(SqlError::DuplicateTable(name));
+                        }
+                        let t = c.table_mut(id)?;
+                        if t.primary_key.is_some() {
+                            return Err(SqlError::InvalidTableDefinition(format!(
+                                "multiple primary keys for table \"{table_name}\" are not allowed"
+                            )));
+                        }
+                        for &col in &cols {
+                            t.columns[col].nullable = false;
+                        }
+                        t.primary_key = Some(cols);
+                        t.primary_key_name = Some(name);
+                        Ok(vec![])
+                    })
+                    .await
+            }
             other => Err(SqlError::unsupported(format!(
                 "ADD CONSTRAINT {other} is not supported yet"
             ))),
+        },
+        AlterTableOperation::DropPrimaryKey { .. } => match def.primary_key_name.clone() {
+            Some(name) => drop_primary_key(s, id, &name).await,
+            None => Err(SqlError::UndefinedIndex("PRIMARY".into())),
         },
         AlterTableOperation::DropConstraint {
             name, if_exists, ..
         } => {
             let cname = ident(&name);
+            if def.primary_key_name.as_deref() == Some(cname.as_str()) {
+                return drop_primary_key(s, id, &cname).await;
+            }
             let exists = def.checks.iter().any(|c| c.name == cname)
                 || def.indexes.iter().any(|i| i.constraint && i.name == cname);
             if !exists {
@@ -1065,6 +1099,26 @@ async fn alter_one(
             "ALTER TABLE {other} is not supported yet"
         ))),
     }
+}
+
+/// Drops the primary key: rows are keyed by hidden row ids again; its columns stay NOT NULL,
+/// as in PostgreSQL.
+async fn drop_primary_key(
+    s: &mut Session,
+    id: basalt_common::TableId,
+    name: &str,
+) -> SqlResult<()> {
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            let t = c.table_mut(id)?;
+            if t.primary_key_name.as_deref() != Some(name) {
+                return Err(SqlError::UndefinedIndex(name.to_owned()));
+            }
+            t.primary_key = None;
+            t.primary_key_name = None;
+            Ok(vec![])
+        })
+        .await
 }
 
 async fn set_column(

@@ -145,6 +145,7 @@ impl SqlError {
                 StorageError::UniqueViolation { .. } | StorageError::UniqueIndexBuild { .. } => {
                     "23505"
                 }
+                StorageError::NullInKey { .. } => "23502",
                 StorageError::NoSuchSequence(_) => "42P01",
                 StorageError::SequenceExhausted(_) => "2200H",
                 StorageError::TransactionTooLarge(_) => "54000",

@@ -20,6 +20,7 @@ pub mod eval;
 pub mod fastpath;
 pub mod format;
 pub mod functions;
+pub mod maintenance;
 pub mod mysql;
 pub mod params;
 pub mod pg_catalog;

@@ -21,6 +21,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
 use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 use datafusion_pg_catalog::sql::rules::SqlStatementRewriteRule;
@@ -686,6 +687,9 @@ impl Session {
                 verbose,
                 ..
             } => self.explain(*statement, analyze, verbose).await,
+            Statement::Vacuum(_) | Statement::Analyze(_) => {
+                crate::maintenance::run(self, txn, &stmt)
+            }
             other => {
                 let out = ddl::execute(self, txn, other).await;
                 // This transaction's earlier writes remain valid under its own DDL.
@@ -1283,12 +1287,52 @@ fn same_columns(schema: &SchemaRef, described: Option<&SchemaRef>) -> bool {
 
 /// Parses SQL with the PostgreSQL dialect; syntax errors carry a 1-based character position.
 pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
-    let statements = Parser::new(&PostgreSqlDialect {})
-        .try_with_sql(sql)
-        .and_then(|mut p| p.parse_statements())
-        .map_err(|e| reserved_word_error(sql).unwrap_or_else(|| syntax_error(sql, e)))?;
+    let statements = match parse_statements(sql) {
+        Ok(statements) => statements,
+        Err(e) => match crate::copy::with_boolean_option_words(sql) {
+            // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks.
+            Some(tokens) => Parser::new(&PostgreSqlDialect {})
+                .with_tokens_with_locations(tokens)
+                .parse_statements()
+                .map_err(|_| e)?,
+            None => return Err(e),
+        },
+    };
     for stmt in &statements {
         reject_reserved_relation_names(sql, stmt)?;
+    }
+    Ok(statements)
+}
+
+/// sqlparser's statement loop, with VACUUM and ANALYZE read in PostgreSQL's grammar.
+fn parse_statements(sql: &str) -> SqlResult<Vec<Statement>> {
+    let error = |e| reserved_word_error(sql).unwrap_or_else(|| syntax_error(sql, e));
+    let mut p = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(sql)
+        .map_err(error)?;
+    let mut statements = Vec::new();
+    let mut expecting_delimiter = false;
+    loop {
+        while p.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        if p.peek_token_ref().token == Token::EOF {
+            break;
+        }
+        if expecting_delimiter {
+            let found = p.peek_token();
+            return Err(error(
+                p.expected::<()>("end of statement", found)
+                    .err()
+                    .unwrap_or(ParserError::ParserError("expected end of statement".into())),
+            ));
+        }
+        let statement = match crate::maintenance::parse(&mut p).map_err(error)? {
+            Some(s) => s?,
+            None => p.parse_statement().map_err(error)?,
+        };
+        statements.push(statement);
+        expecting_delimiter = true;
     }
     Ok(statements)
 }

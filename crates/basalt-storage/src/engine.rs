@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::{Catalog, IndexDef, TableDef};
 use crate::checkpoint::{self, Manifest};
-use crate::codec::{decode_rowid, encode_key};
+use crate::codec::{decode_rowid, encode_key, Key};
 use crate::snapshots::Snapshots;
 use crate::table::TableStore;
 use crate::txn::{validate_op, Transaction};
@@ -39,6 +39,8 @@ pub struct StorageConfig {
 
 /// Keys examined per hold of a table's write lock during garbage collection.
 const GC_CHUNK_KEYS: usize = 4096;
+/// Superseded keys remembered per table before a pass looks at the whole table instead.
+const GC_PENDING_KEYS_MAX: usize = 1 << 16;
 
 struct CommitState {
     last_ts: u64,
@@ -57,7 +59,10 @@ pub struct Engine {
     checkpoint_lsn: AtomicU64,
     checkpointing: AtomicBool,
     /// Tables with versions that garbage collection may remove.
-    gc_pending: Mutex<Vec<TableId>>,
+    /// Per table, the keys whose old versions garbage collection should look at next.
+    gc_pending: Mutex<HashMap<TableId, PendingGc>>,
+    /// Keys garbage collection has examined since start-up (a measure of its work).
+    gc_keys_examined: AtomicU64,
 }
 
 impl Engine {
@@ -141,7 +146,8 @@ impl Engine {
             next_txn: AtomicU64::new(1),
             checkpoint_lsn: AtomicU64::new(wal_start),
             checkpointing: AtomicBool::new(false),
-            gc_pending: Mutex::new(Vec::new()),
+            gc_pending: Mutex::new(HashMap::new()),
+            gc_keys_examined: AtomicU64::new(0),
             config,
         });
         engine.sync_sequences();
@@ -213,24 +219,30 @@ impl Engine {
             let payload = WalRecord::Commit { ts, ops }.encode()?;
             // Install before queueing the record: the flusher may publish the timestamp as
             // visible as soon as the record is queued.
-            let mut gc = Vec::new();
+            let mut gc: Vec<(TableId, Vec<Key>)> = Vec::new();
             for (id, tw) in writes.tables {
                 let (Ok(def), Some(store)) = (catalog.table(id), tables.get(&id)) else {
                     continue;
                 };
+                let mut superseded = Vec::new();
                 let mut data = store.data.write();
                 for (key, op) in tw.ops {
                     if !op.inserted {
-                        gc.push(id);
+                        superseded.push(key.clone());
                     }
                     data.install(def, key, op.row, ts);
+                }
+                if !superseded.is_empty() {
+                    gc.push((id, superseded));
                 }
             }
             let lsn = self.wal.append(&payload, ts)?;
             state.last_ts = ts.0;
             if !gc.is_empty() {
-                gc.dedup();
-                self.gc_pending.lock().extend(gc);
+                let mut pending = self.gc_pending.lock();
+                for (id, keys) in gc {
+                    pending.entry(id).or_default().add(keys);
+                }
             }
             (ts, lsn)
         };
@@ -255,6 +267,7 @@ impl Engine {
             let truncated = change(&mut new)?;
             bump_changed_versions(&old, &mut new, &truncated);
             self.check_new_unique_indexes(&old, &new)?;
+            self.check_new_primary_keys(&old, &new, &truncated)?;
             let ts = CommitTs(state.last_ts + 1);
             let record = WalRecord::Catalog {
                 ts,
@@ -294,6 +307,59 @@ impl Engine {
             {
                 check_unique_rows(def, &store, index)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses a new primary key over rows that hold NULLs or duplicates in its columns.
+    fn check_new_primary_keys(
+        &self,
+        old: &Catalog,
+        new: &Catalog,
+        truncated: &[TableId],
+    ) -> Result<(), StorageError> {
+        for def in new.tables.values() {
+            let Some(cols) = &def.primary_key else {
+                continue;
+            };
+            let Some(before) = old.tables.get(&def.id) else {
+                continue;
+            };
+            if before.primary_key.is_some() {
+                continue;
+            }
+            let Some(store) = self.table(def.id).filter(|_| !truncated.contains(&def.id)) else {
+                continue;
+            };
+            {
+                let data = store.data.read();
+                for chain in data.rows.values() {
+                    let Some(v) = chain.last().filter(|v| v.is_live()) else {
+                        continue;
+                    };
+                    if let Some(&c) = cols
+                        .iter()
+                        .find(|&&c| v.row.get(c).is_none_or(Value::is_null))
+                    {
+                        return Err(StorageError::NullInKey {
+                            column: def.columns[c].name.clone(),
+                            table: def.name.clone(),
+                        });
+                    }
+                }
+            }
+            let index = IndexDef {
+                id: basalt_common::IndexId(0),
+                oid: 0,
+                name: def
+                    .primary_key_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_pkey", def.name)),
+                columns: cols.clone(),
+                unique: true,
+                constraint: true,
+            };
+            check_unique_rows(def, &store, &index)?;
         }
         Ok(())
     }
@@ -474,47 +540,124 @@ impl Engine {
     }
 
     /// Removes versions that no snapshot can see any more.
-    pub fn collect_garbage(&self) -> usize {
-        let pending: Vec<TableId> = std::mem::take(&mut *self.gc_pending.lock());
-        if pending.is_empty() {
-            return 0;
-        }
-        let oldest = self.snapshots.oldest(|| ReadTs(self.wal.durable().ts));
-        let catalog = self.catalog();
+    /// VACUUM: removes now, from one table or all of them, the versions no snapshot can see.
+    pub fn vacuum(&self, table: Option<TableId>) -> usize {
+        let ids: Vec<TableId> = match table {
+            Some(id) => vec![id],
+            None => self.catalog().tables.keys().copied().collect(),
+        };
         let mut removed = 0;
-        let mut again = Vec::new();
-        for id in pending {
-            let (Ok(def), Some(store)) = (catalog.table(id), self.table(id)) else {
-                continue;
-            };
-            // In chunks: the table's write lock is never held for a whole-table pass.
-            let mut after: Option<crate::codec::Key> = None;
-            let mut kept_any = false;
-            loop {
-                let (n, kept, resume) = store.data.write().collect_garbage(
-                    def,
-                    oldest,
-                    after.as_deref(),
-                    GC_CHUNK_KEYS,
-                );
-                removed += n;
-                kept_any |= kept > 0;
-                match resume {
-                    Some(k) => after = Some(k),
-                    None => break,
-                }
-            }
-            if kept_any {
-                again.push(id); // versions newer than the oldest snapshot: look again later
-            }
-        }
-        if !again.is_empty() {
-            let mut p = self.gc_pending.lock();
-            p.extend(again);
-            p.sort();
-            p.dedup();
+        for id in ids {
+            let (n, kept) = self.collect_table_garbage(id, PendingGc::Whole);
+            removed += n;
+            self.requeue(id, kept);
         }
         removed
+    }
+
+    /// Removes versions that no snapshot can see any more, for the keys commits superseded
+    /// since the last pass; keys whose versions a snapshot still needs are looked at again.
+    pub fn collect_garbage(&self) -> usize {
+        let pending = std::mem::take(&mut *self.gc_pending.lock());
+        let mut removed = 0;
+        for (id, todo) in pending {
+            let (n, kept) = self.collect_table_garbage(id, todo);
+            removed += n;
+            self.requeue(id, kept);
+        }
+        removed
+    }
+
+    /// Keys garbage collection has examined since start-up.
+    pub fn gc_keys_examined(&self) -> u64 {
+        self.gc_keys_examined.load(Ordering::Relaxed)
+    }
+
+    fn requeue(&self, id: TableId, kept: Vec<Key>) {
+        if !kept.is_empty() {
+            self.gc_pending.lock().entry(id).or_default().add(kept);
+        }
+    }
+
+    /// Collects one table in chunks of [`GC_CHUNK_KEYS`] keys, so its write lock is never held
+    /// for a whole-table pass. Returns the versions removed and the keys whose superseded
+    /// versions had to stay.
+    fn collect_table_garbage(&self, id: TableId, todo: PendingGc) -> (usize, Vec<Key>) {
+        let oldest = self.snapshots.oldest(|| ReadTs(self.wal.durable().ts));
+        let catalog = self.catalog();
+        let (Ok(def), Some(store)) = (catalog.table(id), self.table(id)) else {
+            return (0, Vec::new());
+        };
+        let started = std::time::Instant::now();
+        let mut removed = 0;
+        let mut examined = 0;
+        let mut kept = Vec::new();
+        match todo {
+            PendingGc::Keys(mut keys) => {
+                keys.sort_unstable();
+                keys.dedup();
+                examined = keys.len();
+                for chunk in keys.chunks(GC_CHUNK_KEYS) {
+                    removed += store
+                        .data
+                        .write()
+                        .collect_keys(def, oldest, chunk, &mut kept);
+                }
+            }
+            PendingGc::Whole => {
+                let mut after: Option<Key> = None;
+                loop {
+                    let (n, seen, resume) = store.data.write().collect_garbage(
+                        def,
+                        oldest,
+                        after.as_deref(),
+                        GC_CHUNK_KEYS,
+                        &mut kept,
+                    );
+                    removed += n;
+                    examined += seen;
+                    match resume {
+                        Some(k) => after = Some(k),
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.gc_keys_examined
+            .fetch_add(examined as u64, Ordering::Relaxed);
+        tracing::debug!(
+            "gc of {}: {examined} keys examined, {removed} versions removed, {} keys kept, {} µs",
+            def.name,
+            kept.len(),
+            started.elapsed().as_micros()
+        );
+        (removed, kept)
+    }
+}
+
+/// What garbage collection should look at in one table.
+enum PendingGc {
+    /// The keys whose newest version commits replaced or deleted.
+    Keys(Vec<Key>),
+    /// Every key: more were superseded than [`GC_PENDING_KEYS_MAX`], or VACUUM asked.
+    Whole,
+}
+
+impl Default for PendingGc {
+    fn default() -> PendingGc {
+        PendingGc::Keys(Vec::new())
+    }
+}
+
+impl PendingGc {
+    fn add(&mut self, more: Vec<Key>) {
+        if let PendingGc::Keys(keys) = self {
+            if keys.len() + more.len() > GC_PENDING_KEYS_MAX {
+                *self = PendingGc::Whole;
+            } else {
+                keys.extend(more);
+            }
+        }
     }
 }
 
@@ -569,6 +712,16 @@ fn apply_tables(
         }
     }
     for def in new.tables.values() {
+        let rekey = old
+            .tables
+            .get(&def.id)
+            .is_some_and(|before| before.primary_key != def.primary_key);
+        if rekey && !truncated.contains(&def.id) {
+            if let Some(store) = tables.get(&def.id) {
+                let rewritten = Arc::new(store.rekeyed(def));
+                tables.insert(def.id, rewritten);
+            }
+        }
         let store = tables
             .entry(def.id)
             .or_insert_with(|| Arc::new(TableStore::new(def.id)));

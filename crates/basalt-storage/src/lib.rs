@@ -38,6 +38,8 @@ pub enum StorageError {
     TableDropped(TableId),
     #[error("could not create unique index \"{index}\": {detail}")]
     UniqueIndexBuild { index: String, detail: String },
+    #[error("column \"{column}\" of relation \"{table}\" contains null values")]
+    NullInKey { column: String, table: String },
     #[error("sequence \"{0}\" does not exist")]
     NoSuchSequence(String),
     #[error("nextval: reached maximum value of sequence \"{0}\"")]

@@ -14,7 +14,7 @@ use basalt_common::{CommitTs, IndexId, ReadTs, Row, TableId, Value};
 use parking_lot::RwLock;
 
 use crate::catalog::{IndexDef, TableDef};
-use crate::codec::{encode_key, Key};
+use crate::codec::{encode_key, encode_rowid, Key};
 
 /// One committed version of a row: visible to `read` iff `begin <= read < end`.
 #[derive(Debug, Clone)]
@@ -71,6 +71,32 @@ impl TableStore {
     pub fn observe_rowid(&self, rowid: i64) {
         self.next_rowid
             .fetch_max(rowid.saturating_add(1), Ordering::Relaxed);
+    }
+
+    /// A copy of this table keyed by `def`'s primary key (or by new hidden row ids when it has
+    /// none), for ALTER TABLE ADD/DROP PRIMARY KEY. Only each row's newest live version moves:
+    /// like PostgreSQL's table-rewriting ALTER TABLE, the rewrite is not MVCC-safe, so a
+    /// snapshot older than the change sees the table as rewritten. Indexes are rebuilt by the
+    /// caller. The caller checked that the new keys are unique and not null.
+    pub fn rekeyed(&self, def: &TableDef) -> TableStore {
+        let new = TableStore::new(self.id);
+        new.next_rowid
+            .store(self.next_rowid.load(Ordering::Relaxed), Ordering::Relaxed);
+        {
+            let old = self.data.read();
+            let mut data = new.data.write();
+            for chain in old.rows.values() {
+                let Some(v) = chain.last().filter(|v| v.is_live()) else {
+                    continue;
+                };
+                let key = match &def.primary_key {
+                    Some(cols) => encode_key(&v.row, cols),
+                    None => encode_rowid(new.allocate_rowid()),
+                };
+                data.rows.insert(key, vec![v.clone()]);
+            }
+        }
+        new
     }
 
     pub fn get(&self, key: &[u8], read: ReadTs) -> Option<Row> {
@@ -201,13 +227,15 @@ impl TableData {
 
     /// Drops versions no snapshot at or after `oldest` can see, for at most `max_keys` keys
     /// after `after` (so the write lock is held for a bounded time). Returns the versions
-    /// removed, the superseded versions that had to stay, and the key to resume after.
+    /// removed, the keys examined and the key to resume after; keys whose superseded versions
+    /// had to stay are added to `kept`.
     pub fn collect_garbage(
         &mut self,
         def: &TableDef,
         oldest: ReadTs,
         after: Option<&[u8]>,
         max_keys: usize,
+        kept: &mut Vec<Key>,
     ) -> (usize, usize, Option<Key>) {
         let lower = match after {
             Some(k) => Bound::Excluded(k),
@@ -224,14 +252,29 @@ impl TableData {
         } else {
             None
         };
+        let removed = self.collect_keys(def, oldest, &keys, kept);
+        (removed, keys.len(), resume)
+    }
+
+    /// Drops the versions of `keys` no snapshot at or after `oldest` can see; keys whose
+    /// superseded versions had to stay are added to `kept`. Returns the versions removed.
+    pub fn collect_keys(
+        &mut self,
+        def: &TableDef,
+        oldest: ReadTs,
+        keys: &[Key],
+        kept: &mut Vec<Key>,
+    ) -> usize {
         let mut removed = 0;
-        let mut kept = 0;
         let mut dead_entries: Vec<(IndexId, Vec<u8>)> = Vec::new();
         for key in keys {
-            let Some(chain) = self.rows.get_mut(&key) else {
+            let Some(chain) = self.rows.get_mut(key) else {
                 continue;
             };
             let before = chain.len();
+            if before == 1 && chain[0].is_live() {
+                continue;
+            }
             let mut dropped: Vec<Row> = Vec::new();
             chain.retain(|v| {
                 let keep = v.is_live() || v.end.0 > oldest.0;
@@ -241,7 +284,9 @@ impl TableData {
                 keep
             });
             removed += before - chain.len();
-            kept += chain.iter().filter(|v| !v.is_live()).count();
+            if chain.iter().any(|v| !v.is_live()) {
+                kept.push(key.clone());
+            }
             for row in dropped {
                 for index in &def.indexes {
                     let entry_key = encode_key(&row, &index.columns);
@@ -250,13 +295,13 @@ impl TableData {
                         .any(|v| encode_key(&v.row, &index.columns) == entry_key);
                     if !still_used {
                         let mut entry = entry_key.into_vec();
-                        entry.extend_from_slice(&key);
+                        entry.extend_from_slice(key);
                         dead_entries.push((index.id, entry));
                     }
                 }
             }
             if chain.is_empty() {
-                self.rows.remove(&key);
+                self.rows.remove(key);
             }
         }
         for (index, entry) in dead_entries {
@@ -264,7 +309,7 @@ impl TableData {
                 map.remove(&entry);
             }
         }
-        (removed, kept, resume)
+        removed
     }
 }
 

@@ -100,6 +100,17 @@ impl From<&SqlError> for MyError {
                     key_name(constraint)
                 ),
             ),
+            SqlError::Storage(StorageError::UniqueIndexBuild { index, .. }) => my(
+                1062,
+                "23000",
+                format!("Duplicate entry for key '{}'", key_name(index)),
+            ),
+            SqlError::Storage(StorageError::NullInKey { .. }) => {
+                my(1138, "22004", "Invalid use of NULL value")
+            }
+            SqlError::InvalidTableDefinition(msg) if msg.starts_with("multiple primary keys") => {
+                my(1068, "42000", "Multiple primary key defined")
+            }
             SqlError::NotNullViolation { column, .. } => {
                 my(1048, "23000", format!("Column '{column}' cannot be null"))
             }
