@@ -14,13 +14,14 @@ import pytest
 
 from conftest import unique_name
 
-# {t}: int key; {u}: text key; {q}: serial key; {m}: composite key.
+# {t}: int key; {u}: text key; {q}: serial key; {m}: composite key; {h}: no key (pgbench_history).
 SETUP = [
     "CREATE TABLE {t} (id int PRIMARY KEY, k int NOT NULL DEFAULT 0, c char(12) NOT NULL "
     "DEFAULT '', pad varchar(10), s smallint, b bigint, CHECK (k > -1000000))",
     "CREATE TABLE {u} (name text PRIMARY KEY, v int)",
     "CREATE TABLE {q} (id serial PRIMARY KEY, v text)",
     "CREATE TABLE {m} (a int, b varchar(5), v int, PRIMARY KEY (a, b))",
+    "CREATE TABLE {h} (n int, mtime timestamp, ts timestamptz)",
     "INSERT INTO {t} SELECT g, g % 7, 'c' || (g % 5), NULL, g, g * 1000 FROM generate_series(1, 40) g",
     "INSERT INTO {u} VALUES ('a', 1), ('b', NULL)",
     "INSERT INTO {m} VALUES (1, 'x', 10), (1, 'y', 11)",
@@ -93,6 +94,15 @@ SCRIPTS = {
         ("INSERT INTO {q} (id, v) VALUES (%s, %s)", [1, "clash"], True),
         ("INSERT INTO {u} VALUES ('c', 3)", None, True),
         ("INSERT INTO {m} (a, b, v) VALUES (%s, %s, %s)", [2, "toolong", 1], True),
+        # The time differs between runs: the rows are compared by what holds of any time.
+        ("INSERT INTO {h} (n, mtime, ts) VALUES (%s, CURRENT_TIMESTAMP, now())", [1], True),
+        ("INSERT INTO {h} VALUES (2, now(), CURRENT_TIMESTAMP), (3, NULL, now())", None, True),
+        ("SELECT n, mtime IS NULL, mtime > '2020-01-01', ts > '2020-01-01', mtime = ts, "
+         "ts <= now() FROM {h} ORDER BY n", None, False),
+        ("SELECT count(DISTINCT ts) FROM {h} WHERE n >= 2", None, False),
+        ("INSERT INTO {t} (id, k) VALUES (70, CURRENT_TIMESTAMP)", None, True),
+        ("INSERT INTO {t} (id, k) VALUES (71, now(1))", None, False),
+        ("INSERT INTO {h} (n, mtime) VALUES (4, CURRENT_TIMESTAMP(0))", None, False),
     ],
     "transactions": [
         ("BEGIN", None, False),
@@ -181,7 +191,7 @@ def _script(connect, names, script, mode, fast):
 def test_fast_path_matches_general_path(connect, table_name, mode, script):
     runs = []
     for fast in (False, True):
-        names = {k: table_name(f"fp{k}") for k in ("t", "u", "q", "m")}
+        names = {k: table_name(f"fp{k}") for k in ("t", "u", "q", "m", "h")}
         runs.append(_script(connect, names, SCRIPTS[script], mode, fast))
     (slow, slow_tables), (quick, quick_tables) = runs
     for (sql, params, a), (_, _, b) in zip(slow, quick):

@@ -63,7 +63,7 @@ fn build_rows(
                 array
             }
         } else if let Some(default) = &col.default {
-            let expr = compile(s, default, &Arc::new(Schema::empty()), None)?;
+            let expr = crate::eval::compile_default(s, default)?;
             to_column_type(&eval(&expr, &empty_batch(num_rows)?)?, &col.ty, &col.name)?
         } else {
             new_null_array(&col.ty.to_arrow(), num_rows)

@@ -11,7 +11,11 @@ use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::util::display::FormatOptions;
+use datafusion::common::tree_node::TreeNode;
 use datafusion::common::DFSchema;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::logical_expr::{Expr, Volatility};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::Expr as AstExpr;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -58,8 +62,28 @@ pub fn compile(
         Some(q) => DFSchema::try_from_qualified_schema(q, schema)?,
         None => DFSchema::try_from(schema.as_ref().clone())?,
     };
-    let expr = s.ctx.parse_sql_expr(sql, &df_schema)?;
-    Ok(s.ctx.create_physical_expr(expr, &df_schema)?)
+    Ok(plan_expr(s, sql, df_schema)?.0)
+}
+
+/// DEFAULT expressions compiled and kept per session, at most this many.
+const COMPILED_DEFAULTS_MAX: usize = 256;
+
+/// Compiles a DEFAULT expression, once per session when that is safe: one that reads the
+/// clock (`now()`, `current_date`) gets the time of the statement that uses it, so it is
+/// compiled for every statement; volatile ones (`nextval`, `random`) run per row and are kept.
+pub fn compile_default(s: &Session, sql: &str) -> SqlResult<Arc<dyn PhysicalExpr>> {
+    if let Some(expr) = s.compiled_defaults.lock().get(sql) {
+        return Ok(Arc::clone(expr));
+    }
+    let (physical, time_dependent) = plan_expr(s, sql, DFSchema::empty())?;
+    if !time_dependent {
+        let mut cache = s.compiled_defaults.lock();
+        if cache.len() >= COMPILED_DEFAULTS_MAX {
+            cache.clear();
+        }
+        cache.insert(sql.to_owned(), Arc::clone(&physical));
+    }
+    Ok(physical)
 }
 
 /// Compiles over a schema with several qualified parts (e.g. the table and `excluded`).
@@ -73,8 +97,37 @@ pub fn compile_multi(
         let part = DFSchema::try_from_qualified_schema(*q, schema)?;
         df_schema = df_schema.join(&part)?;
     }
+    Ok(plan_expr(s, sql, df_schema)?.0)
+}
+
+/// Plans `sql` over `df_schema`; also says whether it reads the clock. DataFusion's stable
+/// functions (`now()`, `current_date`) only run once folded into the statement's start time,
+/// as its query planner does: such expressions are folded here, at the current time.
+fn plan_expr(
+    s: &Session,
+    sql: &str,
+    df_schema: DFSchema,
+) -> SqlResult<(Arc<dyn PhysicalExpr>, bool)> {
     let expr = s.ctx.parse_sql_expr(sql, &df_schema)?;
-    Ok(s.ctx.create_physical_expr(expr, &df_schema)?)
+    let time_dependent = expr.exists(|e| {
+        Ok(matches!(e, Expr::ScalarFunction(f)
+            if f.func.signature().volatility == Volatility::Stable))
+    })?;
+    let df_schema = Arc::new(df_schema);
+    let expr = if time_dependent {
+        let context = SimplifyContext::builder()
+            .with_schema(Arc::clone(&df_schema))
+            .with_current_time()
+            .with_config_options(Arc::clone(s.ctx.copied_config().options()))
+            .build();
+        ExprSimplifier::new(context).simplify(expr)?
+    } else {
+        expr
+    };
+    Ok((
+        s.ctx.create_physical_expr(expr, &df_schema)?,
+        time_dependent,
+    ))
 }
 
 /// Evaluates an expression to a full-length array.

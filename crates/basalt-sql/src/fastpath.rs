@@ -42,11 +42,13 @@ use crate::error::{SqlError, SqlResult};
 use crate::eval::to_column_type;
 use crate::session::{Output, Session};
 
-/// A value in a statement: a `$n` parameter (0-based) or a literal.
+/// A value in a statement: a `$n` parameter (0-based), a literal, or (in INSERT VALUES only)
+/// `CURRENT_TIMESTAMP` / `now()`.
 #[derive(Debug, Clone, PartialEq)]
 enum Operand {
     Param(usize),
     Literal(ScalarValue),
+    Now,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,6 +173,41 @@ fn operand(e: &Expr) -> Option<Operand> {
     }
 }
 
+/// `CURRENT_TIMESTAMP` or `now()`.
+fn is_now(e: &Expr) -> bool {
+    let Expr::Function(f) = e else {
+        return false;
+    };
+    let [part] = f.name.0.as_slice() else {
+        return false;
+    };
+    let Some(name) = part.as_ident() else {
+        return false;
+    };
+    let plain = f.filter.is_none()
+        && f.over.is_none()
+        && f.within_group.is_empty()
+        && f.null_treatment.is_none()
+        && matches!(f.parameters, FunctionArguments::None);
+    let no_args = match &f.args {
+        FunctionArguments::None => name.value.eq_ignore_ascii_case("current_timestamp"),
+        FunctionArguments::List(l) => {
+            l.args.is_empty()
+                && l.clauses.is_empty()
+                && l.duplicate_treatment.is_none()
+                && name.value.eq_ignore_ascii_case("now")
+        }
+        FunctionArguments::Subquery(_) => false,
+    };
+    plain && no_args && name.quote_style.is_none()
+}
+
+/// The value `now()` has in DataFusion: the current time as a UTC `timestamptz`.
+fn now_value() -> ScalarValue {
+    let ns = chrono::Utc::now().timestamp_nanos_opt();
+    ScalarValue::TimestampNanosecond(ns, Some("+00:00".into()))
+}
+
 /// `a = v AND b = v …` as (column, value) pairs.
 fn equalities(e: &Expr, out: &mut Vec<(String, Operand)>) -> Option<()> {
     match e {
@@ -287,7 +324,7 @@ pub(crate) fn shape(stmt: &Statement) -> Option<Shape> {
                 rows.push(
                     row.content
                         .iter()
-                        .map(operand)
+                        .map(|e| operand(e).or_else(|| is_now(e).then_some(Operand::Now)))
                         .collect::<Option<Vec<_>>>()?,
                 );
             }
@@ -643,6 +680,19 @@ fn value_of(op: &Operand, params: &[ScalarValue]) -> Result<ScalarValue, NotFast
     match op {
         Operand::Param(i) => params.get(*i).cloned().ok_or(NotFast),
         Operand::Literal(v) => Ok(v.clone()),
+        Operand::Now => Err(NotFast),
+    }
+}
+
+/// A value of an INSERT row, where `now` stands for `CURRENT_TIMESTAMP`.
+fn insert_value(
+    op: &Operand,
+    params: &[ScalarValue],
+    now: &ScalarValue,
+) -> Result<ScalarValue, NotFast> {
+    match op {
+        Operand::Now => Ok(now.clone()),
+        other => value_of(other, params),
     }
 }
 
@@ -778,18 +828,20 @@ impl FastPath {
             Kind::Range { low, high, .. } => int_ok(low) && int_ok(high),
             Kind::Insert { rows, columns } => {
                 // One type per column across the rows (NULLs aside), as a VALUES list has.
+                let now = now_value();
                 (0..columns.len()).all(|c| {
                     let mut ty: Option<DataType> = None;
-                    rows.iter().all(|r| match scalar(&r[c]) {
-                        None => false,
-                        Some(v) if v.is_null() => true,
-                        Some(v) => {
-                            let t = v.data_type();
-                            let same = ty.as_ref().is_none_or(|x| *x == t);
-                            ty = Some(t);
-                            same
-                        }
-                    })
+                    rows.iter()
+                        .all(|r| match insert_value(&r[c], params, &now).ok() {
+                            None => false,
+                            Some(v) if v.is_null() => true,
+                            Some(v) => {
+                                let t = v.data_type();
+                                let same = ty.as_ref().is_none_or(|x| *x == t);
+                                ty = Some(t);
+                                same
+                            }
+                        })
                 })
             }
         }
@@ -888,11 +940,13 @@ impl FastPath {
                 Ok(Output::Command("DELETE 1".into()))
             }
             Kind::Insert { columns, rows } => {
+                // One time for the whole statement, as DataFusion's now() has.
+                let now = now_value();
                 let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
                 for c in 0..columns.len() {
                     let values: Vec<ScalarValue> = rows
                         .iter()
-                        .map(|r| value_of(&r[c], params))
+                        .map(|r| insert_value(&r[c], params, &now))
                         .collect::<Result<_, _>>()
                         .map_err(not_fast)?;
                     arrays.push(values_array(values)?);

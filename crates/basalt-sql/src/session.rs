@@ -4,7 +4,7 @@
 //! `InBlock` after BEGIN, and `Failed` after an error inside a block, where every statement
 //! but COMMIT/ROLLBACK fails with 25P02 until the block ends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use basalt_storage::{Catalog, Engine, StorageConfig, Transaction};
@@ -14,6 +14,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
@@ -211,6 +212,8 @@ pub struct Session {
     fast_statements: u64,
     /// `SET basalt.fast_path = on|off`.
     fast_path: bool,
+    /// DEFAULT expressions compiled once (see [`crate::eval::compile_default`]), by SQL text.
+    pub(crate) compiled_defaults: parking_lot::Mutex<HashMap<String, Arc<dyn PhysicalExpr>>>,
 }
 
 impl Session {
@@ -329,6 +332,7 @@ impl Session {
             running: None,
             savepoints: Vec::new(),
             fast_statements: 0,
+            compiled_defaults: parking_lot::Mutex::new(HashMap::new()),
             fast_path: true,
         };
         if dialect == Dialect::MySql {
