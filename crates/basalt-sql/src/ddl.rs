@@ -1037,6 +1037,7 @@ async fn alter_one(
                     .await
             }
             TableConstraint::PrimaryKey(p) => {
+                refuse_rekey_over_own_writes(txn, &def)?;
                 let cols = index_columns(&def, &p.columns)?;
                 let cname = p.name.as_ref().map(ident);
                 let table_name = def.name.clone();
@@ -1068,7 +1069,10 @@ async fn alter_one(
             ))),
         },
         AlterTableOperation::DropPrimaryKey { .. } => match def.primary_key_name.clone() {
-            Some(name) => drop_primary_key(s, id, &name).await,
+            Some(name) => {
+                refuse_rekey_over_own_writes(txn, &def)?;
+                drop_primary_key(s, id, &name).await
+            }
             None => Err(SqlError::UndefinedIndex("PRIMARY".into())),
         },
         AlterTableOperation::DropConstraint {
@@ -1076,6 +1080,7 @@ async fn alter_one(
         } => {
             let cname = ident(&name);
             if def.primary_key_name.as_deref() == Some(cname.as_str()) {
+                refuse_rekey_over_own_writes(txn, &def)?;
                 return drop_primary_key(s, id, &cname).await;
             }
             let exists = def.checks.iter().any(|c| c.name == cname)
@@ -1099,6 +1104,19 @@ async fn alter_one(
             "ALTER TABLE {other} is not supported yet"
         ))),
     }
+}
+
+/// Adding or dropping a primary key re-keys the committed rows at once; rows this
+/// transaction wrote and has not committed would keep their old keys, so that is refused.
+fn refuse_rekey_over_own_writes(txn: &Transaction, def: &TableDef) -> SqlResult<()> {
+    if txn.has_writes_to(def.id) {
+        return Err(SqlError::unsupported(format!(
+            "adding or dropping the primary key of \"{}\" in the transaction that wrote to it \
+             is not supported; commit the rows first",
+            def.name
+        )));
+    }
+    Ok(())
 }
 
 /// Drops the primary key: rows are keyed by hidden row ids again; its columns stay NOT NULL,

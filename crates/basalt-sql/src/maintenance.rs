@@ -54,6 +54,7 @@ pub fn parse(p: &mut Parser) -> Result<Option<SqlResult<Statement>>, ParserError
         ANALYZE_OPTIONS
     };
     let mut full = false;
+    let mut analyze = !vacuum;
     if p.consume_token(&Token::LParen) {
         loop {
             let name = p.parse_identifier()?.value.to_lowercase();
@@ -70,6 +71,7 @@ pub fn parse(p: &mut Parser) -> Result<Option<SqlResult<Statement>>, ParserError
                 value_on = !matches!(value.as_str(), "false" | "off" | "0");
             }
             full |= name == "full" && value_on;
+            analyze |= matches!(name.as_str(), "analyze" | "analyse") && value_on;
             if !p.consume_token(&Token::Comma) {
                 p.expect_token(&Token::RParen)?;
                 break;
@@ -90,6 +92,7 @@ pub fn parse(p: &mut Parser) -> Result<Option<SqlResult<Statement>>, ParserError
             if here == *w || (*w == "analyze" && here == "analyse") {
                 p.next_token();
                 full |= *w == "full";
+                analyze |= *w == "analyze";
             }
         }
     }
@@ -107,6 +110,11 @@ pub fn parse(p: &mut Parser) -> Result<Option<SqlResult<Statement>>, ParserError
                 break;
             }
         }
+    }
+    if !analyze && tables.iter().any(|(_, columns)| !columns.is_empty()) {
+        return Ok(Some(Err(SqlError::unsupported(
+            "ANALYZE option must be specified when a column list is provided",
+        ))));
     }
     if tables.len() > 1 {
         return Ok(Some(Err(SqlError::unsupported(
@@ -144,7 +152,7 @@ pub fn parse(p: &mut Parser) -> Result<Option<SqlResult<Statement>>, ParserError
 }
 
 /// Runs a VACUUM or ANALYZE carried by [`parse`].
-pub fn run(s: &mut Session, _txn: &Arc<Transaction>, stmt: &Statement) -> SqlResult<Output> {
+pub async fn run(s: &mut Session, _txn: &Arc<Transaction>, stmt: &Statement) -> SqlResult<Output> {
     let catalog = s.engine().catalog();
     let schema = s.default_schema();
     match stmt {
@@ -158,7 +166,11 @@ pub fn run(s: &mut Session, _txn: &Arc<Transaction>, stmt: &Statement) -> SqlRes
                 Some(name) => Some(resolve_table(&catalog, name, schema.as_deref())?.id),
                 None => None,
             };
-            let removed = s.engine().vacuum(table);
+            // A whole-table pass: off the runtime's threads.
+            let engine = Arc::clone(s.engine());
+            let removed = tokio::task::spawn_blocking(move || engine.vacuum(table))
+                .await
+                .map_err(|e| SqlError::Internal(format!("VACUUM: {e}")))?;
             tracing::debug!("VACUUM removed {removed} row versions");
             Ok(Output::Command("VACUUM".into()))
         }

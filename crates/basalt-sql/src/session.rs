@@ -692,7 +692,7 @@ impl Session {
                 ..
             } => self.explain(*statement, analyze, verbose).await,
             Statement::Vacuum(_) | Statement::Analyze(_) => {
-                crate::maintenance::run(self, txn, &stmt)
+                crate::maintenance::run(self, txn, &stmt).await
             }
             other => {
                 let out = ddl::execute(self, txn, other).await;

@@ -104,6 +104,9 @@ impl Engine {
         }
         let recovered = wal::recover(&wal_dir, wal_start)?;
         tracing::info!("replaying {} WAL records", recovered.records.len());
+        // Replayed updates and deletes leave old versions: the first pass looks at these
+        // tables whole.
+        let mut replayed: HashMap<TableId, PendingGc> = HashMap::new();
         for record in recovered.records {
             last_ts = last_ts.max(record.ts().0);
             match record {
@@ -122,6 +125,7 @@ impl Engine {
                                 store.observe_rowid(id);
                             }
                         }
+                        replayed.insert(op.table, PendingGc::Whole);
                         store.data.write().install(def, op.key, op.row, ts);
                     }
                 }
@@ -130,6 +134,8 @@ impl Engine {
                     truncated,
                     ..
                 } => {
+                    let rekeyed = rekey_tables(&catalog, &new, &truncated, &tables);
+                    tables.extend(rekeyed);
                     apply_tables(&catalog, &new, &truncated, &mut tables)?;
                     catalog = *new;
                 }
@@ -146,7 +152,7 @@ impl Engine {
             next_txn: AtomicU64::new(1),
             checkpoint_lsn: AtomicU64::new(wal_start),
             checkpointing: AtomicBool::new(false),
-            gc_pending: Mutex::new(HashMap::new()),
+            gc_pending: Mutex::new(replayed),
             gc_keys_examined: AtomicU64::new(0),
             config,
         });
@@ -275,8 +281,11 @@ impl Engine {
                 truncated: truncated.clone(),
             };
             let payload = record.encode()?;
+            // Re-keying copies whole tables: done before the table map is locked for writing.
+            let rekeyed = rekey_tables(&old, &new, &truncated, &self.tables.read());
             {
                 let mut tables = self.tables.write();
+                tables.extend(rekeyed);
                 apply_tables(&old, &new, &truncated, &mut tables)?;
             }
             *self.catalog.write() = Arc::new(new);
@@ -652,10 +661,14 @@ impl Default for PendingGc {
 impl PendingGc {
     fn add(&mut self, more: Vec<Key>) {
         if let PendingGc::Keys(keys) = self {
-            if keys.len() + more.len() > GC_PENDING_KEYS_MAX {
-                *self = PendingGc::Whole;
-            } else {
-                keys.extend(more);
+            keys.extend(more);
+            if keys.len() > GC_PENDING_KEYS_MAX {
+                // Hot rows are superseded again and again: count each key once.
+                keys.sort_unstable();
+                keys.dedup();
+                if keys.len() > GC_PENDING_KEYS_MAX {
+                    *self = PendingGc::Whole;
+                }
             }
         }
     }
@@ -712,16 +725,6 @@ fn apply_tables(
         }
     }
     for def in new.tables.values() {
-        let rekey = old
-            .tables
-            .get(&def.id)
-            .is_some_and(|before| before.primary_key != def.primary_key);
-        if rekey && !truncated.contains(&def.id) {
-            if let Some(store) = tables.get(&def.id) {
-                let rewritten = Arc::new(store.rekeyed(def));
-                tables.insert(def.id, rewritten);
-            }
-        }
         let store = tables
             .entry(def.id)
             .or_insert_with(|| Arc::new(TableStore::new(def.id)));
@@ -742,6 +745,28 @@ fn apply_tables(
         }
     }
     Ok(())
+}
+
+/// Copies of the tables whose primary key `new` adds or drops, keyed the new way.
+fn rekey_tables(
+    old: &Catalog,
+    new: &Catalog,
+    truncated: &[TableId],
+    tables: &HashMap<TableId, Arc<TableStore>>,
+) -> Vec<(TableId, Arc<TableStore>)> {
+    new.tables
+        .values()
+        .filter(|def| !truncated.contains(&def.id))
+        .filter(|def| {
+            old.tables
+                .get(&def.id)
+                .is_some_and(|before| before.primary_key != def.primary_key)
+        })
+        .filter_map(|def| {
+            let store = tables.get(&def.id)?;
+            Some((def.id, Arc::new(store.rekeyed(def))))
+        })
+        .collect()
 }
 
 fn check_unique_rows(

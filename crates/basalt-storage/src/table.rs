@@ -78,10 +78,12 @@ impl TableStore {
     /// like PostgreSQL's table-rewriting ALTER TABLE, the rewrite is not MVCC-safe, so a
     /// snapshot older than the change sees the table as rewritten. Indexes are rebuilt by the
     /// caller. The caller checked that the new keys are unique and not null.
+    ///
+    /// New row ids are 1, 2, … in the old key order: recovery, which replays this change on
+    /// the same committed rows, hands out the same ids (the old counter is not used: it
+    /// counts ids of rolled-back inserts that recovery never sees).
     pub fn rekeyed(&self, def: &TableDef) -> TableStore {
         let new = TableStore::new(self.id);
-        new.next_rowid
-            .store(self.next_rowid.load(Ordering::Relaxed), Ordering::Relaxed);
         {
             let old = self.data.read();
             let mut data = new.data.write();

@@ -203,6 +203,15 @@ impl Transaction {
         self.writes.lock().tables.remove(&table);
     }
 
+    /// Whether this transaction has written to `table` (and not undone it).
+    pub fn has_writes_to(&self, table: TableId) -> bool {
+        self.writes
+            .lock()
+            .tables
+            .get(&table)
+            .is_some_and(|tw| !tw.ops.is_empty())
+    }
+
     pub fn has_writes(&self) -> bool {
         !self.writes.lock().is_empty()
     }
