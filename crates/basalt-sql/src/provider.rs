@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -264,6 +265,11 @@ pub enum AccessPath {
         name: String,
         prefix: Vec<u8>,
     },
+    /// The single-column integer primary key lies between two bounds: a key-order range.
+    KeyRange {
+        low: Bound<Key>,
+        high: Bound<Key>,
+    },
     FullScan,
 }
 
@@ -296,7 +302,10 @@ impl TableProvider for BasaltTable {
             .cloned()
             .unwrap_or_else(|| (0..self.fields.len()).collect());
         let schema = Arc::new(self.schema.project(&projection)?);
-        let path = choose_path(&self.def, &equalities(filters));
+        let path = match choose_path(&self.def, &equalities(filters)) {
+            AccessPath::FullScan => key_range(&self.def, filters).unwrap_or(AccessPath::FullScan),
+            path => path,
+        };
         let txn = match self.slot.get() {
             Some(t) => t,
             None => Arc::new(self.engine.begin()),
@@ -339,6 +348,109 @@ fn collect_equalities(e: &Expr, out: &mut HashMap<String, ScalarValue>) {
             },
             _ => {}
         }
+    }
+}
+
+/// A key range from `pk > v`, `pk >= v`, `pk < v`, `pk <= v` and `pk BETWEEN a AND b`
+/// conjuncts, for a table keyed by one integer column (whose key encoding keeps the order).
+fn key_range(def: &TableDef, filters: &[Expr]) -> Option<AccessPath> {
+    let [pk] = def.primary_key.as_deref()? else {
+        return None;
+    };
+    let col = &def.columns[*pk];
+    if !matches!(col.ty, SqlType::Int16 | SqlType::Int32 | SqlType::Int64) {
+        return None;
+    }
+    let key_of = |e: &Expr| -> Option<Key> {
+        let Expr::Literal(v, _) = e else { return None };
+        let mut key = Vec::new();
+        encode_key_value(&literal_value(v, &col.ty)?, &mut key);
+        Some(key.into_boxed_slice())
+    };
+    let is_pk = |e: &Expr| matches!(e, Expr::Column(c) if c.name == col.name);
+    let mut low: Bound<Key> = Bound::Unbounded;
+    let mut high: Bound<Key> = Bound::Unbounded;
+    let mut conjuncts: Vec<&Expr> = filters.iter().collect();
+    while let Some(e) = conjuncts.pop() {
+        let (op, value) = match e {
+            Expr::BinaryExpr(BinaryExpr {
+                left,
+                op: Operator::And,
+                right,
+            }) => {
+                conjuncts.push(left);
+                conjuncts.push(right);
+                continue;
+            }
+            Expr::Between(b) if !b.negated && is_pk(&b.expr) => {
+                if let (Some(l), Some(h)) = (key_of(&b.low), key_of(&b.high)) {
+                    low = tighter(low, Bound::Included(l), true);
+                    high = tighter(high, Bound::Included(h), false);
+                }
+                continue;
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_pk(left) => (*op, right),
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if is_pk(right) => match op.swap() {
+                Some(op) => (op, left),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let Some(k) = key_of(value) else { continue };
+        match op {
+            Operator::Gt => low = tighter(low, Bound::Excluded(k), true),
+            Operator::GtEq => low = tighter(low, Bound::Included(k), true),
+            Operator::Lt => high = tighter(high, Bound::Excluded(k), false),
+            Operator::LtEq => high = tighter(high, Bound::Included(k), false),
+            _ => {}
+        }
+    }
+    if matches!((&low, &high), (Bound::Unbounded, Bound::Unbounded)) {
+        return None;
+    }
+    Some(AccessPath::KeyRange { low, high })
+}
+
+/// The narrower of two lower (or upper) bounds.
+fn tighter(a: Bound<Key>, b: Bound<Key>, lower: bool) -> Bound<Key> {
+    let (ka, kb) = match (&a, &b) {
+        (Bound::Unbounded, _) => return b,
+        (_, Bound::Unbounded) => return a,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            (x, y)
+        }
+    };
+    match ka.cmp(kb) {
+        std::cmp::Ordering::Equal => {
+            if matches!(a, Bound::Excluded(_)) {
+                a
+            } else {
+                b
+            }
+        }
+        std::cmp::Ordering::Less => {
+            if lower {
+                b
+            } else {
+                a
+            }
+        }
+        std::cmp::Ordering::Greater => {
+            if lower {
+                a
+            } else {
+                b
+            }
+        }
+    }
+}
+
+/// Whether `key` lies beyond the upper bound `high`.
+fn beyond(key: &[u8], high: &Bound<Key>) -> bool {
+    match high {
+        Bound::Unbounded => false,
+        Bound::Included(h) => key > h.as_ref(),
+        Bound::Excluded(h) => key >= h.as_ref(),
     }
 }
 
@@ -458,6 +570,7 @@ impl DisplayAs for RowScanExec {
         let path = match &self.path {
             AccessPath::PrimaryKey(_) => "primary key lookup".to_owned(),
             AccessPath::Index { name, .. } => format!("index lookup on {name}"),
+            AccessPath::KeyRange { .. } => "primary key range".to_owned(),
             AccessPath::FullScan => "full scan".to_owned(),
         };
         write!(
@@ -553,6 +666,20 @@ impl ScanReader {
             let mut rows: Vec<(Key, Row)> = Vec::new();
             match std::mem::replace(&mut self.cursor, Cursor::Done) {
                 Cursor::Done => return Ok(None),
+                Cursor::Start if matches!(self.path, AccessPath::KeyRange { .. }) => {
+                    if let AccessPath::KeyRange { low, .. } = &self.path {
+                        let max = SCAN_BATCH_ROWS.min(self.remaining);
+                        let lower = match low {
+                            Bound::Included(k) => Bound::Included(k.as_ref()),
+                            Bound::Excluded(k) => Bound::Excluded(k.as_ref()),
+                            Bound::Unbounded => Bound::Unbounded,
+                        };
+                        if let Some(resume) = self.txn.scan_from(&self.store, lower, max, &mut rows)
+                        {
+                            self.cursor = Cursor::After(resume);
+                        }
+                    }
+                }
                 Cursor::Start if !matches!(self.path, AccessPath::FullScan) => match &self.path {
                     AccessPath::PrimaryKey(key) => {
                         if let Some(row) = self.txn.read(&self.store, key) {
@@ -564,7 +691,7 @@ impl ScanReader {
                             self.txn
                                 .index_lookup(&self.store, &self.def.indexes[*index], prefix);
                     }
-                    AccessPath::FullScan => {}
+                    AccessPath::KeyRange { .. } | AccessPath::FullScan => {}
                 },
                 cursor => {
                     let after = match &cursor {
@@ -575,6 +702,12 @@ impl ScanReader {
                     if let Some(resume) = self.txn.scan_chunk(&self.store, after, max, &mut rows) {
                         self.cursor = Cursor::After(resume);
                     }
+                }
+            }
+            if let AccessPath::KeyRange { high, .. } = &self.path {
+                if let Some(end) = rows.iter().position(|(k, _)| beyond(k, high)) {
+                    rows.truncate(end);
+                    self.cursor = Cursor::Done;
                 }
             }
             if rows.len() > self.remaining {
@@ -621,4 +754,83 @@ impl ScanReader {
 /// Downcast helper for tests and EXPLAIN consumers.
 pub fn as_row_scan(plan: &dyn Any) -> Option<&RowScanExec> {
     plan.downcast_ref::<RowScanExec>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_storage::ColumnDef;
+    use datafusion::logical_expr::{col, lit};
+
+    fn table(ty: SqlType) -> TableDef {
+        let column = |name: &str| ColumnDef {
+            name: name.into(),
+            ty: ty.clone(),
+            nullable: false,
+            default: None,
+            identity_always: false,
+            dropped: false,
+            mysql_type: None,
+        };
+        TableDef {
+            id: TableId(1),
+            oid: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: vec![column("id"), column("k")],
+            primary_key: Some(vec![0]),
+            primary_key_name: Some("t_pkey".into()),
+            indexes: vec![],
+            checks: vec![],
+            version: 0,
+        }
+    }
+
+    fn key(v: i32) -> Key {
+        let mut k = Vec::new();
+        encode_key_value(&Value::Int32(v), &mut k);
+        k.into_boxed_slice()
+    }
+
+    #[test]
+    fn key_ranges_come_from_bounds_on_an_integer_primary_key() {
+        let def = table(SqlType::Int32);
+        let range = |filters: Vec<Expr>| match key_range(&def, &filters) {
+            Some(AccessPath::KeyRange { low, high }) => Some((low, high)),
+            _ => None,
+        };
+        assert_eq!(
+            range(vec![col("id").between(lit(3i32), lit(9i32))]),
+            Some((Bound::Included(key(3)), Bound::Included(key(9))))
+        );
+        // The tighter of several bounds; a literal on the left is turned around.
+        assert_eq!(
+            range(vec![
+                col("id").gt_eq(lit(3i32)),
+                lit(5i32).lt(col("id")),
+                col("id").lt(lit(20i32)).and(col("k").eq(lit(1i32))),
+            ]),
+            Some((Bound::Excluded(key(5)), Bound::Excluded(key(20))))
+        );
+        assert_eq!(
+            range(vec![col("id").lt_eq(lit(-4i32))]),
+            Some((Bound::Unbounded, Bound::Included(key(-4))))
+        );
+        // Not a range: other columns, OR, NOT BETWEEN, literals of another type.
+        assert_eq!(range(vec![col("k").gt(lit(3i32))]), None);
+        assert_eq!(
+            range(vec![col("id").gt(lit(3i32)).or(col("id").lt(lit(1i32)))]),
+            None
+        );
+        assert_eq!(
+            range(vec![col("id").not_between(lit(3i32), lit(9i32))]),
+            None
+        );
+        assert_eq!(range(vec![col("id").gt(lit(3i64))]), None);
+        // Only integer keys: the order of other encodings is not relied on.
+        assert!(key_range(&table(SqlType::Text), &[col("id").gt(lit("a"))]).is_none());
+        assert!(beyond(&key(10), &Bound::Included(key(9))));
+        assert!(!beyond(&key(9), &Bound::Included(key(9))));
+        assert!(beyond(&key(9), &Bound::Excluded(key(9))));
+    }
 }

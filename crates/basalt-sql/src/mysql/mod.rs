@@ -187,6 +187,49 @@ fn byte_offset(sql: &str, starts: &[usize], line: u64, column: u64) -> usize {
         .map_or(sql.len(), |(i, _)| start + i)
 }
 
+/// Byte offsets of token positions (line, column in characters, both from 1) visited in
+/// increasing order: each call walks on from the previous one, so a whole statement costs
+/// one pass over its text (a position before the previous one starts again at its line).
+struct Offsets<'a> {
+    sql: &'a str,
+    starts: Vec<usize>,
+    line: u64,
+    column: u64,
+    byte: usize,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(sql: &'a str) -> Offsets<'a> {
+        Offsets {
+            sql,
+            starts: line_starts(sql),
+            line: 1,
+            column: 1,
+            byte: 0,
+        }
+    }
+
+    fn at(&mut self, line: u64, column: u64) -> usize {
+        if line != self.line || column < self.column {
+            let Some(&start) = self.starts.get((line as usize).saturating_sub(1)) else {
+                return self.sql.len();
+            };
+            self.line = line;
+            self.column = 1;
+            self.byte = start;
+        }
+        let ahead = (column.saturating_sub(self.column)) as usize;
+        match self.sql[self.byte..].char_indices().nth(ahead) {
+            Some((i, _)) => {
+                self.byte += i;
+                self.column = column;
+                self.byte
+            }
+            None => self.sql.len(),
+        }
+    }
+}
+
 /// MySQL's syntax error text: "… near '<rest of the statement>' at line N".
 pub(crate) fn syntax_error(text: &str, e: &ParserError) -> SqlError {
     let msg = match e {
@@ -241,7 +284,7 @@ pub(crate) fn split(sql: &str) -> SqlResult<Vec<Split>> {
     let tokens = Tokenizer::new(&MySqlDialect {}, sql)
         .tokenize_with_location()
         .map_err(|e| syntax_error(sql, &ParserError::TokenizerError(e.to_string())))?;
-    let starts = line_starts(sql);
+    let mut offsets = Offsets::new(sql);
     let mut out = Vec::new();
     let mut current: Vec<TokenWithSpan> = Vec::new();
     let mut start_offset: Option<usize> = None;
@@ -260,7 +303,7 @@ pub(crate) fn split(sql: &str) -> SqlResult<Vec<Split>> {
         current.clear();
     };
     for t in tokens {
-        let offset = byte_offset(sql, &starts, t.span.start.line, t.span.start.column);
+        let offset = offsets.at(t.span.start.line, t.span.start.column);
         match t.token {
             Token::SemiColon => {
                 flush(&mut current, start_offset, offset);
@@ -440,6 +483,34 @@ pub(crate) fn like(pattern: &str, value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn token_offsets_match_a_fresh_count_from_the_line_start() {
+        let sql = "SELECT 'é', 2;\n  INSERT INTO t VALUES ('ü', 'x'), (3, 4);\nSELECT\t5 ;";
+        let tokens = Tokenizer::new(&MySqlDialect {}, sql)
+            .tokenize_with_location()
+            .unwrap();
+        let starts = line_starts(sql);
+        let mut offsets = Offsets::new(sql);
+        for t in &tokens {
+            let (line, column) = (t.span.start.line, t.span.start.column);
+            assert_eq!(
+                offsets.at(line, column),
+                byte_offset(sql, &starts, line, column),
+                "{t:?}"
+            );
+        }
+        let pieces = split(sql).unwrap();
+        let texts: Vec<&str> = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "SELECT 'é', 2",
+                "INSERT INTO t VALUES ('ü', 'x'), (3, 4)",
+                "SELECT\t5"
+            ]
+        );
+    }
     use super::*;
 
     fn state() -> MyState {
