@@ -3,7 +3,8 @@
 //! Every scan reads the row engine at the snapshot of the statement's transaction (held in
 //! the session's [`TxnSlot`]), merging the transaction's own uncommitted writes. The provider
 //! looks at the pushed-down filters and chooses the access path: a primary-key point lookup,
-//! a secondary-index lookup, or a full scan in bounded chunks. `EXPLAIN` shows the choice.
+//! a secondary-index lookup, a primary-key range, or a full scan in bounded chunks. `EXPLAIN`
+//! shows the choice.
 
 use std::any::Any;
 use std::collections::HashMap;
