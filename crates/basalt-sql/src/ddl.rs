@@ -93,7 +93,8 @@ pub fn resolve_table(
         .ok_or(SqlError::UndefinedTable(table))
 }
 
-fn ident(i: &Ident) -> String {
+/// An identifier as PostgreSQL folds it: lower-cased unless quoted.
+pub(crate) fn ident(i: &Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {

@@ -178,11 +178,7 @@ pub async fn run(s: &mut Session, _txn: &Arc<Transaction>, stmt: &Statement) -> 
             if let Some(name) = &a.table_name {
                 let def = resolve_table(&catalog, name, schema.as_deref())?;
                 for c in &a.columns {
-                    let col = if c.quote_style.is_some() {
-                        c.value.clone()
-                    } else {
-                        c.value.to_lowercase()
-                    };
+                    let col = crate::ddl::ident(c);
                     if def.column_position(&col).is_none() {
                         return Err(SqlError::UndefinedColumn(format!(
                             "column \"{col}\" of relation \"{}\" does not exist",
