@@ -371,18 +371,11 @@ fn key_range(def: &TableDef, filters: &[Expr]) -> Option<AccessPath> {
     let is_pk = |e: &Expr| matches!(e, Expr::Column(c) if c.name == col.name);
     let mut low: Bound<Key> = Bound::Unbounded;
     let mut high: Bound<Key> = Bound::Unbounded;
-    let mut conjuncts: Vec<&Expr> = filters.iter().collect();
-    while let Some(e) = conjuncts.pop() {
+    let conjuncts = filters
+        .iter()
+        .flat_map(datafusion::logical_expr::utils::split_conjunction);
+    for e in conjuncts {
         let (op, value) = match e {
-            Expr::BinaryExpr(BinaryExpr {
-                left,
-                op: Operator::And,
-                right,
-            }) => {
-                conjuncts.push(left);
-                conjuncts.push(right);
-                continue;
-            }
             Expr::Between(b) if !b.negated && is_pk(&b.expr) => {
                 if let (Some(l), Some(h)) = (key_of(&b.low), key_of(&b.high)) {
                     low = tighter(low, Bound::Included(l), true);
@@ -670,11 +663,7 @@ impl ScanReader {
                 Cursor::Start if matches!(self.path, AccessPath::KeyRange { .. }) => {
                     if let AccessPath::KeyRange { low, .. } = &self.path {
                         let max = SCAN_BATCH_ROWS.min(self.remaining);
-                        let lower = match low {
-                            Bound::Included(k) => Bound::Included(k.as_ref()),
-                            Bound::Excluded(k) => Bound::Excluded(k.as_ref()),
-                            Bound::Unbounded => Bound::Unbounded,
-                        };
+                        let lower = low.as_ref().map(|k| k.as_ref());
                         if let Some(resume) = self.txn.scan_from(&self.store, lower, max, &mut rows)
                         {
                             self.cursor = Cursor::After(resume);
