@@ -23,7 +23,7 @@ pub const DEFAULT_CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
                   PostgreSQL wire protocol on --pg-port, health endpoint on --http-port.\n\n\
                   Every option can also be set with its BASALT_* environment variable or in a \
                   TOML file given with --config (keys: data_dir, listen, pg_port, mysql_port, \
-                  http_port, checkpoint_wal_bytes). Flags win over the environment, which wins \
+                  http_port, checkpoint_wal_bytes, engine, columnar_tables). Flags win over the environment, which wins \
                   over the file."
 )]
 pub struct Cli {
@@ -61,6 +61,14 @@ pub struct ServeArgs {
     /// [default: 67108864]
     #[arg(long, env = "BASALT_CHECKPOINT_WAL_BYTES")]
     pub checkpoint_wal_bytes: Option<u64>,
+    /// Every session's initial engine choice (SET basalt.engine): auto, row or column
+    /// [default: auto]
+    #[arg(long, env = "BASALT_ENGINE")]
+    pub engine: Option<String>,
+    /// Which new tables are loaded into the column engine at CREATE TABLE: none or all
+    /// [default: none]
+    #[arg(long, env = "BASALT_COLUMNAR_TABLES")]
+    pub columnar_tables: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -72,6 +80,8 @@ struct FileConfig {
     mysql_port: Option<u16>,
     http_port: Option<u16>,
     checkpoint_wal_bytes: Option<u64>,
+    engine: Option<String>,
+    columnar_tables: Option<String>,
 }
 
 /// The effective configuration.
@@ -83,6 +93,8 @@ pub struct Config {
     pub mysql_port: u16,
     pub http_port: u16,
     pub checkpoint_wal_bytes: u64,
+    pub engine: basalt_sql::colscan::EngineChoice,
+    pub columnar_new_tables: bool,
 }
 
 impl Config {
@@ -91,7 +103,29 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let engine_text = args.engine.or(file.engine).unwrap_or_else(|| "auto".into());
+        let engine = match engine_text.to_lowercase().as_str() {
+            "auto" => basalt_sql::colscan::EngineChoice::Auto,
+            "row" => basalt_sql::colscan::EngineChoice::Row,
+            "column" => basalt_sql::colscan::EngineChoice::Column,
+            _ => return Err(format!("invalid engine {engine_text:?} (expected auto, row or column)")),
+        };
+        let columnar_text = args
+            .columnar_tables
+            .or(file.columnar_tables)
+            .unwrap_or_else(|| "none".into());
+        let columnar_new_tables = match columnar_text.to_lowercase().as_str() {
+            "none" => false,
+            "all" => true,
+            _ => {
+                return Err(format!(
+                    "invalid columnar_tables {columnar_text:?} (expected none or all)"
+                ))
+            }
+        };
         Ok(Config {
+            engine,
+            columnar_new_tables,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)

@@ -63,7 +63,10 @@ async fn serve(config: Config) -> Result<(), String> {
         fsync: true,
     };
     let data_dir = config.data_dir.display().to_string();
-    let db = tokio::task::spawn_blocking(move || Database::open(storage))
+    let (engine, columnar_new_tables) = (config.engine, config.columnar_new_tables);
+    let db = tokio::task::spawn_blocking(move || {
+        Database::open_with(storage, engine, columnar_new_tables)
+    })
         .await
         .map_err(|e| format!("start-up failed: {e}"))?
         .map_err(|e| format!("cannot open data directory {data_dir}: {e}"))?;

@@ -13,7 +13,7 @@ use datafusion::sql::sqlparser::ast::ColumnDef as AstColumnDef;
 use datafusion::sql::sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, ColumnOptionDef,
     CreateIndex, CreateTable, Expr, GeneratedAs, Ident, IndexColumn, ObjectName, ObjectType,
-    RenameTableNameKind, SchemaName, Statement, TableConstraint, Truncate, VisitorMut,
+    RenameTableNameKind, SchemaName, SqlOption, Statement, TableConstraint, Truncate, VisitorMut,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -359,6 +359,7 @@ async fn create_table(
         indexes: Vec::new(),
         checks: Vec::new(),
         version: 0,
+        columnar: s.db.columnar_new_tables,
     };
     let mut pk: Option<(Vec<usize>, Option<String>)> = None;
     let mut uniques: Vec<(Vec<usize>, Option<String>)> = Vec::new();
@@ -1069,6 +1070,31 @@ async fn alter_one(
                 "ADD CONSTRAINT {other} is not supported yet"
             ))),
         },
+        AlterTableOperation::SetOptionsParens { options } => {
+            for option in options {
+                let SqlOption::KeyValue { key, value } = &option else {
+                    return Err(SqlError::unsupported(format!("table option {option}")));
+                };
+                if ident(key) != "columnar" {
+                    return Err(SqlError::InvalidParameterValue(format!(
+                        "unrecognized parameter \"{}\" (Basalt's table option is columnar = on|off)",
+                        ident(key)
+                    )));
+                }
+                let text = value.to_string().trim_matches('\'').to_lowercase();
+                let on = match text.as_str() {
+                    "on" | "true" | "1" | "yes" => true,
+                    "off" | "false" | "0" | "no" => false,
+                    _ => {
+                        return Err(SqlError::InvalidParameterValue(format!(
+                            "invalid value for option \"columnar\": {value}"
+                        )))
+                    }
+                };
+                set_columnar(s, id, on).await?;
+            }
+            Ok(())
+        }
         AlterTableOperation::DropPrimaryKey { .. } => match def.primary_key_name.clone() {
             Some(name) => {
                 refuse_rekey_over_own_writes(txn, &def)?;
@@ -1136,6 +1162,22 @@ async fn drop_primary_key(
             t.primary_key = None;
             t.primary_key_name = None;
             Ok(vec![])
+        })
+        .await
+}
+
+/// Loads a table into the column engine or lets it go (`ALTER TABLE … SET (columnar = …)`,
+/// MySQL `SECONDARY_LOAD` / `SECONDARY_UNLOAD`). The load runs beside writers; until it is
+/// done, scans read the row engine (or wait, when the column engine is forced).
+pub(crate) async fn set_columnar(
+    s: &Session,
+    id: basalt_common::TableId,
+    on: bool,
+) -> SqlResult<()> {
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            c.table_mut(id)?.columnar = on;
+            Ok::<_, SqlError>(vec![])
         })
         .await
 }

@@ -12,6 +12,7 @@
 //! state until ROLLBACK, as in PostgreSQL.
 
 pub mod analyzer;
+pub mod colscan;
 pub mod copy;
 pub mod ddl;
 pub mod dml;

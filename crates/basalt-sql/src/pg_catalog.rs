@@ -70,6 +70,9 @@ impl SchemaProvider for PgCatalogOverlay {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let lower = name.to_ascii_lowercase();
+        if lower == crate::colscan::STATUS_TABLE {
+            return crate::colscan::status_table(&self.engine).map(Some);
+        }
         if !OVERLAID.contains(&lower.as_str()) {
             return self.inner.table(name).await;
         }
@@ -85,7 +88,7 @@ impl SchemaProvider for PgCatalogOverlay {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        self.inner.table_exist(name) || name.eq_ignore_ascii_case(crate::colscan::STATUS_TABLE)
     }
 }
 

@@ -36,6 +36,8 @@ use datafusion::physical_plan::{
 };
 use parking_lot::{Mutex, RwLock};
 
+use crate::colscan::EngineChoice;
+
 /// Name of the hidden column carrying the encoded primary key, exposed only on the target
 /// table of an UPDATE or DELETE.
 pub const KEY_COLUMN: &str = "__basalt_key";
@@ -53,6 +55,8 @@ pub struct TxnSlot {
     /// metadata. Only MySQL sessions want it: metadata makes DataFusion refuse recursive
     /// CTEs whose recursive term computes a column the anchor reads from a table.
     pub mysql_metadata: std::sync::atomic::AtomicBool,
+    /// The session's engine choice ([`EngineChoice`], as its `u8`).
+    engine: std::sync::atomic::AtomicU8,
 }
 
 impl fmt::Debug for TxnSlot {
@@ -74,6 +78,13 @@ impl TxnSlot {
     }
     fn key_table(&self) -> Option<TableId> {
         *self.key_table.lock()
+    }
+    pub fn set_engine(&self, choice: EngineChoice) {
+        self.engine
+            .store(choice.to_u8(), std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn engine(&self) -> EngineChoice {
+        EngineChoice::from_u8(self.engine.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -294,7 +305,7 @@ impl TableProvider for BasaltTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -311,12 +322,29 @@ impl TableProvider for BasaltTable {
             Some(t) => t,
             None => Arc::new(self.engine.begin()),
         };
+        let columns: Vec<Option<usize>> = projection.iter().map(|&i| self.fields[i]).collect();
+        if let Some(scan) = crate::colscan::route(
+            &self.engine,
+            &self.def,
+            &txn,
+            self.slot.engine(),
+            &path,
+            filters,
+            &columns,
+            Arc::clone(&schema),
+            limit,
+            state.config().target_partitions(),
+        )
+        .await?
+        {
+            return Ok(Arc::new(scan));
+        }
         Ok(Arc::new(RowScanExec::new(
             Arc::clone(&self.def),
             Arc::clone(&self.store),
             txn,
             path,
-            projection.iter().map(|&i| self.fields[i]).collect(),
+            columns,
             schema,
             limit,
         )))
@@ -773,6 +801,7 @@ mod tests {
             indexes: vec![],
             checks: vec![],
             version: 0,
+            columnar: false,
         }
     }
 

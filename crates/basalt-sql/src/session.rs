@@ -49,10 +49,24 @@ pub struct Database {
     /// MySQL connections, for `SHOW PROCESSLIST`.
     pub(crate) processes: parking_lot::Mutex<BTreeMap<u32, crate::mysql::Process>>,
     pub(crate) started: std::time::Instant,
+    /// Every session's initial `basalt.engine` (`basalt serve --engine`).
+    pub default_engine: crate::colscan::EngineChoice,
+    /// New tables are loaded into the column engine (`basalt serve --columnar-tables all`).
+    pub columnar_new_tables: bool,
 }
 
 impl Database {
     pub fn open(config: StorageConfig) -> SqlResult<Arc<Database>> {
+        Database::open_with(config, crate::colscan::EngineChoice::Auto, false)
+    }
+
+    /// Opens with the column-engine defaults: the sessions' initial engine choice, and
+    /// whether every new table is loaded into the column engine.
+    pub fn open_with(
+        config: StorageConfig,
+        default_engine: crate::colscan::EngineChoice,
+        columnar_new_tables: bool,
+    ) -> SqlResult<Arc<Database>> {
         use datafusion_pg_catalog::sql::rules::*;
         let engine = Engine::open(config)?;
         let catalog_rules: Vec<Arc<dyn SqlStatementRewriteRule>> = vec![
@@ -74,6 +88,8 @@ impl Database {
             catalog_rules,
             processes: parking_lot::Mutex::new(BTreeMap::new()),
             started: std::time::Instant::now(),
+            default_engine,
+            columnar_new_tables,
         }))
     }
 
@@ -308,6 +324,8 @@ impl Session {
         ] {
             settings.insert(k.to_owned(), v.to_owned());
         }
+        settings.insert("basalt.engine".into(), db.default_engine.name().into());
+        slot.set_engine(db.default_engine);
         let my = crate::mysql::MyState::new(info.unwrap_or(crate::mysql::ConnInfo {
             connection_id: 0,
             user: "postgres".into(),
@@ -550,7 +568,10 @@ impl Session {
     }
 
     fn fast_path_enabled(&self) -> bool {
-        self.fast_path && !self.is_mysql()
+        // A forced column engine must see every query: the fast path reads the row engine.
+        self.fast_path
+            && !self.is_mysql()
+            && self.slot.engine() != crate::colscan::EngineChoice::Column
     }
 
     /// A simple-query statement on the fast path, if it has one (`None`: run it the
@@ -876,6 +897,18 @@ impl Session {
             }
         }
         let value = value.trim_matches('\'').to_owned();
+        if name == "basalt.engine" {
+            let choice = crate::colscan::EngineChoice::parse(&value).ok_or_else(|| {
+                SqlError::InvalidParameterValue(format!(
+                    "invalid value for parameter \"basalt.engine\": \"{value}\" (expected auto, row or column)"
+                ))
+            })?;
+            self.slot.set_engine(choice);
+            self.settings
+                .lock()
+                .insert(name.to_owned(), choice.name().to_owned());
+            return Ok(());
+        }
         if name == "basalt.fast_path" {
             self.fast_path = match value.to_lowercase().as_str() {
                 "on" | "true" | "yes" | "1" => true,

@@ -51,6 +51,10 @@ pub struct TableDef {
     /// transaction that wrote rows under an older definition cannot commit them.
     #[serde(default)]
     pub version: u64,
+    /// Loaded into the column engine (`ALTER TABLE … SET (columnar = on)`, MySQL
+    /// `SECONDARY_LOAD`): rebuilt from the rows at start-up.
+    #[serde(default)]
+    pub columnar: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::catalog::{Catalog, IndexDef, TableDef};
 use crate::checkpoint::{self, Manifest};
 use crate::codec::{decode_rowid, encode_key, Key};
+use crate::columnar::ColumnTable;
 use crate::snapshots::Snapshots;
 use crate::table::TableStore;
 use crate::txn::{validate_op, Transaction};
@@ -63,6 +64,8 @@ pub struct Engine {
     gc_pending: Mutex<HashMap<TableId, PendingGc>>,
     /// Keys garbage collection has examined since start-up (a measure of its work).
     gc_keys_examined: AtomicU64,
+    /// Tables loaded into the column engine (changed only under `commit`).
+    columnar: RwLock<HashMap<TableId, Arc<ColumnTable>>>,
 }
 
 impl Engine {
@@ -154,9 +157,15 @@ impl Engine {
             checkpointing: AtomicBool::new(false),
             gc_pending: Mutex::new(replayed),
             gc_keys_examined: AtomicU64::new(0),
+            columnar: RwLock::default(),
             config,
         });
         engine.sync_sequences();
+        {
+            // The column engine is derived state: loaded again from the recovered rows.
+            let state = engine.commit.lock();
+            engine.sync_columnar(&[], state.last_ts, true);
+        }
         spawn_gc(Arc::downgrade(&engine));
         Ok(engine)
     }
@@ -226,10 +235,20 @@ impl Engine {
             // Install before queueing the record: the flusher may publish the timestamp as
             // visible as soon as the record is queued.
             let mut gc: Vec<(TableId, Vec<Key>)> = Vec::new();
+            let columnar = self.columnar.read();
             for (id, tw) in writes.tables {
                 let (Ok(def), Some(store)) = (catalog.table(id), tables.get(&id)) else {
                     continue;
                 };
+                // Invariant 3: the column engine has the commit before anyone can see it.
+                if let Some(ct) = columnar.get(&id) {
+                    let ops: Vec<(Key, Option<basalt_common::Row>)> = tw
+                        .ops
+                        .iter()
+                        .map(|(k, op)| (k.clone(), op.row.clone()))
+                        .collect();
+                    ct.apply(&ops, ts.0);
+                }
                 let mut superseded = Vec::new();
                 let mut data = store.data.write();
                 for (key, op) in tw.ops {
@@ -290,12 +309,84 @@ impl Engine {
             }
             *self.catalog.write() = Arc::new(new);
             self.sync_sequences();
+            self.sync_columnar(&truncated, ts.0, false);
             let lsn = self.wal.append(&payload, ts)?;
             state.last_ts = ts.0;
             lsn
         };
         self.wal.wait_durable(lsn).await?;
         Ok(())
+    }
+
+    /// The table's column-engine copy, when it is loaded (or loading).
+    pub fn column_table(&self, id: TableId) -> Option<Arc<ColumnTable>> {
+        self.columnar.read().get(&id).cloned()
+    }
+
+    /// Every table in the column engine.
+    pub fn column_tables(&self) -> Vec<Arc<ColumnTable>> {
+        self.columnar.read().values().cloned().collect()
+    }
+
+    /// Brings the column engine in line with the catalog (called with `commit` held, at
+    /// timestamp `ts`): tables newly marked, changed by DDL or truncated are loaded afresh,
+    /// unmarked and dropped ones are let go. Small tables load at once; larger ones load in
+    /// a thread while writers go on (their commits queue up), and scans use the row engine
+    /// until the load is done. `background` loads every table in a thread (start-up).
+    fn sync_columnar(&self, truncated: &[TableId], ts: u64, background: bool) {
+        const LOAD_AT_ONCE_KEYS: usize = 50_000;
+        let catalog = self.catalog();
+        let mut columnar = self.columnar.write();
+        columnar.retain(|id, _| catalog.tables.get(id).is_some_and(|d| d.columnar));
+        for def in catalog.tables.values().filter(|d| d.columnar) {
+            let current = columnar
+                .get(&def.id)
+                .is_some_and(|ct| ct.def.version == def.version && !truncated.contains(&def.id));
+            if current {
+                continue;
+            }
+            let Some(store) = self.table(def.id) else {
+                continue;
+            };
+            let ct = Arc::new(ColumnTable::loading(Arc::new(def.clone()), ts));
+            columnar.insert(def.id, Arc::clone(&ct));
+            if !background && store.key_count() <= LOAD_AT_ONCE_KEYS {
+                ct.load(&store);
+                continue;
+            }
+            // The snapshot keeps garbage collection off the versions the load reads.
+            let guard = self.snapshots.register(ReadTs(ts));
+            let name = def.name.clone();
+            let spawned = std::thread::Builder::new()
+                .name("basalt-columnar-load".into())
+                .spawn(move || {
+                    let started = std::time::Instant::now();
+                    ct.load(&store);
+                    drop(guard);
+                    tracing::info!(
+                        "column engine: {name} loaded ({} rows) in {:?}",
+                        ct.progress.done.load(Ordering::Relaxed),
+                        started.elapsed()
+                    );
+                });
+            if let Err(e) = spawned {
+                tracing::error!("column engine: could not start loading {}: {e}", def.name);
+            }
+        }
+    }
+
+    /// Runs the column engine's merge on every loaded table (`force`: fold even a small
+    /// delta). Returns whether anything changed.
+    pub fn merge_columnar(&self, force: bool) -> bool {
+        let oldest = self.snapshots.oldest(|| ReadTs(self.wal.durable().ts));
+        let mut changed = false;
+        for ct in self.column_tables() {
+            match ct.merge(oldest, force) {
+                Ok(c) => changed |= c,
+                Err(e) => tracing::error!("column engine: merge of {} failed: {e}", ct.def.name),
+            }
+        }
+        changed
     }
 
     /// Refuses a new unique index over rows that already hold duplicates.
@@ -561,6 +652,7 @@ impl Engine {
             removed += n;
             self.requeue(id, kept);
         }
+        self.merge_columnar(true);
         removed
     }
 
@@ -680,22 +772,35 @@ fn bump_changed_versions(old: &Catalog, new: &mut Catalog, truncated: &[TableId]
         let Some(before) = old.tables.get(&def.id) else {
             continue;
         };
-        let same = serde_json::to_string(before).ok() == serde_json::to_string(&*def).ok();
+        // Loading into the column engine does not change what rows look like: writers'
+        // transactions under the old definition may still commit.
+        let unloaded = TableDef {
+            columnar: before.columnar,
+            ..def.clone()
+        };
+        let same = serde_json::to_string(before).ok() == serde_json::to_string(&unloaded).ok();
         if !same || truncated.contains(&def.id) {
             def.version = before.version + 1;
         }
     }
 }
 
+/// The background thread: the column engine's merge every half second, garbage collection
+/// of the row engine every two seconds.
 fn spawn_gc(engine: Weak<Engine>) {
     let _ = std::thread::Builder::new()
         .name("basalt-gc".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(2));
-            let Some(engine) = engine.upgrade() else {
-                return;
-            };
-            engine.collect_garbage();
+        .spawn(move || {
+            for tick in 1u64.. {
+                std::thread::sleep(Duration::from_millis(500));
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                engine.merge_columnar(false);
+                if tick % 4 == 0 {
+                    engine.collect_garbage();
+                }
+            }
         });
 }
 

@@ -12,6 +12,7 @@
 pub mod catalog;
 pub mod checkpoint;
 pub mod codec;
+pub mod columnar;
 pub mod engine;
 pub mod snapshots;
 pub mod table;
@@ -24,6 +25,7 @@ use basalt_common::TableId;
 
 pub use catalog::{Catalog, CheckDef, ColumnDef, IndexDef, SchemaDef, SequenceDef, TableDef};
 pub use codec::Key;
+pub use columnar::{ColumnStats, ColumnTable};
 pub use engine::{Engine, StorageConfig};
 pub use table::TableStore;
 pub use txn::Transaction;

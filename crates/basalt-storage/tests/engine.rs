@@ -59,6 +59,7 @@ async fn create_table(engine: &Arc<Engine>) -> TableId {
                     }],
                     checks: vec![],
                     version: 0,
+                    columnar: false,
                 },
             );
             Ok::<_, StorageError>(vec![])

@@ -100,6 +100,20 @@ pub enum Command {
         if_exists: bool,
     },
     UnlockTables,
+    /// `ALTER TABLE t SECONDARY_LOAD | SECONDARY_UNLOAD | SECONDARY_ENGINE [=] name`.
+    Secondary {
+        db: Option<String>,
+        table: String,
+        action: Secondary,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secondary {
+    Load,
+    Unload,
+    /// `SECONDARY_ENGINE = Rapid` (declares the engine) or `= NULL` (unloads).
+    Engine(Option<String>),
 }
 
 // ---- parsing ---------------------------------------------------------------------------------
@@ -276,6 +290,31 @@ pub fn parse(tokens: &[&Token], text: &str) -> SqlResult<Option<Command>> {
                 let name = w.ident().ok_or_else(|| syntax(text))?;
                 Command::DropDatabase { name, if_exists }
             }
+        }
+        "ALTER" if w.eat("TABLE") => {
+            let Some((db, table)) = w.qualified() else {
+                return Ok(None);
+            };
+            let action = match w.peek_kw().as_deref() {
+                Some("SECONDARY_LOAD") => Secondary::Load,
+                Some("SECONDARY_UNLOAD") => Secondary::Unload,
+                Some("SECONDARY_ENGINE") => {
+                    w.i += 1;
+                    if matches!(w.t.get(w.i), Some(Token::Eq)) {
+                        w.i += 1;
+                    }
+                    let name = w.ident().ok_or_else(|| syntax(text))?;
+                    Secondary::Engine(Some(name).filter(|n| n != "null"))
+                }
+                _ => return Ok(None),
+            };
+            if !matches!(action, Secondary::Engine(_)) {
+                w.i += 1;
+            }
+            if !w.done() {
+                return Err(syntax(text));
+            }
+            Command::Secondary { db, table, action }
         }
         "UNLOCK" => {
             if !w.eat("TABLES") {
@@ -1005,15 +1044,36 @@ impl Session {
             Command::ShowEngines => table(
                 &["Engine", "Support", "Comment", "Transactions", "XA", "Savepoints"],
                 &[],
-                vec![vec![
-                    Some("Basalt".into()),
-                    Some("DEFAULT".into()),
-                    Some("In-memory MVCC row engine, WAL-durable; ENGINE=InnoDB and others are accepted and mean this engine".into()),
-                    Some("YES".into()),
-                    Some("NO".into()),
-                    Some("YES".into()),
-                ]],
+                vec![
+                    vec![
+                        Some("Basalt".into()),
+                        Some("DEFAULT".into()),
+                        Some("In-memory MVCC row engine, WAL-durable; ENGINE=InnoDB and others are accepted and mean this engine".into()),
+                        Some("YES".into()),
+                        Some("NO".into()),
+                        Some("YES".into()),
+                    ],
+                    vec![
+                        Some("Rapid".into()),
+                        Some("YES".into()),
+                        Some("Secondary engine: in-memory column store kept in step with every commit (ALTER TABLE t SECONDARY_LOAD)".into()),
+                        Some("YES".into()),
+                        Some("NO".into()),
+                        Some("YES".into()),
+                    ],
+                ],
             ),
+            Command::Secondary { db, table, action } => {
+                let def = self.mysql_table(db, &table)?;
+                match action {
+                    Secondary::Load => crate::ddl::set_columnar(self, def.id, true).await?,
+                    Secondary::Unload | Secondary::Engine(None) => {
+                        crate::ddl::set_columnar(self, def.id, false).await?
+                    }
+                    Secondary::Engine(Some(name)) => check_secondary_engine(&name)?,
+                }
+                Ok(Output::Command("ALTER TABLE".into()))
+            }
             Command::ShowTableStatus { db, filter } => {
                 let db = self.mysql_db_or(db)?;
                 let catalog = self.engine().catalog();
@@ -1192,6 +1252,11 @@ impl Session {
             self.set_mysql_autocommit(on).await?;
             return Ok(());
         }
+        if name == "use_secondary_engine" {
+            if let Some(choice) = crate::colscan::EngineChoice::parse(&value) {
+                self.slot.set_engine(choice);
+            }
+        }
         let canonical = match name.as_str() {
             "tx_isolation" => "transaction_isolation".to_owned(),
             "tx_read_only" => "transaction_read_only".to_owned(),
@@ -1200,6 +1265,18 @@ impl Session {
         self.my_mut().vars.insert(canonical, value);
         Ok(())
     }
+}
+
+/// Rapid is the one secondary engine (`SECONDARY_ENGINE = Rapid`).
+pub(crate) fn check_secondary_engine(name: &str) -> SqlResult<()> {
+    if name.eq_ignore_ascii_case("rapid") {
+        return Ok(());
+    }
+    Err(SqlError::MySql {
+        code: 1286,
+        sqlstate: "42000",
+        message: format!("Unknown storage engine '{name}' (the secondary engine is Rapid)"),
+    })
 }
 
 pub(crate) fn no_database() -> SqlError {

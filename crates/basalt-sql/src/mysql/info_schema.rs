@@ -346,6 +346,9 @@ impl SchemaProvider for MyInformationSchema {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let lower = name.to_ascii_lowercase();
+        if lower == crate::colscan::STATUS_TABLE {
+            return crate::colscan::status_table(&self.engine).map(Some);
+        }
         if !TABLES.contains(&lower.as_str()) {
             return Ok(None);
         }
@@ -357,6 +360,7 @@ impl SchemaProvider for MyInformationSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        TABLES.contains(&name.to_ascii_lowercase().as_str())
+        let lower = name.to_ascii_lowercase();
+        TABLES.contains(&lower.as_str()) || lower == crate::colscan::STATUS_TABLE
     }
 }

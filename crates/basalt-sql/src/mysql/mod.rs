@@ -336,6 +336,13 @@ pub(crate) fn parse_piece(text: &str, tokens: Vec<TokenWithSpan>, state: &MyStat
         Err(e) => return Piece::Error(e),
     }
     let names = select_item_names(&tokens);
+    let is_create = words
+        .first()
+        .is_some_and(|t| matches!(t, Token::Word(w) if w.value.eq_ignore_ascii_case("CREATE")));
+    let tokens = match strip_secondary_engine(is_create, tokens) {
+        Ok(t) => t,
+        Err(e) => return Piece::Error(e),
+    };
     match parse_tokens(text, tokens) {
         Ok(mut stmt) => match normalize::statement(&mut stmt, state, names) {
             Ok(()) => Piece::Sql(Box::new(stmt)),
@@ -343,6 +350,50 @@ pub(crate) fn parse_piece(text: &str, tokens: Vec<TokenWithSpan>, state: &MyStat
         },
         Err(e) => Piece::Error(e),
     }
+}
+
+/// `CREATE TABLE … SECONDARY_ENGINE [=] Rapid` declares the column engine for the table, as
+/// in MySQL HeatWave, where the data is loaded by `ALTER TABLE … SECONDARY_LOAD`: the option is
+/// checked and taken out before parsing (the parser does not know it).
+fn strip_secondary_engine(
+    is_create: bool,
+    mut tokens: Vec<TokenWithSpan>,
+) -> SqlResult<Vec<TokenWithSpan>> {
+    let is_word = |t: &Token, kw: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(kw));
+    if !is_create {
+        return Ok(tokens);
+    }
+    let Some(at) = tokens
+        .iter()
+        .position(|t| is_word(&t.token, "SECONDARY_ENGINE"))
+    else {
+        return Ok(tokens);
+    };
+    let mut end = at + 1;
+    let skip_blank = |end: &mut usize| {
+        while matches!(tokens.get(*end).map(|t| &t.token), Some(Token::Whitespace(_))) {
+            *end += 1;
+        }
+    };
+    skip_blank(&mut end);
+    if matches!(tokens.get(end).map(|t| &t.token), Some(Token::Eq)) {
+        end += 1;
+        skip_blank(&mut end);
+    }
+    let name = match tokens.get(end).map(|t| &t.token) {
+        Some(Token::Word(w)) => w.value.clone(),
+        Some(Token::SingleQuotedString(s)) | Some(Token::DoubleQuotedString(s)) => s.clone(),
+        _ => return Err(SqlError::MySql {
+            code: 1064,
+            sqlstate: "42000",
+            message: "SECONDARY_ENGINE needs an engine name".into(),
+        }),
+    };
+    if !name.eq_ignore_ascii_case("null") {
+        commands::check_secondary_engine(&name)?;
+    }
+    tokens.drain(at..=end);
+    Ok(tokens)
 }
 
 /// The texts of a top-level `SELECT`'s items as written, which MySQL uses as column names

@@ -62,6 +62,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("tx_isolation", "REPEATABLE-READ"),
     ("tx_read_only", "0"),
     ("unique_checks", "1"),
+    ("use_secondary_engine", "ON"),
     ("version", MYSQL_SERVER_VERSION),
     ("version_comment", "Basalt HTAP database"),
     ("version_compile_machine", "x86_64"),
@@ -171,6 +172,16 @@ pub fn normalize_value(name: &str, value: &str) -> SqlResult<String> {
             "READ-UNCOMMITTED" | "READ-COMMITTED" | "REPEATABLE-READ" | "SERIALIZABLE" => {
                 Ok(upper.replace(' ', "-"))
             }
+            _ => Err(SqlError::MySql {
+                code: 1231,
+                sqlstate: "42000",
+                message: format!("Variable '{n}' can't be set to the value of '{value}'"),
+            }),
+        },
+        "use_secondary_engine" => match upper.as_str() {
+            "ON" | "1" => Ok("ON".into()),
+            "OFF" | "0" => Ok("OFF".into()),
+            "FORCED" | "2" => Ok("FORCED".into()),
             _ => Err(SqlError::MySql {
                 code: 1231,
                 sqlstate: "42000",
