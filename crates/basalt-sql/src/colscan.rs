@@ -80,6 +80,10 @@ impl EngineChoice {
     }
 }
 
+/// Column scans executed since the server started (`SHOW basalt.column_scans`): the
+/// differential test checks that its queries really went through the column engine.
+pub static COLUMN_SCANS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Rows decoded from a segment cost about this fraction of a row visited through the
 /// row engine's B-tree (measured in `docs/columnar.md`).
 const COLUMN_ROW_COST: f64 = 1.0 / 16.0;
@@ -453,6 +457,9 @@ impl ExecutionPlan for ColumnScanExec {
             return Err(DataFusionError::Internal(format!(
                 "no partition {partition}"
             )));
+        }
+        if partition == 0 {
+            COLUMN_SCANS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let mut reader = SegmentReader {
             def: Arc::clone(&self.def),

@@ -405,6 +405,16 @@ impl SqlError {
             SqlError::InvalidText(s) => SqlError::InvalidText(s.clone()),
             SqlError::InvalidParameterValue(s) => SqlError::InvalidParameterValue(s.clone()),
             SqlError::FeatureNotSupported(s) => SqlError::FeatureNotSupported(s.clone()),
+            SqlError::Internal(s) => SqlError::Internal(s.clone()),
+            SqlError::MySql {
+                code,
+                sqlstate,
+                message,
+            } => SqlError::MySql {
+                code: *code,
+                sqlstate,
+                message: message.clone(),
+            },
             other => SqlError::DataException(other.to_string()),
         }
     }

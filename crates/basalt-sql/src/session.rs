@@ -926,13 +926,18 @@ impl Session {
 
     fn show(&self, variable: &[datafusion::sql::sqlparser::ast::Ident]) -> SqlResult<Output> {
         let name = show_name(variable);
-        if name == "basalt.fast_path_statements" {
+        let counter = match name.as_str() {
+            "basalt.fast_path_statements" => Some(self.fast_statements),
+            "basalt.column_scans" => Some(
+                crate::colscan::COLUMN_SCANS.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            _ => None,
+        };
+        if let Some(count) = counter {
             let schema = show_schema(&name);
             let batch = RecordBatch::try_new(
                 Arc::clone(&schema),
-                vec![Arc::new(StringArray::from(vec![self
-                    .fast_statements
-                    .to_string()]))],
+                vec![Arc::new(StringArray::from(vec![count.to_string()]))],
             )?;
             return Ok(Output::Rows {
                 schema,

@@ -348,7 +348,10 @@ impl Engine {
             let Some(store) = self.table(def.id) else {
                 continue;
             };
-            let ct = Arc::new(ColumnTable::loading(Arc::new(def.clone()), ts));
+            // A table without any version has no past an older snapshot could see: every
+            // snapshot may read it from the column engine.
+            let from = if store.key_count() == 0 { 0 } else { ts };
+            let ct = Arc::new(ColumnTable::loading(Arc::new(def.clone()), from));
             columnar.insert(def.id, Arc::clone(&ct));
             if !background && store.key_count() <= LOAD_AT_ONCE_KEYS {
                 ct.load(&store);
