@@ -108,7 +108,11 @@ impl Config {
             "auto" => basalt_sql::colscan::EngineChoice::Auto,
             "row" => basalt_sql::colscan::EngineChoice::Row,
             "column" => basalt_sql::colscan::EngineChoice::Column,
-            _ => return Err(format!("invalid engine {engine_text:?} (expected auto, row or column)")),
+            _ => {
+                return Err(format!(
+                    "invalid engine {engine_text:?} (expected auto, row or column)"
+                ))
+            }
         };
         let columnar_text = args
             .columnar_tables

@@ -67,9 +67,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let db = tokio::task::spawn_blocking(move || {
         Database::open_with(storage, engine, columnar_new_tables)
     })
-        .await
-        .map_err(|e| format!("start-up failed: {e}"))?
-        .map_err(|e| format!("cannot open data directory {data_dir}: {e}"))?;
+    .await
+    .map_err(|e| format!("start-up failed: {e}"))?
+    .map_err(|e| format!("cannot open data directory {data_dir}: {e}"))?;
     let pg_addr: SocketAddr = format!("{}:{}", config.listen, config.pg_port)
         .parse()
         .map_err(|e| format!("invalid listen address {}: {e}", config.listen))?;

@@ -289,8 +289,10 @@ fn fraction(seg: &Segment, preds: &[Pred]) -> f64 {
 
 fn pred_fraction(zone: &Zone, p: &Pred, rows: usize) -> f64 {
     use std::cmp::Ordering::*;
-    let (Some(vs_min), Some(vs_max)) = (p.value.partial_cmp(&zone.min), p.value.partial_cmp(&zone.max))
-    else {
+    let (Some(vs_min), Some(vs_max)) = (
+        p.value.partial_cmp(&zone.min),
+        p.value.partial_cmp(&zone.max),
+    ) else {
         return 1.0; // different types: no pruning
     };
     let possible = match p.op {
@@ -531,8 +533,7 @@ impl SegmentReader {
             .map(|&pos| seg.column(pos))
             .collect::<Result<Vec<ArrayRef>, _>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(seg.rows));
-        let batch =
-            RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options)?;
+        let batch = RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options)?;
         match seg.visibility(self.scan.read_ts, self.scan.own.as_deref()) {
             None => Ok(batch),
             Some(mask) => Ok(filter_record_batch(&batch, &mask)?),

@@ -928,9 +928,9 @@ impl Session {
         let name = show_name(variable);
         let counter = match name.as_str() {
             "basalt.fast_path_statements" => Some(self.fast_statements),
-            "basalt.column_scans" => Some(
-                crate::colscan::COLUMN_SCANS.load(std::sync::atomic::Ordering::Relaxed),
-            ),
+            "basalt.column_scans" => {
+                Some(crate::colscan::COLUMN_SCANS.load(std::sync::atomic::Ordering::Relaxed))
+            }
             _ => None,
         };
         if let Some(count) = counter {

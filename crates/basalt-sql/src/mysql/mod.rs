@@ -371,7 +371,10 @@ fn strip_secondary_engine(
     };
     let mut end = at + 1;
     let skip_blank = |end: &mut usize| {
-        while matches!(tokens.get(*end).map(|t| &t.token), Some(Token::Whitespace(_))) {
+        while matches!(
+            tokens.get(*end).map(|t| &t.token),
+            Some(Token::Whitespace(_))
+        ) {
             *end += 1;
         }
     };
@@ -383,11 +386,13 @@ fn strip_secondary_engine(
     let name = match tokens.get(end).map(|t| &t.token) {
         Some(Token::Word(w)) => w.value.clone(),
         Some(Token::SingleQuotedString(s)) | Some(Token::DoubleQuotedString(s)) => s.clone(),
-        _ => return Err(SqlError::MySql {
-            code: 1064,
-            sqlstate: "42000",
-            message: "SECONDARY_ENGINE needs an engine name".into(),
-        }),
+        _ => {
+            return Err(SqlError::MySql {
+                code: 1064,
+                sqlstate: "42000",
+                message: "SECONDARY_ENGINE needs an engine name".into(),
+            })
+        }
     };
     if !name.eq_ignore_ascii_case("null") {
         commands::check_secondary_engine(&name)?;
