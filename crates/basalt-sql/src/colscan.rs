@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use basalt_common::value::ColumnBuilder;
-use basalt_common::{Row, Value};
+use basalt_common::Row;
 use basalt_storage::columnar::{ScanSource, Segment, Zone};
 use basalt_storage::txn::WriteOp;
 use basalt_storage::{Engine, Key, TableDef, Transaction};
@@ -545,13 +544,7 @@ impl SegmentReader {
             .scan
             .columns
             .iter()
-            .map(|&pos| {
-                let mut b = ColumnBuilder::new(&self.def.columns[pos].ty, rows.len());
-                for row in rows {
-                    b.push(row.get(pos).unwrap_or(&Value::Null));
-                }
-                b.finish()
-            })
+            .map(|&pos| crate::provider::column_of_rows(&self.def, pos, rows.iter().copied()))
             .collect();
         let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
         Ok(RecordBatch::try_new_with_options(

@@ -747,14 +747,7 @@ impl ScanReader {
             .columns
             .iter()
             .map(|col| match col {
-                Some(pos) => {
-                    let ty = &self.def.columns[*pos].ty;
-                    let mut b = ColumnBuilder::new(ty, rows.len());
-                    for (_, row) in rows {
-                        b.push(row.get(*pos).unwrap_or(&Value::Null));
-                    }
-                    b.finish()
-                }
+                Some(pos) => column_of_rows(&self.def, *pos, rows.iter().map(|(_, r)| r)),
                 None => Arc::new(BinaryArray::from_iter_values(
                     rows.iter().map(|(k, _)| k.as_ref()),
                 )) as ArrayRef,
@@ -767,6 +760,19 @@ impl ScanReader {
             &options,
         )?)
     }
+}
+
+/// The Arrow array of the column at physical position `pos` of `rows`.
+pub(crate) fn column_of_rows<'a>(
+    def: &TableDef,
+    pos: usize,
+    rows: impl ExactSizeIterator<Item = &'a Row>,
+) -> ArrayRef {
+    let mut b = ColumnBuilder::new(&def.columns[pos].ty, rows.len());
+    for row in rows {
+        b.push(row.get(pos).unwrap_or(&Value::Null));
+    }
+    b.finish()
 }
 
 /// Downcast helper for tests and EXPLAIN consumers.
