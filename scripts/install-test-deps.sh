@@ -39,7 +39,10 @@ PY="${PYTHON:-python3}"
 if ! "$PY" - <<'PYEOF' 2>/dev/null
 import importlib, sys
 import pytest, psycopg, asyncpg, sqlalchemy, pandas
-import pymysql, mysql.connector, MySQLdb
+import pymysql, mysql.connector, MySQLdb, duckdb
+import shutil
+if shutil.which("tpchgen-cli") is None:
+    sys.exit(1)
 from psycopg import pq  # binary/c implementation importable
 if int(sqlalchemy.__version__.split(".")[0]) < 2:
     sys.exit(1)
@@ -47,7 +50,7 @@ PYEOF
 then
   log "pip install python test deps"
   "$PY" -m pip install --quiet "pytest" "psycopg[binary]>=3.1" "asyncpg" "sqlalchemy>=2" "pandas" \
-    "pymysql" "mysql-connector-python" "mysqlclient"
+    "pymysql" "mysql-connector-python" "mysqlclient" "duckdb" "tpchgen-cli"
 else
   log "python deps already installed"
 fi

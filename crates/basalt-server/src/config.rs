@@ -13,6 +13,7 @@ pub const DEFAULT_MYSQL_PORT: u16 = 3307;
 pub const DEFAULT_HTTP_PORT: u16 = 8080;
 /// Checkpoint after this many WAL bytes (64 MiB); 0 = only at clean shutdown.
 pub const DEFAULT_CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
+pub const DEFAULT_ANALYTICS_NICE: i32 = 10;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,7 +24,7 @@ pub const DEFAULT_CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
                   PostgreSQL wire protocol on --pg-port, health endpoint on --http-port.\n\n\
                   Every option can also be set with its BASALT_* environment variable or in a \
                   TOML file given with --config (keys: data_dir, listen, pg_port, mysql_port, \
-                  http_port, checkpoint_wal_bytes, engine, columnar_tables). Flags win over the environment, which wins \
+                  http_port, checkpoint_wal_bytes, engine, columnar_tables, analytics_nice). Flags win over the environment, which wins \
                   over the file."
 )]
 pub struct Cli {
@@ -69,6 +70,10 @@ pub struct ServeArgs {
     /// [default: none]
     #[arg(long, env = "BASALT_COLUMNAR_TABLES")]
     pub columnar_tables: Option<String>,
+    /// Nice value (0-19) of the threads that run queries reading the column engine, so that
+    /// analytics yield the CPU to transactions; 0 = same priority [default: 10]
+    #[arg(long, env = "BASALT_ANALYTICS_NICE", value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub analytics_nice: Option<i32>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -82,6 +87,7 @@ struct FileConfig {
     checkpoint_wal_bytes: Option<u64>,
     engine: Option<String>,
     columnar_tables: Option<String>,
+    analytics_nice: Option<i32>,
 }
 
 /// The effective configuration.
@@ -95,6 +101,7 @@ pub struct Config {
     pub checkpoint_wal_bytes: u64,
     pub engine: basalt_sql::colscan::EngineChoice,
     pub columnar_new_tables: bool,
+    pub analytics_nice: i32,
 }
 
 impl Config {
@@ -127,9 +134,19 @@ impl Config {
                 ))
             }
         };
+        let analytics_nice = args
+            .analytics_nice
+            .or(file.analytics_nice)
+            .unwrap_or(DEFAULT_ANALYTICS_NICE);
+        if !(0..=19).contains(&analytics_nice) {
+            return Err(format!(
+                "invalid analytics_nice {analytics_nice} (expected 0 to 19)"
+            ));
+        }
         Ok(Config {
             engine,
             columnar_new_tables,
+            analytics_nice,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -193,5 +210,24 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.contains("pg_prot"), "{err}");
+    }
+
+    #[test]
+    fn analytics_nice_defaults_to_10_and_must_be_0_to_19() {
+        assert_eq!(
+            Config::resolve(ServeArgs::default())
+                .unwrap()
+                .analytics_nice,
+            10
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("basalt.toml");
+        std::fs::write(&path, "analytics_nice = 25\n").unwrap();
+        let err = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("analytics_nice"), "{err}");
     }
 }

@@ -19,9 +19,11 @@ use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Result as DfResult, ScalarValue, Statistics};
+use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
@@ -564,21 +566,53 @@ pub fn as_column_scan(plan: &dyn Any) -> Option<&ColumnScanExec> {
 /// memory (`pg_catalog.basalt_columnar`, MySQL `information_schema.basalt_columnar`).
 pub const STATUS_TABLE: &str = "basalt_columnar";
 
-pub fn status_table(engine: &Engine) -> DfResult<Arc<dyn datafusion::catalog::TableProvider>> {
-    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+pub fn status_table(engine: &Arc<Engine>) -> DfResult<Arc<dyn TableProvider>> {
+    Ok(Arc::new(StatusTable {
+        engine: Arc::clone(engine),
+        schema: status_schema(),
+    }))
+}
+
+/// The view is read when a query runs, not when it is planned: a prepared statement that
+/// polls load progress sees it move.
+struct StatusTable {
+    engine: Arc<Engine>,
+    schema: SchemaRef,
+}
+
+impl fmt::Debug for StatusTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(STATUS_TABLE)
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for StatusTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let batch = status_batch(&self.engine, Arc::clone(&self.schema))?;
+        MemTable::try_new(Arc::clone(&self.schema), vec![vec![batch]])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
+
+fn status_schema() -> SchemaRef {
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    let catalog = engine.catalog();
-    let mut tables = engine.column_tables();
-    tables.sort_by(|a, b| (&a.def.schema, &a.def.name).cmp(&(&b.def.schema, &b.def.name)));
-    // Only tables whose definition is current (a replaced load is being let go).
-    tables.retain(|t| catalog.tables.contains_key(&t.table));
-    let stats: Vec<_> = tables.iter().map(|t| t.stats()).collect();
-    let int = |f: &dyn Fn(usize) -> u64| -> ArrayRef {
-        Arc::new(Int64Array::from_iter_values(
-            (0..tables.len()).map(|i| f(i) as i64),
-        ))
-    };
-    let schema = Arc::new(Schema::new(vec![
+    Arc::new(Schema::new(vec![
         Field::new("table_schema", DataType::Utf8, false),
         Field::new("table_name", DataType::Utf8, false),
         Field::new("state", DataType::Utf8, false),
@@ -591,7 +625,22 @@ pub fn status_table(engine: &Engine) -> DfResult<Arc<dyn datafusion::catalog::Ta
         Field::new("memory_bytes", DataType::Int64, false),
         Field::new("raw_bytes", DataType::Int64, false),
         Field::new("compression_ratio", DataType::Float64, true),
-    ]));
+    ]))
+}
+
+fn status_batch(engine: &Engine, schema: SchemaRef) -> DfResult<RecordBatch> {
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+    let catalog = engine.catalog();
+    let mut tables = engine.column_tables();
+    tables.sort_by(|a, b| (&a.def.schema, &a.def.name).cmp(&(&b.def.schema, &b.def.name)));
+    // Only tables whose definition is current (a replaced load is being let go).
+    tables.retain(|t| catalog.tables.contains_key(&t.table));
+    let stats: Vec<_> = tables.iter().map(|t| t.stats()).collect();
+    let int = |f: &dyn Fn(usize) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            (0..tables.len()).map(|i| f(i) as i64),
+        ))
+    };
     let state = |i: usize| -> String {
         let t = &tables[i];
         if let Some(f) = t.progress.failure() {
@@ -623,9 +672,5 @@ pub fn status_table(engine: &Engine) -> DfResult<Arc<dyn datafusion::catalog::Ta
             (s.encoded_bytes > 0).then(|| s.raw_bytes as f64 / s.encoded_bytes as f64)
         }))),
     ];
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
-    Ok(Arc::new(datafusion::datasource::MemTable::try_new(
-        schema,
-        vec![vec![batch]],
-    )?))
+    Ok(RecordBatch::try_new(schema, columns)?)
 }

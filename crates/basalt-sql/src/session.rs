@@ -1004,7 +1004,9 @@ impl Session {
     ) -> SqlResult<(SchemaRef, Vec<RecordBatch>)> {
         let df = self.ctx.execute_logical_plan(plan).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
+        let task_ctx = Arc::new(df.task_ctx());
+        let physical = df.create_physical_plan().await?;
+        let batches = crate::analytics::collect_plan(physical, task_ctx).await?;
         Ok((schema, batches))
     }
 

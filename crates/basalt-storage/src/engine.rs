@@ -25,7 +25,7 @@ use crate::columnar::ColumnTable;
 use crate::snapshots::Snapshots;
 use crate::table::TableStore;
 use crate::txn::{validate_op, Transaction};
-use crate::wal::{self, Wal, WalOp, WalRecord};
+use crate::wal::{self, CommitEncoder, Wal, WalRecord};
 use crate::StorageError;
 
 #[derive(Debug, Clone)]
@@ -110,6 +110,7 @@ impl Engine {
         // Replayed updates and deletes leave old versions: the first pass looks at these
         // tables whole.
         let mut replayed: HashMap<TableId, PendingGc> = HashMap::new();
+        last_ts = last_ts.max(recovered.max_ts);
         for record in recovered.records {
             last_ts = last_ts.max(record.ts().0);
             match record {
@@ -131,6 +132,12 @@ impl Engine {
                         replayed.insert(op.table, PendingGc::Whole);
                         store.data.write().install(def, op.key, op.row, ts);
                     }
+                }
+                WalRecord::CommitPart { ts, .. } => {
+                    return Err(StorageError::Internal(format!(
+                        "WAL recovery returned an unmerged part of commit {}",
+                        ts.0
+                    )));
                 }
                 WalRecord::Catalog {
                     catalog: new,
@@ -216,22 +223,26 @@ impl Engine {
             let mut state = self.commit.lock();
             let catalog = self.catalog();
             let tables = self.tables.read();
-            let mut ops = Vec::new();
             for (id, tw) in writes.tables.iter().filter(|(_, tw)| !tw.ops.is_empty()) {
                 let def = catalog.table(*id)?;
                 let store = tables.get(id).ok_or(StorageError::TableDropped(*id))?;
                 crate::txn::validate_own_unique(def, tw)?;
                 for (key, op) in &tw.ops {
                     validate_op(store, def, txn.read_ts, key, op, tw)?;
-                    ops.push(WalOp {
-                        table: *id,
-                        key: key.clone(),
-                        row: op.row.clone(),
-                    });
                 }
             }
             let ts = CommitTs(state.last_ts + 1);
-            let payload = WalRecord::Commit { ts, ops }.encode()?;
+            // A large transaction goes to the log in parts as it is encoded; they publish
+            // nothing, and recovery ignores them unless the final record follows.
+            let mut record = CommitEncoder::new(ts);
+            for (id, tw) in &writes.tables {
+                for (key, op) in &tw.ops {
+                    if let Some(part) = record.push(*id, key, op.row.as_deref()) {
+                        self.wal.append_part(&part)?;
+                    }
+                }
+            }
+            let payload = record.finish(true);
             // Install before queueing the record: the flusher may publish the timestamp as
             // visible as soon as the record is queued.
             let mut gc: Vec<(TableId, Vec<Key>)> = Vec::new();

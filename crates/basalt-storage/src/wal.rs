@@ -1,7 +1,9 @@
 //! The write-ahead log: append-only segment files of checksummed records, with group commit.
 //!
 //! Frame: `len: u32 LE | crc32c(payload): u32 LE | payload`. One record per committed
-//! transaction or DDL change. Segments are named by the LSN (byte position in the whole log)
+//! transaction or DDL change; a transaction larger than `PART_BYTES` is logged as
+//! `CommitPart` records followed by its `Commit`, all appended together under the commit
+//! lock, and recovery applies the parts only with the `Commit` that ends them. Segments are named by the LSN (byte position in the whole log)
 //! of their first record, so recovery reads them in order and a checkpoint can delete the
 //! segments wholly before its start LSN.
 //!
@@ -32,8 +34,15 @@ const FRAME_HEADER_BYTES: usize = 8;
 /// refused before it is logged).
 pub const RECORD_BYTES_MAX: usize = 1 << 30;
 
+/// Size at which a transaction's log record is cut into parts, so that a COPY of millions of
+/// rows is logged in bounded pieces rather than one record held whole in memory.
+pub const PART_BYTES: usize = 8 << 20;
+
 const KIND_COMMIT: u8 = 1;
 const KIND_CATALOG: u8 = 2;
+const KIND_COMMIT_PART: u8 = 3;
+/// kind u8 | ts u64 | op count u32
+const COMMIT_HEADER_BYTES: usize = 13;
 
 #[derive(Debug, Clone)]
 pub struct WalOp {
@@ -48,6 +57,12 @@ pub enum WalRecord {
         ts: CommitTs,
         ops: Vec<WalOp>,
     },
+    /// Leading changes of a transaction too large for one record; its `Commit` follows.
+    /// `recover` merges parts into their `Commit` and never returns them.
+    CommitPart {
+        ts: CommitTs,
+        ops: Vec<WalOp>,
+    },
     /// A DDL change: the whole new catalog, and the tables whose rows it removed.
     Catalog {
         ts: CommitTs,
@@ -59,28 +74,21 @@ pub enum WalRecord {
 impl WalRecord {
     pub fn ts(&self) -> CommitTs {
         match self {
-            WalRecord::Commit { ts, .. } | WalRecord::Catalog { ts, .. } => *ts,
+            WalRecord::Commit { ts, .. }
+            | WalRecord::CommitPart { ts, .. }
+            | WalRecord::Catalog { ts, .. } => *ts,
         }
     }
 
     pub fn encode(&self) -> Result<Vec<u8>, StorageError> {
         let mut out = Vec::new();
         match self {
-            WalRecord::Commit { ts, ops } => {
-                out.push(KIND_COMMIT);
-                put_u64(&mut out, ts.0);
-                put_u32(&mut out, ops.len() as u32);
+            WalRecord::Commit { ts, ops } | WalRecord::CommitPart { ts, ops } => {
+                let mut enc = CommitEncoder::new(*ts);
                 for op in ops {
-                    put_u32(&mut out, op.table.0);
-                    put_bytes(&mut out, &op.key);
-                    match &op.row {
-                        Some(row) => {
-                            out.push(1);
-                            encode_row(row, &mut out);
-                        }
-                        None => out.push(0),
-                    }
+                    enc.put(op.table, &op.key, op.row.as_deref());
                 }
+                out = enc.finish(matches!(self, WalRecord::Commit { .. }));
             }
             WalRecord::Catalog {
                 ts,
@@ -109,7 +117,7 @@ impl WalRecord {
         let kind = r.u8()?;
         let ts = CommitTs(r.u64()?);
         let record = match kind {
-            KIND_COMMIT => {
+            KIND_COMMIT | KIND_COMMIT_PART => {
                 let n = r.u32()? as usize;
                 let mut ops = Vec::with_capacity(n.min(payload.len()));
                 for _ in 0..n {
@@ -121,7 +129,11 @@ impl WalRecord {
                     };
                     ops.push(WalOp { table, key, row });
                 }
-                WalRecord::Commit { ts, ops }
+                if kind == KIND_COMMIT {
+                    WalRecord::Commit { ts, ops }
+                } else {
+                    WalRecord::CommitPart { ts, ops }
+                }
             }
             KIND_CATALOG => {
                 let n = r.u32()? as usize;
@@ -143,6 +155,59 @@ impl WalRecord {
             return Err(StorageError::Corrupt("trailing bytes after record".into()));
         }
         Ok(record)
+    }
+}
+
+/// Encodes one transaction's changes as it goes: `put` hands back a finished `CommitPart`
+/// payload whenever the record reaches `PART_BYTES`, and `finish` the final record.
+pub struct CommitEncoder {
+    ts: CommitTs,
+    out: Vec<u8>,
+    ops: u32,
+}
+
+impl CommitEncoder {
+    pub fn new(ts: CommitTs) -> CommitEncoder {
+        let mut out = Vec::new();
+        out.push(KIND_COMMIT);
+        put_u64(&mut out, ts.0);
+        put_u32(&mut out, 0);
+        CommitEncoder { ts, out, ops: 0 }
+    }
+
+    fn put(&mut self, table: TableId, key: &[u8], row: Option<&[basalt_common::Value]>) {
+        put_u32(&mut self.out, table.0);
+        put_bytes(&mut self.out, key);
+        match row {
+            Some(row) => {
+                self.out.push(1);
+                encode_row(row, &mut self.out);
+            }
+            None => self.out.push(0),
+        }
+        self.ops += 1;
+    }
+
+    /// Adds one change; returns a full `CommitPart` payload to log when the record is big.
+    pub fn push(
+        &mut self,
+        table: TableId,
+        key: &[u8],
+        row: Option<&[basalt_common::Value]>,
+    ) -> Option<Vec<u8>> {
+        self.put(table, key, row);
+        if self.out.len() < PART_BYTES {
+            return None;
+        }
+        let ts = self.ts;
+        Some(std::mem::replace(self, CommitEncoder::new(ts)).finish(false))
+    }
+
+    /// The record: the final `Commit` (`last`) or a `CommitPart`.
+    pub fn finish(mut self, last: bool) -> Vec<u8> {
+        self.out[0] = if last { KIND_COMMIT } else { KIND_COMMIT_PART };
+        self.out[9..COMMIT_HEADER_BYTES].copy_from_slice(&self.ops.to_le_bytes());
+        self.out
     }
 }
 
@@ -177,6 +242,9 @@ pub struct Recovered {
     pub records: Vec<WalRecord>,
     /// LSN just past the last good record: where appending continues.
     pub end_lsn: u64,
+    /// The newest timestamp in the log, counting the parts of a transaction a crash cut
+    /// short: new commits must be later, or their `Commit` would adopt those parts.
+    pub max_ts: u64,
 }
 
 /// Reads every record of the segments starting at or after `from_lsn`.
@@ -187,6 +255,9 @@ pub struct Recovered {
 pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
     let segments = list_segments(dir)?;
     let mut records = Vec::new();
+    // Parts of a transaction whose `Commit` has not been read yet.
+    let mut parts: Option<(CommitTs, Vec<WalOp>)> = None;
+    let mut max_ts = 0;
     let mut end_lsn = from_lsn;
     let live: Vec<_> = segments
         .iter()
@@ -205,7 +276,28 @@ pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
                             path.display()
                         ))
                     })?;
-                    records.push(record);
+                    max_ts = max_ts.max(record.ts().0);
+                    match record {
+                        WalRecord::CommitPart { ts, ops } => match &mut parts {
+                            Some((pts, pops)) if *pts == ts => pops.extend(ops),
+                            _ => parts = Some((ts, ops)),
+                        },
+                        WalRecord::Commit { ts, mut ops } => {
+                            if let Some((pts, mut pops)) = parts.take() {
+                                if pts == ts {
+                                    pops.append(&mut ops);
+                                    ops = pops;
+                                }
+                            }
+                            records.push(WalRecord::Commit { ts, ops });
+                        }
+                        other => {
+                            // Parts not ended by their commit belong to a transaction cut
+                            // short by a crash: never acknowledged, so dropped.
+                            parts = None;
+                            records.push(other);
+                        }
+                    }
                     pos = next;
                 }
                 Err(frame_end) => {
@@ -239,7 +331,11 @@ pub fn recover(dir: &Path, from_lsn: u64) -> Result<Recovered, StorageError> {
         }
         end_lsn = start + pos as u64;
     }
-    Ok(Recovered { records, end_lsn })
+    Ok(Recovered {
+        records,
+        end_lsn,
+        max_ts,
+    })
 }
 
 /// Whether any complete, checksum-valid frame starts after `pos`.
@@ -345,6 +441,19 @@ impl Wal {
     /// Queues one record; returns the LSN that must be durable before it is acknowledged.
     /// Call with the engine's commit lock held, so that log order is timestamp order.
     pub fn append(&self, payload: &[u8], ts: CommitTs) -> Result<u64, StorageError> {
+        self.queue_record(payload, Some(ts))
+    }
+
+    /// Queues a `CommitPart` record: durable like any other, but it publishes no timestamp,
+    /// since the transaction is not installed until its final record is queued.
+    pub fn append_part(&self, payload: &[u8]) -> Result<u64, StorageError> {
+        self.queue_record(payload, None)
+    }
+
+    fn queue_record(&self, payload: &[u8], ts: Option<CommitTs>) -> Result<u64, StorageError> {
+        if payload.len() > RECORD_BYTES_MAX {
+            return Err(StorageError::TransactionTooLarge(payload.len()));
+        }
         let mut q = self.queue.lock();
         while q.queued_bytes > QUEUE_BYTES_MAX && !q.shutdown {
             self.queue_cond.wait(&mut q);
@@ -356,7 +465,9 @@ impl Wal {
         frame(payload, &mut buf);
         q.end_lsn += buf.len() as u64;
         q.queued_bytes += buf.len();
-        q.last_ts = ts.0;
+        if let Some(ts) = ts {
+            q.last_ts = ts.0;
+        }
         let end = q.end_lsn;
         q.chunks.push(Chunk::Bytes(buf));
         if end - q.segment_start >= SEGMENT_BYTES_MAX {
@@ -576,6 +687,117 @@ mod tests {
             recover(dir.path(), 0).is_err(),
             "acknowledged records after the damage must not be cut off"
         );
+    }
+
+    fn op(n: i64) -> WalOp {
+        WalOp {
+            table: TableId(1),
+            key: crate::codec::encode_rowid(n),
+            row: Some(vec![Value::Int64(n)].into()),
+        }
+    }
+
+    #[test]
+    fn parts_join_their_commit_and_orphan_parts_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut buf = Vec::new();
+        let record = |r: WalRecord, buf: &mut Vec<u8>| frame(&r.encode().unwrap(), buf);
+        // ts 1: two parts and the commit; ts 2: a part cut off by a crash, then ts 3 (written
+        // after restart); ts 4: a part at the very end.
+        record(
+            WalRecord::CommitPart {
+                ts: CommitTs(1),
+                ops: vec![op(1), op(2)],
+            },
+            &mut buf,
+        );
+        record(
+            WalRecord::CommitPart {
+                ts: CommitTs(1),
+                ops: vec![op(3)],
+            },
+            &mut buf,
+        );
+        record(
+            WalRecord::Commit {
+                ts: CommitTs(1),
+                ops: vec![op(4)],
+            },
+            &mut buf,
+        );
+        record(
+            WalRecord::CommitPart {
+                ts: CommitTs(2),
+                ops: vec![op(5)],
+            },
+            &mut buf,
+        );
+        record(
+            WalRecord::Commit {
+                ts: CommitTs(3),
+                ops: vec![op(6)],
+            },
+            &mut buf,
+        );
+        record(
+            WalRecord::CommitPart {
+                ts: CommitTs(4),
+                ops: vec![op(7)],
+            },
+            &mut buf,
+        );
+        fs::write(segment_path(dir.path(), 0), &buf).unwrap();
+        let r = recover(dir.path(), 0).unwrap();
+        let commits: Vec<(u64, Vec<Key>)> = r
+            .records
+            .iter()
+            .map(|rec| match rec {
+                WalRecord::Commit { ts, ops } => {
+                    (ts.0, ops.iter().map(|o| o.key.clone()).collect())
+                }
+                other => panic!("unexpected record {:?}", other.ts()),
+            })
+            .collect();
+        let keys = |ns: &[i64]| {
+            ns.iter()
+                .map(|n| crate::codec::encode_rowid(*n))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(commits, vec![(1, keys(&[1, 2, 3, 4])), (3, keys(&[6]))]);
+        assert_eq!(
+            r.max_ts, 4,
+            "the orphan part's timestamp must not be reused"
+        );
+    }
+
+    #[test]
+    fn encoder_cuts_large_transactions_into_parts() {
+        let mut enc = CommitEncoder::new(CommitTs(9));
+        let row: Row = vec![Value::Text("y".repeat(1 << 16))].into();
+        let mut parts = Vec::new();
+        for n in 0..300 {
+            if let Some(p) = enc.push(TableId(1), &crate::codec::encode_rowid(n), Some(&row)) {
+                parts.push(p);
+            }
+        }
+        let last = enc.finish(true);
+        assert!(parts.len() >= 2, "{} parts", parts.len());
+        assert!(parts.iter().all(|p| p.len() < PART_BYTES + (1 << 17)));
+        let mut total = 0;
+        for p in &parts {
+            match WalRecord::decode(p).unwrap() {
+                WalRecord::CommitPart { ts, ops } => {
+                    assert_eq!(ts, CommitTs(9));
+                    total += ops.len();
+                }
+                _ => panic!("a part must decode as CommitPart"),
+            }
+        }
+        match WalRecord::decode(&last).unwrap() {
+            WalRecord::Commit { ops, .. } => total += ops.len(),
+            _ => panic!("the last record must be a Commit"),
+        }
+        assert_eq!(total, 300);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

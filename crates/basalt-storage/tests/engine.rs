@@ -602,3 +602,34 @@ async fn dropping_a_primary_key_gives_the_same_row_ids_after_recovery() {
     ids.sort_by_key(|v| format!("{v:?}"));
     assert_eq!(ids, vec![Value::Int32(2), Value::Int32(3)]);
 }
+
+#[tokio::test]
+async fn a_transaction_larger_than_one_log_record_survives_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let t;
+    let big = "x".repeat(10_000); // 3,000 rows of 10 KB: the log record is cut into parts
+    {
+        let engine = open(dir.path());
+        t = create_table(&engine).await;
+        let def = engine.catalog().table(t).unwrap().clone();
+        let store = engine.table(t).unwrap();
+        let txn = engine.begin();
+        for i in 0..3000 {
+            txn.insert(&store, &def, row(i, &format!("{i}{big}")))
+                .unwrap();
+        }
+        engine.commit(&txn).await.unwrap();
+        insert(&engine, t, 5000, "after").await;
+    }
+    let engine = open(dir.path());
+    for i in [0, 1234, 2999] {
+        assert_eq!(read(&engine, t, i), Some(format!("{i}{big}")));
+    }
+    assert_eq!(read(&engine, t, 5000).as_deref(), Some("after"));
+    // Commits after recovery get later timestamps and recover too.
+    insert(&engine, t, 5001, "later").await;
+    drop(engine);
+    let engine = open(dir.path());
+    assert_eq!(read(&engine, t, 5001).as_deref(), Some("later"));
+    assert_eq!(read(&engine, t, 2999), Some(format!("2999{big}")));
+}
