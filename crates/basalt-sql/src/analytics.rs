@@ -6,7 +6,8 @@
 //! transactions and analytics compete for the same cores the scheduler gives the
 //! transactions their share first (ARCHITECTURE "Router": analytics must not slow OLTP).
 //! Short transactional statements never come here. The priority is a nice value
-//! (`--analytics-nice`, default 10; 0 gives analytics equal weight).
+//! (`--analytics-nice`, default 10; 0 gives analytics equal weight; 19 also puts the threads
+//! in the SCHED_IDLE class, so they run only on CPU time transactions leave unused).
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -50,10 +51,18 @@ fn lower_thread_priority(nice: i32) {
     if nice == 0 {
         return;
     }
-    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours.
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours;
+    // sched_setscheduler reads the parameter struct only during the call.
     let rc = unsafe {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+        let rc = libc::setpriority(libc::PRIO_PROCESS, tid, nice);
+        if rc == 0 && nice >= 19 {
+            // 19: only CPU time nobody else wants (SCHED_IDLE).
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(tid as libc::pid_t, libc::SCHED_IDLE, &param)
+        } else {
+            rc
+        }
     };
     if rc != 0 {
         tracing::warn!(
