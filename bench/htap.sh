@@ -16,8 +16,6 @@
 # This is a benchmark, not a test: it is not run by tests/run_all.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/basalt-target}"
 
 TABLES="${TABLES:-4}"
 TABLE_SIZE="${TABLE_SIZE:-200000}"
@@ -28,13 +26,8 @@ ENGINE="${ENGINE:-auto}"
 
 command -v sysbench >/dev/null || apt-get install -y sysbench >/dev/null
 python3 -c "import psycopg" 2>/dev/null || python3 -m pip install --quiet "psycopg[binary]>=3.1"
-BASALT_BIN="${BASALT_BIN:-$CARGO_TARGET_DIR/release/basalt}"
-if [ ! -x "$BASALT_BIN" ]; then
-  echo "building Basalt (release)…" >&2
-  cargo build --release --bin basalt >&2 || exit 1
-fi
+source bench/common.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 B_PG=$(free_port); B_MY=$(free_port); B_HTTP=$(free_port)
 B_DATA=$(mktemp -d)
 "$BASALT_BIN" serve --data-dir "$B_DATA" --pg-port "$B_PG" --mysql-port "$B_MY" --http-port "$B_HTTP" \

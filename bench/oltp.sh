@@ -21,8 +21,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-export PATH="$HOME/.cargo/bin:$PATH"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/basalt-target}"
 
 DRIVERS="${DRIVERS:-pgsql mysql}"
 TABLES="${TABLES:-4}"
@@ -35,13 +33,8 @@ PGBENCH="${PGBENCH-select tpcb}"
 PGBENCH_SCALE="${PGBENCH_SCALE:-10}"
 
 command -v sysbench >/dev/null || apt-get install -y sysbench >/dev/null
-BASALT_BIN="${BASALT_BIN:-$CARGO_TARGET_DIR/release/basalt}"
-if [ ! -x "$BASALT_BIN" ]; then
-  echo "building Basalt (release)…" >&2
-  cargo build --release --bin basalt >&2 || exit 1
-fi
+source bench/common.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 B_PG=$(free_port); B_MY=$(free_port); B_HTTP=$(free_port)
 B_DATA=$(mktemp -d)
 "$BASALT_BIN" serve --data-dir "$B_DATA" --pg-port "$B_PG" --mysql-port "$B_MY" --http-port "$B_HTTP" >"$B_DATA.log" 2>&1 &

@@ -17,8 +17,6 @@
 # are, in tests/columnar/test_tpch.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/basalt-target}"
 
 SF="${SF:-1}"
 RUNS="${RUNS:-3}"
@@ -28,14 +26,9 @@ TPCH_DATA="${TPCH_DATA:-$HOME/.cache/basalt-tpch/sf$SF}"
 
 python3 -c "import duckdb, psycopg" 2>/dev/null && command -v tpchgen-cli >/dev/null ||
   python3 -m pip install --quiet duckdb tpchgen-cli "psycopg[binary]>=3.1" || exit 1
-BASALT_BIN="${BASALT_BIN:-$CARGO_TARGET_DIR/release/basalt}"
-if [ ! -x "$BASALT_BIN" ]; then
-  echo "building Basalt (release)…" >&2
-  cargo build --release --bin basalt >&2 || exit 1
-fi
+source bench/common.sh
 python3 -c "import sys; sys.path.insert(0, 'bench/tpch'); import tpch; tpch.generate('$SF', '$TPCH_DATA')" || exit 1
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 B_PG=$(free_port); B_MY=$(free_port); B_HTTP=$(free_port)
 B_DATA=$(mktemp -d)
 "$BASALT_BIN" serve --data-dir "$B_DATA" --pg-port "$B_PG" --mysql-port "$B_MY" --http-port "$B_HTTP" >"$B_DATA.log" 2>&1 &
