@@ -323,3 +323,22 @@ def test_column_engine_is_rebuilt_after_sigkill(server_factory):
     assert after == before == rows
     assert "BasaltColumnScan" in plan, plan
     assert state == [("loaded", 29000)]
+
+
+def test_views_survive_sigkill(server_factory):
+    """A view is catalog state: after kill -9 (WAL replay) it is still there and still reads
+    its table, and a dropped one stays dropped."""
+    server = server_factory().start()
+    with server.connect(autocommit=True) as c:
+        c.execute("CREATE TABLE viewcrash (id INTEGER PRIMARY KEY, v TEXT)")
+        c.execute("INSERT INTO viewcrash SELECT x, 'v' || x FROM generate_series(1, 100) AS s(x)")
+        c.execute("CREATE VIEW viewcrash_even (n, label) AS SELECT id, v FROM viewcrash WHERE id % 2 = 0")
+        c.execute("CREATE VIEW viewcrash_gone AS SELECT 1 AS one")
+        c.execute("DROP VIEW viewcrash_gone")
+    server.kill()
+    server.start()
+    with server.connect(autocommit=True) as c:
+        assert c.execute("SELECT count(*), max(n), min(label) FROM viewcrash_even").fetchone() == (50, 100, "v10")
+        kinds = c.execute("SELECT table_name, table_type FROM information_schema.tables "
+                          "WHERE table_name LIKE 'viewcrash%' ORDER BY 1").fetchall()
+    assert kinds == [("viewcrash", "BASE TABLE"), ("viewcrash_even", "VIEW")]

@@ -216,11 +216,15 @@ pub async fn start(
         }
         return copy_out(s, source, &format).await;
     }
-    if !matches!(target, CopyTarget::Stdin) {
-        return Err(SqlError::unsupported(
-            "COPY FROM a server file or program is not supported; use STDIN",
-        ));
-    }
+    let file = match target {
+        CopyTarget::Stdin => None,
+        CopyTarget::File { filename } => Some(filename),
+        _ => {
+            return Err(SqlError::unsupported(
+                "COPY FROM a program is not supported; use STDIN or a file",
+            ))
+        }
+    };
     let CopySource::Table {
         table_name,
         columns,
@@ -257,10 +261,63 @@ pub async fn start(
         binary_need: 0,
         csv_in_quotes: false,
     });
-    Ok(Output::CopyIn {
-        columns: n,
-        text_format,
-    })
+    match file {
+        None => Ok(Output::CopyIn {
+            columns: n,
+            text_format,
+        }),
+        Some(path) => copy_from_file(s, &path).await,
+    }
+}
+
+/// COPY … FROM 'file': the server reads the file (as PostgreSQL does for a superuser) and
+/// feeds it through the same parser as COPY FROM STDIN, inside the statement.
+async fn copy_from_file(s: &mut Session, path: &str) -> SqlResult<Output> {
+    if !std::path::Path::new(path).is_absolute() {
+        s.copy = None;
+        return Err(SqlError::FeatureNotSupported(
+            "COPY FROM a relative path is not supported; give an absolute path".into(),
+        ));
+    }
+    let owned = path.to_owned();
+    let read = tokio::task::spawn_blocking(move || std::fs::read(owned))
+        .await
+        .map_err(|e| SqlError::Internal(format!("reading a COPY file: {e}")));
+    let data = match read {
+        Ok(Ok(data)) => data,
+        Ok(Err(e)) => {
+            s.copy = None;
+            return Err(SqlError::FileAccess(format!(
+                "could not open file \"{path}\" for reading: {e}"
+            )));
+        }
+        Err(e) => {
+            s.copy = None;
+            return Err(e);
+        }
+    };
+    const CHUNK_BYTES: usize = 1 << 16;
+    for chunk in data.chunks(CHUNK_BYTES) {
+        s.copy_data(chunk);
+    }
+    let Some(mut c) = s.copy.take() else {
+        return Err(SqlError::Internal("COPY state lost".into()));
+    };
+    if let Some(e) = c.error.take() {
+        return Err(e);
+    }
+    if c.format.binary {
+        if !c.binary_done {
+            return Err(SqlError::InvalidText(
+                "COPY binary data ended without its trailer".into(),
+            ));
+        }
+    } else if !c.partial.is_empty() {
+        let line = std::mem::take(&mut c.partial);
+        c.line(&line)?;
+    }
+    c.flush(s)?;
+    Ok(Output::Command(format!("COPY {}", c.copied)))
 }
 
 fn column_targets(def: &TableDef, columns: &[Ident]) -> SqlResult<Vec<usize>> {

@@ -30,6 +30,13 @@ pub async fn execute(
 ) -> SqlResult<Output> {
     match stmt {
         Statement::CreateTable(ct) => create_table(s, txn, ct).await,
+        Statement::CreateView(cv) => crate::view::create_view(s, cv).await,
+        Statement::Drop {
+            object_type: ObjectType::View,
+            if_exists,
+            names,
+            ..
+        } => crate::view::drop_views(s, if_exists, &names).await,
         Statement::CreateSchema {
             schema_name,
             if_not_exists,
@@ -87,6 +94,11 @@ pub fn resolve_table(
     default_schema: Option<&str>,
 ) -> SqlResult<TableDef> {
     let (schema, table) = qualified(name, default_schema)?;
+    if catalog.view_by_name(&schema, &table).is_some() {
+        return Err(SqlError::FeatureNotSupported(format!(
+            "\"{table}\" is a view: views are read-only in Basalt (write to its tables instead)"
+        )));
+    }
     catalog
         .table_by_name(&schema, &table)
         .cloned()
@@ -611,6 +623,11 @@ async fn drop(
                 let (schema, name) = qualified(n, s.default_schema().as_deref())?;
                 match catalog.table_by_name(&schema, &name) {
                     Some(t) => ids.push(t.id),
+                    None if catalog.view_by_name(&schema, &name).is_some() => {
+                        return Err(SqlError::WrongObjectType(format!(
+                            "\"{name}\" is not a table"
+                        )))
+                    }
                     None if if_exists => {}
                     None => return Err(SqlError::NoSuchTable(name)),
                 }
@@ -671,7 +688,8 @@ async fn drop(
                     .values()
                     .filter(|t| t.schema == schema)
                     .collect();
-                if !tables.is_empty() && !cascade {
+                let has_views = catalog.views.values().any(|v| v.schema == schema);
+                if (!tables.is_empty() || has_views) && !cascade {
                     return Err(SqlError::DependentObjects(format!(
                         "cannot drop schema {schema} because other objects depend on it"
                     )));
@@ -695,6 +713,7 @@ async fn drop(
                         }
                         c.sequences
                             .retain(|n, _| !n.starts_with(&format!("{schema}.")));
+                        c.views.retain(|_, v| &v.schema != schema);
                         c.schemas.remove(schema);
                     }
                     Ok::<_, SqlError>(vec![])

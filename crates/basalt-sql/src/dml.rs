@@ -946,6 +946,12 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             ));
         }
         let col = &def.columns[positions[0]];
+        if !s.is_mysql() && sets.iter().any(|(p, _)| *p == positions[0]) {
+            return Err(SqlError::Syntax {
+                message: format!("multiple assignments to same column \"{}\"", col.name),
+                position: None,
+            });
+        }
         if col.identity_always && !is_default_keyword(&a.value) {
             return Err(SqlError::GeneratedAlways(format!(
                 "column \"{}\" can only be updated to DEFAULT",

@@ -17,6 +17,18 @@ pub enum SqlError {
     /// DROP TABLE's wording for the same error.
     #[error("table \"{0}\" does not exist")]
     NoSuchTable(String),
+    /// DROP VIEW's wording for the same error.
+    #[error("view \"{0}\" does not exist")]
+    NoSuchView(String),
+    /// DROP TABLE of a view, DROP VIEW of a table, INSERT into a view.
+    #[error("{0}")]
+    WrongObjectType(String),
+    /// A server file that cannot be read (COPY FROM 'file').
+    #[error("{0}")]
+    FileAccess(String),
+    /// A recursive query PostgreSQL refuses (aggregates in the recursive term).
+    #[error("{0}")]
+    InvalidRecursion(String),
     #[error("{0}")]
     UndefinedColumn(String),
     #[error("schema \"{0}\" does not exist")]
@@ -106,7 +118,12 @@ impl SqlError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             SqlError::Syntax { .. } => "42601",
-            SqlError::UndefinedTable(_) | SqlError::NoSuchTable(_) => "42P01",
+            SqlError::UndefinedTable(_) | SqlError::NoSuchTable(_) | SqlError::NoSuchView(_) => {
+                "42P01"
+            }
+            SqlError::WrongObjectType(_) => "42809",
+            SqlError::InvalidRecursion(_) => "42P19",
+            SqlError::FileAccess(_) => "58P01",
             SqlError::UndefinedColumn(_) => "42703",
             SqlError::UndefinedSchema(_) => "3F000",
             SqlError::UndefinedIndex(_) => "42704",

@@ -29,7 +29,9 @@ pub mod pg_catalog;
 pub mod provider;
 pub mod rewrite;
 pub mod session;
+pub mod subquery;
 pub mod types;
+pub mod view;
 pub mod wire;
 
 pub use error::{SqlError, SqlResult};

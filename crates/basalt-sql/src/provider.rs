@@ -94,14 +94,21 @@ pub struct BasaltCatalog {
     engine: Arc<Engine>,
     slot: Arc<TxnSlot>,
     system: RwLock<HashMap<String, Arc<dyn SchemaProvider>>>,
+    /// Plans the views a statement reads (see [`crate::view`]).
+    planner: crate::view::PlannerRef,
 }
 
 impl BasaltCatalog {
-    pub fn new(engine: Arc<Engine>, slot: Arc<TxnSlot>) -> BasaltCatalog {
+    pub fn new(
+        engine: Arc<Engine>,
+        slot: Arc<TxnSlot>,
+        planner: crate::view::PlannerRef,
+    ) -> BasaltCatalog {
         BasaltCatalog {
             engine,
             slot,
             system: RwLock::default(),
+            planner,
         }
     }
 }
@@ -130,6 +137,7 @@ impl CatalogProvider for BasaltCatalog {
             engine: Arc::clone(&self.engine),
             slot: Arc::clone(&self.slot),
             name: name.to_owned(),
+            planner: self.planner.clone(),
         }))
     }
 
@@ -146,6 +154,7 @@ pub struct BasaltSchema {
     engine: Arc<Engine>,
     slot: Arc<TxnSlot>,
     name: String,
+    planner: crate::view::PlannerRef,
 }
 
 impl fmt::Debug for BasaltSchema {
@@ -163,11 +172,21 @@ impl SchemaProvider for BasaltSchema {
             .values()
             .filter(|t| t.schema == self.name)
             .map(|t| t.name.clone())
+            .chain(
+                catalog
+                    .views
+                    .values()
+                    .filter(|v| v.schema == self.name)
+                    .map(|v| v.name.clone()),
+            )
             .collect()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let catalog = self.engine.catalog();
+        if let Some(view) = catalog.view_by_name(&self.name, name) {
+            return crate::view::view_table(&self.planner, view).await.map(Some);
+        }
         let Some(def) = catalog.table_by_name(&self.name, name) else {
             return Ok(None);
         };
@@ -185,10 +204,9 @@ impl SchemaProvider for BasaltSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.engine
-            .catalog()
-            .table_by_name(&self.name, name)
-            .is_some()
+        let catalog = self.engine.catalog();
+        catalog.table_by_name(&self.name, name).is_some()
+            || catalog.view_by_name(&self.name, name).is_some()
     }
 }
 

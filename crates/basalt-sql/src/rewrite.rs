@@ -23,6 +23,43 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     }
 }
 
+/// ORDER BY, LIMIT, OFFSET or FOR UPDATE on a recursive CTE's body: PostgreSQL refuses them
+/// (0A000); DataFusion would drop the clause and recurse without end.
+fn check_recursive_ctes(q: &Query) -> SqlResult<()> {
+    let Some(with) = q.with.as_ref().filter(|w| w.recursive) else {
+        return Ok(());
+    };
+    for cte in &with.cte_tables {
+        let body = &cte.query;
+        if !matches!(body.body.as_ref(), SetExpr::SetOperation { .. }) {
+            continue;
+        }
+        let name = cte.alias.name.value.to_lowercase();
+        let text = body.body.to_string().to_lowercase();
+        let self_reference = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .any(|w| w == name);
+        if !self_reference {
+            continue;
+        }
+        let clause = if body.order_by.is_some() {
+            Some("ORDER BY")
+        } else if body.limit_clause.is_some() || body.fetch.is_some() {
+            Some("LIMIT/OFFSET")
+        } else if !body.locks.is_empty() {
+            Some("FOR UPDATE/SHARE")
+        } else {
+            None
+        };
+        if let Some(clause) = clause {
+            return Err(SqlError::FeatureNotSupported(format!(
+                "{clause} in a recursive query is not implemented"
+            )));
+        }
+    }
+    Ok(())
+}
+
 struct PgForms {
     error: Option<SqlError>,
 }
@@ -46,6 +83,10 @@ impl VisitorMut for PgForms {
 
     /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`; output columns get PostgreSQL's names.
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        if let Err(e) = check_recursive_ctes(q) {
+            self.error = Some(e);
+            return ControlFlow::Break(());
+        }
         name_set_expr(&mut q.body);
         if let Some(fetch) = q.fetch.take() {
             if fetch.with_ties || fetch.percent {

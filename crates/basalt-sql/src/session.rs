@@ -251,7 +251,13 @@ impl Session {
             // MySQL sorts NULL as the smallest value: first ascending, last descending.
             opts.sql_parser.default_null_ordering = "nulls_min".into();
         }
-        let ctx = SessionContext::new_with_config(config);
+        let state = crate::subquery::with_planner(
+            datafusion::execution::session_state::SessionStateBuilder::new()
+                .with_config(config)
+                .with_default_features(),
+        )
+        .build();
+        let ctx = SessionContext::new_with_state(state);
         let slot = Arc::new(TxnSlot::default());
         slot.mysql_metadata.store(
             dialect == Dialect::MySql,
@@ -262,6 +268,7 @@ impl Session {
             Arc::new(BasaltCatalog::new(
                 Arc::clone(&db.engine),
                 Arc::clone(&slot),
+                ctx.state_weak_ref(),
             )),
         );
         setup_pg_catalog(&ctx, DATABASE_NAME, EmptyContextProvider)
@@ -294,6 +301,7 @@ impl Session {
         ctx.add_analyzer_rule(Arc::new(
             crate::analyzer::CheckedIntegerArithmetic::default(),
         ));
+        ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
         let mut settings = BTreeMap::new();
         for (k, v) in [
             ("server_version", SERVER_VERSION),
@@ -484,6 +492,7 @@ impl Session {
             let ddl = matches!(
                 stmt,
                 Statement::CreateTable(_)
+                    | Statement::CreateView(_)
                     | Statement::AlterTable(_)
                     | Statement::Drop { .. }
                     | Statement::CreateIndex(_)

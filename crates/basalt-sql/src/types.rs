@@ -100,6 +100,8 @@ pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
                 "float4" => plain(SqlType::Float32),
                 "float8" => plain(SqlType::Float64),
                 "bool" => plain(SqlType::Bool),
+                // PostgreSQL's identifier type; stored as text (no truncation at 63 bytes).
+                "name" => plain(SqlType::Text),
                 "timestamptz" => plain(SqlType::TimestampTz),
                 "bpchar" => {
                     let n = modifiers.first().and_then(|m| m.parse().ok()).unwrap_or(1);

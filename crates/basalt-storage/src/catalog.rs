@@ -21,6 +21,9 @@ pub struct Catalog {
     pub schemas: BTreeMap<String, SchemaDef>,
     pub tables: BTreeMap<TableId, TableDef>,
     pub sequences: BTreeMap<String, SequenceDef>,
+    /// Views by qualified name `schema.name`.
+    #[serde(default)]
+    pub views: BTreeMap<String, ViewDef>,
     pub next_table_id: u32,
     pub next_index_id: u32,
     /// Object ids handed to PostgreSQL catalogs (pg_class.oid etc.).
@@ -104,12 +107,29 @@ pub struct SequenceDef {
     pub owned_by: Option<(TableId, usize)>,
 }
 
+/// A view: its query kept as SQL text, planned again wherever the view is read (so it sees
+/// the columns and rows of its tables at that moment, as in PostgreSQL).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ViewDef {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    /// Column names given with `CREATE VIEW v (a, b)`; empty: the query's own names.
+    pub columns: Vec<String>,
+    /// The defining query (`SELECT …`).
+    pub query: String,
+    /// The SQL dialect the query is written in: "postgres" or "mysql".
+    #[serde(default)]
+    pub dialect: String,
+}
+
 impl Default for Catalog {
     fn default() -> Self {
         let mut c = Catalog {
             schemas: BTreeMap::new(),
             tables: BTreeMap::new(),
             sequences: BTreeMap::new(),
+            views: BTreeMap::new(),
             next_table_id: 1,
             next_index_id: 1,
             next_oid: 16384, // PostgreSQL's FirstNormalObjectId
@@ -163,8 +183,13 @@ impl Catalog {
 
     /// Every relation-like name in a schema (tables, indexes, sequences share one namespace
     /// in PostgreSQL).
+    pub fn view_by_name(&self, schema: &str, name: &str) -> Option<&ViewDef> {
+        self.views.get(&format!("{schema}.{name}"))
+    }
+
     pub fn relation_exists(&self, schema: &str, name: &str) -> bool {
         self.table_by_name(schema, name).is_some()
+            || self.view_by_name(schema, name).is_some()
             || self.index_by_name(schema, name).is_some()
             || self.sequences.contains_key(&format!("{schema}.{name}"))
     }

@@ -23,7 +23,9 @@ use std::path::Path;
 
 use basalt_common::TableId;
 
-pub use catalog::{Catalog, CheckDef, ColumnDef, IndexDef, SchemaDef, SequenceDef, TableDef};
+pub use catalog::{
+    Catalog, CheckDef, ColumnDef, IndexDef, SchemaDef, SequenceDef, TableDef, ViewDef,
+};
 pub use codec::Key;
 pub use columnar::{ColumnStats, ColumnTable};
 pub use engine::{Engine, StorageConfig};

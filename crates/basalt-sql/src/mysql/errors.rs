@@ -66,7 +66,12 @@ impl From<&SqlError> for MyError {
             SqlError::UndefinedTable(t) => {
                 my(1146, "42S02", format!("Table '{t}' doesn't exist"))
             }
-            SqlError::NoSuchTable(t) => my(1051, "42S02", format!("Unknown table '{t}'")),
+            SqlError::NoSuchTable(t) | SqlError::NoSuchView(t) => {
+                my(1051, "42S02", format!("Unknown table '{t}'"))
+            }
+            SqlError::WrongObjectType(m) => my(1347, "HY000", m.clone()),
+            SqlError::InvalidRecursion(m) => my(3575, "HY000", m.clone()),
+            SqlError::FileAccess(m) => my(29, "HY000", m.clone()),
             SqlError::UndefinedColumn(msg) => {
                 let name = quoted(msg)
                     .map(str::to_owned)

@@ -1,0 +1,147 @@
+//! Views: CREATE VIEW, DROP VIEW, and reading a view.
+//!
+//! A view is its query as SQL text in the catalog ([`ViewDef`]). Each statement that reads
+//! it plans the text again with the session's planner and inlines the plan (DataFusion's
+//! `ViewTable`), so a view always shows its tables' current columns and the statement's own
+//! snapshot, like any other relation in the statement. Views are read-only: INSERT, UPDATE
+//! and DELETE on a view are refused, as PostgreSQL refuses them on views it cannot update
+//! automatically.
+
+use std::sync::{Arc, Weak};
+
+use basalt_storage::{Catalog, ViewDef};
+use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::TableProvider;
+use datafusion::common::Result as DfResult;
+use datafusion::config::Dialect;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Statement};
+use parking_lot::RwLock;
+
+use crate::ddl::qualified;
+use crate::error::{SqlError, SqlResult};
+use crate::session::{Output, Session};
+
+/// Where a schema provider plans the views it is asked for: the session's own state.
+pub type PlannerRef = Weak<RwLock<SessionState>>;
+
+/// A view as a table provider: its query planned now, with the session's state.
+pub async fn view_table(planner: &PlannerRef, def: &ViewDef) -> DfResult<Arc<dyn TableProvider>> {
+    let state = planner
+        .upgrade()
+        .map(|s| s.read().clone())
+        .ok_or_else(|| DataFusionError::Internal("session closed while planning a view".into()))?;
+    let dialect = if def.dialect == "mysql" {
+        Dialect::MySQL
+    } else {
+        Dialect::PostgreSQL
+    };
+    let stmt = state.sql_to_statement(&def.query, &dialect)?;
+    let mut plan = state.statement_to_plan(stmt).await?;
+    if !def.columns.is_empty() {
+        let fields = plan.schema().columns();
+        if def.columns.len() > fields.len() {
+            return Err(DataFusionError::Plan(format!(
+                "view \"{}\" has more column names than its query has columns",
+                def.name
+            )));
+        }
+        let exprs: Vec<Expr> = fields
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| match def.columns.get(i) {
+                Some(name) => Expr::Column(c).alias(name.as_str()),
+                None => Expr::Column(c),
+            })
+            .collect();
+        plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
+    }
+    Ok(Arc::new(ViewTable::new(plan, Some(def.query.clone()))))
+}
+
+/// CREATE [OR REPLACE] VIEW name [(columns)] AS query.
+pub async fn create_view(s: &mut Session, cv: CreateView) -> SqlResult<Output> {
+    if cv.materialized {
+        return Err(SqlError::unsupported(
+            "materialized views are not supported",
+        ));
+    }
+    if cv.temporary {
+        return Err(SqlError::unsupported("temporary views are not supported"));
+    }
+    let (schema, name) = qualified(&cv.name, s.default_schema().as_deref())?;
+    // The query must plan now (PostgreSQL checks a view's query at CREATE VIEW).
+    let plan = s.plan(Statement::Query(cv.query.clone())).await?;
+    let columns: Vec<String> = cv.columns.iter().map(|c| c.name.value.clone()).collect();
+    if columns.len() > plan.schema().fields().len() {
+        return Err(SqlError::Syntax {
+            message: "CREATE VIEW specifies more column names than columns".into(),
+            position: None,
+        });
+    }
+    let def_query = cv.query.to_string();
+    let dialect = if s.is_mysql() { "mysql" } else { "postgres" };
+    let (or_replace, if_not_exists) = (cv.or_replace, cv.if_not_exists);
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            if !c.schemas.contains_key(&schema) {
+                return Err(SqlError::UndefinedSchema(schema.clone()));
+            }
+            let key = format!("{schema}.{name}");
+            let oid = match c.views.get(&key) {
+                Some(v) if or_replace => v.oid,
+                Some(_) if if_not_exists => return Ok(vec![]),
+                _ if c.relation_exists(&schema, &name) => {
+                    return Err(SqlError::DuplicateTable(name.clone()))
+                }
+                _ => c.allocate_oid(),
+            };
+            c.views.insert(
+                key,
+                ViewDef {
+                    oid,
+                    schema: schema.clone(),
+                    name: name.clone(),
+                    columns,
+                    query: def_query,
+                    dialect: dialect.into(),
+                },
+            );
+            Ok(vec![])
+        })
+        .await?;
+    Ok(Output::Command("CREATE VIEW".into()))
+}
+
+/// DROP VIEW [IF EXISTS] names.
+pub async fn drop_views(
+    s: &mut Session,
+    if_exists: bool,
+    names: &[ObjectName],
+) -> SqlResult<Output> {
+    let catalog = s.engine().catalog();
+    let mut keys = Vec::new();
+    for n in names {
+        let (schema, name) = qualified(n, s.default_schema().as_deref())?;
+        if catalog.view_by_name(&schema, &name).is_some() {
+            keys.push(format!("{schema}.{name}"));
+        } else if catalog.table_by_name(&schema, &name).is_some() {
+            return Err(SqlError::WrongObjectType(format!(
+                "\"{name}\" is not a view"
+            )));
+        } else if !if_exists {
+            return Err(SqlError::NoSuchView(name));
+        }
+    }
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            for k in &keys {
+                c.views.remove(k);
+            }
+            Ok::<_, SqlError>(vec![])
+        })
+        .await?;
+    Ok(Output::Command("DROP VIEW".into()))
+}
