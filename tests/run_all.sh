@@ -4,7 +4,9 @@
 # and extended query) against Basalt and against a real PostgreSQL 15, MySQL-dialect files
 # through the MySQL protocol against Basalt and a real MariaDB, driver tests of both
 # protocols (psql, mariadb CLI, psycopg, asyncpg, PyMySQL, mysql-connector, mysqlclient,
-# mysql2), cross-protocol, isolation, bad-input and crash tests. Ends with one line "basalt-tests: N passed, N failed".
+# mysql2), cross-protocol, isolation, bad-input and crash tests, and the conformance corpora
+# (tests/conformance: SQLite's sqllogictest corpus, its MySQL 8 version, PostgreSQL 15's
+# regression files). Ends with one line "basalt-tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -115,6 +117,10 @@ BASALT_TARGET=basalt BASALT_PG_PORT="$PG_PORT" BASALT_MYSQL_PORT="$MYSQL_PORT" B
   CRASH_CYCLES="${CRASH_CYCLES:-20}" \
   python3 -m pytest -q tests/drivers tests/isolation tests/badinput tests/psql tests/crash tests/mysql tests/fastpath tests/columnar
 record "pytest" $?
+
+step "conformance: sqlite-slt (PostgreSQL protocol), mysql8-slt (MySQL protocol), PostgreSQL 15 regression files"
+BASALT_BIN="$BIN" bash tests/conformance/run.sh
+record "conformance (ratchet: tests/conformance/ratchet.json)" $?
 
 kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null
 if grep -q "panicked" "$DATA.log"; then
