@@ -34,7 +34,23 @@ import engines  # noqa: E402
 import slt  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CORPORA = os.path.normpath(os.path.join(ROOT, "..", "shared", "conformance"))
+
+
+
+def find_corpora() -> str:
+    """../shared/conformance beside the checkout, as the project keeps it; a clone elsewhere
+    (CI's fresh clone) finds it through BASALT_CONFORMANCE_DIR or the workplace's /work/shared."""
+    candidates = [os.environ.get("BASALT_CONFORMANCE_DIR", ""),
+                  os.path.join(ROOT, "..", "shared", "conformance"),
+                  "/work/shared/conformance"]
+    for c in candidates:
+        if c and os.path.isdir(os.path.join(c, "sqlite-slt")):
+            return os.path.normpath(c)
+    sys.exit("conformance corpora not found: set BASALT_CONFORMANCE_DIR to the directory that "
+             "holds sqlite-slt/ and mysql8-slt/ (../shared/conformance of the project)")
+
+
+CORPORA = find_corpora()
 
 
 @dataclass

@@ -209,15 +209,40 @@ fn outer_columns(subquery: &Subquery, scope: &DFSchema) -> Vec<(Column, Expr)> {
     for e in &subquery.outer_ref_columns {
         add(e);
     }
-    let _ = subquery.subquery.apply_with_subqueries(|node| {
+    for e in free_refs(&subquery.subquery) {
+        add(&e);
+    }
+    cols
+}
+
+/// The outer references a subquery's plan makes to columns from outside it: its own, and
+/// those of its nested subqueries that the subquery does not supply itself. (A nested
+/// subquery's reference to a column of the subquery is the subquery's business.)
+fn free_refs(plan: &LogicalPlan) -> Vec<Expr> {
+    let mut out: Vec<Expr> = Vec::new();
+    let _ = plan.apply(|node| {
+        let scope = outer_scope(node);
         node.apply_expressions(|e| {
             e.apply(|e| {
-                add(e);
+                match e {
+                    Expr::OuterReferenceColumn(..) if !out.contains(e) => out.push(e.clone()),
+                    Expr::ScalarSubquery(sq)
+                    | Expr::Exists(Exists { subquery: sq, .. })
+                    | Expr::InSubquery(InSubquery { subquery: sq, .. }) => {
+                        for r in free_refs(&sq.subquery) {
+                            let inside = matches!(&r, Expr::OuterReferenceColumn(_, c) if scope.has_column(c));
+                            if !inside && !out.contains(&r) {
+                                out.push(r);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
                 Ok(TreeNodeRecursion::Continue)
             })
         })
     });
-    cols
+    out
 }
 
 /// Keeps `x [NOT] IN (subquery)` away from DataFusion's mark join where NULLs matter.
@@ -332,19 +357,14 @@ fn list_nested_outer_refs(plan: LogicalPlan) -> DfResult<LogicalPlan> {
             expr.transform_up(|e| {
                 let add = |mut sq: Subquery| {
                     let mut changed = false;
-                    let _ = sq.subquery.apply_with_subqueries(|n| {
-                        n.apply_expressions(|e| {
-                            e.apply(|e| {
-                                if let Expr::OuterReferenceColumn(_, c) = e {
-                                    if scope.has_column(c) && !sq.outer_ref_columns.contains(e) {
-                                        sq.outer_ref_columns.push(e.clone());
-                                        changed = true;
-                                    }
-                                }
-                                Ok(TreeNodeRecursion::Continue)
-                            })
-                        })
-                    });
+                    for r in free_refs(&sq.subquery) {
+                        if let Expr::OuterReferenceColumn(_, c) = &r {
+                            if scope.has_column(c) && !sq.outer_ref_columns.contains(&r) {
+                                sq.outer_ref_columns.push(r.clone());
+                                changed = true;
+                            }
+                        }
+                    }
                     (sq, changed)
                 };
                 Ok(match e {
@@ -444,21 +464,9 @@ fn projects_outer(sq: &Subquery) -> bool {
 /// down reading the outermost query). DataFusion's decorrelation would take such a
 /// reference for one of the enclosing node's own columns and fail to find it.
 fn reads_beyond(sq: &Subquery, scope: &DFSchema) -> bool {
-    let mut found = false;
-    let _ = sq.subquery.apply_with_subqueries(|n| {
-        n.apply_expressions(|e| {
-            e.apply(|e| {
-                if let Expr::OuterReferenceColumn(_, c) = e {
-                    if !scope.has_column(c) {
-                        found = true;
-                        return Ok(TreeNodeRecursion::Stop);
-                    }
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })
-        })
-    });
-    found
+    free_refs(&sq.subquery)
+        .iter()
+        .any(|r| matches!(r, Expr::OuterReferenceColumn(_, c) if !scope.has_column(c)))
 }
 
 fn in_may_see_null(ins: &InSubquery, scope: &DFSchema) -> bool {
