@@ -178,7 +178,7 @@ fn subplan_call(
             Signature::any(args.len(), Volatility::Volatile)
         },
         state: Mutex::new(state.map(|s| Box::new(s.clone()))),
-        cache: Mutex::new(HashMap::new()),
+        cache: Mutex::new(AnswerCache::default()),
     };
     let call = Expr::ScalarFunction(ScalarFunction::new_udf(
         Arc::new(ScalarUDF::new_from_impl(udf)),
@@ -481,6 +481,11 @@ fn in_may_see_null(ins: &InSubquery, scope: &DFSchema) -> bool {
     needle || values
 }
 
+/// Distinct outer tuples whose answers one subquery keeps.
+const CACHE_ANSWERS_MAX: usize = 4096;
+/// Values (outer keys and IN results) one subquery's answer cache holds at most.
+const CACHE_VALUES_MAX: usize = 1 << 20;
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -516,7 +521,34 @@ struct SubPlan {
     state: Mutex<Option<Box<SessionState>>>,
     /// Answers by outer values, for the statement's lifetime (the function is built per
     /// statement, at planning).
-    cache: Mutex<HashMap<Vec<ScalarValue>, Answer>>,
+    cache: Mutex<AnswerCache>,
+}
+
+/// A subquery's answers by outer values, bounded in entries and in values held (an IN
+/// answer holds the subquery's whole result); when full it starts over.
+#[derive(Default)]
+struct AnswerCache {
+    answers: HashMap<Vec<ScalarValue>, Answer>,
+    values_held: usize,
+}
+
+impl AnswerCache {
+    fn keep(&mut self, key: Vec<ScalarValue>, answer: &Answer) {
+        let size = key.len()
+            + match answer {
+                Answer::In { values, .. } => values.len(),
+                _ => 1,
+            };
+        if size > CACHE_VALUES_MAX {
+            return;
+        }
+        if self.answers.len() >= CACHE_ANSWERS_MAX || self.values_held + size > CACHE_VALUES_MAX {
+            self.answers.clear();
+            self.values_held = 0;
+        }
+        self.values_held += size;
+        self.answers.insert(key, answer.clone());
+    }
 }
 
 impl fmt::Debug for SubPlan {
@@ -631,7 +663,7 @@ fn in_result(needle: &ScalarValue, values: &HashSet<ScalarValue>, has_null: bool
 
 impl SubPlan {
     fn answer(&self, key: Vec<ScalarValue>) -> DfResult<Answer> {
-        if let Some(a) = self.cache.lock().get(&key) {
+        if let Some(a) = self.cache.lock().answers.get(&key) {
             return Ok(a.clone());
         }
         let plan = bind_outer(self.plan.clone(), &self.outer, &key)?;
@@ -645,7 +677,7 @@ impl SubPlan {
         })?;
         let batches = run_blocking(state, plan)?;
         let answer = self.answer_from(&batches)?;
-        self.cache.lock().insert(key, answer.clone());
+        self.cache.lock().keep(key, &answer);
         Ok(answer)
     }
 
@@ -776,6 +808,31 @@ fn run_blocking(state: SessionState, plan: LogicalPlan) -> DfResult<Vec<RecordBa
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn the_answer_cache_is_bounded() {
+        let mut c = AnswerCache::default();
+        for i in 0..CACHE_ANSWERS_MAX + 10 {
+            c.keep(
+                vec![ScalarValue::Int64(Some(i as i64))],
+                &Answer::Exists(true),
+            );
+        }
+        assert!(c.answers.len() <= CACHE_ANSWERS_MAX);
+        // Two IN answers of more than half the value budget never sit side by side.
+        let half = CACHE_VALUES_MAX / 2 + 1;
+        let set: HashSet<ScalarValue> = (0..half as i64)
+            .map(|v| ScalarValue::Int64(Some(v)))
+            .collect();
+        let answer = Answer::In {
+            values: Arc::new(set),
+            has_null: false,
+        };
+        c.keep(vec![ScalarValue::Int64(Some(-1))], &answer);
+        c.keep(vec![ScalarValue::Int64(Some(-2))], &answer);
+        assert_eq!(c.answers.len(), 1);
+        assert!(c.values_held <= CACHE_VALUES_MAX);
+    }
 
     #[test]
     fn in_follows_three_valued_logic() {
