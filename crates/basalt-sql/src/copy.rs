@@ -303,21 +303,8 @@ async fn copy_from_file(s: &mut Session, path: &str) -> SqlResult<Output> {
     let Some(mut c) = s.copy.take() else {
         return Err(SqlError::Internal("COPY state lost".into()));
     };
-    if let Some(e) = c.error.take() {
-        return Err(e);
-    }
-    if c.format.binary {
-        if !c.binary_done {
-            return Err(SqlError::InvalidText(
-                "COPY binary data ended without its trailer".into(),
-            ));
-        }
-    } else if !c.partial.is_empty() {
-        let line = std::mem::take(&mut c.partial);
-        c.line(&line)?;
-    }
-    c.flush(s)?;
-    Ok(Output::Command(format!("COPY {}", c.copied)))
+    let copied = c.end_of_data(s)?;
+    Ok(Output::Command(format!("COPY {copied}")))
 }
 
 fn column_targets(def: &TableDef, columns: &[Ident]) -> SqlResult<Vec<usize>> {
@@ -374,24 +361,7 @@ impl Session {
         let Some(mut c) = self.copy.take() else {
             return Err(SqlError::ProtocolViolation("no COPY in progress".into()));
         };
-        let result = async {
-            if let Some(e) = c.error.take() {
-                return Err(e);
-            }
-            if c.format.binary {
-                if !c.binary_done {
-                    return Err(SqlError::InvalidText(
-                        "COPY binary data ended without its trailer".into(),
-                    ));
-                }
-            } else if !c.partial.is_empty() {
-                let line = std::mem::take(&mut c.partial);
-                c.line(&line)?;
-            }
-            c.flush(self)?;
-            Ok(c.copied)
-        }
-        .await;
+        let result = c.end_of_data(self);
         self.finish_copy(&c, result.is_ok()).await?;
         result
     }
@@ -420,6 +390,26 @@ impl Session {
 }
 
 impl CopyIn {
+    /// The data has ended: reports an error met on the way, parses the last line, checks
+    /// the binary trailer, writes the rows still buffered; returns the rows copied.
+    fn end_of_data(&mut self, s: &Session) -> SqlResult<usize> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.format.binary {
+            if !self.binary_done {
+                return Err(SqlError::InvalidText(
+                    "COPY binary data ended without its trailer".into(),
+                ));
+            }
+        } else if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line)?;
+        }
+        self.flush(s)?;
+        Ok(self.copied)
+    }
+
     fn feed(&mut self, s: &Session, data: &[u8]) -> SqlResult<()> {
         if self.format.binary {
             return self.feed_binary(s, data);
