@@ -13,7 +13,9 @@ pub const DEFAULT_MYSQL_PORT: u16 = 3307;
 pub const DEFAULT_HTTP_PORT: u16 = 8080;
 /// Checkpoint after this many WAL bytes (64 MiB); 0 = only at clean shutdown.
 pub const DEFAULT_CHECKPOINT_WAL_BYTES: u64 = 64 << 20;
-pub const DEFAULT_ANALYTICS_NICE: i32 = 10;
+pub const DEFAULT_ANALYTICS_NICE: i32 = 19;
+/// Percent of the machine's CPU time analytics may use while transactions run.
+pub const DEFAULT_ANALYTICS_CPU: u64 = 10;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,7 +26,7 @@ pub const DEFAULT_ANALYTICS_NICE: i32 = 10;
                   PostgreSQL wire protocol on --pg-port, health endpoint on --http-port.\n\n\
                   Every option can also be set with its BASALT_* environment variable or in a \
                   TOML file given with --config (keys: data_dir, listen, pg_port, mysql_port, \
-                  http_port, checkpoint_wal_bytes, engine, columnar_tables, analytics_nice). Flags win over the environment, which wins \
+                  http_port, checkpoint_wal_bytes, engine, columnar_tables, analytics_nice, analytics_cpu). Flags win over the environment, which wins \
                   over the file."
 )]
 pub struct Cli {
@@ -71,9 +73,14 @@ pub struct ServeArgs {
     #[arg(long, env = "BASALT_COLUMNAR_TABLES")]
     pub columnar_tables: Option<String>,
     /// Nice value (0-19) of the threads that run queries reading the column engine, so that
-    /// analytics yield the CPU to transactions; 0 = same priority [default: 10]
+    /// analytics yield the CPU to transactions; 19 also uses SCHED_IDLE; 0 = same priority
+    /// [default: 19]
     #[arg(long, env = "BASALT_ANALYTICS_NICE", value_parser = clap::value_parser!(i32).range(0..=19))]
     pub analytics_nice: Option<i32>,
+    /// Percent (1-100) of the machine's CPU time that queries reading the column engine may
+    /// use while transactional statements are running; 100 = no limit [default: 10]
+    #[arg(long, env = "BASALT_ANALYTICS_CPU", value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub analytics_cpu: Option<u64>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -88,6 +95,7 @@ struct FileConfig {
     engine: Option<String>,
     columnar_tables: Option<String>,
     analytics_nice: Option<i32>,
+    analytics_cpu: Option<u64>,
 }
 
 /// The effective configuration.
@@ -102,6 +110,7 @@ pub struct Config {
     pub engine: basalt_sql::colscan::EngineChoice,
     pub columnar_new_tables: bool,
     pub analytics_nice: i32,
+    pub analytics_cpu: u64,
 }
 
 impl Config {
@@ -143,10 +152,20 @@ impl Config {
                 "invalid analytics_nice {analytics_nice} (expected 0 to 19)"
             ));
         }
+        let analytics_cpu = args
+            .analytics_cpu
+            .or(file.analytics_cpu)
+            .unwrap_or(DEFAULT_ANALYTICS_CPU);
+        if !(1..=100).contains(&analytics_cpu) {
+            return Err(format!(
+                "invalid analytics_cpu {analytics_cpu} (expected 1 to 100)"
+            ));
+        }
         Ok(Config {
             engine,
             columnar_new_tables,
             analytics_nice,
+            analytics_cpu,
             data_dir: args
                 .data_dir
                 .or(file.data_dir)
@@ -213,12 +232,12 @@ mod tests {
     }
 
     #[test]
-    fn analytics_nice_defaults_to_10_and_must_be_0_to_19() {
+    fn analytics_nice_defaults_to_19_and_must_be_0_to_19() {
         assert_eq!(
             Config::resolve(ServeArgs::default())
                 .unwrap()
                 .analytics_nice,
-            10
+            19
         );
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("basalt.toml");
@@ -229,5 +248,24 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.contains("analytics_nice"), "{err}");
+    }
+
+    #[test]
+    fn analytics_cpu_defaults_to_10_and_must_be_1_to_100() {
+        assert_eq!(
+            Config::resolve(ServeArgs::default()).unwrap().analytics_cpu,
+            10
+        );
+        for bad in ["analytics_cpu = 0\n", "analytics_cpu = 101\n"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("basalt.toml");
+            std::fs::write(&path, bad).unwrap();
+            let err = Config::resolve(ServeArgs {
+                config: Some(path),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.contains("analytics_cpu"), "{err}");
+        }
     }
 }

@@ -65,6 +65,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let data_dir = config.data_dir.display().to_string();
     let (engine, columnar_new_tables) = (config.engine, config.columnar_new_tables);
     basalt_sql::analytics::set_nice(config.analytics_nice);
+    basalt_sql::analytics::set_cpu_percent(config.analytics_cpu);
     let db = tokio::task::spawn_blocking(move || {
         Database::open_with(storage, engine, columnar_new_tables)
     })

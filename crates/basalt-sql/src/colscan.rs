@@ -111,6 +111,7 @@ pub(crate) async fn route(
     schema: SchemaRef,
     limit: Option<usize>,
     partitions: usize,
+    session: usize,
 ) -> DfResult<Option<ColumnScanExec>> {
     if choice == EngineChoice::Row || columns.iter().any(Option::is_none) {
         // The hidden key column (UPDATE/DELETE targets) comes from the row engine.
@@ -207,6 +208,7 @@ pub(crate) async fn route(
             read_ts: txn.read_ts,
             columns: columns.iter().flatten().copied().collect(),
             limit,
+            session,
         },
         schema,
         partitions,
@@ -346,6 +348,9 @@ struct Scan {
     /// Physical position per output column.
     columns: Vec<usize>,
     limit: Option<usize>,
+    /// The scanning session ([`crate::provider::session_key`]): its own transactional
+    /// statements do not make its analytics yield.
+    session: usize,
 }
 
 /// Reads a table from the column engine at a transaction's snapshot, in parallel across
@@ -497,6 +502,7 @@ struct SegmentReader {
 impl SegmentReader {
     fn next_batch(&mut self) -> DfResult<Option<RecordBatch>> {
         while self.remaining > 0 {
+            crate::analytics::yield_to_transactions(self.scan.session);
             let batch = if let Some(seg) = self.source.segments.get(self.next) {
                 self.next += self.step;
                 self.segment_batch(seg)?

@@ -59,6 +59,11 @@ pub struct TxnSlot {
     engine: std::sync::atomic::AtomicU8,
 }
 
+/// A number that tells sessions apart while they live (the address of their slot).
+pub(crate) fn session_key(slot: &Arc<TxnSlot>) -> usize {
+    Arc::as_ptr(slot) as usize
+}
+
 impl fmt::Debug for TxnSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TxnSlot")
@@ -352,6 +357,7 @@ impl TableProvider for BasaltTable {
             Arc::clone(&schema),
             limit,
             state.config().target_partitions(),
+            session_key(&self.slot),
         )
         .await?
         {

@@ -228,6 +228,12 @@ pub struct Session {
     fast_statements: u64,
     /// `SET basalt.fast_path = on|off`.
     fast_path: bool,
+    /// Whether the current statement read the column engine; statements that did not are
+    /// transactional work, which analytics yield the CPU to ([`crate::analytics`]).
+    analytical: std::sync::atomic::AtomicBool,
+    /// Whether the session's last query read the column engine: its next one is planned on
+    /// the analytics runtime ([`crate::analytics::run_logical`]).
+    analytical_session: std::sync::atomic::AtomicBool,
     /// DEFAULT expressions compiled once (see [`crate::eval::compile_default`]), by SQL text.
     pub(crate) compiled_defaults: parking_lot::Mutex<HashMap<String, Arc<dyn PhysicalExpr>>>,
 }
@@ -360,6 +366,8 @@ impl Session {
             fast_statements: 0,
             compiled_defaults: parking_lot::Mutex::new(HashMap::new()),
             fast_path: true,
+            analytical: std::sync::atomic::AtomicBool::new(false),
+            analytical_session: std::sync::atomic::AtomicBool::new(false),
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
@@ -559,6 +567,7 @@ impl Session {
         autocommit: bool,
         result: SqlResult<Output>,
     ) -> SqlResult<Output> {
+        self.end_of_statement();
         match result {
             Ok(output) => {
                 if autocommit {
@@ -940,6 +949,9 @@ impl Session {
             "basalt.column_scans" => {
                 Some(crate::colscan::COLUMN_SCANS.load(std::sync::atomic::Ordering::Relaxed))
             }
+            "basalt.analytics_pauses" => {
+                Some(crate::analytics::PAUSES.load(std::sync::atomic::Ordering::Relaxed))
+            }
             _ => None,
         };
         if let Some(count) = counter {
@@ -1011,12 +1023,29 @@ impl Session {
         &self,
         plan: LogicalPlan,
     ) -> SqlResult<(SchemaRef, Vec<RecordBatch>)> {
-        let df = self.ctx.execute_logical_plan(plan).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let task_ctx = Arc::new(df.task_ctx());
-        let physical = df.create_physical_plan().await?;
-        let batches = crate::analytics::collect_plan(physical, task_ctx).await?;
+        use std::sync::atomic::Ordering::Relaxed;
+        let (schema, batches, analytical) = crate::analytics::run_logical(
+            self.ctx.clone(),
+            plan,
+            self.analytical_session.load(Relaxed),
+        )
+        .await?;
+        self.analytical_session.store(analytical, Relaxed);
+        if analytical {
+            self.analytical.store(true, Relaxed);
+        }
         Ok((schema, batches))
+    }
+
+    /// Tells the analytics quota that transactional work ran, unless the statement just
+    /// ended read the column engine.
+    fn end_of_statement(&self) {
+        if !self
+            .analytical
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            crate::analytics::note_transactional(crate::provider::session_key(&self.slot));
+        }
     }
 
     async fn query(&mut self, mut q: Query) -> SqlResult<Output> {
@@ -1271,6 +1300,7 @@ impl Session {
         let result = self.run_plan(plan).await;
         self.running = None;
         self.slot.set(None);
+        self.end_of_statement();
         match result {
             Ok((schema, batches)) => Ok(Output::Rows {
                 schema,

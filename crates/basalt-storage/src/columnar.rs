@@ -563,7 +563,16 @@ impl Segment {
         read: ReadTs,
         own: Option<&BTreeMap<Key, WriteOp>>,
     ) -> Option<BooleanArray> {
-        let deletes = self.deletes.read();
+        // Only the deletions this snapshot sees are copied under the lock: commits take it
+        // to delete rows, and the scanning thread may have a low CPU priority.
+        let deleted: Vec<u32> = {
+            let deletes = self.deletes.read();
+            deletes
+                .iter()
+                .filter(|&(_, &d)| d <= read.0)
+                .map(|(&pos, _)| pos)
+                .collect()
+        };
         let own_here: Vec<usize> = match own {
             Some(o) if self.rows > 0 => {
                 let (first, last) = (self.keys.value(0), self.keys.value(self.rows - 1));
@@ -577,8 +586,7 @@ impl Segment {
             _ => Vec::new(),
         };
         let all_inserted = self.max_insert <= read.0;
-        let no_deletes = deletes.values().all(|&d| d > read.0);
-        if all_inserted && no_deletes && own_here.is_empty() {
+        if all_inserted && deleted.is_empty() && own_here.is_empty() {
             return None;
         }
         let mut mask: Vec<bool> = if all_inserted {
@@ -588,10 +596,8 @@ impl Segment {
                 .map(|p| self.insert_at(p) <= read.0)
                 .collect()
         };
-        for (&pos, &d) in deletes.iter() {
-            if d <= read.0 {
-                mask[pos as usize] = false;
-            }
+        for pos in deleted {
+            mask[pos as usize] = false;
         }
         for pos in own_here {
             mask[pos] = false;
