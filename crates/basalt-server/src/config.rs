@@ -143,24 +143,20 @@ impl Config {
                 ))
             }
         };
-        let analytics_nice = args
-            .analytics_nice
-            .or(file.analytics_nice)
-            .unwrap_or(DEFAULT_ANALYTICS_NICE);
-        if !(0..=19).contains(&analytics_nice) {
-            return Err(format!(
-                "invalid analytics_nice {analytics_nice} (expected 0 to 19)"
-            ));
-        }
-        let analytics_cpu = args
-            .analytics_cpu
-            .or(file.analytics_cpu)
-            .unwrap_or(DEFAULT_ANALYTICS_CPU);
-        if !(1..=100).contains(&analytics_cpu) {
-            return Err(format!(
-                "invalid analytics_cpu {analytics_cpu} (expected 1 to 100)"
-            ));
-        }
+        let analytics_nice = in_range(
+            "analytics_nice",
+            args.analytics_nice
+                .or(file.analytics_nice)
+                .unwrap_or(DEFAULT_ANALYTICS_NICE),
+            0..=19,
+        )?;
+        let analytics_cpu = in_range(
+            "analytics_cpu",
+            args.analytics_cpu
+                .or(file.analytics_cpu)
+                .unwrap_or(DEFAULT_ANALYTICS_CPU),
+            1..=100,
+        )?;
         Ok(Config {
             engine,
             columnar_new_tables,
@@ -188,6 +184,24 @@ impl Config {
                 .or(file.checkpoint_wal_bytes)
                 .unwrap_or(DEFAULT_CHECKPOINT_WAL_BYTES),
         })
+    }
+}
+
+/// `value` of setting `name`, or an error naming the range it must be in (flags are checked
+/// by clap; this catches the file).
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, String> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "invalid {name} {value} (expected {} to {})",
+            range.start(),
+            range.end()
+        ))
     }
 }
 

@@ -84,13 +84,19 @@ fn now_ms() -> u64 {
 /// Records that session `session` ran a transactional statement (one that did not read the
 /// column engine).
 pub fn note_transactional(session: usize) {
+    // Every transactional statement comes here: write the shared values only when they
+    // change, so that sessions mostly just read them.
     let now = now_ms();
-    let before = LAST_TRANSACTIONAL_MS.swap(now, Ordering::Relaxed);
-    if LAST_TRANSACTIONAL_SESSION.swap(session, Ordering::Relaxed) != session
-        && before != 0
-        && now.saturating_sub(before) <= BUSY_WINDOW_MS
-    {
-        SESSION_SWITCH_MS.store(now, Ordering::Relaxed);
+    let before = LAST_TRANSACTIONAL_MS.load(Ordering::Relaxed);
+    if before != now {
+        LAST_TRANSACTIONAL_MS.store(now, Ordering::Relaxed);
+    }
+    if LAST_TRANSACTIONAL_SESSION.load(Ordering::Relaxed) != session {
+        LAST_TRANSACTIONAL_SESSION.store(session, Ordering::Relaxed);
+        let recent = before != 0 && now.saturating_sub(before) <= BUSY_WINDOW_MS;
+        if recent && SESSION_SWITCH_MS.load(Ordering::Relaxed) != now {
+            SESSION_SWITCH_MS.store(now, Ordering::Relaxed);
+        }
     }
 }
 
