@@ -38,11 +38,6 @@ def sqlalchemy_url(driver: str = "psycopg") -> str:
     return f"postgresql+{driver}://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
 
 
-# Marks tests of Basalt's column engine, which a PostgreSQL reference run skips.
-column_engine_only = pytest.mark.skipif(os.environ.get("BASALT_TARGET", "basalt") != "basalt",
-                                        reason="the column engine is Basalt's")
-
-
 def unique_name(prefix: str) -> str:
     """Unique, lower-case SQL identifier, so concurrent/repeated runs never collide."""
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
