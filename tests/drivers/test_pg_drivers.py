@@ -122,6 +122,62 @@ def test_psycopg_auto_params_and_types(connect):
     assert [d.type_code for d in cur.description] == [23, 25, 20]
 
 
+# Unaliased output columns and the names PostgreSQL 15 gives them (checked on the reference).
+COLUMN_NAME_CASES = [
+    ("1", "?column?"),
+    ("true", "?column?"),
+    ("date '1999-01-08'", "date"),
+    ("'1'::bigint", "int8"),
+    ("'1'::double precision", "float8"),
+    ("'1'::real", "float4"),
+    ("'a'::varchar(3)", "varchar"),
+    ("1.5::numeric(3,1)", "numeric"),
+    ("interval '1 day'", "interval"),
+    ("CASE WHEN true THEN 1 END", "case"),
+    ("CASE WHEN true THEN 1 ELSE 2::int2 END", "case"),
+    ("CASE WHEN true THEN 1 ELSE abs(2) END", "abs"),
+    ("EXTRACT(year FROM date '2000-01-01')", "extract"),
+    ("substring('abc' from 2)", "substring"),
+    ("trim(leading 'a' from 'aab')", "ltrim"),
+    ("trim('a')", "btrim"),
+    ("(SELECT max(1))", "max"),
+    ("EXISTS (SELECT 1)", "exists"),
+    ("coalesce(1, 2)", "coalesce"),
+    ("(1, 2)", "row"),
+]
+
+
+@pytest.mark.parametrize("prepare", [False, True])
+def test_output_column_names_follow_postgresql(connect, prepare):
+    conn = connect()
+    sql = "SELECT " + ", ".join(expr for expr, _ in COLUMN_NAME_CASES)
+    cur = conn.execute(sql, prepare=prepare)
+    assert [d.name for d in cur.description] == [name for _, name in COLUMN_NAME_CASES]
+    # Repeated names stay repeated, as in PostgreSQL (DataFusion needs them unique inside).
+    cur = conn.execute("SELECT sum(x), sum(y) FROM (VALUES (1, 2)) v(x, y)", prepare=prepare)
+    assert [d.name for d in cur.description] == ["sum", "sum"]
+    assert cur.fetchone() == (1, 2)
+    cur = conn.execute(
+        "SELECT 1 AS a, 2 AS a, * FROM (SELECT 1 AS x, 2 AS y, 3 AS x) s", prepare=prepare
+    )
+    assert [d.name for d in cur.description] == ["a", "a", "x", "y", "x"]
+    assert cur.fetchone() == (1, 2, 1, 2, 3)
+
+
+def test_repeated_column_names_refused_for_tables_and_views(connect, table_name):
+    conn = connect()
+    conn.autocommit = True
+    table_name = table_name()
+    for ddl in (f"CREATE TABLE {table_name} AS SELECT 1 AS a, 2 AS a",
+                f"CREATE VIEW {table_name} AS SELECT 1 AS a, 2 AS a"):
+        with pytest.raises(pg_errors.DuplicateColumn, match='column "a" specified more than once'):
+            conn.execute(ddl)
+    conn.execute(f"CREATE VIEW {table_name} (b, c) AS SELECT 1 AS a, 2 AS a")
+    cur = conn.execute(f"SELECT * FROM {table_name}")
+    assert [d.name for d in cur.description] == ["b", "c"]
+    conn.execute(f"DROP VIEW {table_name}")
+
+
 def test_psycopg_prepared_statement_reuse(connect, table_name):
     t = table_name("drv_prep")
     conn = connect()

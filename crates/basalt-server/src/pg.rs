@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
 use basalt_sql::format::pg_text_column;
+use basalt_sql::rewrite::display_name;
 use basalt_sql::session::{Prepared, DATABASE_NAME};
 use basalt_sql::{Database, Output, Session, SqlError, TxnStatus};
 use bytes::Bytes;
@@ -157,13 +158,26 @@ fn result_fields(schema: &SchemaRef, format: &Format) -> PgWireResult<Vec<FieldI
     let mut out = Vec::with_capacity(schema.fields().len());
     for (i, f) in schema.fields().iter().enumerate() {
         out.push(match pgcodec::pg_type(f) {
-            Some(t) => FieldInfo::new(f.name().clone(), None, None, t, format.format_for(i)),
+            Some(t) => FieldInfo::new(
+                display_name(f.name()).to_owned(),
+                None,
+                None,
+                t,
+                format.format_for(i),
+            ),
             None => {
                 if fallback.is_none() {
                     fallback = Some(arrow_schema_to_pg_fields(schema, format, None)?);
                 }
                 match fallback.as_ref().and_then(|fb| fb.get(i)) {
-                    Some(field) => field.clone(),
+                    Some(field) => FieldInfo::new(
+                        display_name(f.name()).to_owned(),
+                        field.table_id(),
+                        field.column_id(),
+                        field.datatype().clone(),
+                        field.format(),
+                    )
+                    .with_format_options(Arc::clone(field.format_options())),
                     None => {
                         return Err(PgWireError::ApiError("no type for a result column".into()))
                     }

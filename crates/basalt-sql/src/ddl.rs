@@ -323,6 +323,10 @@ async fn create_table(
     if let Some(q) = ct.query.clone() {
         let (qschema, batches) = s.run_query(*q).await?;
         for f in qschema.fields() {
+            let shown = crate::rewrite::display_name(f.name());
+            if shown != f.name() {
+                return Err(SqlError::RepeatedColumnName(shown.to_owned()));
+            }
             let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
                 SqlError::unsupported(format!(
                     "column \"{}\" has unsupported type {}",

@@ -16,9 +16,11 @@ use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, Boo
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::sql::sqlparser::ast;
 use datafusion::sql::sqlparser::ast::{
     AssignmentTarget, ConflictTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert,
-    Query, SelectItem, SetExpr, TableFactor, TableObject, Update, UpdateTableFromKind,
+    Query, SelectItem, SetExpr, TableFactor, TableObject, TrimWhereField, Update,
+    UpdateTableFromKind,
 };
 
 use crate::ddl::{qualified, resolve_table};
@@ -1134,18 +1136,97 @@ fn returning(
     })
 }
 
-/// The output column name PostgreSQL gives an unaliased expression.
+/// The output column name PostgreSQL gives an unaliased expression (its `FigureColname`): a
+/// column's name, a function's name, a cast's inner name or else its type's name
+/// (`'1'::bigint` is `int8`), a CASE's ELSE branch or else `case`, a scalar subquery's
+/// first column; `?column?` when nothing names it.
 pub fn column_name_of(e: &Expr) -> String {
+    figure_column_name(e)
+        .map(|(name, _)| name)
+        .unwrap_or_else(|| "?column?".into())
+}
+
+/// A name and how strongly it names the expression: 2 for a column's or a function's name,
+/// 1 for a type's name or `case`, which a stronger name inside wins over.
+fn figure_column_name(e: &Expr) -> Option<(String, u8)> {
+    let strong = |name: &str| Some((name.to_owned(), 2));
     match e {
-        Expr::Identifier(i) => i.value.to_lowercase(),
-        Expr::CompoundIdentifier(parts) => parts
-            .last()
-            .map(|i| i.value.to_lowercase())
-            .unwrap_or_default(),
-        Expr::Function(f) => object_name_parts(&f.name).pop().unwrap_or_default(),
-        Expr::Cast { expr, .. } => column_name_of(expr),
-        Expr::Nested(inner) => column_name_of(inner),
-        _ => "?column?".into(),
+        Expr::Identifier(i) => strong(&i.value.to_lowercase()),
+        Expr::CompoundIdentifier(parts) => strong(&parts.last()?.value.to_lowercase()),
+        Expr::Function(f) => strong(&object_name_parts(&f.name).pop()?),
+        Expr::Cast {
+            expr, data_type, ..
+        } => match figure_column_name(expr) {
+            Some(named) if named.1 == 2 => Some(named),
+            _ => Some((pg_type_label(data_type), 1)),
+        },
+        Expr::TypedString(t) => Some((pg_type_label(&t.data_type), 1)),
+        Expr::Nested(inner) | Expr::Collate { expr: inner, .. } => figure_column_name(inner),
+        Expr::Case { else_result, .. } => {
+            match else_result.as_deref().and_then(figure_column_name) {
+                Some(named) if named.1 == 2 => Some(named),
+                _ => Some(("case".into(), 1)),
+            }
+        }
+        Expr::Exists { .. } => strong("exists"),
+        Expr::Subquery(q) => match q.body.as_ref() {
+            SetExpr::Select(select) => match select.projection.first()? {
+                SelectItem::UnnamedExpr(e) => strong(&column_name_of(e)),
+                SelectItem::ExprWithAlias { alias, .. } => strong(&alias.value.to_lowercase()),
+                _ => None,
+            },
+            _ => None,
+        },
+        Expr::Array(_) => strong("array"),
+        Expr::Tuple(_) => strong("row"),
+        Expr::Extract { .. } => strong("extract"),
+        Expr::Substring { .. } => strong("substring"),
+        Expr::Position { .. } => strong("position"),
+        Expr::Overlay { .. } => strong("overlay"),
+        Expr::Ceil { .. } => strong("ceil"),
+        Expr::Floor { .. } => strong("floor"),
+        Expr::Trim { trim_where, .. } => strong(match trim_where {
+            Some(TrimWhereField::Leading) => "ltrim",
+            Some(TrimWhereField::Trailing) => "rtrim",
+            _ => "btrim",
+        }),
+        Expr::Interval(_) => Some(("interval".into(), 1)),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's internal name of a type as a cast writes it (`bigint` is `int8`), which
+/// names the column of an unaliased cast constant.
+fn pg_type_label(t: &ast::DataType) -> String {
+    use ast::DataType as T;
+    match t {
+        T::Int(_) | T::Integer(_) | T::Int4(_) => "int4".into(),
+        T::BigInt(_) | T::Int8(_) => "int8".into(),
+        T::SmallInt(_) | T::Int2(_) => "int2".into(),
+        T::Real | T::Float4 => "float4".into(),
+        T::Double(_) | T::DoublePrecision | T::Float8 => "float8".into(),
+        T::Float(ast::ExactNumberInfo::Precision(p)) if *p <= 24 => "float4".into(),
+        T::Float(_) => "float8".into(),
+        T::Numeric(_) | T::Decimal(_) | T::Dec(_) => "numeric".into(),
+        T::Boolean | T::Bool => "bool".into(),
+        T::Varchar(_) | T::CharacterVarying(_) | T::CharVarying(_) => "varchar".into(),
+        T::Char(_) | T::Character(_) => "bpchar".into(),
+        T::Timestamp(_, ast::TimezoneInfo::Tz | ast::TimezoneInfo::WithTimeZone) => {
+            "timestamptz".into()
+        }
+        T::Timestamp(..) => "timestamp".into(),
+        T::Time(_, ast::TimezoneInfo::Tz | ast::TimezoneInfo::WithTimeZone) => "timetz".into(),
+        T::Time(..) => "time".into(),
+        T::Array(ast::ArrayElemTypeDef::SquareBracket(inner, _))
+        | T::Array(ast::ArrayElemTypeDef::AngleBracket(inner)) => pg_type_label(inner),
+        T::Custom(name, _) => object_name_parts(name).pop().unwrap_or_default(),
+        other => other
+            .to_string()
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_lowercase(),
     }
 }
 

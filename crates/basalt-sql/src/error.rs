@@ -43,6 +43,9 @@ pub enum SqlError {
     DuplicateSchema(String),
     #[error("column \"{0}\" of relation \"{1}\" already exists")]
     DuplicateColumn(String, String),
+    /// A query that creates a table or view names two of its columns alike.
+    #[error("column \"{0}\" specified more than once")]
+    RepeatedColumnName(String),
     #[error("{0}")]
     InvalidTableDefinition(String),
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
@@ -130,7 +133,7 @@ impl SqlError {
             SqlError::UndefinedFunction(_) => "42883",
             SqlError::DuplicateTable(_) => "42P07",
             SqlError::DuplicateSchema(_) => "42P06",
-            SqlError::DuplicateColumn(..) => "42701",
+            SqlError::DuplicateColumn(..) | SqlError::RepeatedColumnName(_) => "42701",
             SqlError::InvalidTableDefinition(_) => "42P16",
             SqlError::UniqueViolation { .. } => "23505",
             SqlError::NotNullViolation { .. } => "23502",

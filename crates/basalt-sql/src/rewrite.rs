@@ -539,7 +539,8 @@ fn name_set_expr(body: &mut SetExpr) {
 
 /// Output column names as PostgreSQL gives them: an unaliased function call is named after
 /// the function (`count`), another expression `?column?`. DataFusion needs unique names in
-/// a projection where PostgreSQL allows repeats, so a repeated name gets a `_N` suffix.
+/// a projection where PostgreSQL allows repeats, so a repeated name gets a hidden suffix
+/// (`DUPLICATE_MARK` and a number) that `display_name` removes before a client sees it.
 fn name_columns(select: &mut Select) {
     let mut used: HashSet<String> = HashSet::new();
     for item in &mut select.projection {
@@ -574,6 +575,16 @@ fn name_columns(select: &mut Select) {
     }
 }
 
+/// Marks the start of the suffix that keeps a repeated output column name unique inside
+/// Basalt. PostgreSQL identifiers cannot hold NUL, so no name a user writes contains it.
+pub const DUPLICATE_MARK: char = '\0';
+
+/// The name a client sees for an output column: without the suffix `name_columns` added
+/// to a repeated name (`SELECT sum(x), sum(y)` shows `sum | sum`, as in PostgreSQL).
+pub fn display_name(name: &str) -> &str {
+    name.split(DUPLICATE_MARK).next().unwrap_or(name)
+}
+
 fn unique(used: &mut HashSet<String>, base: &str) -> String {
     if used.insert(base.to_owned()) {
         return base.to_owned();
@@ -581,7 +592,7 @@ fn unique(used: &mut HashSet<String>, base: &str) -> String {
     // Bounded: at most one probe per existing name with this base.
     let mut n = 2;
     loop {
-        let candidate = format!("{base}_{n}");
+        let candidate = format!("{base}{DUPLICATE_MARK}{n}");
         if used.insert(candidate.clone()) {
             return candidate;
         }

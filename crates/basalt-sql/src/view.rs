@@ -81,6 +81,13 @@ pub async fn create_view(s: &mut Session, cv: CreateView) -> SqlResult<Output> {
             position: None,
         });
     }
+    // Output columns the list does not rename keep their query names, which must differ.
+    for f in plan.schema().fields().iter().skip(columns.len()) {
+        let shown = crate::rewrite::display_name(f.name());
+        if shown != f.name() {
+            return Err(SqlError::RepeatedColumnName(shown.to_owned()));
+        }
+    }
     let def_query = cv.query.to_string();
     let dialect = if s.is_mysql() { "mysql" } else { "postgres" };
     let (or_replace, if_not_exists) = (cv.or_replace, cv.if_not_exists);

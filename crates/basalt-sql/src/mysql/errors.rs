@@ -92,7 +92,7 @@ impl From<&SqlError> for MyError {
                 "HY000",
                 format!("Can't create database '{s}'; database exists"),
             ),
-            SqlError::DuplicateColumn(c, _) => {
+            SqlError::DuplicateColumn(c, _) | SqlError::RepeatedColumnName(c) => {
                 my(1060, "42S21", format!("Duplicate column name '{c}'"))
             }
             SqlError::UniqueViolation { constraint, detail }
