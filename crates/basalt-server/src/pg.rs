@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
-use basalt_sql::format::pg_text_column;
+use basalt_sql::datetime::DateStyle;
+use basalt_sql::format::pg_text_column_in;
 use basalt_sql::rewrite::display_name;
 use basalt_sql::session::{Prepared, DATABASE_NAME};
 use basalt_sql::{Database, Output, Session, SqlError, TxnStatus};
@@ -116,6 +117,21 @@ impl NoopStartupHandler for PgConnection {
             .metadata()
             .get(pgwire::api::METADATA_DATABASE)
             .cloned();
+        let parameters: Vec<(String, String)> = client
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        {
+            let mut session = self.session.lock().await;
+            for (name, value) in &parameters {
+                if let Err(e) = session.apply_startup_parameter(name, value) {
+                    let mut info = error_info(&e);
+                    info.severity = "FATAL".into();
+                    return Err(PgWireError::UserError(Box::new(info)));
+                }
+            }
+        }
         if let Some(db) = db {
             if db != DATABASE_NAME {
                 return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -140,6 +156,7 @@ fn tx_status(s: TxnStatus) -> TransactionStatus {
 pub fn error_info(e: &SqlError) -> ErrorInfo {
     let mut info = ErrorInfo::new("ERROR".into(), e.sqlstate().into(), e.to_string());
     info.detail = e.detail();
+    info.hint = e.hint();
     info.position = e.position().map(|p| p.to_string());
     info
 }
@@ -195,6 +212,7 @@ fn rows_response(
     batches: Vec<RecordBatch>,
     format: &Format,
     tag: &str,
+    date_style: DateStyle,
 ) -> PgWireResult<QueryResponse> {
     let fields = Arc::new(result_fields(schema, format)?);
     let formats: Vec<FieldFormat> = (0..schema.fields().len())
@@ -203,14 +221,14 @@ fn rows_response(
     let text_columns: Vec<bool> = formats.iter().map(|f| *f == FieldFormat::Text).collect();
     let mut rows: Vec<PgWireResult<DataRow>> = Vec::new();
     for batch in batches {
-        if let Some(encoded) =
-            pgcodec::encode_batch(schema, &batch, &formats).map_err(|e| user_error(&e))?
+        if let Some(encoded) = pgcodec::encode_batch(schema, &batch, &formats, date_style)
+            .map_err(|e| user_error(&e))?
         {
             rows.extend(encoded.into_iter().map(Ok));
             continue;
         }
         let batch = if text_columns.iter().any(|t| *t) {
-            pg_text_batch(&batch, &text_columns).map_err(|e| user_error(&e))?
+            pg_text_batch(&batch, &text_columns, date_style).map_err(|e| user_error(&e))?
         } else {
             batch
         };
@@ -222,7 +240,11 @@ fn rows_response(
 }
 
 /// Replaces the text-format columns of a batch by their PostgreSQL text rendering.
-fn pg_text_batch(batch: &RecordBatch, text_columns: &[bool]) -> Result<RecordBatch, SqlError> {
+fn pg_text_batch(
+    batch: &RecordBatch,
+    text_columns: &[bool],
+    date_style: DateStyle,
+) -> Result<RecordBatch, SqlError> {
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     for (i, (field, column)) in batch
@@ -233,7 +255,7 @@ fn pg_text_batch(batch: &RecordBatch, text_columns: &[bool]) -> Result<RecordBat
         .enumerate()
     {
         if text_columns.get(i).copied().unwrap_or(false) {
-            let text: StringArray = pg_text_column(column)?.into_iter().collect();
+            let text: StringArray = pg_text_column_in(column, date_style)?.into_iter().collect();
             fields.push(Field::new(field.name(), DataType::Utf8, true));
             columns.push(Arc::new(text));
         } else {
@@ -322,7 +344,13 @@ impl SimpleQueryHandler for PgConnection {
                         batches,
                         tag,
                     }) => {
-                        let resp = rows_response(&schema, batches, &Format::UnifiedText, &tag)?;
+                        let resp = rows_response(
+                            &schema,
+                            batches,
+                            &Format::UnifiedText,
+                            &tag,
+                            session.date_style(),
+                        )?;
                         send_query_response(client, resp, true).await?;
                     }
                     Ok(Output::Command(tag)) => {
@@ -487,6 +515,7 @@ impl ExtendedQueryHandler for PgConnection {
                 batches,
                 &portal.result_column_format,
                 &tag,
+                session.date_style(),
             )?)),
             Ok(Output::Command(tag)) => {
                 let tag = Tag::new(&tag);

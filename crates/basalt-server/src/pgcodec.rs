@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
-use basalt_sql::format::pg_text_column;
+use basalt_sql::datetime::DateStyle;
+use basalt_sql::format::pg_text_column_in;
 use basalt_sql::wire::{numeric_from_binary, numeric_to_binary};
 use basalt_sql::SqlError;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -90,6 +91,7 @@ pub fn encode_batch(
     schema: &SchemaRef,
     batch: &RecordBatch,
     formats: &[FieldFormat],
+    date_style: DateStyle,
 ) -> Result<Option<Vec<DataRow>>, SqlError> {
     // The statement's output schema carries column metadata (CHAR(n)) that batches may not.
     if schema.fields().iter().any(|f| pg_type(f).is_none()) {
@@ -100,7 +102,7 @@ pub fn encode_batch(
         let format = formats.get(i).copied().unwrap_or(FieldFormat::Text);
         columns.push(match format {
             FieldFormat::Text => {
-                let mut values = pg_text_column(column)?;
+                let mut values = pg_text_column_in(column, date_style)?;
                 if let Some(n) = field
                     .metadata()
                     .get(CHAR_LENGTH_KEY)
@@ -251,19 +253,14 @@ fn encode_binary(
         DataType::Binary => put_bytes(out, get!(BinaryArray).value(r)),
         DataType::Date32 => put_bytes(
             out,
-            &get!(Date32Array)
-                .value(r)
-                .saturating_sub(PG_EPOCH_DAYS)
-                .to_be_bytes(),
+            &shift_finite_i32(get!(Date32Array).value(r), -PG_EPOCH_DAYS).to_be_bytes(),
         ),
         DataType::Time64(TimeUnit::Microsecond) => {
             put_bytes(out, &get!(Time64MicrosecondArray).value(r).to_be_bytes())
         }
         DataType::Timestamp(TimeUnit::Microsecond, _) => put_bytes(
             out,
-            &get!(TimestampMicrosecondArray)
-                .value(r)
-                .saturating_sub(PG_EPOCH_MICROS)
+            &shift_finite_i64(get!(TimestampMicrosecondArray).value(r), -PG_EPOCH_MICROS)
                 .to_be_bytes(),
         ),
         DataType::Interval(IntervalUnit::MonthDayNano) => {
@@ -337,25 +334,25 @@ pub fn decode_param(
                 return from_text(&text, target.or(Some(&DataType::Decimal128(38, 10))));
             }
             Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
-            Type::DATE => ScalarValue::Date32(Some(
-                i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("date"))?)
-                    .saturating_add(PG_EPOCH_DAYS),
-            )),
+            Type::DATE => ScalarValue::Date32(Some(shift_finite_i32(
+                i32::from_be_bytes(fixed(4)?.try_into().map_err(|_| bad("date"))?),
+                PG_EPOCH_DAYS,
+            ))),
             Type::TIME => ScalarValue::Time64Microsecond(Some(i64::from_be_bytes(
                 fixed(8)?.try_into().map_err(|_| bad("time"))?,
             ))),
             Type::TIMESTAMP => ScalarValue::TimestampMicrosecond(
-                Some(
-                    i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamp"))?)
-                        .saturating_add(PG_EPOCH_MICROS),
-                ),
+                Some(shift_finite_i64(
+                    i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamp"))?),
+                    PG_EPOCH_MICROS,
+                )),
                 None,
             ),
             Type::TIMESTAMPTZ => ScalarValue::TimestampMicrosecond(
-                Some(
-                    i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamptz"))?)
-                        .saturating_add(PG_EPOCH_MICROS),
-                ),
+                Some(shift_finite_i64(
+                    i64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad("timestamptz"))?),
+                    PG_EPOCH_MICROS,
+                )),
                 Some("+00:00".into()),
             ),
             Type::INTERVAL => {
@@ -452,5 +449,22 @@ mod tests {
         .is_err());
         let v = decode_param(None, false, &Type::UNKNOWN, Some(&DataType::Int64)).unwrap();
         assert_eq!(v, ScalarValue::Int64(None));
+    }
+}
+
+/// A date moved between the Unix and the PostgreSQL epoch; `infinity` and `-infinity`
+/// (the largest and smallest values) are the same in both.
+fn shift_finite_i32(v: i32, by: i32) -> i32 {
+    match v {
+        i32::MAX | i32::MIN => v,
+        _ => v.saturating_add(by),
+    }
+}
+
+/// [`shift_finite_i32`] for timestamps.
+fn shift_finite_i64(v: i64, by: i64) -> i64 {
+    match v {
+        i64::MAX | i64::MIN => v,
+        _ => v.saturating_add(by),
     }
 }

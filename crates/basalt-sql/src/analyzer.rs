@@ -7,13 +7,14 @@
 //! expression names are preserved so the plan's schema does not change.
 
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result as DfResult};
+use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
@@ -23,6 +24,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
+use crate::datetime::{DateOrder, DateStyle};
 use crate::error::SqlError;
 
 #[derive(Debug)]
@@ -360,6 +362,128 @@ impl ScalarUDFImpl for CheckedOp {
                 };
                 Err(SqlError::OutOfRange(format!("{name} out of range")).into_datafusion())
             }
+        }
+    }
+}
+
+/// Reads text cast to a date or timestamp (`date 'January 8, 1999'`, `'1/8/1999'::date`,
+/// a string compared with a date column) the way PostgreSQL does, under the session's
+/// DateStyle order, where DataFusion would accept only ISO forms.
+#[derive(Debug)]
+pub struct PgDateTimeInput {
+    date_style: Arc<AtomicU8>,
+}
+
+impl PgDateTimeInput {
+    pub fn new(date_style: Arc<AtomicU8>) -> PgDateTimeInput {
+        PgDateTimeInput { date_style }
+    }
+}
+
+impl AnalyzerRule for PgDateTimeInput {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
+        let order = DateStyle::from_bits(self.date_style.load(Ordering::Relaxed)).order;
+        plan.transform_up_with_subqueries(|node| {
+            if matches!(node, LogicalPlan::TableScan(_)) {
+                return Ok(Transformed::no(node));
+            }
+            let schema = if node.inputs().is_empty() {
+                node.schema().as_ref().clone()
+            } else {
+                merge_schema(&node.inputs())
+            };
+            let preserver = NamePreserver::new(&node);
+            node.map_expressions(|e| {
+                let name = preserver.save(&e);
+                let rewritten = e.transform_up(|e| {
+                    let Expr::Cast(Cast { expr, field }) = &e else {
+                        return Ok(Transformed::no(e));
+                    };
+                    let from = expr.get_type(&schema)?;
+                    let text = matches!(
+                        from,
+                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                    );
+                    if !text || !crate::datetime::reads_datetime(field.data_type()) {
+                        return Ok(Transformed::no(e));
+                    }
+                    let udf = ScalarUDF::from(DateTimeIn::new(field.data_type().clone(), order));
+                    Ok(Transformed::yes(Expr::ScalarFunction(
+                        ScalarFunction::new_udf(Arc::new(udf), vec![expr.as_ref().clone()]),
+                    )))
+                })?;
+                Ok(rewritten.update_data(|e| name.restore(e)))
+            })
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "basalt_pg_datetime_input"
+    }
+}
+
+/// `pg_datetime_in(text)`: text read as a date or timestamp of one type, in one field order.
+#[derive(Debug)]
+struct DateTimeIn {
+    target: DataType,
+    order: DateOrder,
+    signature: Signature,
+}
+
+impl DateTimeIn {
+    fn new(target: DataType, order: DateOrder) -> DateTimeIn {
+        DateTimeIn {
+            target,
+            order,
+            // Stable, not immutable: `now` and `today` read the clock.
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Exact(vec![DataType::Utf8]),
+                    TypeSignature::Exact(vec![DataType::LargeUtf8]),
+                    TypeSignature::Exact(vec![DataType::Utf8View]),
+                ],
+                Volatility::Stable,
+            ),
+        }
+    }
+}
+
+impl PartialEq for DateTimeIn {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target && self.order == other.order
+    }
+}
+impl Eq for DateTimeIn {}
+impl Hash for DateTimeIn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.target.hash(state);
+        (self.order as u8).hash(state);
+    }
+}
+
+impl ScalarUDFImpl for DateTimeIn {
+    fn name(&self) -> &str {
+        "pg_datetime_in"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(self.target.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = matches!(args.args.first(), Some(ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out = crate::datetime::text_to_datetime(&arrays[0], &self.target, self.order)
+            .map_err(SqlError::into_datafusion)?;
+        if scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(out))
         }
     }
 }

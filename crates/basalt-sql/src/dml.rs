@@ -58,7 +58,7 @@ fn build_rows(
         let array = if col.dropped {
             new_null_array(&col.ty.to_arrow(), num_rows)
         } else if let Some(i) = targets.iter().position(|&t| t == pos) {
-            let array = to_column_type(&source[i], &col.ty, &col.name)?;
+            let array = to_column_type(&source[i], &col.ty, &col.name, s.date_order())?;
             if s.is_mysql() {
                 mysql_auto_values(s, col, array)?
             } else {
@@ -66,7 +66,12 @@ fn build_rows(
             }
         } else if let Some(default) = &col.default {
             let expr = crate::eval::compile_default(s, default)?;
-            to_column_type(&eval(&expr, &empty_batch(num_rows)?)?, &col.ty, &col.name)?
+            to_column_type(
+                &eval(&expr, &empty_batch(num_rows)?)?,
+                &col.ty,
+                &col.name,
+                s.date_order(),
+            )?
         } else {
             new_null_array(&col.ty.to_arrow(), num_rows)
         };
@@ -661,7 +666,12 @@ impl Conflict {
                 expr.to_string()
             };
             let compiled = compile_multi(s, &value_sql, &parts)?;
-            let array = to_column_type(&eval(&compiled, &combined)?, &col.ty, &col.name)?;
+            let array = to_column_type(
+                &eval(&compiled, &combined)?,
+                &col.ty,
+                &col.name,
+                s.date_order(),
+            )?;
             new_row[*pos] = basalt_common::value::value_at(array.as_ref(), 0, &col.ty)?;
         }
         let mut old_full = existing.to_vec();
@@ -981,7 +991,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             .enumerate()
             .map(|(i, (pos, _))| {
                 let col = &def.columns[*pos];
-                to_column_type(batch.column(i + 1), &col.ty, &col.name)
+                to_column_type(batch.column(i + 1), &col.ty, &col.name, s.date_order())
             })
             .collect::<SqlResult<_>>()?;
         let mut new_rows = Vec::new();
@@ -1294,7 +1304,12 @@ pub async fn fill_column_default(
     let expr = compile(s, &default, &Arc::new(Schema::empty()), None)?;
     let mut updates: Vec<(Key, Vec<Value>)> = Vec::new();
     for_each_chunk(txn, &store, |rows| {
-        let values = to_column_type(&eval(&expr, &empty_batch(rows.len())?)?, &col.ty, &col.name)?;
+        let values = to_column_type(
+            &eval(&expr, &empty_batch(rows.len())?)?,
+            &col.ty,
+            &col.name,
+            s.date_order(),
+        )?;
         for (i, (key, row)) in rows.into_iter().enumerate() {
             let mut row = row.to_vec();
             row.resize(def.columns.len(), Value::Null);

@@ -80,6 +80,9 @@ pub enum SqlError {
     ProtocolViolation(String),
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// A setting's value refused, with PostgreSQL's DETAIL line saying why.
+    #[error("{message}")]
+    InvalidSetting { message: String, detail: String },
     #[error("{0}")]
     DependentObjects(String),
     #[error("{0}")]
@@ -102,6 +105,16 @@ pub enum SqlError {
     NoSuchSavepoint(String),
     #[error("{0}")]
     InvalidDatetime(String),
+    /// A date whose month or day field is out of range, perhaps read in the wrong field order.
+    #[error("date/time field value out of range: \"{0}\"")]
+    DatestyleMismatch(String),
+    /// An error PostgreSQL reports with the position of the offending text in the query
+    /// (a literal that does not convert, an unknown relation).
+    #[error("{inner}")]
+    Positioned {
+        inner: Box<SqlError>,
+        position: usize,
+    },
     #[error("{0}")]
     Storage(StorageError),
     #[error("{0}")]
@@ -149,7 +162,7 @@ impl SqlError {
             SqlError::ActiveTransaction(_) => "25001",
             SqlError::FeatureNotSupported(_) => "0A000",
             SqlError::ProtocolViolation(_) => "08P01",
-            SqlError::InvalidParameterValue(_) => "22023",
+            SqlError::InvalidParameterValue(_) | SqlError::InvalidSetting { .. } => "22023",
             SqlError::DependentObjects(_) => "2BP01",
             SqlError::GeneratedAlways(_) => "428C9",
             SqlError::QueryCanceled | SqlError::CopyFailed(_) => "57014",
@@ -160,6 +173,8 @@ impl SqlError {
             SqlError::CharacterNotInRepertoire(_) => "22021",
             SqlError::NoSuchSavepoint(_) => "3B001",
             SqlError::InvalidDatetime(_) => "22007",
+            SqlError::DatestyleMismatch(_) => "22008",
+            SqlError::Positioned { inner, .. } => inner.sqlstate(),
             SqlError::Storage(e) => match e {
                 StorageError::SerializationFailure | StorageError::TableDropped(_) => "40001",
                 StorageError::UniqueViolation { .. } | StorageError::UniqueIndexBuild { .. } => {
@@ -185,6 +200,19 @@ impl SqlError {
             | SqlError::Storage(StorageError::UniqueViolation { detail, .. }) => {
                 Some(detail.clone())
             }
+            SqlError::InvalidSetting { detail, .. } => Some(detail.clone()),
+            SqlError::Positioned { inner, .. } => inner.detail(),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL's HINT field, where there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SqlError::DatestyleMismatch(_) => {
+                Some("Perhaps you need a different \"datestyle\" setting.".into())
+            }
+            SqlError::Positioned { inner, .. } => inner.hint(),
             _ => None,
         }
     }
@@ -194,6 +222,7 @@ impl SqlError {
     pub fn position(&self) -> Option<usize> {
         match self {
             SqlError::Syntax { position, .. } => *position,
+            SqlError::Positioned { position, .. } => Some(*position),
             _ => None,
         }
     }
@@ -423,6 +452,10 @@ impl SqlError {
             SqlError::UndefinedTable(s) => SqlError::UndefinedTable(s.clone()),
             SqlError::OutOfRange(s) => SqlError::OutOfRange(s.clone()),
             SqlError::InvalidText(s) => SqlError::InvalidText(s.clone()),
+            SqlError::InvalidDatetime(s) => SqlError::InvalidDatetime(s.clone()),
+            SqlError::DatetimeOverflow(s) => SqlError::DatetimeOverflow(s.clone()),
+            SqlError::DatestyleMismatch(s) => SqlError::DatestyleMismatch(s.clone()),
+            SqlError::DivisionByZero => SqlError::DivisionByZero,
             SqlError::InvalidParameterValue(s) => SqlError::InvalidParameterValue(s.clone()),
             SqlError::FeatureNotSupported(s) => SqlError::FeatureNotSupported(s.clone()),
             SqlError::Internal(s) => SqlError::Internal(s.clone()),
@@ -441,3 +474,73 @@ impl SqlError {
 }
 
 pub type SqlResult<T> = Result<T, SqlError>;
+
+/// Gives an error the position PostgreSQL reports with it: where the literal that did not
+/// convert, or the relation or column that does not exist, is written in `sql` (1-based,
+/// in characters). Errors that already carry a position, or whose text cannot be found,
+/// are returned as they are.
+pub fn locate(e: SqlError, sql: &str) -> SqlError {
+    if e.position().is_some() {
+        return e;
+    }
+    let at = match &e {
+        SqlError::InvalidText(m)
+        | SqlError::InvalidDatetime(m)
+        | SqlError::DatetimeOverflow(m)
+        | SqlError::OutOfRange(m) => quoted_value(m).and_then(|v| find_literal(sql, v)),
+        SqlError::DatestyleMismatch(v) => find_literal(sql, v),
+        SqlError::UndefinedTable(name) => find_word(sql, name),
+        SqlError::UndefinedColumn(m) if m.ends_with("does not exist") && !m.contains(" of ") => {
+            quoted(m).and_then(|c| find_word(sql, &c))
+        }
+        _ => None,
+    };
+    match at.and_then(|byte| sql.get(..byte)) {
+        Some(before) => SqlError::Positioned {
+            position: before.chars().count() + 1,
+            inner: Box::new(e),
+        },
+        None => e,
+    }
+}
+
+/// The value in `…: "value"` at the end of a message.
+fn quoted_value(message: &str) -> Option<&str> {
+    let start = message.find(": \"")? + 3;
+    let rest = message.get(start..)?;
+    rest.strip_suffix('"')
+}
+
+/// Where `'value'` is written as a string literal (quotes doubled inside).
+fn find_literal(sql: &str, value: &str) -> Option<usize> {
+    sql.find(&format!("'{}'", value.replace('\'', "''")))
+}
+
+/// Where `name` is written as a whole word outside string literals, in any case.
+fn find_word(sql: &str, name: &str) -> Option<usize> {
+    if name.is_empty() {
+        return None;
+    }
+    let lower = sql.to_lowercase();
+    if lower.len() != sql.len() {
+        return None; // case folding changed byte offsets
+    }
+    let needle = name.to_lowercase();
+    let bytes = lower.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\'' {
+            in_string = !in_string;
+        } else if !in_string
+            && bytes[i..].starts_with(needle.as_bytes())
+            && (i == 0 || !is_word(bytes[i - 1]) && bytes[i - 1] != b'.')
+            && bytes.get(i + needle.len()).is_none_or(|&b| !is_word(b))
+        {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}

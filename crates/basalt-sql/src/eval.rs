@@ -21,6 +21,7 @@ use datafusion::sql::sqlparser::ast::Expr as AstExpr;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
+use crate::datetime::DateOrder;
 use crate::error::{SqlError, SqlResult};
 use crate::session::Session;
 
@@ -154,11 +155,22 @@ pub fn validate_default(s: &Session, sql: &str) -> SqlResult<()> {
 }
 
 /// Converts a computed column to the stored type of a column, with PostgreSQL's errors:
-/// out-of-range numbers (22003), malformed text (22P02), over-long strings (22001).
-pub fn to_column_type(array: &ArrayRef, ty: &SqlType, column: &str) -> SqlResult<ArrayRef> {
+/// out-of-range numbers (22003), malformed text (22P02), over-long strings (22001). Text
+/// stored into a date or timestamp column is read as PostgreSQL reads it, in the DateStyle
+/// field order `date_order` (`None`: Arrow's ISO reading, for MySQL sessions).
+pub fn to_column_type(
+    array: &ArrayRef,
+    ty: &SqlType,
+    column: &str,
+    date_order: Option<DateOrder>,
+) -> SqlResult<ArrayRef> {
     let target = ty.to_arrow();
     let array = if array.data_type() == &DataType::Null {
         new_null_array(&target, array.len())
+    } else if let Some(order) = date_order
+        .filter(|_| is_string(array.data_type()) && crate::datetime::reads_datetime(&target))
+    {
+        crate::datetime::text_to_datetime(array, &target, order)?
     } else if *ty == SqlType::Bytea && is_string(array.data_type()) {
         bytea_from_text(array)?
     } else if *ty == SqlType::Interval && is_string(array.data_type()) {
@@ -173,7 +185,7 @@ pub fn to_column_type(array: &ArrayRef, ty: &SqlType, column: &str) -> SqlResult
     {
         // PostgreSQL rounds fractional values stored into integer columns.
         let rounded = round_to_integer(array)?;
-        return to_column_type(&rounded, ty, column);
+        return to_column_type(&rounded, ty, column, date_order);
     } else {
         let options = CastOptions {
             safe: false,

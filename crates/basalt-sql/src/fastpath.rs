@@ -736,9 +736,9 @@ fn key_of(
 }
 
 /// A value converted to a column's stored type exactly as the general path converts it.
-fn stored_value(v: &ScalarValue, def: &TableDef, pos: usize) -> SqlResult<Value> {
+fn stored_value(s: &Session, v: &ScalarValue, def: &TableDef, pos: usize) -> SqlResult<Value> {
     let col = &def.columns[pos];
-    let array = to_column_type(&v.to_array()?, &col.ty, &col.name)?;
+    let array = to_column_type(&v.to_array()?, &col.ty, &col.name, s.date_order())?;
     Ok(value_at(array.as_ref(), 0, &col.ty)?)
 }
 
@@ -923,7 +923,7 @@ impl FastPath {
                 }
                 let mut new = row.clone();
                 for ((target, _), v) in sets.iter().zip(&computed) {
-                    new[*target] = stored_value(v, def, *target)?;
+                    new[*target] = stored_value(s, v, def, *target)?;
                 }
                 crate::dml::check_rows(s, def, std::slice::from_ref(&new))?;
                 txn.update(store, def, &k, new.into())?;

@@ -1,10 +1,10 @@
 //! PostgreSQL's text output format for values (used by COPY TO).
 
-use chrono::{DateTime, NaiveDate, NaiveTime};
+use chrono::NaiveTime;
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
     Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, StringArray,
-    Time64MicrosecondArray, TimestampMicrosecondArray,
+    Time64MicrosecondArray, TimestampMicrosecondArray, TimestampNanosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
@@ -12,10 +12,18 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
 
+use crate::datetime::{self, DateStyle};
 use crate::error::SqlResult;
 
-/// Formats every value of `array` as PostgreSQL prints it in text mode; `None` for NULL.
+/// Formats every value of `array` as PostgreSQL prints it in text mode with the default
+/// DateStyle (ISO, MDY); `None` for NULL.
 pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
+    pg_text_column_in(array, DateStyle::default())
+}
+
+/// Formats every value of `array` as PostgreSQL prints it in text mode, dates and
+/// timestamps in the session's DateStyle; `None` for NULL.
+pub fn pg_text_column_in(array: &ArrayRef, ds: DateStyle) -> SqlResult<Vec<Option<String>>> {
     let n = array.len();
     let mut out = Vec::with_capacity(n);
     macro_rules! each {
@@ -59,7 +67,9 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
         }
         DataType::Utf8 => each!(StringArray, |a: &StringArray, i| a.value(i).to_owned()),
         DataType::Binary => each!(BinaryArray, |a: &BinaryArray, i| bytea_text(a.value(i))),
-        DataType::Date32 => each!(Date32Array, |a: &Date32Array, i| date_text(a.value(i))),
+        DataType::Date32 => each!(Date32Array, |a: &Date32Array, i| {
+            datetime::date_text(a.value(i), ds)
+        }),
         DataType::Time64(TimeUnit::Microsecond) => {
             each!(Time64MicrosecondArray, |a: &Time64MicrosecondArray, i| {
                 time_text(a.value(i))
@@ -69,7 +79,11 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
             let with_tz = tz.is_some();
             each!(
                 TimestampMicrosecondArray,
-                |a: &TimestampMicrosecondArray, i| timestamp_text(a.value(i), with_tz)
+                |a: &TimestampMicrosecondArray, i| datetime::timestamp_text(
+                    a.value(i),
+                    with_tz,
+                    ds
+                )
             )
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
@@ -98,11 +112,26 @@ pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
             }
         }
         DataType::LargeUtf8 | DataType::Utf8View => {
-            return pg_text_column(&cast(array, &DataType::Utf8)?);
+            return pg_text_column_in(&cast(array, &DataType::Utf8)?, ds);
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
+            // Whole microseconds; the infinities keep their stored form.
+            let with_tz = tz.is_some();
+            each!(
+                TimestampNanosecondArray,
+                |a: &TimestampNanosecondArray, i| {
+                    let v: i64 = a.value(i);
+                    let us = match v {
+                        i64::MAX | i64::MIN => v,
+                        _ => v.div_euclid(1000),
+                    };
+                    datetime::timestamp_text(us, with_tz, ds)
+                }
+            )
         }
         DataType::Timestamp(_, tz) => {
             let target = DataType::Timestamp(TimeUnit::Microsecond, tz.clone());
-            return pg_text_column(&cast(array, &target)?);
+            return pg_text_column_in(&cast(array, &target)?, ds);
         }
         _ => {
             let options = FormatOptions::default();
@@ -147,12 +176,6 @@ pub fn bytea_text(b: &[u8]) -> String {
     s
 }
 
-pub fn date_text(days: i32) -> String {
-    days.checked_add(719_163)
-        .and_then(NaiveDate::from_num_days_from_ce_opt)
-        .map_or_else(|| days.to_string(), |d| d.to_string())
-}
-
 pub fn time_text(us: i64) -> String {
     if !(0..=86_400_000_000).contains(&us) {
         return us.to_string(); // not a time of day; shown raw rather than wrapped
@@ -163,22 +186,6 @@ pub fn time_text(us: i64) -> String {
         Some(t) if frac == 0 => t.format("%H:%M:%S").to_string(),
         Some(t) => trim_fraction(t.format("%H:%M:%S%.6f").to_string()),
         None => us.to_string(),
-    }
-}
-
-pub fn timestamp_text(us: i64, with_tz: bool) -> String {
-    let Some(dt) = DateTime::from_timestamp_micros(us) else {
-        return us.to_string();
-    };
-    let base = if us % 1_000_000 == 0 {
-        dt.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()
-    } else {
-        trim_fraction(dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
-    };
-    if with_tz {
-        format!("{base}+00")
-    } else {
-        base
     }
 }
 
@@ -244,9 +251,16 @@ mod tests {
 
     #[test]
     fn timestamps_print_like_postgres() {
-        assert_eq!(timestamp_text(0, false), "1970-01-01 00:00:00");
-        assert_eq!(timestamp_text(1_500_000, true), "1970-01-01 00:00:01.5+00");
-        assert_eq!(date_text(0), "1970-01-01");
+        let iso = DateStyle::default();
+        assert_eq!(
+            datetime::timestamp_text(0, false, iso),
+            "1970-01-01 00:00:00"
+        );
+        assert_eq!(
+            datetime::timestamp_text(1_500_000, true, iso),
+            "1970-01-01 00:00:01.5+00"
+        );
+        assert_eq!(datetime::date_text(0, iso), "1970-01-01");
         assert_eq!(time_text(3_600_000_000), "01:00:00");
     }
 }

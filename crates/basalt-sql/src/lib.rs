@@ -15,6 +15,7 @@ pub mod analytics;
 pub mod analyzer;
 pub mod colscan;
 pub mod copy;
+pub mod datetime;
 pub mod ddl;
 pub mod dml;
 pub mod error;

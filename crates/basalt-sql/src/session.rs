@@ -236,6 +236,9 @@ pub struct Session {
     analytical_session: std::sync::atomic::AtomicBool,
     /// DEFAULT expressions compiled once (see [`crate::eval::compile_default`]), by SQL text.
     pub(crate) compiled_defaults: parking_lot::Mutex<HashMap<String, Arc<dyn PhysicalExpr>>>,
+    /// `SET datestyle` ([`crate::datetime::DateStyle::to_bits`]); shared with the analyzer
+    /// rule that reads date and time literals.
+    date_style: Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl Session {
@@ -308,6 +311,14 @@ impl Session {
             crate::analyzer::CheckedIntegerArithmetic::default(),
         ));
         ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
+        let date_style = Arc::new(std::sync::atomic::AtomicU8::new(
+            crate::datetime::DateStyle::default().to_bits(),
+        ));
+        if dialect == Dialect::Postgres {
+            ctx.add_analyzer_rule(Arc::new(crate::analyzer::PgDateTimeInput::new(Arc::clone(
+                &date_style,
+            ))));
+        }
         let mut settings = BTreeMap::new();
         for (k, v) in [
             ("server_version", SERVER_VERSION),
@@ -368,6 +379,7 @@ impl Session {
             fast_path: true,
             analytical: std::sync::atomic::AtomicBool::new(false),
             analytical_session: std::sync::atomic::AtomicBool::new(false),
+            date_style,
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
@@ -377,6 +389,30 @@ impl Session {
 
     pub fn is_mysql(&self) -> bool {
         self.dialect == Dialect::MySql
+    }
+
+    /// The session's `DateStyle`: how dates and timestamps print and how ambiguous ones read.
+    pub fn date_style(&self) -> crate::datetime::DateStyle {
+        crate::datetime::DateStyle::from_bits(
+            self.date_style.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// The field order for reading date text, or `None` in a MySQL session (MySQL's own
+    /// reading of dates applies there).
+    pub(crate) fn date_order(&self) -> Option<crate::datetime::DateOrder> {
+        (!self.is_mysql()).then(|| self.date_style().order)
+    }
+
+    /// Applies a parameter a PostgreSQL client sent in its startup packet (libpq sends
+    /// `PGDATESTYLE` as `datestyle`). Parameters Basalt has no use for are ignored.
+    pub fn apply_startup_parameter(&mut self, name: &str, value: &str) -> SqlResult<()> {
+        match name.to_lowercase().as_str() {
+            n @ ("datestyle" | "application_name" | "extra_float_digits") => {
+                self.apply_setting(n, value.to_owned())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Where unqualified table names live: `public` for PostgreSQL, the current database
@@ -486,7 +522,7 @@ impl Session {
                 }
             }
             let failed = result.is_err();
-            out.push(result);
+            out.push(result.map_err(|e| crate::error::locate(e, sql)));
             if failed {
                 break;
             }
@@ -927,6 +963,13 @@ impl Session {
                 .insert(name.to_owned(), choice.name().to_owned());
             return Ok(());
         }
+        if name == "datestyle" {
+            let style = crate::datetime::DateStyle::parse(&value, self.date_style())?;
+            self.date_style
+                .store(style.to_bits(), std::sync::atomic::Ordering::Relaxed);
+            self.settings.lock().insert(name.to_owned(), style.name());
+            return Ok(());
+        }
         if name == "basalt.fast_path" {
             self.fast_path = match value.to_lowercase().as_str() {
                 "on" | "true" | "yes" | "1" => true,
@@ -1350,7 +1393,14 @@ fn show_schema(name: &str) -> SchemaRef {
             Field::new("setting", DataType::Utf8, false),
         ]
     } else {
-        vec![Field::new(name, DataType::Utf8, false)]
+        // PostgreSQL heads the column with the parameter's own spelling.
+        let heading = match name {
+            "datestyle" => "DateStyle",
+            "timezone" => "TimeZone",
+            "intervalstyle" => "IntervalStyle",
+            other => other,
+        };
+        vec![Field::new(heading, DataType::Utf8, false)]
     };
     Arc::new(Schema::new(fields))
 }

@@ -48,6 +48,7 @@ impl From<&SqlError> for MyError {
     fn from(e: &SqlError) -> MyError {
         let text = e.to_string();
         match e {
+            SqlError::Positioned { inner, .. } => MyError::from(inner.as_ref()),
             SqlError::MySql {
                 code,
                 sqlstate,
