@@ -37,12 +37,13 @@ pub struct CheckedIntegerArithmetic {
     mul: Arc<ScalarUDF>,
 }
 
-impl Default for CheckedIntegerArithmetic {
-    fn default() -> Self {
+impl CheckedIntegerArithmetic {
+    /// `date_style` is the session's DateStyle, which casts of dates to text follow.
+    pub fn new(date_style: Arc<AtomicU8>) -> Self {
         CheckedIntegerArithmetic {
             byte_length: Arc::new(byte_length_udf()),
             rint: Arc::new(rint_udf()),
-            pg_text: Arc::new(pg_text_udf()),
+            pg_text: Arc::new(pg_text_udf(date_style)),
             add: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Add))),
             sub: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Sub))),
             mul: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Mul))),
@@ -191,10 +192,12 @@ impl CheckedIntegerArithmetic {
     }
 }
 
-/// `x::text` with PostgreSQL's output format for x's type.
-fn pg_text_udf() -> ScalarUDF {
-    crate::functions::TextFn::udf("pg_text", Volatility::Immutable, |arrays, _rows| {
-        let text = crate::format::pg_text_column(&arrays[0]).map_err(SqlError::into_datafusion)?;
+/// `x::text` with PostgreSQL's output format for x's type (dates in the session's DateStyle).
+fn pg_text_udf(date_style: Arc<AtomicU8>) -> ScalarUDF {
+    crate::functions::TextFn::udf("pg_text", Volatility::Stable, move |arrays, _rows| {
+        let style = DateStyle::from_bits(date_style.load(Ordering::Relaxed));
+        let text = crate::format::pg_text_column_in(&arrays[0], style)
+            .map_err(SqlError::into_datafusion)?;
         let out: datafusion::arrow::array::StringArray = text.into_iter().collect();
         Ok(Arc::new(out))
     })

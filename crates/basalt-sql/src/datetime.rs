@@ -1088,7 +1088,7 @@ impl DateTimeKind {
     fn type_name(self) -> &'static str {
         match self {
             DateTimeKind::Date => "date",
-            DateTimeKind::Timestamp => "timestamp without time zone",
+            DateTimeKind::Timestamp => "timestamp",
             DateTimeKind::TimestampTz => "timestamp with time zone",
         }
     }

@@ -307,6 +307,18 @@ async fn create_table(
             "CREATE TABLE LIKE/CLONE is not supported yet",
         ));
     }
+    // Refused rather than ignored: a child or partition created as a plain table would
+    // answer queries on its parent wrongly. (MySQL's PARTITION BY changes only storage.)
+    if ct.inherits.is_some() {
+        return Err(SqlError::unsupported(
+            "table inheritance (INHERITS) is not supported",
+        ));
+    }
+    if !s.is_mysql() && (ct.partition_by.is_some() || ct.partition_of.is_some()) {
+        return Err(SqlError::unsupported(
+            "partitioned tables (PARTITION BY / PARTITION OF) are not supported",
+        ));
+    }
     let catalog = s.engine().catalog();
     if !catalog.schemas.contains_key(&schema) {
         return Err(SqlError::UndefinedSchema(schema));

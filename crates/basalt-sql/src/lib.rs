@@ -20,6 +20,7 @@ pub mod ddl;
 pub mod dml;
 pub mod error;
 pub mod eval;
+pub mod extract;
 pub mod fastpath;
 pub mod format;
 pub mod functions;

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    LimitClause, Query, Select, SelectItem, SetExpr, Statement, TableAlias, TableAliasColumnDef,
-    TableFactor, Value, VisitMut, VisitorMut,
+    LimitClause, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableAlias,
+    TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -170,6 +170,22 @@ impl VisitorMut for PgForms {
                     *e = new;
                     return ControlFlow::Continue(());
                 }
+            }
+        }
+        // EXTRACT and date_part with PostgreSQL's fields and result types.
+        if let Expr::Extract { field, expr, .. } = e {
+            let name = field.to_string().to_lowercase();
+            if let Ok(new) = crate::eval::parse_expr(&format!(
+                "pg_extract('{}', {expr})",
+                name.replace('\'', "''")
+            )) {
+                *e = new;
+                return ControlFlow::Continue(());
+            }
+        }
+        if let Expr::Function(f) = e {
+            if f.name.to_string().eq_ignore_ascii_case("date_part") {
+                f.name = ObjectName::from(vec![Ident::new("pg_date_part")]);
             }
         }
         match e {

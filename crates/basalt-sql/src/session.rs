@@ -307,13 +307,13 @@ impl Session {
                     .map_err(|e| SqlError::Internal(format!("information_schema setup: {e}")))?;
             }
         }
-        ctx.add_analyzer_rule(Arc::new(
-            crate::analyzer::CheckedIntegerArithmetic::default(),
-        ));
-        ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
         let date_style = Arc::new(std::sync::atomic::AtomicU8::new(
             crate::datetime::DateStyle::default().to_bits(),
         ));
+        ctx.add_analyzer_rule(Arc::new(crate::analyzer::CheckedIntegerArithmetic::new(
+            Arc::clone(&date_style),
+        )));
+        ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
         if dialect == Dialect::Postgres {
             ctx.add_analyzer_rule(Arc::new(crate::analyzer::PgDateTimeInput::new(Arc::clone(
                 &date_style,
