@@ -80,6 +80,11 @@ pub enum SqlError {
     ProtocolViolation(String),
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// A parameter refused, with PostgreSQL's HINT line.
+    #[error("{message}")]
+    InvalidParameterHint { message: String, hint: String },
+    #[error("{0}")]
+    NullNotAllowed(String),
     /// A setting's value refused, with PostgreSQL's DETAIL line saying why.
     #[error("{message}")]
     InvalidSetting { message: String, detail: String },
@@ -105,6 +110,8 @@ pub enum SqlError {
     NoSuchSavepoint(String),
     #[error("{0}")]
     InvalidDatetime(String),
+    #[error("{0}")]
+    InvalidRegex(String),
     /// A date whose month or day field is out of range, perhaps read in the wrong field order.
     #[error("date/time field value out of range: \"{0}\"")]
     DatestyleMismatch(String),
@@ -162,7 +169,10 @@ impl SqlError {
             SqlError::ActiveTransaction(_) => "25001",
             SqlError::FeatureNotSupported(_) => "0A000",
             SqlError::ProtocolViolation(_) => "08P01",
-            SqlError::InvalidParameterValue(_) | SqlError::InvalidSetting { .. } => "22023",
+            SqlError::InvalidParameterValue(_)
+            | SqlError::InvalidSetting { .. }
+            | SqlError::InvalidParameterHint { .. } => "22023",
+            SqlError::NullNotAllowed(_) => "22004",
             SqlError::DependentObjects(_) => "2BP01",
             SqlError::GeneratedAlways(_) => "428C9",
             SqlError::QueryCanceled | SqlError::CopyFailed(_) => "57014",
@@ -174,6 +184,7 @@ impl SqlError {
             SqlError::NoSuchSavepoint(_) => "3B001",
             SqlError::InvalidDatetime(_) => "22007",
             SqlError::DatestyleMismatch(_) => "22008",
+            SqlError::InvalidRegex(_) => "2201B",
             SqlError::Positioned { inner, .. } => inner.sqlstate(),
             SqlError::Storage(e) => match e {
                 StorageError::SerializationFailure | StorageError::TableDropped(_) => "40001",
@@ -212,6 +223,7 @@ impl SqlError {
             SqlError::DatestyleMismatch(_) => {
                 Some("Perhaps you need a different \"datestyle\" setting.".into())
             }
+            SqlError::InvalidParameterHint { hint, .. } => Some(hint.clone()),
             SqlError::Positioned { inner, .. } => inner.hint(),
             _ => None,
         }
@@ -456,6 +468,16 @@ impl SqlError {
             SqlError::DatetimeOverflow(s) => SqlError::DatetimeOverflow(s.clone()),
             SqlError::DatestyleMismatch(s) => SqlError::DatestyleMismatch(s.clone()),
             SqlError::DivisionByZero => SqlError::DivisionByZero,
+            SqlError::InvalidRegex(s) => SqlError::InvalidRegex(s.clone()),
+            SqlError::NullNotAllowed(s) => SqlError::NullNotAllowed(s.clone()),
+            SqlError::InvalidParameterHint { message, hint } => SqlError::InvalidParameterHint {
+                message: message.clone(),
+                hint: hint.clone(),
+            },
+            SqlError::InvalidSetting { message, detail } => SqlError::InvalidSetting {
+                message: message.clone(),
+                detail: detail.clone(),
+            },
             SqlError::InvalidParameterValue(s) => SqlError::InvalidParameterValue(s.clone()),
             SqlError::FeatureNotSupported(s) => SqlError::FeatureNotSupported(s.clone()),
             SqlError::Internal(s) => SqlError::Internal(s.clone()),

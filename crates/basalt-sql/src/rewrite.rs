@@ -172,6 +172,24 @@ impl VisitorMut for PgForms {
                 }
             }
         }
+        // `LIKE p ESCAPE 'c'`: DataFusion knows only the backslash, so a literal pattern is
+        // rewritten to escape with it.
+        if let Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } = e
+        {
+            if let Some(rewritten) = backslash_escaped_pattern(pattern, escape_char.as_ref()) {
+                **pattern = Expr::value(Value::SingleQuotedString(rewritten));
+                *escape_char = None;
+            }
+        }
         // EXTRACT and date_part with PostgreSQL's fields and result types.
         if let Expr::Extract { field, expr, .. } = e {
             let name = field.to_string().to_lowercase();
@@ -533,6 +551,49 @@ fn char_len(len: &Option<datafusion::sql::sqlparser::ast::CharacterLength>) -> O
         }) => Some(*length),
         _ => None,
     }
+}
+
+/// A literal LIKE pattern whose escape character is not the backslash, rewritten to use
+/// the backslash: `h#%` with `ESCAPE '#'` becomes `h\%`. `ESCAPE ''` turns escaping off.
+/// `None` when there is nothing to rewrite or the pattern is not a literal.
+fn backslash_escaped_pattern(
+    pattern: &Expr,
+    escape: Option<&datafusion::sql::sqlparser::ast::ValueWithSpan>,
+) -> Option<String> {
+    let escape = match &escape?.value {
+        Value::SingleQuotedString(c) => c.clone(),
+        _ => return None,
+    };
+    let mut chars = escape.chars();
+    let esc = match (chars.next(), chars.next()) {
+        (Some('\\'), None) => return None,
+        (Some(c), None) => Some(c),
+        (None, _) => None,
+        _ => return None, // PostgreSQL refuses a longer escape; so will DataFusion
+    };
+    let Expr::Value(v) = pattern else { return None };
+    let Value::SingleQuotedString(text) = &v.value else {
+        return None;
+    };
+    let mut out = String::with_capacity(text.len() + 4);
+    let mut it = text.chars();
+    while let Some(c) = it.next() {
+        if Some(c) == esc {
+            match it.next() {
+                Some(n @ ('%' | '_' | '\\')) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                Some(n) => out.push(n),
+                None => out.push('\\'), // a trailing escape: DataFusion reports it
+            }
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
 }
 
 fn pg_interval_text(e: &Expr) -> Option<String> {

@@ -315,6 +315,13 @@ impl Session {
         )));
         ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
         if dialect == Dialect::Postgres {
+            for udf in crate::regexp::PgRegexp::udfs() {
+                ctx.register_udf(udf);
+            }
+            ctx.register_udf(crate::pgformat::PgFormat::udf());
+            for udf in crate::pgformat::quote_udfs() {
+                ctx.register_udf(udf);
+            }
             ctx.add_analyzer_rule(Arc::new(crate::analyzer::PgDateTimeInput::new(Arc::clone(
                 &date_style,
             ))));

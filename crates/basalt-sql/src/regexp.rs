@@ -1,0 +1,358 @@
+//! PostgreSQL's `regexp_count`, `regexp_instr` and `regexp_substr` (PostgreSQL 15), with
+//! their optional arguments (start position, occurrence, end option, flags, subexpression)
+//! and their errors. Positions count characters from 1. PostgreSQL's flags map onto the
+//! `regex` crate's: by default `.` matches a newline (`s`), `n` makes the match
+//! newline-sensitive, `i`/`c` switch case sensitivity, `x` allows comments and spaces.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use regex::{Regex, RegexBuilder};
+
+use crate::error::SqlError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Count,
+    Instr,
+    Substr,
+}
+
+/// The argument positions of each function after the string and the pattern.
+#[derive(Debug, Default)]
+struct Options {
+    start: i64,
+    n: i64,
+    endoption: i64,
+    flags: String,
+    subexpr: i64,
+}
+
+fn bad_parameter(name: &str, value: i64) -> SqlError {
+    SqlError::InvalidParameterValue(format!("invalid value for parameter \"{name}\": {value}"))
+}
+
+/// Compiles a pattern with PostgreSQL's flags; the `g` flag is refused by these functions.
+fn compile(pattern: &str, flags: &str, function: &str) -> Result<Regex, SqlError> {
+    let mut b = RegexBuilder::new(pattern);
+    b.dot_matches_new_line(true);
+    for f in flags.chars() {
+        match f {
+            'i' => {
+                b.case_insensitive(true);
+            }
+            'c' => {
+                b.case_insensitive(false);
+            }
+            'n' | 'm' => {
+                b.dot_matches_new_line(false);
+                b.multi_line(true);
+            }
+            's' => {
+                b.dot_matches_new_line(true);
+                b.multi_line(false);
+            }
+            'x' => {
+                b.ignore_whitespace(true);
+            }
+            't' => {}
+            'g' => {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "{function}() does not support the \"global\" option"
+                )))
+            }
+            other => {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "invalid regular expression option: \"{other}\""
+                )))
+            }
+        }
+    }
+    b.build().map_err(|e| {
+        SqlError::InvalidRegex(format!(
+            "invalid regular expression: {}",
+            e.to_string()
+                .lines()
+                .last()
+                .unwrap_or("syntax error")
+                .trim()
+        ))
+    })
+}
+
+/// Byte offset of the character at 1-based position `start` (the end when past it).
+fn byte_at(s: &str, start: i64) -> usize {
+    s.char_indices()
+        .nth(usize::try_from(start - 1).unwrap_or(usize::MAX))
+        .map_or(s.len(), |(i, _)| i)
+}
+
+fn char_pos(s: &str, byte: usize) -> i64 {
+    s[..byte].chars().count() as i64 + 1
+}
+
+/// One call on one row.
+fn apply(kind: Kind, text: &str, re: &Regex, o: &Options) -> Result<Option<ScalarValue>, SqlError> {
+    let from = byte_at(text, o.start);
+    match kind {
+        Kind::Count => {
+            let n = re.find_iter(&text[from..]).count() as i64;
+            Ok(Some(ScalarValue::Int32(Some(n as i32))))
+        }
+        Kind::Instr | Kind::Substr => {
+            let caps = re
+                .captures_iter(&text[from..])
+                .nth(usize::try_from(o.n - 1).unwrap_or(usize::MAX));
+            let group = caps.as_ref().and_then(|c| {
+                let idx = usize::try_from(o.subexpr).ok()?;
+                if idx >= c.len() {
+                    return None;
+                }
+                c.get(idx)
+            });
+            Ok(Some(match kind {
+                Kind::Instr => {
+                    let pos = group.map_or(0, |m| {
+                        let byte = from + if o.endoption == 1 { m.end() } else { m.start() };
+                        char_pos(text, byte)
+                    });
+                    ScalarValue::Int32(Some(pos as i32))
+                }
+                _ => ScalarValue::Utf8(group.map(|m| m.as_str().to_owned())),
+            }))
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PgRegexp {
+    kind: Kind,
+    signature: Signature,
+}
+
+impl PgRegexp {
+    /// The three functions, to register in place of DataFusion's.
+    pub fn udfs() -> Vec<ScalarUDF> {
+        [Kind::Count, Kind::Instr, Kind::Substr]
+            .into_iter()
+            .map(|kind| {
+                let max = match kind {
+                    Kind::Count => 4,
+                    Kind::Instr => 7,
+                    Kind::Substr => 6,
+                };
+                let signature = Signature::one_of(
+                    (2..=max).map(TypeSignature::Any).collect(),
+                    Volatility::Immutable,
+                );
+                ScalarUDF::from(PgRegexp { kind, signature })
+            })
+            .collect()
+    }
+
+    /// The options of a row, from the argument columns after the string and pattern.
+    fn options(&self, args: &[ArrayRef], row: usize) -> Result<Option<Options>, SqlError> {
+        let mut o = Options {
+            start: 1,
+            n: 1,
+            ..Options::default()
+        };
+        let int = |i: usize| -> Result<Option<i64>, SqlError> {
+            let a = &args[i];
+            if a.is_null(row) {
+                return Ok(None);
+            }
+            Ok(Some(
+                a.as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .value(row),
+            ))
+        };
+        let text = |i: usize| -> Option<String> {
+            let a = &args[i];
+            (!a.is_null(row)).then(|| a.as_string::<i32>().value(row).to_owned())
+        };
+        // (argument index → meaning) per function, after (string, pattern).
+        let layout: &[&str] = match self.kind {
+            Kind::Count => &["start", "flags"],
+            Kind::Instr => &["start", "n", "endoption", "flags", "subexpr"],
+            Kind::Substr => &["start", "n", "flags", "subexpr"],
+        };
+        for (k, name) in layout.iter().enumerate() {
+            let i = k + 2;
+            if i >= args.len() {
+                break;
+            }
+            if *name == "flags" {
+                match text(i) {
+                    Some(f) => o.flags = f,
+                    None => return Ok(None),
+                }
+                continue;
+            }
+            let Some(v) = int(i)? else { return Ok(None) };
+            match *name {
+                "start" if v <= 0 => return Err(bad_parameter("start", v)),
+                "n" if v <= 0 => return Err(bad_parameter("n", v)),
+                "endoption" if v != 0 && v != 1 => return Err(bad_parameter("endoption", v)),
+                "subexpr" if v < 0 => return Err(bad_parameter("subexpr", v)),
+                "start" => o.start = v,
+                "n" => o.n = v,
+                "endoption" => o.endoption = v,
+                _ => o.subexpr = v,
+            }
+        }
+        Ok(Some(o))
+    }
+}
+
+impl ScalarUDFImpl for PgRegexp {
+    fn name(&self) -> &str {
+        match self.kind {
+            Kind::Count => "regexp_count",
+            Kind::Instr => "regexp_instr",
+            Kind::Substr => "regexp_substr",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(match self.kind {
+            Kind::Substr => DataType::Utf8,
+            _ => DataType::Int32,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let layout_flags = match self.kind {
+            Kind::Count => 3,
+            Kind::Instr => 5,
+            Kind::Substr => 4,
+        };
+        let mut arrays = Vec::with_capacity(args.args.len());
+        for (i, a) in args.args.iter().enumerate() {
+            let a = a.to_array(rows)?;
+            let target = if i < 2 || i == layout_flags {
+                DataType::Utf8
+            } else {
+                DataType::Int64
+            };
+            arrays.push(cast(&a, &target)?);
+        }
+        let run = || -> Result<ArrayRef, SqlError> {
+            let mut out: Vec<ScalarValue> = Vec::with_capacity(rows);
+            let null = || match self.kind {
+                Kind::Substr => ScalarValue::Utf8(None),
+                _ => ScalarValue::Int32(None),
+            };
+            let mut cached: Option<(String, String, Regex)> = None;
+            for row in 0..rows {
+                let (s, p) = (&arrays[0], &arrays[1]);
+                let options = self.options(&arrays, row)?;
+                let (Some(o), false, false) = (options, s.is_null(row), p.is_null(row)) else {
+                    out.push(null());
+                    continue;
+                };
+                let text = s.as_string::<i32>().value(row);
+                let pattern = p.as_string::<i32>().value(row);
+                let fresh =
+                    !matches!(&cached, Some((cp, cf, _)) if cp == pattern && *cf == o.flags);
+                if fresh {
+                    cached = Some((
+                        pattern.to_owned(),
+                        o.flags.clone(),
+                        compile(pattern, &o.flags, self.name())?,
+                    ));
+                }
+                let re = &cached
+                    .as_ref()
+                    .map(|c| &c.2)
+                    .ok_or_else(|| SqlError::Internal("regular expression not compiled".into()))?;
+                out.push(apply(self.kind, text, re, &o)?.unwrap_or_else(null));
+            }
+            if out.is_empty() {
+                return Ok(match self.kind {
+                    Kind::Substr => Arc::new(StringArray::from(Vec::<Option<String>>::new())),
+                    _ => Arc::new(Int32Array::from(Vec::<Option<i32>>::new())),
+                });
+            }
+            Ok(ScalarValue::iter_to_array(out)?)
+        };
+        let out = run().map_err(SqlError::into_datafusion)?;
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(out))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(kind: Kind, text: &str, pattern: &str, o: Options) -> Option<ScalarValue> {
+        let re = compile(pattern, &o.flags, "f").unwrap();
+        apply(kind, text, &re, &o).unwrap()
+    }
+
+    fn opts(start: i64, n: i64, endoption: i64, flags: &str, subexpr: i64) -> Options {
+        Options {
+            start,
+            n,
+            endoption,
+            flags: flags.into(),
+            subexpr,
+        }
+    }
+
+    #[test]
+    fn matches_follow_postgresql() {
+        use Kind::*;
+        let int = |v| Some(ScalarValue::Int32(Some(v)));
+        let text = |v: Option<&str>| Some(ScalarValue::Utf8(v.map(str::to_owned)));
+        assert_eq!(
+            run(Count, "123123123123", "123", opts(3, 1, 0, "", 0)),
+            int(3)
+        );
+        assert_eq!(
+            run(Count, "ABCABCABCABC", "Abc", opts(1, 1, 0, "i", 0)),
+            int(4)
+        );
+        assert_eq!(run(Instr, "abcabcabc", "a.c", opts(2, 1, 0, "", 0)), int(4));
+        assert_eq!(run(Instr, "abcabcabc", "a.c", opts(1, 4, 0, "", 0)), int(0));
+        let digits = "(123)(4(56)(78))";
+        assert_eq!(
+            run(Instr, "1234567890", digits, opts(1, 1, 1, "i", 3)),
+            int(7)
+        );
+        assert_eq!(
+            run(Substr, "1234567890", digits, opts(1, 1, 0, "", 2)),
+            text(Some("45678"))
+        );
+        assert_eq!(
+            run(Substr, "foo", "foo(bar)?", opts(1, 1, 0, "", 1)),
+            text(None)
+        );
+        assert_eq!(
+            run(Substr, "abcabcabc", "A.C", opts(1, 2, 0, "i", 0)),
+            text(Some("abc"))
+        );
+        assert!(compile("a", "g", "regexp_substr").is_err());
+        assert!(compile("(", "", "regexp_substr").is_err());
+    }
+}
