@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import time
 import warnings
 from decimal import Decimal
 
@@ -656,3 +657,38 @@ def test_copy_csv_split_into_one_byte_messages(connect, table_name):
                 cp.write(data[i:i + 1])
     assert conn.execute(f"SELECT id, t FROM {t} ORDER BY id").fetchall() == [
         (1, "a\nb"), (2, "x,y"), (3, "plain"), (4, 'say "hi"')]
+
+
+def test_temporary_tables_are_private_shadow_and_end_with_the_session(connect, table_name):
+    """CREATE TEMP TABLE as in PostgreSQL: visible only to its session, found before a
+    permanent table of the same name, and dropped when the session ends."""
+    t = table_name("tmp")
+    owner = connect()
+    owner.autocommit = True
+    owner.execute(f"CREATE TABLE {t} (x int)")
+    owner.execute(f"INSERT INTO {t} VALUES (1)")
+    session = connect()
+    session.autocommit = True
+    session.execute(f"CREATE TEMP TABLE {t} (id int PRIMARY KEY, note text)")
+    session.execute(f"INSERT INTO {t} VALUES (5, 'temp')")
+    assert session.execute(f"SELECT * FROM {t}").fetchall() == [(5, "temp")]
+    assert session.execute(f"SELECT x FROM public.{t}").fetchall() == [(1,)]
+    # A common table expression of the same name still wins inside its query.
+    assert session.execute(f"WITH {t} AS (SELECT 42 AS q) SELECT q FROM {t}").fetchall() == [(42,)]
+    # Other sessions see only the permanent table.
+    assert owner.execute(f"SELECT * FROM {t}").fetchall() == [(1,)]
+    with pytest.raises(pg_errors.InvalidTableDefinition):
+        session.execute(f"CREATE TEMP TABLE public.{t}_x (a int)")
+    session.close()
+    # The temporary table goes with the session (dropped in the background).
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        left = owner.execute(
+            "SELECT count(*) FROM information_schema.tables"
+            " WHERE table_schema LIKE 'pg_temp%%' AND table_name = %s", (t,)
+        ).fetchone()[0]
+        if left == 0:
+            break
+        time.sleep(0.1)
+    assert left == 0
+    assert owner.execute(f"SELECT * FROM {t}").fetchall() == [(1,)]

@@ -72,6 +72,9 @@ async fn serve(config: Config) -> Result<(), String> {
     .await
     .map_err(|e| format!("start-up failed: {e}"))?
     .map_err(|e| format!("cannot open data directory {data_dir}: {e}"))?;
+    basalt_sql::temp::drop_leftover_temp_schemas(&db.engine)
+        .await
+        .map_err(|e| format!("cannot drop the temporary tables of an earlier run: {e}"))?;
     let pg_addr: SocketAddr = format!("{}:{}", config.listen, config.pg_port)
         .parse()
         .map_err(|e| format!("invalid listen address {}: {e}", config.listen))?;

@@ -12,8 +12,9 @@ use basalt_storage::{Catalog, CheckDef, ColumnDef, IndexDef, SequenceDef, TableD
 use datafusion::sql::sqlparser::ast::ColumnDef as AstColumnDef;
 use datafusion::sql::sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, ColumnOptionDef,
-    CreateIndex, CreateTable, Expr, GeneratedAs, Ident, IndexColumn, ObjectName, ObjectType,
-    RenameTableNameKind, SchemaName, SqlOption, Statement, TableConstraint, Truncate, VisitorMut,
+    CreateIndex, CreateTable, Expr, GeneratedAs, Ident, IndexColumn, ObjectName, ObjectNamePart,
+    ObjectType, OnCommit, RenameTableNameKind, SchemaName, SqlOption, Statement, TableConstraint,
+    Truncate, VisitorMut,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -299,8 +300,26 @@ async fn create_schema(
 async fn create_table(
     s: &mut Session,
     txn: &Arc<Transaction>,
-    ct: CreateTable,
+    mut ct: CreateTable,
 ) -> SqlResult<Output> {
+    if ct.temporary && !s.is_mysql() {
+        if ct.name.0.len() > 1 {
+            return Err(SqlError::InvalidTableDefinition(
+                "cannot create temporary relation in non-temporary schema".into(),
+            ));
+        }
+        if let Some(action) = &ct.on_commit {
+            if !matches!(action, OnCommit::PreserveRows) {
+                return Err(SqlError::unsupported(
+                    "ON COMMIT DELETE ROWS / DROP for temporary tables is not supported",
+                ));
+            }
+        }
+        let schema = s.temp_schema().await?;
+        let table = ct.name.0.pop();
+        ct.name.0 = vec![ObjectNamePart::Identifier(Ident::with_quote('"', schema))];
+        ct.name.0.extend(table);
+    }
     let (schema, name) = qualified(&ct.name, s.default_schema().as_deref())?;
     if ct.like.is_some() || ct.clone.is_some() {
         return Err(SqlError::unsupported(
@@ -718,19 +737,7 @@ async fn drop(
             s.engine()
                 .ddl(|c: &mut Catalog| {
                     for schema in &schemas {
-                        let ids: Vec<_> = c
-                            .tables
-                            .values()
-                            .filter(|t| &t.schema == schema)
-                            .map(|t| t.id)
-                            .collect();
-                        for id in ids {
-                            c.tables.remove(&id);
-                        }
-                        c.sequences
-                            .retain(|n, _| !n.starts_with(&format!("{schema}.")));
-                        c.views.retain(|_, v| &v.schema != schema);
-                        c.schemas.remove(schema);
+                        crate::temp::remove_schema(c, schema);
                     }
                     Ok::<_, SqlError>(vec![])
                 })

@@ -34,6 +34,7 @@ pub mod regexp;
 pub mod rewrite;
 pub mod session;
 pub mod subquery;
+pub mod temp;
 pub mod types;
 pub mod view;
 pub mod wire;

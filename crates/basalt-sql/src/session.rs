@@ -239,6 +239,30 @@ pub struct Session {
     /// `SET datestyle` ([`crate::datetime::DateStyle::to_bits`]); shared with the analyzer
     /// rule that reads date and time literals.
     date_style: Arc<std::sync::atomic::AtomicU8>,
+    /// The schema of this session's temporary tables, once it has one ([`crate::temp`]).
+    temp_schema: Option<String>,
+}
+
+impl Drop for Session {
+    /// A session's temporary tables end with it.
+    fn drop(&mut self) {
+        let Some(schema) = self.temp_schema.take() else {
+            return;
+        };
+        let engine = Arc::clone(&self.db.engine);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if let Err(e) = crate::temp::drop_schema_objects(&engine, &schema).await {
+                        tracing::warn!("dropping temporary schema {schema} failed: {e}");
+                    }
+                });
+            }
+            Err(_) => {
+                tracing::warn!("temporary schema {schema} is left for the next start-up to drop")
+            }
+        }
+    }
 }
 
 impl Session {
@@ -387,6 +411,7 @@ impl Session {
             analytical: std::sync::atomic::AtomicBool::new(false),
             analytical_session: std::sync::atomic::AtomicBool::new(false),
             date_style,
+            temp_schema: None,
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
@@ -396,6 +421,49 @@ impl Session {
 
     pub fn is_mysql(&self) -> bool {
         self.dialect == Dialect::MySql
+    }
+
+    /// The schema of this session's temporary tables, created on first use.
+    pub(crate) async fn temp_schema(&mut self) -> SqlResult<String> {
+        if let Some(s) = &self.temp_schema {
+            return Ok(s.clone());
+        }
+        let schema = crate::temp::new_temp_schema_name();
+        let name = schema.clone();
+        self.db
+            .engine
+            .ddl(|c: &mut basalt_storage::catalog::Catalog| {
+                if !c.schemas.contains_key(&name) {
+                    let oid = c.allocate_oid();
+                    c.schemas.insert(
+                        name.clone(),
+                        basalt_storage::SchemaDef {
+                            name: name.clone(),
+                            oid,
+                        },
+                    );
+                }
+                Ok::<_, SqlError>(vec![])
+            })
+            .await?;
+        self.temp_schema = Some(schema.clone());
+        Ok(schema)
+    }
+
+    /// Points unqualified names of this session's temporary tables at its temporary schema.
+    pub(crate) fn resolve_temp_tables(&self, stmt: &mut Statement) {
+        let Some(schema) = &self.temp_schema else {
+            return;
+        };
+        let tables: std::collections::HashSet<String> = self
+            .engine()
+            .catalog()
+            .tables
+            .values()
+            .filter(|t| &t.schema == schema)
+            .map(|t| t.name.clone())
+            .collect();
+        crate::temp::qualify_temp_tables(stmt, schema, &tables);
     }
 
     /// The session's `DateStyle`: how dates and timestamps print and how ambiguous ones read.
@@ -512,6 +580,7 @@ impl Session {
         for (index, mut stmt) in statements.into_iter().enumerate() {
             let before = self.status();
             let is_query = matches!(stmt, Statement::Query(_));
+            self.resolve_temp_tables(&mut stmt);
             let mut result = match crate::rewrite::rewrite(&mut stmt) {
                 Ok(()) => match self.run_fast_simple(&stmt).await {
                     Some(r) => r,
@@ -1195,6 +1264,7 @@ impl Session {
         client_types: &[Option<DataType>],
     ) -> SqlResult<Prepared> {
         params::check_parameter_numbers(&stmt)?;
+        self.resolve_temp_tables(&mut stmt);
         crate::rewrite::rewrite(&mut stmt)?;
         if let Statement::Query(q) = &mut stmt {
             q.locks.clear();
