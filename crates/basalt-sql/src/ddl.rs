@@ -327,15 +327,16 @@ async fn create_table(
         ));
     }
     // Refused rather than ignored: a child or partition created as a plain table would
-    // answer queries on its parent wrongly. (MySQL's PARTITION BY changes only storage.)
+    // leave its rows out of queries on its parent. A partitioned table's own PARTITION BY
+    // is accepted: the table keeps all its rows itself (docs/compatibility.md).
     if ct.inherits.is_some() {
         return Err(SqlError::unsupported(
             "table inheritance (INHERITS) is not supported",
         ));
     }
-    if !s.is_mysql() && (ct.partition_by.is_some() || ct.partition_of.is_some()) {
+    if ct.partition_of.is_some() {
         return Err(SqlError::unsupported(
-            "partitioned tables (PARTITION BY / PARTITION OF) are not supported",
+            "partitions (CREATE TABLE … PARTITION OF) are not supported",
         ));
     }
     let catalog = s.engine().catalog();
