@@ -74,3 +74,25 @@ def test_psql_datestyle_from_the_environment_positions_and_hints():
     assert 'ERROR:  date/time field value out of range: "1/18/1999"' in out.stderr, out.stderr
     assert "LINE 1: SELECT date '1/18/1999'" in out.stderr, out.stderr
     assert 'HINT:  Perhaps you need a different "datestyle" setting.' in out.stderr, out.stderr
+
+
+def test_psql_shows_notices_and_chained_transactions():
+    """WARNINGs for COMMIT/ROLLBACK outside a block and BEGIN inside one, NOTICEs for DROP …
+    IF EXISTS of a missing object, and COMMIT/ROLLBACK AND CHAIN, as PostgreSQL sends them."""
+    script = "\n".join([
+        "COMMIT;", "ROLLBACK;", "BEGIN;", "BEGIN;", "COMMIT AND CHAIN;",
+        "SELECT 1 AS still_in_a_block;", "ROLLBACK;", "COMMIT AND CHAIN;",
+        "DROP TABLE IF EXISTS psql_no_such_table;", "DROP VIEW IF EXISTS psql_no_such_view;",
+    ]) + "\n"
+    args = [PSQL, "-X", "-q", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", PG_DB]
+    out = subprocess.run(args, input=script, capture_output=True, text=True, timeout=60)
+    messages = [line.strip() for line in out.stderr.splitlines()]
+    assert messages == [
+        "WARNING:  there is no transaction in progress",
+        "WARNING:  there is no transaction in progress",
+        "WARNING:  there is already a transaction in progress",
+        "ERROR:  COMMIT AND CHAIN can only be used in transaction blocks",
+        'NOTICE:  table "psql_no_such_table" does not exist, skipping',
+        'NOTICE:  view "psql_no_such_view" does not exist, skipping',
+    ], out.stderr
+    assert "still_in_a_block" in out.stdout

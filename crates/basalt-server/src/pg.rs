@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use basalt_sql::datetime::DateStyle;
 use basalt_sql::format::pg_text_column_in;
 use basalt_sql::rewrite::display_name;
-use basalt_sql::session::{Prepared, DATABASE_NAME};
+use basalt_sql::session::{Notice, Prepared, DATABASE_NAME};
 use basalt_sql::{Database, Output, Session, SqlError, TxnStatus};
 use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, StringArray};
@@ -143,6 +143,31 @@ impl NoopStartupHandler for PgConnection {
         }
         Ok(())
     }
+}
+
+/// Sends the notices the statement at `index` of a request raised (and drops them).
+async fn send_notices<C>(
+    client: &mut C,
+    notices: &mut Vec<(usize, Notice)>,
+    index: usize,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mine: Vec<Notice> = notices
+        .iter()
+        .filter(|(i, _)| *i <= index)
+        .map(|(_, n)| n.clone())
+        .collect();
+    notices.retain(|(i, _)| *i > index);
+    for n in mine {
+        let info = ErrorInfo::new(n.severity.into(), n.code.into(), n.message);
+        client
+            .feed(PgWireBackendMessage::NoticeResponse(info.into()))
+            .await?;
+    }
+    Ok(())
 }
 
 fn tx_status(s: TxnStatus) -> TransactionStatus {
@@ -337,7 +362,9 @@ impl SimpleQueryHandler for PgConnection {
                     vec![Err(SqlError::QueryCanceled)]
                 }
             };
-            for r in results {
+            let mut notices = session.take_notices();
+            for (index, r) in results.into_iter().enumerate() {
+                send_notices(client, &mut notices, index).await?;
                 match r {
                     Ok(Output::Rows {
                         schema,
@@ -481,7 +508,7 @@ impl ExtendedQueryHandler for PgConnection {
 
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Self::Statement>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -505,6 +532,8 @@ impl ExtendedQueryHandler for PgConnection {
         // statement is rolled back by the session when it next runs.
         let result = session.execute_prepared(&prepared, values).await;
         let after = session.status();
+        let mut notices = session.take_notices();
+        send_notices(client, &mut notices, 0).await?;
         match result {
             Ok(Output::Rows {
                 schema,

@@ -664,7 +664,7 @@ async fn drop(
                             "\"{name}\" is not a table"
                         )))
                     }
-                    None if if_exists => {}
+                    None if if_exists => s.skipping_notice("table", &name),
                     None => return Err(SqlError::NoSuchTable(name)),
                 }
             }
@@ -695,7 +695,7 @@ async fn drop(
                         )))
                     }
                     Some((t, i)) => targets.push((t.id, i.id)),
-                    None if if_exists => {}
+                    None if if_exists => s.skipping_notice("index", &name),
                     None => return Err(SqlError::UndefinedIndex(name)),
                 }
             }
@@ -715,6 +715,7 @@ async fn drop(
                 let schema = object_name_parts(n).last().cloned().unwrap_or_default();
                 if !catalog.schemas.contains_key(&schema) {
                     if if_exists {
+                        s.skipping_notice("schema", &schema);
                         continue;
                     }
                     return Err(SqlError::UndefinedSchema(schema));

@@ -241,6 +241,19 @@ pub struct Session {
     date_style: Arc<std::sync::atomic::AtomicU8>,
     /// The schema of this session's temporary tables, once it has one ([`crate::temp`]).
     temp_schema: Option<String>,
+    /// Notices and warnings raised by the statements of the current request, with the index
+    /// of the statement that raised each ([`Session::take_notices`]).
+    notices: Vec<(usize, Notice)>,
+    /// The index of the running statement within its request.
+    statement_index: usize,
+}
+
+/// A NOTICE or WARNING for the client (PostgreSQL's NoticeResponse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub severity: &'static str,
+    pub code: &'static str,
+    pub message: String,
 }
 
 impl Drop for Session {
@@ -376,6 +389,8 @@ impl Session {
             ("idle_in_transaction_session_timeout", "0"),
             ("default_transaction_read_only", "off"),
             ("transaction_read_only", "off"),
+            ("transaction_deferrable", "off"),
+            ("default_transaction_deferrable", "off"),
             ("basalt.fast_path", "on"),
         ] {
             settings.insert(k.to_owned(), v.to_owned());
@@ -412,6 +427,8 @@ impl Session {
             analytical_session: std::sync::atomic::AtomicBool::new(false),
             date_style,
             temp_schema: None,
+            notices: Vec::new(),
+            statement_index: 0,
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
@@ -421,6 +438,35 @@ impl Session {
 
     pub fn is_mysql(&self) -> bool {
         self.dialect == Dialect::MySql
+    }
+
+    /// Raises a notice for the client, sent before the running statement's result.
+    pub(crate) fn notice(&mut self, severity: &'static str, code: &'static str, message: String) {
+        self.notices.push((
+            self.statement_index,
+            Notice {
+                severity,
+                code,
+                message,
+            },
+        ));
+    }
+
+    /// PostgreSQL's notice for `DROP … IF EXISTS` of an object that does not exist.
+    pub(crate) fn skipping_notice(&mut self, kind: &str, name: &str) {
+        if !self.is_mysql() {
+            self.notice(
+                "NOTICE",
+                "00000",
+                format!("{kind} \"{name}\" does not exist, skipping"),
+            );
+        }
+    }
+
+    /// The notices raised since the last call, each with the index of its statement in the
+    /// request (0 for the only statement of an extended-protocol execution).
+    pub fn take_notices(&mut self) -> Vec<(usize, Notice)> {
+        std::mem::take(&mut self.notices)
     }
 
     /// The schema of this session's temporary tables, created on first use.
@@ -578,6 +624,7 @@ impl Session {
         let introspection = is_introspection(sql);
         let mut out = Vec::with_capacity(statements.len());
         for (index, mut stmt) in statements.into_iter().enumerate() {
+            self.statement_index = index;
             let before = self.status();
             let is_query = matches!(stmt, Statement::Query(_));
             self.resolve_temp_tables(&mut stmt);
@@ -627,11 +674,17 @@ impl Session {
         }
         match &stmt {
             Statement::StartTransaction { modes, .. } => return self.begin(modes),
-            Statement::Commit { chain: false, .. } => return self.commit().await,
+            Statement::Commit { chain, .. } => {
+                let chain = *chain;
+                return self.commit(chain).await;
+            }
             Statement::Rollback {
-                chain: false,
+                chain,
                 savepoint: None,
-            } => return Ok(self.rollback()),
+            } => {
+                let chain = *chain;
+                return self.rollback_statement(chain);
+            }
             Statement::Rollback {
                 savepoint: Some(name),
                 ..
@@ -772,7 +825,7 @@ impl Session {
     /// autocommit is switched on).
     pub(crate) async fn mysql_implicit_commit(&mut self) -> SqlResult<()> {
         if let TxnState::InBlock(_) = self.state {
-            self.commit().await?;
+            self.commit(false).await?;
         }
         Ok(())
     }
@@ -869,20 +922,74 @@ impl Session {
                 Ok(Output::Command("BEGIN".into()))
             }
             // PostgreSQL warns and stays in the block.
-            _ => Ok(Output::Command("BEGIN".into())),
+            _ => {
+                if !self.is_mysql() {
+                    self.notice(
+                        "WARNING",
+                        "25001",
+                        "there is already a transaction in progress".into(),
+                    );
+                }
+                Ok(Output::Command("BEGIN".into()))
+            }
         }
     }
 
-    async fn commit(&mut self) -> SqlResult<Output> {
+    /// The error for `COMMIT/ROLLBACK AND CHAIN` outside a transaction block.
+    fn chain_outside_block(word: &str) -> SqlError {
+        SqlError::NoActiveTransaction(format!(
+            "{word} AND CHAIN can only be used in transaction blocks"
+        ))
+    }
+
+    /// COMMIT [AND CHAIN]: a chained commit opens the next transaction block at once.
+    async fn commit(&mut self, chain: bool) -> SqlResult<Output> {
+        if chain && self.status() == TxnStatus::Idle {
+            return Err(Session::chain_outside_block("COMMIT"));
+        }
         self.savepoints.clear();
-        match std::mem::replace(&mut self.state, TxnState::Idle) {
+        let out = match std::mem::replace(&mut self.state, TxnState::Idle) {
             TxnState::InBlock(txn) => {
                 self.db.engine.commit(&txn).await?;
-                Ok(Output::Command("COMMIT".into()))
+                Output::Command("COMMIT".into())
             }
-            TxnState::Failed(_) => Ok(Output::Command("ROLLBACK".into())),
-            TxnState::Idle => Ok(Output::Command("COMMIT".into())),
+            TxnState::Failed(_) => Output::Command("ROLLBACK".into()),
+            TxnState::Idle => {
+                if !self.is_mysql() {
+                    self.notice(
+                        "WARNING",
+                        "25P01",
+                        "there is no transaction in progress".into(),
+                    );
+                }
+                Output::Command("COMMIT".into())
+            }
+        };
+        if chain {
+            self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
         }
+        Ok(out)
+    }
+
+    /// ROLLBACK [AND CHAIN] as a statement (with PostgreSQL's warning outside a block).
+    fn rollback_statement(&mut self, chain: bool) -> SqlResult<Output> {
+        if self.status() == TxnStatus::Idle {
+            if chain {
+                return Err(Session::chain_outside_block("ROLLBACK"));
+            }
+            if !self.is_mysql() {
+                self.notice(
+                    "WARNING",
+                    "25P01",
+                    "there is no transaction in progress".into(),
+                );
+            }
+        }
+        let out = self.rollback();
+        if chain {
+            self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
+        }
+        Ok(out)
     }
 
     pub(crate) fn rollback_block(&mut self) {

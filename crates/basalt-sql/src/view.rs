@@ -140,6 +140,8 @@ pub async fn drop_views(
             )));
         } else if !if_exists {
             return Err(SqlError::NoSuchView(name));
+        } else {
+            s.skipping_notice("view", &name);
         }
     }
     s.engine()
