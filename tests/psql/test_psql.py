@@ -65,12 +65,15 @@ def test_psql_datestyle_from_the_environment_positions_and_hints():
     out-of-range date is reported with its position and the datestyle hint, as PostgreSQL
     does."""
     env = dict(os.environ, PGDATESTYLE="Postgres, DMY")
-    args = [PSQL, "-X", "-A", "-t", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", PG_DB,
-            "-c", "SHOW datestyle",
+    args = [PSQL, "-X", "-q", "-A", "-t", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER,
+            "-d", PG_DB, "-c", "SHOW datestyle",
             "-c", "SELECT date '1/8/1999', timestamp '1999-01-08 04:05:06.5'",
-            "-c", "SELECT date '1/18/1999'"]
+            "-c", "SELECT date '1/18/1999'",
+            "-c", "SET datestyle TO iso", "-c", "RESET datestyle", "-c", "SHOW datestyle"]
     out = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
-    assert out.stdout.splitlines() == ["Postgres, DMY", "01-08-1999|Fri 08 Jan 04:05:06.5 1999"], out
+    # RESET goes back to the value of the startup packet, not the server default.
+    assert out.stdout.splitlines() == [
+        "Postgres, DMY", "01-08-1999|Fri 08 Jan 04:05:06.5 1999", "Postgres, DMY"], out
     assert 'ERROR:  date/time field value out of range: "1/18/1999"' in out.stderr, out.stderr
     assert "LINE 1: SELECT date '1/18/1999'" in out.stderr, out.stderr
     assert 'HINT:  Perhaps you need a different "datestyle" setting.' in out.stderr, out.stderr

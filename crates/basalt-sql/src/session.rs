@@ -246,6 +246,9 @@ pub struct Session {
     notices: Vec<(usize, Notice)>,
     /// The index of the running statement within its request.
     statement_index: usize,
+    /// What `RESET` returns each setting to: the server's default, or the value the client
+    /// sent in its startup packet.
+    reset_values: BTreeMap<String, String>,
 }
 
 /// A NOTICE or WARNING for the client (PostgreSQL's NoticeResponse).
@@ -429,10 +432,13 @@ impl Session {
             temp_schema: None,
             notices: Vec::new(),
             statement_index: 0,
+            reset_values: BTreeMap::new(),
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
         }
+        let mut session = session;
+        session.reset_values = session.settings.lock().clone();
         Ok(session)
     }
 
@@ -530,7 +536,11 @@ impl Session {
     pub fn apply_startup_parameter(&mut self, name: &str, value: &str) -> SqlResult<()> {
         match name.to_lowercase().as_str() {
             n @ ("datestyle" | "application_name" | "extra_float_digits") => {
-                self.apply_setting(n, value.to_owned())
+                self.apply_setting(n, value.to_owned())?;
+                if let Some(v) = self.settings.lock().get(n) {
+                    self.reset_values.insert(n.to_owned(), v.clone());
+                }
+                Ok(())
             }
             _ => Ok(()),
         }
@@ -700,6 +710,7 @@ impl Session {
             _ => {}
         }
         match &stmt {
+            Statement::Reset(r) => return self.reset(&r.reset),
             Statement::Set(set) => return self.set(set),
             Statement::ShowVariable { variable } => return self.show(variable),
             _ => {}
@@ -1117,6 +1128,35 @@ impl Session {
             other => return Err(SqlError::unsupported(format!("unsupported SET: {other}"))),
         }
         Ok(Output::Command("SET".into()))
+    }
+
+    /// `RESET name` / `RESET ALL`: back to the value the session started with.
+    fn reset(&mut self, what: &datafusion::sql::sqlparser::ast::Reset) -> SqlResult<Output> {
+        use datafusion::sql::sqlparser::ast::Reset;
+        let names: Vec<String> = match what {
+            Reset::ALL => self.reset_values.keys().cloned().collect(),
+            Reset::ConfigurationParameter(name) => {
+                vec![show_name(
+                    &name
+                        .0
+                        .iter()
+                        .filter_map(|p| p.as_ident().cloned())
+                        .collect::<Vec<_>>(),
+                )]
+            }
+        };
+        for name in names {
+            match self.reset_values.get(&name).cloned() {
+                Some(value) => self.apply_setting(&name, value)?,
+                None if self.settings.lock().remove(&name).is_some() => {}
+                None => {
+                    return Err(SqlError::InvalidParameterValue(format!(
+                        "unrecognized configuration parameter \"{name}\""
+                    )))
+                }
+            }
+        }
+        Ok(Output::Command("RESET".into()))
     }
 
     fn apply_setting(&mut self, name: &str, value: String) -> SqlResult<()> {
