@@ -607,10 +607,174 @@ fn pg_interval_text(e: &Expr) -> Option<String> {
 
 fn name_set_expr(body: &mut SetExpr) {
     match body {
-        SetExpr::Select(select) => name_columns(select),
+        SetExpr::Select(select) => {
+            merge_using_columns(select);
+            name_columns(select)
+        }
         SetExpr::SetOperation { left, .. } => name_set_expr(left),
         SetExpr::Query(q) => name_set_expr(&mut q.body),
         _ => {}
+    }
+}
+
+/// `A [LEFT|RIGHT|FULL] JOIN B USING (c, …)` as PostgreSQL reads it: `*` lists the join
+/// columns first, then A's other columns, then B's; and an unqualified `c` is the merged
+/// column: A's value, B's for a RIGHT join, `COALESCE(a.c, b.c)` for a FULL join (DataFusion
+/// would take A's value, NULL in rows only B has). Done where one join of two named
+/// relations makes up the FROM clause.
+fn merge_using_columns(select: &mut Select) {
+    use datafusion::sql::sqlparser::ast::{
+        ExcludeSelectItem, JoinConstraint, JoinOperator, SelectItemQualifiedWildcardKind,
+        WildcardAdditionalOptions,
+    };
+    let [from] = select.from.as_slice() else {
+        return;
+    };
+    let [join] = from.joins.as_slice() else {
+        return;
+    };
+    let (cols, full, right) = match &join.join_operator {
+        JoinOperator::Join(JoinConstraint::Using(c))
+        | JoinOperator::Inner(JoinConstraint::Using(c))
+        | JoinOperator::Left(JoinConstraint::Using(c))
+        | JoinOperator::LeftOuter(JoinConstraint::Using(c)) => (c, false, false),
+        JoinOperator::Right(JoinConstraint::Using(c))
+        | JoinOperator::RightOuter(JoinConstraint::Using(c)) => (c, false, true),
+        JoinOperator::FullOuter(JoinConstraint::Using(c)) => (c, true, false),
+        _ => return,
+    };
+    let qualifier = |t: &TableFactor| -> Option<Ident> {
+        match t {
+            TableFactor::Table { alias: Some(a), .. }
+            | TableFactor::Derived { alias: Some(a), .. } => Some(a.name.clone()),
+            TableFactor::Table {
+                name, alias: None, ..
+            } => name.0.last()?.as_ident().cloned(),
+            _ => None,
+        }
+    };
+    let (Some(left), Some(right_q)) = (qualifier(&from.relation), qualifier(&join.relation)) else {
+        return;
+    };
+    let names: Vec<Ident> = cols
+        .iter()
+        .filter_map(|c| match c.0.as_slice() {
+            [p] => p.as_ident().cloned(),
+            _ => None,
+        })
+        .collect();
+    if names.len() != cols.len() {
+        return;
+    }
+    let merged = |c: &Ident| -> Expr {
+        let l = Expr::CompoundIdentifier(vec![left.clone(), c.clone()]);
+        let r = Expr::CompoundIdentifier(vec![right_q.clone(), c.clone()]);
+        if full {
+            crate::eval::parse_expr(&format!("COALESCE({l}, {r})")).unwrap_or(l)
+        } else if right {
+            r
+        } else {
+            l
+        }
+    };
+    let is_join_column = |i: &Ident| {
+        names
+            .iter()
+            .any(|n| crate::ddl::ident(n) == crate::ddl::ident(i))
+    };
+    // Unqualified join columns outside subqueries become the merged column.
+    struct Merge<'a> {
+        depth: usize,
+        replace: &'a dyn Fn(&Ident) -> Option<Expr>,
+    }
+    impl VisitorMut for Merge<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0 {
+                if let Expr::Identifier(i) = e {
+                    if let Some(new) = (self.replace)(i) {
+                        *e = Expr::Nested(Box::new(new));
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let replace = |i: &Ident| {
+        (full || right)
+            .then(|| is_join_column(i).then(|| merged(i)))
+            .flatten()
+    };
+    let mut m = Merge {
+        depth: 0,
+        replace: &replace,
+    };
+    let exclude = || WildcardAdditionalOptions {
+        opt_exclude: Some(ExcludeSelectItem::Multiple(
+            names
+                .iter()
+                .map(|n| ObjectName::from(vec![n.clone()]))
+                .collect(),
+        )),
+        ..WildcardAdditionalOptions::default()
+    };
+    let mut projection = Vec::with_capacity(select.projection.len() + names.len() + 1);
+    for item in std::mem::take(&mut select.projection) {
+        match item {
+            SelectItem::Wildcard(opts) if opts == WildcardAdditionalOptions::default() => {
+                for c in &names {
+                    projection.push(SelectItem::ExprWithAlias {
+                        expr: merged(c),
+                        alias: c.clone(),
+                    });
+                }
+                for q in [&left, &right_q] {
+                    projection.push(SelectItem::QualifiedWildcard(
+                        SelectItemQualifiedWildcardKind::ObjectName(ObjectName::from(vec![
+                            q.clone()
+                        ])),
+                        exclude(),
+                    ));
+                }
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) if replace(&i).is_some() => {
+                projection.push(SelectItem::ExprWithAlias {
+                    expr: merged(&i),
+                    alias: i,
+                });
+            }
+            SelectItem::UnnamedExpr(mut e) => {
+                let _ = e.visit(&mut m);
+                projection.push(SelectItem::UnnamedExpr(e));
+            }
+            SelectItem::ExprWithAlias { mut expr, alias } => {
+                let _ = expr.visit(&mut m);
+                projection.push(SelectItem::ExprWithAlias { expr, alias });
+            }
+            other => projection.push(other),
+        }
+    }
+    select.projection = projection;
+    if let Some(w) = &mut select.selection {
+        let _ = w.visit(&mut m);
+    }
+    if let Some(h) = &mut select.having {
+        let _ = h.visit(&mut m);
+    }
+    if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(exprs, _) =
+        &mut select.group_by
+    {
+        for e in exprs {
+            let _ = e.visit(&mut m);
+        }
     }
 }
 
