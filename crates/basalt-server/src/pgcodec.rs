@@ -426,6 +426,23 @@ fn conform(value: ScalarValue, target: Option<&DataType>) -> Result<ScalarValue,
     }
 }
 
+/// A date moved between the Unix and the PostgreSQL epoch; `infinity` and `-infinity`
+/// (the largest and smallest values) are the same in both.
+fn shift_finite_i32(v: i32, by: i32) -> i32 {
+    match v {
+        i32::MAX | i32::MIN => v,
+        _ => v.saturating_add(by),
+    }
+}
+
+/// [`shift_finite_i32`] for timestamps.
+fn shift_finite_i64(v: i64, by: i64) -> i64 {
+    match v {
+        i64::MAX | i64::MIN => v,
+        _ => v.saturating_add(by),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,22 +466,5 @@ mod tests {
         .is_err());
         let v = decode_param(None, false, &Type::UNKNOWN, Some(&DataType::Int64)).unwrap();
         assert_eq!(v, ScalarValue::Int64(None));
-    }
-}
-
-/// A date moved between the Unix and the PostgreSQL epoch; `infinity` and `-infinity`
-/// (the largest and smallest values) are the same in both.
-fn shift_finite_i32(v: i32, by: i32) -> i32 {
-    match v {
-        i32::MAX | i32::MIN => v,
-        _ => v.saturating_add(by),
-    }
-}
-
-/// [`shift_finite_i32`] for timestamps.
-fn shift_finite_i64(v: i64, by: i64) -> i64 {
-    match v {
-        i64::MAX | i64::MIN => v,
-        _ => v.saturating_add(by),
     }
 }

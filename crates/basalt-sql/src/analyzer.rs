@@ -14,7 +14,7 @@ use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
+use datafusion::common::{DFSchema, Result as DfResult};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::utils::merge_schema;
@@ -51,27 +51,35 @@ impl CheckedIntegerArithmetic {
     }
 }
 
+/// Rewrites every expression of a plan (subqueries included) bottom-up with `f`, given the
+/// schema its columns come from. Rewrites must keep each expression's type: DataFusion
+/// requires an analyzer rule to leave the plan's schema unchanged, and names are restored.
+fn rewrite_expressions(
+    plan: LogicalPlan,
+    f: impl Fn(Expr, &DFSchema) -> DfResult<Transformed<Expr>>,
+) -> DfResult<LogicalPlan> {
+    plan.transform_up_with_subqueries(|node| {
+        if matches!(node, LogicalPlan::TableScan(_)) {
+            return Ok(Transformed::no(node));
+        }
+        let schema = if node.inputs().is_empty() {
+            node.schema().as_ref().clone()
+        } else {
+            merge_schema(&node.inputs())
+        };
+        let preserver = NamePreserver::new(&node);
+        node.map_expressions(|e| {
+            let name = preserver.save(&e);
+            let rewritten = e.transform_up(|e| f(e, &schema))?;
+            Ok(rewritten.update_data(|e| name.restore(e)))
+        })
+    })
+    .map(|t| t.data)
+}
+
 impl AnalyzerRule for CheckedIntegerArithmetic {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            if matches!(node, LogicalPlan::TableScan(_)) {
-                return Ok(Transformed::no(node));
-            }
-            let schema = if node.inputs().is_empty() {
-                node.schema().as_ref().clone()
-            } else {
-                merge_schema(&node.inputs())
-            };
-            let preserver = NamePreserver::new(&node);
-            // Rewrites keep every expression's type: DataFusion requires an analyzer rule to
-            // leave the plan's schema unchanged.
-            node.map_expressions(|e| {
-                let name = preserver.save(&e);
-                let rewritten = e.transform_up(|e| self.rewrite(e, &schema))?;
-                Ok(rewritten.update_data(|e| name.restore(e)))
-            })
-        })
-        .map(|t| t.data)
+        rewrite_expressions(plan, |e, schema| self.rewrite(e, schema))
     }
 
     fn name(&self) -> &str {
@@ -386,39 +394,23 @@ impl PgDateTimeInput {
 impl AnalyzerRule for PgDateTimeInput {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
         let order = DateStyle::from_bits(self.date_style.load(Ordering::Relaxed)).order;
-        plan.transform_up_with_subqueries(|node| {
-            if matches!(node, LogicalPlan::TableScan(_)) {
-                return Ok(Transformed::no(node));
-            }
-            let schema = if node.inputs().is_empty() {
-                node.schema().as_ref().clone()
-            } else {
-                merge_schema(&node.inputs())
+        rewrite_expressions(plan, |e, schema| {
+            let Expr::Cast(Cast { expr, field }) = &e else {
+                return Ok(Transformed::no(e));
             };
-            let preserver = NamePreserver::new(&node);
-            node.map_expressions(|e| {
-                let name = preserver.save(&e);
-                let rewritten = e.transform_up(|e| {
-                    let Expr::Cast(Cast { expr, field }) = &e else {
-                        return Ok(Transformed::no(e));
-                    };
-                    let from = expr.get_type(&schema)?;
-                    let text = matches!(
-                        from,
-                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                    );
-                    if !text || !crate::datetime::reads_datetime(field.data_type()) {
-                        return Ok(Transformed::no(e));
-                    }
-                    let udf = ScalarUDF::from(DateTimeIn::new(field.data_type().clone(), order));
-                    Ok(Transformed::yes(Expr::ScalarFunction(
-                        ScalarFunction::new_udf(Arc::new(udf), vec![expr.as_ref().clone()]),
-                    )))
-                })?;
-                Ok(rewritten.update_data(|e| name.restore(e)))
-            })
+            let from = expr.get_type(schema)?;
+            let text = matches!(
+                from,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            );
+            if !text || !crate::datetime::reads_datetime(field.data_type()) {
+                return Ok(Transformed::no(e));
+            }
+            let udf = ScalarUDF::from(DateTimeIn::new(field.data_type().clone(), order));
+            Ok(Transformed::yes(Expr::ScalarFunction(
+                ScalarFunction::new_udf(Arc::new(udf), vec![expr.as_ref().clone()]),
+            )))
         })
-        .map(|t| t.data)
     }
 
     fn name(&self) -> &str {
@@ -483,10 +475,6 @@ impl ScalarUDFImpl for DateTimeIn {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let out = crate::datetime::text_to_datetime(&arrays[0], &self.target, self.order)
             .map_err(SqlError::into_datafusion)?;
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        crate::functions::columnar_result(out, scalar)
     }
 }

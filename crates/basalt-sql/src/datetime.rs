@@ -918,9 +918,10 @@ impl Decoder {
                         let dot = f.find('.');
                         if dot.is_some() && d.fmask & DATE_M == 0 {
                             d.date(f, order)?
-                        } else if dot.is_some_and(|p| p > 2) {
-                            d.number_field(f, d.fmask)?
-                        } else if flen >= 6 && (d.fmask & DATE_M == 0 || d.fmask & TIME == 0) {
+                        } else if dot.is_some_and(|p| p > 2)
+                            || flen >= 6 && (d.fmask & DATE_M == 0 || d.fmask & TIME == 0)
+                        {
+                            // Run-together digits with a fraction, or six or more digits.
                             d.number_field(f, d.fmask)?
                         } else {
                             d.number(f, d.text_month, order)?

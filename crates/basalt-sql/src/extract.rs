@@ -406,11 +406,7 @@ impl ScalarUDFImpl for PgExtract {
                 .collect();
             Arc::new(v)
         };
-        if scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        crate::functions::columnar_result(out, scalar)
     }
 }
 

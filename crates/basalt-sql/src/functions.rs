@@ -190,6 +190,15 @@ type TextBody = dyn Fn(&[ArrayRef], usize) -> DfResult<ArrayRef> + Send + Sync;
 /// A SQL function of any arguments that returns text. Catalog and formatting functions
 /// (`pg_get_expr`, `pg_get_indexdef`, `json_build_object`, the `::text` rendering …) share
 /// this one implementation of DataFusion's UDF trait.
+/// A function's result: one value when every argument was a single value, else a column.
+pub(crate) fn columnar_result(out: ArrayRef, scalar: bool) -> DfResult<ColumnarValue> {
+    if scalar {
+        Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+    } else {
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
 pub struct TextFn {
     name: &'static str,
     signature: Signature,

@@ -292,12 +292,7 @@ impl ScalarUDFImpl for PgRegexp {
             }
             Ok(ScalarValue::iter_to_array(out)?)
         };
-        let out = run().map_err(SqlError::into_datafusion)?;
-        if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        crate::functions::columnar_result(run().map_err(SqlError::into_datafusion)?, all_scalar)
     }
 }
 

@@ -1695,8 +1695,9 @@ fn parse_statements(sql: &str) -> SqlResult<Vec<Statement>> {
 }
 
 /// PostgreSQL's reserved key words, which cannot name a table unless quoted. The SQL parser
-/// accepts them there, so `SELECT * FROM WHERE x = 1` is refused here, at the word.
-const RESERVED: &[&str] = &[
+/// accepts them there, so `SELECT * FROM WHERE x = 1` is refused here, at the word; and
+/// `quote_ident` quotes them.
+pub(crate) const RESERVED: &[&str] = &[
     "all",
     "analyse",
     "analyze",
