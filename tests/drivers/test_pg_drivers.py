@@ -679,6 +679,13 @@ def test_temporary_tables_are_private_shadow_and_end_with_the_session(connect, t
     assert owner.execute(f"SELECT * FROM {t}").fetchall() == [(1,)]
     with pytest.raises(pg_errors.InvalidTableDefinition):
         session.execute(f"CREATE TEMP TABLE public.{t}_x (a int)")
+    # Another session cannot read it through its schema.
+    temp_schema = session.execute(
+        "SELECT table_schema FROM information_schema.tables"
+        " WHERE table_schema LIKE 'pg_temp%%' AND table_name = %s", (t,)
+    ).fetchone()[0]
+    with pytest.raises(pg_errors.FeatureNotSupported):
+        owner.execute(f"SELECT * FROM {temp_schema}.{t}")
     session.close()
     # The temporary table goes with the session (dropped in the background).
     deadline = time.time() + 10

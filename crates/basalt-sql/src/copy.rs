@@ -758,7 +758,7 @@ async fn copy_out(s: &mut Session, source: CopySource, f: &CopyFormat) -> SqlRes
         let names: Vec<String> = schema
             .fields()
             .iter()
-            .map(|fl| csv_quote(fl.name(), f))
+            .map(|fl| csv_quote(crate::rewrite::display_name(fl.name()), f))
             .collect();
         let mut header = names.join(&f.delimiter.to_string()).into_bytes();
         header.push(b'\n');

@@ -1011,8 +1011,14 @@ impl Decoder {
         Ok(d)
     }
 
-    /// PostgreSQL's `ValidateDate` and the AM/PM adjustment.
+    /// The AM/PM adjustment and PostgreSQL's `ValidateDate`.
     fn validate(&mut self) -> Result<(), DtError> {
+        match self.meridian {
+            Some(_) if self.tm.hour > 12 => return Err(DtError::FieldOverflow),
+            Some(false) if self.tm.hour == 12 => self.tm.hour = 0,
+            Some(true) if self.tm.hour != 12 => self.tm.hour += 12,
+            _ => {}
+        }
         if self.special.is_some() {
             return Ok(());
         }
@@ -1066,12 +1072,6 @@ impl Decoder {
             if tm.mday > days_in[(tm.mon - 1) as usize] {
                 return Err(DtError::FieldOverflow);
             }
-        }
-        match self.meridian {
-            Some(_) if tm.hour > 12 => return Err(DtError::FieldOverflow),
-            Some(false) if tm.hour == 12 => tm.hour = 0,
-            Some(true) if tm.hour != 12 => tm.hour += 12,
-            _ => {}
         }
         Ok(())
     }
@@ -1361,6 +1361,17 @@ mod tests {
         assert_eq!(us, ts("1997-02-10T17:32:01.4"));
         assert_eq!(us, ts("Feb 10 5:32:01.4 PM 1997"));
         assert_eq!(ts("19970210 173201"), ts("1997-02-10 17:32:01"));
+        let day = 86_400_000_000;
+        assert_eq!(
+            parse_datetime(
+                "tomorrow 5:00 pm",
+                DateTimeKind::Timestamp,
+                DateOrder::Mdy,
+                0
+            )
+            .unwrap(),
+            day + 17 * 3_600_000_000
+        );
         let style = |style, order| DateStyle { style, order };
         use DateOrder::*;
         use OutputStyle::*;

@@ -274,6 +274,12 @@ async fn create_schema(
     };
     let parts = object_name_parts(&name);
     let schema = parts.last().cloned().unwrap_or_default();
+    if !s.is_mysql() && schema.starts_with("pg_") {
+        return Err(SqlError::ReservedName {
+            message: format!("unacceptable schema name \"{schema}\""),
+            detail: "The prefix \"pg_\" is reserved for system schemas.".into(),
+        });
+    }
     s.engine()
         .ddl(|c: &mut Catalog| {
             if c.schemas.contains_key(&schema) {

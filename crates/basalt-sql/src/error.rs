@@ -85,6 +85,14 @@ pub enum SqlError {
     InvalidParameterHint { message: String, hint: String },
     #[error("{0}")]
     NullNotAllowed(String),
+    #[error("{0}")]
+    InvalidEscape(String),
+    /// A name PostgreSQL keeps for itself (`pg_` schemas).
+    #[error("{message}")]
+    ReservedName { message: String, detail: String },
+    /// A statement beyond one of PostgreSQL's fixed limits (54000).
+    #[error("{0}")]
+    ProgramLimit(String),
     /// A setting's value refused, with PostgreSQL's DETAIL line saying why.
     #[error("{message}")]
     InvalidSetting { message: String, detail: String },
@@ -173,6 +181,9 @@ impl SqlError {
             | SqlError::InvalidSetting { .. }
             | SqlError::InvalidParameterHint { .. } => "22023",
             SqlError::NullNotAllowed(_) => "22004",
+            SqlError::InvalidEscape(_) => "22025",
+            SqlError::ReservedName { .. } => "42939",
+            SqlError::ProgramLimit(_) => "54000",
             SqlError::DependentObjects(_) => "2BP01",
             SqlError::GeneratedAlways(_) => "428C9",
             SqlError::QueryCanceled | SqlError::CopyFailed(_) => "57014",
@@ -211,7 +222,9 @@ impl SqlError {
             | SqlError::Storage(StorageError::UniqueViolation { detail, .. }) => {
                 Some(detail.clone())
             }
-            SqlError::InvalidSetting { detail, .. } => Some(detail.clone()),
+            SqlError::InvalidSetting { detail, .. } | SqlError::ReservedName { detail, .. } => {
+                Some(detail.clone())
+            }
             SqlError::Positioned { inner, .. } => inner.detail(),
             _ => None,
         }
@@ -470,6 +483,7 @@ impl SqlError {
             SqlError::DivisionByZero => SqlError::DivisionByZero,
             SqlError::InvalidRegex(s) => SqlError::InvalidRegex(s.clone()),
             SqlError::NullNotAllowed(s) => SqlError::NullNotAllowed(s.clone()),
+            SqlError::ProgramLimit(s) => SqlError::ProgramLimit(s.clone()),
             SqlError::InvalidParameterHint { message, hint } => SqlError::InvalidParameterHint {
                 message: message.clone(),
                 hint: hint.clone(),
@@ -513,7 +527,7 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         SqlError::DatestyleMismatch(v) => find_literal(sql, v),
         SqlError::UndefinedTable(name) => find_word(sql, name),
         SqlError::UndefinedColumn(m) if m.ends_with("does not exist") && !m.contains(" of ") => {
-            quoted(m).and_then(|c| find_word(sql, &c))
+            double_quoted(m).and_then(|c| find_word(sql, c))
         }
         _ => None,
     };
@@ -524,6 +538,13 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         },
         None => e,
     }
+}
+
+/// The first `"name"` of a message.
+fn double_quoted(message: &str) -> Option<&str> {
+    let start = message.find('"')? + 1;
+    let end = message[start..].find('"')? + start;
+    message.get(start..end)
 }
 
 /// The value in `…: "value"` at the end of a message.

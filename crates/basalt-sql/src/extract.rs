@@ -372,12 +372,33 @@ impl ScalarUDFImpl for PgExtract {
         })?;
         let scalar = matches!(args.args[1], ColumnarValue::Scalar(_));
         let values = args.args[1].to_array(rows)?;
+        // date_part(text, date) reads the date as a timestamp at midnight, as PostgreSQL's
+        // implicit cast does (so hours are 0); EXTRACT keeps date's own rules.
+        let (values, raw) = if !self.numeric && values.data_type() == &DataType::Date32 {
+            let raw: Vec<Option<i64>> = raw_values(&values)?
+                .into_iter()
+                .map(|d| {
+                    d.map(|d| match i32::try_from(d) {
+                        Ok(DATE_INFINITY) => TIMESTAMP_INFINITY,
+                        Ok(DATE_NEG_INFINITY) => TIMESTAMP_NEG_INFINITY,
+                        _ => d * USECS_PER_DAY,
+                    })
+                })
+                .collect();
+            let as_timestamp: ArrayRef = Arc::new(
+                datafusion::arrow::array::TimestampMicrosecondArray::from(raw.clone()),
+            );
+            (as_timestamp, raw)
+        } else {
+            let raw = raw_values(&values)?;
+            (values, raw)
+        };
         let (p, input) =
             Self::target(&field, values.data_type()).map_err(SqlError::into_datafusion)?;
         let s = scale(p, input);
         let out: ArrayRef = if self.numeric {
             let mut v: Vec<Option<i128>> = Vec::with_capacity(values.len());
-            for raw in raw_values(&values)? {
+            for raw in raw {
                 v.push(match raw.map(|r| extract(p, input, r)) {
                     None | Some(Extracted::Null) => None,
                     Some(Extracted::Scaled(x)) => Some(x),
@@ -392,7 +413,7 @@ impl ScalarUDFImpl for PgExtract {
             Arc::new(Decimal128Array::from(v).with_precision_and_scale(38, s)?)
         } else {
             let div = 10f64.powi(i32::from(s));
-            let v: Float64Array = raw_values(&values)?
+            let v: Float64Array = raw
                 .into_iter()
                 .map(|raw| match raw.map(|r| extract(p, input, r)) {
                     None | Some(Extracted::Null) => None,

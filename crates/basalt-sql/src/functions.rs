@@ -192,7 +192,7 @@ type TextBody = dyn Fn(&[ArrayRef], usize) -> DfResult<ArrayRef> + Send + Sync;
 /// this one implementation of DataFusion's UDF trait.
 /// A function's result: one value when every argument was a single value, else a column.
 pub(crate) fn columnar_result(out: ArrayRef, scalar: bool) -> DfResult<ColumnarValue> {
-    if scalar {
+    if scalar && !out.is_empty() {
         Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
     } else {
         Ok(ColumnarValue::Array(out))

@@ -41,6 +41,9 @@ pub fn quote_literal(value: &str) -> String {
     }
 }
 
+/// The largest text value PostgreSQL builds (`MaxAllocSize`, 1 GB).
+const MAX_TEXT_BYTES: usize = 0x3fff_ffff;
+
 const PERCENT_HINT: &str = "For a single \"%\" use \"%%\".";
 
 fn unterminated() -> SqlError {
@@ -172,6 +175,11 @@ fn format_row(
                     ))
                 }
                 Some(w) => {
+                    let w = i32::try_from(w).map_err(|_| {
+                        SqlError::OutOfRange(format!(
+                            "value \"{w}\" is out of range for type integer"
+                        ))
+                    })?;
                     if w < 0 {
                         minus = true;
                     }
@@ -197,6 +205,10 @@ fn format_row(
             (_, Some(v)) => quote_literal(v),
         };
         let len = text.chars().count();
+        // PostgreSQL's limit on one text value (1 GB), checked before padding is allocated.
+        if width.saturating_add(out.len()) >= MAX_TEXT_BYTES {
+            return Err(SqlError::ProgramLimit("requested length too large".into()));
+        }
         if len < width {
             let pad = " ".repeat(width - len);
             if minus {
@@ -385,5 +397,9 @@ mod tests {
             .unwrap_err()
             .contains("argument 0"));
         assert!(f("%1$", &[Some("1")]).unwrap_err().contains("unterminated"));
+        assert!(f("%*s", &[Some("9223372036854775807"), Some("x")]).is_err());
+        assert!(f("%2000000000s", &[Some("x")])
+            .unwrap_err()
+            .contains("too large"));
     }
 }

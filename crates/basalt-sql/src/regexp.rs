@@ -98,17 +98,43 @@ fn char_pos(s: &str, byte: usize) -> i64 {
     s[..byte].chars().count() as i64 + 1
 }
 
+/// The successive non-overlapping matches in `text` from byte `from` on. Matching sees the
+/// whole text, so `^` and `\b` keep their meaning at the start position.
+fn matches_from<'t>(re: &Regex, text: &'t str, from: usize) -> Vec<regex::Captures<'t>> {
+    let mut out = Vec::new();
+    let mut pos = from;
+    while pos <= text.len() {
+        let Some(caps) = re.captures_at(text, pos) else {
+            break;
+        };
+        let Some(m) = caps.get(0) else { break };
+        pos = if m.end() > m.start() {
+            m.end()
+        } else {
+            // An empty match: go on from the next character.
+            text[m.end()..]
+                .chars()
+                .next()
+                .map_or(text.len() + 1, |c| m.end() + c.len_utf8())
+        };
+        out.push(caps);
+    }
+    out
+}
+
 /// One call on one row.
 fn apply(kind: Kind, text: &str, re: &Regex, o: &Options) -> Result<Option<ScalarValue>, SqlError> {
     let from = byte_at(text, o.start);
     match kind {
         Kind::Count => {
-            let n = re.find_iter(&text[from..]).count() as i64;
-            Ok(Some(ScalarValue::Int32(Some(n as i32))))
+            let n = matches_from(re, text, from).len();
+            Ok(Some(ScalarValue::Int32(Some(
+                i32::try_from(n).unwrap_or(i32::MAX),
+            ))))
         }
         Kind::Instr | Kind::Substr => {
-            let caps = re
-                .captures_iter(&text[from..])
+            let caps = matches_from(re, text, from)
+                .into_iter()
                 .nth(usize::try_from(o.n - 1).unwrap_or(usize::MAX));
             let group = caps.as_ref().and_then(|c| {
                 let idx = usize::try_from(o.subexpr).ok()?;
@@ -120,8 +146,7 @@ fn apply(kind: Kind, text: &str, re: &Regex, o: &Options) -> Result<Option<Scala
             Ok(Some(match kind {
                 Kind::Instr => {
                     let pos = group.map_or(0, |m| {
-                        let byte = from + if o.endoption == 1 { m.end() } else { m.start() };
-                        char_pos(text, byte)
+                        char_pos(text, if o.endoption == 1 { m.end() } else { m.start() })
                     });
                     ScalarValue::Int32(Some(pos as i32))
                 }
@@ -347,6 +372,9 @@ mod tests {
             run(Substr, "abcabcabc", "A.C", opts(1, 2, 0, "i", 0)),
             text(Some("abc"))
         );
+        // Anchors keep their meaning at the start position.
+        assert_eq!(run(Count, "abab", "^ab", opts(3, 1, 0, "", 0)), int(0));
+        assert_eq!(run(Count, "aaa", "a*", opts(1, 1, 0, "", 0)), int(2));
         assert!(compile("a", "g", "regexp_substr").is_err());
         assert!(compile("(", "", "regexp_substr").is_err());
     }

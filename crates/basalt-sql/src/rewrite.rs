@@ -185,9 +185,16 @@ impl VisitorMut for PgForms {
             ..
         } = e
         {
-            if let Some(rewritten) = backslash_escaped_pattern(pattern, escape_char.as_ref()) {
-                **pattern = Expr::value(Value::SingleQuotedString(rewritten));
-                *escape_char = None;
+            match backslash_escaped_pattern(pattern, escape_char.as_ref()) {
+                Ok(Some(rewritten)) => {
+                    **pattern = Expr::value(Value::SingleQuotedString(rewritten));
+                    *escape_char = None;
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    self.error = Some(err);
+                    return ControlFlow::Break(());
+                }
             }
         }
         // EXTRACT and date_part with PostgreSQL's fields and result types.
@@ -555,25 +562,31 @@ fn char_len(len: &Option<datafusion::sql::sqlparser::ast::CharacterLength>) -> O
 
 /// A literal LIKE pattern whose escape character is not the backslash, rewritten to use
 /// the backslash: `h#%` with `ESCAPE '#'` becomes `h\%`. `ESCAPE ''` turns escaping off.
-/// `None` when there is nothing to rewrite or the pattern is not a literal.
+/// `None` when there is nothing to rewrite or the pattern is not a literal; an error when
+/// the pattern ends with the escape character, as in PostgreSQL.
 fn backslash_escaped_pattern(
     pattern: &Expr,
     escape: Option<&datafusion::sql::sqlparser::ast::ValueWithSpan>,
-) -> Option<String> {
-    let escape = match &escape?.value {
+) -> SqlResult<Option<String>> {
+    let Some(escape) = escape else {
+        return Ok(None);
+    };
+    let escape = match &escape.value {
         Value::SingleQuotedString(c) => c.clone(),
-        _ => return None,
+        _ => return Ok(None),
     };
     let mut chars = escape.chars();
     let esc = match (chars.next(), chars.next()) {
-        (Some('\\'), None) => return None,
+        (Some('\\'), None) => return Ok(None),
         (Some(c), None) => Some(c),
         (None, _) => None,
-        _ => return None, // PostgreSQL refuses a longer escape; so will DataFusion
+        _ => return Ok(None), // PostgreSQL refuses a longer escape; so will DataFusion
     };
-    let Expr::Value(v) = pattern else { return None };
+    let Expr::Value(v) = pattern else {
+        return Ok(None);
+    };
     let Value::SingleQuotedString(text) = &v.value else {
-        return None;
+        return Ok(None);
     };
     let mut out = String::with_capacity(text.len() + 4);
     let mut it = text.chars();
@@ -585,7 +598,11 @@ fn backslash_escaped_pattern(
                     out.push(n);
                 }
                 Some(n) => out.push(n),
-                None => out.push('\\'), // a trailing escape: DataFusion reports it
+                None => {
+                    return Err(SqlError::InvalidEscape(
+                        "LIKE pattern must not end with escape character".into(),
+                    ))
+                }
             }
         } else if c == '\\' {
             out.push_str("\\\\");
@@ -593,7 +610,7 @@ fn backslash_escaped_pattern(
             out.push(c);
         }
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 fn pg_interval_text(e: &Expr) -> Option<String> {
@@ -721,7 +738,7 @@ fn merge_using_columns(select: &mut Select) {
         opt_exclude: Some(ExcludeSelectItem::Multiple(
             names
                 .iter()
-                .map(|n| ObjectName::from(vec![n.clone()]))
+                .map(|n| ObjectName::from(vec![Ident::with_quote('"', crate::ddl::ident(n))]))
                 .collect(),
         )),
         ..WildcardAdditionalOptions::default()

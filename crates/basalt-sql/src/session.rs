@@ -480,21 +480,23 @@ impl Session {
         if let Some(s) = &self.temp_schema {
             return Ok(s.clone());
         }
-        let schema = crate::temp::new_temp_schema_name();
-        let name = schema.clone();
+        let mut schema = String::new();
         self.db
             .engine
             .ddl(|c: &mut basalt_storage::catalog::Catalog| {
-                if !c.schemas.contains_key(&name) {
-                    let oid = c.allocate_oid();
-                    c.schemas.insert(
-                        name.clone(),
-                        basalt_storage::SchemaDef {
-                            name: name.clone(),
-                            oid,
-                        },
-                    );
+                // A fresh name: never another session's schema or one left behind.
+                schema = crate::temp::new_temp_schema_name();
+                while c.schemas.contains_key(&schema) {
+                    schema = crate::temp::new_temp_schema_name();
                 }
+                let oid = c.allocate_oid();
+                c.schemas.insert(
+                    schema.clone(),
+                    basalt_storage::SchemaDef {
+                        name: schema.clone(),
+                        oid,
+                    },
+                );
                 Ok::<_, SqlError>(vec![])
             })
             .await?;
@@ -502,10 +504,18 @@ impl Session {
         Ok(schema)
     }
 
-    /// Points unqualified names of this session's temporary tables at its temporary schema.
-    pub(crate) fn resolve_temp_tables(&self, stmt: &mut Statement) {
+    /// Points unqualified names of this session's temporary tables at its temporary schema,
+    /// and refuses names in another session's (`sql` is the statement's text, which shows
+    /// cheaply whether a temporary schema is named at all).
+    pub(crate) fn resolve_temp_tables(&self, stmt: &mut Statement, sql: &str) -> SqlResult<()> {
+        if sql
+            .to_ascii_lowercase()
+            .contains(crate::temp::TEMP_SCHEMA_PREFIX)
+        {
+            crate::temp::check_other_sessions(stmt, self.temp_schema.as_deref())?;
+        }
         let Some(schema) = &self.temp_schema else {
-            return;
+            return Ok(());
         };
         let tables: std::collections::HashSet<String> = self
             .engine()
@@ -516,6 +526,14 @@ impl Session {
             .map(|t| t.name.clone())
             .collect();
         crate::temp::qualify_temp_tables(stmt, schema, &tables);
+        if let Statement::CreateView(cv) = stmt {
+            if crate::temp::reads_schema(&cv.query, schema) {
+                return Err(SqlError::unsupported(
+                    "a view of a temporary table would be a temporary view, and temporary views are not supported",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The session's `DateStyle`: how dates and timestamps print and how ambiguous ones read.
@@ -621,6 +639,7 @@ impl Session {
     /// Runs every statement of a simple query; stops at the first error, as PostgreSQL does.
     pub async fn execute(&mut self, sql: &str) -> Vec<SqlResult<Output>> {
         self.recover_abandoned();
+        self.statement_index = 0;
         if self.is_mysql() {
             return self.execute_mysql(sql).await;
         }
@@ -637,8 +656,10 @@ impl Session {
             self.statement_index = index;
             let before = self.status();
             let is_query = matches!(stmt, Statement::Query(_));
-            self.resolve_temp_tables(&mut stmt);
-            let mut result = match crate::rewrite::rewrite(&mut stmt) {
+            let mut result = match self
+                .resolve_temp_tables(&mut stmt, sql)
+                .and_then(|()| crate::rewrite::rewrite(&mut stmt))
+            {
                 Ok(()) => match self.run_fast_simple(&stmt).await {
                     Some(r) => r,
                     None => Box::pin(self.execute_statement(stmt)).await,
@@ -1411,7 +1432,7 @@ impl Session {
         client_types: &[Option<DataType>],
     ) -> SqlResult<Prepared> {
         params::check_parameter_numbers(&stmt)?;
-        self.resolve_temp_tables(&mut stmt);
+        self.resolve_temp_tables(&mut stmt, sql)?;
         crate::rewrite::rewrite(&mut stmt)?;
         if let Statement::Query(q) = &mut stmt {
             q.locks.clear();
@@ -1463,6 +1484,7 @@ impl Session {
         values: Vec<ScalarValue>,
     ) -> SqlResult<Output> {
         self.recover_abandoned();
+        self.statement_index = 0;
         if let Some(raw) = &prepared.raw {
             return self
                 .execute(raw)

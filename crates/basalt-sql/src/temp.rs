@@ -110,6 +110,52 @@ pub(crate) fn qualify_temp_tables(stmt: &mut Statement, schema: &str, tables: &H
     }
 }
 
+/// The schema part of a qualified relation name, as PostgreSQL folds it.
+fn schema_of(name: &ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(s), _] | [_, ObjectNamePart::Identifier(s), _] => {
+            Some(crate::ddl::ident(s))
+        }
+        _ => None,
+    }
+}
+
+/// Refuses a statement that names another session's temporary schema.
+pub(crate) fn check_other_sessions(
+    stmt: &mut Statement,
+    own: Option<&str>,
+) -> Result<(), SqlError> {
+    let mut foreign = false;
+    let mut check = |name: &ObjectName| {
+        if let Some(s) = schema_of(name) {
+            foreign |= is_temp_schema(&s) && Some(s.as_str()) != own;
+        }
+    };
+    let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(stmt, |name| {
+        check(name);
+        ControlFlow::<()>::Continue(())
+    });
+    if let Statement::Drop { names, .. } = stmt {
+        names.iter().for_each(&mut check);
+    }
+    if foreign {
+        return Err(SqlError::unsupported(
+            "cannot access temporary tables of other sessions",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a query reads a relation of `schema`.
+pub(crate) fn reads_schema(query: &Query, schema: &str) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_relations(query, |name| {
+        found |= schema_of(name).as_deref() == Some(schema);
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
 /// Drops a schema and everything in it from the catalog (the end of a session's temporary
 /// schema, or one left by an earlier run of the server).
 pub async fn drop_schema_objects(engine: &Arc<Engine>, schema: &str) -> Result<(), SqlError> {
@@ -181,5 +227,25 @@ mod tests {
         );
         assert_eq!(run("CREATE TABLE t (a INT)"), "CREATE TABLE t (a INT)");
         assert_eq!(run("SELECT * FROM public.t"), "SELECT * FROM public.t");
+    }
+
+    #[test]
+    fn other_sessions_temporary_schemas_are_refused() {
+        let check = |sql: &str, own: Option<&str>| {
+            let mut stmt = crate::session::parse_sql(sql).unwrap().pop().unwrap();
+            check_other_sessions(&mut stmt, own).is_ok()
+        };
+        assert!(!check("SELECT * FROM pg_temp_3.t", None));
+        assert!(!check("DROP TABLE pg_temp_3.t", Some("pg_temp_4")));
+        assert!(check("SELECT * FROM pg_temp_4.t", Some("pg_temp_4")));
+        let Statement::Query(q) =
+            crate::session::parse_sql("SELECT * FROM pg_temp_4.t JOIN u ON true")
+                .unwrap()
+                .remove(0)
+        else {
+            panic!("a query");
+        };
+        assert!(reads_schema(&q, "pg_temp_4"));
+        assert!(!reads_schema(&q, "pg_temp_5"));
     }
 }

@@ -144,7 +144,7 @@ pub fn column_meta(field: &Field) -> ColumnMeta {
         flags |= NOT_NULL_FLAG;
     }
     ColumnMeta {
-        name: field.name().clone(),
+        name: basalt_sql::rewrite::display_name(field.name()).to_owned(),
         ty,
         flags,
         charset,
