@@ -1668,8 +1668,11 @@ fn same_columns(schema: &SchemaRef, described: Option<&SchemaRef>) -> bool {
 pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
     let statements = match parse_statements(sql) {
         Ok(statements) => statements,
-        Err(e) => match crate::copy::with_boolean_option_words(sql) {
-            // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks.
+        Err(e) => match crate::copy::with_boolean_option_words(sql)
+            .or_else(|| parenthesized_frame_offsets(sql))
+        {
+            // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
+            // `RANGE '1 year'::interval PRECEDING`: a cast sqlparser does not read there.
             Some(tokens) => Parser::new(&PostgreSqlDialect {})
                 .with_tokens_with_locations(tokens)
                 .parse_statements()
@@ -1681,6 +1684,64 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
         reject_reserved_relation_names(sql, stmt)?;
     }
     Ok(statements)
+}
+
+/// The tokens of `sql` with each window frame offset written as a cast of a string
+/// (`'1 year'::interval PRECEDING`) rewritten into a form sqlparser reads there: an
+/// interval literal (`INTERVAL '1 year'`, which DataFusion needs as a frame offset), or the
+/// cast in parentheses for other types; `None` when there is none.
+fn parenthesized_frame_offsets(
+    sql: &str,
+) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
+    use datafusion::sql::sqlparser::tokenizer::{TokenWithSpan, Tokenizer};
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let word = |i: usize| match &tokens[i].token {
+        Token::Word(w) => Some(w.value.to_lowercase()),
+        _ => None,
+    };
+    let mut opens = Vec::new();
+    let mut closes = Vec::new();
+    let mut intervals = Vec::new(); // (string, `::`, `interval`) positions
+    for w in significant.windows(4) {
+        let is_offset = matches!(tokens[w[0]].token, Token::SingleQuotedString(_))
+            && tokens[w[1]].token == Token::DoubleColon
+            && word(w[2]).is_some()
+            && matches!(word(w[3]).as_deref(), Some("preceding" | "following"));
+        if is_offset && word(w[2]).as_deref() == Some("interval") {
+            intervals.push((w[0], w[1], w[2]));
+        } else if is_offset {
+            opens.push(w[0]);
+            closes.push(w[2]);
+        }
+    }
+    if opens.is_empty() && intervals.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + 2 * opens.len());
+    for (i, t) in tokens.into_iter().enumerate() {
+        if intervals.iter().any(|&(_, cast, ty)| i == cast || i == ty) {
+            continue;
+        }
+        if intervals.iter().any(|&(s, _, _)| i == s) {
+            out.push(TokenWithSpan::wrap(Token::make_keyword("INTERVAL")));
+            out.push(TokenWithSpan::wrap(Token::Whitespace(
+                datafusion::sql::sqlparser::tokenizer::Whitespace::Space,
+            )));
+        }
+        if opens.contains(&i) {
+            out.push(TokenWithSpan::wrap(Token::LParen));
+        }
+        out.push(t);
+        if closes.contains(&i) {
+            out.push(TokenWithSpan::wrap(Token::RParen));
+        }
+    }
+    Some(out)
 }
 
 /// sqlparser's statement loop, with VACUUM and ANALYZE read in PostgreSQL's grammar.
