@@ -262,6 +262,18 @@ fn unique_name(catalog: &Catalog, schema: &str, base: &str) -> String {
         .unwrap_or(base)
 }
 
+/// Adds an empty schema to the catalog (the caller has checked the name is free).
+pub(crate) fn add_schema(c: &mut Catalog, name: &str) {
+    let oid = c.allocate_oid();
+    c.schemas.insert(
+        name.to_owned(),
+        basalt_storage::SchemaDef {
+            name: name.to_owned(),
+            oid,
+        },
+    );
+}
+
 async fn create_schema(
     s: &mut Session,
     name: SchemaName,
@@ -289,14 +301,7 @@ async fn create_schema(
                     Err(SqlError::DuplicateSchema(schema))
                 };
             }
-            let oid = c.allocate_oid();
-            c.schemas.insert(
-                schema.clone(),
-                basalt_storage::SchemaDef {
-                    name: schema.clone(),
-                    oid,
-                },
-            );
+            add_schema(c, &schema);
             Ok(vec![])
         })
         .await?;

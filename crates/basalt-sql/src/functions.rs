@@ -190,6 +190,11 @@ type TextBody = dyn Fn(&[ArrayRef], usize) -> DfResult<ArrayRef> + Send + Sync;
 /// A SQL function of any arguments that returns text. Catalog and formatting functions
 /// (`pg_get_expr`, `pg_get_indexdef`, `json_build_object`, the `::text` rendering …) share
 /// this one implementation of DataFusion's UDF trait.
+/// Whether every argument of a call is a single value (so the result is one too).
+pub(crate) fn all_scalar(args: &[ColumnarValue]) -> bool {
+    args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)))
+}
+
 /// A function's result: one value when every argument was a single value, else a column.
 pub(crate) fn columnar_result(out: ArrayRef, scalar: bool) -> DfResult<ColumnarValue> {
     if scalar && !out.is_empty() {

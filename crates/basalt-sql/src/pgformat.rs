@@ -289,10 +289,7 @@ impl ScalarUDFImpl for PgFormat {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let all_scalar = crate::functions::all_scalar(&args.args);
         let arrays: Vec<ArrayRef> = args
             .args
             .iter()

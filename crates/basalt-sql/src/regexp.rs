@@ -259,10 +259,7 @@ impl ScalarUDFImpl for PgRegexp {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let all_scalar = crate::functions::all_scalar(&args.args);
         let layout_flags = match self.kind {
             Kind::Count => 3,
             Kind::Instr => 5,

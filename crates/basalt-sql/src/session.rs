@@ -489,14 +489,7 @@ impl Session {
                 while c.schemas.contains_key(&schema) {
                     schema = crate::temp::new_temp_schema_name();
                 }
-                let oid = c.allocate_oid();
-                c.schemas.insert(
-                    schema.clone(),
-                    basalt_storage::SchemaDef {
-                        name: schema.clone(),
-                        oid,
-                    },
-                );
+                crate::ddl::add_schema(c, &schema);
                 Ok::<_, SqlError>(vec![])
             })
             .await?;
