@@ -123,6 +123,29 @@ def test_psycopg_auto_params_and_types(connect):
     assert [d.type_code for d in cur.description] == [23, 25, 20]
 
 
+@pytest.mark.parametrize("binary", [False, True], ids=["text", "binary"])
+def test_numeric_special_values_and_overflow_detail(connect, table_name, binary):
+    table_name = table_name()
+    """NaN and the infinities travel both ways in both formats (PostgreSQL's binary numeric
+    has sign codes for them), and an overflow carries PostgreSQL's DETAIL."""
+    conn = connect()
+    conn.execute(f"CREATE TABLE {table_name} (id int, v numeric, w numeric(6,2))")
+    values = [Decimal("NaN"), Decimal("Infinity"), Decimal("-Infinity"), Decimal("-12.5")]
+    with conn.cursor(binary=binary) as cur:
+        for i, v in enumerate(values):
+            w = v if v.is_nan() or v.is_finite() else None
+            cur.execute(f"INSERT INTO {table_name} VALUES (%s, %s, %s)", (i, v, w))
+        rows = cur.execute(f"SELECT v, w FROM {table_name} ORDER BY v").fetchall()
+    got = [(str(v), str(w)) for v, w in rows]
+    assert got == [("-Infinity", "None"), ("-12.5", "-12.50"), ("Infinity", "None"),
+                   ("NaN", "NaN")], got
+    with pytest.raises(pg_errors.NumericValueOutOfRange) as e:
+        conn.execute(f"INSERT INTO {table_name} VALUES (9, 0, 12345.5)")
+    assert e.value.diag.message_primary == "numeric field overflow"
+    assert e.value.diag.message_detail == (
+        "A field with precision 6, scale 2 must round to an absolute value less than 10^4.")
+
+
 # Unaliased output columns and the names PostgreSQL 15 gives them (checked on the reference).
 COLUMN_NAME_CASES = [
     ("1", "?column?"),

@@ -385,6 +385,11 @@ fn from_text(text: &str, target: Option<&DataType>) -> Result<ScalarValue, SqlEr
         DataType::Binary => Ok(ScalarValue::Binary(Some(basalt_sql::eval::parse_bytea(
             text,
         )?))),
+        DataType::Decimal128(p, s) => Ok(ScalarValue::Decimal128(
+            Some(basalt_sql::numeric::parse(text, *p, *s)?),
+            *p,
+            *s,
+        )),
         DataType::Interval(_) => {
             let (m, d, n) = basalt_sql::eval::parse_pg_interval(text).ok_or_else(|| {
                 SqlError::InvalidText(format!(

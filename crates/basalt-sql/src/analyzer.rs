@@ -54,7 +54,7 @@ impl CheckedIntegerArithmetic {
 /// Rewrites every expression of a plan (subqueries included) bottom-up with `f`, given the
 /// schema its columns come from. Rewrites must keep each expression's type: DataFusion
 /// requires an analyzer rule to leave the plan's schema unchanged, and names are restored.
-fn rewrite_expressions(
+pub(crate) fn rewrite_expressions(
     plan: LogicalPlan,
     f: impl Fn(Expr, &DFSchema) -> DfResult<Transformed<Expr>>,
 ) -> DfResult<LogicalPlan> {

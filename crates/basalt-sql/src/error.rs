@@ -60,6 +60,9 @@ pub enum SqlError {
     StringTooLong(String),
     #[error("{0}")]
     OutOfRange(String),
+    /// A value too large for a numeric type, with PostgreSQL's DETAIL saying what fits.
+    #[error("numeric field overflow")]
+    NumericOverflow { detail: String },
     #[error("{0}")]
     InvalidText(String),
     #[error("division by zero")]
@@ -167,7 +170,7 @@ impl SqlError {
             SqlError::NotNullViolation { .. } => "23502",
             SqlError::CheckViolation { .. } => "23514",
             SqlError::StringTooLong(_) => "22001",
-            SqlError::OutOfRange(_) => "22003",
+            SqlError::OutOfRange(_) | SqlError::NumericOverflow { .. } => "22003",
             SqlError::InvalidText(_) => "22P02",
             SqlError::DivisionByZero => "22012",
             SqlError::DataException(_) => "22000",
@@ -222,9 +225,9 @@ impl SqlError {
             | SqlError::Storage(StorageError::UniqueViolation { detail, .. }) => {
                 Some(detail.clone())
             }
-            SqlError::InvalidSetting { detail, .. } | SqlError::ReservedName { detail, .. } => {
-                Some(detail.clone())
-            }
+            SqlError::InvalidSetting { detail, .. }
+            | SqlError::ReservedName { detail, .. }
+            | SqlError::NumericOverflow { detail } => Some(detail.clone()),
             SqlError::Positioned { inner, .. } => inner.detail(),
             _ => None,
         }
@@ -476,6 +479,9 @@ impl SqlError {
             SqlError::SerializationFailure => SqlError::SerializationFailure,
             SqlError::UndefinedTable(s) => SqlError::UndefinedTable(s.clone()),
             SqlError::OutOfRange(s) => SqlError::OutOfRange(s.clone()),
+            SqlError::NumericOverflow { detail } => SqlError::NumericOverflow {
+                detail: detail.clone(),
+            },
             SqlError::InvalidText(s) => SqlError::InvalidText(s.clone()),
             SqlError::InvalidDatetime(s) => SqlError::InvalidDatetime(s.clone()),
             SqlError::DatetimeOverflow(s) => SqlError::DatetimeOverflow(s.clone()),

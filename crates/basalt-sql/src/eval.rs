@@ -171,6 +171,21 @@ pub fn to_column_type(
         .filter(|_| is_string(array.data_type()) && crate::datetime::reads_datetime(&target))
     {
         crate::datetime::text_to_datetime(array, &target, order)?
+    } else if matches!(target, DataType::Decimal128(_, _))
+        && (date_order.is_some() && is_string(array.data_type())
+            || matches!(
+                array.data_type(),
+                DataType::Decimal128(_, _) | DataType::Float32 | DataType::Float64
+            ))
+    {
+        // PostgreSQL's numeric input, and conversions that keep NaN and the infinities.
+        if is_string(array.data_type()) {
+            crate::numeric::text_to_numeric(array, &target)?
+        } else if array.data_type() == &target {
+            Arc::clone(array)
+        } else {
+            crate::numeric::convert(array, &target)?
+        }
     } else if *ty == SqlType::Bytea && is_string(array.data_type()) {
         bytea_from_text(array)?
     } else if *ty == SqlType::Interval && is_string(array.data_type()) {

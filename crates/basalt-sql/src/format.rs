@@ -57,7 +57,7 @@ pub fn pg_text_column_in(array: &ArrayRef, ds: DateStyle) -> SqlResult<Vec<Optio
             // the padding zeros, as PostgreSQL prints an unconstrained numeric.
             let trim = *p == NUMERIC_DEFAULT_PRECISION && *s == NUMERIC_DEFAULT_SCALE;
             each!(Decimal128Array, |a: &Decimal128Array, i| {
-                let v = a.value_as_string(i);
+                let v = crate::numeric::text(a.value(i), *s);
                 if trim && v.contains('.') {
                     v.trim_end_matches('0').trim_end_matches('.').to_owned()
                 } else {

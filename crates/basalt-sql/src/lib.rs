@@ -26,6 +26,7 @@ pub mod format;
 pub mod functions;
 pub mod maintenance;
 pub mod mysql;
+pub mod numeric;
 pub mod params;
 pub mod pg_catalog;
 pub mod pgformat;

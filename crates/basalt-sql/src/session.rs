@@ -350,6 +350,10 @@ impl Session {
         let date_style = Arc::new(std::sync::atomic::AtomicU8::new(
             crate::datetime::DateStyle::default().to_bits(),
         ));
+        // Before the integer rule, which turns casts to integers into casts of rounded values.
+        ctx.add_analyzer_rule(Arc::new(crate::numeric::PgNumeric {
+            text_input: dialect == Dialect::Postgres,
+        }));
         ctx.add_analyzer_rule(Arc::new(crate::analyzer::CheckedIntegerArithmetic::new(
             Arc::clone(&date_style),
         )));

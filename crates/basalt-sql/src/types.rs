@@ -169,17 +169,37 @@ pub fn mysql_declared(dt: &DataType) -> Option<String> {
     Some(d)
 }
 
+/// PostgreSQL's largest declared numeric precision. Basalt keeps 38 digits (Arrow's
+/// Decimal128): a wider declared precision is stored as 38 (37 at scale 10), and a value
+/// that needs more digits is refused with "numeric field overflow".
+const PG_NUMERIC_MAX_PRECISION: u64 = 1000;
+
 fn numeric(info: &ExactNumberInfo) -> SqlResult<SqlType> {
     let (precision, scale) = match info {
         ExactNumberInfo::None => (NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE),
         ExactNumberInfo::Precision(p) => (precision_of(*p)?, 0),
         ExactNumberInfo::PrecisionAndScale(p, s) => {
-            let p = precision_of(*p)?;
-            if *s < 0 || *s > i64::from(p) {
+            let declared = *p;
+            let p = precision_of(declared)?;
+            if *s < 0 || *s as u64 > declared {
                 return Err(SqlError::InvalidParameterValue(format!(
-                    "NUMERIC scale {s} must be between 0 and precision {p}"
+                    "NUMERIC scale {s} must be between 0 and precision {declared}"
                 )));
             }
+            if *s > i64::from(p) {
+                return Err(SqlError::unsupported(format!(
+                    "NUMERIC scale {s} is not supported (Basalt keeps at most \
+                     {NUMERIC_MAX_PRECISION} digits)"
+                )));
+            }
+            // A wider precision at the unconstrained type's scale keeps 37 digits, so that
+            // its values print with all their decimals (unconstrained numeric drops
+            // trailing zeros).
+            let p = if declared > u64::from(p) && *s as i8 == NUMERIC_DEFAULT_SCALE {
+                NUMERIC_MAX_PRECISION - 1
+            } else {
+                p
+            };
             (p, *s as i8)
         }
     };
@@ -187,12 +207,12 @@ fn numeric(info: &ExactNumberInfo) -> SqlResult<SqlType> {
 }
 
 fn precision_of(p: u64) -> SqlResult<u8> {
-    if p == 0 || p > u64::from(NUMERIC_MAX_PRECISION) {
+    if p == 0 || p > PG_NUMERIC_MAX_PRECISION {
         return Err(SqlError::InvalidParameterValue(format!(
-            "NUMERIC precision {p} must be between 1 and {NUMERIC_MAX_PRECISION}"
+            "NUMERIC precision {p} must be between 1 and {PG_NUMERIC_MAX_PRECISION}"
         )));
     }
-    Ok(p as u8)
+    Ok(p.min(u64::from(NUMERIC_MAX_PRECISION)) as u8)
 }
 
 fn char_length(len: &Option<CharacterLength>) -> SqlResult<Option<u32>> {

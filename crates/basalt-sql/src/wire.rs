@@ -11,6 +11,17 @@ pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// PostgreSQL binary NUMERIC: ndigits, weight, sign, dscale, then base-10000 digits.
 pub fn numeric_to_binary(value: i128, scale: i8) -> Vec<u8> {
+    let special = match value {
+        crate::numeric::NAN => Some(0xC000u16),
+        crate::numeric::POS_INF => Some(0xD000),
+        crate::numeric::NEG_INF => Some(0xF000),
+        _ => None,
+    };
+    if let Some(sign) = special {
+        let mut out = vec![0u8; 8];
+        out[4..6].copy_from_slice(&sign.to_be_bytes());
+        return out;
+    }
     let scale = scale.max(0) as u32;
     let negative = value < 0;
     let digits_str = value.unsigned_abs().to_string();
@@ -91,8 +102,11 @@ pub fn numeric_from_binary(b: &[u8]) -> Option<String> {
     if b.len() != 8 + 2 * ndigits || !(-1000..=1000).contains(&weight) {
         return None;
     }
-    if sign == 0xC000 {
-        return Some("NaN".into());
+    match sign {
+        0xC000 => return Some("NaN".into()),
+        0xD000 => return Some("Infinity".into()),
+        0xF000 => return Some("-Infinity".into()),
+        _ => {}
     }
     let mut int_s = String::new();
     let mut frac_s = String::new();
@@ -137,36 +151,7 @@ pub fn numeric_from_binary(b: &[u8]) -> Option<String> {
 
 /// Parses decimal text into an unscaled integer at `scale` (rounding half away from zero).
 pub fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
-    let text = text.trim();
-    let (neg, digits) = match text.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
-    if int_part.is_empty() && frac_part.is_empty() {
-        return None;
-    }
-    if !int_part
-        .bytes()
-        .chain(frac_part.bytes())
-        .all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let scale = scale.max(0) as usize;
-    let mut v: i128 = 0;
-    for b in int_part.bytes() {
-        v = v.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
-    }
-    let frac: Vec<u8> = frac_part.bytes().collect();
-    for k in 0..scale {
-        let d = frac.get(k).map_or(0, |b| b - b'0');
-        v = v.checked_mul(10)?.checked_add(i128::from(d))?;
-    }
-    if frac.get(scale).is_some_and(|b| *b >= b'5') {
-        v = v.checked_add(1)?;
-    }
-    Some(if neg { -v } else { v })
+    crate::numeric::parse(text, 38, scale).ok()
 }
 
 /// Decodes one value in PostgreSQL's binary format for a column of type `ty`.
@@ -196,12 +181,9 @@ pub fn decode_binary(ty: &SqlType, b: &[u8]) -> SqlResult<Value> {
         SqlType::Float64 => {
             Value::Float64(f64::from_be_bytes(fixed(8)?.try_into().map_err(|_| bad())?))
         }
-        SqlType::Numeric { scale, .. } => {
+        SqlType::Numeric { precision, scale } => {
             let text = numeric_from_binary(b).ok_or_else(bad)?;
-            Value::Decimal(
-                parse_decimal(&text, *scale)
-                    .ok_or_else(|| SqlError::OutOfRange("numeric field overflow".into()))?,
-            )
+            Value::Decimal(crate::numeric::parse(&text, *precision, *scale)?)
         }
         SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => {
             Value::Text(std::str::from_utf8(b).map_err(|_| bad())?.to_owned())

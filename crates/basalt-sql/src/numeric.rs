@@ -1,0 +1,923 @@
+//! PostgreSQL's `numeric` beyond what Arrow's Decimal128 does by itself: the special values
+//! NaN, Infinity and -Infinity, numeric text input (`1.5e3`, `' NaN '`), and arithmetic
+//! that follows PostgreSQL's rules for the special values.
+//!
+//! A Decimal128 holds at most 38 digits, so every finite value lies within ±(10^38 - 1) and
+//! the i128 values outside that range are free. The special values are stored there, chosen
+//! so that the plain integer order of i128 is PostgreSQL's order of numeric values:
+//! `-Infinity < every number < Infinity < NaN`, and NaN equals NaN. Comparisons, sorting,
+//! grouping, joins, min/max and zone maps therefore need nothing special. Everything that
+//! computes with a value (arithmetic, rescaling casts, functions, sums) goes through
+//! [`PgNumeric`], which gives PostgreSQL's answer for the special values or, where Basalt
+//! does not compute one yet, refuses them with 0A000 rather than compute on the stand-in.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, Decimal128Array, Float64Array, StringArray};
+use datafusion::arrow::compute::kernels::numeric as kernels;
+use datafusion::arrow::compute::{cast_with_options, CastOptions};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{DFSchema, Result as DfResult};
+use datafusion::logical_expr::expr::{AggregateFunction, Cast, ScalarFunction, WindowFunction};
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::AnalyzerRule;
+
+use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
+
+use crate::error::{SqlError, SqlResult};
+
+/// The largest finite value a Decimal128 holds (38 nines, at any scale).
+pub const MAX_FINITE: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
+/// `NaN`: above every other value, as PostgreSQL sorts it.
+pub const NAN: i128 = i128::MAX;
+/// `Infinity`.
+pub const POS_INF: i128 = i128::MAX - 1;
+/// `-Infinity`.
+pub const NEG_INF: i128 = i128::MIN;
+
+/// Whether a stored value is one of the special values rather than a number.
+pub fn is_special(v: i128) -> bool {
+    !(-MAX_FINITE..=MAX_FINITE).contains(&v)
+}
+
+/// PostgreSQL's spelling of a special value.
+pub fn special_text(v: i128) -> Option<&'static str> {
+    match v {
+        NAN => Some("NaN"),
+        POS_INF => Some("Infinity"),
+        NEG_INF => Some("-Infinity"),
+        _ => None,
+    }
+}
+
+/// Whether `(precision, scale)` is the type of a `numeric` declared without a modifier.
+pub fn is_unconstrained(precision: u8, scale: i8) -> bool {
+    precision == NUMERIC_DEFAULT_PRECISION && scale == NUMERIC_DEFAULT_SCALE
+}
+
+/// The error for a value that does not fit `numeric(precision, scale)`, with PostgreSQL's
+/// DETAIL (an unconstrained numeric says what Basalt's storage holds).
+fn field_overflow(precision: u8, scale: i8, infinite: bool) -> SqlError {
+    let detail = if is_unconstrained(precision, scale) {
+        format!(
+            "Basalt stores numeric without a precision in 38 digits, {} of them after the \
+             decimal point.",
+            NUMERIC_DEFAULT_SCALE
+        )
+    } else if infinite {
+        format!("A field with precision {precision}, scale {scale} cannot hold an infinite value.")
+    } else {
+        let digits = i32::from(precision) - i32::from(scale);
+        let bound = if digits > 0 {
+            format!("10^{digits}")
+        } else {
+            "1".into()
+        };
+        format!(
+            "A field with precision {precision}, scale {scale} must round to an absolute value \
+             less than {bound}."
+        )
+    };
+    SqlError::NumericOverflow { detail }
+}
+
+/// Reads numeric text as PostgreSQL's `numeric_in` does (surrounding blanks, a sign, digits
+/// with at most one point, an exponent, `NaN`, `Infinity`, `inf`) and returns the value at
+/// `scale`, rounded half away from zero, checked against `precision`.
+pub fn parse(text: &str, precision: u8, scale: i8) -> SqlResult<i128> {
+    let bad =
+        || SqlError::InvalidText(format!("invalid input syntax for type numeric: \"{text}\""));
+    let t = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    let lower = t.to_ascii_lowercase();
+    let special = match lower.as_str() {
+        "nan" => Some(NAN),
+        "infinity" | "+infinity" | "inf" | "+inf" => Some(POS_INF),
+        "-infinity" | "-inf" => Some(NEG_INF),
+        _ => None,
+    };
+    if let Some(v) = special {
+        if v != NAN && !is_unconstrained(precision, scale) {
+            return Err(field_overflow(precision, scale, true));
+        }
+        return Ok(v);
+    }
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => {
+            let e = &body[i + 1..];
+            let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            // PostgreSQL refuses exponents beyond ±1000 digits as malformed input.
+            let e: i64 = e.parse().map_err(|_| bad())?;
+            if !(-1000..=1000).contains(&e) {
+                return Err(bad());
+            }
+            (&body[..i], e)
+        }
+        None => (body, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    // The value is `digits × 10^(exponent - fraction digits)`; move it to `scale`.
+    let digits: Vec<u8> = int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .map(|b| b - b'0')
+        .collect();
+    let shift = exponent - frac_part.len() as i64 + i64::from(scale);
+    let (kept, round_up) = if shift >= 0 {
+        (digits.clone(), false)
+    } else {
+        let drop = usize::try_from(-shift).unwrap_or(usize::MAX);
+        if drop > digits.len() {
+            (Vec::new(), false)
+        } else {
+            let cut = digits.len() - drop;
+            (digits[..cut].to_vec(), digits[cut] >= 5)
+        }
+    };
+    let overflow = || field_overflow(precision, scale, false);
+    let mut v: i128 = 0;
+    for d in kept.iter().skip_while(|d| **d == 0) {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(i128::from(*d)))
+            .ok_or_else(overflow)?;
+    }
+    if shift > 0 && v != 0 {
+        let factor = u32::try_from(shift)
+            .ok()
+            .and_then(|s| 10i128.checked_pow(s))
+            .ok_or_else(overflow)?;
+        v = v.checked_mul(factor).ok_or_else(overflow)?;
+    }
+    if round_up {
+        v += 1;
+    }
+    let limit = 10i128
+        .checked_pow(u32::from(precision.min(38)))
+        .unwrap_or(i128::MAX);
+    if v >= limit || v > MAX_FINITE {
+        return Err(overflow());
+    }
+    Ok(if neg { -v } else { v })
+}
+
+/// A value as PostgreSQL prints it: the special words, else digits with `scale` decimals.
+pub fn text(v: i128, scale: i8) -> String {
+    if let Some(word) = special_text(v) {
+        return word.to_owned();
+    }
+    let digits = v.unsigned_abs().to_string();
+    let sign = if v < 0 { "-" } else { "" };
+    if scale <= 0 {
+        let zeros = "0".repeat(usize::from(scale.unsigned_abs()));
+        return if v == 0 {
+            "0".into()
+        } else {
+            format!("{sign}{digits}{zeros}")
+        };
+    }
+    let scale = usize::from(scale as u8);
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int_part, frac_part) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int_part}.{frac_part}")
+}
+
+/// Reads a text column as numeric values of type `target` (a Decimal128).
+pub fn text_to_numeric(array: &ArrayRef, target: &DataType) -> SqlResult<ArrayRef> {
+    let DataType::Decimal128(precision, scale) = *target else {
+        return Err(SqlError::Internal(format!("numeric input into {target}")));
+    };
+    let text = cast_with_options(array, &DataType::Utf8, &CastOptions::default())?;
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| SqlError::Internal("numeric input expects text".into()))?;
+    let values = text
+        .iter()
+        .map(|t| t.map(|t| parse(t, precision, scale)).transpose())
+        .collect::<SqlResult<Decimal128Array>>()?;
+    Ok(Arc::new(values.with_precision_and_scale(precision, scale)?))
+}
+
+fn decimals(array: &ArrayRef) -> DfResult<&Decimal128Array> {
+    array
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .ok_or_else(|| SqlError::Internal("numeric value expected".into()).into_datafusion())
+}
+
+fn has_special(array: &ArrayRef) -> DfResult<bool> {
+    Ok(decimals(array)?.values().iter().any(|v| is_special(*v)))
+}
+
+/// Converts numbers between numeric types and to or from floating point, keeping the
+/// special values: NaN stays NaN anywhere, and the infinities fit only an unconstrained
+/// numeric or a float.
+pub fn convert(array: &ArrayRef, target: &DataType) -> SqlResult<ArrayRef> {
+    let options = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    match (array.data_type(), target) {
+        (DataType::Decimal128(_, _), DataType::Decimal128(p, s)) => {
+            let a = decimals(array)?;
+            if !a.values().iter().any(|v| is_special(*v)) {
+                return cast_with_options(array, target, &options)
+                    .map_err(|_| overflow_of(target, false));
+            }
+            // Rescale the numbers with the specials held at zero, then put the specials back.
+            let zeroed: Decimal128Array = a
+                .iter()
+                .map(|v| v.map(|v| if is_special(v) { 0 } else { v }))
+                .collect::<Decimal128Array>()
+                .with_data_type(array.data_type().clone());
+            let scaled = cast_with_options(&(Arc::new(zeroed) as ArrayRef), target, &options)
+                .map_err(|_| overflow_of(target, false))?;
+            let scaled = decimals(&scaled)?;
+            let out = a
+                .iter()
+                .zip(scaled.iter())
+                .map(|(v, scaled)| match v {
+                    Some(v) if v != NAN && is_special(v) && !is_unconstrained(*p, *s) => {
+                        Err(overflow_of(target, true))
+                    }
+                    Some(v) if is_special(v) => Ok(Some(v)),
+                    _ => Ok(scaled),
+                })
+                .collect::<SqlResult<Decimal128Array>>()?;
+            Ok(Arc::new(out.with_precision_and_scale(*p, *s)?))
+        }
+        (DataType::Decimal128(_, scale), DataType::Float32 | DataType::Float64) => {
+            let a = decimals(array)?;
+            let div = 10f64.powi(i32::from(*scale));
+            let out: Float64Array = a
+                .iter()
+                .map(|v| {
+                    v.map(|v| match v {
+                        NAN => f64::NAN,
+                        POS_INF => f64::INFINITY,
+                        NEG_INF => f64::NEG_INFINITY,
+                        // Through the decimal text, as PostgreSQL converts (exactly rounded).
+                        v => text(v, *scale).parse().unwrap_or(v as f64 / div),
+                    })
+                })
+                .collect();
+            Ok(cast_with_options(
+                &(Arc::new(out) as ArrayRef),
+                target,
+                &options,
+            )?)
+        }
+        (from @ (DataType::Float32 | DataType::Float64), DataType::Decimal128(p, s)) => {
+            // PostgreSQL converts through the float's text with 15 significant digits
+            // (6 for real).
+            let digits = if from == &DataType::Float32 { 5 } else { 14 };
+            let f = cast_with_options(array, &DataType::Float64, &options)?;
+            let f = f
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| SqlError::Internal("float expected".into()))?;
+            let out = f
+                .iter()
+                .map(|v| {
+                    v.map(|v| {
+                        if v.is_nan() {
+                            Ok(NAN)
+                        } else if v.is_infinite() {
+                            if is_unconstrained(*p, *s) {
+                                Ok(if v > 0.0 { POS_INF } else { NEG_INF })
+                            } else {
+                                Err(field_overflow(*p, *s, true))
+                            }
+                        } else {
+                            parse(&format!("{v:.digits$e}"), *p, *s)
+                        }
+                    })
+                    .transpose()
+                })
+                .collect::<SqlResult<Decimal128Array>>()?;
+            Ok(Arc::new(out.with_precision_and_scale(*p, *s)?))
+        }
+        _ => Ok(cast_with_options(array, target, &options)?),
+    }
+}
+
+/// The overflow error for a value that does not fit `target`.
+fn overflow_of(target: &DataType, infinite: bool) -> SqlError {
+    match target {
+        DataType::Decimal128(p, s) => field_overflow(*p, *s, infinite),
+        _ => SqlError::OutOfRange("numeric field overflow".into()),
+    }
+}
+
+/// The arithmetic operators of numeric, with PostgreSQL's results for the special values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Neg,
+}
+
+impl ArithOp {
+    fn of(op: Operator) -> Option<ArithOp> {
+        Some(match op {
+            Operator::Plus => ArithOp::Add,
+            Operator::Minus => ArithOp::Sub,
+            Operator::Multiply => ArithOp::Mul,
+            Operator::Divide => ArithOp::Div,
+            Operator::Modulo => ArithOp::Mod,
+            _ => return None,
+        })
+    }
+
+    /// The result where an operand is special (`None`: a finite result the kernel computes).
+    fn special(self, a: i128, b: i128) -> SqlResult<Option<i128>> {
+        let sign = |v: i128| v.signum();
+        let inf = |s: i128| if s < 0 { NEG_INF } else { POS_INF };
+        let (ai, bi) = (a == POS_INF || a == NEG_INF, b == POS_INF || b == NEG_INF);
+        if a == NAN || b == NAN {
+            return Ok(Some(NAN));
+        }
+        if !ai && !bi {
+            return Ok(None);
+        }
+        let sa = if a == NEG_INF { -1 } else { sign(a) };
+        let sb = if b == NEG_INF { -1 } else { sign(b) };
+        Ok(Some(match self {
+            ArithOp::Add if ai && bi && a != b => NAN,
+            ArithOp::Add => inf(if ai { sa } else { sb }),
+            ArithOp::Sub if ai && bi && a == b => NAN,
+            ArithOp::Sub => inf(if ai { sa } else { -sb }),
+            ArithOp::Mul if sa == 0 || sb == 0 => NAN,
+            ArithOp::Mul => inf(sa * sb),
+            ArithOp::Div if ai && bi => NAN,
+            ArithOp::Div if ai && sb == 0 => return Err(SqlError::DivisionByZero),
+            ArithOp::Div if ai => inf(sa * sb),
+            ArithOp::Div => 0,
+            ArithOp::Mod if ai && sb == 0 => return Err(SqlError::DivisionByZero),
+            ArithOp::Mod if ai => NAN,
+            ArithOp::Mod => a,
+            ArithOp::Neg => inf(-sa),
+        }))
+    }
+}
+
+/// A finite value at scale `from` moved to scale `to` (exactly, or refused as an overflow).
+fn rescale(v: i128, from: i8, to: i8) -> SqlResult<i128> {
+    let overflow = || SqlError::OutOfRange("value overflows numeric format".into());
+    let diff = i32::from(to) - i32::from(from);
+    let factor = 10i128
+        .checked_pow(diff.unsigned_abs())
+        .ok_or_else(overflow)?;
+    let v = if diff >= 0 {
+        v.checked_mul(factor).ok_or_else(overflow)?
+    } else {
+        v / factor
+    };
+    if is_special(v) {
+        return Err(overflow());
+    }
+    Ok(v)
+}
+
+/// `numeric_op(a, b)`: one arithmetic operator on numeric values; its result type is the
+/// one DataFusion gave the operator it replaces.
+#[derive(Debug)]
+struct NumericOp {
+    op: ArithOp,
+    result: DataType,
+    signature: Signature,
+}
+
+impl PartialEq for NumericOp {
+    fn eq(&self, other: &Self) -> bool {
+        self.op == other.op && self.result == other.result
+    }
+}
+impl Eq for NumericOp {}
+impl Hash for NumericOp {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.op.hash(state);
+        self.result.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for NumericOp {
+    fn name(&self) -> &str {
+        "numeric_op"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(self.result.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = crate::functions::all_scalar(&args.args);
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out = self.compute(&arrays).map_err(SqlError::into_datafusion)?;
+        crate::functions::columnar_result(out, scalar)
+    }
+}
+
+impl NumericOp {
+    fn compute(&self, arrays: &[ArrayRef]) -> SqlResult<ArrayRef> {
+        let (a, b) = match (self.op, arrays) {
+            (ArithOp::Neg, [a]) => (a, a),
+            (_, [a, b]) => (a, b),
+            _ => return Err(SqlError::Internal("numeric_op arguments".into())),
+        };
+        let special = has_special(a)? || (self.op != ArithOp::Neg && has_special(b)?);
+        if !special {
+            return self.kernel(a, b);
+        }
+        // Compute the finite rows with the special ones held at 0 / 1, then patch those.
+        let (da, db) = (decimals(a)?, decimals(b)?);
+        let rows: Vec<bool> = (0..da.len())
+            .map(|i| {
+                let sa = da.is_valid(i) && is_special(da.value(i));
+                let sb = self.op != ArithOp::Neg && db.is_valid(i) && is_special(db.value(i));
+                sa || sb
+            })
+            .collect();
+        let held = |d: &Decimal128Array, with: i128| -> ArrayRef {
+            let v: Decimal128Array = d
+                .iter()
+                .zip(&rows)
+                .map(|(v, s)| if *s { v.map(|_| with) } else { v })
+                .collect::<Decimal128Array>()
+                .with_data_type(d.data_type().clone());
+            Arc::new(v)
+        };
+        let finite = self.kernel(&held(da, 0), &held(db, 1))?;
+        let (DataType::Decimal128(_, s_a), DataType::Decimal128(_, s_r)) =
+            (da.data_type(), &self.result)
+        else {
+            return Err(SqlError::Internal("numeric_op types".into()));
+        };
+        let s_a = *s_a;
+        let finite = decimals(&finite)?;
+        let out = (0..da.len())
+            .map(|i| {
+                if !rows[i] || finite.is_null(i) {
+                    return Ok(finite.is_valid(i).then(|| finite.value(i)));
+                }
+                let y = if self.op == ArithOp::Neg {
+                    0
+                } else {
+                    db.value(i)
+                };
+                match self.op.special(da.value(i), y)? {
+                    None => Ok(Some(finite.value(i))),
+                    Some(v) if is_special(v) || v == 0 => Ok(Some(v)),
+                    // x % ±Infinity is x, moved to the result's scale.
+                    Some(v) => rescale(v, s_a, *s_r).map(Some),
+                }
+            })
+            .collect::<SqlResult<Decimal128Array>>()?;
+        Ok(Arc::new(out.with_data_type(self.result.clone())))
+    }
+
+    /// The operator on finite values, with Arrow's checked kernels (an overflow is an error,
+    /// never a wrapped value), in the result type.
+    fn kernel(&self, a: &ArrayRef, b: &ArrayRef) -> SqlResult<ArrayRef> {
+        let r = match self.op {
+            ArithOp::Add => kernels::add(a, b),
+            ArithOp::Sub => kernels::sub(a, b),
+            ArithOp::Mul => kernels::mul(a, b),
+            ArithOp::Div => kernels::div(a, b),
+            ArithOp::Mod => kernels::rem(a, b),
+            ArithOp::Neg => kernels::neg(a),
+        };
+        let r = r.map_err(|e| {
+            let msg = e.to_string().to_lowercase();
+            if msg.contains("divide by zero") || msg.contains("division by zero") {
+                SqlError::DivisionByZero
+            } else {
+                SqlError::OutOfRange("value overflows numeric format".into())
+            }
+        })?;
+        let r = if r.data_type() == &self.result {
+            r
+        } else {
+            let options = CastOptions {
+                safe: false,
+                ..CastOptions::default()
+            };
+            cast_with_options(&r, &self.result, &options)
+                .map_err(|_| SqlError::OutOfRange("value overflows numeric format".into()))?
+        };
+        if has_special(&r)? {
+            return Err(SqlError::OutOfRange(
+                "value overflows numeric format".into(),
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// `numeric_convert(x)`: [`convert`] as a function of one argument.
+#[derive(Debug)]
+struct NumericConvert {
+    target: DataType,
+    signature: Signature,
+}
+
+impl PartialEq for NumericConvert {
+    fn eq(&self, other: &Self) -> bool {
+        self.target == other.target
+    }
+}
+impl Eq for NumericConvert {}
+impl Hash for NumericConvert {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.target.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for NumericConvert {
+    fn name(&self) -> &str {
+        "numeric_convert"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(self.target.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = crate::functions::all_scalar(&args.args);
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let from = &arrays[0];
+        let out = if matches!(
+            from.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            text_to_numeric(from, &self.target)
+        } else {
+            convert(from, &self.target)
+        }
+        .map_err(SqlError::into_datafusion)?;
+        crate::functions::columnar_result(out, scalar)
+    }
+}
+
+/// `numeric_finite(x)`: x, or an error where x is a special value, for the operations that
+/// would otherwise compute on the stored stand-in. `what` names the operation.
+#[derive(Debug)]
+struct NumericFinite {
+    what: String,
+    to_integer: bool,
+    signature: Signature,
+}
+
+impl PartialEq for NumericFinite {
+    fn eq(&self, other: &Self) -> bool {
+        self.what == other.what && self.to_integer == other.to_integer
+    }
+}
+impl Eq for NumericFinite {}
+impl Hash for NumericFinite {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.what.hash(state);
+        self.to_integer.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for NumericFinite {
+    fn name(&self) -> &str {
+        "numeric_finite"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(arg_types.first().cloned().unwrap_or(DataType::Null))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let check = |v: i128| -> DfResult<()> {
+            if !is_special(v) {
+                return Ok(());
+            }
+            let word = if v == NAN { "NaN" } else { "infinity" };
+            let e = if self.to_integer {
+                SqlError::FeatureNotSupported(format!("cannot convert {word} to {}", self.what))
+            } else {
+                SqlError::FeatureNotSupported(format!(
+                    "{} of numeric {} is not supported",
+                    self.what,
+                    special_text(v).unwrap_or("NaN")
+                ))
+            };
+            Err(e.into_datafusion())
+        };
+        match &args.args[0] {
+            ColumnarValue::Scalar(datafusion::common::ScalarValue::Decimal128(Some(v), _, _)) => {
+                check(*v)?
+            }
+            ColumnarValue::Scalar(_) => {}
+            ColumnarValue::Array(a) => {
+                let d = decimals(a)?;
+                for i in 0..d.len() {
+                    if d.is_valid(i) {
+                        check(d.value(i))?;
+                    }
+                }
+            }
+        }
+        Ok(args.args[0].clone())
+    }
+}
+
+fn udf(f: impl ScalarUDFImpl + 'static, args: Vec<Expr>) -> Expr {
+    Expr::ScalarFunction(ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(f)),
+        args,
+    ))
+}
+
+fn finite(e: Expr, what: &str, to_integer: bool) -> Expr {
+    let f = NumericFinite {
+        what: what.to_owned(),
+        to_integer,
+        signature: Signature::any(1, Volatility::Immutable),
+    };
+    udf(f, vec![e])
+}
+
+/// Functions and aggregates that only compare or pass numeric values along, so the special
+/// values need nothing from them.
+const PASS_THROUGH: &[&str] = &[
+    "numeric_op",
+    "numeric_convert",
+    "numeric_finite",
+    "pg_text",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "min",
+    "max",
+    "count",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "lag",
+    "lead",
+    "any_value",
+    "array_agg",
+];
+
+/// The analyzer rule that carries numeric's special values through a plan (see the module
+/// comment). `text_input` reads text cast to numeric as PostgreSQL does (PostgreSQL
+/// sessions).
+#[derive(Debug)]
+pub struct PgNumeric {
+    pub text_input: bool,
+}
+
+impl AnalyzerRule for PgNumeric {
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
+        crate::analyzer::rewrite_expressions(plan, |e, schema| self.rewrite(e, schema))
+    }
+
+    fn name(&self) -> &str {
+        "basalt_pg_numeric"
+    }
+}
+
+fn is_decimal(e: &Expr, schema: &DFSchema) -> bool {
+    matches!(e.get_type(schema), Ok(DataType::Decimal128(_, _)))
+}
+
+impl PgNumeric {
+    fn rewrite(&self, e: Expr, schema: &DFSchema) -> DfResult<Transformed<Expr>> {
+        match &e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (l, r) = (is_decimal(left, schema), is_decimal(right, schema));
+                if !l && !r {
+                    return Ok(Transformed::no(e));
+                }
+                let Some(op) = ArithOp::of(*op) else {
+                    return Ok(Transformed::no(e));
+                };
+                let result = e.get_type(schema)?;
+                if !(l && r && matches!(result, DataType::Decimal128(_, _))) {
+                    return self.guard_children(e, schema, "arithmetic");
+                }
+                let f = NumericOp {
+                    op,
+                    result,
+                    signature: Signature::any(2, Volatility::Immutable),
+                };
+                Ok(Transformed::yes(udf(
+                    f,
+                    vec![left.as_ref().clone(), right.as_ref().clone()],
+                )))
+            }
+            Expr::Negative(inner) if is_decimal(inner, schema) => {
+                let f = NumericOp {
+                    op: ArithOp::Neg,
+                    result: inner.get_type(schema)?,
+                    signature: Signature::any(1, Volatility::Immutable),
+                };
+                Ok(Transformed::yes(udf(f, vec![inner.as_ref().clone()])))
+            }
+            Expr::Cast(Cast { expr, field }) => {
+                let from = expr.get_type(schema)?;
+                let to = field.data_type();
+                let text = matches!(
+                    from,
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                );
+                let convert = match (&from, to) {
+                    (_, DataType::Decimal128(_, _)) if text => self.text_input,
+                    (DataType::Decimal128(_, _), DataType::Decimal128(_, _))
+                    | (DataType::Decimal128(_, _), DataType::Float32 | DataType::Float64) => true,
+                    (DataType::Float32 | DataType::Float64, DataType::Decimal128(_, _)) => {
+                        self.text_input
+                    }
+                    (DataType::Decimal128(_, _), DataType::Int16) => {
+                        return self.cast_to_integer(e, "smallint");
+                    }
+                    (DataType::Decimal128(_, _), DataType::Int32) => {
+                        return self.cast_to_integer(e, "integer");
+                    }
+                    (DataType::Decimal128(_, _), DataType::Int64) => {
+                        return self.cast_to_integer(e, "bigint");
+                    }
+                    (DataType::Decimal128(_, _), t)
+                        if !matches!(
+                            t,
+                            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                        ) =>
+                    {
+                        return self.guard_children(e, schema, "cast");
+                    }
+                    _ => false,
+                };
+                if !convert {
+                    return Ok(Transformed::no(e));
+                }
+                let f = NumericConvert {
+                    target: to.clone(),
+                    signature: Signature::any(1, Volatility::Immutable),
+                };
+                Ok(Transformed::yes(udf(f, vec![expr.as_ref().clone()])))
+            }
+            Expr::ScalarFunction(f) if !PASS_THROUGH.contains(&f.name()) => {
+                let name = f.name().to_owned();
+                self.guard_children(e, schema, &name)
+            }
+            Expr::AggregateFunction(AggregateFunction { func, .. })
+                if !PASS_THROUGH.contains(&func.name()) =>
+            {
+                let name = func.name().to_owned();
+                self.guard_children(e, schema, &name)
+            }
+            Expr::WindowFunction(w) if !PASS_THROUGH.contains(&w.fun.name()) => {
+                let WindowFunction { fun, .. } = w.as_ref();
+                let name = fun.name().to_owned();
+                self.guard_children(e, schema, &name)
+            }
+            _ => Ok(Transformed::no(e)),
+        }
+    }
+
+    /// Wraps each numeric operand of `e` in the check that refuses the special values.
+    fn guard_children(
+        &self,
+        e: Expr,
+        schema: &DFSchema,
+        what: &str,
+    ) -> DfResult<Transformed<Expr>> {
+        use datafusion::common::tree_node::TreeNode;
+        e.map_children(|c| {
+            if is_decimal(&c, schema) && !matches!(&c, Expr::Literal(..)) {
+                Ok(Transformed::yes(finite(c, what, false)))
+            } else {
+                Ok(Transformed::no(c))
+            }
+        })
+    }
+
+    fn cast_to_integer(&self, e: Expr, name: &str) -> DfResult<Transformed<Expr>> {
+        let Expr::Cast(Cast { expr, field }) = e else {
+            return Ok(Transformed::no(e));
+        };
+        Ok(Transformed::yes(Expr::Cast(Cast::new_from_field(
+            Box::new(finite(*expr, name, true)),
+            field,
+        ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_reads_postgresql_numeric_text() {
+        assert_eq!(parse(" 1.5e3 ", 38, 10).ok(), Some(15_000_000_000_000));
+        assert_eq!(parse("-1.235", 10, 2).ok(), Some(-124));
+        assert_eq!(parse("1.234", 10, 2).ok(), Some(123));
+        assert_eq!(parse("12E-3", 10, 3).ok(), Some(12));
+        assert_eq!(parse(".5", 4, 0).ok(), Some(1));
+        assert_eq!(parse("NaN", 4, 2).ok(), Some(NAN));
+        assert_eq!(parse(" -inf ", 38, 10).ok(), Some(NEG_INF));
+        assert_eq!(parse("Infinity", 38, 10).ok(), Some(POS_INF));
+        assert_eq!(
+            parse("224790267919917955.13261618583642653184", 38, 10).ok(),
+            Some(2_247_902_679_199_179_551_326_161_858)
+        );
+        for bad in ["", "1e", "1.2.3", "e5", "- 1", "1x", "Infinityx", "+NaN"] {
+            assert!(
+                matches!(parse(bad, 38, 10), Err(SqlError::InvalidText(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse("Infinity", 4, 2),
+            Err(SqlError::NumericOverflow { .. })
+        ));
+        let Err(e) = parse("100", 4, 2) else {
+            panic!("100 fits numeric(4,2)")
+        };
+        assert_eq!(
+            e.detail().as_deref(),
+            Some(
+                "A field with precision 4, scale 2 must round to an absolute value less than 10^2."
+            )
+        );
+        assert!(parse("99.994", 4, 2).is_ok());
+        assert!(parse("99.995", 4, 2).is_err());
+    }
+
+    #[test]
+    fn special_values_sort_as_postgresql_orders_them() {
+        let mut v = [NAN, 5, POS_INF, NEG_INF, -MAX_FINITE, MAX_FINITE];
+        v.sort();
+        assert_eq!(v, [NEG_INF, -MAX_FINITE, 5, MAX_FINITE, POS_INF, NAN]);
+        assert_eq!(text(NAN, 2), "NaN");
+        assert_eq!(text(-5, 2), "-0.05");
+        assert_eq!(text(12345, 0), "12345");
+    }
+
+    #[test]
+    fn arithmetic_on_special_values_follows_postgresql() {
+        use ArithOp::*;
+        let cases = [
+            (Add, POS_INF, NEG_INF, Some(NAN)),
+            (Add, POS_INF, 5, Some(POS_INF)),
+            (Sub, POS_INF, POS_INF, Some(NAN)),
+            (Sub, 5, POS_INF, Some(NEG_INF)),
+            (Mul, POS_INF, 0, Some(NAN)),
+            (Mul, NEG_INF, -3, Some(POS_INF)),
+            (Div, 7, NEG_INF, Some(0)),
+            (Div, POS_INF, -2, Some(NEG_INF)),
+            (Mod, 7, POS_INF, Some(7)),
+            (Mod, NAN, 0, Some(NAN)),
+            (Add, 1, 2, None),
+        ];
+        for (op, a, b, want) in cases {
+            assert_eq!(op.special(a, b).ok(), Some(want), "{op:?} {a} {b}");
+        }
+        assert!(matches!(
+            Div.special(POS_INF, 0),
+            Err(SqlError::DivisionByZero)
+        ));
+    }
+}
