@@ -385,6 +385,16 @@ def test_out_of_range_tinyint_is_error_1264(driver, mysql_connect):
     assert rows_of(driver, c, "SELECT id, v, u FROM r") == [(5, 127, 255)]
 
 
+def test_decimal_precision_limit_is_65_digits(driver, mysql_connect):
+    c = mysql_connect(autocommit=True)
+    msg = expect_error(driver, c, "CREATE TABLE dp (id INT, v DECIMAL(70,2))", 1426,
+                       sqlstate="42000")
+    assert "Too-big precision 70 specified for 'v'. Maximum is 65." in msg, msg
+    run(driver, c, "CREATE TABLE dp (id INT PRIMARY KEY, v DECIMAL(50,2))")
+    run(driver, c, "INSERT INTO dp VALUES (1, 1.5)")
+    assert [str(v) for (v,) in rows_of(driver, c, "SELECT v + 1 FROM dp")] == ["2.50"]
+
+
 def test_bad_enum_value_is_error_1265(driver, mysql_connect):
     c = mysql_connect(autocommit=True)
     run(driver, c, "CREATE TABLE e (id INT PRIMARY KEY, v ENUM('a','b'))")

@@ -140,6 +140,18 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
                 scale: 0,
             };
         }
+        // MySQL's DECIMAL allows 65 digits (Basalt keeps 38 of them, see types.rs).
+        use datafusion::sql::sqlparser::ast::{DataType as Ast, ExactNumberInfo as Info};
+        if let Ast::Decimal(Info::Precision(p) | Info::PrecisionAndScale(p, _))
+        | Ast::Numeric(Info::Precision(p) | Info::PrecisionAndScale(p, _)) = &c.data_type
+        {
+            if *p > 65 {
+                return Err(SqlError::TooBigPrecision(format!(
+                    "Too-big precision {p} specified for '{}'. Maximum is 65.",
+                    c.name.value
+                )));
+            }
+        }
         // MySQL's TIME is a duration (±838:59:59), stored as an interval.
         if let datafusion::sql::sqlparser::ast::DataType::Time(_, _) = &c.data_type {
             ct.ty = SqlType::Interval;

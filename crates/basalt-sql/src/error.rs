@@ -83,6 +83,9 @@ pub enum SqlError {
     ProtocolViolation(String),
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// MySQL's DECIMAL precision above 65.
+    #[error("{0}")]
+    TooBigPrecision(String),
     /// A parameter refused, with PostgreSQL's HINT line.
     #[error("{message}")]
     InvalidParameterHint { message: String, hint: String },
@@ -181,6 +184,7 @@ impl SqlError {
             SqlError::FeatureNotSupported(_) => "0A000",
             SqlError::ProtocolViolation(_) => "08P01",
             SqlError::InvalidParameterValue(_)
+            | SqlError::TooBigPrecision(_)
             | SqlError::InvalidSetting { .. }
             | SqlError::InvalidParameterHint { .. } => "22023",
             SqlError::NullNotAllowed(_) => "22004",

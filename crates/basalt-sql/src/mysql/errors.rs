@@ -126,7 +126,7 @@ impl From<&SqlError> for MyError {
                 format!("Check constraint '{constraint}' is violated."),
             ),
             SqlError::StringTooLong(_) => my(1406, "22001", format!("Data too long: {text}")),
-            SqlError::OutOfRange(_) => my(1264, "22003", format!("Out of range value: {text}")),
+            SqlError::OutOfRange(_) | SqlError::NumericOverflow { .. } => my(1264, "22003", format!("Out of range value: {text}")),
             SqlError::InvalidText(_) | SqlError::DatatypeMismatch(_) => {
                 my(1366, "HY000", format!("Incorrect value: {text}"))
             }
@@ -152,6 +152,7 @@ impl From<&SqlError> for MyError {
             }
             SqlError::QueryCanceled => my(1317, "70100", "Query execution was interrupted"),
             SqlError::InvalidParameterValue(msg) => my(1231, "42000", msg.clone()),
+            SqlError::TooBigPrecision(msg) => my(1426, "42000", msg.clone()),
             SqlError::UndefinedIndex(i) => my(
                 1091,
                 "42000",
