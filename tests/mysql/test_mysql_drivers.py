@@ -224,6 +224,22 @@ def test_commit_rollback_and_autocommit_switching(driver, mysql_connect):
     assert names() == ["c1", "a1", "t2", "x"]
 
 
+def test_read_only_transaction_refuses_writes_1792(driver, mysql_connect):
+    c = mysql_connect(autocommit=True)
+    run(driver, c, PEOPLE_DDL)
+    run(driver, c, "START TRANSACTION READ ONLY")
+    assert rows_of(driver, c, "SELECT count(*) FROM people") == [(0,)]
+    msg = expect_error(driver, c, "INSERT INTO people (name) VALUES ('no')", 1792,
+                       sqlstate="25006")
+    assert "Cannot execute statement in a READ ONLY transaction." in msg, msg
+    run(driver, c, "COMMIT")
+    run(driver, c, "SET SESSION TRANSACTION READ ONLY")
+    expect_error(driver, c, "UPDATE people SET qty = 1", 1792)
+    run(driver, c, "SET SESSION TRANSACTION READ WRITE")
+    run(driver, c, "INSERT INTO people (name) VALUES ('yes')")
+    assert rows_of(driver, c, "SELECT name FROM people") == [("yes",)]
+
+
 def test_ddl_commits_open_transaction(driver, mysql_connect):
     """MySQL: CREATE TABLE causes an implicit COMMIT of the open transaction."""
     w = mysql_connect(autocommit=False)

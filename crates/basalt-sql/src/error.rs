@@ -83,6 +83,9 @@ pub enum SqlError {
     ProtocolViolation(String),
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// A write in a READ ONLY transaction (25006).
+    #[error("{0}")]
+    ReadOnlyTransaction(String),
     /// MySQL's DECIMAL precision above 65.
     #[error("{0}")]
     TooBigPrecision(String),
@@ -181,6 +184,7 @@ impl SqlError {
             SqlError::SerializationFailure => "40001",
             SqlError::InFailedTransaction => "25P02",
             SqlError::ActiveTransaction(_) => "25001",
+            SqlError::ReadOnlyTransaction(_) => "25006",
             SqlError::FeatureNotSupported(_) => "0A000",
             SqlError::ProtocolViolation(_) => "08P01",
             SqlError::InvalidParameterValue(_)

@@ -224,6 +224,9 @@ pub struct Session {
     running: Option<(Arc<Transaction>, bool)>,
     /// Savepoints of the open block, oldest first: (name, undo position).
     savepoints: Vec<(String, usize)>,
+    /// Whether the open transaction block has run a statement (PostgreSQL's "first
+    /// snapshot"): its access mode can no longer become READ WRITE.
+    block_has_run: bool,
     /// Statements run on the fast path (`SHOW basalt.fast_path_statements`).
     fast_statements: u64,
     /// `SET basalt.fast_path = on|off`.
@@ -427,6 +430,7 @@ impl Session {
             copy: None,
             running: None,
             savepoints: Vec::new(),
+            block_has_run: false,
             fast_statements: 0,
             compiled_defaults: parking_lot::Mutex::new(HashMap::new()),
             fast_path: true,
@@ -701,7 +705,14 @@ impl Session {
             }
         }
         match &stmt {
-            Statement::StartTransaction { modes, .. } => return self.begin(modes),
+            Statement::StartTransaction { modes, begin, .. } => {
+                let tag = if *begin || self.is_mysql() {
+                    "BEGIN"
+                } else {
+                    "START TRANSACTION"
+                };
+                return self.begin(modes, tag);
+            }
             Statement::Commit { chain, .. } => {
                 let chain = *chain;
                 return self.commit(chain).await;
@@ -727,11 +738,18 @@ impl Session {
             Statement::ReleaseSavepoint { name } => return self.release_savepoint(&name.value),
             _ => {}
         }
-        match &stmt {
-            Statement::Reset(r) => return self.reset(&r.reset),
-            Statement::Set(set) => return self.set(set),
-            Statement::ShowVariable { variable } => return self.show(variable),
-            _ => {}
+        let result = match &stmt {
+            Statement::Reset(r) => Some(self.reset(&r.reset)),
+            Statement::Set(set) => Some(self.set(set)),
+            Statement::ShowVariable { variable } => Some(self.show(variable)),
+            _ => None,
+        };
+        if let Some(result) = result {
+            // A refused setting fails the block, as any failed statement does.
+            if result.is_err() {
+                self.fail_block();
+            }
+            return result;
         }
         self.mysql_implicit_begin();
         let (txn, autocommit) = match &self.state {
@@ -808,6 +826,13 @@ impl Session {
         if matches!(self.state, TxnState::Failed(_)) || !self.fast_path_enabled() {
             return None;
         }
+        // A read-only transaction refuses writes on the general path, with its error.
+        if fast.writes() && self.read_only() {
+            return None;
+        }
+        if self.status() != TxnStatus::Idle {
+            self.block_has_run = true;
+        }
         let catalog = self.db.engine.catalog();
         let def = fast.current_def(&catalog)?;
         if !fast.accepts(def, params) {
@@ -845,6 +870,8 @@ impl Session {
     pub(crate) fn mysql_implicit_begin(&mut self) {
         if self.is_mysql() && !self.my.autocommit {
             if let TxnState::Idle = self.state {
+                self.set_read_only(self.default_read_only());
+                self.block_has_run = false;
                 self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
             }
         }
@@ -893,6 +920,16 @@ impl Session {
     }
 
     async fn dispatch(&mut self, stmt: Statement, txn: &Arc<Transaction>) -> SqlResult<Output> {
+        if self.status() != TxnStatus::Idle {
+            self.block_has_run = true;
+        }
+        if self.read_only() {
+            if let Some(command) = self.write_command(&stmt) {
+                return Err(SqlError::ReadOnlyTransaction(format!(
+                    "cannot execute {command} in a read-only transaction"
+                )));
+            }
+        }
         match stmt {
             Statement::Query(q) => self.query(*q).await,
             Statement::Insert(insert) => dml::insert(self, txn, insert).await,
@@ -936,19 +973,14 @@ impl Session {
         }
     }
 
-    fn begin(&mut self, modes: &[TransactionMode]) -> SqlResult<Output> {
-        for m in modes {
-            if let TransactionMode::AccessMode(
-                datafusion::sql::sqlparser::ast::TransactionAccessMode::ReadOnly,
-            ) = m
-            {
-                // Accepted: Basalt does not enforce read-only transactions yet.
-            }
-        }
+    fn begin(&mut self, modes: &[TransactionMode], tag: &str) -> SqlResult<Output> {
         match self.state {
             TxnState::Idle => {
+                let default = self.default_read_only();
+                self.set_read_only(access_mode(modes).unwrap_or(default));
+                self.block_has_run = false;
                 self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
-                Ok(Output::Command("BEGIN".into()))
+                Ok(Output::Command(tag.into()))
             }
             // PostgreSQL warns and stays in the block.
             _ => {
@@ -959,7 +991,7 @@ impl Session {
                         "there is already a transaction in progress".into(),
                     );
                 }
-                Ok(Output::Command("BEGIN".into()))
+                Ok(Output::Command(tag.into()))
             }
         }
     }
@@ -994,10 +1026,104 @@ impl Session {
                 Output::Command("COMMIT".into())
             }
         };
+        self.end_block(chain);
+        Ok(out)
+    }
+
+    /// After COMMIT or ROLLBACK: a chained block opens at once with the same access mode;
+    /// otherwise the next transaction starts from the session default.
+    fn end_block(&mut self, chain: bool) {
+        self.block_has_run = false;
         if chain {
             self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
+        } else {
+            self.set_read_only(self.default_read_only());
         }
-        Ok(out)
+    }
+
+    /// Whether the statement about to run is bound by a READ ONLY access mode: the open
+    /// block's, or outside a block the session default.
+    fn read_only(&self) -> bool {
+        if self.status() == TxnStatus::Idle {
+            return self.default_read_only();
+        }
+        self.setting_is_on("transaction_read_only")
+    }
+
+    /// The access mode a new transaction starts with: PostgreSQL's
+    /// `default_transaction_read_only`, MySQL's session `transaction_read_only`.
+    fn default_read_only(&self) -> bool {
+        if self.is_mysql() {
+            return self
+                .my
+                .vars
+                .get("transaction_read_only")
+                .map(String::as_str)
+                == Some("1");
+        }
+        self.setting_is_on("default_transaction_read_only")
+    }
+
+    fn set_read_only(&self, on: bool) {
+        let value = if on { "on" } else { "off" };
+        self.settings
+            .lock()
+            .insert("transaction_read_only".into(), value.into());
+    }
+
+    fn setting_is_on(&self, name: &str) -> bool {
+        self.settings
+            .lock()
+            .get(name)
+            .is_some_and(|v| matches!(v.to_lowercase().as_str(), "on" | "true" | "yes" | "1"))
+    }
+
+    /// PostgreSQL's name for a statement that a read-only transaction refuses (`None`: the
+    /// statement only reads, or writes only this session's temporary tables).
+    fn write_command(&self, stmt: &Statement) -> Option<String> {
+        use datafusion::sql::sqlparser::ast::{FromTable, ObjectName, TableFactor, TableObject};
+        let temp = |name: &ObjectName| {
+            let schema = name.0.first().and_then(|p| p.as_ident()).map(|i| &i.value);
+            name.0.len() > 1 && schema.is_some() && schema == self.temp_schema.as_ref()
+        };
+        let table_of = |f: &TableFactor| match f {
+            TableFactor::Table { name, .. } => temp(name),
+            _ => false,
+        };
+        Some(match stmt {
+            Statement::Insert(i) => match &i.table {
+                TableObject::TableName(n) if temp(n) => return None,
+                _ => "INSERT".into(),
+            },
+            Statement::Update(u) if table_of(&u.table.relation) => return None,
+            Statement::Update(_) => "UPDATE".into(),
+            Statement::Delete(d) => {
+                let tables = match &d.from {
+                    FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+                };
+                if !tables.is_empty() && tables.iter().all(|t| table_of(&t.relation)) {
+                    return None;
+                }
+                "DELETE".into()
+            }
+            Statement::Merge { .. } => "MERGE".into(),
+            Statement::CreateTable(c) if c.temporary => return None,
+            Statement::CreateTable(c) if c.query.is_some() => "CREATE TABLE AS".into(),
+            Statement::CreateTable(_) => "CREATE TABLE".into(),
+            Statement::CreateView(_) => "CREATE VIEW".into(),
+            Statement::CreateIndex(_) => "CREATE INDEX".into(),
+            Statement::CreateSchema { .. } => "CREATE SCHEMA".into(),
+            Statement::AlterTable(a) if temp(&a.name) => return None,
+            Statement::AlterTable(_) => "ALTER TABLE".into(),
+            Statement::Drop {
+                object_type, names, ..
+            } if !names.iter().all(&temp) => format!("DROP {object_type}"),
+            Statement::Truncate(t) if !t.table_names.iter().all(|n| temp(&n.name)) => {
+                "TRUNCATE TABLE".into()
+            }
+            Statement::Copy { to: false, .. } => "COPY FROM".into(),
+            _ => return None,
+        })
     }
 
     /// ROLLBACK [AND CHAIN] as a statement (with PostgreSQL's warning outside a block).
@@ -1015,9 +1141,7 @@ impl Session {
             }
         }
         let out = self.rollback();
-        if chain {
-            self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
-        }
+        self.end_block(chain);
         Ok(out)
     }
 
@@ -1141,7 +1265,24 @@ impl Session {
             Set::SetNames { charset_name, .. } => {
                 self.apply_setting("client_encoding", charset_name.to_string())?;
             }
-            Set::SetTransaction { .. } => {}
+            Set::SetTransaction { modes, session, .. } => {
+                let Some(read_only) = access_mode(modes) else {
+                    return Ok(Output::Command("SET".into()));
+                };
+                let value = if read_only { "on" } else { "off" };
+                if !*session && self.status() == TxnStatus::Idle && !self.is_mysql() {
+                    self.notice(
+                        "WARNING",
+                        "25P01",
+                        "SET TRANSACTION can only be used in transaction blocks".into(),
+                    );
+                }
+                if *session {
+                    self.apply_setting("default_transaction_read_only", value.into())?;
+                } else {
+                    self.apply_setting("transaction_read_only", value.into())?;
+                }
+            }
             Set::SetSessionParam(_) | Set::SetRole { .. } | Set::SetSessionAuthorization(_) => {}
             other => return Err(SqlError::unsupported(format!("unsupported SET: {other}"))),
         }
@@ -1192,6 +1333,36 @@ impl Session {
             }
         }
         let value = value.trim_matches('\'').to_owned();
+        if name == "transaction_read_only" || name == "default_transaction_read_only" {
+            let on = match value.to_lowercase().as_str() {
+                "on" | "true" | "yes" | "1" => true,
+                "off" | "false" | "no" | "0" => false,
+                _ => {
+                    return Err(SqlError::InvalidParameterValue(format!(
+                        "parameter \"{name}\" requires a Boolean value"
+                    )))
+                }
+            };
+            if name == "transaction_read_only" {
+                if self.status() == TxnStatus::Idle {
+                    // Outside a block it would last only for this statement.
+                    return Ok(());
+                }
+                if !on && self.read_only() && self.block_has_run {
+                    return Err(SqlError::ActiveTransaction(
+                        "transaction read-write mode must be set before any query".into(),
+                    ));
+                }
+                self.set_read_only(on);
+                return Ok(());
+            }
+            let value = if on { "on" } else { "off" };
+            self.settings.lock().insert(name.to_owned(), value.into());
+            if self.status() == TxnStatus::Idle {
+                self.set_read_only(on);
+            }
+            return Ok(());
+        }
         if name == "basalt.engine" {
             let choice = crate::colscan::EngineChoice::parse(&value).ok_or_else(|| {
                 SqlError::InvalidParameterValue(format!(
@@ -1578,7 +1749,10 @@ impl Session {
 
     async fn run_cached_plan(&mut self, plan: LogicalPlan) -> SqlResult<Output> {
         let (txn, autocommit) = match &self.state {
-            TxnState::InBlock(t) => (Arc::clone(t), false),
+            TxnState::InBlock(t) => {
+                self.block_has_run = true;
+                (Arc::clone(t), false)
+            }
             _ => (Arc::new(self.db.engine.begin()), true),
         };
         self.slot.set(Some(Arc::clone(&txn)));
@@ -1662,11 +1836,22 @@ fn same_columns(schema: &SchemaRef, described: Option<&SchemaRef>) -> bool {
 }
 
 /// Parses SQL with the PostgreSQL dialect; syntax errors carry a 1-based character position.
+/// The READ ONLY / READ WRITE mode among a statement's transaction modes, if it names one.
+fn access_mode(modes: &[TransactionMode]) -> Option<bool> {
+    use datafusion::sql::sqlparser::ast::TransactionAccessMode;
+    modes.iter().rev().find_map(|m| match m {
+        TransactionMode::AccessMode(TransactionAccessMode::ReadOnly) => Some(true),
+        TransactionMode::AccessMode(TransactionAccessMode::ReadWrite) => Some(false),
+        _ => None,
+    })
+}
+
 pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
     let statements = match parse_statements(sql) {
         Ok(statements) => statements,
         Err(e) => match crate::copy::with_boolean_option_words(sql)
             .or_else(|| parenthesized_frame_offsets(sql))
+            .or_else(|| without_deferrable_mode(sql))
         {
             // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
             // `RANGE '1 year'::interval PRECEDING`: a cast sqlparser does not read there.
@@ -1681,6 +1866,61 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
         reject_reserved_relation_names(sql, stmt)?;
     }
     Ok(statements)
+}
+
+/// The tokens of a BEGIN / START TRANSACTION / SET TRANSACTION / SET SESSION
+/// CHARACTERISTICS statement without its `[NOT] DEFERRABLE` mode, which sqlparser does not
+/// read; `None` for other statements. The mode changes nothing in Basalt: PostgreSQL uses it
+/// to make a SERIALIZABLE READ ONLY transaction wait for a snapshot that cannot fail, and a
+/// read-only transaction on Basalt's snapshots never fails.
+fn without_deferrable_mode(
+    sql: &str,
+) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let word = |i: usize| match &tokens[i].token {
+        Token::Word(w) => Some(w.value.to_lowercase()),
+        _ => None,
+    };
+    let first = significant.first().and_then(|&i| word(i))?;
+    if !matches!(first.as_str(), "begin" | "start" | "set") {
+        return None;
+    }
+    let mut drop = Vec::new();
+    for (k, &i) in significant.iter().enumerate() {
+        if word(i).as_deref() != Some("deferrable") {
+            continue;
+        }
+        let mut start = k;
+        if k > 0 && word(significant[k - 1]).as_deref() == Some("not") {
+            start = k - 1;
+        }
+        drop.extend(significant[start..=k].iter().copied());
+        // The comma that joined the mode to its neighbour goes too.
+        if start > 0 && tokens[significant[start - 1]].token == Token::Comma {
+            drop.push(significant[start - 1]);
+        } else if let Some(&next) = significant.get(k + 1) {
+            if tokens[next].token == Token::Comma {
+                drop.push(next);
+            }
+        }
+    }
+    if drop.is_empty() {
+        return None;
+    }
+    Some(
+        tokens
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(i))
+            .map(|(_, t)| t)
+            .collect(),
+    )
 }
 
 /// The tokens of `sql` with each window frame offset written as a cast of a string
@@ -1763,6 +2003,14 @@ fn parse_statements(sql: &str) -> SqlResult<Vec<Statement>> {
                     .err()
                     .unwrap_or(ParserError::ParserError("expected end of statement".into())),
             ));
+        }
+        // PostgreSQL's ABORT is ROLLBACK.
+        if matches!(&p.peek_token_ref().token, Token::Word(w) if w.value.eq_ignore_ascii_case("abort"))
+        {
+            p.next_token();
+            statements.push(p.parse_rollback().map_err(error)?);
+            expecting_delimiter = true;
+            continue;
         }
         let statement = match crate::maintenance::parse(&mut p).map_err(error)? {
             Some(s) => s?,

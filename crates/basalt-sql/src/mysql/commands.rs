@@ -53,6 +53,9 @@ pub enum Command {
     SetTransaction {
         isolation: Option<String>,
         read_only: Option<bool>,
+        /// `SET SESSION|GLOBAL TRANSACTION`: the session's default; without a scope the
+        /// modes are for the next transaction only.
+        scoped: bool,
     },
     ShowTables {
         full: bool,
@@ -430,7 +433,9 @@ fn parse_set(w: &mut Words<'_>, text: &str) -> SqlResult<Command> {
         return Ok(Command::SetNames(cs));
     }
     let save = w.i;
-    let _ = w.eat_any(&["GLOBAL", "SESSION", "LOCAL", "PERSIST"]);
+    let scoped = w
+        .eat_any(&["GLOBAL", "SESSION", "LOCAL", "PERSIST"])
+        .is_some();
     if w.eat("TRANSACTION") {
         let mut isolation = None;
         let mut read_only = None;
@@ -472,6 +477,7 @@ fn parse_set(w: &mut Words<'_>, text: &str) -> SqlResult<Command> {
         return Ok(Command::SetTransaction {
             isolation,
             read_only,
+            scoped,
         });
     }
     w.i = save;
@@ -833,7 +839,15 @@ impl Session {
             Command::SetTransaction {
                 isolation,
                 read_only,
+                scoped,
             } => {
+                if read_only.is_some() && !scoped {
+                    // The next transaction only, which Basalt does not track.
+                    return Err(SqlError::unsupported(
+                        "SET TRANSACTION READ ONLY/WRITE for the next transaction only (use \
+                         START TRANSACTION READ ONLY or SET SESSION TRANSACTION)",
+                    ));
+                }
                 let st = self.my_mut();
                 if let Some(level) = isolation {
                     if level != "REPEATABLE-READ" {

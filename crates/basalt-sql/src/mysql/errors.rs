@@ -153,6 +153,11 @@ impl From<&SqlError> for MyError {
             SqlError::QueryCanceled => my(1317, "70100", "Query execution was interrupted"),
             SqlError::InvalidParameterValue(msg) => my(1231, "42000", msg.clone()),
             SqlError::TooBigPrecision(msg) => my(1426, "42000", msg.clone()),
+            SqlError::ReadOnlyTransaction(_) => my(
+                1792,
+                "25006",
+                "Cannot execute statement in a READ ONLY transaction.",
+            ),
             SqlError::UndefinedIndex(i) => my(
                 1091,
                 "42000",
