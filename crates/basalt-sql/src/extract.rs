@@ -402,12 +402,8 @@ impl ScalarUDFImpl for PgExtract {
                 v.push(match raw.map(|r| extract(p, input, r)) {
                     None | Some(Extracted::Null) => None,
                     Some(Extracted::Scaled(x)) => Some(x),
-                    Some(Extracted::Infinity(_)) => {
-                        return Err(SqlError::unsupported(
-                            "numeric Infinity is not supported: EXTRACT of an infinite date or timestamp",
-                        )
-                        .into_datafusion())
-                    }
+                    Some(Extracted::Infinity(true)) => Some(crate::numeric::POS_INF),
+                    Some(Extracted::Infinity(false)) => Some(crate::numeric::NEG_INF),
                 });
             }
             Arc::new(Decimal128Array::from(v).with_precision_and_scale(38, s)?)
