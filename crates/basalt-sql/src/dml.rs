@@ -231,6 +231,16 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
         }
         out
     };
+    // Without a column list, fewer values than columns fill the leading columns (the rest
+    // take their defaults), as in PostgreSQL (MySQL refuses it).
+    let implicit_columns = ins.columns.is_empty() && !s.is_mysql();
+    if implicit_columns {
+        if let Some(SetExpr::Values(values)) = ins.source.as_ref().map(|q| q.body.as_ref()) {
+            if let Some(n) = values.rows.iter().map(|r| r.content.len()).max() {
+                targets.truncate(n.max(1));
+            }
+        }
+    }
     let alias = ins.table_alias.as_ref().map(|a| a.alias.value.clone());
     // Each source is (target columns, batches): a VALUES list whose rows use DEFAULT in
     // different columns is split into groups of rows with the same DEFAULT columns.
@@ -255,6 +265,10 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                     }
                 }
                 let (schema, batches) = s.run_query(query).await?;
+                let mut group_targets = group_targets;
+                if implicit_columns && schema.fields().len() < group_targets.len() {
+                    group_targets.truncate(schema.fields().len());
+                }
                 if schema.fields().len() != group_targets.len() {
                     let which = if schema.fields().len() > group_targets.len() {
                         "INSERT has more expressions than target columns"
@@ -421,6 +435,18 @@ fn split_defaults(targets: &[usize], q: Query) -> SqlResult<Vec<DefaultGroup>> {
     let SetExpr::Values(values) = q.body.as_ref() else {
         return Ok(vec![(targets.to_vec(), Ok(q))]);
     };
+    if let Some(first) = values.rows.first() {
+        if values
+            .rows
+            .iter()
+            .any(|r| r.content.len() != first.content.len())
+        {
+            return Err(SqlError::Syntax {
+                message: "VALUES lists must all be the same length".into(),
+                position: None,
+            });
+        }
+    }
     if !values
         .rows
         .iter()
