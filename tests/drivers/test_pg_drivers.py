@@ -722,3 +722,39 @@ def test_temporary_tables_are_private_shadow_and_end_with_the_session(connect, t
         time.sleep(0.1)
     assert left == 0
     assert owner.execute(f"SELECT * FROM {t}").fetchall() == [(1,)]
+
+
+def test_temporary_views_end_with_the_session(connect, table_name):
+    """CREATE TEMP VIEW, and a view of a temporary table (which PostgreSQL makes temporary
+    with a NOTICE), live in the session's temporary schema and end with it."""
+    v = table_name("tv")
+    session = connect()
+    session.autocommit = True
+    notices = []
+    session.add_notice_handler(lambda d: notices.append(d.message_primary))
+    session.execute(f"CREATE TEMP TABLE {v}_t (a int)")
+    session.execute(f"INSERT INTO {v}_t VALUES (1), (2)")
+    session.execute(f"CREATE VIEW {v} AS SELECT a * 10 AS b FROM {v}_t")
+    assert notices == [f'view "{v}" will be a temporary view'], notices
+    session.execute(f"CREATE TEMP VIEW {v}_c AS SELECT count(*) AS n FROM {v}")
+    assert session.execute(f"SELECT n FROM {v}_c").fetchall() == [(2,)]
+    other = connect()
+    other.autocommit = True
+    with pytest.raises(pg_errors.UndefinedTable):
+        other.execute(f"SELECT * FROM {v}")
+    with pytest.raises(pg_errors.InvalidTableDefinition):
+        session.execute(f"CREATE TEMP VIEW public.{v}_x AS SELECT 1")
+    listed = session.execute(
+        "SELECT table_name FROM information_schema.views WHERE table_name LIKE %s"
+        " ORDER BY 1", (f"{v}%",)).fetchall()
+    assert listed == [(v,), (f"{v}_c",)], listed
+    session.close()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        left = other.execute(
+            "SELECT count(*) FROM information_schema.views WHERE table_name LIKE %s",
+            (f"{v}%",)).fetchone()[0]
+        if left == 0:
+            break
+        time.sleep(0.1)
+    assert left == 0

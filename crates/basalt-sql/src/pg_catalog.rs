@@ -92,6 +92,65 @@ impl SchemaProvider for PgCatalogOverlay {
     }
 }
 
+/// The `information_schema` of PostgreSQL sessions: DataFusion's, except `views`, which
+/// DataFusion fills with every table (a base table with no definition) and PostgreSQL with
+/// views only.
+pub struct PgInformationSchema {
+    inner: Arc<dyn SchemaProvider>,
+    engine: Arc<Engine>,
+}
+
+impl fmt::Debug for PgInformationSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PgInformationSchema")
+    }
+}
+
+impl PgInformationSchema {
+    pub fn new(inner: Arc<dyn SchemaProvider>, engine: Arc<Engine>) -> PgInformationSchema {
+        PgInformationSchema { inner, engine }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for PgInformationSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if !name.eq_ignore_ascii_case("views") {
+            return self.inner.table(name).await;
+        }
+        let Some(template) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
+        let rows: Vec<CatalogRow> = self
+            .engine
+            .catalog()
+            .views
+            .values()
+            .map(|v| {
+                HashMap::from([
+                    ("table_catalog", text(crate::session::DATABASE_NAME)),
+                    ("table_schema", text(&v.schema)),
+                    ("table_name", text(&v.name)),
+                    ("definition", text(&v.query)),
+                ])
+            })
+            .collect();
+        let batch = fill(&template.schema(), &rows)?;
+        Ok(Some(Arc::new(MemTable::try_new(
+            batch.schema(),
+            vec![vec![batch]],
+        )?)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
 /// One catalog row: column name -> value (absent columns get a neutral default).
 type CatalogRow = HashMap<&'static str, ScalarValue>;
 

@@ -293,7 +293,9 @@ impl Session {
         let mut config = SessionConfig::new()
             .with_default_catalog_and_schema(DATABASE_NAME, basalt_storage::catalog::DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
-            .with_information_schema(dialect == Dialect::Postgres)
+            // PostgreSQL sessions get DataFusion's information_schema through
+            // `PgInformationSchema`, registered below.
+            .with_information_schema(false)
             .with_target_partitions(2);
         let opts = config.options_mut();
         opts.sql_parser.map_string_types_to_utf8view = false;
@@ -329,6 +331,20 @@ impl Session {
         let first_generated = functions::register(&ctx, &db.engine);
         functions::register_settings(&ctx, &shared_settings);
         crate::pg_catalog::register_functions(&ctx, &db.engine);
+        if let (Some(catalog), Dialect::Postgres) = (ctx.catalog(DATABASE_NAME), dialect) {
+            let inner = datafusion::catalog::information_schema::InformationSchemaProvider::new(
+                Arc::clone(ctx.state().catalog_list()),
+            );
+            catalog
+                .register_schema(
+                    "information_schema",
+                    Arc::new(crate::pg_catalog::PgInformationSchema::new(
+                        Arc::new(inner),
+                        Arc::clone(&db.engine),
+                    )),
+                )
+                .map_err(|e| SqlError::Internal(format!("information_schema setup: {e}")))?;
+        }
         if let Some(catalog) = ctx.catalog(DATABASE_NAME) {
             if let Some(inner) = catalog.schema("pg_catalog") {
                 let overlay =
@@ -484,6 +500,11 @@ impl Session {
     }
 
     /// The schema of this session's temporary tables, created on first use.
+    /// The session's temporary schema, if it has made one.
+    pub(crate) fn temp_schema_name(&self) -> Option<String> {
+        self.temp_schema.clone()
+    }
+
     pub(crate) async fn temp_schema(&mut self) -> SqlResult<String> {
         if let Some(s) = &self.temp_schema {
             return Ok(s.clone());
@@ -518,22 +539,22 @@ impl Session {
         let Some(schema) = &self.temp_schema else {
             return Ok(());
         };
-        let tables: std::collections::HashSet<String> = self
-            .engine()
-            .catalog()
+        // Temporary tables and temporary views.
+        let catalog = self.engine().catalog();
+        let tables: std::collections::HashSet<String> = catalog
             .tables
             .values()
             .filter(|t| &t.schema == schema)
             .map(|t| t.name.clone())
+            .chain(
+                catalog
+                    .views
+                    .values()
+                    .filter(|v| &v.schema == schema)
+                    .map(|v| v.name.clone()),
+            )
             .collect();
         crate::temp::qualify_temp_tables(stmt, schema, &tables);
-        if let Statement::CreateView(cv) = stmt {
-            if crate::temp::reads_schema(&cv.query, schema) {
-                return Err(SqlError::unsupported(
-                    "a view of a temporary table would be a temporary view, and temporary views are not supported",
-                ));
-            }
-        }
         Ok(())
     }
 

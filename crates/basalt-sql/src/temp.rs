@@ -6,6 +6,9 @@
 //! is qualified with it, so a temporary table hides a permanent one of the same name. When
 //! the session ends its temporary tables are dropped; schemas left by a server that
 //! stopped abruptly are dropped when the server starts.
+//!
+//! Temporary views live in the same schema: `CREATE TEMP VIEW`, and (with PostgreSQL's
+//! NOTICE) any view that reads a temporary table or view.
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
@@ -94,7 +97,7 @@ pub(crate) fn qualify_temp_tables(stmt: &mut Statement, schema: &str, tables: &H
     });
     match stmt {
         Statement::Drop {
-            object_type: ObjectType::Table,
+            object_type: ObjectType::Table | ObjectType::View,
             names,
             ..
         } => {

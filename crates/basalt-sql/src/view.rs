@@ -17,7 +17,7 @@ use datafusion::config::Dialect;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
-use datafusion::sql::sqlparser::ast::{CreateView, ObjectName, Statement};
+use datafusion::sql::sqlparser::ast::{CreateView, Ident, ObjectName, ObjectNamePart, Statement};
 use parking_lot::RwLock;
 
 use crate::ddl::qualified;
@@ -68,8 +68,40 @@ pub async fn create_view(s: &mut Session, cv: CreateView) -> SqlResult<Output> {
             "materialized views are not supported",
         ));
     }
-    if cv.temporary {
-        return Err(SqlError::unsupported("temporary views are not supported"));
+    let mut cv = cv;
+    let reads_temp = match s.temp_schema_name() {
+        Some(t) => crate::temp::reads_schema(&cv.query, &t),
+        None => false,
+    };
+    if cv.temporary || reads_temp {
+        if s.is_mysql() {
+            return Err(SqlError::unsupported("temporary views are not supported"));
+        }
+        if cv.name.0.len() > 1 {
+            return Err(SqlError::InvalidTableDefinition(
+                "cannot create temporary relation in non-temporary schema".into(),
+            ));
+        }
+        if !cv.temporary {
+            let name = cv
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(crate::ddl::ident);
+            s.notice(
+                "NOTICE",
+                "00000",
+                format!(
+                    "view \"{}\" will be a temporary view",
+                    name.unwrap_or_default()
+                ),
+            );
+        }
+        let schema = s.temp_schema().await?;
+        let view = cv.name.0.pop();
+        cv.name.0 = vec![ObjectNamePart::Identifier(Ident::with_quote('"', schema))];
+        cv.name.0.extend(view);
     }
     let (schema, name) = qualified(&cv.name, s.default_schema().as_deref())?;
     // The query must plan now (PostgreSQL checks a view's query at CREATE VIEW).
