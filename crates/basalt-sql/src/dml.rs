@@ -975,14 +975,39 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             from.push_str(&t.to_string());
         }
     }
-    let mut sets: Vec<(usize, String)> = Vec::new();
+    // `SET (a, b) = (x, DEFAULT)` assigns column by column.
+    let mut assignments: Vec<(usize, Expr)> = Vec::new();
     for a in &upd.assignments {
         let positions = assignment_positions(&def, &a.target)?;
-        if positions.len() != 1 {
-            return Err(SqlError::unsupported(
-                "multiple-column assignment is not supported yet",
-            ));
+        if let [position] = positions.as_slice() {
+            assignments.push((*position, a.value.clone()));
+            continue;
         }
+        let values = match &a.value {
+            Expr::Tuple(values) => values.clone(),
+            Expr::Subquery(_) => {
+                return Err(SqlError::unsupported(
+                    "assigning several columns from a sub-SELECT is not supported yet",
+                ))
+            }
+            _ => {
+                return Err(SqlError::Syntax {
+                    message: "source for a multiple-column UPDATE item must be a sub-SELECT or ROW() expression".into(),
+                    position: None,
+                })
+            }
+        };
+        if values.len() != positions.len() {
+            return Err(SqlError::Syntax {
+                message: "number of columns does not match number of values".into(),
+                position: None,
+            });
+        }
+        assignments.extend(positions.into_iter().zip(values));
+    }
+    let mut sets: Vec<(usize, String)> = Vec::new();
+    for (position, value) in &assignments {
+        let positions = [*position];
         let col = &def.columns[positions[0]];
         if !s.is_mysql() && sets.iter().any(|(p, _)| *p == positions[0]) {
             return Err(SqlError::Syntax {
@@ -990,16 +1015,16 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                 position: None,
             });
         }
-        if col.identity_always && !is_default_keyword(&a.value) {
+        if col.identity_always && !is_default_keyword(value) {
             return Err(SqlError::GeneratedAlways(format!(
                 "column \"{}\" can only be updated to DEFAULT",
                 col.name
             )));
         }
-        let value = if is_default_keyword(&a.value) {
+        let value = if is_default_keyword(value) {
             col.default.clone().unwrap_or_else(|| "NULL".into())
         } else {
-            a.value.to_string()
+            value.to_string()
         };
         sets.push((positions[0], value));
     }
