@@ -1,6 +1,6 @@
-//! PostgreSQL's `regexp_count`, `regexp_instr` and `regexp_substr` (PostgreSQL 15), with
-//! their optional arguments (start position, occurrence, end option, flags, subexpression)
-//! and their errors. Positions count characters from 1. PostgreSQL's flags map onto the
+//! PostgreSQL's `regexp_count`, `regexp_instr`, `regexp_substr` and `regexp_replace`
+//! (PostgreSQL 15), with their optional arguments (start position, occurrence, end option,
+//! flags, subexpression) and their errors. Positions count characters from 1. PostgreSQL's flags map onto the
 //! `regex` crate's: by default `.` matches a newline (`s`), `n` makes the match
 //! newline-sensitive, `i`/`c` switch case sensitivity, `x` allows comments and spaces.
 
@@ -23,6 +23,7 @@ enum Kind {
     Count,
     Instr,
     Substr,
+    Replace,
 }
 
 /// The argument positions of each function after the string and the pattern.
@@ -132,6 +133,7 @@ fn apply(kind: Kind, text: &str, re: &Regex, o: &Options) -> Result<Option<Scala
                 i32::try_from(n).unwrap_or(i32::MAX),
             ))))
         }
+        Kind::Replace => Err(SqlError::Internal("regexp_replace goes through replace()".into())),
         Kind::Instr | Kind::Substr => {
             let caps = matches_from(re, text, from)
                 .into_iter()
@@ -165,16 +167,17 @@ pub struct PgRegexp {
 impl PgRegexp {
     /// The three functions, to register in place of DataFusion's.
     pub fn udfs() -> Vec<ScalarUDF> {
-        [Kind::Count, Kind::Instr, Kind::Substr]
+        [Kind::Count, Kind::Instr, Kind::Substr, Kind::Replace]
             .into_iter()
             .map(|kind| {
-                let max = match kind {
-                    Kind::Count => 4,
-                    Kind::Instr => 7,
-                    Kind::Substr => 6,
+                let (min, max) = match kind {
+                    Kind::Count => (2, 4),
+                    Kind::Instr => (2, 7),
+                    Kind::Substr => (2, 6),
+                    Kind::Replace => (3, 6),
                 };
                 let signature = Signature::one_of(
-                    (2..=max).map(TypeSignature::Any).collect(),
+                    (min..=max).map(TypeSignature::Any).collect(),
                     Volatility::Immutable,
                 );
                 ScalarUDF::from(PgRegexp { kind, signature })
@@ -208,9 +211,17 @@ impl PgRegexp {
             Kind::Count => &["start", "flags"],
             Kind::Instr => &["start", "n", "endoption", "flags", "subexpr"],
             Kind::Substr => &["start", "n", "flags", "subexpr"],
+            // regexp_replace(s, p, r, flags) or (s, p, r, start [, n [, flags]]); `n` 0
+            // replaces every match.
+            Kind::Replace if self.flags_fourth(args) => &["flags"],
+            Kind::Replace => &["start", "n", "flags"],
         };
+        let first = if self.kind == Kind::Replace { 3 } else { 2 };
+        if self.kind == Kind::Replace {
+            o.n = -1; // the first match, or every match with the g flag
+        }
         for (k, name) in layout.iter().enumerate() {
-            let i = k + 2;
+            let i = k + first;
             if i >= args.len() {
                 break;
             }
@@ -224,7 +235,9 @@ impl PgRegexp {
             let Some(v) = int(i)? else { return Ok(None) };
             match *name {
                 "start" if v <= 0 => return Err(bad_parameter("start", v)),
-                "n" if v <= 0 => return Err(bad_parameter("n", v)),
+                "n" if v < 0 || (v == 0 && self.kind != Kind::Replace) => {
+                    return Err(bad_parameter("n", v))
+                }
                 "endoption" if v != 0 && v != 1 => return Err(bad_parameter("endoption", v)),
                 "subexpr" if v < 0 => return Err(bad_parameter("subexpr", v)),
                 "start" => o.start = v,
@@ -235,6 +248,64 @@ impl PgRegexp {
         }
         Ok(Some(o))
     }
+
+    /// Whether regexp_replace's fourth argument is its flags (text) rather than a start.
+    fn flags_fourth(&self, args: &[ArrayRef]) -> bool {
+        args.get(3)
+            .is_some_and(|a| matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8))
+    }
+}
+
+/// regexp_replace on one row: the `n`th match from `start` (every match for `n` 0, or the
+/// first one, or all with the g flag, for `n` -1) replaced by `replacement`, where `\1`…`\9`
+/// insert subexpressions, `\&` the whole match and `\\` a backslash.
+fn replace(text: &str, re: &Regex, replacement: &str, o: &Options, global: bool) -> String {
+    let from = byte_at(text, o.start);
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (k, caps) in matches_from(re, text, from).iter().enumerate() {
+        let wanted = match o.n {
+            -1 => global || k == 0,
+            0 => true,
+            n => usize::try_from(n - 1).is_ok_and(|n| n == k),
+        };
+        let Some(m) = caps.get(0) else { continue };
+        if !wanted {
+            continue;
+        }
+        out.push_str(&text[last..m.start()]);
+        let mut chars = replacement.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.push(c);
+                continue;
+            }
+            match chars.peek().copied() {
+                Some(d @ '1'..='9') => {
+                    chars.next();
+                    let idx = (d as u8 - b'0') as usize;
+                    if let Some(g) = caps.get(idx) {
+                        out.push_str(g.as_str());
+                    }
+                }
+                Some('&') => {
+                    chars.next();
+                    out.push_str(m.as_str());
+                }
+                Some('\\') => {
+                    chars.next();
+                    out.push('\\');
+                }
+                _ => out.push('\\'),
+            }
+        }
+        last = m.end();
+        if o.n == -1 && !global {
+            break;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 impl ScalarUDFImpl for PgRegexp {
@@ -243,6 +314,7 @@ impl ScalarUDFImpl for PgRegexp {
             Kind::Count => "regexp_count",
             Kind::Instr => "regexp_instr",
             Kind::Substr => "regexp_substr",
+            Kind::Replace => "regexp_replace",
         }
     }
 
@@ -252,7 +324,7 @@ impl ScalarUDFImpl for PgRegexp {
 
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match self.kind {
-            Kind::Substr => DataType::Utf8,
+            Kind::Substr | Kind::Replace => DataType::Utf8,
             _ => DataType::Int32,
         })
     }
@@ -260,15 +332,24 @@ impl ScalarUDFImpl for PgRegexp {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let all_scalar = crate::functions::all_scalar(&args.args);
+        let fourth_is_text = args.args.get(3).is_some_and(|a| {
+            matches!(
+                a.data_type(),
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            )
+        });
         let layout_flags = match self.kind {
             Kind::Count => 3,
             Kind::Instr => 5,
             Kind::Substr => 4,
+            Kind::Replace if fourth_is_text => 3,
+            Kind::Replace => 5,
         };
+        let texts = if self.kind == Kind::Replace { 3 } else { 2 };
         let mut arrays = Vec::with_capacity(args.args.len());
         for (i, a) in args.args.iter().enumerate() {
             let a = a.to_array(rows)?;
-            let target = if i < 2 || i == layout_flags {
+            let target = if i < texts || i == layout_flags {
                 DataType::Utf8
             } else {
                 DataType::Int64
@@ -278,7 +359,7 @@ impl ScalarUDFImpl for PgRegexp {
         let run = || -> Result<ArrayRef, SqlError> {
             let mut out: Vec<ScalarValue> = Vec::with_capacity(rows);
             let null = || match self.kind {
-                Kind::Substr => ScalarValue::Utf8(None),
+                Kind::Substr | Kind::Replace => ScalarValue::Utf8(None),
                 _ => ScalarValue::Int32(None),
             };
             let mut cached: Option<(String, String, Regex)> = None;
@@ -291,24 +372,39 @@ impl ScalarUDFImpl for PgRegexp {
                 };
                 let text = s.as_string::<i32>().value(row);
                 let pattern = p.as_string::<i32>().value(row);
-                let fresh =
-                    !matches!(&cached, Some((cp, cf, _)) if cp == pattern && *cf == o.flags);
+                // regexp_replace alone takes the g flag (replace every match).
+                let global = self.kind == Kind::Replace && o.flags.contains('g');
+                let flags = if self.kind == Kind::Replace {
+                    o.flags.replace('g', "")
+                } else {
+                    o.flags.clone()
+                };
+                let fresh = !matches!(&cached, Some((cp, cf, _)) if cp == pattern && *cf == flags);
                 if fresh {
-                    cached = Some((
-                        pattern.to_owned(),
-                        o.flags.clone(),
-                        compile(pattern, &o.flags, self.name())?,
-                    ));
+                    let re = compile(pattern, &flags, self.name())?;
+                    cached = Some((pattern.to_owned(), flags, re));
                 }
                 let re = &cached
                     .as_ref()
                     .map(|c| &c.2)
                     .ok_or_else(|| SqlError::Internal("regular expression not compiled".into()))?;
+                if self.kind == Kind::Replace {
+                    let r = &arrays[2];
+                    out.push(if r.is_null(row) {
+                        null()
+                    } else {
+                        let r = r.as_string::<i32>().value(row);
+                        ScalarValue::Utf8(Some(replace(text, re, r, &o, global)))
+                    });
+                    continue;
+                }
                 out.push(apply(self.kind, text, re, &o)?.unwrap_or_else(null));
             }
             if out.is_empty() {
                 return Ok(match self.kind {
-                    Kind::Substr => Arc::new(StringArray::from(Vec::<Option<String>>::new())),
+                    Kind::Substr | Kind::Replace => {
+                        Arc::new(StringArray::from(Vec::<Option<String>>::new()))
+                    }
                     _ => Arc::new(Int32Array::from(Vec::<Option<i32>>::new())),
                 });
             }
