@@ -403,6 +403,12 @@ impl AnalyzerRule for PgDateTimeInput {
                 from,
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
             );
+            if text && field.data_type() == &DataType::Binary {
+                // Text cast to bytea is bytea input (`\x…` hex or escaped), not its bytes.
+                return Ok(Transformed::yes(Expr::ScalarFunction(
+                    ScalarFunction::new_udf(Arc::new(bytea_in_udf()), vec![expr.as_ref().clone()]),
+                )));
+            }
             if !text || !crate::datetime::reads_datetime(field.data_type()) {
                 return Ok(Transformed::no(e));
             }
@@ -416,6 +422,29 @@ impl AnalyzerRule for PgDateTimeInput {
     fn name(&self) -> &str {
         "basalt_pg_datetime_input"
     }
+}
+
+/// `bytea_in(text)`: text read as PostgreSQL's bytea input.
+fn bytea_in_udf() -> ScalarUDF {
+    use datafusion::arrow::array::{AsArray, BinaryArray};
+    datafusion::logical_expr::create_udf(
+        "bytea_in",
+        vec![DataType::Utf8],
+        DataType::Binary,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = crate::functions::all_scalar(args);
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let text = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            let out = text
+                .as_string::<i32>()
+                .iter()
+                .map(|t| t.map(crate::eval::parse_bytea).transpose())
+                .collect::<Result<BinaryArray, SqlError>>()
+                .map_err(SqlError::into_datafusion)?;
+            crate::functions::columnar_result(Arc::new(out), scalar)
+        }),
+    )
 }
 
 /// `pg_datetime_in(text)`: text read as a date or timestamp of one type, in one field order.

@@ -86,6 +86,9 @@ pub enum SqlError {
     /// A write in a READ ONLY transaction (25006).
     #[error("{0}")]
     ReadOnlyTransaction(String),
+    /// A syntax error with PostgreSQL's HINT line.
+    #[error("{message}")]
+    SyntaxHint { message: String, hint: String },
     /// MySQL's DECIMAL precision above 65.
     #[error("{0}")]
     TooBigPrecision(String),
@@ -157,7 +160,7 @@ impl SqlError {
     /// The PostgreSQL SQLSTATE of this error.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            SqlError::Syntax { .. } => "42601",
+            SqlError::Syntax { .. } | SqlError::SyntaxHint { .. } => "42601",
             SqlError::UndefinedTable(_) | SqlError::NoSuchTable(_) | SqlError::NoSuchView(_) => {
                 "42P01"
             }
@@ -247,7 +250,9 @@ impl SqlError {
             SqlError::DatestyleMismatch(_) => {
                 Some("Perhaps you need a different \"datestyle\" setting.".into())
             }
-            SqlError::InvalidParameterHint { hint, .. } => Some(hint.clone()),
+            SqlError::InvalidParameterHint { hint, .. } | SqlError::SyntaxHint { hint, .. } => {
+                Some(hint.clone())
+            }
             SqlError::Positioned { inner, .. } => inner.hint(),
             _ => None,
         }
@@ -498,6 +503,10 @@ impl SqlError {
             SqlError::InvalidRegex(s) => SqlError::InvalidRegex(s.clone()),
             SqlError::NullNotAllowed(s) => SqlError::NullNotAllowed(s.clone()),
             SqlError::ProgramLimit(s) => SqlError::ProgramLimit(s.clone()),
+            SqlError::SyntaxHint { message, hint } => SqlError::SyntaxHint {
+                message: message.clone(),
+                hint: hint.clone(),
+            },
             SqlError::InvalidParameterHint { message, hint } => SqlError::InvalidParameterHint {
                 message: message.clone(),
                 hint: hint.clone(),

@@ -441,6 +441,12 @@ pub fn parse_bytea(text: &str) -> SqlResult<Vec<u8>> {
             })
             .collect();
     }
+    parse_bytea_escape(text)
+}
+
+/// bytea's escape format: `\\` is a backslash and `\ooo` (octal, at most 377) a byte.
+pub(crate) fn parse_bytea_escape(text: &str) -> SqlResult<Vec<u8>> {
+    let bad = || SqlError::InvalidText("invalid input syntax for type bytea".into());
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -453,8 +459,11 @@ pub fn parse_bytea(text: &str) -> SqlResult<Vec<u8>> {
             i += 2;
         } else {
             let oct = bytes.get(i + 1..i + 4).ok_or_else(bad)?;
-            let s = std::str::from_utf8(oct).map_err(|_| bad())?;
-            out.push(u8::from_str_radix(s, 8).map_err(|_| bad())?);
+            let octal = |d: u8, max: u8| (b'0'..=max).contains(&d);
+            if !(octal(oct[0], b'3') && octal(oct[1], b'7') && octal(oct[2], b'7')) {
+                return Err(bad());
+            }
+            out.push((oct[0] - b'0') * 64 + (oct[1] - b'0') * 8 + (oct[2] - b'0'));
             i += 4;
         }
     }

@@ -29,6 +29,7 @@ pub mod mysql;
 pub mod numeric;
 pub mod params;
 pub mod pg_catalog;
+pub mod pgbytes;
 pub mod pgformat;
 pub mod provider;
 pub mod regexp;

@@ -133,7 +133,9 @@ fn apply(kind: Kind, text: &str, re: &Regex, o: &Options) -> Result<Option<Scala
                 i32::try_from(n).unwrap_or(i32::MAX),
             ))))
         }
-        Kind::Replace => Err(SqlError::Internal("regexp_replace goes through replace()".into())),
+        Kind::Replace => Err(SqlError::Internal(
+            "regexp_replace goes through replace()".into(),
+        )),
         Kind::Instr | Kind::Substr => {
             let caps = matches_from(re, text, from)
                 .into_iter()
