@@ -48,9 +48,7 @@ pub fn pg_text_column_in(array: &ArrayRef, ds: DateStyle) -> SqlResult<Vec<Optio
         DataType::Int16 => each!(Int16Array, |a: &Int16Array, i| a.value(i).to_string()),
         DataType::Int32 => each!(Int32Array, |a: &Int32Array, i| a.value(i).to_string()),
         DataType::Int64 => each!(Int64Array, |a: &Int64Array, i| a.value(i).to_string()),
-        DataType::Float32 => each!(Float32Array, |a: &Float32Array, i| float_text(f64::from(
-            a.value(i)
-        ))),
+        DataType::Float32 => each!(Float32Array, |a: &Float32Array, i| float4_text(a.value(i))),
         DataType::Float64 => each!(Float64Array, |a: &Float64Array, i| float_text(a.value(i))),
         DataType::Decimal128(p, s) => {
             // NUMERIC without a type modifier is stored at a fixed scale; print it without
@@ -148,23 +146,46 @@ pub fn pg_text_column_in(array: &ArrayRef, ds: DateStyle) -> SqlResult<Vec<Optio
     Ok(out)
 }
 
+/// A double precision value as PostgreSQL prints it: the shortest text that reads back the
+/// same value, in exponent form when the exponent is below -4 or at least 15.
 pub fn float_text(x: f64) -> String {
-    if x.is_nan() {
-        "NaN".into()
-    } else if x.is_infinite() {
-        if x > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        }
-    } else {
-        let s = format!("{x}");
-        if s.len() > 17 && (x.abs() >= 1e16 || x.abs() < 1e-4) {
-            format!("{x:e}").replace("e", "e+").replace("e+-", "e-")
-        } else {
-            s
-        }
+    match special_float(x) {
+        Some(s) => s.into(),
+        None => shortest_float(format!("{x:e}"), format!("{x}"), 15),
     }
+}
+
+/// A real (float4) value as PostgreSQL prints it: the shortest text for the single-precision
+/// value (not for its double widening), in exponent form below -4 or from 6 on.
+pub fn float4_text(x: f32) -> String {
+    match special_float(f64::from(x)) {
+        Some(s) => s.into(),
+        None => shortest_float(format!("{x:e}"), format!("{x}"), 6),
+    }
+}
+
+fn special_float(x: f64) -> Option<&'static str> {
+    if x.is_nan() {
+        Some("NaN")
+    } else if x.is_infinite() {
+        Some(if x > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        None
+    }
+}
+
+/// PostgreSQL's choice between `plain` and the exponent form of `exp` (Rust's `{:e}`,
+/// `1.5e15`), written as `1.5e+15` with at least two exponent digits.
+fn shortest_float(exp: String, plain: String, exponent_from: i32) -> String {
+    let Some((mantissa, e)) = exp.split_once('e') else {
+        return plain;
+    };
+    let e: i32 = e.parse().unwrap_or(0);
+    if (-4..exponent_from).contains(&e) {
+        return plain;
+    }
+    let sign = if e < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", e.unsigned_abs())
 }
 
 pub fn bytea_text(b: &[u8]) -> String {

@@ -128,10 +128,7 @@ fn literal(v: &ScalarValue) -> SqlResult<Expr> {
         ScalarValue::UInt32(Some(x)) => x.to_string(),
         ScalarValue::UInt64(Some(x)) => x.to_string(),
         ScalarValue::Float32(Some(x)) => {
-            format!(
-                "CAST({} AS REAL)",
-                quote(&crate::format::float_text(f64::from(*x)))
-            )
+            format!("CAST({} AS REAL)", quote(&crate::format::float4_text(*x)))
         }
         ScalarValue::Float64(Some(x)) => {
             format!(
