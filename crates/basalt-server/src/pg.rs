@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch, into_pg_type};
 use async_trait::async_trait;
-use basalt_sql::datetime::DateStyle;
 use basalt_sql::format::pg_text_column_in;
+use basalt_sql::format::TextStyle;
 use basalt_sql::rewrite::display_name;
 use basalt_sql::session::{Notice, Prepared, DATABASE_NAME};
 use basalt_sql::{Database, Output, Session, SqlError, TxnStatus};
@@ -237,7 +237,7 @@ fn rows_response(
     batches: Vec<RecordBatch>,
     format: &Format,
     tag: &str,
-    date_style: DateStyle,
+    text_style: TextStyle,
 ) -> PgWireResult<QueryResponse> {
     let fields = Arc::new(result_fields(schema, format)?);
     let formats: Vec<FieldFormat> = (0..schema.fields().len())
@@ -246,14 +246,14 @@ fn rows_response(
     let text_columns: Vec<bool> = formats.iter().map(|f| *f == FieldFormat::Text).collect();
     let mut rows: Vec<PgWireResult<DataRow>> = Vec::new();
     for batch in batches {
-        if let Some(encoded) = pgcodec::encode_batch(schema, &batch, &formats, date_style)
+        if let Some(encoded) = pgcodec::encode_batch(schema, &batch, &formats, text_style)
             .map_err(|e| user_error(&e))?
         {
             rows.extend(encoded.into_iter().map(Ok));
             continue;
         }
         let batch = if text_columns.iter().any(|t| *t) {
-            pg_text_batch(&batch, &text_columns, date_style).map_err(|e| user_error(&e))?
+            pg_text_batch(&batch, &text_columns, text_style).map_err(|e| user_error(&e))?
         } else {
             batch
         };
@@ -268,7 +268,7 @@ fn rows_response(
 fn pg_text_batch(
     batch: &RecordBatch,
     text_columns: &[bool],
-    date_style: DateStyle,
+    text_style: TextStyle,
 ) -> Result<RecordBatch, SqlError> {
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
@@ -280,7 +280,7 @@ fn pg_text_batch(
         .enumerate()
     {
         if text_columns.get(i).copied().unwrap_or(false) {
-            let text: StringArray = pg_text_column_in(column, date_style)?.into_iter().collect();
+            let text: StringArray = pg_text_column_in(column, text_style)?.into_iter().collect();
             fields.push(Field::new(field.name(), DataType::Utf8, true));
             columns.push(Arc::new(text));
         } else {
@@ -376,7 +376,7 @@ impl SimpleQueryHandler for PgConnection {
                             batches,
                             &Format::UnifiedText,
                             &tag,
-                            session.date_style(),
+                            session.text_style(),
                         )?;
                         send_query_response(client, resp, true).await?;
                     }
@@ -544,7 +544,7 @@ impl ExtendedQueryHandler for PgConnection {
                 batches,
                 &portal.result_column_format,
                 &tag,
-                session.date_style(),
+                session.text_style(),
             )?)),
             Ok(Output::Command(tag)) => {
                 let tag = Tag::new(&tag);

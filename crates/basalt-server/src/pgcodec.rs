@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
-use basalt_sql::datetime::DateStyle;
 use basalt_sql::format::pg_text_column_in;
+use basalt_sql::format::TextStyle;
 use basalt_sql::wire::{numeric_from_binary, numeric_to_binary};
 use basalt_sql::SqlError;
 use bytes::{BufMut, Bytes, BytesMut};
@@ -91,7 +91,7 @@ pub fn encode_batch(
     schema: &SchemaRef,
     batch: &RecordBatch,
     formats: &[FieldFormat],
-    date_style: DateStyle,
+    text_style: TextStyle,
 ) -> Result<Option<Vec<DataRow>>, SqlError> {
     // The statement's output schema carries column metadata (CHAR(n)) that batches may not.
     if schema.fields().iter().any(|f| pg_type(f).is_none()) {
@@ -102,7 +102,7 @@ pub fn encode_batch(
         let format = formats.get(i).copied().unwrap_or(FieldFormat::Text);
         columns.push(match format {
             FieldFormat::Text => {
-                let mut values = pg_text_column_in(column, date_style)?;
+                let mut values = pg_text_column_in(column, text_style)?;
                 if let Some(n) = field
                     .metadata()
                     .get(CHAR_LENGTH_KEY)

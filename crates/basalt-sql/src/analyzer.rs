@@ -7,7 +7,7 @@
 //! expression names are preserved so the plan's schema does not change.
 
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::compute::kernels::numeric;
@@ -24,8 +24,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
-use crate::datetime::{DateOrder, DateStyle};
+use crate::datetime::DateOrder;
 use crate::error::SqlError;
+use crate::format::TextStyle;
 
 #[derive(Debug)]
 pub struct CheckedIntegerArithmetic {
@@ -38,12 +39,12 @@ pub struct CheckedIntegerArithmetic {
 }
 
 impl CheckedIntegerArithmetic {
-    /// `date_style` is the session's DateStyle, which casts of dates to text follow.
-    pub fn new(date_style: Arc<AtomicU8>) -> Self {
+    /// `text_style` is the session's [`TextStyle`], which casts to text follow.
+    pub fn new(text_style: Arc<AtomicU32>) -> Self {
         CheckedIntegerArithmetic {
             byte_length: Arc::new(byte_length_udf()),
             rint: Arc::new(rint_udf()),
-            pg_text: Arc::new(pg_text_udf(date_style)),
+            pg_text: Arc::new(pg_text_udf(text_style)),
             add: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Add))),
             sub: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Sub))),
             mul: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Mul))),
@@ -201,9 +202,9 @@ impl CheckedIntegerArithmetic {
 }
 
 /// `x::text` with PostgreSQL's output format for x's type (dates in the session's DateStyle).
-fn pg_text_udf(date_style: Arc<AtomicU8>) -> ScalarUDF {
+fn pg_text_udf(text_style: Arc<AtomicU32>) -> ScalarUDF {
     crate::functions::TextFn::udf("pg_text", Volatility::Stable, move |arrays, _rows| {
-        let style = DateStyle::from_bits(date_style.load(Ordering::Relaxed));
+        let style = TextStyle::from_bits(text_style.load(Ordering::Relaxed));
         let text = crate::format::pg_text_column_in(&arrays[0], style)
             .map_err(SqlError::into_datafusion)?;
         let out: datafusion::arrow::array::StringArray = text.into_iter().collect();
@@ -382,18 +383,20 @@ impl ScalarUDFImpl for CheckedOp {
 /// DateStyle order, where DataFusion would accept only ISO forms.
 #[derive(Debug)]
 pub struct PgDateTimeInput {
-    date_style: Arc<AtomicU8>,
+    text_style: Arc<AtomicU32>,
 }
 
 impl PgDateTimeInput {
-    pub fn new(date_style: Arc<AtomicU8>) -> PgDateTimeInput {
-        PgDateTimeInput { date_style }
+    pub fn new(text_style: Arc<AtomicU32>) -> PgDateTimeInput {
+        PgDateTimeInput { text_style }
     }
 }
 
 impl AnalyzerRule for PgDateTimeInput {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
-        let order = DateStyle::from_bits(self.date_style.load(Ordering::Relaxed)).order;
+        let order = TextStyle::from_bits(self.text_style.load(Ordering::Relaxed))
+            .dates
+            .order;
         rewrite_expressions(plan, |e, schema| {
             let Expr::Cast(Cast { expr, field }) = &e else {
                 return Ok(Transformed::no(e));

@@ -15,15 +15,48 @@ use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
 use crate::datetime::{self, DateStyle};
 use crate::error::SqlResult;
 
-/// Formats every value of `array` as PostgreSQL prints it in text mode with the default
-/// DateStyle (ISO, MDY); `None` for NULL.
-pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
-    pg_text_column_in(array, DateStyle::default())
+/// How a session prints values as text: dates and timestamps in its DateStyle, floating
+/// point with its `extra_float_digits` (1, the default, prints the shortest exact text; 0
+/// and below print 15 + n significant digits for double precision, 6 + n for real).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextStyle {
+    pub dates: DateStyle,
+    pub float_digits: i8,
 }
 
-/// Formats every value of `array` as PostgreSQL prints it in text mode, dates and
-/// timestamps in the session's DateStyle; `None` for NULL.
-pub fn pg_text_column_in(array: &ArrayRef, ds: DateStyle) -> SqlResult<Vec<Option<String>>> {
+impl Default for TextStyle {
+    fn default() -> Self {
+        TextStyle {
+            dates: DateStyle::default(),
+            float_digits: 1,
+        }
+    }
+}
+
+impl TextStyle {
+    /// The style packed into one integer, for a session's atomic setting.
+    pub fn to_bits(self) -> u32 {
+        u32::from(self.dates.to_bits()) | (u32::from(self.float_digits as u8) << 8)
+    }
+
+    pub fn from_bits(bits: u32) -> TextStyle {
+        TextStyle {
+            dates: DateStyle::from_bits((bits & 0xff) as u8),
+            float_digits: ((bits >> 8) & 0xff) as u8 as i8,
+        }
+    }
+}
+
+/// Formats every value of `array` as PostgreSQL prints it in text mode with the default
+/// settings (DateStyle ISO, MDY); `None` for NULL.
+pub fn pg_text_column(array: &ArrayRef) -> SqlResult<Vec<Option<String>>> {
+    pg_text_column_in(array, TextStyle::default())
+}
+
+/// Formats every value of `array` as PostgreSQL prints it in text mode in the session's
+/// `style`; `None` for NULL.
+pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Option<String>>> {
+    let ds = style.dates;
     let n = array.len();
     let mut out = Vec::with_capacity(n);
     macro_rules! each {
@@ -48,8 +81,12 @@ pub fn pg_text_column_in(array: &ArrayRef, ds: DateStyle) -> SqlResult<Vec<Optio
         DataType::Int16 => each!(Int16Array, |a: &Int16Array, i| a.value(i).to_string()),
         DataType::Int32 => each!(Int32Array, |a: &Int32Array, i| a.value(i).to_string()),
         DataType::Int64 => each!(Int64Array, |a: &Int64Array, i| a.value(i).to_string()),
-        DataType::Float32 => each!(Float32Array, |a: &Float32Array, i| float4_text(a.value(i))),
-        DataType::Float64 => each!(Float64Array, |a: &Float64Array, i| float_text(a.value(i))),
+        DataType::Float32 => each!(Float32Array, |a: &Float32Array, i| {
+            float4_text_in(a.value(i), style.float_digits)
+        }),
+        DataType::Float64 => each!(Float64Array, |a: &Float64Array, i| {
+            float_text_in(a.value(i), style.float_digits)
+        }),
         DataType::Decimal128(p, s) => {
             // NUMERIC without a type modifier is stored at a fixed scale; print it without
             // the padding zeros, as PostgreSQL prints an unconstrained numeric.
@@ -110,7 +147,7 @@ pub fn pg_text_column_in(array: &ArrayRef, ds: DateStyle) -> SqlResult<Vec<Optio
             }
         }
         DataType::LargeUtf8 | DataType::Utf8View => {
-            return pg_text_column_in(&cast(array, &DataType::Utf8)?, ds);
+            return pg_text_column_in(&cast(array, &DataType::Utf8)?, style);
         }
         DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
             // Whole microseconds; the infinities keep their stored form.
@@ -129,7 +166,7 @@ pub fn pg_text_column_in(array: &ArrayRef, ds: DateStyle) -> SqlResult<Vec<Optio
         }
         DataType::Timestamp(_, tz) => {
             let target = DataType::Timestamp(TimeUnit::Microsecond, tz.clone());
-            return pg_text_column_in(&cast(array, &target)?, ds);
+            return pg_text_column_in(&cast(array, &target)?, style);
         }
         _ => {
             let options = FormatOptions::default();
@@ -162,6 +199,51 @@ pub fn float4_text(x: f32) -> String {
         Some(s) => s.into(),
         None => shortest_float(format!("{x:e}"), format!("{x}"), 6),
     }
+}
+
+/// A double precision value with `extra_float_digits` = `digits`.
+pub fn float_text_in(x: f64, digits: i8) -> String {
+    if digits > 0 {
+        return float_text(x);
+    }
+    match special_float(x) {
+        Some(s) => s.into(),
+        None => general_float(x, 15 + i32::from(digits)),
+    }
+}
+
+/// A real value with `extra_float_digits` = `digits`.
+pub fn float4_text_in(x: f32, digits: i8) -> String {
+    if digits > 0 {
+        return float4_text(x);
+    }
+    match special_float(f64::from(x)) {
+        Some(s) => s.into(),
+        None => general_float(f64::from(x), 6 + i32::from(digits)),
+    }
+}
+
+/// C's `%.{precision}g`: `precision` significant digits without trailing zeros, in exponent
+/// form when the exponent is below -4 or at least `precision`.
+fn general_float(x: f64, precision: i32) -> String {
+    let precision = precision.max(1);
+    let exp = format!("{:.*e}", (precision - 1) as usize, x);
+    let Some((mantissa, e)) = exp.split_once('e') else {
+        return exp;
+    };
+    let e: i32 = e.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    if e < -4 || e >= precision {
+        let sign = if e < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mantissa), e.unsigned_abs());
+    }
+    trim(&format!("{:.*}", (precision - 1 - e).max(0) as usize, x))
 }
 
 fn special_float(x: f64) -> Option<&'static str> {

@@ -241,7 +241,8 @@ pub struct Session {
     pub(crate) compiled_defaults: parking_lot::Mutex<HashMap<String, Arc<dyn PhysicalExpr>>>,
     /// `SET datestyle` ([`crate::datetime::DateStyle::to_bits`]); shared with the analyzer
     /// rule that reads date and time literals.
-    date_style: Arc<std::sync::atomic::AtomicU8>,
+    /// The session's [`crate::format::TextStyle`] (DateStyle and extra_float_digits).
+    text_style: Arc<std::sync::atomic::AtomicU32>,
     /// The schema of this session's temporary tables, once it has one ([`crate::temp`]).
     temp_schema: Option<String>,
     /// Notices and warnings raised by the statements of the current request, with the index
@@ -366,15 +367,15 @@ impl Session {
                     .map_err(|e| SqlError::Internal(format!("information_schema setup: {e}")))?;
             }
         }
-        let date_style = Arc::new(std::sync::atomic::AtomicU8::new(
-            crate::datetime::DateStyle::default().to_bits(),
+        let text_style = Arc::new(std::sync::atomic::AtomicU32::new(
+            crate::format::TextStyle::default().to_bits(),
         ));
         // Before the integer rule, which turns casts to integers into casts of rounded values.
         ctx.add_analyzer_rule(Arc::new(crate::numeric::PgNumeric {
             text_input: dialect == Dialect::Postgres,
         }));
         ctx.add_analyzer_rule(Arc::new(crate::analyzer::CheckedIntegerArithmetic::new(
-            Arc::clone(&date_style),
+            Arc::clone(&text_style),
         )));
         ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
         if dialect == Dialect::Postgres {
@@ -389,7 +390,7 @@ impl Session {
                 ctx.register_udf(udf);
             }
             ctx.add_analyzer_rule(Arc::new(crate::analyzer::PgDateTimeInput::new(Arc::clone(
-                &date_style,
+                &text_style,
             ))));
         }
         let mut settings = BTreeMap::new();
@@ -455,7 +456,7 @@ impl Session {
             fast_path: true,
             analytical: std::sync::atomic::AtomicBool::new(false),
             analytical_session: std::sync::atomic::AtomicBool::new(false),
-            date_style,
+            text_style,
             temp_schema: None,
             notices: Vec::new(),
             statement_index: 0,
@@ -563,9 +564,19 @@ impl Session {
 
     /// The session's `DateStyle`: how dates and timestamps print and how ambiguous ones read.
     pub fn date_style(&self) -> crate::datetime::DateStyle {
-        crate::datetime::DateStyle::from_bits(
-            self.date_style.load(std::sync::atomic::Ordering::Relaxed),
+        self.text_style().dates
+    }
+
+    /// How the session prints values as text (DateStyle, extra_float_digits).
+    pub fn text_style(&self) -> crate::format::TextStyle {
+        crate::format::TextStyle::from_bits(
+            self.text_style.load(std::sync::atomic::Ordering::Relaxed),
         )
+    }
+
+    fn set_text_style(&self, style: crate::format::TextStyle) {
+        self.text_style
+            .store(style.to_bits(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The field order for reading date text, or `None` in a MySQL session (MySQL's own
@@ -1401,9 +1412,38 @@ impl Session {
         }
         if name == "datestyle" {
             let style = crate::datetime::DateStyle::parse(&value, self.date_style())?;
-            self.date_style
-                .store(style.to_bits(), std::sync::atomic::Ordering::Relaxed);
+            self.set_text_style(crate::format::TextStyle {
+                dates: style,
+                ..self.text_style()
+            });
             self.settings.lock().insert(name.to_owned(), style.name());
+            return Ok(());
+        }
+        if name == "extra_float_digits" {
+            let digits = value
+                .trim()
+                .parse::<i32>()
+                .map_err(|_| {
+                    SqlError::InvalidParameterValue(format!(
+                        "invalid value for parameter \"extra_float_digits\": \"{value}\""
+                    ))
+                })
+                .and_then(|d| {
+                    if (-15..=3).contains(&d) {
+                        Ok(d as i8)
+                    } else {
+                        Err(SqlError::InvalidParameterValue(format!(
+                            "{d} is outside the valid range for parameter \"extra_float_digits\" (-15 .. 3)"
+                        )))
+                    }
+                })?;
+            self.set_text_style(crate::format::TextStyle {
+                float_digits: digits,
+                ..self.text_style()
+            });
+            self.settings
+                .lock()
+                .insert(name.to_owned(), digits.to_string());
             return Ok(());
         }
         if name == "basalt.fast_path" {
