@@ -86,6 +86,9 @@ pub enum SqlError {
     /// A write in a READ ONLY transaction (25006).
     #[error("{0}")]
     ReadOnlyTransaction(String),
+    /// width_bucket's refused arguments (2201G).
+    #[error("{0}")]
+    InvalidArgumentForWidthBucket(String),
     /// A syntax error with PostgreSQL's HINT line.
     #[error("{message}")]
     SyntaxHint { message: String, hint: String },
@@ -188,6 +191,7 @@ impl SqlError {
             SqlError::InFailedTransaction => "25P02",
             SqlError::ActiveTransaction(_) => "25001",
             SqlError::ReadOnlyTransaction(_) => "25006",
+            SqlError::InvalidArgumentForWidthBucket(_) => "2201G",
             SqlError::FeatureNotSupported(_) => "0A000",
             SqlError::ProtocolViolation(_) => "08P01",
             SqlError::InvalidParameterValue(_)
@@ -503,6 +507,9 @@ impl SqlError {
             SqlError::InvalidRegex(s) => SqlError::InvalidRegex(s.clone()),
             SqlError::NullNotAllowed(s) => SqlError::NullNotAllowed(s.clone()),
             SqlError::ProgramLimit(s) => SqlError::ProgramLimit(s.clone()),
+            SqlError::InvalidArgumentForWidthBucket(s) => {
+                SqlError::InvalidArgumentForWidthBucket(s.clone())
+            }
             SqlError::SyntaxHint { message, hint } => SqlError::SyntaxHint {
                 message: message.clone(),
                 hint: hint.clone(),

@@ -31,6 +31,7 @@ pub mod params;
 pub mod pg_catalog;
 pub mod pgbytes;
 pub mod pgformat;
+pub mod pgmath;
 pub mod provider;
 pub mod regexp;
 pub mod rewrite;

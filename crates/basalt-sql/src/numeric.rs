@@ -685,6 +685,12 @@ const PASS_THROUGH: &[&str] = &[
     "numeric_convert",
     "numeric_finite",
     "pg_text",
+    // crate::pgmath's functions, which give PostgreSQL's answers for the special values.
+    "width_bucket",
+    "div",
+    "scale",
+    "min_scale",
+    "trim_scale",
     "coalesce",
     "nullif",
     "greatest",

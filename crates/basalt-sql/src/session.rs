@@ -383,6 +383,9 @@ impl Session {
                 ctx.register_udf(udf);
             }
             ctx.register_udf(crate::pgformat::PgFormat::udf());
+            for udf in crate::pgmath::udfs() {
+                ctx.register_udf(udf);
+            }
             for udf in crate::pgbytes::udfs() {
                 ctx.register_udf(udf);
             }
