@@ -411,6 +411,14 @@ def test_decimal_precision_limit_is_65_digits(driver, mysql_connect):
     assert [str(v) for (v,) in rows_of(driver, c, "SELECT v + 1 FROM dp")] == ["2.50"]
 
 
+def test_variance_std_and_stddev_are_population_statistics(driver, mysql_connect):
+    c = mysql_connect(autocommit=True)
+    sql = ("SELECT variance(x) = var_pop(x), std(x) = stddev_pop(x), stddev(x) = stddev_pop(x),"
+           " variance(x) < var_samp(x) FROM (SELECT 1.0 AS x UNION ALL SELECT 2.0"
+           " UNION ALL SELECT 4.0) t")
+    assert [tuple(int(v) for v in r) for r in rows_of(driver, c, sql)] == [(1, 1, 1, 1)]
+
+
 def test_bad_enum_value_is_error_1265(driver, mysql_connect):
     c = mysql_connect(autocommit=True)
     run(driver, c, "CREATE TABLE e (id INT PRIMARY KEY, v ENUM('a','b'))")

@@ -356,6 +356,10 @@ impl Session {
             }
         }
         if dialect == Dialect::MySql {
+            // MySQL's VARIANCE, STD and STDDEV are the population statistics.
+            register_aggregate_as(&ctx, "var_pop", "variance");
+            register_aggregate_as(&ctx, "stddev_pop", "std");
+            register_aggregate_as(&ctx, "stddev_pop", "stddev");
             if let Some(catalog) = ctx.catalog(DATABASE_NAME) {
                 catalog
                     .register_schema(
@@ -383,6 +387,8 @@ impl Session {
                 ctx.register_udf(udf);
             }
             ctx.register_udf(crate::pgformat::PgFormat::udf());
+            // PostgreSQL's variance is the sample variance.
+            register_aggregate_as(&ctx, "var_samp", "variance");
             for udf in crate::pgmath::udfs() {
                 ctx.register_udf(udf);
             }
@@ -1903,6 +1909,13 @@ fn same_columns(schema: &SchemaRef, described: Option<&SchemaRef>) -> bool {
 }
 
 /// Parses SQL with the PostgreSQL dialect; syntax errors carry a 1-based character position.
+/// Makes aggregate `existing` callable as `name` too (a dialect's synonym).
+fn register_aggregate_as(ctx: &SessionContext, existing: &str, name: &'static str) {
+    if let Some(f) = ctx.state().aggregate_functions().get(existing) {
+        ctx.register_udaf(f.as_ref().clone().with_aliases([name]));
+    }
+}
+
 /// The READ ONLY / READ WRITE mode among a statement's transaction modes, if it names one.
 fn access_mode(modes: &[TransactionMode]) -> Option<bool> {
     use datafusion::sql::sqlparser::ast::TransactionAccessMode;
