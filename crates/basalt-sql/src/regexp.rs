@@ -416,9 +416,194 @@ impl ScalarUDFImpl for PgRegexp {
     }
 }
 
+/// PostgreSQL's translation of an SQL regular expression (SIMILAR TO, SUBSTRING … FOR) into
+/// a POSIX one (`similar_escape`): `%` and `_` become `.*` and `.`, parentheses do not
+/// capture, and the escape character followed by `"` splits the pattern into the part
+/// before, the part returned, and the part after.
+pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, SqlError> {
+    let mut r = String::from("^(?:");
+    let mut after_escape = false;
+    let mut quotes = 0;
+    let mut bracket = false;
+    for c in pattern.chars() {
+        if after_escape {
+            if c == '"' && !bracket {
+                r.push_str(match quotes {
+                    0 => "){1,1}?(",
+                    1 => "){1,1}(?:",
+                    _ => {
+                        return Err(SqlError::InvalidEscape(
+                            "SQL regular expression may not contain more than two escape-double-quote separators".into(),
+                        ))
+                    }
+                });
+                quotes += 1;
+            } else {
+                r.push('\\');
+                r.push(c);
+            }
+            after_escape = false;
+        } else if Some(c) == escape {
+            after_escape = true;
+        } else if bracket {
+            if c == '\\' {
+                r.push('\\');
+            }
+            r.push(c);
+            if c == ']' {
+                bracket = false;
+            }
+        } else {
+            match c {
+                '[' => {
+                    r.push('[');
+                    bracket = true;
+                }
+                '%' => r.push_str(".*"),
+                '_' => r.push('.'),
+                '(' => r.push_str("(?:"),
+                '\\' | '.' | '^' | '$' => {
+                    r.push('\\');
+                    r.push(c);
+                }
+                c => r.push(c),
+            }
+        }
+    }
+    r.push_str(")$");
+    Ok(r)
+}
+
+/// `substring(s FROM pattern)` (POSIX) and `substring(s FROM pattern FOR escape)` (SQL):
+/// the first parenthesized subexpression's match when there is one, else the whole match;
+/// and `s SIMILAR TO pattern [ESCAPE e]` (`matches`), whether the whole string matches.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PgSubstring {
+    similar: bool,
+    matches: bool,
+    signature: Signature,
+}
+
+impl PgSubstring {
+    pub fn udfs() -> Vec<ScalarUDF> {
+        [(false, false), (true, false), (true, true)]
+            .into_iter()
+            .map(|(similar, matches)| {
+                ScalarUDF::from(PgSubstring {
+                    similar,
+                    matches,
+                    signature: Signature::any(if similar { 3 } else { 2 }, Volatility::Immutable),
+                })
+            })
+            .collect()
+    }
+
+    fn run(&self, arrays: &[ArrayRef]) -> Result<ArrayRef, SqlError> {
+        let texts: Vec<ArrayRef> = arrays
+            .iter()
+            .map(|a| cast(a, &DataType::Utf8))
+            .collect::<Result<_, _>>()?;
+        let mut cached: Option<(String, Option<String>, Regex)> = None;
+        let mut out: Vec<Option<String>> = Vec::with_capacity(texts[0].len());
+        let mut matched: Vec<Option<bool>> = Vec::with_capacity(texts[0].len());
+        for row in 0..texts[0].len() {
+            if texts.iter().any(|a| a.is_null(row)) {
+                out.push(None);
+                matched.push(None);
+                continue;
+            }
+            let value = |i: usize| texts[i].as_string::<i32>().value(row);
+            let (text, pattern) = (value(0), value(1));
+            let escape = self.similar.then(|| value(2).to_owned());
+            let fresh = !matches!(&cached, Some((p, e, _)) if p == pattern && *e == escape);
+            if fresh {
+                let source = match &escape {
+                    None => pattern.to_owned(),
+                    Some(e) => {
+                        let mut chars = e.chars();
+                        let escape = match (chars.next(), chars.next()) {
+                            (None, _) => None,
+                            (Some(c), None) => Some(c),
+                            _ => {
+                                return Err(SqlError::InvalidEscape("invalid escape string".into()))
+                            }
+                        };
+                        similar_to_regex(pattern, escape)?
+                    }
+                };
+                let re = compile(&source, "", "substring")?;
+                cached = Some((pattern.to_owned(), escape, re));
+            }
+            let Some((_, _, re)) = &cached else {
+                return Err(SqlError::Internal("substring pattern not compiled".into()));
+            };
+            if self.matches {
+                matched.push(Some(re.is_match(text)));
+                continue;
+            }
+            out.push(re.captures(text).and_then(|c| {
+                let group = if c.len() > 1 { c.get(1) } else { c.get(0) };
+                group.map(|m| m.as_str().to_owned())
+            }));
+        }
+        if self.matches {
+            return Ok(Arc::new(datafusion::arrow::array::BooleanArray::from(
+                matched,
+            )));
+        }
+        Ok(Arc::new(StringArray::from(out)))
+    }
+}
+
+impl ScalarUDFImpl for PgSubstring {
+    fn name(&self) -> &str {
+        match (self.similar, self.matches) {
+            (_, true) => "pg_similar_to",
+            (true, false) => "pg_substring_similar",
+            (false, false) => "pg_substring_regex",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(if self.matches {
+            DataType::Boolean
+        } else {
+            DataType::Utf8
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = crate::functions::all_scalar(&args.args);
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out = self.run(&arrays).map_err(SqlError::into_datafusion)?;
+        crate::functions::columnar_result(out, scalar)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn similar_to_patterns_translate_as_postgresql_does() {
+        assert_eq!(
+            similar_to_regex("_bcd%", Some('\\')).ok().as_deref(),
+            Some("^(?:.bcd.*)$")
+        );
+        assert_eq!(
+            similar_to_regex("a#\"(b_d)#\"%", Some('#')).ok().as_deref(),
+            Some("^(?:a){1,1}?((?:b.d)){1,1}(?:.*)$")
+        );
+        assert_eq!(
+            similar_to_regex("a.$", None).ok().as_deref(),
+            Some("^(?:a\\.\\$)$")
+        );
+        assert!(similar_to_regex("a#\"b#\"c#\"d", Some('#')).is_err());
+    }
 
     fn run(kind: Kind, text: &str, pattern: &str, o: Options) -> Option<ScalarValue> {
         let re = compile(pattern, &o.flags, "f").unwrap();

@@ -197,6 +197,53 @@ impl VisitorMut for PgForms {
                 }
             }
         }
+        // SUBSTRING(s FROM 'pattern'): a text pattern is a POSIX regular expression, and with
+        // FOR 'escape' an SQL regular expression (PostgreSQL's forms; a number is a position).
+        if let Expr::Substring {
+            expr,
+            substring_from: Some(from),
+            substring_for,
+            ..
+        } = e
+        {
+            let text = |x: &Expr| {
+                matches!(x, Expr::Value(v) if matches!(
+                    v.value,
+                    Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_)
+                ))
+            };
+            let call = match substring_for {
+                None if text(from) => Some(format!("pg_substring_regex({expr}, {from})")),
+                Some(escape) if text(from) && text(escape) => {
+                    Some(format!("pg_substring_similar({expr}, {from}, {escape})"))
+                }
+                _ => None,
+            };
+            if let Some(new) = call.and_then(|c| crate::eval::parse_expr(&c).ok()) {
+                *e = new;
+                return ControlFlow::Continue(());
+            }
+        }
+        // SIMILAR TO with PostgreSQL's translation and escape (backslash by default, '' for
+        // none, NULL makes the result NULL).
+        if let Expr::SimilarTo {
+            negated,
+            expr,
+            pattern,
+            escape_char,
+        } = e
+        {
+            let escape = match escape_char {
+                None => "'\\'".to_owned(),
+                Some(v) => v.to_string(),
+            };
+            let not = if *negated { "NOT " } else { "" };
+            let call = format!("{not}pg_similar_to({expr}, {pattern}, {escape})");
+            if let Ok(new) = crate::eval::parse_expr(&call) {
+                *e = new;
+                return ControlFlow::Continue(());
+            }
+        }
         // EXTRACT and date_part with PostgreSQL's fields and result types.
         if let Expr::Extract { field, expr, .. } = e {
             let name = field.to_string().to_lowercase();

@@ -383,7 +383,10 @@ impl Session {
         )));
         ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
         if dialect == Dialect::Postgres {
-            for udf in crate::regexp::PgRegexp::udfs() {
+            for udf in crate::regexp::PgRegexp::udfs()
+                .into_iter()
+                .chain(crate::regexp::PgSubstring::udfs())
+            {
                 ctx.register_udf(udf);
             }
             ctx.register_udf(crate::pgformat::PgFormat::udf());
