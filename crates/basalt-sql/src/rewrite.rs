@@ -224,6 +224,53 @@ impl VisitorMut for PgForms {
                 return ControlFlow::Continue(());
             }
         }
+        // `x + '1'`: PostgreSQL reads an untyped string in arithmetic as the other operand's
+        // type. DataFusion has no arithmetic between a number and text, so where that type
+        // is written (a cast, a number) the string is cast to it.
+        if let Expr::BinaryOp { left, op, right } = e {
+            if matches!(
+                op,
+                BinaryOperator::Plus
+                    | BinaryOperator::Minus
+                    | BinaryOperator::Multiply
+                    | BinaryOperator::Divide
+                    | BinaryOperator::Modulo
+            ) {
+                let string = |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_)));
+                let typed = |x: &Expr| -> Option<DataType> {
+                    match x {
+                        Expr::Cast { data_type, .. } => Some(data_type.clone()),
+                        Expr::Value(v) => match &v.value {
+                            Value::Number(n, _) if n.contains(['.', 'e', 'E']) => {
+                                Some(DataType::Numeric(
+                                    datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+                                ))
+                            }
+                            Value::Number(..) => Some(DataType::BigInt(None)),
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                };
+                let (target, literal) = if string(right) {
+                    (typed(left), right)
+                } else if string(left) {
+                    (typed(right), left)
+                } else {
+                    (None, right)
+                };
+                if let Some(data_type) = target {
+                    let inner = std::mem::replace(literal.as_mut(), Expr::value(Value::Null));
+                    **literal = Expr::Cast {
+                        kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                        expr: Box::new(inner),
+                        data_type,
+                        array: false,
+                        format: None,
+                    };
+                }
+            }
+        }
         // SIMILAR TO with PostgreSQL's translation and escape (backslash by default, '' for
         // none, NULL makes the result NULL).
         if let Expr::SimilarTo {
