@@ -135,6 +135,10 @@ def test_numeric_special_values_and_overflow_detail(connect, table_name, binary)
         for i, v in enumerate(values):
             w = v if v.is_nan() or v.is_finite() else None
             cur.execute(f"INSERT INTO {table_name} VALUES (%s, %s, %s)", (i, v, w))
+        # A statement off the fast path substitutes the parameter as numeric text.
+        back = cur.execute(f"UPDATE {table_name} SET v = %s WHERE id = 0 RETURNING v",
+                           (Decimal("NaN"),)).fetchone()[0]
+        assert back.is_nan(), back
         rows = cur.execute(f"SELECT v, w FROM {table_name} ORDER BY v").fetchall()
     got = [(str(v), str(w)) for v, w in rows]
     assert got == [("-Infinity", "None"), ("-12.5", "-12.50"), ("Infinity", "None"),

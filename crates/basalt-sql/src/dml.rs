@@ -983,7 +983,24 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             assignments.push((*position, a.value.clone()));
             continue;
         }
+        let row_args = match &a.value {
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("row") => match &f.args {
+                datafusion::sql::sqlparser::ast::FunctionArguments::List(list) => list
+                    .args
+                    .iter()
+                    .map(|arg| match arg {
+                        datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                            datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(e),
+                        ) => Some(e.clone()),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<Expr>>>(),
+                _ => None,
+            },
+            _ => None,
+        };
         let values = match &a.value {
+            _ if row_args.is_some() => row_args.unwrap_or_default(),
             Expr::Tuple(values) => values.clone(),
             Expr::Subquery(_) => {
                 return Err(SqlError::unsupported(

@@ -110,6 +110,7 @@ fn plan_expr(
     df_schema: DFSchema,
 ) -> SqlResult<(Arc<dyn PhysicalExpr>, bool)> {
     let expr = s.ctx.parse_sql_expr(sql, &df_schema)?;
+    let expr = analyze_expr(s, expr, &df_schema)?;
     let time_dependent = expr.exists(|e| {
         Ok(matches!(e, Expr::ScalarFunction(f)
             if f.func.signature().volatility == Volatility::Stable))
@@ -129,6 +130,36 @@ fn plan_expr(
         s.ctx.create_physical_expr(expr, &df_schema)?,
         time_dependent,
     ))
+}
+
+/// The session's analyzer rules (type coercion; PostgreSQL's integer overflow, numeric
+/// special values and text casts) applied to one expression over `schema`, as they apply to
+/// every planned query: RETURNING, ON CONFLICT, CHECK and DEFAULT expressions need them too.
+fn analyze_expr(s: &Session, expr: Expr, schema: &DFSchema) -> SqlResult<Expr> {
+    use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
+    let input = LogicalPlan::EmptyRelation(EmptyRelation {
+        produce_one_row: true,
+        schema: Arc::new(schema.clone()),
+    });
+    let plan = LogicalPlanBuilder::from(input)
+        .project(vec![expr])?
+        .build()?;
+    let state = s.ctx.state();
+    let analyzed = state
+        .analyzer()
+        .execute_and_check(plan, state.config().options(), |_, _| {})?;
+    match analyzed {
+        LogicalPlan::Projection(p) => p
+            .expr
+            .into_iter()
+            .next()
+            .map(Expr::unalias)
+            .ok_or_else(|| SqlError::Internal("analyzed expression lost".into())),
+        other => Err(SqlError::Internal(format!(
+            "analyzed expression became {}",
+            other.display()
+        ))),
+    }
 }
 
 /// Evaluates an expression to a full-length array.
@@ -183,6 +214,16 @@ pub fn to_column_type(
             crate::numeric::text_to_numeric(array, &target)?
         } else if array.data_type() == &target {
             Arc::clone(array)
+        } else {
+            crate::numeric::convert(array, &target)?
+        }
+    } else if matches!(array.data_type(), DataType::Decimal128(_, _))
+        && (matches!(target, DataType::Float32 | DataType::Float64) || is_string(&target))
+    {
+        // Numeric into a float or text column keeps NaN and the infinities.
+        if is_string(&target) {
+            let text = crate::numeric::to_text(array)?;
+            cast_with_options(&text, &target, &CastOptions::default())?
         } else {
             crate::numeric::convert(array, &target)?
         }
@@ -253,6 +294,16 @@ fn round_to_integer(array: &ArrayRef) -> SqlResult<ArrayRef> {
             for v in a.iter() {
                 values.push(match v {
                     None => None,
+                    Some(v) if crate::numeric::is_special(v) => {
+                        let word = if v == crate::numeric::NAN {
+                            "NaN"
+                        } else {
+                            "infinity"
+                        };
+                        return Err(SqlError::FeatureNotSupported(format!(
+                            "cannot convert {word} to integer"
+                        )));
+                    }
                     Some(v) => {
                         let q = v / div;
                         let r = v % div;

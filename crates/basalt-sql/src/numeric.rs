@@ -171,7 +171,7 @@ pub fn parse(text: &str, precision: u8, scale: i8) -> SqlResult<i128> {
         v = v.checked_mul(factor).ok_or_else(overflow)?;
     }
     if round_up {
-        v += 1;
+        v = v.checked_add(1).ok_or_else(overflow)?;
     }
     let limit = 10i128
         .checked_pow(u32::from(precision.min(38)))
@@ -201,6 +201,21 @@ pub fn text(v: i128, scale: i8) -> String {
     let padded = format!("{digits:0>width$}", width = scale + 1);
     let (int_part, frac_part) = padded.split_at(padded.len() - scale);
     format!("{sign}{int_part}.{frac_part}")
+}
+
+/// A numeric column as text, as PostgreSQL prints it (NaN and the infinities as words).
+pub fn to_text(array: &ArrayRef) -> SqlResult<ArrayRef> {
+    let DataType::Decimal128(_, scale) = array.data_type() else {
+        return Err(SqlError::Internal(format!(
+            "numeric text of {}",
+            array.data_type()
+        )));
+    };
+    let out: StringArray = decimals(array)?
+        .iter()
+        .map(|v| v.map(|v| text(v, *scale)))
+        .collect();
+    Ok(Arc::new(out))
 }
 
 /// Reads a text column as numeric values of type `target` (a Decimal128).
@@ -808,16 +823,25 @@ impl PgNumeric {
                 let name = f.name().to_owned();
                 self.guard_children(e, schema, &name)
             }
+            // Only their arguments: ORDER BY and PARTITION BY keys just compare.
             Expr::AggregateFunction(AggregateFunction { func, .. })
                 if !PASS_THROUGH.contains(&func.name()) =>
             {
                 let name = func.name().to_owned();
-                self.guard_children(e, schema, &name)
+                let Expr::AggregateFunction(mut f) = e else {
+                    return Ok(Transformed::no(e));
+                };
+                f.params.args = self.guard_args(f.params.args, schema, &name);
+                Ok(Transformed::yes(Expr::AggregateFunction(f)))
             }
             Expr::WindowFunction(w) if !PASS_THROUGH.contains(&w.fun.name()) => {
-                let WindowFunction { fun, .. } = w.as_ref();
-                let name = fun.name().to_owned();
-                self.guard_children(e, schema, &name)
+                let name = w.fun.name().to_owned();
+                let Expr::WindowFunction(mut w) = e else {
+                    return Ok(Transformed::no(e));
+                };
+                let WindowFunction { params, .. } = w.as_mut();
+                params.args = self.guard_args(std::mem::take(&mut params.args), schema, &name);
+                Ok(Transformed::yes(Expr::WindowFunction(w)))
             }
             _ => Ok(Transformed::no(e)),
         }
@@ -832,12 +856,29 @@ impl PgNumeric {
     ) -> DfResult<Transformed<Expr>> {
         use datafusion::common::tree_node::TreeNode;
         e.map_children(|c| {
-            if is_decimal(&c, schema) && !matches!(&c, Expr::Literal(..)) {
+            let finite_literal = matches!(
+                &c,
+                Expr::Literal(datafusion::common::ScalarValue::Decimal128(v, _, _), _)
+                    if v.is_none_or(|v| !is_special(v))
+            );
+            if is_decimal(&c, schema) && !finite_literal {
                 Ok(Transformed::yes(finite(c, what, false)))
             } else {
                 Ok(Transformed::no(c))
             }
         })
+    }
+
+    fn guard_args(&self, args: Vec<Expr>, schema: &DFSchema, what: &str) -> Vec<Expr> {
+        args.into_iter()
+            .map(|a| {
+                if is_decimal(&a, schema) {
+                    finite(a, what, false)
+                } else {
+                    a
+                }
+            })
+            .collect()
     }
 
     fn cast_to_integer(&self, e: Expr, name: &str) -> DfResult<Transformed<Expr>> {

@@ -136,8 +136,12 @@ fn literal(v: &ScalarValue) -> SqlResult<Expr> {
                 quote(&crate::format::float_text(*x))
             )
         }
-        ScalarValue::Decimal128(Some(_), p, s) => {
-            format!("CAST({} AS NUMERIC({p},{s}))", quote(&v.to_string()))
+        ScalarValue::Decimal128(Some(d), p, s) => {
+            // Through numeric's text (NaN and the infinities keep their words).
+            format!(
+                "CAST({} AS NUMERIC({p},{s}))",
+                quote(&crate::numeric::text(*d, *s))
+            )
         }
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))

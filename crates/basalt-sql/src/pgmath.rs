@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, Decimal128Array, Float64Array, Int32Array};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result as DfResult;
 use datafusion::logical_expr::{
@@ -119,17 +119,34 @@ pub fn width_bucket_decimal(x: i128, low: i128, high: i128, count: i32) -> Resul
         n + 1
     } else {
         let (num, den) = if low < high {
-            (x - low, high - low)
+            (x.checked_sub(low), high.checked_sub(low))
         } else {
-            (low - x, low - high)
+            (low.checked_sub(x), low.checked_sub(high))
         };
         // (num / den) * n, exactly where it fits, else in floating point.
-        match num.checked_mul(n) {
-            Some(p) => (p / den).min(n - 1) + 1,
-            None => ((num as f64 / den as f64 * n as f64).floor() as i128).min(n - 1) + 1,
+        match (num.and_then(|v| v.checked_mul(n)), den) {
+            (Some(p), Some(den)) => (p / den).min(n - 1) + 1,
+            _ => {
+                let (num, den) = if low < high {
+                    (x as f64 - low as f64, high as f64 - low as f64)
+                } else {
+                    (low as f64 - x as f64, low as f64 - high as f64)
+                };
+                ((num / den * n as f64).floor() as i128).min(n - 1) + 1
+            }
         }
     };
     i32::try_from(bucket).map_err(|_| SqlError::OutOfRange("integer out of range".into()))
+}
+
+/// A cast that fails on overflow instead of producing NULL.
+fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef, SqlError> {
+    let options = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    cast_with_options(array, to, &options)
+        .map_err(|_| SqlError::OutOfRange("numeric field overflow".into()))
 }
 
 /// The digits after the point of a finite value at `scale`, without trailing zeros.
@@ -271,11 +288,7 @@ impl PgMath {
             Kind::Scale | Kind::MinScale | Kind::TrimScale => {
                 let (d, scale) = decimals(&arrays[0])?;
                 if self.kind == Kind::TrimScale {
-                    // An unconstrained numeric prints without trailing zeros.
-                    let target = DataType::Decimal128(
-                        basalt_common::types::NUMERIC_DEFAULT_PRECISION,
-                        basalt_common::types::NUMERIC_DEFAULT_SCALE,
-                    );
+                    let target = trim_scale_type(arrays[0].data_type());
                     return crate::numeric::convert(&(Arc::new(d) as ArrayRef), &target);
                 }
                 let out: Int32Array = d
@@ -295,6 +308,21 @@ impl PgMath {
                 Ok(Arc::new(out))
             }
         }
+    }
+}
+
+/// trim_scale's result type: an unconstrained numeric (which prints without trailing
+/// zeros) when that holds every value of the input type exactly, else the input type.
+fn trim_scale_type(input: &DataType) -> DataType {
+    use basalt_common::types::{NUMERIC_DEFAULT_PRECISION as P, NUMERIC_DEFAULT_SCALE as S};
+    match input {
+        DataType::Decimal128(p, s)
+            if *s <= S && i16::from(*p) - i16::from(*s) <= i16::from(P as i8 - S) =>
+        {
+            DataType::Decimal128(P, S)
+        }
+        DataType::Decimal128(p, s) => DataType::Decimal128(*p, *s),
+        _ => DataType::Decimal128(P, S),
     }
 }
 
@@ -338,13 +366,10 @@ impl ScalarUDFImpl for PgMath {
         &self.signature
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match self.kind {
             Kind::Div => DataType::Decimal128(38, 0),
-            Kind::TrimScale => DataType::Decimal128(
-                basalt_common::types::NUMERIC_DEFAULT_PRECISION,
-                basalt_common::types::NUMERIC_DEFAULT_SCALE,
-            ),
+            Kind::TrimScale => trim_scale_type(arg_types.first().unwrap_or(&DataType::Null)),
             _ => DataType::Int32,
         })
     }

@@ -1126,7 +1126,8 @@ impl Session {
     }
 
     /// PostgreSQL's name for a statement that a read-only transaction refuses (`None`: the
-    /// statement only reads, or writes only this session's temporary tables).
+    /// statement only reads, or writes rows of this session's temporary tables; DDL is
+    /// refused even on those).
     fn write_command(&self, stmt: &Statement) -> Option<String> {
         use datafusion::sql::sqlparser::ast::{FromTable, ObjectName, TableFactor, TableObject};
         let temp = |name: &ObjectName| {
@@ -1154,20 +1155,20 @@ impl Session {
                 "DELETE".into()
             }
             Statement::Merge { .. } => "MERGE".into(),
-            Statement::CreateTable(c) if c.temporary => return None,
+            // DDL is refused whatever it names, temporary objects included.
             Statement::CreateTable(c) if c.query.is_some() => "CREATE TABLE AS".into(),
             Statement::CreateTable(_) => "CREATE TABLE".into(),
             Statement::CreateView(_) => "CREATE VIEW".into(),
             Statement::CreateIndex(_) => "CREATE INDEX".into(),
             Statement::CreateSchema { .. } => "CREATE SCHEMA".into(),
-            Statement::AlterTable(a) if temp(&a.name) => return None,
             Statement::AlterTable(_) => "ALTER TABLE".into(),
-            Statement::Drop {
-                object_type, names, ..
-            } if !names.iter().all(&temp) => format!("DROP {object_type}"),
-            Statement::Truncate(t) if !t.table_names.iter().all(|n| temp(&n.name)) => {
-                "TRUNCATE TABLE".into()
-            }
+            Statement::Drop { object_type, .. } => format!("DROP {object_type}"),
+            Statement::Truncate(_) => "TRUNCATE TABLE".into(),
+            Statement::Copy {
+                to: false,
+                source: datafusion::sql::sqlparser::ast::CopySource::Table { table_name, .. },
+                ..
+            } if temp(table_name) => return None,
             Statement::Copy { to: false, .. } => "COPY FROM".into(),
             _ => return None,
         })
@@ -1340,7 +1341,13 @@ impl Session {
     fn reset(&mut self, what: &datafusion::sql::sqlparser::ast::Reset) -> SqlResult<Output> {
         use datafusion::sql::sqlparser::ast::Reset;
         let names: Vec<String> = match what {
-            Reset::ALL => self.reset_values.keys().cloned().collect(),
+            // As in PostgreSQL, RESET ALL leaves the transaction's own settings alone.
+            Reset::ALL => self
+                .reset_values
+                .keys()
+                .filter(|k| !k.starts_with("transaction_"))
+                .cloned()
+                .collect(),
             Reset::ConfigurationParameter(name) => {
                 vec![show_name(
                     &name
