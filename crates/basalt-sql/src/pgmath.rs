@@ -180,6 +180,30 @@ fn decimals(a: &ArrayRef) -> Result<(Decimal128Array, i8), SqlError> {
     Ok((d, scale))
 }
 
+/// Numbers (integers, numerics) moved to one numeric type: the largest scale among them.
+fn at_common_scale(arrays: &[ArrayRef]) -> Result<Vec<Decimal128Array>, SqlError> {
+    let scale = arrays
+        .iter()
+        .map(|a| match a.data_type() {
+            DataType::Decimal128(_, s) => *s,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    let target = DataType::Decimal128(38, scale);
+    arrays
+        .iter()
+        .map(|a| {
+            let a = if matches!(a.data_type(), DataType::Decimal128(_, _)) {
+                crate::numeric::convert(a, &target)?
+            } else {
+                cast(a, &target)?
+            };
+            decimals(&a).map(|(d, _)| d)
+        })
+        .collect()
+}
+
 fn is_float(t: &DataType) -> bool {
     matches!(t, DataType::Float32 | DataType::Float64)
 }
@@ -220,27 +244,7 @@ impl PgMath {
                         )?));
                     }
                 } else {
-                    // All three at the largest scale among them.
-                    let scale = arrays[..3]
-                        .iter()
-                        .map(|a| match a.data_type() {
-                            DataType::Decimal128(_, s) => *s,
-                            _ => 0,
-                        })
-                        .max()
-                        .unwrap_or(0);
-                    let target = DataType::Decimal128(38, scale);
-                    let d: Vec<Decimal128Array> = arrays[..3]
-                        .iter()
-                        .map(|a| {
-                            let a = if matches!(a.data_type(), DataType::Decimal128(_, _)) {
-                                crate::numeric::convert(a, &target)?
-                            } else {
-                                cast(a, &target)?
-                            };
-                            decimals(&a).map(|(d, _)| d)
-                        })
-                        .collect::<Result<_, _>>()?;
+                    let d = at_common_scale(&arrays[..3])?;
                     for r in 0..rows {
                         if d.iter().any(|a| a.is_null(r)) || count.is_null(r) {
                             out.push(None);
@@ -257,24 +261,7 @@ impl PgMath {
                 Ok(Arc::new(Int32Array::from(out)))
             }
             Kind::Div => {
-                let scale = arrays
-                    .iter()
-                    .map(|a| match a.data_type() {
-                        DataType::Decimal128(_, s) => *s,
-                        _ => 0,
-                    })
-                    .max()
-                    .unwrap_or(0);
-                let target = DataType::Decimal128(38, scale);
-                let mut d = Vec::with_capacity(2);
-                for a in arrays {
-                    let a = if matches!(a.data_type(), DataType::Decimal128(_, _)) {
-                        crate::numeric::convert(a, &target)?
-                    } else {
-                        cast(a, &target)?
-                    };
-                    d.push(decimals(&a)?.0);
-                }
+                let d = at_common_scale(arrays)?;
                 let out = (0..rows)
                     .map(|r| {
                         if d[0].is_null(r) || d[1].is_null(r) {

@@ -1958,6 +1958,31 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
     Ok(statements)
 }
 
+/// The tokens of `sql` and the positions of those that are not whitespace (for the
+/// token-level rewrites of statements sqlparser cannot read as written).
+fn significant_tokens(
+    sql: &str,
+) -> Option<(
+    Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>,
+    Vec<usize>,
+)> {
+    let tokens = datafusion::sql::sqlparser::tokenizer::Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let significant = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    Some((tokens, significant))
+}
+
+/// A word token, lower-cased.
+fn token_word(t: &datafusion::sql::sqlparser::tokenizer::TokenWithSpan) -> Option<String> {
+    match &t.token {
+        Token::Word(w) => Some(w.value.to_lowercase()),
+        _ => None,
+    }
+}
+
 /// The tokens of a BEGIN / START TRANSACTION / SET TRANSACTION / SET SESSION
 /// CHARACTERISTICS statement without its `[NOT] DEFERRABLE` mode, which sqlparser does not
 /// read; `None` for other statements. The mode changes nothing in Basalt: PostgreSQL uses it
@@ -1966,17 +1991,8 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
 fn without_deferrable_mode(
     sql: &str,
 ) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
-    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize_with_location()
-        .ok()?;
-    let significant: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
-        .collect();
-    let word = |i: usize| match &tokens[i].token {
-        Token::Word(w) => Some(w.value.to_lowercase()),
-        _ => None,
-    };
+    let (tokens, significant) = significant_tokens(sql)?;
+    let word = |i: usize| token_word(&tokens[i]);
     let first = significant.first().and_then(|&i| word(i))?;
     if !matches!(first.as_str(), "begin" | "start" | "set") {
         return None;
@@ -2020,17 +2036,9 @@ fn without_deferrable_mode(
 fn parenthesized_frame_offsets(
     sql: &str,
 ) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
-    use datafusion::sql::sqlparser::tokenizer::{TokenWithSpan, Tokenizer};
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize_with_location()
-        .ok()?;
-    let significant: Vec<usize> = (0..tokens.len())
-        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
-        .collect();
-    let word = |i: usize| match &tokens[i].token {
-        Token::Word(w) => Some(w.value.to_lowercase()),
-        _ => None,
-    };
+    use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
+    let (tokens, significant) = significant_tokens(sql)?;
+    let word = |i: usize| token_word(&tokens[i]);
     let mut opens = Vec::new();
     let mut closes = Vec::new();
     let mut intervals = Vec::new(); // (string, `::`, `interval`) positions
