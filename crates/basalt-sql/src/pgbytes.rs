@@ -133,8 +133,8 @@ pub fn decode(text: &str, format: &str) -> Result<Vec<u8>, SqlError> {
     }
 }
 
-/// `unistr`: text with its Unicode escapes (`\XXXX`, `\+XXXXXX`, `\uXXXX`, `\UXXXXXXXX`,
-/// surrogate pairs, `\\`) replaced by the characters they name.
+/// `unistr`: text with its Unicode escapes (a backslash and 4 hex digits, `\+` and 6, `\u`
+/// and 4, `\U` and 8; surrogate pairs; `\\`) replaced by the characters they name.
 pub fn unistr(text: &str) -> Result<String, SqlError> {
     let invalid_escape = || SqlError::SyntaxHint {
         message: "invalid Unicode escape".into(),

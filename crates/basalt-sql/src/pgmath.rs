@@ -218,8 +218,20 @@ impl PgMath {
                     .downcast_ref::<Int32Array>()
                     .ok_or_else(|| SqlError::Internal("width_bucket count".into()))?;
                 let float = arrays[..3].iter().any(|a| is_float(a.data_type()));
-                let mut out = Vec::with_capacity(rows);
-                if float {
+                // The bucket of every row whose arguments are all present.
+                let each =
+                    |null: &dyn Fn(usize) -> bool,
+                     bucket: &dyn Fn(usize, i32) -> Result<i32, SqlError>| {
+                        (0..rows)
+                            .map(|r| {
+                                if null(r) || count.is_null(r) {
+                                    return Ok(None);
+                                }
+                                bucket(r, count.value(r)).map(Some)
+                            })
+                            .collect::<Result<Vec<Option<i32>>, SqlError>>()
+                    };
+                let out = if float {
                     let f: Vec<Float64Array> = arrays[..3]
                         .iter()
                         .map(|a| {
@@ -231,33 +243,15 @@ impl PgMath {
                             })
                         })
                         .collect::<Result<_, _>>()?;
-                    for r in 0..rows {
-                        if f.iter().any(|a| a.is_null(r)) || count.is_null(r) {
-                            out.push(None);
-                            continue;
-                        }
-                        out.push(Some(width_bucket_f64(
-                            f[0].value(r),
-                            f[1].value(r),
-                            f[2].value(r),
-                            count.value(r),
-                        )?));
-                    }
+                    each(&|r| f.iter().any(|a| a.is_null(r)), &|r, n| {
+                        width_bucket_f64(f[0].value(r), f[1].value(r), f[2].value(r), n)
+                    })?
                 } else {
                     let d = at_common_scale(&arrays[..3])?;
-                    for r in 0..rows {
-                        if d.iter().any(|a| a.is_null(r)) || count.is_null(r) {
-                            out.push(None);
-                            continue;
-                        }
-                        out.push(Some(width_bucket_decimal(
-                            d[0].value(r),
-                            d[1].value(r),
-                            d[2].value(r),
-                            count.value(r),
-                        )?));
-                    }
-                }
+                    each(&|r| d.iter().any(|a| a.is_null(r)), &|r, n| {
+                        width_bucket_decimal(d[0].value(r), d[1].value(r), d[2].value(r), n)
+                    })?
+                };
                 Ok(Arc::new(Int32Array::from(out)))
             }
             Kind::Div => {
@@ -363,12 +357,8 @@ impl ScalarUDFImpl for PgMath {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let scalar = crate::functions::all_scalar(&args.args);
-        let rows = args.number_rows;
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<DfResult<Vec<_>>>()?;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let rows = arrays.first().map_or(args.number_rows, |a| a.len());
         // Text literals ('NaN', '-inf') are numeric input here, as PostgreSQL resolves them.
         let arrays = arrays
             .into_iter()
