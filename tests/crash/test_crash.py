@@ -342,3 +342,31 @@ def test_views_survive_sigkill(server_factory):
         kinds = c.execute("SELECT table_name, table_type FROM information_schema.tables "
                           "WHERE table_name LIKE 'viewcrash%' ORDER BY 1").fetchall()
     assert kinds == [("viewcrash", "BASE TABLE"), ("viewcrash_even", "VIEW")]
+
+
+def test_second_server_on_the_same_data_directory_is_refused(server_factory, workdir):
+    """A second server on a data directory in use exits with an error naming the holder,
+    and the first one goes on serving its data (two would replay and checkpoint over each
+    other's files)."""
+    first = server_factory().start()
+    with first.connect(autocommit=True) as c:
+        c.execute("CREATE TABLE lock_probe(id int PRIMARY KEY)")
+        c.execute("INSERT INTO lock_probe VALUES (1), (2)")
+    os.makedirs(os.path.join(workdir, "logs-second"))
+    second = Server(first.data_dir, os.path.join(workdir, "logs-second"))
+    second.spawn()
+    try:
+        code = second.proc.wait(timeout=FAILED_START_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        second.kill()
+        pytest.fail(f"a second server on the same data directory did not exit\n{second.log_tail()}")
+    log = open(second.log_path, "rb").read().decode("utf-8", "replace")
+    assert code != 0, f"second server exited 0\n{log}"
+    assert "in use by another Basalt server" in log and str(first.proc.pid) in log, log
+    with first.connect(autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM lock_probe").fetchone()[0] == 2
+    # The lock goes with the process, however it ends: after a kill -9 a new server starts.
+    first.kill()
+    third = server_factory().start()
+    with third.connect(autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM lock_probe").fetchone()[0] == 2

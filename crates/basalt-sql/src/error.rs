@@ -224,7 +224,9 @@ impl SqlError {
                 StorageError::NoSuchSequence(_) => "42P01",
                 StorageError::SequenceExhausted(_) => "2200H",
                 StorageError::TransactionTooLarge(_) => "54000",
-                StorageError::WalUnavailable | StorageError::Io { .. } => "58030",
+                StorageError::WalUnavailable
+                | StorageError::Io { .. }
+                | StorageError::DataDirInUse { .. } => "58030",
                 StorageError::Corrupt(_) => "XX001",
                 StorageError::Internal(_) => "XX000",
             },

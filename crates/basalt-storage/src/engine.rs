@@ -66,6 +66,47 @@ pub struct Engine {
     gc_keys_examined: AtomicU64,
     /// Tables loaded into the column engine (changed only under `commit`).
     columnar: RwLock<HashMap<TableId, Arc<ColumnTable>>>,
+    /// The data directory's `LOCK` file, locked while the engine lives.
+    _lock: fs::File,
+}
+
+/// Locks `<data_dir>/LOCK` for this process (an advisory lock the OS drops when the process
+/// ends, however it ends) and writes the process id into it: a second server on the same
+/// directory would replay and checkpoint over the first one's files.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<fs::File, StorageError> {
+    use std::io::{Read, Seek, Write};
+    let path = data_dir.join("LOCK");
+    let mut file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(StorageError::DataDirInUse {
+                path: data_dir.display().to_string(),
+                holder: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                },
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(StorageError::io(&path, e)),
+    }
+    let write_pid = |file: &mut fs::File| -> std::io::Result<()> {
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}", std::process::id())
+    };
+    write_pid(&mut file).map_err(|e| StorageError::io(&path, e))?;
+    Ok(file)
 }
 
 impl Engine {
@@ -80,6 +121,7 @@ impl Engine {
         ] {
             fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
         }
+        let lock = lock_data_dir(&config.data_dir)?;
         let mut catalog = Catalog::default();
         let mut tables: HashMap<TableId, Arc<TableStore>> = HashMap::new();
         let mut last_ts = 0u64;
@@ -153,6 +195,7 @@ impl Engine {
         }
         let wal = Wal::open(&wal_dir, recovered.end_lsn, last_ts, config.fsync)?;
         let engine = Arc::new(Engine {
+            _lock: lock,
             catalog: RwLock::new(Arc::new(catalog)),
             tables: RwLock::new(tables),
             sequences: RwLock::new(HashMap::new()),

@@ -57,6 +57,8 @@ pub enum StorageError {
         path: String,
         source: std::io::Error,
     },
+    #[error("data directory \"{path}\" is in use by another Basalt server{holder}")]
+    DataDirInUse { path: String, holder: String },
     #[error("corrupt data: {0}")]
     Corrupt(String),
     #[error("internal storage error: {0}")]
