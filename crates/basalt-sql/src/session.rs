@@ -309,7 +309,8 @@ impl Session {
         let state = crate::subquery::with_planner(
             datafusion::execution::session_state::SessionStateBuilder::new()
                 .with_config(config)
-                .with_default_features(),
+                .with_default_features()
+                .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits)),
         )
         .build();
         let ctx = SessionContext::new_with_state(state);

@@ -613,6 +613,24 @@ impl Segment {
             .decode()
     }
 
+    /// The values of the column at `pos` in the rows at `rows` (positions in the segment),
+    /// decoding only those rows.
+    pub fn column_rows(&self, pos: usize, rows: &UInt32Array) -> Result<ArrayRef, ArrowError> {
+        self.columns
+            .get(pos)
+            .ok_or_else(|| ArrowError::InvalidArgumentError(format!("no column {pos}")))?
+            .decode_rows(rows)
+    }
+
+    /// The column at `pos` as 16-bit codes into its distinct values, when it is stored
+    /// that way: a predicate on it can be evaluated once per distinct value.
+    pub fn dictionary(&self, pos: usize) -> Option<&DictionaryArray<UInt16Type>> {
+        match self.columns.get(pos)? {
+            Encoded::Dict(d) => d.as_any().downcast_ref::<DictionaryArray<UInt16Type>>(),
+            _ => None,
+        }
+    }
+
     pub fn zone(&self, pos: usize) -> Option<&Zone> {
         self.zones.get(pos)?.as_ref()
     }
@@ -742,38 +760,80 @@ impl Encoded {
                 len,
                 words,
                 nulls,
+            } => integer_array(ty, unpack(words, *base, *bits, *len), nulls.clone()),
+        }
+    }
+
+    /// The values at `rows` only: dictionary codes are taken before the strings are built,
+    /// bit-packed values are unpacked one by one.
+    fn decode_rows(&self, rows: &UInt32Array) -> Result<ArrayRef, ArrowError> {
+        match self {
+            Encoded::Absent => Err(ArrowError::InvalidArgumentError(
+                "column was dropped".into(),
+            )),
+            Encoded::Plain(a) => compute::take(a.as_ref(), rows, None),
+            Encoded::Dict(d) => {
+                compute::cast(&compute::take(d.as_ref(), rows, None)?, &DataType::Utf8)
+            }
+            Encoded::Runs { values, ends } => {
+                let runs: UInt32Array = rows
+                    .values()
+                    .iter()
+                    .map(|&p| ends.partition_point(|&e| e <= p) as u32)
+                    .collect();
+                compute::take(values.as_ref(), &runs, None)
+            }
+            Encoded::Packed {
+                ty,
+                base,
+                bits,
+                words,
+                nulls,
+                ..
             } => {
-                let values = unpack(words, *base, *bits, *len);
-                let nulls = nulls.clone();
-                Ok(match ty {
-                    DataType::Int16 => Arc::new(Int16Array::new(
-                        values.iter().map(|&v| v as i16).collect(),
-                        nulls,
-                    )),
-                    DataType::Int32 => Arc::new(Int32Array::new(
-                        values.iter().map(|&v| v as i32).collect(),
-                        nulls,
-                    )),
-                    DataType::Date32 => Arc::new(Date32Array::new(
-                        values.iter().map(|&v| v as i32).collect(),
-                        nulls,
-                    )),
-                    DataType::Int64 => Arc::new(Int64Array::new(values.into(), nulls)),
-                    DataType::Timestamp(_, tz) => Arc::new(
-                        TimestampMicrosecondArray::new(values.into(), nulls)
-                            .with_timezone_opt(tz.clone()),
-                    ),
-                    DataType::Decimal128(p, s) => Arc::new(
-                        Decimal128Array::new(values.iter().map(|&v| v as i128).collect(), nulls)
-                            .with_precision_and_scale(*p, *s)?,
-                    ),
-                    other => {
-                        return Err(ArrowError::NotYetImplemented(format!("bit-packed {other}")))
-                    }
-                })
+                let values = rows
+                    .values()
+                    .iter()
+                    .map(|&p| unpack_one(words, *base, *bits, p as usize))
+                    .collect();
+                let nulls = nulls.as_ref().map(|n| {
+                    NullBuffer::from_iter(rows.values().iter().map(|&p| n.is_valid(p as usize)))
+                });
+                integer_array(ty, values, nulls)
             }
         }
     }
+}
+
+/// An Arrow array of type `ty` (integer-like) holding `values`.
+fn integer_array(
+    ty: &DataType,
+    values: Vec<i64>,
+    nulls: Option<NullBuffer>,
+) -> Result<ArrayRef, ArrowError> {
+    Ok(match ty {
+        DataType::Int16 => Arc::new(Int16Array::new(
+            values.iter().map(|&v| v as i16).collect(),
+            nulls,
+        )),
+        DataType::Int32 => Arc::new(Int32Array::new(
+            values.iter().map(|&v| v as i32).collect(),
+            nulls,
+        )),
+        DataType::Date32 => Arc::new(Date32Array::new(
+            values.iter().map(|&v| v as i32).collect(),
+            nulls,
+        )),
+        DataType::Int64 => Arc::new(Int64Array::new(values.into(), nulls)),
+        DataType::Timestamp(_, tz) => Arc::new(
+            TimestampMicrosecondArray::new(values.into(), nulls).with_timezone_opt(tz.clone()),
+        ),
+        DataType::Decimal128(p, s) => Arc::new(
+            Decimal128Array::new(values.iter().map(|&v| v as i128).collect(), nulls)
+                .with_precision_and_scale(*p, *s)?,
+        ),
+        other => return Err(ArrowError::NotYetImplemented(format!("bit-packed {other}"))),
+    })
 }
 
 fn native_bits(ty: &DataType) -> u8 {
@@ -835,22 +895,24 @@ fn pack(values: &[i64], base: i64, bits: u8, valid: impl Fn(usize) -> bool) -> V
 }
 
 fn unpack(words: &[u64], base: i64, bits: u8, len: usize) -> Vec<i64> {
+    (0..len).map(|i| unpack_one(words, base, bits, i)).collect()
+}
+
+/// The value at row `i` of a bit-packed column.
+#[inline]
+fn unpack_one(words: &[u64], base: i64, bits: u8, i: usize) -> i64 {
     if bits == 0 {
-        return vec![base; len];
+        return base;
     }
     let bits = bits as usize;
     let mask = (1u64 << bits) - 1;
-    (0..len)
-        .map(|i| {
-            let bit = i * bits;
-            let (w, o) = (bit / 64, bit % 64);
-            let mut v = words[w] >> o;
-            if o + bits > 64 {
-                v |= words[w + 1] << (64 - o);
-            }
-            base.wrapping_add((v & mask) as i64)
-        })
-        .collect()
+    let bit = i * bits;
+    let (w, o) = (bit / 64, bit % 64);
+    let mut v = words[w] >> o;
+    if o + bits > 64 {
+        v |= words[w + 1] << (64 - o);
+    }
+    base.wrapping_add((v & mask) as i64)
 }
 
 /// Where each run of equal values ends (exclusive), for integer-like and string columns;
