@@ -24,7 +24,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::common::{Result as DfResult, ScalarValue, Statistics};
+use datafusion::common::{ColumnStatistics, Result as DfResult, ScalarValue, Statistics};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
@@ -648,6 +648,13 @@ impl ExecutionPlan for ColumnScanExec {
         let mut stats = Statistics::new_unknown(&self.schema);
         if partition.is_none() {
             stats.num_rows = Precision::Inexact(self.scan.estimate);
+            // Value ranges from the zone maps, when the segments hold every row: the join
+            // planner estimates join sizes from them (and so which side to build on).
+            if self.source.delta.is_empty() && self.scan.own_rows.is_empty() {
+                for (col, &pos) in self.scan.columns.iter().enumerate() {
+                    stats.column_statistics[col] = zone_statistics(&self.source.segments, pos);
+                }
+            }
         }
         Ok(Arc::new(stats))
     }
@@ -912,6 +919,31 @@ impl SegmentReader {
             &options,
         )?)
     }
+}
+
+/// The smallest and largest value and the null count of a column over `segments`, all
+/// inexact (the zones also count rows later deleted).
+fn zone_statistics(segments: &[Arc<Segment>], pos: usize) -> ColumnStatistics {
+    let mut stats = ColumnStatistics::new_unknown();
+    let (mut min, mut max, mut nulls) = (None::<ScalarValue>, None::<ScalarValue>, 0);
+    for seg in segments {
+        let Some(zone) = seg.zone(pos) else {
+            return stats;
+        };
+        if min.as_ref().is_none_or(|m| zone.min < *m) {
+            min = Some(zone.min.clone());
+        }
+        if max.as_ref().is_none_or(|m| zone.max > *m) {
+            max = Some(zone.max.clone());
+        }
+        nulls += zone.nulls;
+    }
+    if let (Some(min), Some(max)) = (min, max) {
+        stats.min_value = Precision::Inexact(min);
+        stats.max_value = Precision::Inexact(max);
+        stats.null_count = Precision::Inexact(nulls);
+    }
+    stats
 }
 
 /// A predicate's result as a filter mask: NULL counts as false.
