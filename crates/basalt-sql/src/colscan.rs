@@ -462,6 +462,14 @@ struct Conjunct {
 }
 
 impl Conjunct {
+    /// Which of `n` rows, given as the values of `columns`, satisfy the conjunct (NULL is
+    /// false).
+    fn mask(&self, arrays: Vec<ArrayRef>, n: usize) -> DfResult<BooleanArray> {
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        let input = RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options)?;
+        truth(self.expr.evaluate(&input)?.into_array(n)?)
+    }
+
     fn compile(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef) -> DfResult<Conjunct> {
         use datafusion::arrow::datatypes::Schema;
         let mut columns: Vec<usize> = datafusion::physical_expr::utils::collect_columns(expr)
@@ -809,10 +817,7 @@ impl SegmentReader {
                         };
                         arrays.push(a);
                     }
-                    let options = RecordBatchOptions::new().with_row_count(Some(n));
-                    let batch =
-                        RecordBatch::try_new_with_options(Arc::clone(&c.schema), arrays, &options)?;
-                    truth(c.expr.evaluate(&batch)?.into_array(n)?)?
+                    c.mask(arrays, n)?
                 }
             };
             if mask.true_count() == n {
@@ -854,9 +859,7 @@ impl SegmentReader {
                 .iter()
                 .map(|&col| Arc::clone(batch.column(col)))
                 .collect();
-            let options = RecordBatchOptions::new().with_row_count(Some(n));
-            let input = RecordBatch::try_new_with_options(Arc::clone(&c.schema), arrays, &options)?;
-            let mask = truth(c.expr.evaluate(&input)?.into_array(n)?)?;
+            let mask = c.mask(arrays, n)?;
             if mask.true_count() < n {
                 batch = filter_record_batch(&batch, &mask)?;
             }
@@ -887,8 +890,7 @@ impl SegmentReader {
         ])
         .ok()?;
         let distinct = with_null.len();
-        let batch = RecordBatch::try_new(Arc::clone(&c.schema), vec![with_null]).ok()?;
-        let hits = truth(c.expr.evaluate(&batch).ok()?.into_array(distinct).ok()?).ok()?;
+        let hits = c.mask(vec![with_null], distinct).ok()?;
         let null_code = distinct - 1;
         let keys = dict.keys();
         let hit = |p: usize| {
