@@ -15,6 +15,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, Decimal128Array, Float64Array, StringArray};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::kernels::numeric as kernels;
 use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::DataType;
@@ -243,7 +244,20 @@ fn decimals(array: &ArrayRef) -> DfResult<&Decimal128Array> {
 }
 
 fn has_special(array: &ArrayRef) -> DfResult<bool> {
-    Ok(decimals(array)?.values().iter().any(|v| is_special(*v)))
+    let d = decimals(array)?;
+    Ok(magnitude(d) > MAX_FINITE as u128 && d.values().iter().any(|v| is_special(*v)))
+}
+
+/// A power of two at or above the magnitude of every stored value, null slots included (so
+/// it may be larger than any valid value's, never smaller). It exceeds [`MAX_FINITE`]
+/// whenever a special value may be present. One pass of bitwise operations that the
+/// compiler vectorizes: each value's bits, sign folded away, are or-ed together.
+fn magnitude(array: &Decimal128Array) -> u128 {
+    let bits = array
+        .values()
+        .iter()
+        .fold(0u128, |acc, v| acc | (v ^ (v >> 127)) as u128);
+    1u128 << (128 - bits.leading_zeros()).min(127)
 }
 
 /// Converts numbers between numeric types and to or from floating point, keeping the
@@ -257,7 +271,7 @@ pub fn convert(array: &ArrayRef, target: &DataType) -> SqlResult<ArrayRef> {
     match (array.data_type(), target) {
         (DataType::Decimal128(_, _), DataType::Decimal128(p, s)) => {
             let a = decimals(array)?;
-            if !a.values().iter().any(|v| is_special(*v)) {
+            if magnitude(a) <= MAX_FINITE as u128 {
                 return cast_with_options(array, target, &options)
                     .map_err(|_| overflow_of(target, false));
             }
@@ -469,12 +483,15 @@ impl NumericOp {
             (_, [a, b]) => (a, b),
             _ => return Err(SqlError::Internal("numeric_op arguments".into())),
         };
+        let (da, db) = (decimals(a)?, decimals(b)?);
+        if let Some(out) = self.bounded(da, db) {
+            return Ok(out);
+        }
         let special = has_special(a)? || (self.op != ArithOp::Neg && has_special(b)?);
         if !special {
             return self.kernel(a, b);
         }
         // Compute the finite rows with the special ones held at 0 / 1, then patch those.
-        let (da, db) = (decimals(a)?, decimals(b)?);
         let rows: Vec<bool> = (0..da.len())
             .map(|i| {
                 let sa = da.is_valid(i) && is_special(da.value(i));
@@ -518,6 +535,78 @@ impl NumericOp {
             })
             .collect::<SqlResult<Decimal128Array>>()?;
         Ok(Arc::new(out.with_data_type(self.result.clone())))
+    }
+
+    /// The operator without per-value overflow checks, where the operands' magnitudes prove
+    /// that no result can leave the result type's precision (and so that no operand is a
+    /// special value): the common case of prices times rates, which the checked kernels
+    /// spend most of their time on. `None` where that is not proven, or for division and
+    /// remainder, which go through [`NumericOp::kernel`].
+    fn bounded(&self, a: &Decimal128Array, b: &Decimal128Array) -> Option<ArrayRef> {
+        let (
+            DataType::Decimal128(_, sa),
+            DataType::Decimal128(_, sb),
+            DataType::Decimal128(pr, sr),
+        ) = (a.data_type(), b.data_type(), &self.result)
+        else {
+            return None;
+        };
+        let (sa, sb, sr) = (
+            u32::try_from(*sa).ok()?,
+            u32::try_from(*sb).ok()?,
+            u32::try_from(*sr).ok()?,
+        );
+        let limit = 10u128.checked_pow(u32::from(*pr))? - 1;
+        let ma = magnitude(a);
+        let values: Vec<i128> = match self.op {
+            ArithOp::Neg => {
+                if sr != sa || ma > limit {
+                    return None;
+                }
+                a.values().iter().map(|x| x.wrapping_neg()).collect()
+            }
+            ArithOp::Mul => {
+                if sr != sa + sb || ma.checked_mul(magnitude(b))? > limit {
+                    return None;
+                }
+                a.values()
+                    .iter()
+                    .zip(b.values().iter())
+                    .map(|(x, y)| x.wrapping_mul(*y))
+                    .collect()
+            }
+            ArithOp::Add | ArithOp::Sub => {
+                if sr != sa.max(sb) {
+                    return None;
+                }
+                let fa = 10i128.checked_pow(sr - sa)?;
+                let fb = 10i128.checked_pow(sr - sb)?;
+                let bound = ma
+                    .checked_mul(fa.unsigned_abs())?
+                    .checked_add(magnitude(b).checked_mul(fb.unsigned_abs())?)?;
+                if bound > limit {
+                    return None;
+                }
+                let pairs = a.values().iter().zip(b.values().iter());
+                if self.op == ArithOp::Add {
+                    pairs
+                        .map(|(x, y)| x.wrapping_mul(fa).wrapping_add(y.wrapping_mul(fb)))
+                        .collect()
+                } else {
+                    pairs
+                        .map(|(x, y)| x.wrapping_mul(fa).wrapping_sub(y.wrapping_mul(fb)))
+                        .collect()
+                }
+            }
+            ArithOp::Div | ArithOp::Mod => return None,
+        };
+        let nulls = if self.op == ArithOp::Neg {
+            a.nulls().cloned()
+        } else {
+            NullBuffer::union(a.nulls(), b.nulls())
+        };
+        let out = Decimal128Array::new(values.into(), nulls).with_data_type(self.result.clone());
+        Some(Arc::new(out))
     }
 
     /// The operator on finite values, with Arrow's checked kernels (an overflow is an error,
@@ -666,6 +755,9 @@ impl ScalarUDFImpl for NumericFinite {
             ColumnarValue::Scalar(_) => {}
             ColumnarValue::Array(a) => {
                 let d = decimals(a)?;
+                if magnitude(d) <= MAX_FINITE as u128 {
+                    return Ok(args.args[0].clone());
+                }
                 for i in 0..d.len() {
                     if d.is_valid(i) {
                         check(d.value(i))?;
@@ -941,6 +1033,65 @@ mod tests {
         assert_eq!(text(NAN, 2), "NaN");
         assert_eq!(text(-5, 2), "-0.05");
         assert_eq!(text(12345, 0), "12345");
+    }
+
+    #[test]
+    fn unchecked_arithmetic_agrees_with_the_checked_kernels_where_it_applies() {
+        let dec = |v: Vec<Option<i128>>, p: u8, s: i8| -> ArrayRef {
+            Arc::new(
+                Decimal128Array::from(v)
+                    .with_precision_and_scale(p, s)
+                    .unwrap(),
+            )
+        };
+        let a = dec(
+            vec![Some(123_45), None, Some(-99_99), Some(0), Some(7)],
+            15,
+            2,
+        );
+        let b = dec(vec![Some(6), Some(1), None, Some(-10), Some(999)], 15, 3);
+        let cases = [
+            (ArithOp::Add, DataType::Decimal128(17, 3)),
+            (ArithOp::Sub, DataType::Decimal128(17, 3)),
+            (ArithOp::Mul, DataType::Decimal128(31, 5)),
+            (ArithOp::Neg, DataType::Decimal128(15, 2)),
+        ];
+        for (op, result) in cases {
+            let f = NumericOp {
+                op,
+                result,
+                signature: Signature::any(2, Volatility::Immutable),
+            };
+            let b = if op == ArithOp::Neg { &a } else { &b };
+            let fast = f.bounded(decimals(&a).unwrap(), decimals(b).unwrap());
+            let fast = fast.unwrap_or_else(|| panic!("{op:?} is bounded"));
+            let checked = f.kernel(&a, b).unwrap();
+            assert_eq!(&fast, &checked, "{op:?}");
+        }
+        // A product that could leave the precision, and a special value, take the checked path.
+        let big = dec(vec![Some(10i128.pow(20)), Some(1)], 38, 0);
+        let nan = dec(vec![Some(NAN), Some(1)], 38, 0);
+        let mul = NumericOp {
+            op: ArithOp::Mul,
+            result: DataType::Decimal128(38, 0),
+            signature: Signature::any(2, Volatility::Immutable),
+        };
+        assert!(mul
+            .bounded(decimals(&big).unwrap(), decimals(&big).unwrap())
+            .is_none());
+        assert!(mul
+            .bounded(decimals(&nan).unwrap(), decimals(&big).unwrap())
+            .is_none());
+        assert!(mul.compute(&[big.clone(), big]).is_err());
+        // The largest finite values are numbers, not special values, on every path.
+        let top = dec(vec![Some(MAX_FINITE), Some(-MAX_FINITE)], 38, 0);
+        assert!(!has_special(&top).unwrap());
+        assert_eq!(
+            mul.compute(&[Arc::clone(&top), dec(vec![Some(1), Some(1)], 38, 0)])
+                .unwrap()
+                .as_ref(),
+            top.as_ref()
+        );
     }
 
     #[test]
