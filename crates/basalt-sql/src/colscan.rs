@@ -901,7 +901,16 @@ impl SegmentReader {
                 Some(r) => seg.column_rows(pos, r)?,
             })
         };
+        // The cheap conjuncts' combined mask over `rows`, applied only before a column is
+        // decoded or a costly conjunct runs: comparisons cannot fail, so running them on rows
+        // an earlier one rejects is safe, and cheaper than narrowing the arrays each time.
+        let mut pending: Option<BooleanArray> = None;
         for c in self.conjuncts.iter() {
+            if c.costly || c.columns.iter().any(|col| !decoded.contains_key(col)) {
+                if let Some(p) = pending.take() {
+                    narrow(&p, &mut rows, &mut decoded)?;
+                }
+            }
             let n = rows.as_ref().map_or(seg.rows, |r| r.len());
             if n == 0 {
                 break;
@@ -931,13 +940,17 @@ impl SegmentReader {
                     }
                 }
             };
-            if mask.true_count() == n {
-                continue;
+            if c.costly {
+                narrow(&mask, &mut rows, &mut decoded)?;
+            } else {
+                pending = Some(match pending {
+                    None => mask,
+                    Some(p) => compute::and(&p, &mask)?,
+                });
             }
-            rows = Some(positions(&mask, rows.as_ref()));
-            for a in decoded.values_mut() {
-                *a = compute::filter(a.as_ref(), &mask)?;
-            }
+        }
+        if let Some(p) = pending.take() {
+            narrow(&p, &mut rows, &mut decoded)?;
         }
         let n = rows.as_ref().map_or(seg.rows, |r| r.len());
         let arrays = (0..self.scan.columns.len())
@@ -1130,13 +1143,34 @@ fn truth(result: ArrayRef) -> DfResult<BooleanArray> {
     })
 }
 
+/// Keeps the rows `mask` selects among `rows` (all of a segment's rows when `None`), and
+/// the values decoded at them.
+fn narrow(
+    mask: &BooleanArray,
+    rows: &mut Option<UInt32Array>,
+    decoded: &mut HashMap<usize, ArrayRef>,
+) -> DfResult<()> {
+    if mask.true_count() == mask.len() {
+        return Ok(());
+    }
+    *rows = Some(positions(mask, rows.as_ref()));
+    for a in decoded.values_mut() {
+        *a = compute::filter(a.as_ref(), mask)?;
+    }
+    Ok(())
+}
+
 /// The positions `mask` keeps: of `rows` when given, else of 0, 1, 2, ….
 fn positions(mask: &BooleanArray, rows: Option<&UInt32Array>) -> UInt32Array {
-    let kept = mask.values().set_indices();
+    let mut out = Vec::with_capacity(mask.true_count());
     match rows {
-        None => kept.map(|i| i as u32).collect(),
-        Some(r) => kept.map(|i| r.value(i)).collect(),
+        None => out.extend(mask.values().set_indices_u32()),
+        Some(r) => {
+            let r = r.values();
+            out.extend(mask.values().set_indices().map(|i| r[i]));
+        }
     }
+    UInt32Array::from(out)
 }
 
 /// Downcast helper for EXPLAIN consumers and tests.

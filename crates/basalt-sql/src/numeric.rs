@@ -1045,7 +1045,7 @@ mod tests {
             )
         };
         let a = dec(
-            vec![Some(123_45), None, Some(-99_99), Some(0), Some(7)],
+            vec![Some(12_345), None, Some(-9_999), Some(0), Some(7)],
             15,
             2,
         );

@@ -760,7 +760,14 @@ impl Encoded {
                 len,
                 words,
                 nulls,
-            } => integer_array(ty, unpack(words, *base, *bits, *len), nulls.clone()),
+            } => {
+                // Copied into locals, so the loop keeps them in registers rather than
+                // reloading them through references after every store.
+                let (words, base, bits) = (words.as_slice(), *base, *bits);
+                packed_array(ty, *len, nulls.clone(), move |i| {
+                    unpack_one(words, base, bits, i)
+                })
+            }
         }
     }
 
@@ -789,15 +796,14 @@ impl Encoded {
                 nulls,
                 ..
             } => {
-                let values = rows
-                    .values()
-                    .iter()
-                    .map(|&p| unpack_one(words, *base, *bits, p as usize))
-                    .collect();
-                let nulls = nulls.as_ref().map(|n| {
-                    NullBuffer::from_iter(rows.values().iter().map(|&p| n.is_valid(p as usize)))
-                });
-                integer_array(ty, values, nulls)
+                let rows = rows.values();
+                let nulls = nulls
+                    .as_ref()
+                    .map(|n| NullBuffer::from_iter(rows.iter().map(|&p| n.is_valid(p as usize))));
+                let (words, base, bits) = (words.as_slice(), *base, *bits);
+                packed_array(ty, rows.len(), nulls, move |i| {
+                    unpack_one(words, base, bits, rows[i] as usize)
+                })
             }
         }
     }
@@ -871,30 +877,37 @@ fn dict_strings(d: &ArrayRef, rows: Option<&UInt32Array>) -> Result<ArrayRef, Ar
     )?))
 }
 
-fn integer_array(
+/// An array of `ty` with the `n` values `at(0)`, `at(1)`, …, built in one pass in the
+/// type's own width.
+fn packed_array(
     ty: &DataType,
-    values: Vec<i64>,
+    n: usize,
     nulls: Option<NullBuffer>,
+    at: impl Fn(usize) -> i64 + Copy,
 ) -> Result<ArrayRef, ArrowError> {
+    // A plain loop over by-value closures: what they capture stays in registers.
+    fn build<T: datafusion::arrow::datatypes::ArrowNativeType>(
+        n: usize,
+        at: impl Fn(usize) -> i64,
+        cast: impl Fn(i64) -> T,
+    ) -> datafusion::arrow::buffer::ScalarBuffer<T> {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            out.push(cast(at(i)));
+        }
+        out.into()
+    }
     Ok(match ty {
-        DataType::Int16 => Arc::new(Int16Array::new(
-            values.iter().map(|&v| v as i16).collect(),
-            nulls,
-        )),
-        DataType::Int32 => Arc::new(Int32Array::new(
-            values.iter().map(|&v| v as i32).collect(),
-            nulls,
-        )),
-        DataType::Date32 => Arc::new(Date32Array::new(
-            values.iter().map(|&v| v as i32).collect(),
-            nulls,
-        )),
-        DataType::Int64 => Arc::new(Int64Array::new(values.into(), nulls)),
+        DataType::Int16 => Arc::new(Int16Array::new(build(n, at, |v| v as i16), nulls)),
+        DataType::Int32 => Arc::new(Int32Array::new(build(n, at, |v| v as i32), nulls)),
+        DataType::Date32 => Arc::new(Date32Array::new(build(n, at, |v| v as i32), nulls)),
+        DataType::Int64 => Arc::new(Int64Array::new(build(n, at, |v| v), nulls)),
         DataType::Timestamp(_, tz) => Arc::new(
-            TimestampMicrosecondArray::new(values.into(), nulls).with_timezone_opt(tz.clone()),
+            TimestampMicrosecondArray::new(build(n, at, |v| v), nulls)
+                .with_timezone_opt(tz.clone()),
         ),
         DataType::Decimal128(p, s) => Arc::new(
-            Decimal128Array::new(values.iter().map(|&v| v as i128).collect(), nulls)
+            Decimal128Array::new(build(n, at, i128::from), nulls)
                 .with_precision_and_scale(*p, *s)?,
         ),
         other => return Err(ArrowError::NotYetImplemented(format!("bit-packed {other}"))),
@@ -942,7 +955,8 @@ fn pack(values: &[i64], base: i64, bits: u8, valid: impl Fn(usize) -> bool) -> V
         return Vec::new();
     }
     let bits = bits as usize;
-    let mut words = vec![0u64; (values.len() * bits).div_ceil(64)];
+    // One spare word, so that every value can be read as two whole words.
+    let mut words = vec![0u64; (values.len() * bits).div_ceil(64) + 1];
     for (i, &v) in values.iter().enumerate() {
         let offset = if valid(i) {
             v.wrapping_sub(base) as u64
@@ -959,25 +973,23 @@ fn pack(values: &[i64], base: i64, bits: u8, valid: impl Fn(usize) -> bool) -> V
     words
 }
 
+#[cfg(test)]
 fn unpack(words: &[u64], base: i64, bits: u8, len: usize) -> Vec<i64> {
     (0..len).map(|i| unpack_one(words, base, bits, i)).collect()
 }
 
-/// The value at row `i` of a bit-packed column.
+/// The value at row `i` of a bit-packed column: the bits from its first word, or-ed with
+/// those from the next word (none when the value ends in the first), without a branch.
 #[inline]
 fn unpack_one(words: &[u64], base: i64, bits: u8, i: usize) -> i64 {
-    if bits == 0 {
-        return base;
-    }
-    let bits = bits as usize;
-    let mask = (1u64 << bits) - 1;
+    let bits = usize::from(bits.min(63));
     let bit = i * bits;
     let (w, o) = (bit / 64, bit % 64);
-    let mut v = words[w] >> o;
-    if o + bits > 64 {
-        v |= words[w + 1] << (64 - o);
-    }
-    base.wrapping_add((v & mask) as i64)
+    let lo = words.get(w).copied().unwrap_or(0);
+    let hi = words.get(w + 1).copied().unwrap_or(0);
+    // `hi << (64 - o)`, which is 0 at o = 0 rather than a shift by the full width.
+    let v = (lo >> o) | ((hi << 1) << (63 - o));
+    base.wrapping_add((v & ((1u64 << bits) - 1)) as i64)
 }
 
 /// Where each run of equal values ends (exclusive), for integer-like and string columns;
