@@ -18,6 +18,7 @@ use basalt_storage::{Engine, Key, TableDef, Transaction};
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::{self, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -479,7 +480,7 @@ const VALUE_TABLE_MAX: u64 = 1 << 22;
 /// per row (TPC-H q17 evaluates one over `l_partkey`, 200,000 values in 6 million rows).
 struct ValueTable {
     min: i64,
-    hits: datafusion::arrow::buffer::BooleanBuffer,
+    hits: BooleanBuffer,
     null_hit: bool,
 }
 
@@ -506,7 +507,7 @@ impl ValueTable {
         let width = self.hits.len() as u64;
         let values = a.values();
         let mut outside = false;
-        let bits = datafusion::arrow::buffer::BooleanBuffer::collect_bool(a.len(), |i| {
+        let bits = BooleanBuffer::collect_bool(a.len(), |i| {
             let at = wide(values[i]).wrapping_sub(self.min) as u64;
             let inside = at < width;
             outside |= !inside && a.is_valid(i);
@@ -570,6 +571,21 @@ impl Conjunct {
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         let input = RecordBatch::try_new_with_options(Arc::clone(&self.schema), arrays, &options)?;
         truth(self.expr.evaluate(&input)?.into_array(n)?)
+    }
+
+    /// The conjunct of one column evaluated once for each of `values` and once for NULL:
+    /// whether each value satisfies it, and whether NULL does. `None` when the evaluation
+    /// fails, which must not fail the scan when no row holds the failing value: the rows then
+    /// evaluate it themselves.
+    fn per_value_hits(&self, values: &ArrayRef) -> Option<(BooleanBuffer, bool)> {
+        let with_null = compute::concat(&[
+            values.as_ref(),
+            datafusion::arrow::array::new_null_array(values.data_type(), 1).as_ref(),
+        ])
+        .ok()?;
+        let n = values.len();
+        let hits = self.mask(vec![with_null], n + 1).ok()?;
+        Some((hits.values().slice(0, n), hits.value(n)))
     }
 
     fn compile(expr: &Arc<dyn PhysicalExpr>, schema: &SchemaRef) -> DfResult<Conjunct> {
@@ -1007,23 +1023,14 @@ impl SegmentReader {
             return None;
         }
         let dict = seg.dictionary(self.scan.columns[*col])?;
-        let values = dict.values();
-        let with_null = compute::concat(&[
-            values.as_ref(),
-            datafusion::arrow::array::new_null_array(values.data_type(), 1).as_ref(),
-        ])
-        .ok()?;
-        let distinct = with_null.len();
-        let hits = c.mask(vec![with_null], distinct).ok()?;
-        let null_code = distinct - 1;
+        let (hits, null_hit) = c.per_value_hits(dict.values())?;
         let keys = dict.keys();
         let hit = |p: usize| {
-            let code = if keys.is_valid(p) {
-                keys.value(p) as usize
+            if keys.is_valid(p) {
+                hits.value(keys.value(p) as usize)
             } else {
-                null_code
-            };
-            hits.value(code)
+                null_hit
+            }
         };
         Some(match rows {
             None => (0..seg.rows).map(|p| Some(hit(p))).collect(),
@@ -1064,28 +1071,20 @@ impl SegmentReader {
         if width > VALUE_TABLE_MAX || width > rows as u64 / 4 {
             return None;
         }
-        let range = (min..=max).map(Some).chain([None]);
-        // Each value converts back, as it lies between two values of the column's type.
+        let range = min..=max;
+        // Each value converts, as it lies between two values of the column's type.
         let values: ArrayRef = match c.schema.field(0).data_type() {
-            DataType::Int16 => Arc::new(Int16Array::from_iter(
-                range.map(|v| v.and_then(|v| i16::try_from(v).ok())),
-            )),
-            DataType::Int32 => Arc::new(Int32Array::from_iter(
-                range.map(|v| v.and_then(|v| i32::try_from(v).ok())),
-            )),
-            DataType::Date32 => Arc::new(Date32Array::from_iter(
-                range.map(|v| v.and_then(|v| i32::try_from(v).ok())),
-            )),
-            DataType::Int64 => Arc::new(Int64Array::from_iter(range)),
+            DataType::Int16 => Arc::new(Int16Array::from_iter_values(range.map(|v| v as i16))),
+            DataType::Int32 => Arc::new(Int32Array::from_iter_values(range.map(|v| v as i32))),
+            DataType::Date32 => Arc::new(Date32Array::from_iter_values(range.map(|v| v as i32))),
+            DataType::Int64 => Arc::new(Int64Array::from_iter_values(range)),
             _ => return None,
         };
-        let n = values.len();
-        // An error on a value no row may hold must not fail the scan: the rows evaluate it.
-        let hits = c.mask(vec![values], n).ok()?;
+        let (hits, null_hit) = c.per_value_hits(&values)?;
         Some(ValueTable {
             min,
-            hits: hits.values().slice(0, n - 1),
-            null_hit: hits.value(n - 1),
+            hits,
+            null_hit,
         })
     }
 

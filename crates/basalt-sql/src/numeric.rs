@@ -587,16 +587,13 @@ impl NumericOp {
                 if bound > limit {
                     return None;
                 }
-                let pairs = a.values().iter().zip(b.values().iter());
-                if self.op == ArithOp::Add {
-                    pairs
-                        .map(|(x, y)| x.wrapping_mul(fa).wrapping_add(y.wrapping_mul(fb)))
-                        .collect()
-                } else {
-                    pairs
-                        .map(|(x, y)| x.wrapping_mul(fa).wrapping_sub(y.wrapping_mul(fb)))
-                        .collect()
-                }
+                // a - b is a + (-b): the second operand's scale factor carries the sign.
+                let fb = if self.op == ArithOp::Sub { -fb } else { fb };
+                a.values()
+                    .iter()
+                    .zip(b.values().iter())
+                    .map(|(x, y)| x.wrapping_mul(fa).wrapping_add(y.wrapping_mul(fb)))
+                    .collect()
             }
             ArithOp::Div | ArithOp::Mod => return None,
         };
