@@ -36,6 +36,7 @@ pub mod provider;
 pub mod regexp;
 pub mod rewrite;
 pub mod session;
+pub mod shared;
 pub mod subquery;
 pub mod temp;
 pub mod types;

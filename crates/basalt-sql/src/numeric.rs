@@ -21,7 +21,7 @@ use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, Result as DfResult};
+use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::expr::{AggregateFunction, Cast, ScalarFunction, WindowFunction};
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
@@ -253,11 +253,23 @@ fn has_special(array: &ArrayRef) -> DfResult<bool> {
 /// whenever a special value may be present. One pass of bitwise operations that the
 /// compiler vectorizes: each value's bits, sign folded away, are or-ed together.
 fn magnitude(array: &Decimal128Array) -> u128 {
-    let bits = array
-        .values()
-        .iter()
-        .fold(0u128, |acc, v| acc | (v ^ (v >> 127)) as u128);
-    1u128 << (128 - bits.leading_zeros()).min(127)
+    // On the two 64-bit halves, which the compiler vectorizes (128-bit shifts it does not).
+    let (lo, hi) = array.values().iter().fold((0u64, 0u64), |(lo, hi), &v| {
+        let high = (v >> 64) as u64;
+        let sign = ((high as i64) >> 63) as u64;
+        (lo | (v as u64 ^ sign), hi | (high ^ sign))
+    });
+    let bits = if hi != 0 {
+        128 - hi.leading_zeros()
+    } else {
+        64 - lo.leading_zeros()
+    };
+    1u128 << bits.min(127)
+}
+
+/// [`magnitude`] of one value.
+fn magnitude_of(v: i128) -> u128 {
+    1u128 << (128 - ((v ^ (v >> 127)) as u128).leading_zeros()).min(127)
 }
 
 /// Converts numbers between numeric types and to or from floating point, keeping the
@@ -470,9 +482,68 @@ impl ScalarUDFImpl for NumericOp {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let scalar = crate::functions::all_scalar(&args.args);
+        if !scalar {
+            if let Some(out) = self.bounded(&args.args) {
+                return Ok(ColumnarValue::Array(out));
+            }
+        }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let out = self.compute(&arrays).map_err(SqlError::into_datafusion)?;
         crate::functions::columnar_result(out, scalar)
+    }
+}
+
+/// One operand of [`NumericOp::bounded`]: a column, or one non-NULL value for every row.
+#[derive(Clone)]
+struct Operand<'a> {
+    values: Values<'a>,
+    data_type: DataType,
+}
+
+#[derive(Clone)]
+enum Values<'a> {
+    Column(&'a Decimal128Array),
+    Same(i128),
+}
+
+impl<'a> Operand<'a> {
+    fn of(arg: &'a ColumnarValue) -> Option<Operand<'a>> {
+        match arg {
+            ColumnarValue::Array(a) => {
+                let column = a.as_any().downcast_ref::<Decimal128Array>()?;
+                Some(Operand {
+                    values: Values::Column(column),
+                    data_type: a.data_type().clone(),
+                })
+            }
+            ColumnarValue::Scalar(ScalarValue::Decimal128(Some(v), p, s)) => Some(Operand {
+                values: Values::Same(*v),
+                data_type: DataType::Decimal128(*p, *s),
+            }),
+            ColumnarValue::Scalar(_) => None,
+        }
+    }
+
+    fn magnitude(&self) -> u128 {
+        match self.values {
+            Values::Column(c) => magnitude(c),
+            Values::Same(v) => magnitude_of(v),
+        }
+    }
+
+    /// `f` on the operands row by row; `None` when neither is a column.
+    fn apply(a: &Self, b: &Self, f: impl Fn(i128, i128) -> i128) -> Option<Vec<i128>> {
+        Some(match (&a.values, &b.values) {
+            (Values::Column(x), Values::Column(y)) => x
+                .values()
+                .iter()
+                .zip(y.values().iter())
+                .map(|(&x, &y)| f(x, y))
+                .collect(),
+            (Values::Column(x), &Values::Same(c)) => x.values().iter().map(|&x| f(x, c)).collect(),
+            (&Values::Same(c), Values::Column(y)) => y.values().iter().map(|&y| f(c, y)).collect(),
+            (Values::Same(_), Values::Same(_)) => return None,
+        })
     }
 }
 
@@ -484,9 +555,6 @@ impl NumericOp {
             _ => return Err(SqlError::Internal("numeric_op arguments".into())),
         };
         let (da, db) = (decimals(a)?, decimals(b)?);
-        if let Some(out) = self.bounded(da, db) {
-            return Ok(out);
-        }
         let special = has_special(a)? || (self.op != ArithOp::Neg && has_special(b)?);
         if !special {
             return self.kernel(a, b);
@@ -540,14 +608,21 @@ impl NumericOp {
     /// The operator without per-value overflow checks, where the operands' magnitudes prove
     /// that no result can leave the result type's precision (and so that no operand is a
     /// special value): the common case of prices times rates, which the checked kernels
-    /// spend most of their time on. `None` where that is not proven, or for division and
-    /// remainder, which go through [`NumericOp::kernel`].
-    fn bounded(&self, a: &Decimal128Array, b: &Decimal128Array) -> Option<ArrayRef> {
+    /// spend most of their time on. A single-value operand stays one value. Where operands
+    /// and result all fit 64 bits, the arithmetic is done in 64 bits. `None` where that is
+    /// not proven, for a NULL single value, or for division and remainder, which go through
+    /// [`NumericOp::kernel`].
+    fn bounded(&self, args: &[ColumnarValue]) -> Option<ArrayRef> {
+        let a = Operand::of(args.first()?)?;
+        let b = match args.get(1) {
+            Some(b) => Operand::of(b)?,
+            None => a.clone(),
+        };
         let (
             DataType::Decimal128(_, sa),
             DataType::Decimal128(_, sb),
             DataType::Decimal128(pr, sr),
-        ) = (a.data_type(), b.data_type(), &self.result)
+        ) = (&a.data_type, &b.data_type, &self.result)
         else {
             return None;
         };
@@ -557,23 +632,26 @@ impl NumericOp {
             u32::try_from(*sr).ok()?,
         );
         let limit = 10u128.checked_pow(u32::from(*pr))? - 1;
-        let ma = magnitude(a);
+        let (ma, mb) = (a.magnitude(), b.magnitude());
+        // Every operand and every result fits 64 bits.
+        let narrow = |bound: u128| ma <= 1 << 63 && mb <= 1 << 63 && bound < 1 << 63;
         let values: Vec<i128> = match self.op {
             ArithOp::Neg => {
                 if sr != sa || ma > limit {
                     return None;
                 }
-                a.values().iter().map(|x| x.wrapping_neg()).collect()
+                Operand::apply(&a, &a, |x, _| x.wrapping_neg())?
             }
             ArithOp::Mul => {
-                if sr != sa + sb || ma.checked_mul(magnitude(b))? > limit {
+                let bound = ma.checked_mul(mb)?;
+                if sr != sa + sb || bound > limit {
                     return None;
                 }
-                a.values()
-                    .iter()
-                    .zip(b.values().iter())
-                    .map(|(x, y)| x.wrapping_mul(*y))
-                    .collect()
+                if narrow(bound) {
+                    Operand::apply(&a, &b, |x, y| i128::from((x as i64).wrapping_mul(y as i64)))?
+                } else {
+                    Operand::apply(&a, &b, i128::wrapping_mul)?
+                }
             }
             ArithOp::Add | ArithOp::Sub => {
                 if sr != sa.max(sb) {
@@ -583,24 +661,34 @@ impl NumericOp {
                 let fb = 10i128.checked_pow(sr - sb)?;
                 let bound = ma
                     .checked_mul(fa.unsigned_abs())?
-                    .checked_add(magnitude(b).checked_mul(fb.unsigned_abs())?)?;
+                    .checked_add(mb.checked_mul(fb.unsigned_abs())?)?;
                 if bound > limit {
                     return None;
                 }
                 // a - b is a + (-b): the second operand's scale factor carries the sign.
                 let fb = if self.op == ArithOp::Sub { -fb } else { fb };
-                a.values()
-                    .iter()
-                    .zip(b.values().iter())
-                    .map(|(x, y)| x.wrapping_mul(fa).wrapping_add(y.wrapping_mul(fb)))
-                    .collect()
+                match (fa, fb, narrow(bound)) {
+                    (1, 1, true) => Operand::apply(&a, &b, |x, y| {
+                        i128::from((x as i64).wrapping_add(y as i64))
+                    })?,
+                    (1, -1, true) => Operand::apply(&a, &b, |x, y| {
+                        i128::from((x as i64).wrapping_sub(y as i64))
+                    })?,
+                    (1, 1, false) => Operand::apply(&a, &b, i128::wrapping_add)?,
+                    (1, -1, false) => Operand::apply(&a, &b, i128::wrapping_sub)?,
+                    _ => Operand::apply(&a, &b, |x, y| {
+                        x.wrapping_mul(fa).wrapping_add(y.wrapping_mul(fb))
+                    })?,
+                }
             }
             ArithOp::Div | ArithOp::Mod => return None,
         };
-        let nulls = if self.op == ArithOp::Neg {
-            a.nulls().cloned()
-        } else {
-            NullBuffer::union(a.nulls(), b.nulls())
+        let nulls = match (&a.values, &b.values) {
+            (Values::Column(x), Values::Column(y)) if self.op != ArithOp::Neg => {
+                NullBuffer::union(x.nulls(), y.nulls())
+            }
+            (Values::Column(x), _) | (_, Values::Column(x)) => x.nulls().cloned(),
+            _ => None,
         };
         let out = Decimal128Array::new(values.into(), nulls).with_data_type(self.result.clone());
         Some(Arc::new(out))
@@ -1047,23 +1135,59 @@ mod tests {
             2,
         );
         let b = dec(vec![Some(6), Some(1), None, Some(-10), Some(999)], 15, 3);
+        // Same scale as `a`, and values beyond 64 bits (the 128-bit loops).
+        let c = dec(vec![Some(1), Some(-2), Some(3), None, Some(-5)], 15, 2);
+        let wide = dec(
+            vec![
+                Some(10i128.pow(20)),
+                Some(-(10i128.pow(19))),
+                None,
+                Some(3),
+                Some(0),
+            ],
+            30,
+            2,
+        );
+        let column = |x: &ArrayRef| ColumnarValue::Array(Arc::clone(x));
+        let single =
+            |x: &ArrayRef| ColumnarValue::Scalar(ScalarValue::try_from_array(x, 0).unwrap());
         let cases = [
-            (ArithOp::Add, DataType::Decimal128(17, 3)),
-            (ArithOp::Sub, DataType::Decimal128(17, 3)),
-            (ArithOp::Mul, DataType::Decimal128(31, 5)),
-            (ArithOp::Neg, DataType::Decimal128(15, 2)),
+            (ArithOp::Add, DataType::Decimal128(17, 3), &a, &b),
+            (ArithOp::Sub, DataType::Decimal128(17, 3), &a, &b),
+            (ArithOp::Mul, DataType::Decimal128(31, 5), &a, &b),
+            (ArithOp::Neg, DataType::Decimal128(15, 2), &a, &a),
+            (ArithOp::Add, DataType::Decimal128(16, 2), &a, &c),
+            (ArithOp::Sub, DataType::Decimal128(16, 2), &a, &c),
+            (ArithOp::Add, DataType::Decimal128(31, 2), &wide, &c),
+            (ArithOp::Sub, DataType::Decimal128(31, 2), &c, &wide),
+            (ArithOp::Mul, DataType::Decimal128(38, 4), &wide, &c),
+            (ArithOp::Neg, DataType::Decimal128(30, 2), &wide, &wide),
         ];
-        for (op, result) in cases {
+        for (op, result, a, b) in cases {
             let f = NumericOp {
                 op,
                 result,
                 signature: Signature::any(2, Volatility::Immutable),
             };
-            let b = if op == ArithOp::Neg { &a } else { &b };
-            let fast = f.bounded(decimals(&a).unwrap(), decimals(b).unwrap());
+            let args = if op == ArithOp::Neg {
+                vec![column(a)]
+            } else {
+                vec![column(a), column(b)]
+            };
+            let fast = f.bounded(&args);
             let fast = fast.unwrap_or_else(|| panic!("{op:?} is bounded"));
-            let checked = f.kernel(&a, b).unwrap();
-            assert_eq!(&fast, &checked, "{op:?}");
+            let checked = f.kernel(a, b).unwrap();
+            assert_eq!(&fast, &checked, "{op:?} {a:?} {b:?}");
+            if op == ArithOp::Neg {
+                continue;
+            }
+            // A single value on either side, as every row's value.
+            for (x, y) in [(single(a), column(b)), (column(a), single(b))] {
+                let fast = f.bounded(&[x.clone(), y.clone()]).expect("bounded");
+                let arrays = ColumnarValue::values_to_arrays(&[x, y]).unwrap();
+                let checked = f.kernel(&arrays[0], &arrays[1]).unwrap();
+                assert_eq!(&fast, &checked, "{op:?} with a single value");
+            }
         }
         // A product that could leave the precision, and a special value, take the checked path.
         let big = dec(vec![Some(10i128.pow(20)), Some(1)], 38, 0);
@@ -1073,12 +1197,9 @@ mod tests {
             result: DataType::Decimal128(38, 0),
             signature: Signature::any(2, Volatility::Immutable),
         };
-        assert!(mul
-            .bounded(decimals(&big).unwrap(), decimals(&big).unwrap())
-            .is_none());
-        assert!(mul
-            .bounded(decimals(&nan).unwrap(), decimals(&big).unwrap())
-            .is_none());
+        assert!(mul.bounded(&[column(&big), column(&big)]).is_none());
+        assert!(mul.bounded(&[column(&nan), column(&big)]).is_none());
+        assert!(mul.bounded(&[single(&nan), column(&big)]).is_none());
         assert!(mul.compute(&[big.clone(), big]).is_err());
         // The largest finite values are numbers, not special values, on every path.
         let top = dec(vec![Some(MAX_FINITE), Some(-MAX_FINITE)], 38, 0);

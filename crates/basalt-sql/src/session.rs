@@ -383,6 +383,7 @@ impl Session {
             Arc::clone(&text_style),
         )));
         ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
+        ctx.add_analyzer_rule(Arc::new(crate::shared::ShareRepeatedSubqueries));
         if dialect == Dialect::Postgres {
             for udf in crate::regexp::PgRegexp::udfs()
                 .into_iter()
@@ -1943,6 +1944,7 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
         Err(e) => match crate::copy::with_boolean_option_words(sql)
             .or_else(|| parenthesized_frame_offsets(sql))
             .or_else(|| without_deferrable_mode(sql))
+            .or_else(|| substring_similar(sql))
         {
             // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
             // `RANGE '1 year'::interval PRECEDING`: a cast sqlparser does not read there.
@@ -2078,6 +2080,54 @@ fn parenthesized_frame_offsets(
         }
     }
     Some(out)
+}
+
+/// The tokens of `sql` with the SQL standard's `SUBSTRING(s SIMILAR pattern ESCAPE e)`
+/// written as PostgreSQL's older equivalent `SUBSTRING(s FROM pattern FOR e)`, which
+/// sqlparser reads; `None` when there is no such call.
+fn substring_similar(
+    sql: &str,
+) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
+    #[derive(PartialEq)]
+    enum Paren {
+        Other,
+        Substring,
+        AfterSimilar,
+    }
+    let (mut tokens, significant) = significant_tokens(sql)?;
+    let mut changed = false;
+    let mut parens: Vec<Paren> = Vec::new();
+    for (k, &i) in significant.iter().enumerate() {
+        let word = token_word(&tokens[i]);
+        let next = significant.get(k + 1).and_then(|&j| token_word(&tokens[j]));
+        match (&tokens[i].token, parens.last_mut()) {
+            (Token::LParen, _) => {
+                let after_substring = k > 0
+                    && token_word(&tokens[significant[k - 1]]).as_deref() == Some("substring");
+                parens.push(if after_substring {
+                    Paren::Substring
+                } else {
+                    Paren::Other
+                });
+            }
+            (Token::RParen, _) => {
+                parens.pop();
+            }
+            // Not `x SIMILAR TO y`, a predicate inside the call's first argument.
+            (Token::Word(_), Some(p @ Paren::Substring))
+                if word.as_deref() == Some("similar") && next.as_deref() != Some("to") =>
+            {
+                tokens[i].token = Token::make_keyword("FROM");
+                *p = Paren::AfterSimilar;
+                changed = true;
+            }
+            (Token::Word(_), Some(Paren::AfterSimilar)) if word.as_deref() == Some("escape") => {
+                tokens[i].token = Token::make_keyword("FOR");
+            }
+            _ => {}
+        }
+    }
+    changed.then_some(tokens)
 }
 
 /// sqlparser's statement loop, with VACUUM and ANALYZE read in PostgreSQL's grammar.

@@ -59,10 +59,25 @@ impl QueryPlanner for SubqueryPlanner {
             .as_any()
             .downcast_ref::<SessionState>()
             .ok_or_else(|| DataFusionError::Internal("planner needs a SessionState".into()))?;
-        let plan = rewrite_subqueries(plan.clone(), state)?;
-        DefaultPhysicalPlanner::default()
-            .create_physical_plan(&plan, session)
-            .await
+        // One planner of shared subqueries per statement: its rows live as long as the
+        // plan. Subqueries run later by a SubPlan are planned with a state that carries it,
+        // so their copies of a shared subquery read the same rows.
+        let shared = match state
+            .config()
+            .get_extension::<crate::shared::SharedPlanner>()
+        {
+            Some(shared) => shared,
+            None => Arc::new(crate::shared::SharedPlanner::default()),
+        };
+        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![shared.clone()]);
+        if !crate::shared::has_shared(plan) {
+            let plan = rewrite_subqueries(plan.clone(), state)?;
+            return planner.create_physical_plan(&plan, session).await;
+        }
+        let mut state = state.clone();
+        state.config_mut().set_extension(shared);
+        let plan = rewrite_subqueries(plan.clone(), &state)?;
+        planner.create_physical_plan(&plan, &state).await
     }
 }
 

@@ -761,8 +761,6 @@ impl Encoded {
                 words,
                 nulls,
             } => {
-                // Copied into locals, so the loop keeps them in registers rather than
-                // reloading them through references after every store.
                 let (words, base, bits) = (words.as_slice(), *base, *bits);
                 packed_array(ty, *len, nulls.clone(), move |i| {
                     unpack_one(words, base, bits, i)
@@ -1268,15 +1266,27 @@ mod tests {
 
     #[test]
     fn bit_packing_round_trips_at_every_width() {
-        for bits in [0u8, 1, 3, 7, 13, 31, 33, 63] {
+        for bits in 0u8..=63 {
             let max = if bits == 0 { 0 } else { (1i128 << bits) - 1 } as i64;
-            let values: Vec<i64> = (0..1000).map(|i| -5 + (i * 7919) % (max.max(1))).collect();
-            let words = pack(&values, -5, bits, |_| true);
-            assert_eq!(
-                unpack(&words, -5, bits, values.len()),
-                values,
-                "{bits} bits"
-            );
+            for len in [0usize, 1, 63, 64, 65, 1000] {
+                // Spread over the range, with its top value (all bits set) among them.
+                let values: Vec<i64> = (0..len as i64)
+                    .map(|i| {
+                        let offset = if i % 5 == 4 {
+                            max
+                        } else {
+                            (i * 7919) % max.max(1)
+                        };
+                        (-5i64).wrapping_add(offset)
+                    })
+                    .collect();
+                let words = pack(&values, -5, bits, |_| true);
+                assert_eq!(
+                    unpack(&words, -5, bits, len),
+                    values,
+                    "{bits} bits, {len} rows"
+                );
+            }
         }
     }
 }
