@@ -421,6 +421,12 @@ impl ScalarUDFImpl for PgRegexp {
 /// capture, and the escape character followed by `"` splits the pattern into the part
 /// before, the part returned, and the part after.
 pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, SqlError> {
+    // The part before the first separator matches as little as it can (PostgreSQL's
+    // `(?:…){1,1}?` makes the whole part non-greedy; here each quantifier in it is lazy).
+    let separated = escape.is_some_and(|e| {
+        let needle: String = [e, '"'].iter().collect();
+        pattern.contains(&needle)
+    });
     let mut r = String::from("^(?:");
     let mut after_escape = false;
     let mut quotes = 0;
@@ -467,6 +473,9 @@ pub fn similar_to_regex(pattern: &str, escape: Option<char>) -> Result<String, S
                     r.push(c);
                 }
                 c => r.push(c),
+            }
+            if separated && quotes == 0 && matches!(c, '%' | '*' | '+' | '?' | '}') {
+                r.push('?');
             }
         }
     }

@@ -24,7 +24,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::Session as DfSession;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNodeRecursion};
-use datafusion::common::{DFSchemaRef, Result as DfResult};
+use datafusion::common::{DFSchemaRef, Result as DfResult, TableReference};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{
     Expr, Extension, LogicalPlan, SubqueryAlias, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
@@ -59,15 +59,27 @@ impl AnalyzerRule for ShareRepeatedSubqueries {
     }
 
     fn analyze(&self, plan: LogicalPlan, _: &ConfigOptions) -> DfResult<LogicalPlan> {
-        let mut seen: HashMap<LogicalPlan, usize> = HashMap::new();
+        // First, cheaply: the aliases used more than once. Comparing whole subtrees (and
+        // cloning them as keys) is only for those, so planning other statements costs a walk.
+        let mut aliases: HashMap<TableReference, usize> = HashMap::new();
         let mut recursive = false;
         plan.apply_with_subqueries(|node| {
             match node {
                 LogicalPlan::RecursiveQuery(_) => recursive = true,
-                LogicalPlan::SubqueryAlias(a) if worth_sharing(&a.input) => {
+                LogicalPlan::SubqueryAlias(a) => *aliases.entry(a.alias.clone()).or_default() += 1,
+                _ => {}
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if recursive || aliases.values().all(|&n| n < 2) {
+            return Ok(plan);
+        }
+        let mut seen: HashMap<LogicalPlan, usize> = HashMap::new();
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::SubqueryAlias(a) = node {
+                if aliases.get(&a.alias).is_some_and(|&n| n > 1) && worth_sharing(&a.input) {
                     *seen.entry(node.clone()).or_default() += 1;
                 }
-                _ => {}
             }
             Ok(TreeNodeRecursion::Continue)
         })?;
@@ -76,7 +88,7 @@ impl AnalyzerRule for ShareRepeatedSubqueries {
             .filter(|&(_, count)| count > 1)
             .map(|(node, _)| (node, None))
             .collect();
-        if recursive || ids.is_empty() {
+        if ids.is_empty() {
             return Ok(plan);
         }
         let statement = NEXT_STATEMENT.fetch_add(1, Ordering::Relaxed);
