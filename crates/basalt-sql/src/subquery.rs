@@ -69,7 +69,8 @@ impl QueryPlanner for SubqueryPlanner {
             Some(shared) => shared,
             None => Arc::new(crate::shared::SharedPlanner::default()),
         };
-        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![shared.clone()]);
+        let planner =
+            DefaultPhysicalPlanner::with_extension_planners(vec![Arc::clone(&shared) as _]);
         if !crate::shared::has_shared(plan) {
             let plan = rewrite_subqueries(plan.clone(), state)?;
             return planner.create_physical_plan(&plan, session).await;
