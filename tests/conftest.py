@@ -115,6 +115,6 @@ def table_name(connect):
         with psycopg.connect(**conninfo_kwargs(), autocommit=True) as c:
             for n in names:
                 try:
-                    c.execute(f"DROP TABLE IF EXISTS {n}")
+                    c.execute(f"DROP TABLE IF EXISTS {n} CASCADE")
                 except Exception:  # noqa: BLE001
                     pass

@@ -18,6 +18,7 @@ import pytest
 from psycopg import IsolationLevel
 
 SERIALIZATION_FAILURE = "40001"
+FK_VIOLATION = "23503"
 # how long a second writer may stay blocked before we resolve the first writer
 # (Basalt answers at once; PostgreSQL blocks until the first writer ends)
 BLOCK_GRACE_S = 0.5
@@ -89,7 +90,8 @@ def committed_v(connect, t, id_):
         c.close()
 
 
-def second_writer_conflict(first, second, second_write, *, first_finish="commit"):
+def second_writer_conflict(first, second, second_write, *, first_finish="commit",
+                           allowed=(SERIALIZATION_FAILURE,)):
     """Runs `second_write(second)` while `first` holds an uncommitted write to
     the same row, then finishes `first` and `second`.
 
@@ -105,13 +107,13 @@ def second_writer_conflict(first, second, second_write, *, first_finish="commit"
     if bg.error is not None:
         if not isinstance(bg.error, psycopg.Error):
             raise bg.error
-        assert sqlstate(bg.error) == SERIALIZATION_FAILURE, f"expected 40001, got {bg.error!r}"
+        assert sqlstate(bg.error) in allowed, f"expected {allowed}, got {bg.error!r}"
         second.rollback()
         return "write"
     try:
         second.commit()
     except psycopg.Error as e:
-        assert sqlstate(e) == SERIALIZATION_FAILURE, f"expected 40001 at COMMIT, got {e!r}"
+        assert sqlstate(e) in allowed, f"expected {allowed} at COMMIT, got {e!r}"
         return "commit"
     return None
 
@@ -329,3 +331,64 @@ def test_conflicting_delete_and_update(connect, rr_conn, table):
     assert failed_at in ("write", "commit")
     c = connect()
     assert c.execute(f"SELECT count(*) FROM {t}").fetchone() == (0,)
+
+
+# ---------------------------------------------------------------- foreign keys
+def _fk_tables(connect, table_name, on_delete=""):
+    p, ch = table_name("iso_fkp"), table_name("iso_fkc")
+    c = connect()
+    c.execute(f"CREATE TABLE {p} (id INTEGER PRIMARY KEY)")
+    c.execute(f"CREATE TABLE {ch} (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES {p} {on_delete})")
+    c.execute(f"INSERT INTO {p} VALUES (1), (2)")
+    return p, ch
+
+
+def _orphans(connect, p, ch):
+    c = connect()
+    try:
+        return c.execute(
+            f"SELECT count(*) FROM {ch} WHERE pid IS NOT NULL AND pid NOT IN (SELECT id FROM {p})"
+        ).fetchone()[0]
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("on_delete", ["", "ON DELETE CASCADE"])
+def test_fk_new_reference_races_parent_delete(connect, rr_conn, table_name, on_delete):
+    """T1 adds a row referencing parent 1; T2, whose snapshot sees no reference, deletes
+    parent 1. Both cannot commit: a reference to a deleted row would remain."""
+    p, ch = _fk_tables(connect, table_name, on_delete)
+    t1, t2 = rr_conn(), rr_conn()
+    assert t2.execute(f"SELECT count(*) FROM {ch}").fetchone()[0] == 0  # T2's snapshot
+    t1.execute(f"INSERT INTO {ch} VALUES (10, 1)")
+    # PostgreSQL blocks T2 until T1 commits, then reports the reference (23503); Basalt
+    # does not block, and fails T2 at COMMIT (40001).
+    failed_at = second_writer_conflict(t1, t2, lambda c: c.execute(f"DELETE FROM {p} WHERE id = 1"),
+                                       allowed=(SERIALIZATION_FAILURE, FK_VIOLATION))
+    assert failed_at in ("write", "commit"), "both the reference and the delete committed"
+    assert _orphans(connect, p, ch) == 0
+
+
+def test_fk_parent_delete_races_new_reference(connect, rr_conn, table_name):
+    """The other order: T1 deletes parent 2 first; T2, whose snapshot still has parent 2,
+    adds a row referencing it and commits after T1."""
+    p, ch = _fk_tables(connect, table_name)
+    t1, t2 = rr_conn(), rr_conn()
+    assert t2.execute(f"SELECT count(*) FROM {p}").fetchone()[0] == 2  # T2's snapshot
+    t1.execute(f"DELETE FROM {p} WHERE id = 2")
+    failed_at = second_writer_conflict(t1, t2, lambda c: c.execute(f"INSERT INTO {ch} VALUES (20, 2)"),
+                                       allowed=(SERIALIZATION_FAILURE, FK_VIOLATION))
+    assert failed_at in ("write", "commit"), "both the delete and the reference committed"
+    assert _orphans(connect, p, ch) == 0
+
+
+def test_fk_concurrent_references_to_one_parent_both_commit(connect, rr_conn, table_name):
+    """Two transactions adding rows that reference the same parent do not conflict."""
+    p, ch = _fk_tables(connect, table_name)
+    t1, t2 = rr_conn(), rr_conn()
+    t1.execute(f"INSERT INTO {ch} VALUES (1, 1)")
+    t2.execute(f"INSERT INTO {ch} VALUES (2, 1)")
+    t1.commit()
+    t2.commit()
+    c = connect()
+    assert c.execute(f"SELECT count(*) FROM {ch} WHERE pid = 1").fetchone()[0] == 2

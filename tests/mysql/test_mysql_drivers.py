@@ -773,3 +773,29 @@ def test_user_and_system_variables(driver, mysql_connect, mysql_db):
     run(driver, c, "CREATE TABLE v (id INT PRIMARY KEY)")
     run(driver, c, "INSERT INTO v VALUES (4), (5), (6)")
     assert [r[0] for r in rows_of(driver, c, "SELECT id FROM v WHERE id >= @x ORDER BY id")] == [5, 6]
+
+
+# ---------------------------------------------------------------- foreign keys
+def test_foreign_keys_errors_and_foreign_key_checks(driver, mysql_connect):
+    """InnoDB's FOREIGN KEY behaviour: 1452 for a missing parent, 1451 for a referenced one,
+    ON DELETE CASCADE, and `foreign_key_checks = 0` (what dump files set while loading)."""
+    c = mysql_connect(autocommit=True)
+    run(driver, c, "CREATE TABLE fk_parent (id INT PRIMARY KEY) ENGINE=InnoDB")
+    run(driver, c, "CREATE TABLE fk_child (id INT PRIMARY KEY, pid INT, "
+                   "FOREIGN KEY (pid) REFERENCES fk_parent (id) ON DELETE CASCADE) ENGINE=InnoDB")
+    run(driver, c, "INSERT INTO fk_parent VALUES (1), (2)")
+    run(driver, c, "INSERT INTO fk_child VALUES (10, 1), (20, 2)")
+    msg = expect_error(driver, c, "INSERT INTO fk_child VALUES (30, 3)", 1452, sqlstate="23000")
+    assert "CONSTRAINT `fk_child_ibfk_1` FOREIGN KEY (`pid`) REFERENCES `fk_parent` (`id`)" in msg
+    run(driver, c, "DELETE FROM fk_parent WHERE id = 1")
+    assert rows_of(driver, c, "SELECT id FROM fk_child ORDER BY id") == [(20,)]
+    run(driver, c, "CREATE TABLE fk_grand (x INT, FOREIGN KEY (x) REFERENCES fk_child (id))")
+    run(driver, c, "INSERT INTO fk_grand VALUES (20)")
+    expect_error(driver, c, "DELETE FROM fk_child", 1451, sqlstate="23000")
+    expect_error(driver, c, "DROP TABLE fk_child", 3730)
+    run(driver, c, "SET foreign_key_checks = 0")
+    run(driver, c, "INSERT INTO fk_grand VALUES (99)")
+    run(driver, c, "SET foreign_key_checks = 1")
+    expect_error(driver, c, "INSERT INTO fk_grand VALUES (98)", 1452)
+    assert rows_of(driver, c, "SELECT x FROM fk_grand ORDER BY x") == [(20,), (99,)]
+    still_usable(driver, c)

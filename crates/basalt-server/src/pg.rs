@@ -162,7 +162,8 @@ where
         .collect();
     notices.retain(|(i, _)| *i > index);
     for n in mine {
-        let info = ErrorInfo::new(n.severity.into(), n.code.into(), n.message);
+        let mut info = ErrorInfo::new(n.severity.into(), n.code.into(), n.message);
+        info.detail = n.detail;
         client
             .feed(PgWireBackendMessage::NoticeResponse(info.into()))
             .await?;

@@ -375,17 +375,22 @@ impl Session {
     }
 
     async fn finish_copy(&mut self, c: &CopyIn, ok: bool) -> SqlResult<()> {
-        if ok {
+        let checked = if ok {
+            self.check_foreign_keys(&c.txn, c.autocommit).await
+        } else {
+            Ok(())
+        };
+        if ok && checked.is_ok() {
             if c.autocommit {
                 self.engine().commit(&c.txn).await?;
             }
-        } else {
-            c.txn.rollback_statement(&self.engine().catalog());
-            if !c.autocommit {
-                self.fail_block();
-            }
+            return Ok(());
         }
-        Ok(())
+        c.txn.rollback_statement(&self.engine().catalog());
+        if !c.autocommit {
+            self.fail_block();
+        }
+        checked
     }
 }
 

@@ -12,9 +12,9 @@ use basalt_storage::{Catalog, CheckDef, ColumnDef, IndexDef, SequenceDef, TableD
 use datafusion::sql::sqlparser::ast::ColumnDef as AstColumnDef;
 use datafusion::sql::sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, ColumnOptionDef,
-    CreateIndex, CreateTable, Expr, GeneratedAs, Ident, IndexColumn, ObjectName, ObjectNamePart,
-    ObjectType, OnCommit, RenameTableNameKind, SchemaName, SqlOption, Statement, TableConstraint,
-    Truncate, VisitorMut,
+    CreateIndex, CreateTable, Expr, ForeignKeyConstraint, GeneratedAs, Ident, IndexColumn,
+    ObjectName, ObjectNamePart, ObjectType, OnCommit, RenameTableNameKind, SchemaName, SqlOption,
+    Statement, TableConstraint, Truncate, VisitorMut,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -122,6 +122,8 @@ struct NewColumn {
     primary_key: bool,
     unique: Option<Option<String>>,
     checks: Vec<(Option<String>, String)>,
+    /// Column-level REFERENCES clauses.
+    references: Vec<ForeignKeyConstraint>,
 }
 
 fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
@@ -182,6 +184,7 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
         primary_key: false,
         unique: None,
         checks: Vec::new(),
+        references: Vec::new(),
     };
     if ct.serial {
         col.def.nullable = false;
@@ -217,10 +220,12 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
                     "generated columns are not supported yet",
                 ))
             }
-            ColumnOption::ForeignKey(_) => {
-                return Err(SqlError::unsupported(
-                    "FOREIGN KEY constraints are not supported yet",
-                ))
+            ColumnOption::ForeignKey(fk) => {
+                let mut fk = fk.clone();
+                if fk.name.is_none() {
+                    fk.name = name.clone();
+                }
+                col.references.push(fk);
             }
             ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
             ColumnOption::CharacterSet(_) if mysql => {}
@@ -403,6 +408,7 @@ async fn create_table(
                 primary_key: false,
                 unique: None,
                 checks: vec![],
+                references: vec![],
             });
         }
         query_result = Some(batches);
@@ -431,6 +437,7 @@ async fn create_table(
         checks: Vec::new(),
         version: 0,
         columnar: s.db.columnar_new_tables,
+        foreign_keys: Vec::new(),
     };
     let mut pk: Option<(Vec<usize>, Option<String>)> = None;
     let mut uniques: Vec<(Vec<usize>, Option<String>)> = Vec::new();
@@ -450,6 +457,10 @@ async fn create_table(
         checks.extend(c.checks.iter().cloned());
     }
     let mut plain_indexes: Vec<(Vec<usize>, Option<String>)> = Vec::new();
+    let mut foreign: Vec<(ForeignKeyConstraint, Option<usize>)> = Vec::new();
+    for (i, c) in columns.iter().enumerate() {
+        foreign.extend(c.references.iter().map(|fk| (fk.clone(), Some(i))));
+    }
     for tc in &ct.constraints {
         match tc {
             TableConstraint::PrimaryKey(p) => {
@@ -470,11 +481,7 @@ async fn create_table(
             TableConstraint::Check(c) => {
                 checks.push((c.name.as_ref().map(ident), c.expr.to_string()))
             }
-            TableConstraint::ForeignKey(_) => {
-                return Err(SqlError::unsupported(
-                    "FOREIGN KEY constraints are not supported yet",
-                ))
-            }
+            TableConstraint::ForeignKey(fk) => foreign.push((fk.clone(), None)),
             other => {
                 return Err(SqlError::unsupported(format!(
                     "constraint not supported: {other}"
@@ -488,6 +495,16 @@ async fn create_table(
         }
         def.primary_key_name = Some(cname.unwrap_or_else(|| format!("{name}_pkey")));
         def.primary_key = Some(cols);
+    }
+    // FOREIGN KEYs, once the table's own keys are known (it may reference itself).
+    let mut unique_sets: Vec<Vec<usize>> = def.primary_key.iter().cloned().collect();
+    unique_sets.extend(uniques.iter().map(|(cols, _)| cols.clone()));
+    let mut self_refs = Vec::new();
+    for (fk, column) in &foreign {
+        let (fdef, itself) =
+            crate::foreign::define(s, &catalog, &def, fk, *column, &unique_sets, true)?;
+        self_refs.push(itself);
+        def.foreign_keys.push(fdef);
     }
     for (cname, expr) in checks {
         crate::eval::validate_table_expr(s, &def, &expr)?;
@@ -515,6 +532,17 @@ async fn create_table(
             }
             def.id = c.allocate_table_id();
             def.oid = c.allocate_oid();
+            for (fk, itself) in def.foreign_keys.iter_mut().zip(&self_refs) {
+                if *itself {
+                    fk.parent = def.id;
+                } else if !c.tables.contains_key(&fk.parent) {
+                    return Err(SqlError::Internal(format!(
+                        "the table referenced by \"{}\" was dropped meanwhile",
+                        fk.name
+                    )));
+                }
+                fk.oid = c.allocate_oid();
+            }
             if let Some(pk_cols) = &def.primary_key {
                 let pk_name = def.primary_key_name.clone().unwrap_or_default();
                 if c.relation_exists(&schema, &pk_name) {
@@ -691,11 +719,35 @@ async fn drop(
                     None => return Err(SqlError::NoSuchTable(name)),
                 }
             }
+            let deps = crate::foreign::outside_references(&catalog, &ids);
+            if !deps.is_empty() && !cascade && s.foreign_key_checks() {
+                let parent = catalog
+                    .table(deps[0].1.parent)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
+                return Err(crate::foreign::dependents_error(
+                    s,
+                    &format!("table {parent}"),
+                    &deps,
+                ));
+            }
+            let cascaded: Vec<(String, String)> = deps
+                .iter()
+                .map(|(t, f)| (f.name.clone(), t.name.clone()))
+                .collect();
+            let cut: Vec<(basalt_common::TableId, String)> =
+                deps.iter().map(|(t, f)| (t.id, f.name.clone())).collect();
+            if cascade {
+                crate::foreign::cascade_notice(s, &cascaded);
+            }
             for id in &ids {
                 txn.discard_table(*id);
             }
             s.engine()
                 .ddl(|c: &mut Catalog| {
+                    for (t, name) in &cut {
+                        c.table_mut(*t)?.foreign_keys.retain(|f| f.name != *name);
+                    }
                     for id in &ids {
                         c.tables.remove(id);
                         c.sequences
@@ -781,6 +833,45 @@ async fn truncate(s: &mut Session, txn: &Arc<Transaction>, t: Truncate) -> SqlRe
     for target in &t.table_names {
         let def = resolve_table(&catalog, &target.name, s.default_schema().as_deref())?;
         ids.push(def.id);
+    }
+    let cascade = matches!(
+        t.cascade,
+        Some(datafusion::sql::sqlparser::ast::CascadeOption::Cascade)
+    );
+    loop {
+        let deps = crate::foreign::outside_references(&catalog, &ids);
+        let Some((child, fk)) = deps.first() else {
+            break;
+        };
+        if !cascade {
+            let parent = catalog
+                .table(fk.parent)
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            return Err(SqlError::Detailed {
+                sqlstate: "0A000",
+                message: "cannot truncate a table referenced in a foreign key constraint".into(),
+                detail: format!("Table \"{}\" references \"{parent}\".", child.name),
+                hint: Some(format!(
+                    "Truncate table \"{}\" at the same time, or use TRUNCATE ... CASCADE.",
+                    child.name
+                )),
+            });
+        }
+        let mut added: Vec<basalt_common::TableId> = deps.iter().map(|(t, _)| t.id).collect();
+        added.sort();
+        added.dedup();
+        for id in added {
+            if let Ok(t) = catalog.table(id) {
+                let name = t.name.clone();
+                s.notice(
+                    "NOTICE",
+                    "00000",
+                    format!("truncate cascades to table \"{name}\""),
+                );
+            }
+            ids.push(id);
+        }
     }
     let restart = matches!(
         t.identity,
@@ -950,6 +1041,7 @@ async fn alter_one(
         AlterTableOperation::DropColumn {
             column_names,
             if_exists,
+            drop_behavior,
             ..
         } => {
             for name in column_names {
@@ -968,9 +1060,40 @@ async fn alter_one(
                         "dropping a primary-key column is not supported yet",
                     ));
                 }
+                let catalog = s.engine().catalog();
+                let deps: Vec<_> = catalog
+                    .referencing(id)
+                    .filter(|(t, f)| t.id != id && f.parent_columns.contains(&pos))
+                    .collect();
+                let cascade = matches!(
+                    drop_behavior,
+                    Some(datafusion::sql::sqlparser::ast::DropBehavior::Cascade)
+                );
+                if !deps.is_empty() && !cascade {
+                    return Err(crate::foreign::dependents_error(
+                        s,
+                        &format!("column {cname} of table {}", def.name),
+                        &deps,
+                    ));
+                }
+                let cut: Vec<(basalt_common::TableId, String)> =
+                    deps.iter().map(|(t, f)| (t.id, f.name.clone())).collect();
+                let cascaded: Vec<(String, String)> = deps
+                    .iter()
+                    .map(|(t, f)| (f.name.clone(), t.name.clone()))
+                    .collect();
+                crate::foreign::cascade_notice(s, &cascaded);
                 s.engine()
                     .ddl(|c: &mut Catalog| {
+                        for (t, name) in &cut {
+                            c.table_mut(*t)?.foreign_keys.retain(|f| f.name != *name);
+                        }
+                        for t in c.tables.values_mut() {
+                            t.foreign_keys
+                                .retain(|f| !(f.parent == id && f.parent_columns.contains(&pos)));
+                        }
                         let t = c.table_mut(id)?;
+                        t.foreign_keys.retain(|f| !f.columns.contains(&pos));
                         t.columns[pos].dropped = true;
                         t.columns[pos].name = format!("........pg.dropped.{}........", pos + 1);
                         t.indexes.retain(|i| !i.columns.contains(&pos));
@@ -1054,6 +1177,37 @@ async fn alter_one(
                     "ALTER COLUMN {other} is not supported yet"
                 ))),
             }
+        }
+        AlterTableOperation::AddConstraint {
+            constraint: TableConstraint::ForeignKey(fk),
+            not_valid,
+        } => {
+            let catalog = s.engine().catalog();
+            let (mut fdef, _) = crate::foreign::define(s, &catalog, &def, &fk, None, &[], false)?;
+            if def.foreign_keys.iter().any(|f| f.name == fdef.name)
+                || def.checks.iter().any(|c| c.name == fdef.name)
+            {
+                return Err(SqlError::DuplicateObject(format!(
+                    "constraint \"{}\" for relation \"{}\" already exists",
+                    fdef.name, def.name
+                )));
+            }
+            if !not_valid {
+                crate::foreign::validate_existing(s, txn, &catalog, &def, &fdef)?;
+            }
+            s.engine()
+                .ddl(|c: &mut Catalog| {
+                    if !c.tables.contains_key(&fdef.parent) {
+                        return Err(SqlError::Internal(
+                            "the referenced table was dropped meanwhile".into(),
+                        ));
+                    }
+                    fdef.oid = c.allocate_oid();
+                    c.table_mut(id)?.foreign_keys.push(fdef);
+                    Ok::<_, SqlError>(vec![])
+                })
+                .await?;
+            Ok(())
         }
         AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
             TableConstraint::Unique(u) => {
@@ -1178,7 +1332,25 @@ async fn alter_one(
                 return drop_primary_key(s, id, &cname).await;
             }
             let exists = def.checks.iter().any(|c| c.name == cname)
-                || def.indexes.iter().any(|i| i.constraint && i.name == cname);
+                || def.indexes.iter().any(|i| i.constraint && i.name == cname)
+                || def.foreign_keys.iter().any(|f| f.name == cname);
+            if let Some(index) = def.indexes.iter().find(|i| i.constraint && i.name == cname) {
+                let catalog = s.engine().catalog();
+                let deps: Vec<_> = catalog
+                    .referencing(id)
+                    .filter(|(_, f)| {
+                        f.parent_columns.len() == index.columns.len()
+                            && f.parent_columns.iter().all(|c| index.columns.contains(c))
+                    })
+                    .collect();
+                if !deps.is_empty() {
+                    return Err(crate::foreign::dependents_error(
+                        s,
+                        &format!("constraint {cname} on table {}", def.name),
+                        &deps,
+                    ));
+                }
+            }
             if !exists {
                 if if_exists {
                     return Ok(());
@@ -1190,6 +1362,7 @@ async fn alter_one(
                     let t = c.table_mut(id)?;
                     t.checks.retain(|k| k.name != cname);
                     t.indexes.retain(|i| !(i.constraint && i.name == cname));
+                    t.foreign_keys.retain(|f| f.name != cname);
                     Ok::<_, SqlError>(vec![])
                 })
                 .await

@@ -41,6 +41,9 @@ pub enum SqlError {
     DuplicateTable(String),
     #[error("schema \"{0}\" already exists")]
     DuplicateSchema(String),
+    /// A constraint (or other object) name already taken (42710).
+    #[error("{0}")]
+    DuplicateObject(String),
     #[error("column \"{0}\" of relation \"{1}\" already exists")]
     DuplicateColumn(String, String),
     /// A query that creates a table or view names two of its columns alike.
@@ -145,6 +148,26 @@ pub enum SqlError {
         inner: Box<SqlError>,
         position: usize,
     },
+    /// A FOREIGN KEY constraint violated (23503), with PostgreSQL's DETAIL and MySQL's own
+    /// number and wording (1451, 1452).
+    #[error("{message}")]
+    ForeignKeyViolation {
+        message: String,
+        detail: String,
+        mysql_code: u16,
+        mysql_message: String,
+    },
+    /// A FOREIGN KEY that does not match a unique constraint of its table (42830).
+    #[error("{0}")]
+    InvalidForeignKey(String),
+    /// An error of any SQLSTATE with a DETAIL line.
+    #[error("{message}")]
+    Detailed {
+        sqlstate: &'static str,
+        message: String,
+        detail: String,
+        hint: Option<String>,
+    },
     #[error("{0}")]
     Storage(StorageError),
     #[error("{0}")]
@@ -176,6 +199,7 @@ impl SqlError {
             SqlError::UndefinedFunction(_) => "42883",
             SqlError::DuplicateTable(_) => "42P07",
             SqlError::DuplicateSchema(_) => "42P06",
+            SqlError::DuplicateObject(_) => "42710",
             SqlError::DuplicateColumn(..) | SqlError::RepeatedColumnName(_) => "42701",
             SqlError::InvalidTableDefinition(_) => "42P16",
             SqlError::UniqueViolation { .. } => "23505",
@@ -215,6 +239,9 @@ impl SqlError {
             SqlError::DatestyleMismatch(_) => "22008",
             SqlError::InvalidRegex(_) => "2201B",
             SqlError::Positioned { inner, .. } => inner.sqlstate(),
+            SqlError::ForeignKeyViolation { .. } => "23503",
+            SqlError::InvalidForeignKey(_) => "42830",
+            SqlError::Detailed { sqlstate, .. } => sqlstate,
             SqlError::Storage(e) => match e {
                 StorageError::SerializationFailure | StorageError::TableDropped(_) => "40001",
                 StorageError::UniqueViolation { .. } | StorageError::UniqueIndexBuild { .. } => {
@@ -244,7 +271,9 @@ impl SqlError {
             }
             SqlError::InvalidSetting { detail, .. }
             | SqlError::ReservedName { detail, .. }
-            | SqlError::NumericOverflow { detail } => Some(detail.clone()),
+            | SqlError::NumericOverflow { detail }
+            | SqlError::ForeignKeyViolation { detail, .. }
+            | SqlError::Detailed { detail, .. } => Some(detail.clone()),
             SqlError::Positioned { inner, .. } => inner.detail(),
             _ => None,
         }
@@ -260,6 +289,7 @@ impl SqlError {
                 Some(hint.clone())
             }
             SqlError::Positioned { inner, .. } => inner.hint(),
+            SqlError::Detailed { hint, .. } => hint.clone(),
             _ => None,
         }
     }
@@ -523,6 +553,28 @@ impl SqlError {
             SqlError::InvalidSetting { message, detail } => SqlError::InvalidSetting {
                 message: message.clone(),
                 detail: detail.clone(),
+            },
+            SqlError::ForeignKeyViolation {
+                message,
+                detail,
+                mysql_code,
+                mysql_message,
+            } => SqlError::ForeignKeyViolation {
+                message: message.clone(),
+                detail: detail.clone(),
+                mysql_code: *mysql_code,
+                mysql_message: mysql_message.clone(),
+            },
+            SqlError::Detailed {
+                sqlstate,
+                message,
+                detail,
+                hint,
+            } => SqlError::Detailed {
+                sqlstate,
+                message: message.clone(),
+                detail: detail.clone(),
+                hint: hint.clone(),
             },
             SqlError::InvalidParameterValue(s) => SqlError::InvalidParameterValue(s.clone()),
             SqlError::FeatureNotSupported(s) => SqlError::FeatureNotSupported(s.clone()),

@@ -22,6 +22,7 @@ pub mod error;
 pub mod eval;
 pub mod extract;
 pub mod fastpath;
+pub mod foreign;
 pub mod format;
 pub mod functions;
 pub mod maintenance;

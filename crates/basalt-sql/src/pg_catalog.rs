@@ -445,6 +445,37 @@ fn constraints(catalog: &Catalog) -> Vec<CatalogRow> {
                 ("conkey", int2_array(&cols)),
             ]));
         }
+        for fk in &def.foreign_keys {
+            let Ok(parent) = catalog.table(fk.parent) else {
+                continue;
+            };
+            let action = |a: basalt_storage::ReferentialAction| {
+                text(match a {
+                    basalt_storage::ReferentialAction::NoAction => "a",
+                    basalt_storage::ReferentialAction::Restrict => "r",
+                    basalt_storage::ReferentialAction::Cascade => "c",
+                    basalt_storage::ReferentialAction::SetNull => "n",
+                    basalt_storage::ReferentialAction::SetDefault => "d",
+                })
+            };
+            out.push(CatalogRow::from([
+                ("oid", int(i64::from(fk.oid))),
+                ("conname", text(&fk.name)),
+                ("connamespace", int(ns)),
+                ("contype", text("f")),
+                ("condeferrable", boolean(fk.deferrable)),
+                ("condeferred", boolean(fk.deferred)),
+                ("convalidated", boolean(true)),
+                ("conrelid", int(i64::from(def.oid))),
+                ("confrelid", int(i64::from(parent.oid))),
+                ("confupdtype", action(fk.on_update)),
+                ("confdeltype", action(fk.on_delete)),
+                ("confmatchtype", text(if fk.match_full { "f" } else { "s" })),
+                ("conislocal", boolean(true)),
+                ("conkey", int2_array(&fk.columns)),
+                ("confkey", int2_array(&fk.parent_columns)),
+            ]));
+        }
         for c in &def.checks {
             check_oid += 1;
             out.push(CatalogRow::from([
@@ -611,6 +642,9 @@ fn constraint_def(catalog: &Catalog, oid: i64) -> Option<String> {
         .tables
         .values()
         .find(|t| i64::from(t.oid) == relid)?;
+    if let Some(fk) = def.foreign_keys.iter().find(|f| i64::from(f.oid) == oid) {
+        return foreign_key_def(catalog, def, fk);
+    }
     match row.get("contype")? {
         ScalarValue::Utf8(Some(t)) if t == "c" => match row.get("conbin")? {
             ScalarValue::Utf8(Some(expr)) => Some(format!("CHECK ({expr})")),
@@ -627,4 +661,44 @@ fn constraint_def(catalog: &Catalog, oid: i64) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// PostgreSQL's text of a FOREIGN KEY constraint, as `pg_get_constraintdef` gives it.
+fn foreign_key_def(
+    catalog: &Catalog,
+    def: &TableDef,
+    fk: &basalt_storage::ForeignKeyDef,
+) -> Option<String> {
+    use basalt_storage::ReferentialAction as A;
+    let parent = catalog.table(fk.parent).ok()?;
+    let parent_name = if parent.schema == basalt_storage::catalog::DEFAULT_SCHEMA
+        || crate::temp::is_temp_schema(&parent.schema)
+    {
+        parent.name.clone()
+    } else {
+        format!("{}.{}", parent.schema, parent.name)
+    };
+    let mut out = format!(
+        "FOREIGN KEY ({}) REFERENCES {parent_name}({})",
+        column_list(def, &fk.columns),
+        column_list(parent, &fk.parent_columns)
+    );
+    if fk.match_full {
+        out.push_str(" MATCH FULL");
+    }
+    if fk.on_update != A::NoAction {
+        out.push_str(" ON UPDATE ");
+        out.push_str(fk.on_update.sql());
+    }
+    if fk.on_delete != A::NoAction {
+        out.push_str(" ON DELETE ");
+        out.push_str(fk.on_delete.sql());
+    }
+    if fk.deferrable {
+        out.push_str(" DEFERRABLE");
+    }
+    if fk.deferred {
+        out.push_str(" INITIALLY DEFERRED");
+    }
+    Some(out)
 }

@@ -832,6 +832,7 @@ mod tests {
             checks: vec![],
             version: 0,
             columnar: false,
+            foreign_keys: Vec::new(),
         }
     }
 

@@ -261,6 +261,7 @@ pub struct Notice {
     pub severity: &'static str,
     pub code: &'static str,
     pub message: String,
+    pub detail: Option<String>,
 }
 
 impl Drop for Session {
@@ -302,6 +303,10 @@ impl Session {
         opts.sql_parser.map_string_types_to_utf8view = false;
         opts.sql_parser.parse_float_as_decimal = true;
         opts.execution.time_zone = Some("+00:00".into());
+        // A window's rows come out in its sort order (PARTITION BY keys, then ORDER BY), as
+        // PostgreSQL's WindowAgg returns them: hash-repartitioning the input would interleave
+        // the partitions. The window then runs on one core.
+        opts.optimizer.repartition_windows = false;
         if dialect == Dialect::MySql {
             // MySQL sorts NULL as the smallest value: first ascending, last descending.
             opts.sql_parser.default_null_ordering = "nulls_min".into();
@@ -496,6 +501,26 @@ impl Session {
                 severity,
                 code,
                 message,
+                detail: None,
+            },
+        ));
+    }
+
+    /// A notice with PostgreSQL's DETAIL line.
+    pub(crate) fn notice_with_detail(
+        &mut self,
+        severity: &'static str,
+        code: &'static str,
+        message: String,
+        detail: String,
+    ) {
+        self.notices.push((
+            self.statement_index,
+            Notice {
+                severity,
+                code,
+                message,
+                detail: Some(detail),
             },
         ));
     }
@@ -630,6 +655,17 @@ impl Session {
         let mut state = state.write();
         state.config_mut().options_mut().catalog.default_schema =
             schema.unwrap_or("__basalt_no_database__").to_owned();
+    }
+
+    /// Whether FOREIGN KEY constraints are checked: always in PostgreSQL sessions; in MySQL
+    /// sessions unless `foreign_key_checks` is off (as dump files set it while they load).
+    pub(crate) fn foreign_key_checks(&self) -> bool {
+        !(self.is_mysql()
+            && self
+                .my
+                .vars
+                .get("foreign_key_checks")
+                .is_some_and(|v| v == "0"))
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -829,6 +865,13 @@ impl Session {
         result: SqlResult<Output>,
     ) -> SqlResult<Output> {
         self.end_of_statement();
+        let result = match result {
+            Ok(output) => self
+                .check_foreign_keys(&txn, autocommit)
+                .await
+                .map(|_| output),
+            Err(e) => Err(e),
+        };
         match result {
             Ok(output) => {
                 if autocommit {
@@ -844,6 +887,20 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// The FOREIGN KEY checks of a statement that ended well, and in its own transaction
+    /// those of deferred constraints too.
+    pub(crate) async fn check_foreign_keys(
+        &self,
+        txn: &Arc<Transaction>,
+        autocommit: bool,
+    ) -> SqlResult<()> {
+        crate::foreign::enforce_statement(self, txn).await?;
+        if autocommit {
+            crate::foreign::enforce_commit(self, txn).await?;
+        }
+        Ok(())
     }
 
     fn fast_path_enabled(&self) -> bool {
@@ -1060,6 +1117,11 @@ impl Session {
         self.savepoints.clear();
         let out = match std::mem::replace(&mut self.state, TxnState::Idle) {
             TxnState::InBlock(txn) => {
+                if let Err(e) = crate::foreign::enforce_commit(self, &txn).await {
+                    // The transaction ends rolled back, as PostgreSQL's does.
+                    self.end_block(false);
+                    return Err(e);
+                }
                 self.db.engine.commit(&txn).await?;
                 Output::Command("COMMIT".into())
             }

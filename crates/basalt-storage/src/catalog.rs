@@ -58,6 +58,53 @@ pub struct TableDef {
     /// `SECONDARY_LOAD`): rebuilt from the rows at start-up.
     #[serde(default)]
     pub columnar: bool,
+    /// FOREIGN KEY constraints of this table (it is the referencing side).
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKeyDef>,
+}
+
+/// A FOREIGN KEY constraint: `columns` of its table reference `parent_columns` of `parent`,
+/// which are the parent's primary key or one of its unique constraints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKeyDef {
+    pub name: String,
+    pub oid: u32,
+    /// Physical positions in the referencing table.
+    pub columns: Vec<usize>,
+    pub parent: TableId,
+    /// Physical positions in the referenced table, in the order of `columns`.
+    pub parent_columns: Vec<usize>,
+    pub on_delete: ReferentialAction,
+    pub on_update: ReferentialAction,
+    /// MATCH FULL: a key is either all NULL or all non-NULL (MATCH SIMPLE skips a key with
+    /// any NULL).
+    pub match_full: bool,
+    /// DEFERRABLE INITIALLY DEFERRED: checked at COMMIT rather than at the end of each
+    /// statement.
+    pub deferred: bool,
+    pub deferrable: bool,
+}
+
+/// What a change to a referenced key does to the rows that reference it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReferentialAction {
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl ReferentialAction {
+    pub fn sql(self) -> &'static str {
+        match self {
+            ReferentialAction::NoAction => "NO ACTION",
+            ReferentialAction::Restrict => "RESTRICT",
+            ReferentialAction::Cascade => "CASCADE",
+            ReferentialAction::SetNull => "SET NULL",
+            ReferentialAction::SetDefault => "SET DEFAULT",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -199,6 +246,26 @@ impl Catalog {
             .values()
             .filter(|t| t.schema == schema)
             .find_map(|t| t.indexes.iter().find(|i| i.name == name).map(|i| (t, i)))
+    }
+}
+
+impl Catalog {
+    /// The FOREIGN KEY constraints that reference `parent`, with their tables.
+    pub fn referencing(
+        &self,
+        parent: TableId,
+    ) -> impl Iterator<Item = (&TableDef, &ForeignKeyDef)> + '_ {
+        self.tables.values().flat_map(move |t| {
+            t.foreign_keys
+                .iter()
+                .filter(move |fk| fk.parent == parent)
+                .map(move |fk| (t, fk))
+        })
+    }
+
+    /// Whether any table has a FOREIGN KEY constraint (writes skip every check otherwise).
+    pub fn has_foreign_keys(&self) -> bool {
+        self.tables.values().any(|t| !t.foreign_keys.is_empty())
     }
 }
 

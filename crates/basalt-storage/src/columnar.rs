@@ -1204,6 +1204,7 @@ mod tests {
             checks: vec![],
             version: 0,
             columnar: true,
+            foreign_keys: Vec::new(),
         }
     }
 

@@ -274,6 +274,19 @@ impl Engine {
                     validate_op(store, def, txn.read_ts, key, op, tw)?;
                 }
             }
+            if catalog.has_foreign_keys() {
+                for (id, tw) in writes.tables.iter().filter(|(_, tw)| !tw.ops.is_empty()) {
+                    let def = catalog.table(*id)?;
+                    crate::fkeys::validate_commit(
+                        &catalog,
+                        &tables,
+                        &writes.tables,
+                        def,
+                        tw,
+                        txn.read_ts,
+                    )?;
+                }
+            }
             let ts = CommitTs(state.last_ts + 1);
             // A large transaction goes to the log in parts as it is encoded; they publish
             // nothing, and recovery ignores them unless the final record follows.
@@ -304,6 +317,7 @@ impl Engine {
                     ct.apply(&ops, ts.0);
                 }
                 let mut superseded = Vec::new();
+                store.note_commit(ts);
                 let mut data = store.data.write();
                 for (key, op) in tw.ops {
                     if !op.inserted {

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod columnar;
 pub mod engine;
+pub mod fkeys;
 pub mod snapshots;
 pub mod table;
 pub mod txn;
@@ -24,7 +25,8 @@ use std::path::Path;
 use basalt_common::TableId;
 
 pub use catalog::{
-    Catalog, CheckDef, ColumnDef, IndexDef, SchemaDef, SequenceDef, TableDef, ViewDef,
+    Catalog, CheckDef, ColumnDef, ForeignKeyDef, IndexDef, ReferentialAction, SchemaDef,
+    SequenceDef, TableDef, ViewDef,
 };
 pub use codec::Key;
 pub use columnar::{ColumnStats, ColumnTable};

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use basalt_common::{CommitTs, IndexId, ReadTs, Row, TableId, Value};
 use parking_lot::RwLock;
@@ -51,6 +51,8 @@ pub struct TableStore {
     pub data: RwLock<TableData>,
     /// Next hidden row id for tables without a primary key.
     next_rowid: AtomicI64,
+    /// The timestamp of the last commit that wrote to the table.
+    last_commit: AtomicU64,
 }
 
 /// Reads of the committed state at one snapshot.
@@ -60,7 +62,18 @@ impl TableStore {
             id,
             data: RwLock::new(TableData::default()),
             next_rowid: AtomicI64::new(1),
+            last_commit: AtomicU64::new(0),
         }
+    }
+
+    /// The timestamp of the last commit that wrote to the table.
+    pub fn last_commit(&self) -> u64 {
+        self.last_commit.load(Ordering::Acquire)
+    }
+
+    /// Records a commit that wrote to the table (with the commit lock held).
+    pub fn note_commit(&self, ts: CommitTs) {
+        self.last_commit.fetch_max(ts.0, Ordering::Release);
     }
 
     pub fn allocate_rowid(&self) -> i64 {

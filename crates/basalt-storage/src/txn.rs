@@ -44,6 +44,8 @@ struct Undo {
     table: TableId,
     key: Key,
     prev: Option<WriteOp>,
+    /// The deletion half of an UPDATE that changed the primary key: the row's new key.
+    moved_to: Option<Key>,
 }
 
 #[derive(Default)]
@@ -56,6 +58,20 @@ pub struct WriteSet {
     statement_mark: usize,
     /// Savepoints alive (their marks are held by the session).
     savepoints: usize,
+    /// Undo entries before this point had their FOREIGN KEY checks made.
+    fk_checked: usize,
+}
+
+/// One row a statement changed: its table and key, the row before the change (`None`: it did
+/// not exist) and after it (`None`: deleted).
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub table: TableId,
+    pub key: Key,
+    pub before: Option<Row>,
+    pub after: Option<Row>,
+    /// The row was not deleted but moved to this key (an UPDATE of its primary key).
+    pub moved_to: Option<Key>,
 }
 
 impl WriteSet {
@@ -103,6 +119,7 @@ impl WriteSet {
             table: def.id,
             key,
             prev,
+            moved_to: None,
         });
     }
 
@@ -149,6 +166,65 @@ impl Transaction {
             ws.undo.clear();
         }
         ws.statement_mark = ws.undo.len();
+        ws.fk_checked = ws.undo.len();
+    }
+
+    /// The rows changed since the last call (or since the statement began), each once, with
+    /// its state before the first of those changes and its state now. Used to check FOREIGN
+    /// KEY constraints at the end of a statement; the changes those checks make (cascades)
+    /// come back from the next call.
+    pub fn take_changes(&self, stores: &dyn Fn(TableId) -> Option<Arc<TableStore>>) -> Vec<Change> {
+        let mut ws = self.writes.lock();
+        let from = ws.fk_checked.max(ws.statement_mark).min(ws.undo.len());
+        ws.fk_checked = ws.undo.len();
+        let mut seen: HashMap<(TableId, Key), usize> = HashMap::new();
+        let mut out: Vec<Change> = Vec::new();
+        for u in &ws.undo[from..] {
+            if let Some(&i) = seen.get(&(u.table, u.key.clone())) {
+                out[i].moved_to = u.moved_to.clone();
+                continue;
+            }
+            seen.insert((u.table, u.key.clone()), out.len());
+            let before = match &u.prev {
+                Some(op) => op.row.clone(),
+                None => stores(u.table).and_then(|s| s.get(&u.key, self.read_ts)),
+            };
+            let after = ws
+                .tables
+                .get(&u.table)
+                .and_then(|t| t.ops.get(&u.key))
+                .map_or_else(
+                    || stores(u.table).and_then(|s| s.get(&u.key, self.read_ts)),
+                    |op| op.row.clone(),
+                );
+            out.push(Change {
+                table: u.table,
+                key: u.key.clone(),
+                before,
+                after,
+                moved_to: u.moved_to.clone(),
+            });
+        }
+        out
+    }
+
+    /// Every row this transaction changed, with its committed state in the snapshot and its
+    /// state now (deferred FOREIGN KEY checks at COMMIT).
+    pub fn all_changes(&self, stores: &dyn Fn(TableId) -> Option<Arc<TableStore>>) -> Vec<Change> {
+        let ws = self.writes.lock();
+        let mut out = Vec::new();
+        for (id, tw) in &ws.tables {
+            for (key, op) in &tw.ops {
+                out.push(Change {
+                    table: *id,
+                    key: key.clone(),
+                    before: stores(*id).and_then(|s| s.get(key, self.read_ts)),
+                    after: op.row.clone(),
+                    moved_to: None,
+                });
+            }
+        }
+        out
     }
 
     /// Undoes every write of the current statement (statement-level atomicity).
@@ -185,6 +261,7 @@ impl Transaction {
             }
         }
         ws.statement_mark = ws.statement_mark.min(mark);
+        ws.fk_checked = ws.fk_checked.min(mark);
     }
 
     /// This transaction's own DDL changed table definitions: its buffered writes stay valid
@@ -270,7 +347,14 @@ impl Transaction {
         };
         if *new_key != *key {
             self.delete(store, def, key)?;
-            return self.insert(store, def, row);
+            self.insert(store, def, row)?;
+            // Mark the deletion as a move, so that FOREIGN KEY actions treat it as an UPDATE.
+            let mut ws = self.writes.lock();
+            let n = ws.undo.len();
+            if let Some(deletion) = n.checked_sub(2).and_then(|i| ws.undo.get_mut(i)) {
+                deletion.moved_to = Some(new_key);
+            }
+            return Ok(());
         }
         let mut ws = self.writes.lock();
         let inserted = match ws.own(def.id, key) {
@@ -307,6 +391,7 @@ impl Transaction {
                     table: def.id,
                     key: key.into(),
                     prev,
+                    moved_to: None,
                 });
             }
             Some(_) => ws.write(

@@ -60,6 +60,7 @@ async fn create_table(engine: &Arc<Engine>) -> TableId {
                     checks: vec![],
                     version: 0,
                     columnar: false,
+                    foreign_keys: Vec::new(),
                 },
             );
             Ok::<_, StorageError>(vec![])

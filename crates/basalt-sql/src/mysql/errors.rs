@@ -106,6 +106,11 @@ impl From<&SqlError> for MyError {
                     key_name(constraint)
                 ),
             ),
+            SqlError::ForeignKeyViolation {
+                mysql_code,
+                mysql_message,
+                ..
+            } => my(*mysql_code, "23000", mysql_message.clone()),
             SqlError::Storage(StorageError::UniqueIndexBuild { index, .. }) => my(
                 1062,
                 "23000",
