@@ -344,6 +344,29 @@ def test_views_survive_sigkill(server_factory):
     assert kinds == [("viewcrash", "BASE TABLE"), ("viewcrash_even", "VIEW")]
 
 
+def test_sequences_and_foreign_keys_survive_sigkill(server_factory):
+    """A sequence no column owns never hands out a value again after kill -9 (values a
+    committed transaction used, and values only returned by nextval), and FOREIGN KEY
+    constraints are catalog state that recovery keeps."""
+    server = server_factory().start()
+    with server.connect(autocommit=True) as c:
+        c.execute("CREATE SEQUENCE crash_seq INCREMENT BY 5 START 100")
+        c.execute("CREATE TABLE crash_parent (id INTEGER PRIMARY KEY)")
+        c.execute("CREATE TABLE crash_child (id INTEGER PRIMARY KEY, pid INTEGER REFERENCES crash_parent)")
+        c.execute("INSERT INTO crash_parent SELECT nextval('crash_seq') FROM generate_series(1, 40)")
+        seen = [r[0] for r in c.execute("SELECT id FROM crash_parent").fetchall()]
+        seen += [c.execute("SELECT nextval('crash_seq')").fetchone()[0] for _ in range(3)]
+    server.kill()
+    server.start()
+    with server.connect(autocommit=True) as c:
+        after = c.execute("SELECT nextval('crash_seq')").fetchone()[0]
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            c.execute("INSERT INTO crash_child VALUES (1, 7)")
+        c.execute("INSERT INTO crash_child VALUES (1, 100)")
+    assert after > max(seen), (after, max(seen))
+    assert (after - 100) % 5 == 0
+
+
 def test_second_server_on_the_same_data_directory_is_refused(server_factory, workdir):
     """A second server on a data directory in use exits with an error naming the holder,
     and the first one goes on serving its data (two would replay and checkpoint over each

@@ -44,6 +44,31 @@ pub async fn execute(
             ..
         } => create_schema(s, schema_name, if_not_exists).await,
         Statement::CreateIndex(ci) => create_index(s, ci).await,
+        Statement::CreateSequence {
+            temporary,
+            if_not_exists,
+            name,
+            data_type,
+            sequence_options,
+            owned_by,
+        } => {
+            create_sequence(
+                s,
+                temporary,
+                if_not_exists,
+                &name,
+                data_type.as_ref(),
+                &sequence_options,
+                owned_by.as_ref(),
+            )
+            .await
+        }
+        Statement::Drop {
+            object_type: ObjectType::Sequence,
+            if_exists,
+            names,
+            ..
+        } => drop_sequences(s, if_exists, &names).await,
         Statement::Drop {
             object_type,
             if_exists,
@@ -599,6 +624,10 @@ async fn create_table(
                         start: 1,
                         increment: 1,
                         owned_by: Some((def.id, col)),
+                        min: None,
+                        max: None,
+                        cycle: false,
+                        reserved: None,
                     },
                 );
             }
@@ -615,6 +644,192 @@ async fn create_table(
         return Ok(Output::Command(format!("SELECT {n}")));
     }
     Ok(Output::Command("CREATE TABLE".into()))
+}
+
+/// An integer option of CREATE SEQUENCE (`INCREMENT -1`, `START 10`).
+fn sequence_number(e: &Expr) -> SqlResult<i64> {
+    let text = e.to_string().replace(' ', "");
+    text.parse::<i64>().map_err(|_| SqlError::Syntax {
+        message: format!("syntax error at or near \"{e}\""),
+        position: None,
+    })
+}
+
+async fn create_sequence(
+    s: &mut Session,
+    temporary: bool,
+    if_not_exists: bool,
+    name: &ObjectName,
+    data_type: Option<&datafusion::sql::sqlparser::ast::DataType>,
+    options: &[datafusion::sql::sqlparser::ast::SequenceOptions],
+    owned_by: Option<&ObjectName>,
+) -> SqlResult<Output> {
+    use datafusion::sql::sqlparser::ast::SequenceOptions as O;
+    if temporary {
+        return Err(SqlError::unsupported(
+            "temporary sequences are not supported",
+        ));
+    }
+    let (schema, seq) = qualified(name, s.default_schema().as_deref())?;
+    let catalog = s.engine().catalog();
+    if !catalog.schemas.contains_key(&schema) {
+        return Err(SqlError::UndefinedSchema(schema));
+    }
+    if catalog.relation_exists(&schema, &seq) {
+        if if_not_exists {
+            s.notice(
+                "NOTICE",
+                "42P07",
+                format!("relation \"{seq}\" already exists, skipping"),
+            );
+            return Ok(Output::Command("CREATE SEQUENCE".into()));
+        }
+        return Err(SqlError::DuplicateTable(seq));
+    }
+    // AS smallint / integer / bigint bounds the default MINVALUE and MAXVALUE.
+    let declared = data_type.map(column_type).transpose()?.map(|c| c.ty);
+    let (type_min, type_max) = match &declared {
+        None => (i64::MIN, i64::MAX),
+        Some(SqlType::Int16) => (i64::from(i16::MIN), i64::from(i16::MAX)),
+        Some(SqlType::Int32) => (i64::from(i32::MIN), i64::from(i32::MAX)),
+        Some(SqlType::Int64) => (i64::MIN, i64::MAX),
+        Some(_) => {
+            return Err(SqlError::InvalidParameterValue(
+                "sequence type must be smallint, integer, or bigint".into(),
+            ))
+        }
+    };
+    let mut increment = 1i64;
+    let (mut min, mut max, mut start, mut cycle) = (None, None, None, false);
+    for o in options {
+        match o {
+            O::IncrementBy(e, _) => increment = sequence_number(e)?,
+            O::MinValue(e) => min = e.as_ref().map(sequence_number).transpose()?,
+            O::MaxValue(e) => max = e.as_ref().map(sequence_number).transpose()?,
+            O::StartWith(e, _) => start = Some(sequence_number(e)?),
+            O::Cache(e) => {
+                let c = sequence_number(e)?;
+                if c <= 0 {
+                    return Err(SqlError::InvalidParameterValue(format!(
+                        "CACHE ({c}) must be greater than zero"
+                    )));
+                }
+            }
+            O::Cycle(no) => cycle = !*no,
+        }
+    }
+    if increment == 0 {
+        return Err(SqlError::InvalidParameterValue(
+            "INCREMENT must not be zero".into(),
+        ));
+    }
+    let ascending = increment > 0;
+    let min = min.unwrap_or(if ascending { 1 } else { type_min });
+    let max = max.unwrap_or(if ascending { type_max } else { -1 });
+    for (what, v) in [("MINVALUE", min), ("MAXVALUE", max)] {
+        if v < type_min || v > type_max {
+            return Err(SqlError::InvalidParameterValue(format!(
+                "{what} ({v}) is out of range for sequence data type {}",
+                declared.as_ref().map_or("bigint".into(), SqlType::pg_name)
+            )));
+        }
+    }
+    if min >= max {
+        return Err(SqlError::InvalidParameterValue(format!(
+            "MINVALUE ({min}) must be less than MAXVALUE ({max})"
+        )));
+    }
+    let start = start.unwrap_or(if ascending { min } else { max });
+    if start < min {
+        return Err(SqlError::InvalidParameterValue(format!(
+            "START value ({start}) cannot be less than MINVALUE ({min})"
+        )));
+    }
+    if start > max {
+        return Err(SqlError::InvalidParameterValue(format!(
+            "START value ({start}) cannot be greater than MAXVALUE ({max})"
+        )));
+    }
+    let owner = match owned_by {
+        None => None,
+        Some(o) if object_name_parts(o) == ["none"] => None,
+        Some(o) => {
+            let mut parts = o.0.clone();
+            let column = match parts.pop() {
+                Some(ObjectNamePart::Identifier(c)) => ident(&c),
+                _ => {
+                    return Err(SqlError::Syntax {
+                        message: "invalid OWNED BY option".into(),
+                        position: None,
+                    })
+                }
+            };
+            let table = resolve_table(&catalog, &ObjectName(parts), s.default_schema().as_deref())?;
+            let pos = table.column_position(&column).ok_or_else(|| {
+                SqlError::UndefinedColumn(format!(
+                    "column \"{column}\" of relation \"{}\" does not exist",
+                    table.name
+                ))
+            })?;
+            Some((table.id, pos))
+        }
+    };
+    let key = format!("{schema}.{seq}");
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            if c.relation_exists(&schema, &seq) {
+                return Err(SqlError::DuplicateTable(seq.clone()));
+            }
+            let oid = c.allocate_oid();
+            c.sequences.insert(
+                key.clone(),
+                SequenceDef {
+                    name: key.clone(),
+                    oid,
+                    start,
+                    increment,
+                    owned_by: owner,
+                    min: Some(min),
+                    max: Some(max),
+                    cycle,
+                    reserved: None,
+                },
+            );
+            Ok(vec![])
+        })
+        .await?;
+    Ok(Output::Command("CREATE SEQUENCE".into()))
+}
+
+async fn drop_sequences(
+    s: &mut Session,
+    if_exists: bool,
+    names: &[ObjectName],
+) -> SqlResult<Output> {
+    let catalog = s.engine().catalog();
+    let mut keys = Vec::new();
+    for n in names {
+        let (schema, seq) = qualified(n, s.default_schema().as_deref())?;
+        let key = format!("{schema}.{seq}");
+        if catalog.sequences.contains_key(&key) {
+            keys.push(key);
+        } else if if_exists {
+            s.skipping_notice("sequence", &seq);
+        } else {
+            return Err(SqlError::Storage(
+                basalt_storage::StorageError::NoSuchSequence(seq),
+            ));
+        }
+    }
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            for k in &keys {
+                c.sequences.remove(k);
+            }
+            Ok::<_, SqlError>(vec![])
+        })
+        .await?;
+    Ok(Output::Command("DROP SEQUENCE".into()))
 }
 
 fn check_name(def: &TableDef, expr: &str, existing: &[CheckDef]) -> String {
@@ -895,7 +1110,7 @@ async fn truncate(s: &mut Session, txn: &Arc<Transaction>, t: Truncate) -> SqlRe
         .ddl(move |_c: &mut Catalog| Ok::<_, SqlError>(truncated))
         .await?;
     for seq in restart_seqs {
-        s.engine().setval(&seq, 0)?;
+        s.engine().restart_sequence(&seq)?;
     }
     Ok(Output::Command("TRUNCATE TABLE".into()))
 }
@@ -1020,6 +1235,10 @@ async fn alter_one(
                                 start: 1,
                                 increment: 1,
                                 owned_by: Some((id, pos)),
+                                min: None,
+                                max: None,
+                                cycle: false,
+                                reserved: None,
                             },
                         );
                     }

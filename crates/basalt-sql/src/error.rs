@@ -249,7 +249,8 @@ impl SqlError {
                 }
                 StorageError::NullInKey { .. } => "23502",
                 StorageError::NoSuchSequence(_) => "42P01",
-                StorageError::SequenceExhausted(_) => "2200H",
+                StorageError::SequenceExhausted { .. } => "2200H",
+                StorageError::SequenceOutOfBounds { .. } => "22003",
                 StorageError::TransactionTooLarge(_) => "54000",
                 StorageError::WalUnavailable
                 | StorageError::Io { .. }

@@ -508,7 +508,15 @@ impl ScalarUDFImpl for SequenceFn {
                         out.push(None);
                         continue;
                     };
-                    self.engine.setval(&key, v).map(|_| v)
+                    let is_called = match args.args.get(2) {
+                        Some(ColumnarValue::Scalar(ScalarValue::Boolean(b))) => b.unwrap_or(true),
+                        Some(ColumnarValue::Array(a)) => a
+                            .as_any()
+                            .downcast_ref::<datafusion::arrow::array::BooleanArray>()
+                            .is_none_or(|b| b.is_null(row) || b.value(row)),
+                        _ => true,
+                    };
+                    self.engine.setval(&key, v, is_called).map(|_| v)
                 }
             }
             .map_err(|e| SqlError::from(e).into_datafusion())?;

@@ -152,6 +152,29 @@ pub struct SequenceDef {
     pub increment: i64,
     /// The table and column whose default draws from this sequence (SERIAL / IDENTITY).
     pub owned_by: Option<(TableId, usize)>,
+    /// MINVALUE and MAXVALUE (`None`: the default bound for the direction of `increment`).
+    #[serde(default)]
+    pub min: Option<i64>,
+    #[serde(default)]
+    pub max: Option<i64>,
+    /// CYCLE: past a bound, start again at the other.
+    #[serde(default)]
+    pub cycle: bool,
+    /// A sequence no column owns cannot be recovered from stored values: values up to this
+    /// one are handed out only after it is logged (recovery resumes past it).
+    #[serde(default)]
+    pub reserved: Option<i64>,
+}
+
+impl SequenceDef {
+    /// The sequence's lowest and highest values.
+    pub fn bounds(&self) -> (i64, i64) {
+        let ascending = self.increment > 0;
+        (
+            self.min.unwrap_or(if ascending { 1 } else { i64::MIN }),
+            self.max.unwrap_or(if ascending { i64::MAX } else { -1 }),
+        )
+    }
 }
 
 /// A view: its query kept as SQL text, planned again wherever the view is read (so it sees

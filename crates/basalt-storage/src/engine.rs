@@ -18,7 +18,7 @@ use std::time::Duration;
 use basalt_common::{CommitTs, ReadTs, TableId, TxnId, Value};
 use parking_lot::{Mutex, RwLock};
 
-use crate::catalog::{Catalog, IndexDef, TableDef};
+use crate::catalog::{Catalog, IndexDef, SequenceDef, TableDef};
 use crate::checkpoint::{self, Manifest};
 use crate::codec::{decode_rowid, encode_key, Key};
 use crate::columnar::ColumnTable;
@@ -544,12 +544,68 @@ impl Engine {
             .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
         let counter = self.sequence_counter(name)?;
         let step = def.increment;
-        counter
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                v.checked_add(step)
+        let (min, max) = def.bounds();
+        let next = |v: i64| match v.checked_add(step) {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ if def.cycle => Some(if step > 0 { min } else { max }),
+            _ => None,
+        };
+        let value = counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, next)
+            .ok()
+            .and_then(next)
+            .ok_or_else(|| StorageError::SequenceExhausted {
+                name: short_name(name),
+                limit: if step > 0 { max } else { min },
+                maximum: step > 0,
+            })?;
+        if def.owned_by.is_none() {
+            self.reserve_sequence(name, value)?;
+        }
+        Ok(value)
+    }
+
+    /// Makes sure `value` of a sequence no column owns is covered by a logged reservation
+    /// (32 steps at a time, as PostgreSQL logs its sequences), so that recovery never hands
+    /// it out again. The catalog record is queued, not waited for: a transaction that uses
+    /// the value commits after it in the log, and its own durability covers the record.
+    fn reserve_sequence(&self, name: &str, value: i64) -> Result<(), StorageError> {
+        const RESERVE_STEPS: i64 = 32;
+        let covered = |def: &SequenceDef| {
+            def.reserved.is_some_and(|r| {
+                if def.increment > 0 {
+                    value <= r
+                } else {
+                    value >= r
+                }
             })
-            .map(|prev| prev + step)
-            .map_err(|_| StorageError::SequenceExhausted(name.into()))
+        };
+        if self.catalog().sequences.get(name).is_none_or(covered) {
+            return Ok(());
+        }
+        let mut state = self.commit.lock();
+        let old = self.catalog();
+        let Some(def) = old.sequences.get(name) else {
+            return Ok(());
+        };
+        if covered(def) {
+            return Ok(());
+        }
+        let mut new = (*old).clone();
+        if let Some(seq) = new.sequences.get_mut(name) {
+            seq.reserved = Some(value.saturating_add(seq.increment.saturating_mul(RESERVE_STEPS)));
+        }
+        let ts = CommitTs(state.last_ts + 1);
+        let payload = WalRecord::Catalog {
+            ts,
+            catalog: Box::new(new.clone()),
+            truncated: Vec::new(),
+        }
+        .encode()?;
+        *self.catalog.write() = Arc::new(new);
+        self.wal.append(&payload, ts)?;
+        state.last_ts = ts.0;
+        Ok(())
     }
 
     /// Moves a sequence's last value up to `value` if it is behind (MySQL AUTO_INCREMENT
@@ -567,9 +623,44 @@ impl Engine {
             .map(|c| c.load(Ordering::Relaxed))
     }
 
-    /// Sets a sequence's last value (`setval`).
-    pub fn setval(&self, name: &str, value: i64) -> Result<(), StorageError> {
-        self.sequence_counter(name)?.store(value, Ordering::Relaxed);
+    /// Starts a sequence over (TRUNCATE … RESTART IDENTITY): the next value is its START.
+    pub fn restart_sequence(&self, name: &str) -> Result<(), StorageError> {
+        let catalog = self.catalog();
+        let def = catalog
+            .sequences
+            .get(name)
+            .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
+        self.sequence_counter(name)?
+            .store(def.start.saturating_sub(def.increment), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sets a sequence's last value (`setval`; with `is_called` false, the next `nextval`
+    /// returns `value` itself).
+    pub fn setval(&self, name: &str, value: i64, is_called: bool) -> Result<(), StorageError> {
+        let catalog = self.catalog();
+        let def = catalog
+            .sequences
+            .get(name)
+            .ok_or_else(|| StorageError::NoSuchSequence(name.to_owned()))?;
+        let (min, max) = def.bounds();
+        if !(min..=max).contains(&value) {
+            return Err(StorageError::SequenceOutOfBounds {
+                name: short_name(name),
+                value,
+                min,
+                max,
+            });
+        }
+        let last = if is_called {
+            value
+        } else {
+            value.saturating_sub(def.increment)
+        };
+        self.sequence_counter(name)?.store(last, Ordering::Relaxed);
+        if def.owned_by.is_none() {
+            self.reserve_sequence(name, value)?;
+        }
         Ok(())
     }
 
@@ -592,6 +683,9 @@ impl Engine {
                 continue;
             }
             let mut last = def.start - def.increment;
+            if let Some(r) = def.reserved {
+                last = r;
+            }
             if let Some((table, col)) = def.owned_by {
                 if let (Some(store), Ok(tdef)) = (self.table(table), catalog.table(table)) {
                     if let Some((min, max)) = column_range(&store, tdef, col) {
@@ -996,4 +1090,12 @@ fn column_range(store: &TableStore, def: &TableDef, col: usize) -> Option<(i64, 
         }
     }
     range
+}
+
+/// A sequence's name without its schema, as PostgreSQL's messages give it.
+fn short_name(qualified: &str) -> String {
+    qualified
+        .rsplit_once('.')
+        .map_or(qualified, |(_, n)| n)
+        .to_owned()
 }

@@ -48,8 +48,22 @@ pub enum StorageError {
     NullInKey { column: String, table: String },
     #[error("sequence \"{0}\" does not exist")]
     NoSuchSequence(String),
-    #[error("nextval: reached maximum value of sequence \"{0}\"")]
-    SequenceExhausted(String),
+    #[error(
+        "nextval: reached {} value of sequence \"{name}\" ({limit})",
+        if *maximum { "maximum" } else { "minimum" }
+    )]
+    SequenceExhausted {
+        name: String,
+        limit: i64,
+        maximum: bool,
+    },
+    #[error("setval: value {value} is out of bounds for sequence \"{name}\" ({min}..{max})")]
+    SequenceOutOfBounds {
+        name: String,
+        value: i64,
+        min: i64,
+        max: i64,
+    },
     #[error("transaction too large to log ({0} bytes)")]
     TransactionTooLarge(usize),
     #[error("the write-ahead log is unavailable (a write or fsync failed, or the server is shutting down)")]
