@@ -256,14 +256,13 @@ fn value_text(ty: &SqlType, v: &Value) -> String {
 }
 
 /// MySQL's description of a constraint in errors 1451/1452.
-fn mysql_clause(s: &Session, child: &TableDef, parent: &TableDef, fk: &ForeignKeyDef) -> String {
+fn mysql_clause(child: &TableDef, parent: &TableDef, fk: &ForeignKeyDef) -> String {
     let cols = |def: &TableDef, cs: &[usize]| {
         cs.iter()
             .map(|&c| format!("`{}`", def.columns[c].name))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let _ = s;
     format!(
         "(`{}`.`{}`, CONSTRAINT `{}` FOREIGN KEY ({}) REFERENCES `{}` ({}))",
         child.schema,
@@ -275,53 +274,48 @@ fn mysql_clause(s: &Session, child: &TableDef, parent: &TableDef, fk: &ForeignKe
     )
 }
 
-fn missing_parent(
-    s: &Session,
+/// The 23503 error of a violated constraint: a reference without its key
+/// (`parent_side` false), or a key removed while still referenced.
+fn violation(
     child: &TableDef,
     parent: &TableDef,
     fk: &ForeignKeyDef,
     values: &[Value],
+    parent_side: bool,
 ) -> SqlError {
-    SqlError::ForeignKeyViolation {
-        message: format!(
-            "insert or update on table \"{}\" violates foreign key constraint \"{}\"",
-            child.name, fk.name
-        ),
-        detail: format!(
-            "{} is not present in table \"{}\".",
-            key_text(child, &fk.columns, values),
-            parent.name
-        ),
-        mysql_code: 1452,
-        mysql_message: format!(
-            "Cannot add or update a child row: a foreign key constraint fails {}",
-            mysql_clause(s, child, parent, fk)
-        ),
-    }
-}
-
-fn still_referenced(
-    s: &Session,
-    child: &TableDef,
-    parent: &TableDef,
-    fk: &ForeignKeyDef,
-    values: &[Value],
-) -> SqlError {
-    SqlError::ForeignKeyViolation {
-        message: format!(
-            "update or delete on table \"{}\" violates foreign key constraint \"{}\" on table \"{}\"",
-            parent.name, fk.name, child.name
-        ),
-        detail: format!(
-            "{} is still referenced from table \"{}\".",
-            key_text(parent, &fk.parent_columns, values),
-            child.name
-        ),
-        mysql_code: 1451,
-        mysql_message: format!(
-            "Cannot delete or update a parent row: a foreign key constraint fails {}",
-            mysql_clause(s, child, parent, fk)
-        ),
+    let clause = mysql_clause(child, parent, fk);
+    if parent_side {
+        SqlError::ForeignKeyViolation {
+            message: format!(
+                "update or delete on table \"{}\" violates foreign key constraint \"{}\" on table \"{}\"",
+                parent.name, fk.name, child.name
+            ),
+            detail: format!(
+                "{} is still referenced from table \"{}\".",
+                key_text(parent, &fk.parent_columns, values),
+                child.name
+            ),
+            mysql_code: 1451,
+            mysql_message: format!(
+                "Cannot delete or update a parent row: a foreign key constraint fails {clause}"
+            ),
+        }
+    } else {
+        SqlError::ForeignKeyViolation {
+            message: format!(
+                "insert or update on table \"{}\" violates foreign key constraint \"{}\"",
+                child.name, fk.name
+            ),
+            detail: format!(
+                "{} is not present in table \"{}\".",
+                key_text(child, &fk.columns, values),
+                parent.name
+            ),
+            mysql_code: 1452,
+            mysql_message: format!(
+                "Cannot add or update a child row: a foreign key constraint fails {clause}"
+            ),
+        }
     }
 }
 
@@ -450,7 +444,7 @@ fn check_reference(
         .table(parent.id)
         .ok_or_else(|| SqlError::UndefinedTable(parent.name.clone()))?;
     if rows_with_key(txn, parent, &store, &fk.parent_columns, &values, 1).is_empty() {
-        return Err(missing_parent(s, def, parent, fk, &values));
+        return Err(violation(def, parent, fk, &values, false));
     }
     Ok(())
 }
@@ -506,7 +500,7 @@ async fn released_key(
     }
     let replacement: Vec<Value> = match action {
         ReferentialAction::NoAction | ReferentialAction::Restrict => {
-            return Err(still_referenced(s, child, parent, fk, &old));
+            return Err(violation(child, parent, fk, &old, true));
         }
         ReferentialAction::Cascade if after.is_none() => {
             for (key, _) in refs {

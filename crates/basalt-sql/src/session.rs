@@ -495,15 +495,7 @@ impl Session {
 
     /// Raises a notice for the client, sent before the running statement's result.
     pub(crate) fn notice(&mut self, severity: &'static str, code: &'static str, message: String) {
-        self.notices.push((
-            self.statement_index,
-            Notice {
-                severity,
-                code,
-                message,
-                detail: None,
-            },
-        ));
+        self.push_notice(severity, code, message, None);
     }
 
     /// A notice with PostgreSQL's DETAIL line.
@@ -514,13 +506,23 @@ impl Session {
         message: String,
         detail: String,
     ) {
+        self.push_notice(severity, code, message, Some(detail));
+    }
+
+    fn push_notice(
+        &mut self,
+        severity: &'static str,
+        code: &'static str,
+        message: String,
+        detail: Option<String>,
+    ) {
         self.notices.push((
             self.statement_index,
             Notice {
                 severity,
                 code,
                 message,
-                detail: Some(detail),
+                detail,
             },
         ));
     }
