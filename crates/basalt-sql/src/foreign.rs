@@ -392,12 +392,8 @@ async fn check_changes(
                 _ => None,
             };
             let after = ch.after.as_deref().or(moved.as_deref());
-            let referencing: Vec<(TableDef, ForeignKeyDef)> = catalog
-                .referencing(def.id)
-                .map(|(t, f)| (t.clone(), f.clone()))
-                .collect();
-            for (child, fk) in referencing {
-                released_key(s, txn, def, &child, &fk, before, after, moment).await?;
+            for (child, fk) in catalog.referencing(def.id) {
+                released_key(s, txn, def, child, fk, before, after, moment).await?;
             }
         }
     }
