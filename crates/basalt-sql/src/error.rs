@@ -273,8 +273,8 @@ impl SqlError {
             SqlError::InvalidSetting { detail, .. }
             | SqlError::ReservedName { detail, .. }
             | SqlError::NumericOverflow { detail }
-            | SqlError::ForeignKeyViolation { detail, .. }
-            | SqlError::Detailed { detail, .. } => Some(detail.clone()),
+            | SqlError::ForeignKeyViolation { detail, .. } => Some(detail.clone()),
+            SqlError::Detailed { detail, .. } => (!detail.is_empty()).then(|| detail.clone()),
             SqlError::Positioned { inner, .. } => inner.detail(),
             _ => None,
         }
@@ -412,6 +412,22 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
             };
         }
     }
+    // Arrow's overflowing cast to an integer type: "value of 2147483648 is out of range Int32".
+    if let Some(ty) = msg
+        .strip_prefix("value of ")
+        .and_then(|r| r.split_once(" is out of range "))
+        .map(|(_, ty)| ty.trim())
+    {
+        let word = match ty {
+            "Int16" => Some("smallint"),
+            "Int32" => Some("integer"),
+            "Int64" => Some("bigint"),
+            _ => None,
+        };
+        if let Some(word) = word {
+            return SqlError::OutOfRange(format!("{word} out of range"));
+        }
+    }
     if lower.contains("scalar subquery returned more than one row") {
         return SqlError::CardinalityViolation(
             "more than one row returned by a subquery used as an expression".into(),
@@ -461,7 +477,7 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     }
 }
 
-fn pg_type_word(arrow: &str) -> &'static str {
+pub(crate) fn pg_type_word(arrow: &str) -> &'static str {
     match arrow {
         t if t.starts_with("Date") => "date",
         t if t.starts_with("Timestamp") => "timestamp",

@@ -40,6 +40,7 @@ pub mod session;
 pub mod shared;
 pub mod subquery;
 pub mod temp;
+pub mod tochar;
 pub mod types;
 pub mod view;
 pub mod wire;

@@ -883,6 +883,8 @@ const PASS_THROUGH: &[&str] = &[
     "scale",
     "min_scale",
     "trim_scale",
+    // crate::tochar's, which print them as PostgreSQL does.
+    "to_char",
     "coalesce",
     "nullif",
     "greatest",

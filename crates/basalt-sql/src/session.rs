@@ -397,6 +397,9 @@ impl Session {
                 ctx.register_udf(udf);
             }
             ctx.register_udf(crate::pgformat::PgFormat::udf());
+            for udf in crate::tochar::udfs() {
+                ctx.register_udf(udf);
+            }
             // PostgreSQL's variance is the sample variance.
             register_aggregate_as(&ctx, "var_samp", "variance");
             for udf in crate::pgmath::udfs() {
