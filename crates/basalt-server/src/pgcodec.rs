@@ -16,8 +16,8 @@ use basalt_sql::SqlError;
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, StringArray,
-    Time64MicrosecondArray, TimestampMicrosecondArray,
+    Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, ListArray,
+    StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
@@ -75,8 +75,104 @@ pub fn pg_type(field: &Field) -> Option<Type> {
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ,
         DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL,
         DataType::Null => Type::TEXT,
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            array_type(f.data_type())?
+        }
         _ => return None,
     })
+}
+
+/// The PostgreSQL array type whose elements are `element` (nested lists are the
+/// dimensions of one array type, as in PostgreSQL).
+fn array_type(element: &DataType) -> Option<Type> {
+    Some(match element {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            return array_type(f.data_type())
+        }
+        DataType::Boolean => Type::BOOL_ARRAY,
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => Type::INT2_ARRAY,
+        DataType::Int32 | DataType::UInt16 => Type::INT4_ARRAY,
+        DataType::Int64 | DataType::UInt32 => Type::INT8_ARRAY,
+        DataType::UInt64 | DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
+            Type::NUMERIC_ARRAY
+        }
+        DataType::Float16 | DataType::Float32 => Type::FLOAT4_ARRAY,
+        DataType::Float64 => Type::FLOAT8_ARRAY,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
+            Type::TEXT_ARRAY
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => Type::BYTEA_ARRAY,
+        DataType::Date32 | DataType::Date64 => Type::DATE_ARRAY,
+        DataType::Time32(_) | DataType::Time64(_) => Type::TIME_ARRAY,
+        DataType::Timestamp(_, None) => Type::TIMESTAMP_ARRAY,
+        DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ_ARRAY,
+        DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL_ARRAY,
+        _ => return None,
+    })
+}
+
+/// PostgreSQL's binary array: dimensions, a has-NULL flag, the element type, each
+/// dimension's length and lower bound (1), then the elements (length-prefixed, -1 for NULL).
+/// Nested lists are the dimensions of one array; they must be rectangular, as in PostgreSQL.
+fn encode_binary_array(array: &ArrayRef, r: usize, out: &mut BytesMut) -> Result<(), SqlError> {
+    let list = cast(array, &list_of(array.data_type()))?;
+    let list = list
+        .as_any()
+        .downcast_ref::<ListArray>()
+        .ok_or_else(|| SqlError::Internal("array encoding".into()))?;
+    let mut dims = vec![list.value_length(r) as usize];
+    let mut level: ArrayRef = list.value(r);
+    // Descend while the elements are lists, checking every sub-array has one length.
+    while let DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) =
+        level.data_type()
+    {
+        let inner = cast(&level, &list_of(level.data_type()))?;
+        let inner = inner
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .ok_or_else(|| SqlError::Internal("array encoding".into()))?;
+        let len = if inner.is_empty() {
+            0
+        } else {
+            inner.value_length(0) as usize
+        };
+        if (0..inner.len()).any(|i| inner.is_null(i) || inner.value_length(i) as usize != len) {
+            return Err(SqlError::DataException(
+                "multidimensional arrays must have array expressions with matching dimensions"
+                    .into(),
+            ));
+        }
+        dims.push(len);
+        let start = inner.value_offsets()[0] as usize;
+        let end = inner.value_offsets()[inner.len()] as usize;
+        level = inner.values().slice(start, end - start);
+    }
+    let values = normalize(&level)?;
+    let element = pg_type(&Field::new("item", values.data_type().clone(), true))
+        .ok_or_else(|| SqlError::Internal(format!("array of {}", values.data_type())))?;
+    let mut body = BytesMut::new();
+    let empty = dims.contains(&0);
+    body.put_i32(if empty { 0 } else { dims.len() as i32 });
+    body.put_i32(i32::from(values.null_count() > 0));
+    body.put_u32(element.oid());
+    if !empty {
+        for d in &dims {
+            body.put_i32(*d as i32);
+            body.put_i32(1);
+        }
+        for i in 0..values.len() {
+            encode_binary(&values, i, None, &mut body)?;
+        }
+    }
+    put_bytes(out, &body);
+    Ok(())
+}
+
+fn list_of(t: &DataType) -> DataType {
+    match t {
+        DataType::LargeList(f) | DataType::FixedSizeList(f, _) => DataType::List(Arc::clone(f)),
+        other => other.clone(),
+    }
 }
 
 /// One column converted for the wire.
@@ -220,6 +316,9 @@ fn encode_binary(
         };
     }
     match array.data_type() {
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            encode_binary_array(array, r, out)?
+        }
         DataType::Boolean => put_bytes(out, &[u8::from(get!(BooleanArray).value(r))]),
         DataType::Int16 => put_bytes(out, &get!(Int16Array).value(r).to_be_bytes()),
         DataType::Int32 => put_bytes(out, &get!(Int32Array).value(r).to_be_bytes()),

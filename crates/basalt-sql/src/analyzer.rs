@@ -133,6 +133,9 @@ impl CheckedIntegerArithmetic {
                             | DataType::Float64
                             | DataType::Binary
                             | DataType::Decimal128(_, _)
+                            | DataType::List(_)
+                            | DataType::LargeList(_)
+                            | DataType::FixedSizeList(..)
                     ) {
                         let text = Expr::ScalarFunction(ScalarFunction::new_udf(
                             Arc::clone(&self.pg_text),
@@ -412,6 +415,17 @@ impl AnalyzerRule for PgDateTimeInput {
                     ScalarFunction::new_udf(Arc::new(bytea_in_udf()), vec![expr.as_ref().clone()]),
                 )));
             }
+            if text && matches!(field.data_type(), DataType::List(_)) {
+                // '{1,2,3}'::int[]: PostgreSQL's array input.
+                let udf = ScalarUDF::from(ArrayIn {
+                    target: field.data_type().clone(),
+                    order,
+                    signature: Signature::any(1, Volatility::Stable),
+                });
+                return Ok(Transformed::yes(Expr::ScalarFunction(
+                    ScalarFunction::new_udf(Arc::new(udf), vec![expr.as_ref().clone()]),
+                )));
+            }
             if !text || !crate::datetime::reads_datetime(field.data_type()) {
                 return Ok(Transformed::no(e));
             }
@@ -424,6 +438,270 @@ impl AnalyzerRule for PgDateTimeInput {
 
     fn name(&self) -> &str {
         "basalt_pg_datetime_input"
+    }
+}
+
+/// `array_in(text)`: text read as PostgreSQL's array input (`{1,2,NULL}`, `{"a b",c}`,
+/// `{{1,2},{3,4}}` for a two-level list), each element as its type's input.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayIn {
+    target: DataType,
+    order: DateOrder,
+    signature: Signature,
+}
+
+/// One array level read from text: its elements, each a value's text (None for NULL) or
+/// an inner level.
+enum ArrayItem {
+    Value(Option<String>),
+    Nested(Vec<ArrayItem>),
+}
+
+fn malformed_array(text: &str, detail: &str) -> SqlError {
+    SqlError::Detailed {
+        sqlstate: "22P02",
+        message: format!("malformed array literal: \"{text}\""),
+        detail: detail.into(),
+        hint: None,
+    }
+}
+
+/// Parses `{…}` starting at `chars[*pos]` (which is `{`).
+fn parse_array_level(
+    text: &str,
+    chars: &[char],
+    pos: &mut usize,
+) -> Result<Vec<ArrayItem>, SqlError> {
+    *pos += 1;
+    let mut items = Vec::new();
+    let skip_blank = |pos: &mut usize| {
+        while *pos < chars.len() && chars[*pos].is_whitespace() {
+            *pos += 1;
+        }
+    };
+    skip_blank(pos);
+    if chars.get(*pos) == Some(&'}') {
+        *pos += 1;
+        return Ok(items);
+    }
+    loop {
+        skip_blank(pos);
+        match chars.get(*pos) {
+            None => return Err(malformed_array(text, "Unexpected end of input.")),
+            Some('{') => items.push(ArrayItem::Nested(parse_array_level(text, chars, pos)?)),
+            Some('"') => {
+                *pos += 1;
+                let mut v = String::new();
+                loop {
+                    match chars.get(*pos) {
+                        None => return Err(malformed_array(text, "Unexpected end of input.")),
+                        Some('"') => {
+                            *pos += 1;
+                            break;
+                        }
+                        Some('\\') => {
+                            *pos += 1;
+                            if let Some(c) = chars.get(*pos) {
+                                v.push(*c);
+                                *pos += 1;
+                            }
+                        }
+                        Some(c) => {
+                            v.push(*c);
+                            *pos += 1;
+                        }
+                    }
+                }
+                items.push(ArrayItem::Value(Some(v)));
+            }
+            Some(_) => {
+                let mut v = String::new();
+                let mut escaped = false;
+                while let Some(&c) = chars.get(*pos) {
+                    if c == ',' || c == '}' {
+                        break;
+                    }
+                    if c == '{' || c == '"' {
+                        return Err(malformed_array(
+                            text,
+                            &format!("Unexpected \"{c}\" character."),
+                        ));
+                    }
+                    if c == '\\' {
+                        *pos += 1;
+                        if let Some(&n) = chars.get(*pos) {
+                            v.push(n);
+                            escaped = true;
+                            *pos += 1;
+                        }
+                        continue;
+                    }
+                    v.push(c);
+                    *pos += 1;
+                }
+                let v = v.trim_end().to_owned();
+                if v.is_empty() {
+                    return Err(malformed_array(text, "Unexpected \",\" character."));
+                }
+                items.push(ArrayItem::Value(
+                    (escaped || !v.eq_ignore_ascii_case("null")).then_some(v),
+                ));
+            }
+        }
+        skip_blank(pos);
+        match chars.get(*pos) {
+            Some(',') => *pos += 1,
+            Some('}') => {
+                *pos += 1;
+                return Ok(items);
+            }
+            None => return Err(malformed_array(text, "Unexpected end of input.")),
+            Some(c) => {
+                return Err(malformed_array(
+                    text,
+                    &format!("Unexpected \"{c}\" character."),
+                ))
+            }
+        }
+    }
+}
+
+/// Builds the list array of one row per parsed literal (None for NULL input) for `target`.
+fn array_values(
+    rows: Vec<Option<Vec<ArrayItem>>>,
+    target: &DataType,
+    order: DateOrder,
+    text_of: &dyn Fn() -> String,
+) -> Result<datafusion::arrow::array::ArrayRef, SqlError> {
+    use datafusion::arrow::array::{ArrayRef, ListArray, StringArray};
+    use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+    let DataType::List(field) = target else {
+        return Err(SqlError::Internal("array input target".into()));
+    };
+    let element = field.data_type();
+    let mut lengths = Vec::with_capacity(rows.len());
+    let mut valid = Vec::with_capacity(rows.len());
+    let mut values: Vec<Option<String>> = Vec::new();
+    let mut nested: Vec<Option<Vec<ArrayItem>>> = Vec::new();
+    let inner_list = matches!(element, DataType::List(_));
+    for row in rows {
+        let Some(items) = row else {
+            lengths.push(0);
+            valid.push(false);
+            continue;
+        };
+        lengths.push(items.len());
+        valid.push(true);
+        for item in items {
+            match (item, inner_list) {
+                (ArrayItem::Value(v), false) => values.push(v),
+                (ArrayItem::Nested(n), true) => nested.push(Some(n)),
+                (ArrayItem::Value(None), true) => nested.push(None),
+                _ => {
+                    return Err(malformed_array(
+                        &text_of(),
+                        "Multidimensional arrays must have sub-arrays with matching dimensions.",
+                    ))
+                }
+            }
+        }
+    }
+    let child: ArrayRef = if inner_list {
+        array_values(nested, element, order, text_of)?
+    } else {
+        let text: ArrayRef = Arc::new(StringArray::from(values));
+        match element {
+            DataType::Utf8 => text,
+            DataType::Decimal128(..) => crate::numeric::text_to_numeric(&text, element)?,
+            t if crate::datetime::reads_datetime(t) => {
+                crate::datetime::text_to_datetime(&text, t, order)?
+            }
+            DataType::Binary => {
+                let s = text
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| SqlError::Internal("array text".into()))?;
+                Arc::new(
+                    s.iter()
+                        .map(|t| t.map(crate::eval::parse_bytea).transpose())
+                        .collect::<Result<datafusion::arrow::array::BinaryArray, SqlError>>()?,
+                )
+            }
+            t => {
+                let trimmed: StringArray = text
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| SqlError::Internal("array text".into()))?
+                    .iter()
+                    .map(|v| v.map(str::trim))
+                    .collect();
+                datafusion::arrow::compute::cast_with_options(
+                    &(Arc::new(trimmed) as ArrayRef),
+                    t,
+                    &datafusion::arrow::compute::CastOptions {
+                        safe: false,
+                        ..Default::default()
+                    },
+                )
+                .map_err(|e| SqlError::from(datafusion::error::DataFusionError::from(e)))?
+            }
+        }
+    };
+    Ok(Arc::new(ListArray::try_new(
+        Arc::clone(field),
+        OffsetBuffer::from_lengths(lengths),
+        child,
+        Some(NullBuffer::from(valid)),
+    )?))
+}
+
+impl ScalarUDFImpl for ArrayIn {
+    fn name(&self) -> &str {
+        "array_in"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(self.target.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+        let scalar = crate::functions::all_scalar(&args.args);
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let run = || -> Result<ArrayRef, SqlError> {
+            let text = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            let mut rows = Vec::with_capacity(text.len());
+            let mut last = String::new();
+            for t in text.iter() {
+                rows.push(match t {
+                    None => None,
+                    Some(t) => {
+                        last = t.to_owned();
+                        let chars: Vec<char> = t.trim().chars().collect();
+                        if chars.first() != Some(&'{') {
+                            return Err(malformed_array(
+                                t,
+                                "Array value must start with \"{\" or dimension information.",
+                            ));
+                        }
+                        let mut pos = 0;
+                        let items = parse_array_level(t, &chars, &mut pos)?;
+                        if chars[pos..].iter().any(|c| !c.is_whitespace()) {
+                            return Err(malformed_array(t, "Junk after closing right brace."));
+                        }
+                        Some(items)
+                    }
+                });
+            }
+            array_values(rows, &self.target, self.order, &|| last.clone())
+        };
+        let out = run().map_err(SqlError::into_datafusion)?;
+        crate::functions::columnar_result(out, scalar)
     }
 }
 

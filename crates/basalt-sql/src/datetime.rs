@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use crate::error::SqlError;
 
 /// The order of day, month and year that DateStyle gives ambiguous input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DateOrder {
     Mdy,
     Dmy,

@@ -1,10 +1,12 @@
 //! PostgreSQL's text output format for values (used by COPY TO).
 
+use std::sync::Arc;
+
 use chrono::NaiveTime;
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, StringArray,
-    Time64MicrosecondArray, TimestampMicrosecondArray, TimestampNanosecondArray,
+    Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, ListArray,
+    StringArray, Time64MicrosecondArray, TimestampMicrosecondArray, TimestampNanosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
@@ -13,7 +15,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
 
 use crate::datetime::{self, DateStyle};
-use crate::error::SqlResult;
+use crate::error::{SqlError, SqlResult};
 
 /// How a session prints values as text: dates and timestamps in its DateStyle, floating
 /// point with its `extra_float_digits` (1, the default, prints the shortest exact text; 0
@@ -149,6 +151,20 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
         DataType::LargeUtf8 | DataType::Utf8View => {
             return pg_text_column_in(&cast(array, &DataType::Utf8)?, style);
         }
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            let list = cast(array, &list_of(array.data_type()))?;
+            let list = list
+                .as_any()
+                .downcast_ref::<ListArray>()
+                .ok_or_else(|| SqlError::Internal("array output".into()))?;
+            for i in 0..n {
+                out.push(if list.is_null(i) {
+                    None
+                } else {
+                    Some(array_text(&list.value(i), style)?)
+                });
+            }
+        }
         DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
             // Whole microseconds; the infinities keep their stored form.
             let with_tz = tz.is_some();
@@ -180,6 +196,56 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
             }
         }
     }
+    Ok(out)
+}
+
+/// The `List` form of a list type (large and fixed-size lists are cast to it for output).
+fn list_of(t: &DataType) -> DataType {
+    match t {
+        DataType::LargeList(f) | DataType::FixedSizeList(f, _) => DataType::List(Arc::clone(f)),
+        other => other.clone(),
+    }
+}
+
+/// An array as PostgreSQL's `array_out` prints it: `{1,2,NULL}`, nested arrays as
+/// `{{1,2},{3,4}}`, and an element in double quotes (with `"` and `\` escaped) when it is
+/// empty, is the word NULL, or holds a brace, comma, quote, backslash or white space.
+fn array_text(values: &ArrayRef, style: TextStyle) -> SqlResult<String> {
+    let nested = matches!(
+        values.data_type(),
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+    );
+    let mut out = String::from("{");
+    for (i, v) in pg_text_column_in(values, style)?.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match v {
+            None => out.push_str("NULL"),
+            Some(v) if nested => out.push_str(&v),
+            Some(v) => {
+                let quote = v.is_empty()
+                    || v.eq_ignore_ascii_case("null")
+                    || v.chars().any(|c| {
+                        matches!(c, '{' | '}' | ',' | '"' | '\\')
+                            || matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+                    });
+                if quote {
+                    out.push('"');
+                    for c in v.chars() {
+                        if c == '"' || c == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(c);
+                    }
+                    out.push('"');
+                } else {
+                    out.push_str(&v);
+                }
+            }
+        }
+    }
+    out.push('}');
     Ok(out)
 }
 

@@ -77,15 +77,31 @@ fn compile(pattern: &str, flags: &str, function: &str) -> Result<Regex, SqlError
         }
     }
     b.build().map_err(|e| {
+        let text = e.to_string();
+        let last = text.lines().last().unwrap_or("syntax error").trim();
         SqlError::InvalidRegex(format!(
             "invalid regular expression: {}",
-            e.to_string()
-                .lines()
-                .last()
-                .unwrap_or("syntax error")
-                .trim()
+            postgres_regex_error(last)
         ))
     })
+}
+
+/// PostgreSQL's wording (its regex library's) for the errors both libraries detect.
+fn postgres_regex_error(rust: &str) -> &str {
+    let reason = rust.strip_prefix("error: ").unwrap_or(rust);
+    if reason.starts_with("unclosed group") || reason.starts_with("unopened group") {
+        "parentheses () not balanced"
+    } else if reason.starts_with("unclosed character class") {
+        "brackets [] not balanced"
+    } else if reason.starts_with("invalid repetition count range")
+        || reason.starts_with("repetition quantifier expects a valid decimal")
+    {
+        "invalid repetition count(s)"
+    } else if reason.starts_with("repetition operator missing expression") {
+        "quantifier operand invalid"
+    } else {
+        rust
+    }
 }
 
 /// Byte offset of the character at 1-based position `start` (the end when past it).
@@ -582,6 +598,203 @@ impl ScalarUDFImpl for PgSubstring {
             DataType::Boolean
         } else {
             DataType::Utf8
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = crate::functions::all_scalar(&args.args);
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let out = self.run(&arrays).map_err(SqlError::into_datafusion)?;
+        crate::functions::columnar_result(out, scalar)
+    }
+}
+
+/// PostgreSQL's match loop (`setup_regexp_matches`): the first match, or with `global`
+/// every match, each search resuming where the previous match ended and at least one
+/// character further on. With `ignore_degenerate` (the split functions) an empty match at
+/// the start or end of the text, or right after the previous match, does not count.
+fn pg_matches<'t>(
+    re: &Regex,
+    text: &'t str,
+    global: bool,
+    ignore_degenerate: bool,
+) -> Vec<regex::Captures<'t>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut prev_end = 0;
+    while start <= text.len() {
+        let Some(caps) = re.captures_at(text, start) else {
+            break;
+        };
+        let Some(m) = caps.get(0) else { break };
+        let (so, eo) = (m.start(), m.end());
+        if !ignore_degenerate || (so < text.len() && eo > prev_end) {
+            prev_end = eo;
+            out.push(caps);
+        }
+        if !global {
+            break;
+        }
+        start = eo;
+        if so == eo {
+            start += text[eo..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out
+}
+
+/// `regexp_matches(s, pattern [, flags])` as one list per input row of each match's
+/// subexpressions (the whole match when there are none); the SQL function, a set-returning
+/// one, is this list unnested. `regexp_split_to_array` and `regexp_split_to_table` (the
+/// latter unnested the same way): the text between the matches.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct PgRegexpList {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl PgRegexpList {
+    pub fn udfs() -> Vec<ScalarUDF> {
+        [
+            "pg_regexp_matches",
+            "regexp_split_to_array",
+            "pg_regexp_split_to_table",
+        ]
+        .into_iter()
+        .map(|name| {
+            ScalarUDF::from(PgRegexpList {
+                name,
+                signature: Signature::one_of(
+                    vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+                    Volatility::Immutable,
+                ),
+            })
+        })
+        .collect()
+    }
+
+    fn matches(&self) -> bool {
+        self.name == "pg_regexp_matches"
+    }
+
+    /// The SQL name, for error messages.
+    fn sql_name(&self) -> &'static str {
+        match self.name {
+            "pg_regexp_matches" => "regexp_matches",
+            "pg_regexp_split_to_table" => "regexp_split_to_table",
+            other => other,
+        }
+    }
+
+    fn run(&self, args: &[ArrayRef]) -> Result<ArrayRef, SqlError> {
+        use datafusion::arrow::array::{ListBuilder, StringBuilder};
+        let texts: Vec<ArrayRef> = args
+            .iter()
+            .map(|a| cast(a, &DataType::Utf8))
+            .collect::<Result<_, _>>()?;
+        let n = texts[0].len();
+        let value = |i: usize, row: usize| -> Option<&str> {
+            let a = texts[i].as_string::<i32>();
+            let row = if a.len() == 1 { 0 } else { row };
+            (!a.is_null(row)).then(|| a.value(row))
+        };
+        let mut cached: Option<(String, String, Regex, bool)> = None;
+        let mut matches_out = ListBuilder::new(ListBuilder::new(StringBuilder::new()));
+        let mut split_out = ListBuilder::new(StringBuilder::new());
+        for row in 0..n {
+            let flags = if texts.len() > 2 {
+                value(2, row)
+            } else {
+                Some("")
+            };
+            let (Some(text), Some(pattern), Some(flags)) = (value(0, row), value(1, row), flags)
+            else {
+                if self.matches() {
+                    matches_out.append(false);
+                } else {
+                    split_out.append(false);
+                }
+                continue;
+            };
+            let fresh = !matches!(&cached, Some((p, f, _, _)) if p == pattern && f == flags);
+            if fresh {
+                let global = flags.contains('g');
+                if global && !self.matches() {
+                    return Err(SqlError::InvalidParameterValue(format!(
+                        "{}() does not support the \"global\" option",
+                        self.sql_name()
+                    )));
+                }
+                let rest: String = flags.chars().filter(|&c| c != 'g').collect();
+                let re = compile(pattern, &rest, self.sql_name())?;
+                cached = Some((pattern.to_owned(), flags.to_owned(), re, global));
+            }
+            let Some((_, _, re, global)) = &cached else {
+                return Err(SqlError::Internal("regexp not compiled".into()));
+            };
+            if self.matches() {
+                for caps in pg_matches(re, text, *global, false) {
+                    let groups = matches_out.values();
+                    if caps.len() == 1 {
+                        groups
+                            .values()
+                            .append_option(caps.get(0).map(|m| m.as_str()));
+                    } else {
+                        for g in 1..caps.len() {
+                            groups
+                                .values()
+                                .append_option(caps.get(g).map(|m| m.as_str()));
+                        }
+                    }
+                    groups.append(true);
+                }
+                matches_out.append(true);
+            } else {
+                let mut pos = 0;
+                for caps in pg_matches(re, text, true, true) {
+                    if let Some(m) = caps.get(0) {
+                        split_out.values().append_value(&text[pos..m.start()]);
+                        pos = m.end();
+                    }
+                }
+                split_out.values().append_value(&text[pos..]);
+                split_out.append(true);
+            }
+        }
+        Ok(if self.matches() {
+            Arc::new(matches_out.finish())
+        } else {
+            Arc::new(split_out.finish())
+        })
+    }
+}
+
+fn text_list() -> DataType {
+    DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new(
+        "item",
+        DataType::Utf8,
+        true,
+    )))
+}
+
+impl ScalarUDFImpl for PgRegexpList {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(if self.matches() {
+            DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new(
+                "item",
+                text_list(),
+                true,
+            )))
+        } else {
+            text_list()
         })
     }
 

@@ -70,6 +70,10 @@ impl VisitorMut for PgForms {
     /// `FROM generate_series(1, 3) AS g`: PostgreSQL names the single output column of a
     /// function in FROM after its alias, so `g` is also a column.
     fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        if let Some(derived) = regexp_table_function(t) {
+            *t = derived;
+            return ControlFlow::Continue(());
+        }
         if let TableFactor::Table {
             args: Some(_),
             alias: Some(alias),
@@ -370,6 +374,22 @@ impl VisitorMut for PgForms {
         }
         if let Expr::Function(f) = e {
             let name = f.name.to_string().to_lowercase();
+            // The set-returning regexp functions: their lists of rows, unnested.
+            let list = match name.as_str() {
+                "regexp_matches" | "pg_catalog.regexp_matches" => Some("pg_regexp_matches"),
+                "regexp_split_to_table" | "pg_catalog.regexp_split_to_table" => {
+                    Some("pg_regexp_split_to_table")
+                }
+                _ => None,
+            };
+            if let Some(list) = list {
+                let mut inner = f.clone();
+                inner.name = ObjectName::from(vec![Ident::new(list)]);
+                if let Ok(unnested) = crate::eval::parse_expr(&format!("unnest({inner})")) {
+                    *e = unnested;
+                }
+                return ControlFlow::Continue(());
+            }
             if name == "mod" || name == "pg_catalog.mod" {
                 if let FunctionArguments::List(list) = &f.args {
                     if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))] =
@@ -950,6 +970,60 @@ fn unique(used: &mut HashSet<String>, base: &str) -> String {
         }
         n += 1;
     }
+}
+
+/// `FROM regexp_split_to_table(…) [AS a]` (or `regexp_matches`) as the derived table
+/// `(SELECT unnest(list(…)) AS a) AS a`: the function's rows, in one column named after the
+/// alias, or after the function when there is none.
+fn regexp_table_function(t: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        ..
+    } = t
+    else {
+        return None;
+    };
+    let list = match name.to_string().to_lowercase().as_str() {
+        "regexp_split_to_table" | "pg_catalog.regexp_split_to_table" => "pg_regexp_split_to_table",
+        "regexp_matches" | "pg_catalog.regexp_matches" => "pg_regexp_matches",
+        _ => return None,
+    };
+    let function = list.trim_start_matches("pg_");
+    let column = match alias {
+        Some(a) => a
+            .columns
+            .first()
+            .map(|c| c.name.value.clone())
+            .unwrap_or_else(|| a.name.value.clone()),
+        None => function.to_owned(),
+    };
+    let args: Vec<String> = args.args.iter().map(|a| a.to_string()).collect();
+    let sql = format!(
+        "SELECT unnest({list}({})) AS {}",
+        args.join(", "),
+        crate::eval::quote_ident(&column)
+    );
+    let Ok(mut parsed) = crate::session::parse_sql(&sql) else {
+        return None;
+    };
+    let Some(Statement::Query(query)) = parsed.pop() else {
+        return None;
+    };
+    let mut alias = alias.clone().unwrap_or(TableAlias {
+        name: Ident::new(function),
+        columns: vec![],
+        explicit: true,
+        at: None,
+    });
+    add_column_alias(&mut alias);
+    Some(TableFactor::Derived {
+        lateral: false,
+        subquery: query,
+        alias: Some(alias),
+        sample: None,
+    })
 }
 
 fn add_column_alias(alias: &mut TableAlias) {

@@ -393,6 +393,7 @@ impl Session {
             for udf in crate::regexp::PgRegexp::udfs()
                 .into_iter()
                 .chain(crate::regexp::PgSubstring::udfs())
+                .chain(crate::regexp::PgRegexpList::udfs())
             {
                 ctx.register_udf(udf);
             }
