@@ -298,47 +298,58 @@ impl NumDesc {
     }
 }
 
+/// The literal text at the start of a template that is not a keyword: a double-quoted
+/// string (a backslash quotes the next character), or one character (`\"` outside quotes
+/// is a quote). Returns its characters and the rest of the template.
+fn template_text(rest: &str) -> (Vec<char>, &str) {
+    let mut out = Vec::new();
+    if let Some(quoted) = rest.strip_prefix('"') {
+        let mut chars = quoted.char_indices();
+        let mut end = quoted.len();
+        while let Some((i, c)) = chars.next() {
+            if c == '"' {
+                end = i + 1;
+                break;
+            }
+            let c = match (c, chars.clone().next()) {
+                ('\\', Some((_, next))) => {
+                    chars.next();
+                    next
+                }
+                _ => c,
+            };
+            out.push(c);
+        }
+        return (out, &quoted[end..]);
+    }
+    let rest = match rest.strip_prefix('\\') {
+        Some(r) if r.starts_with('"') => r,
+        _ => rest,
+    };
+    match rest.chars().next() {
+        Some(c) => {
+            out.push(c);
+            (out, &rest[c.len_utf8()..])
+        }
+        None => (out, rest),
+    }
+}
+
 /// Reads a number template: keywords, double-quoted text (a backslash quotes the next
 /// character), and any other character as itself (`\"` outside quotes is a quote).
 fn parse_num_format(format: &str) -> Result<(Vec<NumNode>, NumDesc)> {
     let mut nodes = Vec::new();
     let mut desc = NumDesc::new();
     let mut rest = format;
-    while let Some(first) = rest.chars().next() {
+    while !rest.is_empty() {
         if let Some(&(name, key)) = NUM_KEYWORDS.iter().find(|(n, _)| rest.starts_with(n)) {
             desc.add(key)?;
             nodes.push(NumNode::Key(key));
             rest = &rest[name.len()..];
-        } else if first == '"' {
-            rest = &rest[1..];
-            let mut chars = rest.char_indices();
-            let mut end = rest.len();
-            while let Some((i, c)) = chars.next() {
-                if c == '"' {
-                    end = i + 1;
-                    break;
-                }
-                let c = if c == '\\' {
-                    match chars.clone().next() {
-                        Some((_, next)) => {
-                            chars.next();
-                            next
-                        }
-                        None => c,
-                    }
-                } else {
-                    c
-                };
-                nodes.push(NumNode::Text(c));
-            }
-            rest = &rest[end..];
         } else {
-            if first == '\\' && rest[1..].starts_with('"') {
-                rest = &rest[1..];
-            }
-            let c = rest.chars().next().unwrap_or(first);
-            nodes.push(NumNode::Text(c));
-            rest = &rest[c.len_utf8()..];
+            let (text, after) = template_text(rest);
+            nodes.extend(text.into_iter().map(NumNode::Text));
+            rest = after;
         }
     }
     Ok((nodes, desc))
@@ -736,6 +747,15 @@ fn ordinal(number: &str, upper: bool) -> Result<&'static str> {
         _ => ["TH", "th"],
     };
     Ok(if upper { suffix[0] } else { suffix[1] })
+}
+
+/// `s` with the ordinal suffix of its last digit when `th` asks for one (upper or lower).
+fn with_ordinal(mut s: String, th: Option<bool>) -> Result<String> {
+    if let Some(upper) = th {
+        let suffix = ordinal(&s, upper)?;
+        s.push_str(suffix);
+    }
+    Ok(s)
 }
 
 /// The state of writing one number through a template (PostgreSQL's `NUMProc`).
@@ -1459,40 +1479,9 @@ fn parse_dt_format(format: &str) -> Vec<DtNode> {
             });
             continue;
         }
-        let Some(first) = rest.chars().next() else {
-            break;
-        };
-        if first == '"' {
-            rest = &rest[1..];
-            let mut chars = rest.char_indices();
-            let mut end = rest.len();
-            while let Some((i, c)) = chars.next() {
-                if c == '"' {
-                    end = i + 1;
-                    break;
-                }
-                let c = if c == '\\' {
-                    match chars.clone().next() {
-                        Some((_, next)) => {
-                            chars.next();
-                            next
-                        }
-                        None => c,
-                    }
-                } else {
-                    c
-                };
-                nodes.push(DtNode::Text(c));
-            }
-            rest = &rest[end..];
-        } else {
-            if first == '\\' && rest[1..].starts_with('"') {
-                rest = &rest[1..];
-            }
-            let c = rest.chars().next().unwrap_or(first);
-            nodes.push(DtNode::Text(c));
-            rest = &rest[c.len_utf8()..];
-        }
+        let (text, after) = template_text(rest);
+        nodes.extend(text.into_iter().map(DtNode::Text));
+        rest = after;
     }
     nodes
 }
@@ -1631,7 +1620,7 @@ fn dt_to_char(nodes: &[DtNode], tm: &Tm, interval: bool) -> Result<String> {
             } else {
                 width
             };
-            let mut s = if value < 0 {
+            let s = if value < 0 {
                 format!(
                     "-{:0>w$}",
                     value.unsigned_abs(),
@@ -1640,11 +1629,7 @@ fn dt_to_char(nodes: &[DtNode], tm: &Tm, interval: bool) -> Result<String> {
             } else {
                 format!("{value:0>width$}")
             };
-            if let Some(upper) = th {
-                let suffix = ordinal(&s, upper)?;
-                s.push_str(suffix);
-            }
-            Ok(s)
+            with_ordinal(s, th)
         };
         let padded = |word: String| -> String {
             if fill || translate {
@@ -1676,32 +1661,13 @@ fn dt_to_char(nodes: &[DtNode], tm: &Tm, interval: bool) -> Result<String> {
             DtKey::Second => num(tm.sec, 2)?,
             DtKey::Fraction(n) => {
                 let value = tm.usec / 10i64.pow(6 - u32::from(n));
-                let mut s = format!("{value:0>w$}", w = usize::from(n));
-                if let Some(upper) = th {
-                    s.push_str(ordinal(&s, upper)?);
-                }
-                s
+                let s = format!("{value:0>w$}", w = usize::from(n));
+                with_ordinal(s, th)?
             }
-            DtKey::Millisecond => {
-                let mut s = format!("{:03}", tm.usec / 1000);
-                if let Some(upper) = th {
-                    s.push_str(ordinal(&s, upper)?);
-                }
-                s
-            }
-            DtKey::Microsecond => {
-                let mut s = format!("{:06}", tm.usec);
-                if let Some(upper) = th {
-                    s.push_str(ordinal(&s, upper)?);
-                }
-                s
-            }
+            DtKey::Millisecond => with_ordinal(format!("{:03}", tm.usec / 1000), th)?,
+            DtKey::Microsecond => with_ordinal(format!("{:06}", tm.usec), th)?,
             DtKey::SecondsOfDay => {
-                let mut s = (tm.hour * 3600 + tm.min * 60 + tm.sec).to_string();
-                if let Some(upper) = th {
-                    s.push_str(ordinal(&s, upper)?);
-                }
-                s
+                with_ordinal((tm.hour * 3600 + tm.min * 60 + tm.sec).to_string(), th)?
             }
             DtKey::TzName(case) => {
                 if interval {
@@ -1812,20 +1778,13 @@ fn dt_to_char(nodes: &[DtNode], tm: &Tm, interval: bool) -> Result<String> {
                 if (-99..=99).contains(&c) {
                     num(c, 2)?
                 } else {
-                    let mut s = c.to_string();
-                    if let Some(upper) = th {
-                        s.push_str(ordinal(&s, upper)?);
-                    }
-                    s
+                    with_ordinal(c.to_string(), th)?
                 }
             }
             DtKey::YearComma => {
                 let y = adjust_year(tm.year);
-                let mut s = format!("{},{:03}", y / 1000, y - y / 1000 * 1000);
-                if let Some(upper) = th {
-                    s.push_str(ordinal(&s, upper)?);
-                }
-                s
+                let s = format!("{},{:03}", y / 1000, y - y / 1000 * 1000);
+                with_ordinal(s, th)?
             }
             DtKey::Year(n) | DtKey::IsoYear(n) => {
                 let year = if matches!(key, DtKey::Year(_)) {
@@ -1837,13 +1796,7 @@ fn dt_to_char(nodes: &[DtNode], tm: &Tm, interval: bool) -> Result<String> {
                     4 => num(year, 4)?,
                     3 => num(year % 1000, 3)?,
                     2 => num(year % 100, 2)?,
-                    _ => {
-                        let mut s = (year % 10).to_string();
-                        if let Some(upper) = th {
-                            s.push_str(ordinal(&s, upper)?);
-                        }
-                        s
-                    }
+                    _ => with_ordinal((year % 10).to_string(), th)?,
                 }
             }
             DtKey::RomanMonth(case) => {
