@@ -12,9 +12,9 @@ use basalt_storage::{Catalog, CheckDef, ColumnDef, IndexDef, SequenceDef, TableD
 use datafusion::sql::sqlparser::ast::ColumnDef as AstColumnDef;
 use datafusion::sql::sqlparser::ast::{
     AlterColumnOperation, AlterTable, AlterTableOperation, ColumnOption, ColumnOptionDef,
-    CreateIndex, CreateTable, Expr, ForeignKeyConstraint, GeneratedAs, Ident, IndexColumn,
-    ObjectName, ObjectNamePart, ObjectType, OnCommit, RenameTableNameKind, SchemaName, SqlOption,
-    Statement, TableConstraint, Truncate, VisitorMut,
+    CreateIndex, CreateTable, Expr, ForValues, ForeignKeyConstraint, GeneratedAs, Ident,
+    IndexColumn, ObjectName, ObjectNamePart, ObjectType, OnCommit, Partition, RenameTableNameKind,
+    SchemaName, SqlOption, Statement, TableConstraint, Truncate, VisitorMut,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -379,17 +379,11 @@ async fn create_table(
             "CREATE TABLE LIKE/CLONE is not supported yet",
         ));
     }
-    // Refused rather than ignored: a child or partition created as a plain table would
-    // leave its rows out of queries on its parent. A partitioned table's own PARTITION BY
-    // is accepted: the table keeps all its rows itself (docs/compatibility.md).
+    // Refused rather than ignored: a child created as a plain table would leave its rows
+    // out of queries on its parent.
     if ct.inherits.is_some() {
         return Err(SqlError::unsupported(
             "table inheritance (INHERITS) is not supported",
-        ));
-    }
-    if ct.partition_of.is_some() {
-        return Err(SqlError::unsupported(
-            "partitions (CREATE TABLE … PARTITION OF) are not supported",
         ));
     }
     let catalog = s.engine().catalog();
@@ -438,6 +432,40 @@ async fn create_table(
         }
         query_result = Some(batches);
     }
+    // PARTITION OF: the parent's columns, defaults and CHECK constraints.
+    let partition_parent = match &ct.partition_of {
+        Some(parent_name) => {
+            let parent = resolve_table(&catalog, parent_name, s.default_schema().as_deref())?;
+            if parent.partition_key.is_none() {
+                return Err(SqlError::Detailed {
+                    sqlstate: "42809",
+                    message: format!("\"{}\" is not partitioned", parent.name),
+                    detail: String::new(),
+                    hint: None,
+                });
+            }
+            if !ct.columns.is_empty() {
+                return Err(SqlError::unsupported(
+                    "column definitions in CREATE TABLE … PARTITION OF are not supported",
+                ));
+            }
+            for (_, c) in parent.live_columns() {
+                columns.push(NewColumn {
+                    def: ColumnDef {
+                        identity_always: false,
+                        ..c.clone()
+                    },
+                    serial_or_identity: false,
+                    primary_key: false,
+                    unique: None,
+                    checks: vec![],
+                    references: vec![],
+                });
+            }
+            Some(parent)
+        }
+        None => None,
+    };
     for c in &ct.columns {
         let col = new_column(c, s.is_mysql())?;
         if columns.iter().any(|x| x.def.name == col.def.name) {
@@ -463,10 +491,51 @@ async fn create_table(
         version: 0,
         columnar: s.db.columnar_new_tables,
         foreign_keys: Vec::new(),
+        partition_key: None,
+        partition_of: None,
     };
     let mut pk: Option<(Vec<usize>, Option<String>)> = None;
     let mut uniques: Vec<(Vec<usize>, Option<String>)> = Vec::new();
     let mut checks: Vec<(Option<String>, String)> = Vec::new();
+    if let Some(parent) = &partition_parent {
+        let by_name = |cols: &[usize]| -> Vec<usize> {
+            cols.iter()
+                .filter_map(|&p| def.column_position(&parent.columns[p].name))
+                .collect()
+        };
+        if let Some(cols) = &parent.primary_key {
+            pk = Some((by_name(cols), None));
+        }
+        for index in parent.indexes.iter().filter(|i| i.constraint) {
+            uniques.push((by_name(&index.columns), None));
+        }
+        checks.extend(
+            parent
+                .checks
+                .iter()
+                .map(|c| (Some(c.name.clone()), c.expr.clone())),
+        );
+        let Some(values) = &ct.for_values else {
+            return Err(SqlError::Syntax {
+                message: "syntax error: expected FOR VALUES or DEFAULT".into(),
+                position: None,
+            });
+        };
+        let bound = crate::partition::bound_from_ast(s, &catalog, parent, &name, values)?;
+        def.partition_of = Some(basalt_storage::PartitionOf {
+            parent: parent.id,
+            bound,
+        });
+        // The default partition may already hold rows that belong to the new one.
+        if !matches!(values, ForValues::Default) {
+            let mut with_new = catalog.as_ref().clone();
+            with_new.tables.insert(def.id, def.clone());
+            crate::partition::check_default_rows(s, txn, &with_new, parent)?;
+        }
+    }
+    if let Some(by) = &ct.partition_by {
+        def.partition_key = Some(crate::partition::key_from_ast(s, &def, by)?);
+    }
     for (i, c) in columns.iter().enumerate() {
         if c.primary_key {
             if pk.is_some() {
@@ -554,6 +623,13 @@ async fn create_table(
         .ddl(move |c: &mut Catalog| {
             if c.relation_exists(&schema, &name) {
                 return Err(SqlError::DuplicateTable(name.clone()));
+            }
+            if let Some(of) = &def.partition_of {
+                if !c.tables.contains_key(&of.parent) {
+                    return Err(SqlError::Internal(
+                        "the partitioned table was dropped meanwhile".into(),
+                    ));
+                }
             }
             def.id = c.allocate_table_id();
             def.oid = c.allocate_oid();
@@ -924,7 +1000,15 @@ async fn drop(
             for n in &names {
                 let (schema, name) = qualified(n, s.default_schema().as_deref())?;
                 match catalog.table_by_name(&schema, &name) {
-                    Some(t) => ids.push(t.id),
+                    Some(t) => {
+                        // A partitioned table goes with its partitions.
+                        ids.push(t.id);
+                        ids.extend(
+                            crate::partition::descendants(&catalog, t)
+                                .iter()
+                                .map(|d| d.id),
+                        );
+                    }
                     None if catalog.view_by_name(&schema, &name).is_some() => {
                         return Err(SqlError::WrongObjectType(format!(
                             "\"{name}\" is not a table"
@@ -1048,6 +1132,11 @@ async fn truncate(s: &mut Session, txn: &Arc<Transaction>, t: Truncate) -> SqlRe
     for target in &t.table_names {
         let def = resolve_table(&catalog, &target.name, s.default_schema().as_deref())?;
         ids.push(def.id);
+        ids.extend(
+            crate::partition::descendants(&catalog, &def)
+                .iter()
+                .map(|d| d.id),
+        );
     }
     let cascade = matches!(
         t.cascade,
@@ -1139,6 +1228,28 @@ async fn alter_one(
     let catalog = s.engine().catalog();
     let def = catalog.table(id).map_err(SqlError::from)?.clone();
     match op {
+        AlterTableOperation::AttachPartition {
+            partition: Partition::Partitions(items),
+        } => match items.as_slice() {
+            [Expr::CompoundIdentifier(child), Expr::Value(bound)] => {
+                let child = ObjectName::from(child.clone());
+                let bound = match &bound.value {
+                    datafusion::sql::sqlparser::ast::Value::SingleQuotedString(t) => t.clone(),
+                    other => other.to_string(),
+                };
+                crate::partition::attach(s, txn, &def, &child, &bound).await
+            }
+            _ => Err(SqlError::unsupported("this form of ATTACH PARTITION")),
+        },
+        AlterTableOperation::DetachPartition {
+            partition: Partition::Partitions(items),
+        } => match items.as_slice() {
+            [Expr::CompoundIdentifier(child)] => {
+                let child = ObjectName::from(child.clone());
+                crate::partition::detach(s, &def, &child).await
+            }
+            _ => Err(SqlError::unsupported("this form of DETACH PARTITION")),
+        },
         AlterTableOperation::AddColumn {
             if_not_exists,
             column_def,
@@ -1170,6 +1281,7 @@ async fn alter_one(
                 return Err(SqlError::NotNullViolation {
                     column: col.def.name,
                     table: def.name,
+                    detail: String::new(),
                 });
             }
             let pos = def.columns.len();
@@ -1372,6 +1484,7 @@ async fn alter_one(
                         return Err(SqlError::NotNullViolation {
                             column: cname,
                             table: def.name,
+                            detail: String::new(),
                         });
                     }
                     set_column(s, id, pos, |c| c.nullable = false).await

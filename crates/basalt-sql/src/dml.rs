@@ -5,7 +5,7 @@
 //! converted to the table's types, checked against NOT NULL and CHECK constraints, and
 //! written into the transaction, where the storage layer enforces keys and uniqueness.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use basalt_common::value::ColumnBuilder;
@@ -141,7 +141,7 @@ fn batch_of(def: &TableDef, columns: Vec<ArrayRef>, num_rows: usize) -> SqlResul
 }
 
 /// A batch of full-width stored rows.
-fn rows_batch(def: &TableDef, rows: &[Vec<Value>]) -> SqlResult<RecordBatch> {
+pub(crate) fn rows_batch(def: &TableDef, rows: &[Vec<Value>]) -> SqlResult<RecordBatch> {
     let columns = def
         .columns
         .iter()
@@ -157,12 +157,24 @@ fn rows_batch(def: &TableDef, rows: &[Vec<Value>]) -> SqlResult<RecordBatch> {
     batch_of(def, columns, rows.len())
 }
 
+/// PostgreSQL's `Failing row contains (…).` for one row of a batch of stored rows.
+fn failing_row_of(def: &TableDef, batch: &RecordBatch, row: usize) -> String {
+    let types = def.types();
+    match row_values(batch.columns(), &types, row) {
+        Ok(values) => crate::partition::failing_row(def, &values),
+        Err(_) => String::new(),
+    }
+}
+
 fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlResult<()> {
     for (pos, col) in def.live_columns() {
-        if !col.nullable && batch.column(pos).null_count() > 0 {
+        let column = batch.column(pos);
+        if !col.nullable && column.null_count() > 0 {
+            let row = (0..column.len()).find(|&i| column.is_null(i)).unwrap_or(0);
             return Err(SqlError::NotNullViolation {
                 column: col.name.clone(),
                 table: def.name.clone(),
+                detail: failing_row_of(def, batch, row),
             });
         }
     }
@@ -181,10 +193,11 @@ fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlRes
             )));
         };
         // NULL counts as passing, as in SQL.
-        if bools.iter().any(|v| v == Some(false)) {
+        if let Some(row) = bools.iter().position(|v| v == Some(false)) {
             return Err(SqlError::CheckViolation {
                 table: def.name.clone(),
                 constraint: check.name.clone(),
+                detail: failing_row_of(def, batch, row),
             });
         }
     }
@@ -209,6 +222,8 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     let catalog = s.engine().catalog();
     let def = resolve_table(&catalog, name, s.default_schema().as_deref())?;
     let store = store_of(s, &def)?;
+    let target_id = def.id;
+    let target_def = def.clone();
     let mut targets: Vec<usize> = if ins.columns.is_empty() {
         def.live_columns().map(|(i, _)| i).collect()
     } else {
@@ -340,10 +355,33 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     let mut returned: Vec<Vec<Value>> = Vec::new();
     let want_rows = ins.returning.is_some();
     let mut touched: HashSet<Key> = HashSet::new();
+    let mut stores: HashMap<basalt_common::TableId, Arc<TableStore>> = HashMap::new();
+    stores.insert(def.id, Arc::clone(&store));
     for (targets, batches) in &sources {
         for batch in batches {
             let rows = build_rows(s, &def, targets, batch.columns(), batch.num_rows())?;
-            for row in rows {
+            let (leaves, placed) = crate::partition::place(s, &catalog, &def, rows)?;
+            for (leaf, row) in placed {
+                let def = &leaves[leaf];
+                let store = match stores.get(&def.id) {
+                    Some(store) => Arc::clone(store),
+                    None => {
+                        let store = store_of(s, def)?;
+                        stores.insert(def.id, Arc::clone(&store));
+                        store
+                    }
+                };
+                if def.id != target_id {
+                    // The partition's own constraints.
+                    check_rows(s, def, std::slice::from_ref(&row))?;
+                }
+                let shown = |row: &Row| -> Vec<Value> {
+                    if def.id == target_id {
+                        row.to_vec()
+                    } else {
+                        crate::partition::convert_row(def, &target_def, row)
+                    }
+                };
                 records += 1;
                 for (pos, seq) in &auto_increment {
                     // MySQL: an explicit value beyond the counter moves the counter past it.
@@ -353,9 +391,9 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                 }
                 let row: Row = row.into();
                 if ins.replace_into {
-                    affected += replace_conflicts(txn, &store, &def, &row)?;
+                    affected += replace_conflicts(txn, &store, def, &row)?;
                 }
-                match txn.insert(&store, &def, Row::clone(&row)) {
+                match txn.insert(&store, def, Row::clone(&row)) {
                     Ok(()) => {
                         if conflict.is_some() {
                             if let Some(pk) = &def.primary_key {
@@ -364,7 +402,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                         }
                         affected += 1;
                         if want_rows {
-                            returned.push(row.to_vec());
+                            returned.push(shown(&row));
                         }
                     }
                     Err(StorageError::UniqueViolation { constraint, detail }) => {
@@ -385,7 +423,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                             s,
                             txn,
                             &store,
-                            &def,
+                            def,
                             alias.as_deref(),
                             &row,
                             &mut touched,
@@ -399,7 +437,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                                 (true, false) => usize::from(s.my.client_found_rows),
                             };
                             if want_rows {
-                                returned.push(new_row);
+                                returned.push(shown(&Row::from(new_row)));
                             }
                         }
                     }
@@ -864,10 +902,37 @@ pub(crate) fn insert_arrays(
 ) -> SqlResult<usize> {
     let rows = build_rows(s, def, targets, columns, num_rows)?;
     let n = rows.len();
+    if def.partition_key.is_some() || def.partition_of.is_some() {
+        write_partitioned(s, txn, def, rows)?;
+        return Ok(n);
+    }
     for row in rows {
         txn.insert(store, def, row.into())?;
     }
     Ok(n)
+}
+
+/// Writes rows of a partitioned table or a partition: routed, checked, then stored.
+fn write_partitioned(
+    s: &Session,
+    txn: &Transaction,
+    def: &TableDef,
+    rows: Vec<Vec<Value>>,
+) -> SqlResult<()> {
+    let catalog = s.engine().catalog();
+    let (leaves, placed) = crate::partition::place(s, &catalog, def, rows)?;
+    let stores: Vec<Arc<TableStore>> = leaves
+        .iter()
+        .map(|leaf| store_of(s, leaf))
+        .collect::<SqlResult<_>>()?;
+    for (leaf, row) in placed {
+        let target = &leaves[leaf];
+        if target.id != def.id {
+            check_rows(s, target, std::slice::from_ref(&row))?;
+        }
+        txn.insert(&stores[leaf], target, row.into())?;
+    }
+    Ok(())
 }
 
 /// Inserts batches whose columns map to `targets` (physical positions).
@@ -881,7 +946,13 @@ pub fn insert_columns(
     let store = store_of(s, def)?;
     let mut n = 0;
     for batch in batches {
-        for row in build_rows(s, def, targets, batch.columns(), batch.num_rows())? {
+        let rows = build_rows(s, def, targets, batch.columns(), batch.num_rows())?;
+        if def.partition_key.is_some() || def.partition_of.is_some() {
+            n += rows.len();
+            write_partitioned(s, txn, def, rows)?;
+            continue;
+        }
+        for row in rows {
             txn.insert(&store, def, row.into())?;
             n += 1;
         }
@@ -914,6 +985,38 @@ fn target_of(s: &Session, factor: &TableFactor) -> SqlResult<(TableDef, String, 
         None => format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
     };
     Ok((def, reference, from))
+}
+
+/// The stored tables an UPDATE or DELETE of `def` works through, each with its FROM text:
+/// `def` itself, or for a partitioned table its leaf partitions, each read under the name
+/// the statement uses for the target (`from` starts with the target, as `target_of` wrote
+/// it, followed by the statement's other FROM/USING tables).
+fn members_of(
+    catalog: &basalt_storage::Catalog,
+    def: &TableDef,
+    reference: &str,
+    from: &str,
+) -> Vec<(TableDef, String)> {
+    if def.partition_key.is_none() {
+        return vec![(def.clone(), from.to_owned())];
+    }
+    let own = format!("{}.{}", quote_ident(&def.schema), quote_ident(&def.name));
+    let rest = from.strip_prefix(&own).unwrap_or("");
+    let rest = rest
+        .strip_prefix(&format!(" AS {}", quote_ident(reference)))
+        .unwrap_or(rest);
+    crate::partition::leaves(catalog, def)
+        .into_iter()
+        .map(|leaf| {
+            let text = format!(
+                "{}.{} AS {}{rest}",
+                quote_ident(&leaf.schema),
+                quote_ident(&leaf.name),
+                quote_ident(reference)
+            );
+            (leaf, text)
+        })
+        .collect()
 }
 
 /// Runs `SELECT <key>, <exprs> FROM <from> WHERE <selection>` with the hidden key exposed.
@@ -1046,65 +1149,121 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
         sets.push((positions[0], value));
     }
     let exprs: Vec<String> = sets.iter().map(|(_, e)| format!("({e})")).collect();
-    let batches =
-        select_targets(s, &def, &reference, &from, &exprs, upd.selection.as_ref()).await?;
-    let mut seen: HashSet<Key> = HashSet::new();
+    let catalog = s.engine().catalog();
     let mut returned = Vec::new();
     let mut count = 0usize;
     let mut matched = 0usize;
-    for batch in &batches {
-        let keys = keys_of(batch)?;
-        let converted: Vec<ArrayRef> = sets
+    // A partitioned table is updated partition by partition; a row whose new key belongs
+    // elsewhere moves to the partition that takes it. Every partition's rows are chosen
+    // before any changes, so a moved row is not updated again where it lands.
+    let mut work = Vec::new();
+    for (member, member_from) in members_of(&catalog, &def, &reference, &from) {
+        let batches = select_targets(
+            s,
+            &member,
+            &reference,
+            &member_from,
+            &exprs,
+            upd.selection.as_ref(),
+        )
+        .await?;
+        work.push((member, batches));
+    }
+    for (member, batches) in work {
+        let store = if member.id == def.id {
+            Arc::clone(&store)
+        } else {
+            store_of(s, &member)?
+        };
+        let member_sets: Vec<usize> = sets
             .iter()
-            .enumerate()
-            .map(|(i, (pos, _))| {
-                let col = &def.columns[*pos];
-                to_column_type(batch.column(i + 1), &col.ty, &col.name, s.date_order())
+            .map(|(pos, _)| {
+                member
+                    .column_position(&def.columns[*pos].name)
+                    .ok_or_else(|| SqlError::Internal("partition column missing".into()))
             })
             .collect::<SqlResult<_>>()?;
-        let mut new_rows = Vec::new();
-        let mut row_keys = Vec::new();
-        let mut unchanged = Vec::new();
-        for r in 0..batch.num_rows() {
-            let key: Key = keys.value(r).into();
-            if !seen.insert(key.clone()) {
-                continue; // PostgreSQL updates a row once even when a join matches it twice
-            }
-            let Some(old) = txn.read(&store, &key) else {
-                continue;
-            };
-            let mut row = old.to_vec();
-            row.resize(def.columns.len(), Value::Null);
-            for (i, (pos, _)) in sets.iter().enumerate() {
-                row[*pos] = basalt_common::value::value_at(
-                    converted[i].as_ref(),
-                    r,
-                    &def.columns[*pos].ty,
-                )?;
-            }
-            if s.is_mysql() {
-                // MySQL leaves a row whose values do not change alone, and counts it as
-                // matched but not changed.
-                let mut old_full = old.to_vec();
-                old_full.resize(def.columns.len(), Value::Null);
-                if old_full == row {
-                    unchanged.push(row);
-                    continue;
+        let mut seen: HashSet<Key> = HashSet::new();
+        for batch in &batches {
+            let keys = keys_of(batch)?;
+            let converted: Vec<ArrayRef> = member_sets
+                .iter()
+                .enumerate()
+                .map(|(i, pos)| {
+                    let col = &member.columns[*pos];
+                    to_column_type(batch.column(i + 1), &col.ty, &col.name, s.date_order())
+                })
+                .collect::<SqlResult<_>>()?;
+            let mut new_rows = Vec::new();
+            let mut row_keys = Vec::new();
+            let mut unchanged = Vec::new();
+            for r in 0..batch.num_rows() {
+                let key: Key = keys.value(r).into();
+                if !seen.insert(key.clone()) {
+                    continue; // PostgreSQL updates a row once even when a join matches it twice
                 }
+                let Some(old) = txn.read(&store, &key) else {
+                    continue;
+                };
+                let mut row = old.to_vec();
+                row.resize(member.columns.len(), Value::Null);
+                for (i, pos) in member_sets.iter().enumerate() {
+                    row[*pos] = basalt_common::value::value_at(
+                        converted[i].as_ref(),
+                        r,
+                        &member.columns[*pos].ty,
+                    )?;
+                }
+                if s.is_mysql() {
+                    // MySQL leaves a row whose values do not change alone, and counts it as
+                    // matched but not changed.
+                    let mut old_full = old.to_vec();
+                    old_full.resize(member.columns.len(), Value::Null);
+                    if old_full == row {
+                        unchanged.push(row);
+                        continue;
+                    }
+                }
+                new_rows.push(row);
+                row_keys.push(key);
             }
-            new_rows.push(row);
-            row_keys.push(key);
-        }
-        matched += new_rows.len() + unchanged.len();
-        if upd.returning.is_some() {
-            returned.extend(unchanged);
-        }
-        check_rows(s, &def, &new_rows)?;
-        for (key, row) in row_keys.into_iter().zip(new_rows) {
-            txn.update(&store, &def, &key, row.clone().into())?;
-            count += 1;
+            matched += new_rows.len() + unchanged.len();
             if upd.returning.is_some() {
-                returned.push(row);
+                returned.extend(unchanged);
+            }
+            check_rows(s, &member, &new_rows)?;
+            if def.partition_of.is_some() {
+                // The target is itself a partition: the new rows must stay inside it.
+                let as_target: Vec<Vec<Value>> = new_rows
+                    .iter()
+                    .map(|r| crate::partition::convert_row(&member, &def, r))
+                    .collect();
+                crate::partition::check_partition_constraint(s, &catalog, &def, &as_target)?;
+            }
+            for (key, row) in row_keys.into_iter().zip(new_rows) {
+                let moves = member.id != def.id
+                    && !crate::partition::still_belongs(s, &catalog, &def, &member, &row)?;
+                if moves {
+                    txn.delete(&store, &member, &key)?;
+                    let root_row = crate::partition::convert_row(&member, &def, &row);
+                    let (leaves, placed) =
+                        crate::partition::place(s, &catalog, &def, vec![root_row])?;
+                    for (leaf, leaf_row) in placed {
+                        let target = &leaves[leaf];
+                        check_rows(s, target, std::slice::from_ref(&leaf_row))?;
+                        txn.insert(&*store_of(s, target)?, target, leaf_row.into())?;
+                    }
+                } else {
+                    txn.update(&store, &member, &key, row.clone().into())?;
+                }
+                count += 1;
+                if upd.returning.is_some() {
+                    returned.push(if member.id == def.id {
+                        row
+                    } else {
+                        crate::partition::convert_row(&member, &def, &row)
+                    });
+                }
             }
         }
     }
@@ -1139,26 +1298,42 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
         from.push_str(", ");
         from.push_str(&t.to_string());
     }
-    let batches = select_targets(s, &def, &reference, &from, &[], del.selection.as_ref()).await?;
-    let mut seen: HashSet<Key> = HashSet::new();
+    let catalog = s.engine().catalog();
     let mut returned = Vec::new();
     let mut count = 0usize;
-    for batch in &batches {
-        let keys = keys_of(batch)?;
-        for r in 0..batch.num_rows() {
-            let key: Key = keys.value(r).into();
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            if del.returning.is_some() {
-                if let Some(old) = txn.read(&store, &key) {
-                    let mut row = old.to_vec();
-                    row.resize(def.columns.len(), Value::Null);
-                    returned.push(row);
+    for (member, member_from) in members_of(&catalog, &def, &reference, &from) {
+        let mut seen: HashSet<Key> = HashSet::new();
+        let store = if member.id == def.id {
+            Arc::clone(&store)
+        } else {
+            store_of(s, &member)?
+        };
+        let batches = select_targets(
+            s,
+            &member,
+            &reference,
+            &member_from,
+            &[],
+            del.selection.as_ref(),
+        )
+        .await?;
+        for batch in &batches {
+            let keys = keys_of(batch)?;
+            for r in 0..batch.num_rows() {
+                let key: Key = keys.value(r).into();
+                if !seen.insert(key.clone()) {
+                    continue;
                 }
+                if del.returning.is_some() {
+                    if let Some(old) = txn.read(&store, &key) {
+                        let mut row = old.to_vec();
+                        row.resize(member.columns.len(), Value::Null);
+                        returned.push(crate::partition::convert_row(&member, &def, &row));
+                    }
+                }
+                txn.delete(&store, &member, &key)?;
+                count += 1;
             }
-            txn.delete(&store, &def, &key)?;
-            count += 1;
         }
     }
     match &del.returning {
@@ -1330,6 +1505,25 @@ fn for_each_chunk(
     }
 }
 
+/// Every row of a table (full width) as the transaction sees it.
+pub(crate) fn all_rows(
+    s: &Session,
+    txn: &Transaction,
+    def: &TableDef,
+) -> SqlResult<Vec<Vec<Value>>> {
+    let store = store_of(s, def)?;
+    let mut out = Vec::new();
+    for_each_chunk(txn, &store, |rows| {
+        for (_, r) in rows {
+            let mut r = r.to_vec();
+            r.resize(def.columns.len(), Value::Null);
+            out.push(r);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 pub fn count_rows(txn: &Transaction, s: &Session, def: &TableDef) -> usize {
     let Ok(store) = store_of(s, def) else {
         return 0;
@@ -1418,6 +1612,7 @@ pub async fn verify_check(
                 return Err(SqlError::CheckViolation {
                     table: def.name.clone(),
                     constraint: name.to_owned(),
+                    detail: String::new(),
                 });
             }
         }

@@ -56,9 +56,19 @@ pub enum SqlError {
     #[error(
         "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
     )]
-    NotNullViolation { column: String, table: String },
+    NotNullViolation {
+        column: String,
+        table: String,
+        /// PostgreSQL's `Failing row contains (…).` (empty: none).
+        detail: String,
+    },
     #[error("new row for relation \"{table}\" violates check constraint \"{constraint}\"")]
-    CheckViolation { table: String, constraint: String },
+    CheckViolation {
+        table: String,
+        constraint: String,
+        /// PostgreSQL's `Failing row contains (…).` (empty: none).
+        detail: String,
+    },
     #[error("value too long for type {0}")]
     StringTooLong(String),
     #[error("{0}")]
@@ -274,7 +284,11 @@ impl SqlError {
             | SqlError::ReservedName { detail, .. }
             | SqlError::NumericOverflow { detail }
             | SqlError::ForeignKeyViolation { detail, .. } => Some(detail.clone()),
-            SqlError::Detailed { detail, .. } => (!detail.is_empty()).then(|| detail.clone()),
+            SqlError::Detailed { detail, .. }
+            | SqlError::NotNullViolation { detail, .. }
+            | SqlError::CheckViolation { detail, .. } => {
+                (!detail.is_empty()).then(|| detail.clone())
+            }
             SqlError::Positioned { inner, .. } => inner.detail(),
             _ => None,
         }

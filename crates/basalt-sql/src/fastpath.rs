@@ -534,6 +534,10 @@ pub(crate) fn bind(s: &Session, shape: &Shape, described: Option<&SchemaRef>) ->
     }
     let catalog = s.engine().catalog();
     let def = resolve_table(&catalog, &shape.table, s.default_schema().as_deref()).ok()?;
+    // Partitioned tables and partitions route and check rows on the general path.
+    if def.partition_key.is_some() || def.partition_of.is_some() {
+        return None;
+    }
     let mut schema = None;
     let kind = match &shape.kind {
         Kind::Point { key, columns } => {

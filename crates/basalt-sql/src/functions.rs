@@ -63,6 +63,14 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
         Volatility::Stable,
         Arc::new(move |args: &[ColumnarValue]| serial_sequence(&seq_engine, args)),
     ));
+    let name_engine = Arc::clone(engine);
+    ctx.register_udf(create_udf(
+        "pg_regclass_name",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| regclass_name(&name_engine, args)),
+    ));
     ctx.register_udf(create_udf(
         "to_regtype",
         vec![DataType::Utf8],
@@ -147,6 +155,52 @@ impl ScalarUDFImpl for CurrentSetting {
         }
         Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
     }
+}
+
+/// `oid::regclass` as text: the name of the table or view with that object id (qualified
+/// when it is outside `public`), or the number itself when there is none, as PostgreSQL
+/// prints an unknown oid.
+fn regclass_name(engine: &Engine, args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let oids = datafusion::arrow::compute::cast(&arrays[0], &DataType::Int64)?;
+    let Some(oids) = oids
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::Int64Array>()
+    else {
+        return Err(DataFusionError::Execution("regclass expects an oid".into()));
+    };
+    let catalog = engine.catalog();
+    let out: StringArray = oids
+        .iter()
+        .map(|oid| {
+            let oid = oid?;
+            let named = |schema: &str, name: &str| {
+                if schema == basalt_storage::catalog::DEFAULT_SCHEMA {
+                    crate::pgformat::quote_ident(name)
+                } else {
+                    format!(
+                        "{}.{}",
+                        crate::pgformat::quote_ident(schema),
+                        crate::pgformat::quote_ident(name)
+                    )
+                }
+            };
+            let found = catalog
+                .tables
+                .values()
+                .find(|t| i64::from(t.oid) == oid)
+                .map(|t| named(&t.schema, &t.name))
+                .or_else(|| {
+                    catalog
+                        .views
+                        .values()
+                        .find(|v| i64::from(v.oid) == oid)
+                        .map(|v| named(&v.schema, &v.name))
+                });
+            Some(found.unwrap_or_else(|| oid.to_string()))
+        })
+        .collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
 }
 
 /// `pg_get_serial_sequence(table, column)`: the sequence a SERIAL/identity column draws from.

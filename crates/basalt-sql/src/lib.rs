@@ -13,6 +13,7 @@
 
 pub mod analytics;
 pub mod analyzer;
+pub mod append;
 pub mod colscan;
 pub mod copy;
 pub mod datetime;
@@ -29,6 +30,7 @@ pub mod maintenance;
 pub mod mysql;
 pub mod numeric;
 pub mod params;
+pub mod partition;
 pub mod pg_catalog;
 pub mod pgbytes;
 pub mod pgformat;

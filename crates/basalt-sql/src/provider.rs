@@ -57,6 +57,8 @@ pub struct TxnSlot {
     pub mysql_metadata: std::sync::atomic::AtomicBool,
     /// The session's engine choice ([`EngineChoice`], as its `u8`).
     engine: std::sync::atomic::AtomicU8,
+    /// The statement being planned reads the `tableoid` system column: tables expose it.
+    pub tableoid: std::sync::atomic::AtomicBool,
 }
 
 /// A number that tells sessions apart while they live (the address of their slot).
@@ -199,6 +201,20 @@ impl SchemaProvider for BasaltSchema {
             return Ok(None);
         };
         let with_key = self.slot.key_table() == Some(def.id);
+        let tableoid = self
+            .slot
+            .tableoid
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !with_key && (tableoid || def.partition_key.is_some()) {
+            let members = crate::partition::leaves(&catalog, def);
+            return Ok(Some(Arc::new(crate::append::AppendTable::new(
+                &self.engine,
+                &self.slot,
+                def,
+                members,
+                tableoid,
+            ))));
+        }
         Ok(Some(Arc::new(BasaltTable::new(
             Arc::clone(&self.engine),
             def.clone(),
@@ -833,6 +849,8 @@ mod tests {
             version: 0,
             columnar: false,
             foreign_keys: Vec::new(),
+            partition_key: None,
+            partition_of: None,
         }
     }
 

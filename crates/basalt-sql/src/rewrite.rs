@@ -143,6 +143,22 @@ impl VisitorMut for PgForms {
             *e = new;
             return ControlFlow::Continue(());
         }
+        // `tableoid::regclass`: an object id shown as its table's name.
+        if let Expr::Cast {
+            expr,
+            data_type: DataType::Regclass,
+            ..
+        } = e
+        {
+            let literal = matches!(expr.as_ref(), Expr::Value(v)
+                if matches!(v.value, Value::SingleQuotedString(_)));
+            if !literal {
+                if let Ok(new) = crate::eval::parse_expr(&format!("pg_regclass_name({expr})")) {
+                    *e = new;
+                    return ControlFlow::Continue(());
+                }
+            }
+        }
         // interval * number: DataFusion has no such operator; a function computes it.
         if let Expr::BinaryOp {
             left,
@@ -970,6 +986,78 @@ fn unique(used: &mut HashSet<String>, base: &str) -> String {
         }
         n += 1;
     }
+}
+
+/// Whether a statement reads the `tableoid` system column.
+pub fn mentions_tableoid(stmt: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Find;
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            let hit = match e {
+                Expr::Identifier(i) => i.value.eq_ignore_ascii_case("tableoid"),
+                Expr::CompoundIdentifier(parts) => parts
+                    .last()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("tableoid")),
+                _ => false,
+            };
+            if hit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    }
+    stmt.visit(&mut Find).is_break()
+}
+
+/// `SELECT *` over a single table that exposes `tableoid` leaves it out, as PostgreSQL's
+/// `*` leaves out system columns (`is_table` says which names are stored tables).
+pub fn exclude_tableoid(stmt: &mut Statement, is_table: &dyn Fn(&ObjectName) -> bool) {
+    use datafusion::sql::sqlparser::ast::ExcludeSelectItem;
+    struct Exclude<'a> {
+        is_table: &'a dyn Fn(&ObjectName) -> bool,
+    }
+    fn in_body(body: &mut SetExpr, is_table: &dyn Fn(&ObjectName) -> bool) {
+        match body {
+            SetExpr::Select(select) => {
+                let single = match select.from.as_slice() {
+                    [only] if only.joins.is_empty() => matches!(&only.relation,
+                        TableFactor::Table { name, args: None, .. } if is_table(name)),
+                    _ => false,
+                };
+                if !single {
+                    return;
+                }
+                for item in &mut select.projection {
+                    let options = match item {
+                        SelectItem::Wildcard(o) | SelectItem::QualifiedWildcard(_, o) => o,
+                        _ => continue,
+                    };
+                    if options.opt_exclude.is_none() && options.opt_except.is_none() {
+                        options.opt_exclude =
+                            Some(ExcludeSelectItem::Single(ObjectName::from(vec![
+                                Ident::new("tableoid"),
+                            ])));
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                in_body(left, is_table);
+                in_body(right, is_table);
+            }
+            _ => {}
+        }
+    }
+    impl VisitorMut for Exclude<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            in_body(&mut q.body, self.is_table);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Exclude { is_table });
 }
 
 /// `FROM regexp_split_to_table(…) [AS a]` (or `regexp_matches`) as the derived table

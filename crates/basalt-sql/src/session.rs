@@ -1614,11 +1614,25 @@ impl Session {
     }
 
     /// Plans a parsed statement with DataFusion.
-    pub(crate) async fn plan(&self, stmt: Statement) -> SqlResult<LogicalPlan> {
+    pub(crate) async fn plan(&self, mut stmt: Statement) -> SqlResult<LogicalPlan> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let tableoid = crate::rewrite::mentions_tableoid(&stmt);
+        if tableoid {
+            let catalog = self.engine().catalog();
+            let default_schema = self.default_schema();
+            let is_table = |name: &ObjectName| {
+                crate::ddl::qualified(name, default_schema.as_deref())
+                    .is_ok_and(|(schema, table)| catalog.table_by_name(&schema, &table).is_some())
+            };
+            crate::rewrite::exclude_tableoid(&mut stmt, &is_table);
+        }
+        self.slot.tableoid.store(tableoid, Relaxed);
         let state = self.ctx.state();
-        Ok(state
+        let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
-            .await?)
+            .await;
+        self.slot.tableoid.store(false, Relaxed);
+        Ok(plan?)
     }
 
     /// Runs a query to completion and returns its batches.
@@ -2009,10 +2023,14 @@ fn access_mode(modes: &[TransactionMode]) -> Option<bool> {
 pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
     let statements = match parse_statements(sql) {
         Ok(statements) => statements,
+        Err(_) if partition_attachment(sql).is_some() => {
+            partition_attachment(sql).into_iter().collect()
+        }
         Err(e) => match crate::copy::with_boolean_option_words(sql)
             .or_else(|| parenthesized_frame_offsets(sql))
             .or_else(|| without_deferrable_mode(sql))
             .or_else(|| substring_similar(sql))
+            .or_else(|| without_c_collation(sql))
         {
             // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
             // `RANGE '1 year'::interval PRECEDING`: a cast sqlparser does not read there.
@@ -2052,6 +2070,145 @@ fn token_word(t: &datafusion::sql::sqlparser::tokenizer::TokenWithSpan) -> Optio
         Token::Word(w) => Some(w.value.to_lowercase()),
         _ => None,
     }
+}
+
+/// The tokens of `sql` without its `COLLATE "C"` (or `"POSIX"`) clauses, which sqlparser
+/// cannot read after a cast; `None` when there is none. Basalt compares text byte by byte,
+/// which is the C collation: the clause changes nothing.
+fn without_c_collation(
+    sql: &str,
+) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
+    let (tokens, significant) = significant_tokens(sql)?;
+    let mut drop = Vec::new();
+    for w in significant.windows(2) {
+        let collate = token_word(&tokens[w[0]]).as_deref() == Some("collate");
+        let c = matches!(&tokens[w[1]].token,
+            Token::Word(word) if word.quote_style == Some('"')
+                && matches!(word.value.as_str(), "C" | "POSIX"));
+        if collate && c {
+            drop.extend([w[0], w[1]]);
+        }
+    }
+    if drop.is_empty() {
+        return None;
+    }
+    Some(
+        tokens
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(i))
+            .map(|(_, t)| t)
+            .collect(),
+    )
+}
+
+/// `ALTER TABLE parent ATTACH PARTITION child FOR VALUES …` (or `DEFAULT`), and `DETACH
+/// PARTITION child`, which sqlparser reads only in ClickHouse's form: the statement as an
+/// `ALTER TABLE` whose operation names the child and carries the bound's text (checked here
+/// by parsing it as `CREATE TABLE child PARTITION OF parent …`, read again by the DDL).
+fn partition_attachment(sql: &str) -> Option<Statement> {
+    use datafusion::sql::sqlparser::ast::{
+        AlterTable, AlterTableOperation, Partition, Value as AstValue,
+    };
+    let (tokens, significant) = significant_tokens(sql)?;
+    let word = |k: usize| significant.get(k).and_then(|&i| token_word(&tokens[i]));
+    if word(0).as_deref() != Some("alter") || word(1).as_deref() != Some("table") {
+        return None;
+    }
+    let k = (2..significant.len()).find(|&k| {
+        matches!(word(k).as_deref(), Some("attach" | "detach"))
+            && word(k + 1).as_deref() == Some("partition")
+    })?;
+    let attach = word(k).as_deref() == Some("attach");
+    let text = |from: usize, to: usize| -> String {
+        tokens[from..to.min(tokens.len())]
+            .iter()
+            .map(|t| t.token.to_string())
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    };
+    let mut start = 2;
+    let if_exists = word(2).as_deref() == Some("if") && word(3).as_deref() == Some("exists");
+    if if_exists {
+        start += 2;
+    }
+    let only = word(start).as_deref() == Some("only");
+    if only {
+        start += 1;
+    }
+    let parent = text(significant[start], significant[k]);
+    let child_start = k + 2;
+    let mut end = child_start;
+    while end < significant.len()
+        && !matches!(
+            word(end).as_deref(),
+            Some("for" | "default" | "concurrently" | "finalize")
+        )
+        && tokens[significant[end]].token != Token::SemiColon
+    {
+        end += 1;
+    }
+    let child = text(
+        *significant.get(child_start)?,
+        significant.get(end).copied().unwrap_or(tokens.len()),
+    );
+    let rest = match significant.get(end) {
+        Some(&i) => text(i, tokens.len()),
+        None => String::new(),
+    };
+    let rest = rest.trim_end_matches(';').trim().to_owned();
+    let child_name = parse_object_name_text(&child)?;
+    let parent_name = parse_object_name_text(&parent)?;
+    let child_expr = Expr::CompoundIdentifier(
+        child_name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().cloned())
+            .collect(),
+    );
+    let operation = if attach {
+        let probe = format!("CREATE TABLE {child} PARTITION OF {parent} {rest}");
+        match parse_statements(&probe).ok()?.as_slice() {
+            [Statement::CreateTable(ct)] if ct.for_values.is_some() => {}
+            _ => return None,
+        }
+        AlterTableOperation::AttachPartition {
+            partition: Partition::Partitions(vec![
+                child_expr,
+                Expr::value(AstValue::SingleQuotedString(rest)),
+            ]),
+        }
+    } else {
+        if !matches!(
+            rest.to_lowercase().as_str(),
+            "" | "concurrently" | "finalize"
+        ) {
+            return None;
+        }
+        AlterTableOperation::DetachPartition {
+            partition: Partition::Partitions(vec![child_expr]),
+        }
+    };
+    Some(Statement::AlterTable(AlterTable {
+        name: parent_name,
+        if_exists,
+        only,
+        operations: vec![operation],
+        location: None,
+        on_cluster: None,
+        table_type: None,
+        end_token: datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+    }))
+}
+
+/// A (possibly qualified, possibly quoted) name as sqlparser reads it.
+fn parse_object_name_text(text: &str) -> Option<ObjectName> {
+    Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(text)
+        .ok()?
+        .parse_object_name(false)
+        .ok()
 }
 
 /// The tokens of a BEGIN / START TRANSACTION / SET TRANSACTION / SET SESSION

@@ -61,6 +61,63 @@ pub struct TableDef {
     /// FOREIGN KEY constraints of this table (it is the referencing side).
     #[serde(default)]
     pub foreign_keys: Vec<ForeignKeyDef>,
+    /// `PARTITION BY`: the table is partitioned; its rows live in its partitions, and it
+    /// holds none itself.
+    #[serde(default)]
+    pub partition_key: Option<PartitionKey>,
+    /// `PARTITION OF`: the partitioned table this table is a partition of, and which of its
+    /// rows this partition holds.
+    #[serde(default)]
+    pub partition_of: Option<PartitionOf>,
+}
+
+/// How a partitioned table divides its rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionKey {
+    pub strategy: PartitionStrategy,
+    /// The key's columns and expressions as SQL text over the table's column names.
+    pub exprs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionStrategy {
+    List,
+    Range,
+    Hash,
+}
+
+impl PartitionStrategy {
+    pub fn sql(self) -> &'static str {
+        match self {
+            PartitionStrategy::List => "LIST",
+            PartitionStrategy::Range => "RANGE",
+            PartitionStrategy::Hash => "HASH",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionOf {
+    pub parent: TableId,
+    pub bound: PartitionBound,
+}
+
+/// The rows of its parent a partition holds. Bound values are SQL literals as written
+/// (`'a'`, `10`, `NULL`); a range bound may also be `MINVALUE` or `MAXVALUE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionBound {
+    /// Every row no other partition holds.
+    Default,
+    List(Vec<String>),
+    /// From `from` (inclusive) to `to` (exclusive), compared as rows.
+    Range {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    Hash {
+        modulus: u64,
+        remainder: u64,
+    },
 }
 
 /// A FOREIGN KEY constraint: `columns` of its table reference `parent_columns` of `parent`,
@@ -262,6 +319,13 @@ impl Catalog {
             || self.view_by_name(schema, name).is_some()
             || self.index_by_name(schema, name).is_some()
             || self.sequences.contains_key(&format!("{schema}.{name}"))
+    }
+
+    /// The partitions of a partitioned table (in table-id order).
+    pub fn partitions(&self, parent: TableId) -> impl Iterator<Item = &TableDef> + '_ {
+        self.tables
+            .values()
+            .filter(move |t| t.partition_of.as_ref().is_some_and(|p| p.parent == parent))
     }
 
     pub fn index_by_name(&self, schema: &str, name: &str) -> Option<(&TableDef, &IndexDef)> {

@@ -1205,6 +1205,8 @@ mod tests {
             version: 0,
             columnar: true,
             foreign_keys: Vec::new(),
+            partition_key: None,
+            partition_of: None,
         }
     }
 

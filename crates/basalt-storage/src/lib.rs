@@ -25,8 +25,8 @@ use std::path::Path;
 use basalt_common::TableId;
 
 pub use catalog::{
-    Catalog, CheckDef, ColumnDef, ForeignKeyDef, IndexDef, ReferentialAction, SchemaDef,
-    SequenceDef, TableDef, ViewDef,
+    Catalog, CheckDef, ColumnDef, ForeignKeyDef, IndexDef, PartitionBound, PartitionKey,
+    PartitionOf, PartitionStrategy, ReferentialAction, SchemaDef, SequenceDef, TableDef, ViewDef,
 };
 pub use codec::Key;
 pub use columnar::{ColumnStats, ColumnTable};

@@ -61,6 +61,8 @@ async fn create_table(engine: &Arc<Engine>) -> TableId {
                     version: 0,
                     columnar: false,
                     foreign_keys: Vec::new(),
+                    partition_key: None,
+                    partition_of: None,
                 },
             );
             Ok::<_, StorageError>(vec![])
