@@ -374,9 +374,9 @@ async fn create_table(
         ct.name.0.extend(table);
     }
     let (schema, name) = qualified(&ct.name, s.default_schema().as_deref())?;
-    if ct.like.is_some() || ct.clone.is_some() {
+    if ct.clone.is_some() {
         return Err(SqlError::unsupported(
-            "CREATE TABLE LIKE/CLONE is not supported yet",
+            "CREATE TABLE … CLONE is not supported",
         ));
     }
     // Refused rather than ignored: a child created as a plain table would leave its rows
@@ -431,6 +431,43 @@ async fn create_table(
             });
         }
         query_result = Some(batches);
+    }
+    // LIKE: the source's columns with their types and NOT NULL; defaults only with
+    // INCLUDING DEFAULTS (PostgreSQL), or always for MySQL's `CREATE TABLE t LIKE s`, which
+    // copies the keys too.
+    let mut like_keys: Option<TableDef> = None;
+    if let Some(like) = &ct.like {
+        use datafusion::sql::sqlparser::ast::{CreateTableLikeDefaults, CreateTableLikeKind};
+        let (source, mysql_form) = match like {
+            CreateTableLikeKind::Parenthesized(l) => (l, false),
+            CreateTableLikeKind::Plain(l) => (l, s.is_mysql()),
+        };
+        let from = resolve_table(&catalog, &source.name, s.default_schema().as_deref())?;
+        let defaults =
+            mysql_form || matches!(source.defaults, Some(CreateTableLikeDefaults::Including));
+        for (pos, c) in from.live_columns() {
+            // MySQL: an AUTO_INCREMENT column gets a counter of its own.
+            let own_counter = mysql_form
+                && catalog
+                    .sequences
+                    .values()
+                    .any(|q| q.owned_by == Some((from.id, pos)));
+            columns.push(NewColumn {
+                def: ColumnDef {
+                    default: if defaults { c.default.clone() } else { None },
+                    identity_always: false,
+                    ..c.clone()
+                },
+                serial_or_identity: own_counter,
+                primary_key: false,
+                unique: None,
+                checks: vec![],
+                references: vec![],
+            });
+        }
+        if mysql_form {
+            like_keys = Some(from);
+        }
     }
     // PARTITION OF: the parent's columns, defaults and CHECK constraints.
     let partition_parent = match &ct.partition_of {
@@ -497,6 +534,19 @@ async fn create_table(
     let mut pk: Option<(Vec<usize>, Option<String>)> = None;
     let mut uniques: Vec<(Vec<usize>, Option<String>)> = Vec::new();
     let mut checks: Vec<(Option<String>, String)> = Vec::new();
+    if let Some(from) = &like_keys {
+        let by_name = |cols: &[usize]| -> Vec<usize> {
+            cols.iter()
+                .filter_map(|&p| def.column_position(&from.columns[p].name))
+                .collect()
+        };
+        if let Some(cols) = &from.primary_key {
+            pk = Some((by_name(cols), None));
+        }
+        for index in from.indexes.iter().filter(|i| i.unique) {
+            uniques.push((by_name(&index.columns), Some(index.name.clone())));
+        }
+    }
     if let Some(parent) = &partition_parent {
         let by_name = |cols: &[usize]| -> Vec<usize> {
             cols.iter()
