@@ -140,6 +140,16 @@ pub(crate) fn ident(i: &Ident) -> String {
     }
 }
 
+/// PostgreSQL's error for an inherited column declared with another type.
+fn type_conflict(what: &str, column: &str, a: &SqlType, b: &SqlType) -> SqlError {
+    SqlError::Detailed {
+        sqlstate: "42804",
+        message: format!("{what} \"{column}\" has a type conflict"),
+        detail: format!("{} versus {}", a.pg_name(), b.pg_name()),
+        hint: None,
+    }
+}
+
 /// A column definition being assembled from CREATE TABLE / ADD COLUMN.
 struct NewColumn {
     def: ColumnDef,
@@ -379,13 +389,6 @@ async fn create_table(
             "CREATE TABLE … CLONE is not supported",
         ));
     }
-    // Refused rather than ignored: a child created as a plain table would leave its rows
-    // out of queries on its parent.
-    if ct.inherits.is_some() {
-        return Err(SqlError::unsupported(
-            "table inheritance (INHERITS) is not supported",
-        ));
-    }
     let catalog = s.engine().catalog();
     if !catalog.schemas.contains_key(&schema) {
         return Err(SqlError::UndefinedSchema(schema));
@@ -503,12 +506,112 @@ async fn create_table(
         }
         None => None,
     };
+    // INHERITS: each parent's columns (a column several parents have is merged), NOT
+    // NULL, defaults and CHECK constraints.
+    let mut inherited_from = Vec::new();
+    let mut inherited_checks: Vec<(Option<String>, String)> = Vec::new();
+    for parent_name in ct.inherits.iter().flatten() {
+        let parent = resolve_table(&catalog, parent_name, s.default_schema().as_deref())?;
+        if parent.partition_key.is_some() {
+            return Err(SqlError::WrongObjectType(format!(
+                "cannot inherit from partitioned table \"{}\"",
+                parent.name
+            )));
+        }
+        if parent.partition_of.is_some() {
+            return Err(SqlError::WrongObjectType(format!(
+                "cannot inherit from partition \"{}\"",
+                parent.name
+            )));
+        }
+        if inherited_from.contains(&parent.id) {
+            return Err(SqlError::DuplicateTable(format!(
+                "relation \"{}\" would be inherited from more than once",
+                parent.name
+            )));
+        }
+        for (_, c) in parent.live_columns() {
+            if let Some(existing) = columns.iter_mut().find(|x| x.def.name == c.name) {
+                s.notice(
+                    "NOTICE",
+                    "00000",
+                    format!(
+                        "merging multiple inherited definitions of column \"{}\"",
+                        c.name
+                    ),
+                );
+                if existing.def.ty != c.ty {
+                    return Err(type_conflict(
+                        "inherited column",
+                        &c.name,
+                        &existing.def.ty,
+                        &c.ty,
+                    ));
+                }
+                existing.def.nullable &= c.nullable;
+                continue;
+            }
+            columns.push(NewColumn {
+                def: ColumnDef {
+                    identity_always: false,
+                    ..c.clone()
+                },
+                serial_or_identity: false,
+                primary_key: false,
+                unique: None,
+                checks: vec![],
+                references: vec![],
+            });
+        }
+        for check in parent.checks.iter().filter(|c| !c.no_inherit) {
+            if !inherited_checks
+                .iter()
+                .any(|(n, _)| n.as_deref() == Some(&check.name))
+            {
+                inherited_checks.push((Some(check.name.clone()), check.expr.clone()));
+            }
+        }
+        inherited_from.push(parent.id);
+    }
+    let inherited_count = if inherited_from.is_empty() {
+        0
+    } else {
+        columns.len()
+    };
     for c in &ct.columns {
         let col = new_column(c, s.is_mysql())?;
-        if columns.iter().any(|x| x.def.name == col.def.name) {
-            return Err(SqlError::DuplicateColumn(col.def.name, name));
+        let same = columns.iter().position(|x| x.def.name == col.def.name);
+        match same {
+            Some(i) if i < inherited_count => {
+                s.notice(
+                    "NOTICE",
+                    "00000",
+                    format!(
+                        "merging column \"{}\" with inherited definition",
+                        col.def.name
+                    ),
+                );
+                let existing = &mut columns[i];
+                if existing.def.ty != col.def.ty {
+                    return Err(type_conflict(
+                        "column",
+                        &col.def.name,
+                        &existing.def.ty,
+                        &col.def.ty,
+                    ));
+                }
+                existing.def.nullable &= col.def.nullable;
+                if col.def.default.is_some() {
+                    existing.def.default = col.def.default;
+                }
+                existing.primary_key |= col.primary_key;
+                existing.unique = col.unique.or(existing.unique.take());
+                existing.checks.extend(col.checks);
+                existing.references.extend(col.references);
+            }
+            Some(_) => return Err(SqlError::DuplicateColumn(col.def.name, name)),
+            None => columns.push(col),
         }
-        columns.push(col);
     }
     if columns.len() > MAX_COLUMNS {
         return Err(SqlError::TooManyColumns(format!(
@@ -530,10 +633,13 @@ async fn create_table(
         foreign_keys: Vec::new(),
         partition_key: None,
         partition_of: None,
+        inherits: Vec::new(),
     };
     let mut pk: Option<(Vec<usize>, Option<String>)> = None;
     let mut uniques: Vec<(Vec<usize>, Option<String>)> = Vec::new();
     let mut checks: Vec<(Option<String>, String)> = Vec::new();
+    def.inherits = inherited_from;
+    checks.extend(inherited_checks);
     if let Some(from) = &like_keys {
         let by_name = |cols: &[usize]| -> Vec<usize> {
             cols.iter()
@@ -652,8 +758,20 @@ async fn create_table(
     }
     for (cname, expr) in checks {
         crate::eval::validate_table_expr(s, &def, &expr)?;
+        let (cname, no_inherit) = match cname {
+            Some(n) => match n.strip_suffix(NO_INHERIT_MARK) {
+                Some("") => (None, true),
+                Some(bare) => (Some(bare.to_owned()), true),
+                None => (Some(n), false),
+            },
+            None => (None, false),
+        };
         let cname = cname.unwrap_or_else(|| check_name(&def, &expr, &def.checks));
-        def.checks.push(CheckDef { name: cname, expr });
+        def.checks.push(CheckDef {
+            name: cname,
+            expr,
+            no_inherit,
+        });
     }
     for c in &def.columns {
         if let Some(d) = &c.default {
@@ -958,18 +1076,25 @@ async fn drop_sequences(
     Ok(Output::Command("DROP SEQUENCE".into()))
 }
 
+/// Suffix of a CHECK constraint's name (empty for an unnamed one) written with `NO INHERIT`
+/// (see `session::no_inherit_checks`). A NUL never occurs in a name from SQL text.
+pub const NO_INHERIT_MARK: &str = "\0noinherit";
+
+/// PostgreSQL's name for an unnamed CHECK: `<table>_<column>_check` when the expression
+/// reads exactly one column, else `<table>_check`; a number is added until it is unused.
 fn check_name(def: &TableDef, expr: &str, existing: &[CheckDef]) -> String {
-    let col = def
+    let lower = expr.to_lowercase();
+    let words: std::collections::HashSet<&str> = lower
+        .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
+        .collect();
+    let read: Vec<&str> = def
         .live_columns()
-        .find(|(_, c)| {
-            expr.to_lowercase()
-                .split(|ch: char| !ch.is_alphanumeric() && ch != '_')
-                .any(|w| w == c.name)
-        })
-        .map(|(_, c)| c.name.clone());
-    let base = match col {
-        Some(c) => format!("{}_{c}_check", def.name),
-        None => format!("{}_check", def.name),
+        .filter(|(_, c)| words.contains(c.name.as_str()))
+        .map(|(_, c)| c.name.as_str())
+        .collect();
+    let base = match read.as_slice() {
+        [c] => format!("{}_{c}_check", def.name),
+        _ => format!("{}_check", def.name),
     };
     if !existing.iter().any(|c| c.name == base) {
         return base;
@@ -1051,13 +1176,58 @@ async fn drop(
                 let (schema, name) = qualified(n, s.default_schema().as_deref())?;
                 match catalog.table_by_name(&schema, &name) {
                     Some(t) => {
-                        // A partitioned table goes with its partitions.
+                        // A partitioned table goes with its partitions; tables that inherit
+                        // from it only with CASCADE.
                         ids.push(t.id);
-                        ids.extend(
-                            crate::partition::descendants(&catalog, t)
+                        let below = crate::partition::descendants(&catalog, t);
+                        let named = |d: &TableDef| {
+                            names.iter().any(|n| {
+                                qualified(n, s.default_schema().as_deref())
+                                    .is_ok_and(|(sc, nm)| sc == d.schema && nm == d.name)
+                            })
+                        };
+                        let heirs = crate::partition::heirs(&catalog, t);
+                        let unnamed: Vec<&(TableDef, String)> =
+                            heirs.iter().filter(|(d, _)| !named(d)).collect();
+                        if !unnamed.is_empty() && !cascade {
+                            let lines: Vec<String> = unnamed
                                 .iter()
-                                .map(|d| d.id),
-                        );
+                                .map(|(d, p)| format!("table {} depends on table {p}", d.name))
+                                .collect();
+                            return Err(SqlError::Detailed {
+                                sqlstate: "2BP01",
+                                message: format!(
+                                    "cannot drop table {} because other objects depend on it",
+                                    t.name
+                                ),
+                                detail: lines.join("\n"),
+                                hint: Some(
+                                    "Use DROP ... CASCADE to drop the dependent objects too."
+                                        .into(),
+                                ),
+                            });
+                        }
+                        match unnamed.as_slice() {
+                            [] => {}
+                            [(one, _)] => s.notice(
+                                "NOTICE",
+                                "00000",
+                                format!("drop cascades to table {}", one.name),
+                            ),
+                            many => {
+                                let lines: Vec<String> = many
+                                    .iter()
+                                    .map(|(d, _)| format!("drop cascades to table {}", d.name))
+                                    .collect();
+                                s.notice_with_detail(
+                                    "NOTICE",
+                                    "00000",
+                                    format!("drop cascades to {} other objects", many.len()),
+                                    lines.join("\n"),
+                                );
+                            }
+                        }
+                        ids.extend(below.iter().map(|d| d.id));
                     }
                     None if catalog.view_by_name(&schema, &name).is_some() => {
                         return Err(SqlError::WrongObjectType(format!(
@@ -1068,6 +1238,8 @@ async fn drop(
                     None => return Err(SqlError::NoSuchTable(name)),
                 }
             }
+            ids.sort();
+            ids.dedup();
             let deps = crate::foreign::outside_references(&catalog, &ids);
             if !deps.is_empty() && !cascade && s.foreign_key_checks() {
                 let parent = catalog
@@ -1110,7 +1282,13 @@ async fn drop(
         ObjectType::Index => {
             let mut targets = Vec::new();
             for n in &names {
-                let (schema, name) = qualified(n, s.default_schema().as_deref())?;
+                let (mut schema, name) = qualified(n, s.default_schema().as_deref())?;
+                // An unqualified name finds the session's temporary indexes first.
+                if let (Some(temp), [_]) = (s.temp_schema_name(), n.0.as_slice()) {
+                    if catalog.index_by_name(&temp, &name).is_some() {
+                        schema = temp;
+                    }
+                }
                 match catalog.index_by_name(&schema, &name) {
                     Some((t, i)) if i.constraint => {
                         return Err(SqlError::DependentObjects(format!(
@@ -1375,6 +1553,7 @@ async fn alter_one(
                         t.checks.push(CheckDef {
                             name,
                             expr: expr.clone(),
+                            no_inherit: false,
                         });
                     }
                     if let Some((iid, oid, name)) = index {
@@ -1636,6 +1815,7 @@ async fn alter_one(
                         c.table_mut(id)?.checks.push(CheckDef {
                             name: name.clone(),
                             expr: expr.clone(),
+                            no_inherit: false,
                         });
                         Ok::<_, SqlError>(vec![])
                     })

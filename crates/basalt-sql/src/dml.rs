@@ -11,7 +11,7 @@ use std::sync::Arc;
 use basalt_common::value::ColumnBuilder;
 use basalt_common::{Row, Value};
 use basalt_storage::codec::{encode_key, Key};
-use basalt_storage::{StorageError, TableDef, TableStore, Transaction};
+use basalt_storage::{CheckDef, StorageError, TableDef, TableStore, Transaction};
 use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, BooleanArray};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -166,42 +166,59 @@ fn failing_row_of(def: &TableDef, batch: &RecordBatch, row: usize) -> String {
     }
 }
 
+/// The NOT NULL and CHECK constraints over a batch of new rows, reported as PostgreSQL
+/// reports them: the first row that violates any, and for that row NOT NULL (in column
+/// order) before CHECK (in constraint-name order).
 fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlResult<()> {
-    for (pos, col) in def.live_columns() {
-        let column = batch.column(pos);
-        if !col.nullable && column.null_count() > 0 {
-            let row = (0..column.len()).find(|&i| column.is_null(i)).unwrap_or(0);
-            return Err(SqlError::NotNullViolation {
+    let first_null = def
+        .live_columns()
+        .filter(|(pos, c)| !c.nullable && batch.column(*pos).null_count() > 0)
+        .filter_map(|(pos, c)| {
+            let column = batch.column(pos);
+            (0..column.len())
+                .find(|&i| column.is_null(i))
+                .map(|row| (row, c))
+        })
+        .min_by_key(|(row, _)| *row);
+    if first_null.is_none() {
+        check_mysql_types(def, batch)?;
+    }
+    let mut first_failure = None;
+    if !def.checks.is_empty() && batch.num_rows() > 0 {
+        let schema = physical_schema(def);
+        let mut checks: Vec<&CheckDef> = def.checks.iter().collect();
+        checks.sort_by(|a, b| a.name.cmp(&b.name));
+        for check in checks {
+            let expr = compile(s, &check.expr, &schema, Some(&def.name))?;
+            let result = eval(&expr, batch)?;
+            let Some(bools) = result.as_any().downcast_ref::<BooleanArray>() else {
+                return Err(SqlError::DatatypeMismatch(format!(
+                    "CHECK constraint \"{}\" is not boolean",
+                    check.name
+                )));
+            };
+            // NULL counts as passing, as in SQL.
+            let row = bools.iter().position(|v| v == Some(false));
+            if let Some(row) = row.filter(|r| first_failure.is_none_or(|(f, _)| r < &f)) {
+                first_failure = Some((row, check));
+            }
+        }
+    }
+    match (first_null, first_failure) {
+        (Some((row, col)), failure) if failure.is_none_or(|(f, _)| row <= f) => {
+            Err(SqlError::NotNullViolation {
                 column: col.name.clone(),
                 table: def.name.clone(),
                 detail: failing_row_of(def, batch, row),
-            });
+            })
         }
+        (_, Some((row, check))) => Err(SqlError::CheckViolation {
+            table: def.name.clone(),
+            constraint: check.name.clone(),
+            detail: failing_row_of(def, batch, row),
+        }),
+        _ => Ok(()),
     }
-    check_mysql_types(def, batch)?;
-    if def.checks.is_empty() || batch.num_rows() == 0 {
-        return Ok(());
-    }
-    let schema = physical_schema(def);
-    for check in &def.checks {
-        let expr = compile(s, &check.expr, &schema, Some(&def.name))?;
-        let result = eval(&expr, batch)?;
-        let Some(bools) = result.as_any().downcast_ref::<BooleanArray>() else {
-            return Err(SqlError::DatatypeMismatch(format!(
-                "CHECK constraint \"{}\" is not boolean",
-                check.name
-            )));
-        };
-        // NULL counts as passing, as in SQL.
-        if let Some(row) = bools.iter().position(|v| v == Some(false)) {
-            return Err(SqlError::CheckViolation {
-                table: def.name.clone(),
-                constraint: check.name.clone(),
-                detail: failing_row_of(def, batch, row),
-            });
-        }
-    }
-    Ok(())
 }
 
 // ---- INSERT ---------------------------------------------------------------------------------
@@ -963,14 +980,23 @@ pub fn insert_columns(
 // ---- UPDATE / DELETE --------------------------------------------------------------------------
 
 /// The target of an UPDATE/DELETE: its definition and the name it is referred to by.
-fn target_of(s: &Session, factor: &TableFactor) -> SqlResult<(TableDef, String, String)> {
+/// `only`: the statement names it with `ONLY` (the tables inheriting from it are left out).
+fn target_of(s: &Session, factor: &TableFactor) -> SqlResult<(TableDef, String, String, bool)> {
     let TableFactor::Table { name, alias, .. } = factor else {
         return Err(SqlError::unsupported(
             "UPDATE/DELETE target must be a table",
         ));
     };
     let def = resolve_table(&s.engine().catalog(), name, s.default_schema().as_deref())?;
-    let (schema, table) = qualified(name, s.default_schema().as_deref())?;
+    let (schema, mut table) = qualified(name, s.default_schema().as_deref())?;
+    let only = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.ends_with(crate::session::ONLY_MARK));
+    if only {
+        table.push_str(crate::session::ONLY_MARK);
+    }
     let reference = match alias {
         Some(a) => a.name.value.clone(),
         None => def.name.clone(),
@@ -984,7 +1010,7 @@ fn target_of(s: &Session, factor: &TableFactor) -> SqlResult<(TableDef, String, 
         ),
         None => format!("{}.{}", quote_ident(&schema), quote_ident(&table)),
     };
-    Ok((def, reference, from))
+    Ok((def, reference, from, only))
 }
 
 /// The stored tables an UPDATE or DELETE of `def` works through, each with its FROM text:
@@ -996,8 +1022,9 @@ fn members_of(
     def: &TableDef,
     reference: &str,
     from: &str,
+    only: bool,
 ) -> Vec<(TableDef, String)> {
-    if def.partition_key.is_none() {
+    if only || !crate::partition::has_members(catalog, def) {
         return vec![(def.clone(), from.to_owned())];
     }
     let own = format!("{}.{}", quote_ident(&def.schema), quote_ident(&def.name));
@@ -1005,7 +1032,7 @@ fn members_of(
     let rest = rest
         .strip_prefix(&format!(" AS {}", quote_ident(reference)))
         .unwrap_or(rest);
-    crate::partition::leaves(catalog, def)
+    crate::partition::members(catalog, def)
         .into_iter()
         .map(|leaf| {
             let text = format!(
@@ -1068,7 +1095,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             "UPDATE with JOIN is not supported; use FROM",
         ));
     }
-    let (def, reference, mut from) = target_of(s, &upd.table.relation)?;
+    let (def, reference, mut from, only) = target_of(s, &upd.table.relation)?;
     let store = store_of(s, &def)?;
     if let Some(UpdateTableFromKind::AfterSet(tables) | UpdateTableFromKind::BeforeSet(tables)) =
         &upd.from
@@ -1157,7 +1184,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
     // elsewhere moves to the partition that takes it. Every partition's rows are chosen
     // before any changes, so a moved row is not updated again where it lands.
     let mut work = Vec::new();
-    for (member, member_from) in members_of(&catalog, &def, &reference, &from) {
+    for (member, member_from) in members_of(&catalog, &def, &reference, &from, only) {
         let batches = select_targets(
             s,
             &member,
@@ -1292,7 +1319,7 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
             "DELETE with JOIN is not supported; use USING",
         ));
     }
-    let (def, reference, mut from) = target_of(s, &target.relation)?;
+    let (def, reference, mut from, only) = target_of(s, &target.relation)?;
     let store = store_of(s, &def)?;
     for t in del.using.iter().flatten() {
         from.push_str(", ");
@@ -1301,7 +1328,7 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
     let catalog = s.engine().catalog();
     let mut returned = Vec::new();
     let mut count = 0usize;
-    for (member, member_from) in members_of(&catalog, &def, &reference, &from) {
+    for (member, member_from) in members_of(&catalog, &def, &reference, &from, only) {
         let mut seen: HashSet<Key> = HashSet::new();
         let store = if member.id == def.id {
             Arc::clone(&store)

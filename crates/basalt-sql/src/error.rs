@@ -390,7 +390,8 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     {
         let name = quoted(&msg).unwrap_or_default();
         let name = name.strip_prefix("basalt.").unwrap_or(&name);
-        let name = name.strip_prefix("public.").unwrap_or(name).to_owned();
+        let name = name.strip_prefix("public.").unwrap_or(name);
+        let name = name.replace(crate::session::ONLY_MARK, "");
         return SqlError::UndefinedTable(name);
     }
     if let Some(v) = msg

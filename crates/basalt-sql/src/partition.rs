@@ -770,14 +770,86 @@ fn collect_leaves(catalog: &Catalog, def: &TableDef, out: &mut Vec<TableDef>, de
     }
 }
 
-/// Every partition below `def` (all levels), for DROP and TRUNCATE.
-pub fn descendants(catalog: &Catalog, def: &TableDef) -> Vec<TableDef> {
+/// The stored tables a scan of `def` reads: the leaf partitions of a partitioned table;
+/// otherwise the table itself, then the tables that inherit from it, breadth first in
+/// object-id order, each once (PostgreSQL's order of expansion).
+pub fn members(catalog: &Catalog, def: &TableDef) -> Vec<TableDef> {
+    if def.partition_key.is_some() {
+        return leaves(catalog, def);
+    }
+    let mut out = vec![def.clone()];
+    let mut next = 0;
+    while next < out.len() && out.len() < 10_000 {
+        let id = out[next].id;
+        next += 1;
+        for child in catalog.inheritors(id) {
+            if out.iter().all(|t| t.id != child.id) {
+                out.push(child.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Whether a scan of `def` reads other tables than itself.
+pub fn has_members(catalog: &Catalog, def: &TableDef) -> bool {
+    def.partition_key.is_some() || !catalog.inheritors(def.id).is_empty()
+}
+
+/// The tables that inherit from `root`, directly or not, in the order PostgreSQL reports
+/// them when DROP meets them: depth first in object-id order, a table with several parents
+/// after the last of them; each with the parent it is reported under.
+pub fn heirs(catalog: &Catalog, root: &TableDef) -> Vec<(TableDef, String)> {
+    let below: Vec<basalt_common::TableId> = descendants(catalog, root)
+        .iter()
+        .filter(|d| d.partition_of.is_none())
+        .map(|d| d.id)
+        .collect();
+    let mut emitted = vec![root.id];
     let mut out = Vec::new();
+    visit_heirs(catalog, root, &below, &mut emitted, &mut out, 0);
+    out
+}
+
+fn visit_heirs(
+    catalog: &Catalog,
+    table: &TableDef,
+    below: &[basalt_common::TableId],
+    emitted: &mut Vec<basalt_common::TableId>,
+    out: &mut Vec<(TableDef, String)>,
+    depth: usize,
+) {
+    if depth > 64 {
+        return;
+    }
+    for child in catalog.inheritors(table.id) {
+        let ready = child
+            .inherits
+            .iter()
+            .all(|p| emitted.contains(p) || !below.contains(p) && *p != table.id);
+        if emitted.contains(&child.id) || !ready {
+            continue;
+        }
+        emitted.push(child.id);
+        out.push((child.clone(), table.name.clone()));
+        visit_heirs(catalog, child, below, emitted, out, depth + 1);
+    }
+}
+
+/// Every partition or inheriting table below `def` (all levels), for DROP and TRUNCATE.
+pub fn descendants(catalog: &Catalog, def: &TableDef) -> Vec<TableDef> {
+    let mut out: Vec<TableDef> = Vec::new();
     let mut queue = vec![def.id];
     while let Some(id) = queue.pop() {
-        for child in catalog.partitions(id) {
-            queue.push(child.id);
-            out.push(child.clone());
+        let children = catalog
+            .partitions(id)
+            .chain(catalog.inheritors(id))
+            .filter(|c| c.id != def.id);
+        for child in children {
+            if out.iter().all(|t| t.id != child.id) {
+                queue.push(child.id);
+                out.push(child.clone());
+            }
         }
     }
     out

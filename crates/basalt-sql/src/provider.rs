@@ -191,6 +191,11 @@ impl SchemaProvider for BasaltSchema {
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         let catalog = self.engine.catalog();
+        // `ONLY name`: the table without the tables that inherit from it.
+        let (name, only) = match name.strip_suffix(crate::session::ONLY_MARK) {
+            Some(bare) => (bare, true),
+            None => (name, false),
+        };
         if let Some(view) = catalog.view_by_name(&self.name, name) {
             return crate::view::view_table(&self.planner, view).await.map(Some);
         }
@@ -205,8 +210,13 @@ impl SchemaProvider for BasaltSchema {
             .slot
             .tableoid
             .load(std::sync::atomic::Ordering::Relaxed);
-        if !with_key && (tableoid || def.partition_key.is_some()) {
-            let members = crate::partition::leaves(&catalog, def);
+        let inheritors = !only;
+        if !with_key && (tableoid || inheritors && crate::partition::has_members(&catalog, def)) {
+            let members = if inheritors {
+                crate::partition::members(&catalog, def)
+            } else {
+                vec![def.clone()]
+            };
             return Ok(Some(Arc::new(crate::append::AppendTable::new(
                 &self.engine,
                 &self.slot,
@@ -226,6 +236,7 @@ impl SchemaProvider for BasaltSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         let catalog = self.engine.catalog();
+        let name = name.strip_suffix(crate::session::ONLY_MARK).unwrap_or(name);
         catalog.table_by_name(&self.name, name).is_some()
             || catalog.view_by_name(&self.name, name).is_some()
     }
@@ -851,6 +862,7 @@ mod tests {
             foreign_keys: Vec::new(),
             partition_key: None,
             partition_of: None,
+            inherits: Vec::new(),
         }
     }
 

@@ -82,6 +82,36 @@ impl VisitorMut for PgForms {
         {
             add_column_alias(alias);
         }
+        // `FROM ONLY t` is still referred to as `t`.
+        if let TableFactor::Table {
+            name, alias: None, ..
+        } = t
+        {
+            let bare = name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .and_then(|i| i.value.strip_suffix(crate::session::ONLY_MARK));
+            if let Some(bare) = bare {
+                *t = TableFactor::Table {
+                    name: name.clone(),
+                    alias: Some(TableAlias {
+                        name: Ident::with_quote('"', bare),
+                        columns: vec![],
+                        explicit: true,
+                        at: None,
+                    }),
+                    args: None,
+                    with_hints: vec![],
+                    version: None,
+                    with_ordinality: false,
+                    partitions: vec![],
+                    json_path: None,
+                    sample: None,
+                    index_hints: vec![],
+                };
+            }
+        }
         ControlFlow::Continue(())
     }
 

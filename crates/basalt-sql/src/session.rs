@@ -2021,12 +2021,25 @@ fn access_mode(modes: &[TransactionMode]) -> Option<bool> {
 }
 
 pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
+    // sqlparser would read `FROM ONLY t` as the table `only` named `t`.
+    if let Some(tokens) = inheritance_syntax(sql, false) {
+        let statements = Parser::new(&PostgreSqlDialect {})
+            .with_tokens_with_locations(tokens)
+            .parse_statements()
+            .map_err(|e| syntax_error(sql, e))?;
+        for stmt in &statements {
+            reject_reserved_relation_names(sql, stmt)?;
+        }
+        return Ok(statements);
+    }
     let statements = match parse_statements(sql) {
         Ok(statements) => statements,
         Err(_) if partition_attachment(sql).is_some() => {
             partition_attachment(sql).into_iter().collect()
         }
         Err(e) => match crate::copy::with_boolean_option_words(sql)
+            .or_else(|| inheritance_syntax(sql, true))
+            .or_else(|| no_inherit_checks(sql))
             .or_else(|| parenthesized_frame_offsets(sql))
             .or_else(|| without_deferrable_mode(sql))
             .or_else(|| substring_similar(sql))
@@ -2070,6 +2083,168 @@ fn token_word(t: &datafusion::sql::sqlparser::tokenizer::TokenWithSpan) -> Optio
         Token::Word(w) => Some(w.value.to_lowercase()),
         _ => None,
     }
+}
+
+/// The tokens of `sql` with each `CHECK (…) NO INHERIT`, which sqlparser does not read, as a
+/// CHECK whose name carries [`crate::ddl::NO_INHERIT_MARK`] (an unnamed one gets the mark
+/// alone as its name); `None` when there is none.
+fn no_inherit_checks(
+    sql: &str,
+) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
+    use datafusion::sql::sqlparser::tokenizer::{TokenWithSpan, Whitespace, Word};
+    let (mut tokens, significant) = significant_tokens(sql)?;
+    let word = |tokens: &[TokenWithSpan], k: usize| {
+        significant.get(k).and_then(|&i| token_word(&tokens[i]))
+    };
+    let marked = |value: String| {
+        Token::Word(Word {
+            value: value + crate::ddl::NO_INHERIT_MARK,
+            quote_style: Some('"'),
+            keyword: datafusion::sql::sqlparser::keywords::Keyword::NoKeyword,
+        })
+    };
+    let mut drop = Vec::new();
+    let mut named_before = Vec::new();
+    for k in 0..significant.len() {
+        let opens = significant
+            .get(k + 1)
+            .is_some_and(|&i| tokens[i].token == Token::LParen);
+        if word(&tokens, k).as_deref() != Some("check") || !opens {
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut close = None;
+        for (j, &i) in significant.iter().enumerate().skip(k + 1) {
+            match tokens[i].token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(j);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(close) = close else { continue };
+        if word(&tokens, close + 1).as_deref() != Some("no")
+            || word(&tokens, close + 2).as_deref() != Some("inherit")
+        {
+            continue;
+        }
+        drop.extend([significant[close + 1], significant[close + 2]]);
+        if k >= 2 && word(&tokens, k - 2).as_deref() == Some("constraint") {
+            let i = significant[k - 1];
+            if let Token::Word(w) = &tokens[i].token {
+                let name = if w.quote_style.is_some() {
+                    w.value.clone()
+                } else {
+                    w.value.to_lowercase()
+                };
+                tokens[i].token = marked(name);
+            }
+        } else {
+            named_before.push(significant[k]);
+        }
+    }
+    if drop.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(tokens.len() + 4 * named_before.len());
+    for (i, t) in tokens.into_iter().enumerate() {
+        if named_before.contains(&i) {
+            for extra in [
+                Token::make_keyword("CONSTRAINT"),
+                Token::Whitespace(Whitespace::Space),
+                marked(String::new()),
+                Token::Whitespace(Whitespace::Space),
+            ] {
+                out.push(TokenWithSpan::wrap(extra));
+            }
+        }
+        if !drop.contains(&i) {
+            out.push(t);
+        }
+    }
+    Some(out)
+}
+
+/// Suffix of a table name read with `ONLY` (`FROM ONLY parent`): the scan reads the table
+/// itself, not the tables that inherit from it. A NUL never occurs in a name from SQL text.
+pub const ONLY_MARK: &str = "\0only";
+
+/// The tokens of `sql` with PostgreSQL's inheritance syntax after FROM, JOIN and UPDATE
+/// (`ONLY name`, `name*`) in a form sqlparser reads: `ONLY` folded into the name as
+/// [`ONLY_MARK`], the `*` (the default, inheriting tables included) dropped; `None` when
+/// there is neither. The `*` is looked for only with `stars` (for statements sqlparser could
+/// not read otherwise: `FROM x * 2` may be an expression inside `EXTRACT`).
+fn inheritance_syntax(
+    sql: &str,
+    stars: bool,
+) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
+    let (mut tokens, significant) = significant_tokens(sql)?;
+    let word = |tokens: &[datafusion::sql::sqlparser::tokenizer::TokenWithSpan], k: usize| {
+        significant.get(k).and_then(|&i| token_word(&tokens[i]))
+    };
+    let mut drop = Vec::new();
+    for k in 1..significant.len() {
+        let introduces = |k: usize| {
+            matches!(
+                word(&tokens, k).as_deref(),
+                Some("from" | "join" | "update")
+            )
+        };
+        let only = word(&tokens, k).as_deref() == Some("only") && introduces(k - 1);
+        let start = if only { k + 1 } else { k };
+        if !(only || introduces(k - 1)) {
+            continue;
+        }
+        // The name: one word, or two joined by a period.
+        let is_word = |k: usize| {
+            significant
+                .get(k)
+                .is_some_and(|&i| matches!(tokens[i].token, Token::Word(_)))
+        };
+        if !is_word(start) {
+            continue;
+        }
+        let mut last = start;
+        if significant
+            .get(start + 1)
+            .is_some_and(|&i| tokens[i].token == Token::Period)
+            && is_word(start + 2)
+        {
+            last = start + 2;
+        }
+        if only {
+            drop.push(significant[k]);
+            if let Token::Word(w) = &mut tokens[significant[last]].token {
+                if w.quote_style.is_none() {
+                    w.value = w.value.to_lowercase();
+                }
+                w.value.push_str(ONLY_MARK);
+                w.quote_style = Some('"');
+                w.keyword = datafusion::sql::sqlparser::keywords::Keyword::NoKeyword;
+            }
+        }
+        if let Some(&star) = significant.get(last + 1).filter(|_| stars) {
+            if tokens[star].token == Token::Mul {
+                drop.push(star);
+            }
+        }
+    }
+    if drop.is_empty() {
+        return None;
+    }
+    Some(
+        tokens
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| !drop.contains(i))
+            .map(|(_, t)| t)
+            .collect(),
+    )
 }
 
 /// The tokens of `sql` without its `COLLATE "C"` (or `"POSIX"`) clauses, which sqlparser
@@ -2637,6 +2812,11 @@ pub(crate) fn object_name_parts(name: &ObjectName) -> Vec<String> {
     name.0
         .iter()
         .map(|p| match p.as_ident() {
+            Some(ident) if ident.value.ends_with(ONLY_MARK) => ident
+                .value
+                .strip_suffix(ONLY_MARK)
+                .unwrap_or_default()
+                .to_owned(),
             Some(ident) if ident.quote_style.is_some() => ident.value.clone(),
             Some(ident) => ident.value.to_lowercase(),
             None => p.to_string(),

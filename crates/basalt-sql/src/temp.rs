@@ -18,8 +18,8 @@ use std::sync::Arc;
 use basalt_storage::catalog::Catalog;
 use basalt_storage::Engine;
 use datafusion::sql::sqlparser::ast::{
-    CopySource, Ident, ObjectName, ObjectNamePart, ObjectType, Query, Statement, VisitMut,
-    VisitorMut,
+    CopySource, Ident, ObjectName, ObjectNamePart, ObjectType, Query, Statement, TableAlias,
+    TableFactor, VisitMut, VisitorMut,
 };
 
 use crate::error::SqlError;
@@ -42,9 +42,16 @@ pub fn is_temp_schema(schema: &str) -> bool {
 }
 
 /// The last part of a one-part name, as PostgreSQL folds it.
+/// (`ONLY t` is `t` here.)
 fn single_name(name: &ObjectName) -> Option<String> {
     match name.0.as_slice() {
-        [ObjectNamePart::Identifier(i)] => Some(crate::ddl::ident(i)),
+        [ObjectNamePart::Identifier(i)] => {
+            let n = crate::ddl::ident(i);
+            Some(match n.strip_suffix(crate::session::ONLY_MARK) {
+                Some(bare) => bare.to_owned(),
+                None => n,
+            })
+        }
         _ => None,
     }
 }
@@ -89,6 +96,11 @@ pub(crate) fn qualify_temp_tables(stmt: &mut Statement, schema: &str, tables: &H
         Statement::CreateView(cv) => Some(cv.name.clone()),
         _ => None,
     };
+    // `FROM t` keeps `t` as its name once qualified (`t.*`, `t.col` in DataFusion's terms).
+    let _ = stmt.visit(&mut AliasTempTables {
+        tables,
+        skip: &skip,
+    });
     let _ = datafusion::sql::sqlparser::ast::visit_relations_mut(stmt, |name| {
         if defined.as_ref() != Some(name) {
             qualify(name, schema, tables, &skip);
@@ -96,6 +108,11 @@ pub(crate) fn qualify_temp_tables(stmt: &mut Statement, schema: &str, tables: &H
         ControlFlow::<()>::Continue(())
     });
     match stmt {
+        Statement::CreateTable(ct) => {
+            for parent in ct.inherits.iter_mut().flatten() {
+                qualify(parent, schema, tables, &skip);
+            }
+        }
         Statement::Drop {
             object_type: ObjectType::Table | ObjectType::View,
             names,
@@ -110,6 +127,37 @@ pub(crate) fn qualify_temp_tables(stmt: &mut Statement, schema: &str, tables: &H
             ..
         } => qualify(table_name, schema, tables, &skip),
         _ => {}
+    }
+}
+
+/// Gives each unaliased reference to a temporary table its own name as alias.
+struct AliasTempTables<'a> {
+    tables: &'a HashSet<String>,
+    skip: &'a HashSet<String>,
+}
+
+impl VisitorMut for AliasTempTables<'_> {
+    type Break = ();
+    fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name,
+            alias: alias @ None,
+            args: None,
+            ..
+        } = t
+        {
+            if let Some(n) = single_name(name) {
+                if self.tables.contains(&n) && !self.skip.contains(&n) {
+                    *alias = Some(TableAlias {
+                        name: Ident::with_quote('"', n),
+                        columns: vec![],
+                        explicit: true,
+                        at: None,
+                    });
+                }
+            }
+        }
+        ControlFlow::Continue(())
     }
 }
 

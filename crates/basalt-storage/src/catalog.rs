@@ -69,6 +69,10 @@ pub struct TableDef {
     /// rows this partition holds.
     #[serde(default)]
     pub partition_of: Option<PartitionOf>,
+    /// `INHERITS (…)`: the tables this one inherits columns from; their scans include its
+    /// rows.
+    #[serde(default)]
+    pub inherits: Vec<TableId>,
 }
 
 /// How a partitioned table divides its rows.
@@ -198,6 +202,9 @@ pub struct CheckDef {
     pub name: String,
     /// The CHECK expression as SQL text over the table's column names.
     pub expr: String,
+    /// `NO INHERIT`: tables created with `INHERITS` this table do not take it.
+    #[serde(default)]
+    pub no_inherit: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -326,6 +333,17 @@ impl Catalog {
         self.tables
             .values()
             .filter(move |t| t.partition_of.as_ref().is_some_and(|p| p.parent == parent))
+    }
+
+    /// The tables that inherit from `parent` (`INHERITS`), in object-id order.
+    pub fn inheritors(&self, parent: TableId) -> Vec<&TableDef> {
+        let mut out: Vec<&TableDef> = self
+            .tables
+            .values()
+            .filter(|t| t.inherits.contains(&parent))
+            .collect();
+        out.sort_by_key(|t| t.oid);
+        out
     }
 
     pub fn index_by_name(&self, schema: &str, name: &str) -> Option<(&TableDef, &IndexDef)> {

@@ -1207,6 +1207,7 @@ mod tests {
             foreign_keys: Vec::new(),
             partition_key: None,
             partition_of: None,
+            inherits: Vec::new(),
         }
     }
 

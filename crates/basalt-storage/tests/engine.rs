@@ -63,6 +63,7 @@ async fn create_table(engine: &Arc<Engine>) -> TableId {
                     foreign_keys: Vec::new(),
                     partition_key: None,
                     partition_of: None,
+                    inherits: Vec::new(),
                 },
             );
             Ok::<_, StorageError>(vec![])
