@@ -376,7 +376,7 @@ impl Session {
 
     async fn finish_copy(&mut self, c: &CopyIn, ok: bool) -> SqlResult<()> {
         let checked = if ok {
-            self.check_foreign_keys(&c.txn, c.autocommit).await
+            self.check_statement_constraints(&c.txn, c.autocommit).await
         } else {
             Ok(())
         };

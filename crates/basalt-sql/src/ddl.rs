@@ -16,6 +16,9 @@ use datafusion::sql::sqlparser::ast::{
     IndexColumn, ObjectName, ObjectNamePart, ObjectType, OnCommit, Partition, RenameTableNameKind,
     SchemaName, SqlOption, Statement, TableConstraint, Truncate, VisitorMut,
 };
+use datafusion::sql::sqlparser::ast::{
+    ConstraintCharacteristics, DeferrableInitial, NullsDistinctOption, UniqueConstraint,
+};
 
 use crate::error::{SqlError, SqlResult};
 use crate::session::{object_name_parts, Output, Session, DATABASE_NAME};
@@ -150,12 +153,122 @@ fn type_conflict(what: &str, column: &str, a: &SqlType, b: &SqlType) -> SqlError
     }
 }
 
+/// Suffix of a UNIQUE constraint's name (empty for an unnamed one) written with `NULLS NOT
+/// DISTINCT` on a column, where sqlparser does not read it (see `session::constraint_clauses`).
+pub const NULLS_NOT_DISTINCT_MARK: &str = "\0nullsnotdistinct";
+
+/// Suffix of the name of a UNIQUE constraint that stands for `EXCLUDE (… WITH =)` (see
+/// `session::constraint_clauses`).
+pub const EXCLUDE_MARK: &str = "\0exclude";
+
+/// A UNIQUE constraint being defined: its name (`None`: PostgreSQL's default) and options.
+#[derive(Clone, Default)]
+struct UniqueSpec {
+    name: Option<String>,
+    deferrable: bool,
+    initially_deferred: bool,
+    nulls_not_distinct: bool,
+    exclusion: bool,
+}
+
+/// `name` without `mark` at its end, and whether it was there (`Some("")` becomes `None`).
+fn strip_mark(name: Option<String>, mark: &str) -> (Option<String>, bool) {
+    match name {
+        Some(n) => match n.strip_suffix(mark) {
+            Some(bare) => ((!bare.is_empty()).then(|| bare.to_owned()), true),
+            None => (Some(n), false),
+        },
+        None => (None, false),
+    }
+}
+
+impl UniqueSpec {
+    fn from_ast(u: &UniqueConstraint, name: Option<String>) -> SqlResult<UniqueSpec> {
+        let (deferrable, initially_deferred) = deferral(u.characteristics.as_ref())?;
+        let (name, exclusion) = strip_mark(name, EXCLUDE_MARK);
+        let (name, not_distinct) = strip_mark(name, NULLS_NOT_DISTINCT_MARK);
+        Ok(UniqueSpec {
+            name,
+            deferrable,
+            initially_deferred,
+            nulls_not_distinct: not_distinct
+                || matches!(u.nulls_distinct, NullsDistinctOption::NotDistinct),
+            exclusion,
+        })
+    }
+
+    /// The last word of PostgreSQL's default name.
+    fn suffix(&self) -> &'static str {
+        if self.exclusion {
+            "excl"
+        } else {
+            "key"
+        }
+    }
+
+    /// The spec of an existing unique index (copied by LIKE or to a new partition).
+    fn of_index(index: &IndexDef, name: Option<String>) -> UniqueSpec {
+        UniqueSpec {
+            name,
+            deferrable: index.deferrable,
+            initially_deferred: index.initially_deferred,
+            nulls_not_distinct: index.nulls_not_distinct,
+            exclusion: index.exclusion,
+        }
+    }
+
+    fn index(
+        &self,
+        id: basalt_common::IndexId,
+        oid: u32,
+        name: String,
+        columns: Vec<usize>,
+    ) -> IndexDef {
+        IndexDef {
+            unique: true,
+            constraint: true,
+            deferrable: self.deferrable,
+            initially_deferred: self.initially_deferred,
+            nulls_not_distinct: self.nulls_not_distinct,
+            exclusion: self.exclusion,
+            ..IndexDef::new(id, oid, name, columns)
+        }
+    }
+}
+
+/// `[NOT] DEFERRABLE` and `INITIALLY {DEFERRED | IMMEDIATE}` of a constraint, as
+/// (deferrable, initially deferred); INITIALLY DEFERRED alone implies DEFERRABLE.
+pub(crate) fn deferral(c: Option<&ConstraintCharacteristics>) -> SqlResult<(bool, bool)> {
+    let deferred = matches!(
+        c.and_then(|c| c.initially),
+        Some(DeferrableInitial::Deferred)
+    );
+    let deferrable = c.and_then(|c| c.deferrable);
+    if deferred && deferrable == Some(false) {
+        return Err(SqlError::Syntax {
+            message: "constraint declared INITIALLY DEFERRED must be DEFERRABLE".into(),
+            position: None,
+        });
+    }
+    Ok((deferrable.unwrap_or(deferred), deferred))
+}
+
+/// Primary keys are the row engine's storage keys, checked row by row.
+fn refuse_deferrable_key(c: Option<&ConstraintCharacteristics>) -> SqlResult<()> {
+    if deferral(c)?.0 {
+        return Err(SqlError::unsupported(
+            "DEFERRABLE PRIMARY KEY constraints are not supported (UNIQUE constraints can be deferrable)",
+        ));
+    }
+    Ok(())
+}
+
 /// A column definition being assembled from CREATE TABLE / ADD COLUMN.
 struct NewColumn {
     def: ColumnDef,
     serial_or_identity: bool,
     primary_key: bool,
-    unique: Option<Option<String>>,
+    unique: Option<UniqueSpec>,
     checks: Vec<(Option<String>, String)>,
     /// Column-level REFERENCES clauses.
     references: Vec<ForeignKeyConstraint>,
@@ -230,11 +343,12 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
             ColumnOption::Null => col.def.nullable = true,
             ColumnOption::NotNull => col.def.nullable = false,
             ColumnOption::Default(e) => col.def.default = Some(e.to_string()),
-            ColumnOption::PrimaryKey(_) => {
+            ColumnOption::PrimaryKey(p) => {
+                refuse_deferrable_key(p.characteristics.as_ref())?;
                 col.primary_key = true;
                 col.def.nullable = false;
             }
-            ColumnOption::Unique(_) => col.unique = Some(cname),
+            ColumnOption::Unique(u) => col.unique = Some(UniqueSpec::from_ast(u, cname)?),
             ColumnOption::Check(chk) => col.checks.push((cname, chk.expr.to_string())),
             ColumnOption::Generated {
                 generated_as,
@@ -636,7 +750,7 @@ async fn create_table(
         inherits: Vec::new(),
     };
     let mut pk: Option<(Vec<usize>, Option<String>)> = None;
-    let mut uniques: Vec<(Vec<usize>, Option<String>)> = Vec::new();
+    let mut uniques: Vec<(Vec<usize>, UniqueSpec)> = Vec::new();
     let mut checks: Vec<(Option<String>, String)> = Vec::new();
     def.inherits = inherited_from;
     checks.extend(inherited_checks);
@@ -650,7 +764,10 @@ async fn create_table(
             pk = Some((by_name(cols), None));
         }
         for index in from.indexes.iter().filter(|i| i.unique) {
-            uniques.push((by_name(&index.columns), Some(index.name.clone())));
+            uniques.push((
+                by_name(&index.columns),
+                UniqueSpec::of_index(index, Some(index.name.clone())),
+            ));
         }
     }
     if let Some(parent) = &partition_parent {
@@ -663,7 +780,7 @@ async fn create_table(
             pk = Some((by_name(cols), None));
         }
         for index in parent.indexes.iter().filter(|i| i.constraint) {
-            uniques.push((by_name(&index.columns), None));
+            uniques.push((by_name(&index.columns), UniqueSpec::of_index(index, None)));
         }
         checks.extend(
             parent
@@ -701,8 +818,8 @@ async fn create_table(
             }
             pk = Some((vec![i], None));
         }
-        if let Some(n) = &c.unique {
-            uniques.push((vec![i], n.clone()));
+        if let Some(u) = &c.unique {
+            uniques.push((vec![i], u.clone()));
         }
         checks.extend(c.checks.iter().cloned());
     }
@@ -719,11 +836,12 @@ async fn create_table(
                         "multiple primary keys for table \"{name}\" are not allowed"
                     )));
                 }
+                refuse_deferrable_key(p.characteristics.as_ref())?;
                 pk = Some((index_columns(&def, &p.columns)?, p.name.as_ref().map(ident)));
             }
             TableConstraint::Unique(u) => uniques.push((
                 index_columns(&def, &u.columns)?,
-                u.name.as_ref().or(u.index_name.as_ref()).map(ident),
+                UniqueSpec::from_ast(u, u.name.as_ref().or(u.index_name.as_ref()).map(ident))?,
             )),
             TableConstraint::Index(i) => {
                 plain_indexes.push((index_columns(&def, &i.columns)?, i.name.as_ref().map(ident)))
@@ -823,13 +941,22 @@ async fn create_table(
             // their table, as in MySQL).
             let declared = uniques
                 .into_iter()
-                .map(|(cols, n)| (cols, n, true))
-                .chain(plain_indexes.into_iter().map(|(cols, n)| (cols, n, false)));
-            for (cols, iname, unique) in declared {
+                .map(|(cols, spec)| (cols, spec, true))
+                .chain(plain_indexes.into_iter().map(|(cols, name)| {
+                    (
+                        cols,
+                        UniqueSpec {
+                            name,
+                            ..UniqueSpec::default()
+                        },
+                        false,
+                    )
+                }));
+            for (cols, spec, unique) in declared {
                 let col_names: Vec<&str> =
                     cols.iter().map(|&i| def.columns[i].name.as_str()).collect();
-                let suffix = if unique { "key" } else { "idx" };
-                let iname = match iname {
+                let suffix = if unique { spec.suffix() } else { "idx" };
+                let iname = match spec.name.clone() {
                     Some(n) if def.indexes.iter().any(|i| i.name == n) => {
                         return Err(SqlError::MySql {
                             code: 1061,
@@ -846,13 +973,10 @@ async fn create_table(
                 };
                 let id = c.allocate_index_id();
                 let oid = c.allocate_oid();
-                def.indexes.push(IndexDef {
-                    id,
-                    oid,
-                    name: iname,
-                    columns: cols,
-                    unique,
-                    constraint: unique,
+                def.indexes.push(if unique {
+                    spec.index(id, oid, iname, cols)
+                } else {
+                    IndexDef::new(id, oid, iname, cols)
                 });
             }
             for col in serial_cols {
@@ -1146,12 +1270,8 @@ async fn create_index(s: &mut Session, ci: CreateIndex) -> SqlResult<Output> {
             let oid = c.allocate_oid();
             let t = c.table_mut(table_id)?;
             t.indexes.push(IndexDef {
-                id,
-                oid,
-                name: name.clone(),
-                columns,
                 unique,
-                constraint: false,
+                ..IndexDef::new(id, oid, name.clone(), columns)
             });
             Ok(vec![])
         })
@@ -1533,11 +1653,11 @@ async fn alter_one(
                     } else {
                         None
                     };
-                    let index = unique.map(|n| {
-                        let name = n.unwrap_or_else(|| {
+                    let index = unique.map(|spec| {
+                        let name = spec.name.clone().unwrap_or_else(|| {
                             unique_name(c, &schema, &format!("{table_name}_{}_key", new_col.name))
                         });
-                        (c.allocate_index_id(), c.allocate_oid(), name)
+                        spec.index(c.allocate_index_id(), c.allocate_oid(), name, vec![pos])
                     });
                     let seq_oid = c.allocate_oid();
                     let t = c.table_mut(id)?;
@@ -1556,15 +1676,8 @@ async fn alter_one(
                             no_inherit: false,
                         });
                     }
-                    if let Some((iid, oid, name)) = index {
-                        t.indexes.push(IndexDef {
-                            id: iid,
-                            oid,
-                            name,
-                            columns: vec![pos],
-                            unique: true,
-                            constraint: true,
-                        });
+                    if let Some(index) = index {
+                        t.indexes.push(index);
                     }
                     if let Some(seq) = seq_name {
                         let q = format!("{schema}.{seq}");
@@ -1775,7 +1888,8 @@ async fn alter_one(
                 let cols = index_columns(&def, &u.columns)?;
                 let schema = def.schema.clone();
                 let table_name = def.name.clone();
-                let cname = u.name.as_ref().map(ident);
+                let spec = UniqueSpec::from_ast(&u, u.name.as_ref().map(ident))?;
+                let cname = spec.name.clone();
                 s.engine()
                     .ddl(|c: &mut Catalog| {
                         let names: Vec<String> =
@@ -1784,19 +1898,14 @@ async fn alter_one(
                             unique_name(
                                 c,
                                 &schema,
-                                &format!("{table_name}_{}_key", names.join("_")),
+                                &format!("{table_name}_{}_{}", names.join("_"), spec.suffix()),
                             )
                         });
                         let iid = c.allocate_index_id();
                         let oid = c.allocate_oid();
-                        c.table_mut(id)?.indexes.push(IndexDef {
-                            id: iid,
-                            oid,
-                            name,
-                            columns: cols,
-                            unique: true,
-                            constraint: true,
-                        });
+                        c.table_mut(id)?
+                            .indexes
+                            .push(spec.index(iid, oid, name, cols.clone()));
                         Ok::<_, SqlError>(vec![])
                     })
                     .await

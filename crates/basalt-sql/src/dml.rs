@@ -481,8 +481,8 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     }
 }
 
-/// `VALUES (1, DEFAULT), (2, 3)`: rows are grouped by the columns in which they say DEFAULT;
-/// each group becomes its own VALUES query over the remaining columns.
+/// `VALUES (1, DEFAULT), (2, 3)`: neighbouring rows that say DEFAULT in the same columns are
+/// grouped; each group becomes its own VALUES query over the remaining columns.
 /// A group of rows that are DEFAULT in every column is returned as `Err(row_count)`.
 type DefaultGroup = (Vec<usize>, Result<Query, usize>);
 
@@ -529,7 +529,8 @@ fn split_defaults(targets: &[usize], q: Query) -> SqlResult<Vec<DefaultGroup>> {
             .filter(|e| !is_default_keyword(e))
             .cloned()
             .collect();
-        match groups.iter_mut().find(|(m, _)| *m == mask) {
+        // Runs of neighbouring rows: the rows are inserted in the order they are written.
+        match groups.last_mut().filter(|(m, _)| *m == mask) {
             Some((_, rows)) => rows.push(kept),
             None => groups.push((mask, vec![kept])),
         }
@@ -634,6 +635,18 @@ impl Conflict {
                 }
             }
         };
+        if let Some(arbiter) = index.map(|i| &def.indexes[i]) {
+            if arbiter.deferrable {
+                return Err(SqlError::WrongObjectType(
+                    "ON CONFLICT does not support deferrable unique constraints/exclusion constraints as arbiters".into(),
+                ));
+            }
+            if arbiter.exclusion && matches!(action, OnConflictAction::DoUpdate(_)) {
+                return Err(SqlError::WrongObjectType(
+                    "ON CONFLICT DO UPDATE not supported with exclusion constraints".into(),
+                ));
+            }
+        }
         let update = match action {
             OnConflictAction::DoNothing => None,
             OnConflictAction::DoUpdate(du) => {
@@ -643,12 +656,7 @@ impl Conflict {
                         position: None,
                     });
                 }
-                let mut sets = Vec::new();
-                for a in &du.assignments {
-                    for pos in assignment_positions(def, &a.target)? {
-                        sets.push((pos, a.value.clone()));
-                    }
-                }
+                let sets = column_assignments(def, &du.assignments)?;
                 Some((sets, du.selection.clone()))
             }
         };
@@ -762,7 +770,11 @@ impl Conflict {
             return Ok(Some((new_row, false)));
         }
         check_constraints(s, def, &rows_batch(def, std::slice::from_ref(&new_row))?)?;
-        txn.update(store, def, &key, new_row.clone().into())?;
+        if self.mysql {
+            txn.update(store, def, &key, new_row.clone().into())?;
+        } else {
+            txn.update_relocating(store, def, &key, new_row.clone().into())?;
+        }
         Ok(Some((new_row, changed)))
     }
 }
@@ -1089,28 +1101,17 @@ fn keys_of(batch: &RecordBatch) -> SqlResult<&BinaryArray> {
         .ok_or_else(|| SqlError::Internal("key column is not binary".into()))
 }
 
-pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> SqlResult<Output> {
-    if !upd.table.joins.is_empty() {
-        return Err(SqlError::unsupported(
-            "UPDATE with JOIN is not supported; use FROM",
-        ));
-    }
-    let (def, reference, mut from, only) = target_of(s, &upd.table.relation)?;
-    let store = store_of(s, &def)?;
-    if let Some(UpdateTableFromKind::AfterSet(tables) | UpdateTableFromKind::BeforeSet(tables)) =
-        &upd.from
-    {
-        for t in tables {
-            from.push_str(", ");
-            from.push_str(&t.to_string());
-        }
-    }
-    // `SET (a, b) = (x, DEFAULT)` assigns column by column.
-    let mut assignments: Vec<(usize, Expr)> = Vec::new();
-    for a in &upd.assignments {
-        let positions = assignment_positions(&def, &a.target)?;
+/// The SET list of an UPDATE or ON CONFLICT DO UPDATE, column by column: `SET (a, b) = (x,
+/// DEFAULT)`, `= ROW(…)` and `= (SELECT x, y …)` assign each column its own value.
+fn column_assignments(
+    def: &TableDef,
+    assignments: &[ast::Assignment],
+) -> SqlResult<Vec<(usize, Expr)>> {
+    let mut out: Vec<(usize, Expr)> = Vec::new();
+    for a in assignments {
+        let positions = assignment_positions(def, &a.target)?;
         if let [position] = positions.as_slice() {
-            assignments.push((*position, a.value.clone()));
+            out.push((*position, a.value.clone()));
             continue;
         }
         let row_args = match &a.value {
@@ -1132,11 +1133,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
         let values = match &a.value {
             _ if row_args.is_some() => row_args.unwrap_or_default(),
             Expr::Tuple(values) => values.clone(),
-            Expr::Subquery(_) => {
-                return Err(SqlError::unsupported(
-                    "assigning several columns from a sub-SELECT is not supported yet",
-                ))
-            }
+            Expr::Subquery(q) => split_row_subquery(q, positions.len())?,
             _ => {
                 return Err(SqlError::Syntax {
                     message: "source for a multiple-column UPDATE item must be a sub-SELECT or ROW() expression".into(),
@@ -1150,8 +1147,83 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                 position: None,
             });
         }
-        assignments.extend(positions.into_iter().zip(values));
+        out.extend(positions.into_iter().zip(values));
     }
+    Ok(out)
+}
+
+/// Functions whose value may differ between two calls in one row: a sub-SELECT that calls
+/// one cannot be split into one sub-SELECT per column.
+const VOLATILE: &[&str] = &[
+    "random",
+    "nextval",
+    "setval",
+    "clock_timestamp",
+    "timeofday",
+    "gen_random_uuid",
+    "uuid",
+    "statement_timestamp",
+];
+
+/// `SET (a, b) = (SELECT x, y FROM …)`: one scalar sub-SELECT per column, each selecting one
+/// of the row's values from the same FROM and WHERE (no row: every column NULL; more than
+/// one: the scalar sub-SELECT's error), as PostgreSQL's MULTIEXPR SubLink gives.
+fn split_row_subquery(q: &Query, columns: usize) -> SqlResult<Vec<Expr>> {
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return Err(SqlError::unsupported(
+            "a multiple-column UPDATE from a sub-SELECT with UNION, INTERSECT or EXCEPT",
+        ));
+    };
+    if select.projection.iter().any(|item| {
+        matches!(
+            item,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    }) {
+        return Err(SqlError::unsupported(
+            "a multiple-column UPDATE from a sub-SELECT of *",
+        ));
+    }
+    if select.projection.len() != columns {
+        return Err(SqlError::Syntax {
+            message: "number of columns does not match number of values".into(),
+            position: None,
+        });
+    }
+    let text = q.to_string().to_lowercase();
+    if let Some(f) = VOLATILE.iter().find(|f| text.contains(&format!("{f}("))) {
+        return Err(SqlError::unsupported(format!(
+            "a multiple-column UPDATE from a sub-SELECT that calls the volatile function {f}()"
+        )));
+    }
+    Ok((0..columns)
+        .map(|i| {
+            let mut one = q.clone();
+            if let SetExpr::Select(sel) = one.body.as_mut() {
+                sel.projection = vec![select.projection[i].clone()];
+            }
+            Expr::Subquery(Box::new(one))
+        })
+        .collect())
+}
+
+pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> SqlResult<Output> {
+    if !upd.table.joins.is_empty() {
+        return Err(SqlError::unsupported(
+            "UPDATE with JOIN is not supported; use FROM",
+        ));
+    }
+    let (def, reference, mut from, only) = target_of(s, &upd.table.relation)?;
+    let store = store_of(s, &def)?;
+    if let Some(UpdateTableFromKind::AfterSet(tables) | UpdateTableFromKind::BeforeSet(tables)) =
+        &upd.from
+    {
+        for t in tables {
+            from.push_str(", ");
+            from.push_str(&t.to_string());
+        }
+    }
+    let assignments = column_assignments(&def, &upd.assignments)?;
     let mut sets: Vec<(usize, String)> = Vec::new();
     for (position, value) in &assignments {
         let positions = [*position];
@@ -1280,8 +1352,10 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                         check_rows(s, target, std::slice::from_ref(&leaf_row))?;
                         txn.insert(&*store_of(s, target)?, target, leaf_row.into())?;
                     }
-                } else {
+                } else if s.is_mysql() {
                     txn.update(&store, &member, &key, row.clone().into())?;
+                } else {
+                    txn.update_relocating(&store, &member, &key, row.clone().into())?;
                 }
                 count += 1;
                 if upd.returning.is_some() {

@@ -23,6 +23,9 @@ pub enum SqlError {
     /// DROP TABLE of a view, DROP VIEW of a table, INSERT into a view.
     #[error("{0}")]
     WrongObjectType(String),
+    /// A named object other than a relation that does not exist (a constraint, …).
+    #[error("{0}")]
+    UndefinedObject(String),
     /// A server file that cannot be read (COPY FROM 'file').
     #[error("{0}")]
     FileAccess(String),
@@ -205,7 +208,7 @@ impl SqlError {
             SqlError::FileAccess(_) => "58P01",
             SqlError::UndefinedColumn(_) => "42703",
             SqlError::UndefinedSchema(_) => "3F000",
-            SqlError::UndefinedIndex(_) => "42704",
+            SqlError::UndefinedIndex(_) | SqlError::UndefinedObject(_) => "42704",
             SqlError::UndefinedFunction(_) => "42883",
             SqlError::DuplicateTable(_) => "42P07",
             SqlError::DuplicateSchema(_) => "42P06",
@@ -252,22 +255,25 @@ impl SqlError {
             SqlError::ForeignKeyViolation { .. } => "23503",
             SqlError::InvalidForeignKey(_) => "42830",
             SqlError::Detailed { sqlstate, .. } => sqlstate,
-            SqlError::Storage(e) => match e {
-                StorageError::SerializationFailure | StorageError::TableDropped(_) => "40001",
-                StorageError::UniqueViolation { .. } | StorageError::UniqueIndexBuild { .. } => {
-                    "23505"
+            SqlError::Storage(e) => {
+                match e {
+                    StorageError::SerializationFailure | StorageError::TableDropped(_) => "40001",
+                    StorageError::UniqueViolation { .. }
+                    | StorageError::UniqueIndexBuild { .. } => "23505",
+                    StorageError::ExclusionViolation { .. }
+                    | StorageError::ExclusionBuild { .. } => "23P01",
+                    StorageError::NullInKey { .. } => "23502",
+                    StorageError::NoSuchSequence(_) => "42P01",
+                    StorageError::SequenceExhausted { .. } => "2200H",
+                    StorageError::SequenceOutOfBounds { .. } => "22003",
+                    StorageError::TransactionTooLarge(_) => "54000",
+                    StorageError::WalUnavailable
+                    | StorageError::Io { .. }
+                    | StorageError::DataDirInUse { .. } => "58030",
+                    StorageError::Corrupt(_) => "XX001",
+                    StorageError::Internal(_) => "XX000",
                 }
-                StorageError::NullInKey { .. } => "23502",
-                StorageError::NoSuchSequence(_) => "42P01",
-                StorageError::SequenceExhausted { .. } => "2200H",
-                StorageError::SequenceOutOfBounds { .. } => "22003",
-                StorageError::TransactionTooLarge(_) => "54000",
-                StorageError::WalUnavailable
-                | StorageError::Io { .. }
-                | StorageError::DataDirInUse { .. } => "58030",
-                StorageError::Corrupt(_) => "XX001",
-                StorageError::Internal(_) => "XX000",
-            },
+            }
             SqlError::Internal(_) => "XX000",
             SqlError::MySql { sqlstate, .. } => sqlstate,
         }
@@ -326,11 +332,19 @@ impl SqlError {
 
 impl From<StorageError> for SqlError {
     fn from(e: StorageError) -> SqlError {
+        let message = e.to_string();
         match e {
             StorageError::UniqueViolation { constraint, detail } => {
                 SqlError::UniqueViolation { constraint, detail }
             }
             StorageError::SerializationFailure => SqlError::SerializationFailure,
+            StorageError::ExclusionViolation { detail, .. }
+            | StorageError::ExclusionBuild { detail, .. } => SqlError::Detailed {
+                sqlstate: "23P01",
+                message,
+                detail,
+                hint: None,
+            },
             other => SqlError::Storage(other),
         }
     }

@@ -19,8 +19,7 @@ use basalt_storage::fkeys::{key_of, rows_with_key};
 use basalt_storage::txn::Change;
 use basalt_storage::{Catalog, ForeignKeyDef, ReferentialAction, TableDef, Transaction};
 use datafusion::sql::sqlparser::ast::{
-    ConstraintReferenceMatchKind, DeferrableInitial, ForeignKeyConstraint,
-    ReferentialAction as AstAction,
+    ConstraintReferenceMatchKind, ForeignKeyConstraint, ReferentialAction as AstAction,
 };
 
 use crate::ddl::{ident, qualified};
@@ -150,19 +149,7 @@ pub(crate) fn define(
     if matches!(fk.match_kind, Some(ConstraintReferenceMatchKind::Partial)) {
         return Err(SqlError::unsupported("MATCH PARTIAL not yet implemented"));
     }
-    let declared = fk.characteristics.as_ref();
-    let deferred = matches!(
-        declared.and_then(|c| c.initially),
-        Some(DeferrableInitial::Deferred)
-    );
-    let deferrable = declared.and_then(|c| c.deferrable);
-    if deferred && deferrable == Some(false) {
-        return Err(SqlError::Syntax {
-            message: "constraint declared INITIALLY DEFERRED must be DEFERRABLE".into(),
-            position: None,
-        });
-    }
-    let deferrable = deferrable.unwrap_or(deferred);
+    let (deferrable, deferred) = crate::ddl::deferral(fk.characteristics.as_ref())?;
     let def = ForeignKeyDef {
         name: fk_name(child, &columns, fk, s.is_mysql()),
         oid: 0,
@@ -319,12 +306,26 @@ fn violation(
     }
 }
 
-/// When checks run: at the end of a statement (immediate constraints, and every action), or
-/// at COMMIT (the NO ACTION checks of deferred constraints).
+/// When checks run: at the end of a statement (immediate constraints, and every action), at
+/// COMMIT (the NO ACTION checks of deferred constraints), or when `SET CONSTRAINTS …
+/// IMMEDIATE` ends the deferral of the named constraints (none named: all).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Moment {
+enum Moment<'a> {
     Statement,
     Commit,
+    Immediate(&'a [String]),
+}
+
+impl Moment<'_> {
+    /// Whether the NO ACTION check (and the check of a new row's reference) of `fk` runs now.
+    fn checks(self, txn: &Transaction, fk: &ForeignKeyDef) -> bool {
+        let deferred = fk.deferrable && txn.is_deferred(&fk.name, fk.deferred);
+        match self {
+            Moment::Statement => !deferred,
+            Moment::Commit => deferred,
+            Moment::Immediate(names) => deferred && (names.is_empty() || names.contains(&fk.name)),
+        }
+    }
 }
 
 /// Checks the FOREIGN KEY constraints over the rows the current statement changed, applying
@@ -350,19 +351,37 @@ pub(crate) async fn enforce_statement(s: &Session, txn: &Arc<Transaction>) -> Sq
 
 /// The checks of deferred constraints, at COMMIT, over everything the transaction changed.
 pub(crate) async fn enforce_commit(s: &Session, txn: &Arc<Transaction>) -> SqlResult<()> {
+    enforce_deferred(s, txn, Moment::Commit).await
+}
+
+/// `SET CONSTRAINTS {ALL | names} IMMEDIATE`: the deferred checks of those constraints run
+/// now, over everything the transaction changed (`names` empty: all).
+pub(crate) async fn enforce_immediate(
+    s: &Session,
+    txn: &Arc<Transaction>,
+    names: &[String],
+) -> SqlResult<()> {
+    enforce_deferred(s, txn, Moment::Immediate(names)).await
+}
+
+async fn enforce_deferred(
+    s: &Session,
+    txn: &Arc<Transaction>,
+    moment: Moment<'_>,
+) -> SqlResult<()> {
     let catalog = s.engine().catalog();
     if !s.foreign_key_checks()
         || !catalog
             .tables
             .values()
-            .any(|t| t.foreign_keys.iter().any(|f| f.deferred))
+            .any(|t| t.foreign_keys.iter().any(|f| f.deferrable))
     {
         return Ok(());
     }
     let engine = Arc::clone(s.engine());
     let stores = move |id: TableId| engine.table(id);
     let changes = txn.all_changes(&stores);
-    check_changes(s, txn, &catalog, &changes, Moment::Commit).await
+    check_changes(s, txn, &catalog, &changes, moment).await
 }
 
 async fn check_changes(
@@ -370,7 +389,7 @@ async fn check_changes(
     txn: &Arc<Transaction>,
     catalog: &Catalog,
     changes: &[Change],
-    moment: Moment,
+    moment: Moment<'_>,
 ) -> SqlResult<()> {
     for ch in changes {
         let Ok(def) = catalog.table(ch.table) else {
@@ -379,7 +398,7 @@ async fn check_changes(
         // The new row's references.
         if let Some(after) = &ch.after {
             for fk in &def.foreign_keys {
-                if (moment == Moment::Commit) != fk.deferred {
+                if !moment.checks(txn, fk) {
                     continue;
                 }
                 check_reference(s, txn, catalog, def, fk, ch.before.as_deref(), after)?;
@@ -456,7 +475,7 @@ async fn released_key(
     fk: &ForeignKeyDef,
     before: &[Value],
     after: Option<&[Value]>,
-    moment: Moment,
+    moment: Moment<'_>,
 ) -> SqlResult<()> {
     let Some(old) = key_of(before, &fk.parent_columns) else {
         return Ok(());
@@ -471,7 +490,7 @@ async fn released_key(
         fk.on_delete
     };
     let checks_now = match action {
-        ReferentialAction::NoAction => (moment == Moment::Commit) == fk.deferred,
+        ReferentialAction::NoAction => moment.checks(txn, fk),
         // RESTRICT and the actions are never deferred.
         _ => moment == Moment::Statement,
     };
@@ -531,7 +550,11 @@ async fn released_key(
     let full: Vec<Vec<Value>> = rows.iter().map(|(_, r)| r.clone()).collect();
     crate::dml::check_rows(s, child, &full)?;
     for (key, row) in rows {
-        txn.update(&cstore, child, &key, row.into())?;
+        if s.is_mysql() {
+            txn.update(&cstore, child, &key, row.into())?;
+        } else {
+            txn.update_relocating(&cstore, child, &key, row.into())?;
+        }
     }
     Ok(())
 }

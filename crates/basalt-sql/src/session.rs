@@ -829,6 +829,13 @@ impl Session {
             Statement::ReleaseSavepoint { name } => return self.release_savepoint(&name.value),
             _ => {}
         }
+        if let Some((deferred, names)) = set_constraints_of(&stmt) {
+            let result = self.set_constraints(deferred, &names).await;
+            if result.is_err() {
+                self.fail_block();
+            }
+            return result;
+        }
         let result = match &stmt {
             Statement::Reset(r) => Some(self.reset(&r.reset)),
             Statement::Set(set) => Some(self.set(set)),
@@ -873,7 +880,7 @@ impl Session {
         self.end_of_statement();
         let result = match result {
             Ok(output) => self
-                .check_foreign_keys(&txn, autocommit)
+                .check_statement_constraints(&txn, autocommit)
                 .await
                 .map(|_| output),
             Err(e) => Err(e),
@@ -895,14 +902,88 @@ impl Session {
         }
     }
 
-    /// The FOREIGN KEY checks of a statement that ended well, and in its own transaction
-    /// those of deferred constraints too.
-    pub(crate) async fn check_foreign_keys(
+    /// `SET CONSTRAINTS {ALL | names} {DEFERRED | IMMEDIATE}` (`names` empty: ALL), for the
+    /// rest of the transaction block; IMMEDIATE runs the checks deferred so far at once.
+    async fn set_constraints(
+        &mut self,
+        deferred: bool,
+        names: &[Vec<String>],
+    ) -> SqlResult<Output> {
+        let tag = Output::Command("SET CONSTRAINTS".into());
+        let Some(txn) = self.block_txn().cloned() else {
+            self.notice(
+                "WARNING",
+                "25P01",
+                "SET CONSTRAINTS can only be used in transaction blocks".into(),
+            );
+            return Ok(tag);
+        };
+        let catalog = self.db.engine.catalog();
+        let mut resolved = Vec::new();
+        for parts in names {
+            let (schemas, name) = match parts.as_slice() {
+                [name] => {
+                    let mut schemas: Vec<String> = self.temp_schema.iter().cloned().collect();
+                    schemas.extend(self.default_schema());
+                    (schemas, name)
+                }
+                [schema, name] => (vec![schema.clone()], name),
+                _ => {
+                    return Err(SqlError::Syntax {
+                        message: format!("improper qualified name: {}", parts.join(".")),
+                        position: None,
+                    })
+                }
+            };
+            let found = catalog
+                .tables
+                .values()
+                .filter(|t| schemas.contains(&t.schema))
+                .find_map(|t| Some((t, constraint_deferrable(t, name)?)));
+            match found {
+                Some((table, true)) => {
+                    resolved.push(name.clone());
+                    // A partitioned table's UNIQUE constraint is its partitions' ones.
+                    resolved.extend(partition_constraints(&catalog, table, name));
+                }
+                Some((_, false)) => {
+                    return Err(SqlError::WrongObjectType(format!(
+                        "constraint \"{name}\" is not deferrable"
+                    )))
+                }
+                None => {
+                    return Err(SqlError::UndefinedObject(format!(
+                        "constraint \"{name}\" does not exist"
+                    )))
+                }
+            }
+        }
+        let named = (!names.is_empty()).then_some(resolved.as_slice());
+        if !deferred {
+            crate::foreign::enforce_immediate(self, &txn, &resolved).await?;
+        }
+        txn.set_constraint_mode(named, deferred);
+        if !deferred {
+            let engine = Arc::clone(&self.db.engine);
+            txn.check_deferrable_unique(&catalog, &move |id| engine.table(id), true)?;
+        }
+        Ok(tag)
+    }
+
+    /// The end-of-statement checks of a statement that ended well: FOREIGN KEYs and
+    /// deferrable UNIQUE constraints not deferred, and in its own transaction those of
+    /// deferred FOREIGN KEYs too (deferred UNIQUE ones are checked by the commit).
+    pub(crate) async fn check_statement_constraints(
         &self,
         txn: &Arc<Transaction>,
         autocommit: bool,
     ) -> SqlResult<()> {
         crate::foreign::enforce_statement(self, txn).await?;
+        let catalog = self.db.engine.catalog();
+        if catalog.has_deferrable_unique() {
+            let engine = Arc::clone(&self.db.engine);
+            txn.check_deferrable_unique(&catalog, &move |id| engine.table(id), false)?;
+        }
         if autocommit {
             crate::foreign::enforce_commit(self, txn).await?;
         }
@@ -2039,7 +2120,7 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
         }
         Err(e) => match crate::copy::with_boolean_option_words(sql)
             .or_else(|| inheritance_syntax(sql, true))
-            .or_else(|| no_inherit_checks(sql))
+            .or_else(|| constraint_clauses(sql))
             .or_else(|| parenthesized_frame_offsets(sql))
             .or_else(|| without_deferrable_mode(sql))
             .or_else(|| substring_similar(sql))
@@ -2085,10 +2166,14 @@ fn token_word(t: &datafusion::sql::sqlparser::tokenizer::TokenWithSpan) -> Optio
     }
 }
 
-/// The tokens of `sql` with each `CHECK (…) NO INHERIT`, which sqlparser does not read, as a
-/// CHECK whose name carries [`crate::ddl::NO_INHERIT_MARK`] (an unnamed one gets the mark
-/// alone as its name); `None` when there is none.
-fn no_inherit_checks(
+/// The tokens of `sql` with the constraint clauses sqlparser does not read in a column or
+/// table definition rewritten into a mark on the constraint's name (an unnamed constraint
+/// gets the mark alone as its name): `CHECK (…) NO INHERIT` ([`crate::ddl::NO_INHERIT_MARK`])
+/// a column's `UNIQUE NULLS NOT DISTINCT` ([`crate::ddl::NULLS_NOT_DISTINCT_MARK`]; `NULLS
+/// DISTINCT`, the default, is dropped), and `EXCLUDE [USING btree] (col WITH = [, …])`,
+/// which is `UNIQUE (col, …)` with PostgreSQL's exclusion errors
+/// ([`crate::ddl::EXCLUDE_MARK`]); `None` when there is none.
+fn constraint_clauses(
     sql: &str,
 ) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
     use datafusion::sql::sqlparser::tokenizer::{TokenWithSpan, Whitespace, Word};
@@ -2096,44 +2181,110 @@ fn no_inherit_checks(
     let word = |tokens: &[TokenWithSpan], k: usize| {
         significant.get(k).and_then(|&i| token_word(&tokens[i]))
     };
-    let marked = |value: String| {
+    let is = |tokens: &[TokenWithSpan], k: usize, t: &Token| {
+        significant.get(k).is_some_and(|&i| tokens[i].token == *t)
+    };
+    let marked = |value: String, mark: &str| {
         Token::Word(Word {
-            value: value + crate::ddl::NO_INHERIT_MARK,
+            value: value + mark,
             quote_style: Some('"'),
             keyword: datafusion::sql::sqlparser::keywords::Keyword::NoKeyword,
         })
     };
     let mut drop = Vec::new();
-    let mut named_before = Vec::new();
+    // (token index of the constraint's keyword, mark) for unnamed constraints.
+    let mut named_before: Vec<(usize, &str)> = Vec::new();
+    // Tokens written in place of a token (which is dropped).
+    let mut replaced: Vec<(usize, Vec<Token>)> = Vec::new();
     for k in 0..significant.len() {
-        let opens = significant
-            .get(k + 1)
-            .is_some_and(|&i| tokens[i].token == Token::LParen);
-        if word(&tokens, k).as_deref() != Some("check") || !opens {
-            continue;
-        }
-        let mut depth = 0usize;
-        let mut close = None;
-        for (j, &i) in significant.iter().enumerate().skip(k + 1) {
-            match tokens[i].token {
-                Token::LParen => depth += 1,
-                Token::RParen => {
-                    depth -= 1;
-                    if depth == 0 {
-                        close = Some(j);
-                        break;
+        // The clause's tokens (significant positions) and the mark it leaves, if any.
+        let (clause, mark): (Vec<usize>, Option<&str>) = match word(&tokens, k).as_deref() {
+            Some("check") if is(&tokens, k + 1, &Token::LParen) => {
+                let mut depth = 0usize;
+                let mut close = None;
+                for (j, &i) in significant.iter().enumerate().skip(k + 1) {
+                    match tokens[i].token {
+                        Token::LParen => depth += 1,
+                        Token::RParen => {
+                            depth -= 1;
+                            if depth == 0 {
+                                close = Some(j);
+                                break;
+                            }
+                        }
+                        _ => {}
                     }
                 }
-                _ => {}
+                let Some(close) = close else { continue };
+                if word(&tokens, close + 1).as_deref() != Some("no")
+                    || word(&tokens, close + 2).as_deref() != Some("inherit")
+                {
+                    continue;
+                }
+                (
+                    vec![close + 1, close + 2],
+                    Some(crate::ddl::NO_INHERIT_MARK),
+                )
             }
-        }
-        let Some(close) = close else { continue };
-        if word(&tokens, close + 1).as_deref() != Some("no")
-            || word(&tokens, close + 2).as_deref() != Some("inherit")
-        {
-            continue;
-        }
-        drop.extend([significant[close + 1], significant[close + 2]]);
+            Some("unique") if word(&tokens, k + 1).as_deref() == Some("nulls") => {
+                let not = word(&tokens, k + 2).as_deref() == Some("not");
+                let last = if not { k + 3 } else { k + 2 };
+                // A table constraint's column list follows: sqlparser reads that form.
+                if word(&tokens, last).as_deref() != Some("distinct")
+                    || is(&tokens, last + 1, &Token::LParen)
+                {
+                    continue;
+                }
+                let mark = not.then_some(crate::ddl::NULLS_NOT_DISTINCT_MARK);
+                ((k + 1..=last).collect(), mark)
+            }
+            Some("exclude") => {
+                let mut open = k + 1;
+                if word(&tokens, open).as_deref() == Some("using") {
+                    if !matches!(word(&tokens, open + 1).as_deref(), Some("btree" | "hash")) {
+                        continue;
+                    }
+                    open += 2;
+                }
+                if !is(&tokens, open, &Token::LParen) {
+                    continue;
+                }
+                // `col WITH =`, separated by commas, up to the closing parenthesis.
+                let mut columns = Vec::new();
+                let mut j = open + 1;
+                let close = loop {
+                    let column = significant.get(j).map(|&i| &tokens[i].token);
+                    let ok = matches!(column, Some(Token::Word(_)))
+                        && word(&tokens, j + 1).as_deref() == Some("with")
+                        && is(&tokens, j + 2, &Token::Eq);
+                    if !ok {
+                        break None;
+                    }
+                    columns.extend(column.cloned());
+                    if is(&tokens, j + 3, &Token::RParen) {
+                        break Some(j + 3);
+                    }
+                    if !is(&tokens, j + 3, &Token::Comma) {
+                        break None;
+                    }
+                    j += 4;
+                };
+                let Some(close) = close else { continue };
+                let mut unique = vec![Token::make_keyword("UNIQUE"), Token::LParen];
+                for (n, c) in columns.into_iter().enumerate() {
+                    if n > 0 {
+                        unique.push(Token::Comma);
+                    }
+                    unique.push(c);
+                }
+                unique.push(Token::RParen);
+                replaced.push((significant[k], unique));
+                ((k + 1..=close).collect(), Some(crate::ddl::EXCLUDE_MARK))
+            }
+            _ => continue,
+        };
+        drop.extend(clause.iter().map(|&j| significant[j]));
+        let Some(mark) = mark else { continue };
         if k >= 2 && word(&tokens, k - 2).as_deref() == Some("constraint") {
             let i = significant[k - 1];
             if let Token::Word(w) = &tokens[i].token {
@@ -2142,28 +2293,30 @@ fn no_inherit_checks(
                 } else {
                     w.value.to_lowercase()
                 };
-                tokens[i].token = marked(name);
+                tokens[i].token = marked(name, mark);
             }
         } else {
-            named_before.push(significant[k]);
+            named_before.push((significant[k], mark));
         }
     }
-    if drop.is_empty() {
+    if drop.is_empty() && replaced.is_empty() {
         return None;
     }
     let mut out = Vec::with_capacity(tokens.len() + 4 * named_before.len());
     for (i, t) in tokens.into_iter().enumerate() {
-        if named_before.contains(&i) {
+        if let Some(&(_, mark)) = named_before.iter().find(|(at, _)| *at == i) {
             for extra in [
                 Token::make_keyword("CONSTRAINT"),
                 Token::Whitespace(Whitespace::Space),
-                marked(String::new()),
+                marked(String::new(), mark),
                 Token::Whitespace(Whitespace::Space),
             ] {
                 out.push(TokenWithSpan::wrap(extra));
             }
         }
-        if !drop.contains(&i) {
+        if let Some((_, instead)) = replaced.iter_mut().find(|(at, _)| *at == i) {
+            out.extend(std::mem::take(instead).into_iter().map(TokenWithSpan::wrap));
+        } else if !drop.contains(&i) {
             out.push(t);
         }
     }
@@ -2530,6 +2683,133 @@ fn substring_similar(
     changed.then_some(tokens)
 }
 
+/// The variable name that carries `SET CONSTRAINTS` as a `SET` statement (a NUL never
+/// occurs in a name from SQL text): its values are DEFERRED (`true`) or IMMEDIATE, then the
+/// constraint names (none: ALL).
+const SET_CONSTRAINTS: &str = "\0set constraints";
+
+/// A `SET CONSTRAINTS` statement's mode (DEFERRED: `true`) and constraint names.
+fn set_constraints_of(stmt: &Statement) -> Option<(bool, Vec<Vec<String>>)> {
+    let Statement::Set(Set::SingleAssignment {
+        variable, values, ..
+    }) = stmt
+    else {
+        return None;
+    };
+    if variable.to_string() != SET_CONSTRAINTS {
+        return None;
+    }
+    let deferred =
+        matches!(values.first(), Some(Expr::Value(v)) if v.value == AstValue::Boolean(true));
+    let names = values
+        .iter()
+        .skip(1)
+        .map(|e| match e {
+            Expr::CompoundIdentifier(parts) => parts.iter().map(crate::ddl::ident).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    Some((deferred, names))
+}
+
+/// The names of the UNIQUE constraints that the partitions below `table` took from its
+/// constraint `name` (the same columns).
+fn partition_constraints(
+    catalog: &Catalog,
+    table: &basalt_storage::TableDef,
+    name: &str,
+) -> Vec<String> {
+    let Some(index) = table
+        .indexes
+        .iter()
+        .find(|i| i.constraint && i.name == name)
+    else {
+        return Vec::new();
+    };
+    let columns: Vec<&str> = index
+        .columns
+        .iter()
+        .map(|&c| table.columns[c].name.as_str())
+        .collect();
+    crate::partition::descendants(catalog, table)
+        .iter()
+        .flat_map(|p| {
+            p.indexes
+                .iter()
+                .filter(|i| i.constraint && i.deferrable)
+                .filter(|i| {
+                    let names: Vec<&str> = i
+                        .columns
+                        .iter()
+                        .map(|&c| p.columns[c].name.as_str())
+                        .collect();
+                    names == columns
+                })
+                .map(|i| i.name.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Whether `table` has a constraint `name`, and if so whether it is deferrable.
+fn constraint_deferrable(table: &basalt_storage::TableDef, name: &str) -> Option<bool> {
+    if let Some(i) = table
+        .indexes
+        .iter()
+        .find(|i| i.constraint && i.name == name)
+    {
+        return Some(i.deferrable);
+    }
+    if let Some(fk) = table.foreign_keys.iter().find(|f| f.name == name) {
+        return Some(fk.deferrable);
+    }
+    let key = table.primary_key.is_some() && table.primary_key_name.as_deref() == Some(name);
+    (key || table.checks.iter().any(|c| c.name == name)).then_some(false)
+}
+
+/// `SET CONSTRAINTS {ALL | name [, …]} {DEFERRED | IMMEDIATE}` when the parser stands at
+/// one (sqlparser does not read it), as a `SET` of [`SET_CONSTRAINTS`].
+fn parse_set_constraints(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
+    use datafusion::sql::sqlparser::ast::Ident;
+    use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
+    let is = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.value.eq_ignore_ascii_case(w));
+    if !is(&p.peek_token_ref().token, "set") || !is(&p.peek_nth_token(1).token, "constraints") {
+        return Ok(None);
+    }
+    p.next_token();
+    p.next_token();
+    let mut names = Vec::new();
+    if is(&p.peek_token_ref().token, "all") {
+        p.next_token();
+    } else {
+        loop {
+            names.push(p.parse_object_name(false)?);
+            if !p.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+    }
+    let deferred = match p.next_token().token {
+        t if is(&t, "deferred") => true,
+        t if is(&t, "immediate") => false,
+        t => return p.expected("DEFERRED or IMMEDIATE", TokenWithSpan::wrap(t)),
+    };
+    let mut values = vec![Expr::Value(AstValue::Boolean(deferred).into())];
+    values.extend(names.into_iter().map(|n| {
+        Expr::CompoundIdentifier(
+            n.0.into_iter()
+                .filter_map(|p| p.as_ident().cloned())
+                .collect(),
+        )
+    }));
+    Ok(Some(Statement::Set(Set::SingleAssignment {
+        scope: None,
+        hivevar: false,
+        variable: ObjectName::from(vec![Ident::new(SET_CONSTRAINTS)]),
+        values,
+    })))
+}
+
 /// sqlparser's statement loop, with VACUUM and ANALYZE read in PostgreSQL's grammar.
 fn parse_statements(sql: &str) -> SqlResult<Vec<Statement>> {
     let error = |e| reserved_word_error(sql).unwrap_or_else(|| syntax_error(sql, e));
@@ -2558,6 +2838,11 @@ fn parse_statements(sql: &str) -> SqlResult<Vec<Statement>> {
         {
             p.next_token();
             statements.push(p.parse_rollback().map_err(error)?);
+            expecting_delimiter = true;
+            continue;
+        }
+        if let Some(statement) = parse_set_constraints(&mut p).map_err(error)? {
+            statements.push(statement);
             expecting_delimiter = true;
             continue;
         }

@@ -195,6 +195,38 @@ pub struct IndexDef {
     pub unique: bool,
     /// Whether this index implements a UNIQUE constraint (vs. CREATE UNIQUE INDEX).
     pub constraint: bool,
+    /// `DEFERRABLE`: uniqueness is checked at the end of each statement instead of row by
+    /// row, or only at COMMIT while the constraint is deferred (`INITIALLY DEFERRED`, `SET
+    /// CONSTRAINTS … DEFERRED`).
+    #[serde(default)]
+    pub deferrable: bool,
+    #[serde(default)]
+    pub initially_deferred: bool,
+    /// `NULLS NOT DISTINCT`: keys holding NULLs collide like any others.
+    #[serde(default)]
+    pub nulls_not_distinct: bool,
+    /// An exclusion constraint whose operators are all `=` (`EXCLUDE (a WITH =)`): a unique
+    /// constraint with PostgreSQL's exclusion-constraint errors.
+    #[serde(default)]
+    pub exclusion: bool,
+}
+
+impl IndexDef {
+    /// A plain index over `columns` (not unique, not deferrable).
+    pub fn new(id: IndexId, oid: u32, name: String, columns: Vec<usize>) -> IndexDef {
+        IndexDef {
+            id,
+            oid,
+            name,
+            columns,
+            unique: false,
+            constraint: false,
+            deferrable: false,
+            initially_deferred: false,
+            nulls_not_distinct: false,
+            exclusion: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -333,6 +365,13 @@ impl Catalog {
         self.tables
             .values()
             .filter(move |t| t.partition_of.as_ref().is_some_and(|p| p.parent == parent))
+    }
+
+    /// Whether any table has a DEFERRABLE unique constraint (checked at statement end).
+    pub fn has_deferrable_unique(&self) -> bool {
+        self.tables
+            .values()
+            .any(|t| t.indexes.iter().any(|i| i.deferrable))
     }
 
     /// The tables that inherit from `parent` (`INHERITS`), in object-id order.

@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::{Catalog, IndexDef, SequenceDef, TableDef};
 use crate::checkpoint::{self, Manifest};
-use crate::codec::{decode_rowid, encode_key, Key};
+use crate::codec::{decode_rowid, Key};
 use crate::columnar::ColumnTable;
 use crate::snapshots::Snapshots;
 use crate::table::TableStore;
@@ -520,15 +520,16 @@ impl Engine {
                 }
             }
             let index = IndexDef {
-                id: basalt_common::IndexId(0),
-                oid: 0,
-                name: def
-                    .primary_key_name
-                    .clone()
-                    .unwrap_or_else(|| format!("{}_pkey", def.name)),
-                columns: cols.clone(),
                 unique: true,
                 constraint: true,
+                ..IndexDef::new(
+                    basalt_common::IndexId(0),
+                    0,
+                    def.primary_key_name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}_pkey", def.name)),
+                    cols.clone(),
+                )
             };
             check_unique_rows(def, &store, &index)?;
         }
@@ -1050,14 +1051,17 @@ fn check_unique_rows(
         let Some(v) = chain.last().filter(|v| v.is_live()) else {
             continue;
         };
-        if index
-            .columns
-            .iter()
-            .any(|&c| v.row.get(c).is_none_or(Value::is_null))
-        {
+        let Some(key) = crate::txn::unique_key(&v.row, index) else {
             continue;
+        };
+        if index.exclusion && seen.contains(&key) {
+            let key = crate::txn::key_text(def, &index.columns, &v.row);
+            return Err(StorageError::ExclusionBuild {
+                constraint: index.name.clone(),
+                detail: format!("Key {key} conflicts with key {key}."),
+            });
         }
-        if !seen.insert(encode_key(&v.row, &index.columns)) {
+        if !seen.insert(key) {
             let cols: Vec<&str> = index
                 .columns
                 .iter()

@@ -44,6 +44,10 @@ pub enum StorageError {
     TableDropped(TableId),
     #[error("could not create unique index \"{index}\": {detail}")]
     UniqueIndexBuild { index: String, detail: String },
+    #[error("conflicting key value violates exclusion constraint \"{constraint}\"")]
+    ExclusionViolation { constraint: String, detail: String },
+    #[error("could not create exclusion constraint \"{constraint}\"")]
+    ExclusionBuild { constraint: String, detail: String },
     #[error("column \"{column}\" of relation \"{table}\" contains null values")]
     NullInKey { column: String, table: String },
     #[error("sequence \"{0}\" does not exist")]

@@ -91,7 +91,7 @@ impl WriteSet {
             None => tw.ops.remove(key),
         };
         if let Some(WriteOp { row: Some(old), .. }) = &prev {
-            for index in def.indexes.iter().filter(|i| i.unique) {
+            for index in def.indexes.iter().filter(|i| i.unique && !i.deferrable) {
                 if let Some(ik) = unique_key(old, index) {
                     let map = tw.unique.entry(index.id).or_default();
                     if map.get(&ik) == Some(key) {
@@ -101,7 +101,7 @@ impl WriteSet {
             }
         }
         if let Some(WriteOp { row: Some(new), .. }) = tw.ops.get(key) {
-            for index in def.indexes.iter().filter(|i| i.unique) {
+            for index in def.indexes.iter().filter(|i| i.unique && !i.deferrable) {
                 if let Some(ik) = unique_key(new, index) {
                     tw.unique
                         .entry(index.id)
@@ -128,12 +128,14 @@ impl WriteSet {
     }
 }
 
-/// The unique-index key of a row, or `None` when a key column is NULL (NULLs never collide).
-fn unique_key(row: &[Value], index: &IndexDef) -> Option<Box<[u8]>> {
-    if index
-        .columns
-        .iter()
-        .any(|&c| row.get(c).is_none_or(Value::is_null))
+/// The unique-index key of a row, or `None` when a key column is NULL (NULLs never collide,
+/// unless the index says `NULLS NOT DISTINCT`).
+pub(crate) fn unique_key(row: &[Value], index: &IndexDef) -> Option<Box<[u8]>> {
+    if !index.nulls_not_distinct
+        && index
+            .columns
+            .iter()
+            .any(|&c| row.get(c).is_none_or(Value::is_null))
     {
         return None;
     }
@@ -145,7 +147,17 @@ pub struct Transaction {
     pub read_ts: ReadTs,
     /// Shared with the scans of this transaction's statements (they read own writes).
     pub writes: Arc<Mutex<WriteSet>>,
+    /// `SET CONSTRAINTS` of this transaction.
+    constraint_modes: Mutex<ConstraintModes>,
     _snapshot: SnapshotGuard,
+}
+
+/// What `SET CONSTRAINTS` chose in a transaction: for all deferrable constraints, and for
+/// those named since (a later `ALL` forgets the names). `true` is DEFERRED.
+#[derive(Default)]
+struct ConstraintModes {
+    all: Option<bool>,
+    named: HashMap<String, bool>,
 }
 
 impl Transaction {
@@ -154,8 +166,73 @@ impl Transaction {
             id,
             read_ts,
             writes: Arc::default(),
+            constraint_modes: Mutex::default(),
             _snapshot: snapshot,
         }
+    }
+
+    /// `SET CONSTRAINTS {ALL | names} {DEFERRED | IMMEDIATE}` (`names` `None`: ALL).
+    pub fn set_constraint_mode(&self, names: Option<&[String]>, deferred: bool) {
+        let mut modes = self.constraint_modes.lock();
+        match names {
+            None => {
+                modes.all = Some(deferred);
+                modes.named.clear();
+            }
+            Some(names) => {
+                for n in names {
+                    modes.named.insert(n.clone(), deferred);
+                }
+            }
+        }
+    }
+
+    /// Whether the deferrable constraint `name` (declared `INITIALLY DEFERRED` or not) is
+    /// deferred to COMMIT in this transaction now.
+    pub fn is_deferred(&self, name: &str, initially_deferred: bool) -> bool {
+        let modes = self.constraint_modes.lock();
+        match modes.named.get(name) {
+            Some(&d) => d,
+            None => modes.all.unwrap_or(initially_deferred),
+        }
+    }
+
+    /// Checks the deferrable UNIQUE constraints that are not deferred now, over the rows the
+    /// current statement wrote (`whole`: every row the transaction wrote, for `SET
+    /// CONSTRAINTS … IMMEDIATE`), against the transaction's other rows and the latest
+    /// committed state.
+    pub fn check_deferrable_unique(
+        &self,
+        catalog: &crate::catalog::Catalog,
+        stores: &dyn Fn(TableId) -> Option<Arc<TableStore>>,
+        whole: bool,
+    ) -> Result<(), StorageError> {
+        let ws = self.writes.lock();
+        let mut written: BTreeMap<TableId, Vec<&Key>> = BTreeMap::new();
+        if whole {
+            for (table, tw) in &ws.tables {
+                written.entry(*table).or_default().extend(tw.ops.keys());
+            }
+        } else {
+            for u in &ws.undo[ws.statement_mark.min(ws.undo.len())..] {
+                written.entry(u.table).or_default().push(&u.key);
+            }
+        }
+        for (table, keys) in written {
+            let (Ok(def), Some(tw)) = (catalog.table(table), ws.tables.get(&table)) else {
+                continue;
+            };
+            let checked = def
+                .indexes
+                .iter()
+                .filter(|i| i.unique && i.deferrable)
+                .filter(|i| !self.is_deferred(&i.name, i.initially_deferred));
+            for index in checked {
+                let Some(store) = stores(table) else { continue };
+                check_index_among(def, &store, tw, index, &keys)?;
+            }
+        }
+        Ok(())
     }
 
     /// Marks the start of a statement: later [`Transaction::rollback_statement`] undoes only
@@ -306,6 +383,17 @@ impl Transaction {
             Some(cols) => encode_key(&row, cols),
             None => encode_rowid(store.allocate_rowid()),
         };
+        self.insert_at(store, def, key, row)
+    }
+
+    /// Inserts `row` under `key` (its primary key, or a new row id).
+    fn insert_at(
+        &self,
+        store: &TableStore,
+        def: &TableDef,
+        key: Key,
+        row: Row,
+    ) -> Result<(), StorageError> {
         let mut ws = self.writes.lock();
         let inserted = match ws.own(def.id, &key) {
             Some(WriteOp { row: Some(_), .. }) => return Err(pk_violation(def, &row)),
@@ -330,6 +418,30 @@ impl Transaction {
                 inserted,
             },
         );
+        Ok(())
+    }
+
+    /// An UPDATE as PostgreSQL's heap makes it: like [`Transaction::update`], but a row of a
+    /// table without a primary key moves to a new row id, so scans list it after the rows
+    /// not changed since (PostgreSQL writes a new row version at the end of the heap).
+    pub fn update_relocating(
+        &self,
+        store: &TableStore,
+        def: &TableDef,
+        key: &[u8],
+        row: Row,
+    ) -> Result<(), StorageError> {
+        if def.primary_key.is_some() {
+            return self.update(store, def, key, row);
+        }
+        let new_key = encode_rowid(store.allocate_rowid());
+        self.delete(store, def, key)?;
+        self.insert_at(store, def, new_key.clone(), row)?;
+        let mut ws = self.writes.lock();
+        let n = ws.undo.len();
+        if let Some(deletion) = n.checked_sub(2).and_then(|i| ws.undo.get_mut(i)) {
+            deletion.moved_to = Some(new_key);
+        }
         Ok(())
     }
 
@@ -437,7 +549,8 @@ impl Transaction {
         key: &Key,
         row: &[Value],
     ) -> Result<(), StorageError> {
-        for index in def.indexes.iter().filter(|i| i.unique) {
+        // Deferrable constraints are checked at the end of the statement, or at COMMIT.
+        for index in def.indexes.iter().filter(|i| i.unique && !i.deferrable) {
             let Some(ik) = unique_key(row, index) else {
                 continue;
             };
@@ -566,6 +679,13 @@ fn pk_violation(def: &TableDef, row: &[Value]) -> StorageError {
 }
 
 fn unique_violation(def: &TableDef, index: &IndexDef, row: &[Value]) -> StorageError {
+    if index.exclusion {
+        let key = key_text(def, &index.columns, row);
+        return StorageError::ExclusionViolation {
+            constraint: index.name.clone(),
+            detail: format!("Key {key} conflicts with existing key {key}."),
+        };
+    }
     StorageError::UniqueViolation {
         constraint: index.name.clone(),
         detail: key_detail(def, &index.columns, row),
@@ -574,13 +694,14 @@ fn unique_violation(def: &TableDef, index: &IndexDef, row: &[Value]) -> StorageE
 
 /// PostgreSQL's `Key (a, b)=(1, x) already exists.` detail.
 fn key_detail(def: &TableDef, cols: &[usize], row: &[Value]) -> String {
+    format!("Key {} already exists.", key_text(def, cols, row))
+}
+
+/// `(a, b)=(1, 2)`: a key's columns and values, as PostgreSQL's DETAIL lines show them.
+pub(crate) fn key_text(def: &TableDef, cols: &[usize], row: &[Value]) -> String {
     let names: Vec<&str> = cols.iter().map(|&c| def.columns[c].name.as_str()).collect();
     let values: Vec<String> = cols.iter().map(|&c| display_value(row.get(c))).collect();
-    format!(
-        "Key ({})=({}) already exists.",
-        names.join(", "),
-        values.join(", ")
-    )
+    format!("({})=({})", names.join(", "), values.join(", "))
 }
 
 fn display_value(v: Option<&Value>) -> String {
@@ -593,6 +714,45 @@ fn display_value(v: Option<&Value>) -> String {
         Some(Value::Bool(b)) => if *b { "t" } else { "f" }.into(),
         Some(other) => format!("{other:?}"),
     }
+}
+
+/// The rows of `keys` (written by the transaction, `own`) against `index`: no other row the
+/// transaction wrote, nor any live committed row it did not change, has the same key.
+fn check_index_among(
+    def: &TableDef,
+    store: &TableStore,
+    own: &TableWrites,
+    index: &IndexDef,
+    keys: &[&Key],
+) -> Result<(), StorageError> {
+    let mut own_keys: HashMap<Box<[u8]>, usize> = HashMap::new();
+    for op in own.ops.values() {
+        if let Some(ik) = op.row.as_deref().and_then(|r| unique_key(r, index)) {
+            *own_keys.entry(ik).or_default() += 1;
+        }
+    }
+    for key in keys {
+        let Some(row) = own.ops.get(*key).and_then(|op| op.row.as_deref()) else {
+            continue;
+        };
+        let Some(ik) = unique_key(row, index) else {
+            continue;
+        };
+        if own_keys.get(&ik).copied().unwrap_or(0) > 1 {
+            return Err(unique_violation(def, index, row));
+        }
+        for candidate in store.index_candidates(index.id, &ik) {
+            if candidate == **key || own.ops.contains_key(&candidate) {
+                continue;
+            }
+            if let Some(v) = store.latest(&candidate) {
+                if v.is_live() && unique_key(&v.row, index).as_deref() == Some(&*ik) {
+                    return Err(unique_violation(def, index, row));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Commit-time check that the transaction's own new rows do not share a unique key (the

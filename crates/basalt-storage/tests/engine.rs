@@ -50,12 +50,9 @@ async fn create_table(engine: &Arc<Engine>) -> TableId {
                     primary_key: Some(vec![0]),
                     primary_key_name: Some("t_pkey".into()),
                     indexes: vec![IndexDef {
-                        id: index_id,
-                        oid: index_oid,
-                        name: "t_v_key".into(),
-                        columns: vec![1],
                         unique: true,
                         constraint: true,
+                        ..IndexDef::new(index_id, index_oid, "t_v_key".into(), vec![1])
                     }],
                     checks: vec![],
                     version: 0,
