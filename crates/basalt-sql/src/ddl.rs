@@ -327,6 +327,7 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
                 None
             },
             dropped: false,
+            storage: None,
         },
         serial_or_identity: ct.serial,
         primary_key: false,
@@ -539,6 +540,7 @@ async fn create_table(
                     identity_always: false,
                     mysql_type: None,
                     dropped: false,
+                    storage: None,
                 },
                 serial_or_identity: false,
                 primary_key: false,
@@ -748,7 +750,23 @@ async fn create_table(
         partition_key: None,
         partition_of: None,
         inherits: Vec::new(),
+        reloptions: Vec::new(),
     };
+    if let datafusion::sql::sqlparser::ast::CreateTableOptions::With(options) = &ct.table_options {
+        for option in options {
+            let SqlOption::KeyValue { key, value } = option else {
+                return Err(SqlError::unsupported(format!("table option {option}")));
+            };
+            if ident(key) == "columnar" {
+                def.columnar = !matches!(
+                    value.to_string().trim_matches('\'').to_lowercase().as_str(),
+                    "off" | "false" | "0" | "no"
+                );
+            } else {
+                def.reloptions.push(reloption(&ident(key), value)?);
+            }
+        }
+    }
     let mut pk: Option<(Vec<usize>, Option<String>)> = None;
     let mut uniques: Vec<(Vec<usize>, UniqueSpec)> = Vec::new();
     let mut checks: Vec<(Option<String>, String)> = Vec::new();
@@ -1121,26 +1139,7 @@ async fn create_sequence(
     let owner = match owned_by {
         None => None,
         Some(o) if object_name_parts(o) == ["none"] => None,
-        Some(o) => {
-            let mut parts = o.0.clone();
-            let column = match parts.pop() {
-                Some(ObjectNamePart::Identifier(c)) => ident(&c),
-                _ => {
-                    return Err(SqlError::Syntax {
-                        message: "invalid OWNED BY option".into(),
-                        position: None,
-                    })
-                }
-            };
-            let table = resolve_table(&catalog, &ObjectName(parts), s.default_schema().as_deref())?;
-            let pos = table.column_position(&column).ok_or_else(|| {
-                SqlError::UndefinedColumn(format!(
-                    "column \"{column}\" of relation \"{}\" does not exist",
-                    table.name
-                ))
-            })?;
-            Some((table.id, pos))
-        }
+        Some(o) => Some(sequence_owner(s, &catalog, o)?),
     };
     let key = format!("{schema}.{seq}");
     s.engine()
@@ -1167,6 +1166,208 @@ async fn create_sequence(
         })
         .await?;
     Ok(Output::Command("CREATE SEQUENCE".into()))
+}
+
+/// The table and column of `OWNED BY table.column`.
+fn sequence_owner(
+    s: &Session,
+    catalog: &Catalog,
+    o: &ObjectName,
+) -> SqlResult<(basalt_common::TableId, usize)> {
+    let mut parts = o.0.clone();
+    let column = match parts.pop() {
+        Some(ObjectNamePart::Identifier(c)) if !parts.is_empty() => ident(&c),
+        _ => {
+            return Err(SqlError::Syntax {
+                message: "invalid OWNED BY option".into(),
+                position: None,
+            })
+        }
+    };
+    let table = resolve_table(catalog, &ObjectName(parts), s.default_schema().as_deref())?;
+    let pos = table.column_position(&column).ok_or_else(|| {
+        SqlError::UndefinedColumn(format!(
+            "column \"{column}\" of relation \"{}\" does not exist",
+            table.name
+        ))
+    })?;
+    Ok((table.id, pos))
+}
+
+/// `ALTER SEQUENCE`: the options change the sequence's definition; RESTART moves its
+/// counter (the next `nextval` returns the RESTART value, or the START value).
+pub async fn alter_sequence(
+    s: &mut Session,
+    if_exists: bool,
+    name: &[String],
+    options: &[crate::custom::SequenceOption],
+) -> SqlResult<Output> {
+    use crate::custom::SequenceOption as O;
+    let object = ObjectName::from(
+        name.iter()
+            .map(|p| Ident::with_quote('"', p))
+            .collect::<Vec<_>>(),
+    );
+    let (schema, seq) = qualified(&object, s.default_schema().as_deref())?;
+    let key = format!("{schema}.{seq}");
+    let catalog = s.engine().catalog();
+    let Some(old) = catalog.sequences.get(&key).cloned() else {
+        if if_exists {
+            s.notice(
+                "NOTICE",
+                "00000",
+                format!("relation \"{seq}\" does not exist, skipping"),
+            );
+            return Ok(Output::Command("ALTER SEQUENCE".into()));
+        }
+        return Err(SqlError::UnlocatedTable(seq));
+    };
+    let mut new = old.clone();
+    let mut restart: Option<Option<i64>> = None;
+    for o in options {
+        match o {
+            O::Increment(0) => {
+                return Err(SqlError::InvalidParameterValue(
+                    "INCREMENT must not be zero".into(),
+                ))
+            }
+            O::Increment(n) => new.increment = *n,
+            O::MinValue(v) => new.min = *v,
+            O::MaxValue(v) => new.max = *v,
+            O::Start(n) => new.start = *n,
+            O::Restart(v) => restart = Some(*v),
+            O::Cache(n) if *n <= 0 => {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "CACHE ({n}) must be greater than zero"
+                )))
+            }
+            O::Cache(_) => {}
+            O::Cycle(on) => new.cycle = *on,
+            O::OwnedBy(None) => new.owned_by = None,
+            O::OwnedBy(Some(parts)) => {
+                let owner = ObjectName::from(
+                    parts
+                        .iter()
+                        .map(|p| Ident::with_quote('"', p))
+                        .collect::<Vec<_>>(),
+                );
+                new.owned_by = Some(sequence_owner(s, &catalog, &owner)?);
+            }
+            O::As(ty) => {
+                let (lo, hi) = match ty.to_lowercase().as_str() {
+                    "smallint" | "int2" => (i64::from(i16::MIN), i64::from(i16::MAX)),
+                    "integer" | "int" | "int4" => (i64::from(i32::MIN), i64::from(i32::MAX)),
+                    "bigint" | "int8" => (i64::MIN, i64::MAX),
+                    _ => {
+                        return Err(SqlError::InvalidParameterValue(
+                            "sequence type must be smallint, integer, or bigint".into(),
+                        ))
+                    }
+                };
+                let (min, max) = new.bounds();
+                new.min = Some(min.max(lo));
+                new.max = Some(max.min(hi));
+            }
+        }
+    }
+    let (min, max) = new.bounds();
+    if min >= max {
+        return Err(SqlError::InvalidParameterValue(format!(
+            "MINVALUE ({min}) must be less than MAXVALUE ({max})"
+        )));
+    }
+    for (what, v) in std::iter::once(("START", new.start))
+        .chain(restart.map(|r| ("RESTART", r.unwrap_or(new.start))))
+    {
+        if v < min {
+            return Err(SqlError::InvalidParameterValue(format!(
+                "{what} value ({v}) cannot be less than MINVALUE ({min})"
+            )));
+        }
+        if v > max {
+            return Err(SqlError::InvalidParameterValue(format!(
+                "{what} value ({v}) cannot be greater than MAXVALUE ({max})"
+            )));
+        }
+    }
+    let start = new.start;
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            c.sequences.insert(key.clone(), new);
+            Ok::<_, SqlError>(vec![])
+        })
+        .await?;
+    if let Some(r) = restart {
+        s.engine().setval(&key, r.unwrap_or(start), false)?;
+    }
+    Ok(Output::Command("ALTER SEQUENCE".into()))
+}
+
+/// `ALTER TABLE … ALTER COLUMN c SET STORAGE s`, with PostgreSQL's checks: kept for
+/// `pg_attribute.attstorage` (Basalt stores every value whole).
+pub async fn set_storage(
+    s: &mut Session,
+    if_exists: bool,
+    table: &[String],
+    column: &str,
+    storage: &str,
+) -> SqlResult<Output> {
+    let object = ObjectName::from(
+        table
+            .iter()
+            .map(|p| Ident::with_quote('"', p))
+            .collect::<Vec<_>>(),
+    );
+    let catalog = s.engine().catalog();
+    let def = match resolve_table(&catalog, &object, s.default_schema().as_deref()) {
+        Ok(def) => def,
+        Err(SqlError::UndefinedTable(name)) if if_exists => {
+            s.notice(
+                "NOTICE",
+                "00000",
+                format!("relation \"{name}\" does not exist, skipping"),
+            );
+            return Ok(Output::Command("ALTER TABLE".into()));
+        }
+        Err(e) => return Err(e),
+    };
+    let pos = def.column_position(column).ok_or_else(|| {
+        SqlError::UndefinedColumn(format!(
+            "column \"{column}\" of relation \"{}\" does not exist",
+            def.name
+        ))
+    })?;
+    let code = match storage {
+        "plain" => 'p',
+        "external" => 'e',
+        "extended" => 'x',
+        "main" => 'm',
+        "default" => ' ',
+        other => {
+            return Err(SqlError::InvalidParameterValue(format!(
+                "invalid storage type \"{other}\""
+            )))
+        }
+    };
+    let ty = &def.columns[pos].ty;
+    let varlena = matches!(
+        ty,
+        SqlType::Text | SqlType::Varchar(_) | SqlType::Char(_) | SqlType::Bytea
+    ) || matches!(ty, SqlType::Numeric { .. });
+    if code != 'p' && code != ' ' && !varlena {
+        return Err(SqlError::DatatypeMismatch(format!(
+            "column data type {} can only have storage PLAIN",
+            ty.pg_name()
+        )));
+    }
+    let id = def.id;
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            c.table_mut(id)?.columns[pos].storage = (code != ' ').then_some(code);
+            Ok::<_, SqlError>(vec![])
+        })
+        .await?;
+    Ok(Output::Command("ALTER TABLE".into()))
 }
 
 async fn drop_sequences(
@@ -1963,15 +2164,35 @@ async fn alter_one(
             ))),
         },
         AlterTableOperation::SetOptionsParens { options } => {
-            for option in options {
-                let SqlOption::KeyValue { key, value } = &option else {
+            let mut reloptions = Vec::new();
+            for option in &options {
+                let SqlOption::KeyValue { key, value } = option else {
                     return Err(SqlError::unsupported(format!("table option {option}")));
                 };
                 if ident(key) != "columnar" {
-                    return Err(SqlError::InvalidParameterValue(format!(
-                        "unrecognized parameter \"{}\" (Basalt's table option is columnar = on|off)",
-                        ident(key)
-                    )));
+                    reloptions.push(reloption(&ident(key), value)?);
+                }
+            }
+            if !reloptions.is_empty() {
+                s.engine()
+                    .ddl(|c: &mut Catalog| {
+                        let t = c.table_mut(id)?;
+                        for option in &reloptions {
+                            let name = option.split('=').next().unwrap_or_default();
+                            t.reloptions
+                                .retain(|o| o.split('=').next().unwrap_or_default() != name);
+                            t.reloptions.push(option.clone());
+                        }
+                        Ok::<_, SqlError>(vec![])
+                    })
+                    .await?;
+            }
+            for option in options {
+                let SqlOption::KeyValue { key, value } = &option else {
+                    continue;
+                };
+                if ident(key) != "columnar" {
+                    continue;
                 }
                 let text = value.to_string().trim_matches('\'').to_lowercase();
                 let on = match text.as_str() {
@@ -2075,6 +2296,103 @@ async fn drop_primary_key(
             Ok(vec![])
         })
         .await
+}
+
+/// One PostgreSQL storage parameter of a table, checked as PostgreSQL checks it, as
+/// `name=value` (Basalt keeps it for `pg_class.reloptions` and does not apply it).
+fn reloption(name: &str, value: &Expr) -> SqlResult<String> {
+    enum Kind {
+        Int(i64, i64),
+        Real(f64, f64),
+        Bool,
+        IndexCleanup,
+    }
+    const INT_MAX: i64 = i32::MAX as i64;
+    let bare = name.strip_prefix("toast.").unwrap_or(name);
+    let kind = match bare {
+        "fillfactor" if bare == name => Kind::Int(10, 100),
+        "toast_tuple_target" if bare == name => Kind::Int(128, 8160),
+        "parallel_workers" if bare == name => Kind::Int(0, 1024),
+        "autovacuum_vacuum_threshold" | "autovacuum_analyze_threshold" => Kind::Int(0, INT_MAX),
+        "autovacuum_vacuum_insert_threshold" | "log_autovacuum_min_duration" => {
+            Kind::Int(-1, INT_MAX)
+        }
+        "autovacuum_vacuum_cost_limit" => Kind::Int(1, 10000),
+        "autovacuum_freeze_min_age" => Kind::Int(0, 1_000_000_000),
+        "autovacuum_freeze_max_age" => Kind::Int(100_000, 2_000_000_000),
+        "autovacuum_freeze_table_age" => Kind::Int(0, 2_000_000_000),
+        "autovacuum_multixact_freeze_min_age" => Kind::Int(0, 1_000_000_000),
+        "autovacuum_multixact_freeze_max_age" => Kind::Int(10_000, 2_000_000_000),
+        "autovacuum_multixact_freeze_table_age" => Kind::Int(0, 2_000_000_000),
+        "autovacuum_vacuum_scale_factor"
+        | "autovacuum_vacuum_insert_scale_factor"
+        | "autovacuum_analyze_scale_factor" => Kind::Real(0.0, 100.0),
+        "autovacuum_vacuum_cost_delay" => Kind::Real(-1.0, 100.0),
+        "autovacuum_enabled" | "vacuum_truncate" => Kind::Bool,
+        "user_catalog_table" if bare == name => Kind::Bool,
+        "vacuum_index_cleanup" => Kind::IndexCleanup,
+        _ => {
+            return Err(SqlError::InvalidParameterValue(format!(
+                "unrecognized parameter \"{name}\""
+            )))
+        }
+    };
+    let text = match value {
+        Expr::Value(v) => match &v.value {
+            datafusion::sql::sqlparser::ast::Value::SingleQuotedString(t) => t.clone(),
+            other => other.to_string(),
+        },
+        Expr::UnaryOp { .. } => value.to_string().replace(' ', ""),
+        other => other.to_string(),
+    };
+    let bounds = |lo: String, hi: String| SqlError::Detailed {
+        sqlstate: "22023",
+        message: format!("value {text} out of bounds for option \"{bare}\""),
+        detail: format!("Valid values are between \"{lo}\" and \"{hi}\"."),
+        hint: None,
+    };
+    match kind {
+        Kind::Int(lo, hi) => {
+            let n: i64 = text.trim().parse().map_err(|_| {
+                SqlError::InvalidParameterValue(format!(
+                    "invalid value for integer option \"{bare}\": {text}"
+                ))
+            })?;
+            if n < lo || n > hi {
+                return Err(bounds(lo.to_string(), hi.to_string()));
+            }
+        }
+        Kind::Real(lo, hi) => {
+            let x: f64 = text.trim().parse().map_err(|_| {
+                SqlError::InvalidParameterValue(format!(
+                    "invalid value for floating point option \"{bare}\": {text}"
+                ))
+            })?;
+            if !(lo..=hi).contains(&x) {
+                return Err(bounds(format!("{lo:.6}"), format!("{hi:.6}")));
+            }
+        }
+        Kind::Bool => {
+            let word = text.trim().to_lowercase();
+            let known = ["true", "false", "yes", "no", "on", "off", "1", "0"];
+            if !known.contains(&word.as_str()) {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "invalid value for boolean option \"{bare}\": {text}"
+                )));
+            }
+        }
+        Kind::IndexCleanup => {
+            if !matches!(
+                text.to_lowercase().as_str(),
+                "auto" | "on" | "off" | "true" | "false"
+            ) {
+                return Err(SqlError::InvalidParameterValue(format!(
+                    "invalid value for enum option \"{bare}\": {text}"
+                )));
+            }
+        }
+    }
+    Ok(format!("{name}={text}"))
 }
 
 /// Loads a table into the column engine or lets it go (`ALTER TABLE … SET (columnar = …)`,

@@ -53,6 +53,24 @@ fn build_rows(
     source: &[ArrayRef],
     num_rows: usize,
 ) -> SqlResult<Vec<Vec<Value>>> {
+    // A default that reads a sequence's current value must see the values the other
+    // defaults of its own row drew: such rows are made one at a time.
+    let row_by_row = num_rows > 1
+        && def.columns.iter().enumerate().any(|(pos, c)| {
+            !targets.contains(&pos)
+                && c.default.as_deref().is_some_and(|d| {
+                    let d = d.to_lowercase();
+                    d.contains("currval(") || d.contains("lastval(")
+                })
+        });
+    if row_by_row {
+        let mut rows = Vec::with_capacity(num_rows);
+        for i in 0..num_rows {
+            let one: Vec<ArrayRef> = source.iter().map(|a| a.slice(i, 1)).collect();
+            rows.extend(build_rows(s, def, targets, &one, 1)?);
+        }
+        return Ok(rows);
+    }
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(def.columns.len());
     for (pos, col) in def.columns.iter().enumerate() {
         let array = if col.dropped {

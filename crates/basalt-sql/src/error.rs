@@ -14,6 +14,9 @@ pub enum SqlError {
     },
     #[error("relation \"{0}\" does not exist")]
     UndefinedTable(String),
+    /// The same error where PostgreSQL gives no position (ALTER SEQUENCE).
+    #[error("relation \"{0}\" does not exist")]
+    UnlocatedTable(String),
     /// DROP TABLE's wording for the same error.
     #[error("table \"{0}\" does not exist")]
     NoSuchTable(String),
@@ -200,9 +203,10 @@ impl SqlError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             SqlError::Syntax { .. } | SqlError::SyntaxHint { .. } => "42601",
-            SqlError::UndefinedTable(_) | SqlError::NoSuchTable(_) | SqlError::NoSuchView(_) => {
-                "42P01"
-            }
+            SqlError::UndefinedTable(_)
+            | SqlError::UnlocatedTable(_)
+            | SqlError::NoSuchTable(_)
+            | SqlError::NoSuchView(_) => "42P01",
             SqlError::WrongObjectType(_) => "42809",
             SqlError::InvalidRecursion(_) => "42P19",
             SqlError::FileAccess(_) => "58P01",

@@ -55,6 +55,21 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
             Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
         }),
     ));
+    // Object comments: Basalt has no COMMENT ON, so no object has a description (psql's
+    // `\d+` and `\dt+` ask for them).
+    for (name, args) in [
+        ("col_description", vec![DataType::Int64, DataType::Int64]),
+        ("obj_description", vec![DataType::Int64, DataType::Utf8]),
+        ("shobj_description", vec![DataType::Int64, DataType::Utf8]),
+    ] {
+        ctx.register_udf(create_udf(
+            name,
+            args,
+            DataType::Utf8,
+            Volatility::Stable,
+            Arc::new(|_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+        ));
+    }
     let seq_engine = Arc::clone(engine);
     ctx.register_udf(create_udf(
         "pg_get_serial_sequence",

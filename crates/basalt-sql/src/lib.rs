@@ -16,6 +16,7 @@ pub mod analyzer;
 pub mod append;
 pub mod colscan;
 pub mod copy;
+pub mod custom;
 pub mod datetime;
 pub mod ddl;
 pub mod dml;

@@ -248,6 +248,16 @@ fn classes(catalog: &Catalog) -> Vec<CatalogRow> {
             ("relhasindex", boolean(!indexes.is_empty())),
             ("relnatts", int(def.columns.len() as i64)),
             ("relchecks", int(def.checks.len() as i64)),
+            (
+                "reloptions",
+                if def.reloptions.is_empty() {
+                    ScalarValue::new_null_list(DataType::Utf8, true, 1)
+                } else {
+                    let items: Vec<ScalarValue> =
+                        def.reloptions.iter().map(|o| text(o.as_str())).collect();
+                    ScalarValue::List(ScalarValue::new_list_nullable(&items, &DataType::Utf8))
+                },
+            ),
         ]));
         for (oid, name, cols, _, _) in indexes {
             out.push(CatalogRow::from([
@@ -333,6 +343,10 @@ fn attributes(catalog: &Catalog) -> Vec<CatalogRow> {
                 ("atthasdef", boolean(col.default.is_some() && !col.dropped)),
                 ("attisdropped", boolean(col.dropped)),
                 ("attidentity", text(identity)),
+                (
+                    "attstorage",
+                    text(col.storage.unwrap_or(default_storage(typid)).to_string()),
+                ),
                 ("attgenerated", text("")),
                 ("attislocal", boolean(true)),
                 ("attstattarget", int(-1)),
@@ -341,6 +355,19 @@ fn attributes(catalog: &Catalog) -> Vec<CatalogRow> {
         }
     }
     out
+}
+
+/// PostgreSQL's TOAST strategy of a type (`pg_type.typstorage`): `p` for fixed-size types,
+/// `m` for numeric, `x` for the other variable-size ones (text, bytea, json, arrays).
+fn default_storage(typid: i64) -> char {
+    match typid {
+        1700 => 'm',
+        17 | 25 | 114 | 1042 | 1043 | 3802 => 'x',
+        // Arrays.
+        199 | 1000 | 1001 | 1005 | 1007 | 1009 | 1014 | 1015 | 1016 | 1021 | 1022 | 1115 | 1182
+        | 1183 | 1185 | 1187 | 1231 | 1270 | 2951 | 3807 => 'x',
+        _ => 'p',
+    }
 }
 
 /// Identity columns are the ones declared GENERATED … AS IDENTITY; SERIAL columns only
@@ -497,7 +524,13 @@ fn constraints(catalog: &Catalog) -> Vec<CatalogRow> {
 /// them); they are NULL for Basalt's objects.
 fn with_extra_columns(table: &str, template: &SchemaRef) -> SchemaRef {
     let extra: &[(&str, DataType)] = match table {
-        "pg_class" => &[("reloptions", DataType::Utf8), ("relacl", DataType::Utf8)],
+        "pg_class" => &[
+            (
+                "reloptions",
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            ),
+            ("relacl", DataType::Utf8),
+        ],
         _ => &[],
     };
     let mut fields: Vec<Field> = template

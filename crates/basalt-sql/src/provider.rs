@@ -845,6 +845,7 @@ mod tests {
             default: None,
             identity_always: false,
             dropped: false,
+            storage: None,
             mysql_type: None,
         };
         TableDef {
@@ -863,6 +864,7 @@ mod tests {
             partition_key: None,
             partition_of: None,
             inherits: Vec::new(),
+            reloptions: Vec::new(),
         }
     }
 

@@ -7,9 +7,9 @@ use std::ops::ControlFlow;
 use std::collections::HashSet;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident,
-    LimitClause, ObjectName, Query, Select, SelectItem, SetExpr, Statement, TableAlias,
-    TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
+    visit_expressions, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, LimitClause, ObjectName, Query, Select, SelectItem, SetExpr,
+    Statement, TableAlias, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -172,6 +172,17 @@ impl VisitorMut for PgForms {
         if let Some(new) = quantified_subquery(e) {
             *e = new;
             return ControlFlow::Continue(());
+        }
+        match array_subquery(e) {
+            Ok(Some(new)) => {
+                *e = new;
+                return ControlFlow::Continue(());
+            }
+            Ok(None) => {}
+            Err(err) => {
+                self.error = Some(err);
+                return ControlFlow::Break(());
+            }
         }
         // `tableoid::regclass`: an object id shown as its table's name.
         if let Expr::Cast {
@@ -664,6 +675,19 @@ fn count_refs(e: &Expr, inner: &HashSet<String>) -> (usize, usize) {
     (r.outer, r.other)
 }
 
+/// Whether `e` calls an aggregate or a window function anywhere inside.
+fn has_aggregate_or_window(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(e, |x| {
+        if is_aggregate_call(x) || matches!(x, Expr::Function(f) if f.over.is_some()) {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
 fn is_aggregate_call(e: &Expr) -> bool {
     let Expr::Function(f) = e else { return false };
     matches!(
@@ -1088,6 +1112,218 @@ pub fn exclude_tableoid(stmt: &mut Statement, is_table: &dyn Fn(&ObjectName) -> 
         }
     }
     let _ = stmt.visit(&mut Exclude { is_table });
+}
+
+/// `ARRAY(SELECT x FROM … [ORDER BY …])`: the subquery's values as an array, in its order,
+/// `{}` when it has no rows — as the aggregate `array_agg` over the subquery, sorted by the
+/// subquery's ORDER BY keys (carried out of it as extra columns).
+fn array_subquery(e: &Expr) -> SqlResult<Option<Expr>> {
+    let Expr::Function(f) = e else {
+        return Ok(None);
+    };
+    let FunctionArguments::Subquery(q) = &f.args else {
+        return Ok(None);
+    };
+    if !f.name.to_string().eq_ignore_ascii_case("array") {
+        return Ok(None);
+    }
+    let mut inner = q.as_ref().clone();
+    let order = inner.order_by.take();
+    let SetExpr::Select(select) = inner.body.as_mut() else {
+        // A set operation: its rows in the order they come.
+        let sql = format!(
+            "(SELECT coalesce(array_agg(__basalt_array_v), make_array()) FROM ({q}) AS __basalt_array(__basalt_array_v))"
+        );
+        return crate::eval::parse_expr(&sql).map(Some);
+    };
+    if select.projection.len() != 1
+        || matches!(
+            select.projection[0],
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    {
+        return Err(SqlError::Syntax {
+            message: "subquery must return only one column".into(),
+            position: None,
+        });
+    }
+    let (value, alias) = match &select.projection[0] {
+        SelectItem::UnnamedExpr(x) => (x.clone(), None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr.clone(), Some(alias.value.clone())),
+        _ => return Ok(None),
+    };
+    if order.is_none() {
+        if let Some(mapped) = array_over_unnest(select, &value)? {
+            return Ok(Some(mapped));
+        }
+    }
+    // A plain SELECT (no grouping, DISTINCT, LIMIT or aggregates of its own) becomes the
+    // aggregate itself, so that a correlated condition stays where decorrelation finds it.
+    let plain = matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty())
+        && select.having.is_none()
+        && select.distinct.is_none()
+        && inner.limit_clause.is_none()
+        && inner.fetch.is_none()
+        && inner.with.is_none()
+        && !has_aggregate_or_window(&value)
+        && order.as_ref().is_none_or(|o| match &o.kind {
+            datafusion::sql::sqlparser::ast::OrderByKind::Expressions(exprs) => {
+                exprs.iter().all(|o| !has_aggregate_or_window(&o.expr))
+            }
+            _ => false,
+        });
+    if plain {
+        let mut keys = Vec::new();
+        if let Some(datafusion::sql::sqlparser::ast::OrderByKind::Expressions(exprs)) =
+            order.as_ref().map(|o| &o.kind)
+        {
+            for o in exprs {
+                let mut item = o.clone();
+                let names_value = match &o.expr {
+                    Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if n == "1"),
+                    Expr::Identifier(id) => alias.as_deref() == Some(id.value.as_str()),
+                    _ => false,
+                };
+                if names_value {
+                    item.expr = value.clone();
+                }
+                keys.push(item.to_string());
+            }
+        }
+        let order_sql = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" ORDER BY {}", keys.join(", "))
+        };
+        select.projection = vec![SelectItem::UnnamedExpr(crate::eval::parse_expr(&format!(
+            "coalesce(array_agg({value}{order_sql}), make_array())"
+        ))?)];
+        return Ok(Some(Expr::Subquery(Box::new(inner))));
+    }
+    select.projection = vec![SelectItem::ExprWithAlias {
+        expr: value.clone(),
+        alias: Ident::new("__basalt_array_v"),
+    }];
+    let mut keys = Vec::new();
+    let distinct = select.distinct.is_some();
+    if let Some(order) = &order {
+        let datafusion::sql::sqlparser::ast::OrderByKind::Expressions(exprs) = &order.kind else {
+            return Ok(None);
+        };
+        for (i, o) in exprs.iter().enumerate() {
+            let refers_to_value = match &o.expr {
+                Expr::Value(v) => matches!(&v.value, Value::Number(n, _) if n == "1"),
+                Expr::Identifier(id) => alias.as_deref() == Some(id.value.as_str()),
+                other => *other == value,
+            };
+            let key = if refers_to_value || distinct {
+                "__basalt_array_v".to_owned()
+            } else {
+                let name = format!("__basalt_array_k{i}");
+                select.projection.push(SelectItem::ExprWithAlias {
+                    expr: o.expr.clone(),
+                    alias: Ident::new(&name),
+                });
+                name
+            };
+            let mut item = o.clone();
+            item.expr = Expr::Identifier(Ident::new(key));
+            keys.push(item.to_string());
+        }
+    }
+    let order_sql = if keys.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", keys.join(", "))
+    };
+    inner.order_by = order;
+    let sql = format!(
+        "(SELECT coalesce(array_agg(__basalt_array_v{order_sql}), make_array()) FROM ({inner}) AS __basalt_array)"
+    );
+    crate::eval::parse_expr(&sql).map(Some)
+}
+
+/// `ARRAY(SELECT f(x) FROM unnest(a) x [WHERE p(x)])` — psql's `\d+` asks this of a row's
+/// own array column, a correlation DataFusion cannot plan as a subquery — as the array
+/// functions `array_transform(array_filter(a, x -> p(x)), x -> f(x))`.
+fn array_over_unnest(select: &Select, value: &Expr) -> SqlResult<Option<Expr>> {
+    use datafusion::sql::sqlparser::ast::{
+        LambdaFunction, LambdaFunctionParameter, LambdaSyntax, OneOrManyWithParens,
+    };
+    let [from] = select.from.as_slice() else {
+        return Ok(None);
+    };
+    let (array, alias) = match &from.relation {
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias: Some(alias),
+            with_ordinality: false,
+            ..
+        } if matches!(
+            name.to_string().to_lowercase().as_str(),
+            "unnest" | "pg_catalog.unnest"
+        ) =>
+        {
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))] = args.args.as_slice() else {
+                return Ok(None);
+            };
+            (array, alias)
+        }
+        TableFactor::UNNEST {
+            alias: Some(alias),
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } if array_exprs.len() == 1 => (&array_exprs[0], alias),
+        _ => return Ok(None),
+    };
+    let plain = from.joins.is_empty()
+        && matches!(&select.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty())
+        && select.having.is_none()
+        && select.distinct.is_none()
+        && !has_aggregate_or_window(value);
+    if !plain || alias.columns.len() > 1 {
+        return Ok(None);
+    }
+    let param = alias
+        .columns
+        .first()
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| alias.name.clone());
+    let lambda = |body: &Expr| {
+        Expr::Lambda(LambdaFunction {
+            params: OneOrManyWithParens::One(LambdaFunctionParameter {
+                name: param.clone(),
+                data_type: None,
+            }),
+            body: Box::new(body.clone()),
+            syntax: LambdaSyntax::Arrow,
+        })
+    };
+    let call = |function: &str, args: Vec<Expr>| -> SqlResult<Expr> {
+        let mut e = crate::eval::parse_expr(&format!("{function}(0, 0)"))?;
+        if let Expr::Function(f) = &mut e {
+            if let FunctionArguments::List(list) = &mut f.args {
+                list.args = args
+                    .into_iter()
+                    .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                    .collect();
+            }
+        }
+        Ok(e)
+    };
+    let mut items = array.clone();
+    if let Some(condition) = &select.selection {
+        items = call("array_filter", vec![items, lambda(condition)])?;
+    }
+    let mapped = call("array_transform", vec![items, lambda(value)])?;
+    call(
+        "coalesce",
+        vec![mapped, crate::eval::parse_expr("make_array()")?],
+    )
+    .map(Some)
 }
 
 /// `FROM regexp_split_to_table(…) [AS a]` (or `regexp_matches`) as the derived table

@@ -829,7 +829,9 @@ impl Session {
             Statement::ReleaseSavepoint { name } => return self.release_savepoint(&name.value),
             _ => {}
         }
-        if let Some((deferred, names)) = set_constraints_of(&stmt) {
+        if let Some(crate::custom::Custom::SetConstraints { deferred, names }) =
+            crate::custom::decode(&stmt)
+        {
             let result = self.set_constraints(deferred, &names).await;
             if result.is_err() {
                 self.fail_block();
@@ -838,7 +840,7 @@ impl Session {
         }
         let result = match &stmt {
             Statement::Reset(r) => Some(self.reset(&r.reset)),
-            Statement::Set(set) => Some(self.set(set)),
+            Statement::Set(set) if crate::custom::decode(&stmt).is_none() => Some(self.set(set)),
             Statement::ShowVariable { variable } => Some(self.show(variable)),
             _ => None,
         };
@@ -1123,6 +1125,23 @@ impl Session {
                 )));
             }
         }
+        if let Some(crate::custom::Custom::AlterSequence {
+            if_exists,
+            name,
+            options,
+        }) = crate::custom::decode(&stmt)
+        {
+            return crate::ddl::alter_sequence(self, if_exists, &name, &options).await;
+        }
+        if let Some(crate::custom::Custom::SetStorage {
+            if_exists,
+            table,
+            column,
+            storage,
+        }) = crate::custom::decode(&stmt)
+        {
+            return crate::ddl::set_storage(self, if_exists, &table, &column, &storage).await;
+        }
         match stmt {
             Statement::Query(q) => self.query(*q).await,
             Statement::Insert(insert) => dml::insert(self, txn, insert).await,
@@ -1321,6 +1340,15 @@ impl Session {
                 ..
             } if temp(table_name) => return None,
             Statement::Copy { to: false, .. } => "COPY FROM".into(),
+            Statement::Set(_)
+                if matches!(
+                    crate::custom::decode(stmt),
+                    Some(crate::custom::Custom::AlterSequence { .. })
+                ) =>
+            {
+                "ALTER SEQUENCE".into()
+            }
+            Statement::Set(_) if crate::custom::decode(stmt).is_some() => "ALTER TABLE".into(),
             _ => return None,
         })
     }
@@ -2683,35 +2711,6 @@ fn substring_similar(
     changed.then_some(tokens)
 }
 
-/// The variable name that carries `SET CONSTRAINTS` as a `SET` statement (a NUL never
-/// occurs in a name from SQL text): its values are DEFERRED (`true`) or IMMEDIATE, then the
-/// constraint names (none: ALL).
-const SET_CONSTRAINTS: &str = "\0set constraints";
-
-/// A `SET CONSTRAINTS` statement's mode (DEFERRED: `true`) and constraint names.
-fn set_constraints_of(stmt: &Statement) -> Option<(bool, Vec<Vec<String>>)> {
-    let Statement::Set(Set::SingleAssignment {
-        variable, values, ..
-    }) = stmt
-    else {
-        return None;
-    };
-    if variable.to_string() != SET_CONSTRAINTS {
-        return None;
-    }
-    let deferred =
-        matches!(values.first(), Some(Expr::Value(v)) if v.value == AstValue::Boolean(true));
-    let names = values
-        .iter()
-        .skip(1)
-        .map(|e| match e {
-            Expr::CompoundIdentifier(parts) => parts.iter().map(crate::ddl::ident).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
-    Some((deferred, names))
-}
-
 /// The names of the UNIQUE constraints that the partitions below `table` took from its
 /// constraint `name` (the same columns).
 fn partition_constraints(
@@ -2767,49 +2766,6 @@ fn constraint_deferrable(table: &basalt_storage::TableDef, name: &str) -> Option
     (key || table.checks.iter().any(|c| c.name == name)).then_some(false)
 }
 
-/// `SET CONSTRAINTS {ALL | name [, …]} {DEFERRED | IMMEDIATE}` when the parser stands at
-/// one (sqlparser does not read it), as a `SET` of [`SET_CONSTRAINTS`].
-fn parse_set_constraints(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
-    use datafusion::sql::sqlparser::ast::Ident;
-    use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
-    let is = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.value.eq_ignore_ascii_case(w));
-    if !is(&p.peek_token_ref().token, "set") || !is(&p.peek_nth_token(1).token, "constraints") {
-        return Ok(None);
-    }
-    p.next_token();
-    p.next_token();
-    let mut names = Vec::new();
-    if is(&p.peek_token_ref().token, "all") {
-        p.next_token();
-    } else {
-        loop {
-            names.push(p.parse_object_name(false)?);
-            if !p.consume_token(&Token::Comma) {
-                break;
-            }
-        }
-    }
-    let deferred = match p.next_token().token {
-        t if is(&t, "deferred") => true,
-        t if is(&t, "immediate") => false,
-        t => return p.expected("DEFERRED or IMMEDIATE", TokenWithSpan::wrap(t)),
-    };
-    let mut values = vec![Expr::Value(AstValue::Boolean(deferred).into())];
-    values.extend(names.into_iter().map(|n| {
-        Expr::CompoundIdentifier(
-            n.0.into_iter()
-                .filter_map(|p| p.as_ident().cloned())
-                .collect(),
-        )
-    }));
-    Ok(Some(Statement::Set(Set::SingleAssignment {
-        scope: None,
-        hivevar: false,
-        variable: ObjectName::from(vec![Ident::new(SET_CONSTRAINTS)]),
-        values,
-    })))
-}
-
 /// sqlparser's statement loop, with VACUUM and ANALYZE read in PostgreSQL's grammar.
 fn parse_statements(sql: &str) -> SqlResult<Vec<Statement>> {
     let error = |e| reserved_word_error(sql).unwrap_or_else(|| syntax_error(sql, e));
@@ -2841,7 +2797,7 @@ fn parse_statements(sql: &str) -> SqlResult<Vec<Statement>> {
             expecting_delimiter = true;
             continue;
         }
-        if let Some(statement) = parse_set_constraints(&mut p).map_err(error)? {
+        if let Some(statement) = crate::custom::parse(&mut p).map_err(error)? {
             statements.push(statement);
             expecting_delimiter = true;
             continue;

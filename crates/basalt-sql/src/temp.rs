@@ -265,7 +265,7 @@ mod tests {
         };
         assert_eq!(
             run("SELECT * FROM t JOIN u ON true"),
-            "SELECT * FROM \"pg_temp_7\".t JOIN u ON true"
+            "SELECT * FROM \"pg_temp_7\".t AS \"t\" JOIN u ON true"
         );
         assert_eq!(
             run("INSERT INTO t VALUES (1)"),

@@ -73,6 +73,11 @@ pub struct TableDef {
     /// rows.
     #[serde(default)]
     pub inherits: Vec<TableId>,
+    /// PostgreSQL storage parameters (`WITH (fillfactor = 70)`, `ALTER TABLE … SET (…)`) as
+    /// `name=value`, shown in `pg_class.reloptions`. They tune PostgreSQL's heap, TOAST,
+    /// vacuum and parallel plans, which Basalt's storage does not have: kept, not applied.
+    #[serde(default)]
+    pub reloptions: Vec<String>,
 }
 
 /// How a partitioned table divides its rows.
@@ -183,6 +188,11 @@ pub struct ColumnDef {
     /// clients, with its value range or allowed values enforced on writes.
     #[serde(default)]
     pub mysql_type: Option<String>,
+    /// `ALTER COLUMN … SET STORAGE`: PostgreSQL's TOAST strategy (`p`, `e`, `m`, `x`), kept
+    /// for `pg_attribute.attstorage` (`None`: the type's default). Basalt stores values
+    /// whole either way.
+    #[serde(default)]
+    pub storage: Option<char>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

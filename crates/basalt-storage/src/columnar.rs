@@ -1190,6 +1190,7 @@ mod tests {
             default: None,
             identity_always: false,
             dropped: false,
+            storage: None,
             mysql_type: None,
         };
         TableDef {
@@ -1208,6 +1209,7 @@ mod tests {
             partition_key: None,
             partition_of: None,
             inherits: Vec::new(),
+            reloptions: Vec::new(),
         }
     }
 

@@ -27,6 +27,7 @@ fn column(name: &str, ty: SqlType) -> ColumnDef {
         identity_always: false,
         mysql_type: None,
         dropped: false,
+        storage: None,
     }
 }
 
@@ -61,6 +62,7 @@ async fn create_table(engine: &Arc<Engine>) -> TableId {
                     partition_key: None,
                     partition_of: None,
                     inherits: Vec::new(),
+                    reloptions: Vec::new(),
                 },
             );
             Ok::<_, StorageError>(vec![])
