@@ -33,6 +33,7 @@ pub mod params;
 pub mod partition;
 pub mod pg_catalog;
 pub mod pgbytes;
+pub mod pgfloat;
 pub mod pgformat;
 pub mod pgmath;
 pub mod provider;
@@ -44,6 +45,7 @@ pub mod subquery;
 pub mod temp;
 pub mod tochar;
 pub mod types;
+pub mod unknown;
 pub mod view;
 pub mod wire;
 
