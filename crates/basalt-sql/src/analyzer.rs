@@ -1,5 +1,6 @@
-//! A DataFusion analyzer rule for PostgreSQL arithmetic semantics: integer `+`, `-` and `*`
-//! fail with "integer out of range" (SQLSTATE 22003) on overflow instead of wrapping, and
+//! A DataFusion analyzer rule for PostgreSQL arithmetic semantics: integer `+`, `-`, `*`,
+//! `/` and unary `-` fail with "integer out of range" (SQLSTATE 22003, "smallint" and
+//! "bigint" for those types) on overflow instead of wrapping or Arrow's wording, and
 //! casts of fractional numbers to integers round instead of truncating, and casts to text
 //! print values the way PostgreSQL does.
 //!
@@ -36,11 +37,17 @@ pub struct CheckedIntegerArithmetic {
     add: Arc<ScalarUDF>,
     sub: Arc<ScalarUDF>,
     mul: Arc<ScalarUDF>,
+    div: Arc<ScalarUDF>,
+    neg: Arc<ScalarUDF>,
+    /// Float `+ - * /` with PostgreSQL's overflow, underflow and division-by-zero errors
+    /// (PostgreSQL sessions only).
+    float_ops: Option<[Arc<ScalarUDF>; 4]>,
 }
 
 impl CheckedIntegerArithmetic {
     /// `text_style` is the session's [`TextStyle`], which casts to text follow.
-    pub fn new(text_style: Arc<AtomicU32>) -> Self {
+    pub fn new(text_style: Arc<AtomicU32>, postgres: bool) -> Self {
+        use crate::pgfloat::{CheckedFloat, FloatOp};
         CheckedIntegerArithmetic {
             byte_length: Arc::new(byte_length_udf()),
             rint: Arc::new(rint_udf()),
@@ -48,6 +55,12 @@ impl CheckedIntegerArithmetic {
             add: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Add))),
             sub: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Sub))),
             mul: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Mul))),
+            div: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Div))),
+            neg: Arc::new(ScalarUDF::from(CheckedOp::new(Op::Neg))),
+            float_ops: postgres.then(|| {
+                [FloatOp::Add, FloatOp::Sub, FloatOp::Mul, FloatOp::Div]
+                    .map(|op| Arc::new(CheckedFloat::udf(op)))
+            }),
         }
     }
 }
@@ -181,22 +194,41 @@ impl CheckedIntegerArithmetic {
                 }
             }
         }
+        // -x overflows for the smallest value of each integer type.
+        if let Expr::Negative(inner) = &e {
+            if matches!(
+                inner.get_type(schema),
+                Ok(DataType::Int16 | DataType::Int32 | DataType::Int64)
+            ) {
+                return Ok(Transformed::yes(Expr::ScalarFunction(
+                    ScalarFunction::new_udf(Arc::clone(&self.neg), vec![inner.as_ref().clone()]),
+                )));
+            }
+        }
         let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
             return Ok(Transformed::no(e));
         };
-        let udf = match op {
-            Operator::Plus => &self.add,
-            Operator::Minus => &self.sub,
-            Operator::Multiply => &self.mul,
+        let index = match op {
+            Operator::Plus => 0,
+            Operator::Minus => 1,
+            Operator::Multiply => 2,
+            Operator::Divide => 3,
             _ => return Ok(Transformed::no(e)),
         };
         // Types of outer references (correlated subqueries) are not known here: leave those.
         let (Ok(lt), Ok(rt)) = (left.get_type(schema), right.get_type(schema)) else {
             return Ok(Transformed::no(e));
         };
-        if lt != rt || !matches!(lt, DataType::Int16 | DataType::Int32 | DataType::Int64) {
+        if lt != rt {
             return Ok(Transformed::no(e));
         }
+        let udf = match (&lt, &self.float_ops) {
+            (DataType::Int16 | DataType::Int32 | DataType::Int64, _) => {
+                [&self.add, &self.sub, &self.mul, &self.div][index]
+            }
+            (DataType::Float32 | DataType::Float64, Some(float_ops)) => &float_ops[index],
+            _ => return Ok(Transformed::no(e)),
+        };
         let args = vec![left.as_ref().clone(), right.as_ref().clone()];
         Ok(Transformed::yes(Expr::ScalarFunction(
             ScalarFunction::new_udf(Arc::clone(udf), args),
@@ -308,6 +340,8 @@ enum Op {
     Add,
     Sub,
     Mul,
+    Div,
+    Neg,
 }
 
 #[derive(Debug)]
@@ -320,7 +354,10 @@ impl CheckedOp {
     fn new(op: Op) -> CheckedOp {
         let sig = [DataType::Int16, DataType::Int32, DataType::Int64]
             .into_iter()
-            .map(|t| TypeSignature::Exact(vec![t.clone(), t]))
+            .map(|t| match op {
+                Op::Neg => TypeSignature::Exact(vec![t]),
+                _ => TypeSignature::Exact(vec![t.clone(), t]),
+            })
             .collect();
         CheckedOp {
             op,
@@ -347,6 +384,8 @@ impl ScalarUDFImpl for CheckedOp {
             Op::Add => "checked_add",
             Op::Sub => "checked_sub",
             Op::Mul => "checked_mul",
+            Op::Div => "checked_div",
+            Op::Neg => "checked_neg",
         }
     }
 
@@ -361,14 +400,20 @@ impl ScalarUDFImpl for CheckedOp {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let ty = args.return_field.data_type().clone();
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let (l, r) = (&arrays[0], &arrays[1]);
+        let l = &arrays[0];
+        let r = arrays.get(1).unwrap_or(l);
         let result = match self.op {
             Op::Add => numeric::add(l, r),
             Op::Sub => numeric::sub(l, r),
             Op::Mul => numeric::mul(l, r),
+            Op::Div => numeric::div(l, r),
+            Op::Neg => numeric::neg(l),
         };
         match result {
             Ok(a) => Ok(ColumnarValue::Array(a)),
+            Err(datafusion::arrow::error::ArrowError::DivideByZero) => {
+                Err(SqlError::DivisionByZero.into_datafusion())
+            }
             Err(_) => {
                 let name = match ty {
                     DataType::Int16 => "smallint",
@@ -422,6 +467,13 @@ impl AnalyzerRule for PgDateTimeInput {
                     order,
                     signature: Signature::any(1, Volatility::Stable),
                 });
+                return Ok(Transformed::yes(Expr::ScalarFunction(
+                    ScalarFunction::new_udf(Arc::new(udf), vec![expr.as_ref().clone()]),
+                )));
+            }
+            if text && matches!(field.data_type(), DataType::Float32 | DataType::Float64) {
+                // '1e400'::float8 is out of range, not Infinity.
+                let udf = crate::pgfloat::float_in_udf(field.data_type().clone());
                 return Ok(Transformed::yes(Expr::ScalarFunction(
                     ScalarFunction::new_udf(Arc::new(udf), vec![expr.as_ref().clone()]),
                 )));

@@ -438,6 +438,10 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
                         pg_type_word(t)
                     ))
                 }
+                t if t.starts_with("Int") && is_integer_text(v) => SqlError::OutOfRange(format!(
+                    "value \"{v}\" is out of range for type {}",
+                    pg_type_word(t)
+                )),
                 t => SqlError::InvalidText(format!(
                     "invalid input syntax for type {}: \"{v}\"",
                     pg_type_word(t)
@@ -451,15 +455,40 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
         .and_then(|r| r.split_once(" is out of range "))
         .map(|(_, ty)| ty.trim())
     {
-        let word = match ty {
-            "Int16" => Some("smallint"),
-            "Int32" => Some("integer"),
-            "Int64" => Some("bigint"),
-            _ => None,
-        };
-        if let Some(word) = word {
+        if let Some(word) = integer_word(ty) {
             return SqlError::OutOfRange(format!("{word} out of range"));
         }
+    }
+    // Arrow's overflowing cast of a number: "Can't cast value 4567890123456789 to type Int32".
+    if let Some(ty) = msg
+        .strip_prefix("Can't cast value ")
+        .and_then(|r| r.rsplit_once(" to type "))
+        .map(|(_, ty)| ty.trim())
+    {
+        if let Some(word) = integer_word(ty) {
+            return SqlError::OutOfRange(format!("{word} out of range"));
+        }
+    }
+    // DataFusion's abs of the smallest integer: "Int64Array overflow on abs(-9223…)".
+    if let Some((ty, _)) = msg.split_once("Array overflow on abs(") {
+        if let Some(word) = integer_word(ty) {
+            return SqlError::OutOfRange(format!("{word} out of range"));
+        }
+    }
+    // DataFusion's wording of errors PostgreSQL words otherwise.
+    if msg.starts_with("negative count not allowed") {
+        return SqlError::Detailed {
+            sqlstate: "22011",
+            message: "negative substring length not allowed".into(),
+            detail: String::new(),
+            hint: None,
+        };
+    }
+    if msg == "Step cannot be zero" {
+        return SqlError::InvalidParameterValue("step size cannot equal zero".into());
+    }
+    if msg.starts_with("Overflow happened on FACTORIAL(") {
+        return SqlError::OutOfRange("value overflows numeric format".into());
     }
     if lower.contains("scalar subquery returned more than one row") {
         return SqlError::CardinalityViolation(
@@ -510,7 +539,28 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     }
 }
 
+/// PostgreSQL's name of an Arrow integer type.
+fn integer_word(arrow: &str) -> Option<&'static str> {
+    match arrow {
+        "Int16" => Some("smallint"),
+        "Int32" => Some("integer"),
+        "Int64" => Some("bigint"),
+        _ => None,
+    }
+}
+
+/// Whether text is an integer as PostgreSQL's integer input reads it (blanks, a sign,
+/// digits), so that a failed cast means the value is out of range, not malformed.
+pub(crate) fn is_integer_text(v: &str) -> bool {
+    let t = v.trim_matches(|c: char| c.is_ascii_whitespace());
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 pub(crate) fn pg_type_word(arrow: &str) -> &'static str {
+    if let Some(word) = integer_word(arrow) {
+        return word;
+    }
     match arrow {
         t if t.starts_with("Date") => "date",
         t if t.starts_with("Timestamp") => "timestamp",
@@ -525,6 +575,15 @@ pub(crate) fn pg_type_word(arrow: &str) -> &'static str {
 
 fn strip_prefixes(s: &str) -> String {
     let mut s = s.trim();
+    let mut before = "";
+    while before != s {
+        before = s;
+        s = strip_prefixes_once(s);
+    }
+    s.to_owned()
+}
+
+fn strip_prefixes_once(mut s: &str) -> &str {
     for p in [
         "Error during planning: ",
         "Execution error: ",
@@ -541,7 +600,7 @@ fn strip_prefixes(s: &str) -> String {
             s = rest;
         }
     }
-    s.to_owned()
+    s
 }
 
 fn quoted(s: &str) -> Option<String> {
@@ -681,8 +740,15 @@ fn double_quoted(message: &str) -> Option<&str> {
     message.get(start..end)
 }
 
-/// The value in `…: "value"` at the end of a message.
+/// The value in `…: "value"` at the end of a message, or in `[value] "…" is out of range …`.
 fn quoted_value(message: &str) -> Option<&str> {
+    if let Some(rest) = message
+        .strip_prefix("value \"")
+        .or_else(|| message.strip_prefix('"'))
+    {
+        // `value "…" is out of range for type …`, `"…" is out of range for type …`
+        return rest.rsplit_once("\" is out of range").map(|(v, _)| v);
+    }
     let start = message.find(": \"")? + 3;
     let rest = message.get(start..)?;
     rest.strip_suffix('"')

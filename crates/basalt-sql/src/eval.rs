@@ -227,6 +227,12 @@ pub fn to_column_type(
         } else {
             crate::numeric::convert(array, &target)?
         }
+    } else if date_order.is_some()
+        && is_string(array.data_type())
+        && matches!(target, DataType::Float32 | DataType::Float64)
+    {
+        // PostgreSQL's float input: '1e400' is out of range, not Infinity.
+        crate::pgfloat::text_to_float(array, &target)?
     } else if *ty == SqlType::Bytea && is_string(array.data_type()) {
         bytea_from_text(array)?
     } else if *ty == SqlType::Interval && is_string(array.data_type()) {
@@ -262,11 +268,18 @@ pub fn to_column_type(
                     _ => SqlError::OutOfRange(format!("{} out of range", type_word(ty))),
                 }
             } else if is_string(array.data_type()) {
-                SqlError::InvalidText(format!(
-                    "invalid input syntax for type {}: {}",
-                    ty.pg_name(),
-                    first_bad_text(array, &target).unwrap_or_default()
-                ))
+                let bad = first_bad_text(array, &target).unwrap_or_default();
+                if ty.is_integer() && crate::error::is_integer_text(&bad) {
+                    SqlError::OutOfRange(format!(
+                        "value \"{bad}\" is out of range for type {}",
+                        ty.pg_name()
+                    ))
+                } else {
+                    SqlError::InvalidText(format!(
+                        "invalid input syntax for type {}: \"{bad}\"",
+                        ty.pg_name()
+                    ))
+                }
             } else {
                 SqlError::DatatypeMismatch(format!(
                     "column \"{column}\" is of type {} but expression is of type {}",
@@ -376,7 +389,7 @@ fn first_bad_text(array: &ArrayRef, target: &DataType) -> Option<String> {
         }
         let one: ArrayRef = Arc::new(StringArray::from(vec![strings.value(i)]));
         if cast_with_options(&one, target, &options).is_err() {
-            return Some(format!("\"{}\"", strings.value(i)));
+            return Some(strings.value(i).to_owned());
         }
     }
     None

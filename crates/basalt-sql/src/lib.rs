@@ -34,6 +34,7 @@ pub mod params;
 pub mod partition;
 pub mod pg_catalog;
 pub mod pgbytes;
+pub mod pgfloat;
 pub mod pgformat;
 pub mod pgmath;
 pub mod provider;
@@ -45,6 +46,7 @@ pub mod subquery;
 pub mod temp;
 pub mod tochar;
 pub mod types;
+pub mod unknown;
 pub mod view;
 pub mod wire;
 

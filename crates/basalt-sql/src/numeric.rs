@@ -919,6 +919,11 @@ impl AnalyzerRule for PgNumeric {
     }
 }
 
+/// Whether a function or aggregate needs nothing from [`PgNumeric`] for the special values.
+fn passes_through(name: &str) -> bool {
+    PASS_THROUGH.contains(&name) || crate::pgfloat::FUNCTION_NAMES.contains(&name)
+}
+
 fn is_decimal(e: &Expr, schema: &DFSchema) -> bool {
     matches!(e.get_type(schema), Ok(DataType::Decimal128(_, _)))
 }
@@ -998,13 +1003,13 @@ impl PgNumeric {
                 };
                 Ok(Transformed::yes(udf(f, vec![expr.as_ref().clone()])))
             }
-            Expr::ScalarFunction(f) if !PASS_THROUGH.contains(&f.name()) => {
+            Expr::ScalarFunction(f) if !passes_through(f.name()) => {
                 let name = f.name().to_owned();
                 self.guard_children(e, schema, &name)
             }
             // Only their arguments: ORDER BY and PARTITION BY keys just compare.
             Expr::AggregateFunction(AggregateFunction { func, .. })
-                if !PASS_THROUGH.contains(&func.name()) =>
+                if !passes_through(func.name()) =>
             {
                 let name = func.name().to_owned();
                 let Expr::AggregateFunction(mut f) = e else {
@@ -1013,7 +1018,7 @@ impl PgNumeric {
                 f.params.args = self.guard_args(f.params.args, schema, &name);
                 Ok(Transformed::yes(Expr::AggregateFunction(f)))
             }
-            Expr::WindowFunction(w) if !PASS_THROUGH.contains(&w.fun.name()) => {
+            Expr::WindowFunction(w) if !passes_through(w.fun.name()) => {
                 let name = w.fun.name().to_owned();
                 let Expr::WindowFunction(mut w) = e else {
                     return Ok(Transformed::no(e));

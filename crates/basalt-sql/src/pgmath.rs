@@ -387,6 +387,135 @@ impl ScalarUDFImpl for PgMath {
     }
 }
 
+/// `gcd` and `lcm` with PostgreSQL's integer types: of two `integer`s an `integer`, of a
+/// `bigint` a `bigint`, and "integer out of range" where the result does not fit
+/// (`gcd(-2147483648, 0)`); numeric arguments go to DataFusion's functions.
+#[derive(Debug)]
+struct GcdLcm {
+    lcm: bool,
+    numeric: Arc<ScalarUDF>,
+    signature: Signature,
+}
+
+impl PartialEq for GcdLcm {
+    fn eq(&self, other: &Self) -> bool {
+        self.lcm == other.lcm
+    }
+}
+impl Eq for GcdLcm {}
+impl std::hash::Hash for GcdLcm {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.lcm.hash(state);
+    }
+}
+
+pub fn gcd_lcm_udfs() -> Vec<ScalarUDF> {
+    [
+        (false, datafusion::functions::math::gcd()),
+        (true, datafusion::functions::math::lcm()),
+    ]
+    .into_iter()
+    .map(|(lcm, numeric)| {
+        ScalarUDF::from(GcdLcm {
+            lcm,
+            numeric,
+            signature: Signature::user_defined(Volatility::Immutable),
+        })
+    })
+    .collect()
+}
+
+fn is_integer_type(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Null
+    ) || matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// PostgreSQL's `int4gcd`/`int8gcd`: the non-negative greatest common divisor, refused when
+/// it is 2^31 (2^63), which only the smallest value gives.
+fn gcd_i64(a: i64, b: i64, max: i64) -> Option<i64> {
+    let (mut x, mut y) = (i128::from(a).abs(), i128::from(b).abs());
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    i64::try_from(x).ok().filter(|g| *g <= max)
+}
+
+/// PostgreSQL's `int4lcm`/`int8lcm`: 0 when either is 0, else |a / gcd × b|, checked.
+fn lcm_i64(a: i64, b: i64, max: i64) -> Option<i64> {
+    if a == 0 || b == 0 {
+        return Some(0);
+    }
+    let g = i128::from(gcd_i64(a, b, i64::MAX)?);
+    let l = (i128::from(a) / g * i128::from(b)).abs();
+    i64::try_from(l).ok().filter(|l| *l <= max)
+}
+
+impl ScalarUDFImpl for GcdLcm {
+    fn name(&self) -> &str {
+        if self.lcm {
+            "lcm"
+        } else {
+            "gcd"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        if arg_types.len() == 2 && arg_types.iter().all(is_integer_type) {
+            let wide = arg_types.contains(&DataType::Int64);
+            let t = if wide {
+                DataType::Int64
+            } else {
+                DataType::Int32
+            };
+            return Ok(vec![t.clone(), t]);
+        }
+        self.numeric.coerce_types(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(arg_types.first().cloned().unwrap_or(DataType::Int64))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        use datafusion::arrow::array::{AsArray, Int64Array};
+        use datafusion::arrow::datatypes::Int64Type;
+        let ty = args.return_field.data_type().clone();
+        let (max, word) = match ty {
+            DataType::Int32 => (i64::from(i32::MAX), "integer"),
+            DataType::Int64 => (i64::MAX, "bigint"),
+            _ => return self.numeric.invoke_with_args(args),
+        };
+        let scalar = crate::functions::all_scalar(&args.args);
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let wide = |a: &ArrayRef| cast(a, &DataType::Int64);
+        let (a, b) = (
+            wide(&arrays[0]).map_err(SqlError::into_datafusion)?,
+            wide(&arrays[1]).map_err(SqlError::into_datafusion)?,
+        );
+        let (a, b) = (a.as_primitive::<Int64Type>(), b.as_primitive::<Int64Type>());
+        let f = if self.lcm { lcm_i64 } else { gcd_i64 };
+        let out = a
+            .iter()
+            .zip(b.iter())
+            .map(|(x, y)| match (x, y) {
+                (Some(x), Some(y)) => f(x, y, max)
+                    .map(Some)
+                    .ok_or_else(|| SqlError::OutOfRange(format!("{word} out of range"))),
+                _ => Ok(None),
+            })
+            .collect::<Result<Int64Array, SqlError>>()
+            .map_err(SqlError::into_datafusion)?;
+        let out = cast(&(Arc::new(out) as ArrayRef), &ty).map_err(SqlError::into_datafusion)?;
+        crate::functions::columnar_result(out, scalar)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,5 +543,17 @@ mod tests {
         assert_eq!(div(5, POS_INF).ok(), Some(0));
         assert_eq!(min_scale(1_500, 3), 1);
         assert_eq!(min_scale(0, 3), 0);
+    }
+
+    #[test]
+    fn integer_gcd_and_lcm_refuse_results_out_of_range() {
+        let max = i64::from(i32::MAX);
+        assert_eq!(gcd_i64(-12, 18, max), Some(6));
+        assert_eq!(gcd_i64(i64::from(i32::MIN), 0, max), None);
+        assert_eq!(gcd_i64(i64::from(i32::MIN), -1, max), Some(1));
+        assert_eq!(gcd_i64(i64::MIN, 0, i64::MAX), None);
+        assert_eq!(lcm_i64(2_147_483_647, 2_147_483_646, max), None);
+        assert_eq!(lcm_i64(-4, 6, max), Some(12));
+        assert_eq!(lcm_i64(0, 6, max), Some(0));
     }
 }

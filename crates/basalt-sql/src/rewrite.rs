@@ -9,7 +9,8 @@ use std::collections::HashSet;
 use datafusion::sql::sqlparser::ast::{
     visit_expressions, BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr,
     FunctionArguments, Ident, LimitClause, ObjectName, Query, Select, SelectItem, SetExpr,
-    Statement, TableAlias, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
+    Statement, TableAlias, TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut,
+    VisitorMut,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -184,6 +185,21 @@ impl VisitorMut for PgForms {
                 return ControlFlow::Break(());
             }
         }
+        // PostgreSQL's prefix operators: `@ x` is abs, `|/ x` sqrt, `||/ x` cbrt, `~ x` the
+        // bitwise complement (x # -1).
+        if let Expr::UnaryOp { op, expr } = e {
+            let call = match op {
+                UnaryOperator::PGAbs => Some(format!("abs({expr})")),
+                UnaryOperator::PGSquareRoot => Some(format!("sqrt({expr})")),
+                UnaryOperator::PGCubeRoot => Some(format!("cbrt({expr})")),
+                UnaryOperator::BitwiseNot => Some(format!("(({expr}) # -1)")),
+                _ => None,
+            };
+            if let Some(new) = call.and_then(|c| crate::eval::parse_expr(&c).ok()) {
+                *e = new;
+                return ControlFlow::Continue(());
+            }
+        }
         // `tableoid::regclass`: an object id shown as its table's name.
         if let Expr::Cast {
             expr,
@@ -306,6 +322,10 @@ impl VisitorMut for PgForms {
                                 Some(DataType::Numeric(
                                     datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
                                 ))
+                            }
+                            // An integer literal is an integer where it fits 32 bits.
+                            Value::Number(n, _) if n.parse::<i32>().is_ok() => {
+                                Some(DataType::Integer(None))
                             }
                             Value::Number(..) => Some(DataType::BigInt(None)),
                             _ => None,
@@ -446,6 +466,23 @@ impl VisitorMut for PgForms {
                     *e = unnested;
                 }
                 return ControlFlow::Continue(());
+            }
+            // A type's name called as a function of one argument is a cast (`float8(q1)`).
+            let cast_to = match name.trim_start_matches("pg_catalog.") {
+                "float8" => Some("DOUBLE PRECISION"),
+                "float4" => Some("REAL"),
+                "int2" => Some("SMALLINT"),
+                "int4" => Some("INTEGER"),
+                "int8" => Some("BIGINT"),
+                _ => None,
+            };
+            if let (Some(ty), FunctionArguments::List(list)) = (cast_to, &f.args) {
+                if let [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))] = list.args.as_slice() {
+                    if let Ok(new) = crate::eval::parse_expr(&format!("CAST(({a}) AS {ty})")) {
+                        *e = new;
+                        return ControlFlow::Continue(());
+                    }
+                }
             }
             if name == "mod" || name == "pg_catalog.mod" {
                 if let FunctionArguments::List(list) = &f.args {

@@ -318,6 +318,11 @@ impl Session {
                 .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits)),
         )
         .build();
+        let mut state = state;
+        if dialect == Dialect::Postgres {
+            use datafusion::execution::FunctionRegistry;
+            state.register_expr_planner(Arc::new(crate::unknown::UnknownLiterals))?;
+        }
         let ctx = SessionContext::new_with_state(state);
         let slot = Arc::new(TxnSlot::default());
         slot.mysql_metadata.store(
@@ -386,6 +391,7 @@ impl Session {
         }));
         ctx.add_analyzer_rule(Arc::new(crate::analyzer::CheckedIntegerArithmetic::new(
             Arc::clone(&text_style),
+            dialect == Dialect::Postgres,
         )));
         ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
         ctx.add_analyzer_rule(Arc::new(crate::shared::ShareRepeatedSubqueries));
@@ -409,6 +415,18 @@ impl Session {
             for udf in crate::pgbytes::udfs() {
                 ctx.register_udf(udf);
             }
+            for udf in crate::pgfloat::udfs()
+                .into_iter()
+                .chain(crate::pgmath::gcd_lcm_udfs())
+            {
+                ctx.register_udf(udf);
+            }
+            ctx.register_udf(
+                datafusion::functions::math::ceil()
+                    .as_ref()
+                    .clone()
+                    .with_aliases(["ceiling"]),
+            );
             for udf in crate::pgformat::quote_udfs() {
                 ctx.register_udf(udf);
             }
