@@ -32,6 +32,7 @@ pub mod numeric;
 pub mod params;
 pub mod partition;
 pub mod pg_catalog;
+pub mod pgagg;
 pub mod pgbytes;
 pub mod pgformat;
 pub mod pgmath;
