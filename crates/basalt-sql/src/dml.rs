@@ -314,6 +314,10 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                         )));
                     }
                 }
+                let mut query = query;
+                if !s.is_mysql() {
+                    type_unknown_literals(&mut query, &group_targets, &def);
+                }
                 let (schema, batches) = s.run_query(query).await?;
                 let mut group_targets = group_targets;
                 if implicit_columns && schema.fields().len() < group_targets.len() {
@@ -496,6 +500,71 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     match &ins.returning {
         Some(items) => returning(s, &def, alias.as_deref(), items, &returned, "INSERT 0"),
         None => Ok(Output::Command(format!("INSERT 0 {affected}"))),
+    }
+}
+
+/// In a VALUES list of several rows, a quoted literal is read as its target column's type,
+/// as PostgreSQL coerces each VALUES expression of an INSERT to the column it fills:
+/// `(0, '-infinity'), (1, 1.12)` into a numeric column is two numbers, not text beside a
+/// number. Text columns take the literal as it is.
+fn type_unknown_literals(q: &mut Query, targets: &[usize], def: &TableDef) {
+    use basalt_common::types::SqlType;
+    let SetExpr::Values(values) = q.body.as_mut() else {
+        return;
+    };
+    if values.rows.len() < 2 {
+        return;
+    }
+    for (j, &t) in targets.iter().enumerate() {
+        let Some(col) = def.columns.get(t) else {
+            continue;
+        };
+        if matches!(
+            col.ty,
+            SqlType::Text
+                | SqlType::Char(_)
+                | SqlType::Varchar(_)
+                | SqlType::Bytea
+                | SqlType::Interval
+        ) || col.mysql_type.is_some()
+        {
+            continue;
+        }
+        let Ok(data_type) = parse_sql(&format!("SELECT CAST(NULL AS {})", col.ty.pg_name()))
+            .ok()
+            .and_then(|mut v| v.pop())
+            .and_then(|stmt| match stmt {
+                ast::Statement::Query(q) => match *q.body {
+                    SetExpr::Select(sel) => match sel.projection.into_iter().next() {
+                        Some(SelectItem::UnnamedExpr(Expr::Cast { data_type, .. })) => {
+                            Some(data_type)
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            })
+            .ok_or(())
+        else {
+            continue;
+        };
+        for row in &mut values.rows {
+            if let Some(e) = row.content.get_mut(j) {
+                let quoted = matches!(e, Expr::Value(v)
+                    if matches!(v.value, ast::Value::SingleQuotedString(_)));
+                if quoted {
+                    let literal = std::mem::replace(e, Expr::value(ast::Value::Null));
+                    *e = Expr::Cast {
+                        kind: ast::CastKind::DoubleColon,
+                        expr: Box::new(literal),
+                        data_type: data_type.clone(),
+                        array: false,
+                        format: None,
+                    };
+                }
+            }
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub mod numeric;
 pub mod params;
 pub mod partition;
 pub mod pg_catalog;
+pub mod pgagg;
 pub mod pgbytes;
 pub mod pgfloat;
 pub mod pgformat;

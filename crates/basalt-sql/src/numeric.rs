@@ -25,7 +25,7 @@ use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::expr::{AggregateFunction, Cast, ScalarFunction, WindowFunction};
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility, WindowFunctionDefinition,
 };
 use datafusion::optimizer::AnalyzerRule;
 
@@ -241,6 +241,12 @@ fn decimals(array: &ArrayRef) -> DfResult<&Decimal128Array> {
         .as_any()
         .downcast_ref::<Decimal128Array>()
         .ok_or_else(|| SqlError::Internal("numeric value expected".into()).into_datafusion())
+}
+
+/// Whether a value of `d` may be special: the bound of the values' magnitude says (one pass;
+/// `false` proves there is none).
+pub(crate) fn may_hold_special(d: &Decimal128Array) -> bool {
+    magnitude(d) > MAX_FINITE as u128
 }
 
 fn has_special(array: &ArrayRef) -> DfResult<bool> {
@@ -924,6 +930,17 @@ fn passes_through(name: &str) -> bool {
     PASS_THROUGH.contains(&name) || crate::pgfloat::FUNCTION_NAMES.contains(&name)
 }
 
+/// A numeric `sum` or `avg` not yet given [`crate::pgagg::NumericSpecials`].
+fn sums_specials(
+    f: &datafusion::logical_expr::AggregateUDF,
+    args: &[Expr],
+    schema: &DFSchema,
+) -> bool {
+    matches!(f.name(), "sum" | "avg")
+        && !crate::pgagg::NumericSpecials::wraps(f)
+        && args.first().is_some_and(|a| is_decimal(a, schema))
+}
+
 fn is_decimal(e: &Expr, schema: &DFSchema) -> bool {
     matches!(e.get_type(schema), Ok(DataType::Decimal128(_, _)))
 }
@@ -1006,6 +1023,30 @@ impl PgNumeric {
             Expr::ScalarFunction(f) if !passes_through(f.name()) => {
                 let name = f.name().to_owned();
                 self.guard_children(e, schema, &name)
+            }
+            // sum and avg count the special values beside the finite sum, as PostgreSQL's.
+            Expr::AggregateFunction(AggregateFunction { func, params })
+                if sums_specials(func, &params.args, schema) =>
+            {
+                let Expr::AggregateFunction(mut f) = e else {
+                    return Ok(Transformed::no(e));
+                };
+                f.func = crate::pgagg::NumericSpecials::wrap(f.func);
+                Ok(Transformed::yes(Expr::AggregateFunction(f)))
+            }
+            Expr::WindowFunction(w)
+                if matches!(&w.fun, WindowFunctionDefinition::AggregateUDF(f)
+                    if sums_specials(f, &w.params.args, schema)) =>
+            {
+                let Expr::WindowFunction(mut w) = e else {
+                    return Ok(Transformed::no(e));
+                };
+                if let WindowFunctionDefinition::AggregateUDF(f) = &w.fun {
+                    w.fun = WindowFunctionDefinition::AggregateUDF(
+                        crate::pgagg::NumericSpecials::wrap(Arc::clone(f)),
+                    );
+                }
+                Ok(Transformed::yes(Expr::WindowFunction(w)))
             }
             // Only their arguments: ORDER BY and PARTITION BY keys just compare.
             Expr::AggregateFunction(AggregateFunction { func, .. })

@@ -394,6 +394,9 @@ impl Session {
             dialect == Dialect::Postgres,
         )));
         ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
+        ctx.add_analyzer_rule(Arc::new(crate::pgagg::SlidingFrames {
+            pg_rules: dialect == Dialect::Postgres,
+        }));
         ctx.add_analyzer_rule(Arc::new(crate::shared::ShareRepeatedSubqueries));
         if dialect == Dialect::Postgres {
             for udf in crate::regexp::PgRegexp::udfs()
@@ -407,8 +410,15 @@ impl Session {
             for udf in crate::tochar::udfs() {
                 ctx.register_udf(udf);
             }
-            // PostgreSQL's variance is the sample variance.
-            register_aggregate_as(&ctx, "var_samp", "variance");
+            // Float variance and standard deviation with PostgreSQL's transition (`variance`
+            // is the sample variance), `every` as `bool_and`, and the transition functions.
+            for udaf in crate::pgagg::spread_udafs(&ctx) {
+                ctx.register_udaf(udaf);
+            }
+            register_aggregate_as(&ctx, "bool_and", "every");
+            for udf in crate::pgagg::transition_udfs() {
+                ctx.register_udf(udf);
+            }
             for udf in crate::pgmath::udfs() {
                 ctx.register_udf(udf);
             }
