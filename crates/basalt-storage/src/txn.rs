@@ -31,7 +31,7 @@ pub struct WriteOp {
     pub inserted: bool,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct TableWrites {
     /// The table definition version the writes were made under.
     pub def_version: u64,
@@ -155,6 +155,25 @@ impl Transaction {
             read_ts,
             writes: Arc::default(),
             _snapshot: snapshot,
+        }
+    }
+
+    /// A read-only view of this transaction as it is now: the same snapshot and a copy of
+    /// the writes made so far, which later writes of this transaction do not change.
+    /// PostgreSQL's data-modifying WITH queries read through such a view, so that no part
+    /// of a statement sees the changes another part makes. The view is never written to or
+    /// committed.
+    pub fn frozen(&self) -> Transaction {
+        let ws = self.writes.lock();
+        let copy = WriteSet {
+            tables: ws.tables.clone(),
+            ..WriteSet::default()
+        };
+        Transaction {
+            id: self.id,
+            read_ts: self.read_ts,
+            writes: Arc::new(Mutex::new(copy)),
+            _snapshot: self._snapshot.again(),
         }
     }
 
