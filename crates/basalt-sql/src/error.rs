@@ -164,6 +164,14 @@ pub enum SqlError {
         inner: Box<SqlError>,
         position: usize,
     },
+    /// An error found on the parsed statement, at a (1-based) line and column of its text;
+    /// [`locate`] turns it into [`SqlError::Positioned`] once the text is at hand.
+    #[error("{inner}")]
+    Located {
+        inner: Box<SqlError>,
+        line: u64,
+        column: u64,
+    },
     /// A FOREIGN KEY constraint violated (23503), with PostgreSQL's DETAIL and MySQL's own
     /// number and wording (1451, 1452).
     #[error("{message}")]
@@ -255,7 +263,9 @@ impl SqlError {
             SqlError::InvalidDatetime(_) => "22007",
             SqlError::DatestyleMismatch(_) => "22008",
             SqlError::InvalidRegex(_) => "2201B",
-            SqlError::Positioned { inner, .. } => inner.sqlstate(),
+            SqlError::Positioned { inner, .. } | SqlError::Located { inner, .. } => {
+                inner.sqlstate()
+            }
             SqlError::ForeignKeyViolation { .. } => "23503",
             SqlError::InvalidForeignKey(_) => "42830",
             SqlError::Detailed { sqlstate, .. } => sqlstate,
@@ -299,7 +309,7 @@ impl SqlError {
             | SqlError::CheckViolation { detail, .. } => {
                 (!detail.is_empty()).then(|| detail.clone())
             }
-            SqlError::Positioned { inner, .. } => inner.detail(),
+            SqlError::Positioned { inner, .. } | SqlError::Located { inner, .. } => inner.detail(),
             _ => None,
         }
     }
@@ -313,7 +323,7 @@ impl SqlError {
             SqlError::InvalidParameterHint { hint, .. } | SqlError::SyntaxHint { hint, .. } => {
                 Some(hint.clone())
             }
-            SqlError::Positioned { inner, .. } => inner.hint(),
+            SqlError::Positioned { inner, .. } | SqlError::Located { inner, .. } => inner.hint(),
             SqlError::Detailed { hint, .. } => hint.clone(),
             _ => None,
         }
@@ -326,6 +336,15 @@ impl SqlError {
             SqlError::Syntax { position, .. } => *position,
             SqlError::Positioned { position, .. } => Some(*position),
             _ => None,
+        }
+    }
+
+    /// This error, reported at where `span` starts in the statement's text.
+    pub fn at(self, span: datafusion::sql::sqlparser::tokenizer::Span) -> SqlError {
+        SqlError::Located {
+            inner: Box::new(self),
+            line: span.start.line,
+            column: span.start.column,
         }
     }
 
@@ -709,6 +728,18 @@ pub type SqlResult<T> = Result<T, SqlError>;
 /// in characters). Errors that already carry a position, or whose text cannot be found,
 /// are returned as they are.
 pub fn locate(e: SqlError, sql: &str) -> SqlError {
+    if let SqlError::Located {
+        inner,
+        line,
+        column,
+    } = e
+    {
+        if line == 0 {
+            return *inner;
+        }
+        let position = crate::session::char_position(sql, line as usize, column as usize);
+        return SqlError::Positioned { inner, position };
+    }
     if e.position().is_some() {
         return e;
     }

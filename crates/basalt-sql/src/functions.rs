@@ -38,6 +38,7 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
         )));
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
+    ctx.register_udf(crate::srf::PgGenerateSeries::udf());
     ctx.register_udf(crate::extract::PgExtract::udf(true));
     ctx.register_udf(crate::extract::PgExtract::udf(false));
     ctx.register_udf(crate::analyzer::interval_mul_udf());

@@ -251,6 +251,9 @@ pub async fn describe(
     let mut schema = None;
     let mut plan_out = None;
     match stmt {
+        Statement::Query(q) if crate::cte::runs_itself(q) => {
+            schema = crate::cte::describe(s, (**q).clone()).await?;
+        }
         Statement::Query(_) | Statement::Explain { .. } => match s.plan(stmt.clone()).await {
             Ok(plan) => {
                 collect_plan_types(&plan, &mut inferred)?;
@@ -493,7 +496,7 @@ async fn infer_from_select(
     Ok(())
 }
 
-async fn returning_schema(
+pub(crate) async fn returning_schema(
     s: &Session,
     table: &str,
     items: &[datafusion::sql::sqlparser::ast::SelectItem],

@@ -16,6 +16,7 @@ use datafusion::sql::sqlparser::ast::{
 use crate::error::{SqlError, SqlResult};
 
 pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
+    crate::cte::check_top_level(stmt)?;
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {
@@ -118,7 +119,8 @@ impl VisitorMut for PgForms {
 
     /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`; output columns get PostgreSQL's names.
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-        if let Err(e) = check_recursive_ctes(q) {
+        if let Err(e) = check_recursive_ctes(q).and_then(|()| crate::srf::check_placement(&q.body))
+        {
             self.error = Some(e);
             return ControlFlow::Break(());
         }
@@ -459,6 +461,11 @@ impl VisitorMut for PgForms {
                 }
                 _ => None,
             };
+            // generate_series in an expression: its rows as a list, unnested (see srf.rs).
+            if let Some(new) = crate::srf::select_list_call(f, &name) {
+                *e = new;
+                return ControlFlow::Continue(());
+            }
             if let Some(list) = list {
                 let mut inner = f.clone();
                 inner.name = ObjectName::from(vec![Ident::new(list)]);
@@ -593,7 +600,8 @@ fn generate_subscripts(e: &Expr) -> Option<Expr> {
         return None;
     };
     crate::eval::parse_expr(&format!(
-        "unnest(generate_series(1, CAST(array_length({a}) AS BIGINT)))"
+        "unnest({}(1, CAST(array_length({a}) AS BIGINT)))",
+        crate::srf::GENERATE_SERIES
     ))
     .ok()
 }

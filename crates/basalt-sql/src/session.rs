@@ -18,7 +18,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{
-    Expr, ObjectName, Query, Set, Statement, TransactionMode, Value as AstValue,
+    Expr, ObjectName, Query, Set, SetExpr, Statement, TransactionMode, Value as AstValue,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -1171,6 +1171,9 @@ impl Session {
             return crate::ddl::set_storage(self, if_exists, &table, &column, &storage).await;
         }
         match stmt {
+            Statement::Query(q) if crate::cte::runs_itself(&q) => {
+                crate::cte::run(self, txn, *q).await
+            }
             Statement::Query(q) => self.query(*q).await,
             Statement::Insert(insert) => dml::insert(self, txn, insert).await,
             Statement::Update(update) => dml::update(self, txn, update).await,
@@ -1353,6 +1356,16 @@ impl Session {
                 "DELETE".into()
             }
             Statement::Merge { .. } => "MERGE".into(),
+            // A write with a WITH clause, or a query with a WITH query that writes (named
+            // after the main statement, as PostgreSQL names it).
+            Statement::Query(q) => match q.body.as_ref() {
+                SetExpr::Insert(stmt) | SetExpr::Update(stmt) | SetExpr::Delete(stmt) => {
+                    return self.write_command(stmt)
+                }
+                SetExpr::Merge(_) => "MERGE".into(),
+                _ if crate::cte::runs_itself(q) => "SELECT".into(),
+                _ => return None,
+            },
             // DDL is refused whatever it names, temporary objects included.
             Statement::CreateTable(c) if c.query.is_some() => "CREATE TABLE AS".into(),
             Statement::CreateTable(_) => "CREATE TABLE".into(),
@@ -1807,7 +1820,7 @@ impl Session {
         }
     }
 
-    async fn query(&mut self, mut q: Query) -> SqlResult<Output> {
+    pub(crate) async fn query(&mut self, mut q: Query) -> SqlResult<Output> {
         // FOR UPDATE/SHARE take no locks under snapshot isolation: a later write to a row
         // changed concurrently still fails with 40001 (first committer wins).
         q.locks.clear();
@@ -3048,7 +3061,7 @@ fn syntax_error(sql: &str, e: ParserError) -> SqlError {
 }
 
 /// 1-based character offset of a 1-based (line, column).
-fn char_position(sql: &str, line: usize, col: usize) -> usize {
+pub(crate) fn char_position(sql: &str, line: usize, col: usize) -> usize {
     let mut pos = 0;
     for (i, l) in sql.split('\n').enumerate() {
         if i + 1 == line {

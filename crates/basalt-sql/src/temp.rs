@@ -18,8 +18,8 @@ use std::sync::Arc;
 use basalt_storage::catalog::Catalog;
 use basalt_storage::Engine;
 use datafusion::sql::sqlparser::ast::{
-    CopySource, Ident, ObjectName, ObjectNamePart, ObjectType, Query, Statement, TableAlias,
-    TableFactor, VisitMut, VisitorMut,
+    CopySource, FromTable, Ident, ObjectName, ObjectNamePart, ObjectType, Query, SetExpr,
+    Statement, TableAlias, TableFactor, TableObject, VisitMut, VisitorMut,
 };
 
 use crate::error::SqlError;
@@ -126,6 +126,34 @@ pub(crate) fn qualify_temp_tables(stmt: &mut Statement, schema: &str, tables: &H
             source: CopySource::Table { table_name, .. },
             ..
         } => qualify(table_name, schema, tables, &skip),
+        // `WITH t AS (…) INSERT INTO t`: a WITH query never hides the table a statement
+        // writes to.
+        Statement::Query(q) => {
+            let no_skip = HashSet::new();
+            match q.body.as_mut() {
+                SetExpr::Insert(Statement::Insert(ins)) => {
+                    if let TableObject::TableName(name) = &mut ins.table {
+                        qualify(name, schema, tables, &no_skip);
+                    }
+                }
+                SetExpr::Update(Statement::Update(upd)) => {
+                    if let TableFactor::Table { name, .. } = &mut upd.table.relation {
+                        qualify(name, schema, tables, &no_skip);
+                    }
+                }
+                SetExpr::Delete(Statement::Delete(del)) => {
+                    let targets = match &mut del.from {
+                        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+                    };
+                    if let Some(TableFactor::Table { name, .. }) =
+                        targets.first_mut().map(|t| &mut t.relation)
+                    {
+                        qualify(name, schema, tables, &no_skip);
+                    }
+                }
+                _ => {}
+            }
+        }
         _ => {}
     }
 }

@@ -55,6 +55,11 @@ impl SnapshotGuard {
     pub fn read_ts(&self) -> ReadTs {
         self.read
     }
+
+    /// A second registration of the same snapshot.
+    pub fn again(&self) -> SnapshotGuard {
+        self.registry.register(self.read)
+    }
 }
 
 impl Drop for SnapshotGuard {

@@ -31,7 +31,7 @@ pub struct WriteOp {
     pub inserted: bool,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct TableWrites {
     /// The table definition version the writes were made under.
     pub def_version: u64,
@@ -154,7 +154,7 @@ pub struct Transaction {
 
 /// What `SET CONSTRAINTS` chose in a transaction: for all deferrable constraints, and for
 /// those named since (a later `ALL` forgets the names). `true` is DEFERRED.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct ConstraintModes {
     all: Option<bool>,
     named: HashMap<String, bool>,
@@ -233,6 +233,26 @@ impl Transaction {
             }
         }
         Ok(())
+    }
+
+    /// A read-only view of this transaction as it is now: the same snapshot and a copy of
+    /// the writes made so far, which later writes of this transaction do not change.
+    /// PostgreSQL's data-modifying WITH queries read through such a view, so that no part
+    /// of a statement sees the changes another part makes. The view is never written to or
+    /// committed.
+    pub fn frozen(&self) -> Transaction {
+        let ws = self.writes.lock();
+        let copy = WriteSet {
+            tables: ws.tables.clone(),
+            ..WriteSet::default()
+        };
+        Transaction {
+            id: self.id,
+            read_ts: self.read_ts,
+            writes: Arc::new(Mutex::new(copy)),
+            constraint_modes: Mutex::new(self.constraint_modes.lock().clone()),
+            _snapshot: self._snapshot.again(),
+        }
     }
 
     /// Marks the start of a statement: later [`Transaction::rollback_statement`] undoes only
