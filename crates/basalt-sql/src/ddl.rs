@@ -35,6 +35,10 @@ pub async fn execute(
     match stmt {
         Statement::CreateTable(ct) => create_table(s, txn, ct).await,
         Statement::CreateView(cv) => crate::view::create_view(s, cv).await,
+        Statement::CreateFunction(cf) if !s.is_mysql() => {
+            crate::sqlfunc::create_function(s, cf).await
+        }
+        Statement::DropFunction(df) if !s.is_mysql() => crate::sqlfunc::drop_function(s, df).await,
         Statement::Drop {
             object_type: ObjectType::View,
             if_exists,

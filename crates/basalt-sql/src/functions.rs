@@ -38,6 +38,9 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
         )));
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
+    ctx.register_udf(ScalarUDF::from(PgTypeof {
+        signature: Signature::any(1, Volatility::Immutable),
+    }));
     ctx.register_udf(crate::srf::PgGenerateSeries::udf());
     ctx.register_udf(crate::extract::PgExtract::udf(true));
     ctx.register_udf(crate::extract::PgExtract::udf(false));
@@ -626,6 +629,64 @@ impl ScalarUDFImpl for VersionFn {
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(format!(
             "PostgreSQL {SERVER_VERSION} on x86_64-pc-linux-gnu"
         )))))
+    }
+}
+
+/// `pg_typeof(x)`: PostgreSQL's name of the argument's type, from the type the value has in
+/// Basalt's plan (so `varchar(n)` and `char(n)` values, stored as text, answer `text`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgTypeof {
+    signature: Signature,
+}
+
+fn pg_type_of(t: &DataType) -> String {
+    match t {
+        DataType::Null => "unknown".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
+        DataType::Int32 | DataType::UInt16 => "integer".into(),
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint".into(),
+        DataType::Float16 | DataType::Float32 => "real".into(),
+        DataType::Float64 => "double precision".into(),
+        DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => "numeric".into(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text".into(),
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "bytea".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "time without time zone".into(),
+        DataType::Timestamp(_, None) => "timestamp without time zone".into(),
+        DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
+        DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            format!("{}[]", pg_type_of(f.data_type()))
+        }
+        DataType::Struct(_) => "record".into(),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+impl ScalarUDFImpl for PgTypeof {
+    fn name(&self) -> &str {
+        "pg_typeof"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let name = args
+            .arg_fields
+            .first()
+            .map(|f| pg_type_of(f.data_type()))
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
     }
 }
 

@@ -44,6 +44,7 @@ pub mod regexp;
 pub mod rewrite;
 pub mod session;
 pub mod shared;
+pub mod sqlfunc;
 pub mod srf;
 pub mod subquery;
 pub mod temp;

@@ -779,6 +779,7 @@ impl Session {
             let mut result = match self
                 .resolve_temp_tables(&mut stmt, sql)
                 .and_then(|()| crate::rewrite::rewrite(&mut stmt))
+                .and_then(|()| self.inline_functions(&mut stmt))
             {
                 Ok(()) => match self.run_fast_simple(&stmt).await {
                     Some(r) => r,
@@ -802,6 +803,15 @@ impl Session {
             }
         }
         out
+    }
+
+    /// Calls of user SQL functions replaced by their bodies ([`crate::sqlfunc`]).
+    fn inline_functions(&self, stmt: &mut Statement) -> SqlResult<()> {
+        let catalog = self.engine().catalog();
+        if catalog.functions.is_empty() {
+            return Ok(());
+        }
+        crate::sqlfunc::inline(stmt, &catalog, self.default_schema().as_deref())
     }
 
     /// Runs one parsed statement in the session's transaction context.
@@ -1370,6 +1380,8 @@ impl Session {
             Statement::CreateTable(c) if c.query.is_some() => "CREATE TABLE AS".into(),
             Statement::CreateTable(_) => "CREATE TABLE".into(),
             Statement::CreateView(_) => "CREATE VIEW".into(),
+            Statement::CreateFunction(_) => "CREATE FUNCTION".into(),
+            Statement::DropFunction(_) => "DROP FUNCTION".into(),
             Statement::CreateIndex(_) => "CREATE INDEX".into(),
             Statement::CreateSchema { .. } => "CREATE SCHEMA".into(),
             Statement::AlterTable(_) => "ALTER TABLE".into(),
@@ -1919,6 +1931,7 @@ impl Session {
         params::check_parameter_numbers(&stmt)?;
         self.resolve_temp_tables(&mut stmt, sql)?;
         crate::rewrite::rewrite(&mut stmt)?;
+        self.inline_functions(&mut stmt)?;
         if let Statement::Query(q) = &mut stmt {
             q.locks.clear();
         }

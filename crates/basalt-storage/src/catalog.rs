@@ -24,6 +24,9 @@ pub struct Catalog {
     /// Views by qualified name `schema.name`.
     #[serde(default)]
     pub views: BTreeMap<String, ViewDef>,
+    /// User SQL functions by qualified name `schema.name`, each name with its overloads.
+    #[serde(default)]
+    pub functions: BTreeMap<String, Vec<FunctionDef>>,
     pub next_table_id: u32,
     pub next_index_id: u32,
     /// Object ids handed to PostgreSQL catalogs (pg_class.oid etc.).
@@ -299,6 +302,41 @@ pub struct ViewDef {
     pub dialect: String,
 }
 
+/// A function created with `CREATE FUNCTION … LANGUAGE sql`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionDef {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub args: Vec<FunctionArgDef>,
+    /// The declared result type, as written (`integer`, `numeric(10, 2)`).
+    pub returns: String,
+    /// `RETURNS SETOF …`: rows, called in FROM.
+    pub returns_set: bool,
+    /// The body: one query, with `$n` or the parameters' names.
+    pub body: String,
+    /// STRICT: NULL when an argument is NULL.
+    pub strict: bool,
+    pub volatile: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionArgDef {
+    pub name: Option<String>,
+    /// The declared type as written, for casts.
+    pub ty: String,
+    /// PostgreSQL's name of the type (`integer`), which tells overloads apart.
+    pub type_name: String,
+    /// `DEFAULT expr`, as SQL text.
+    pub default: Option<String>,
+}
+
+impl FunctionDef {
+    pub fn arg_types(&self) -> Vec<String> {
+        self.args.iter().map(|a| a.type_name.clone()).collect()
+    }
+}
+
 impl Default for Catalog {
     fn default() -> Self {
         let mut c = Catalog {
@@ -306,6 +344,7 @@ impl Default for Catalog {
             tables: BTreeMap::new(),
             sequences: BTreeMap::new(),
             views: BTreeMap::new(),
+            functions: BTreeMap::new(),
             next_table_id: 1,
             next_index_id: 1,
             next_oid: 16384, // PostgreSQL's FirstNormalObjectId

@@ -1,0 +1,684 @@
+//! User-defined SQL functions: `CREATE FUNCTION … LANGUAGE sql`, kept in the catalog and
+//! inlined where they are called, as PostgreSQL inlines simple SQL functions.
+//!
+//! A call `f(a, b)` becomes the function's body with its parameters (`$1`, or their names)
+//! replaced by the arguments cast to the declared types, and the result cast to the return
+//! type: `SELECT expr` without FROM is inlined as `expr`; any other body as the scalar
+//! subquery of its first row. A STRICT function is NULL when an argument is NULL. A function
+//! returning SETOF is a derived table where it is called in FROM. Other languages (PL/pgSQL,
+//! C) are refused with SQLSTATE 0A000.
+
+use std::ops::ControlFlow;
+
+use basalt_storage::catalog::{Catalog, FunctionArgDef, FunctionDef};
+use datafusion::sql::sqlparser::ast::{
+    CreateFunction, CreateFunctionBody, DropFunction, Expr, FunctionArg, FunctionArgExpr,
+    FunctionArgOperator, FunctionArguments, FunctionBehavior, FunctionCalledOnNull,
+    FunctionReturnType, Ident, LimitClause, ObjectName, Query, SetExpr, Statement, TableAlias,
+    TableFactor, Value, VisitMut, VisitorMut,
+};
+
+use crate::error::{SqlError, SqlResult};
+use crate::session::{Output, Session};
+
+/// How deep inlined functions may call other functions (a function that calls itself
+/// would inline forever).
+const MAX_DEPTH: usize = 8;
+
+fn invalid_definition(message: impl Into<String>) -> SqlError {
+    SqlError::Detailed {
+        sqlstate: "42P13",
+        message: message.into(),
+        detail: String::new(),
+        hint: None,
+    }
+}
+
+/// PostgreSQL's name of a declared type (`integer`, `text`), used to tell overloads apart
+/// and in messages; types Basalt cannot store keep their written form.
+fn type_name(dt: &datafusion::sql::sqlparser::ast::DataType) -> String {
+    match crate::types::column_type(dt) {
+        Ok(t) => t.ty.pg_name(),
+        Err(_) => dt.to_string().to_lowercase(),
+    }
+}
+
+fn signature(name: &str, types: &[String]) -> String {
+    format!("{name}({})", types.join(", "))
+}
+
+pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<Output> {
+    let language = cf.language.as_ref().map(|l| l.value.to_lowercase());
+    match language.as_deref() {
+        Some("sql") => {}
+        None => return Err(invalid_definition("no language specified")),
+        Some(other) => return Err(SqlError::unsupported(format!(
+            "language \"{other}\" is not supported: Basalt runs functions written in LANGUAGE sql"
+        ))),
+    }
+    let (returns, returns_set) = match &cf.return_type {
+        Some(FunctionReturnType::DataType(t)) => (t.clone(), false),
+        Some(FunctionReturnType::SetOf(t)) => (t.clone(), true),
+        None => return Err(invalid_definition("function result type must be specified")),
+    };
+    let body_sql =
+        match &cf.function_body {
+            Some(CreateFunctionBody::AsBeforeOptions { body, .. })
+            | Some(CreateFunctionBody::AsAfterOptions(body)) => match body {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(t) | Value::EscapedStringLiteral(t) => t.clone(),
+                    Value::DollarQuotedString(d) => d.value.clone(),
+                    _ => return Err(invalid_definition("function body must be a string")),
+                },
+                _ => return Err(invalid_definition("function body must be a string")),
+            },
+            Some(CreateFunctionBody::Return(e)) | Some(CreateFunctionBody::AsReturnExpr(e)) => {
+                format!("SELECT {e}")
+            }
+            _ => return Err(SqlError::unsupported(
+                "this form of function body is not supported: write AS 'SELECT …' or RETURN expr",
+            )),
+        };
+    let mut statements = crate::session::parse_sql(body_sql.trim().trim_end_matches(';'))?;
+    let query = match (statements.pop(), statements.is_empty()) {
+        (Some(Statement::Query(q)), true) => q,
+        (Some(_), true) => {
+            return Err(SqlError::unsupported(
+                "SQL function bodies other than one SELECT or VALUES are not supported",
+            ))
+        }
+        (None, _) => {
+            return Err(invalid_definition(
+                "return type mismatch in function declared to return a value",
+            ))
+        }
+        (Some(_), false) => {
+            return Err(SqlError::unsupported(
+                "SQL function bodies of several statements are not supported",
+            ))
+        }
+    };
+    let (schema, name) = crate::ddl::qualified(&cf.name, s.default_schema().as_deref())?;
+    let mut args = Vec::new();
+    for a in cf.args.iter().flatten() {
+        if a.mode
+            .as_ref()
+            .is_some_and(|m| !matches!(m, datafusion::sql::sqlparser::ast::ArgMode::In))
+        {
+            return Err(SqlError::unsupported(
+                "OUT and INOUT parameters are not supported",
+            ));
+        }
+        args.push(FunctionArgDef {
+            name: a.name.as_ref().map(crate::ddl::ident),
+            ty: a.data_type.to_string(),
+            type_name: type_name(&a.data_type),
+            default: a.default_expr.as_ref().map(|d| d.to_string()),
+        });
+    }
+    let def = FunctionDef {
+        oid: 0,
+        schema: schema.clone(),
+        name: name.clone(),
+        args,
+        returns: returns.to_string(),
+        returns_set,
+        body: query.to_string(),
+        strict: matches!(
+            cf.called_on_null,
+            Some(FunctionCalledOnNull::Strict | FunctionCalledOnNull::ReturnsNullOnNullInput)
+        ),
+        volatile: !matches!(
+            cf.behavior,
+            Some(FunctionBehavior::Immutable | FunctionBehavior::Stable)
+        ),
+    };
+    // PostgreSQL checks the body when the function is created: it must plan with
+    // parameters of the declared types.
+    let probe_args: Vec<Expr> = def
+        .args
+        .iter()
+        .map(|a| crate::eval::parse_expr(&format!("CAST(NULL AS {})", a.ty)))
+        .collect::<SqlResult<_>>()?;
+    let mut probe = substitute(&def, &probe_args, &query)?;
+    let catalog = s.engine().catalog();
+    inline_query(&mut probe, &catalog, s.default_schema().as_deref(), 0)?;
+    s.plan(Statement::Query(Box::new(probe))).await?;
+    let or_replace = cf.or_replace;
+    let types: Vec<String> = def.args.iter().map(|a| a.type_name.clone()).collect();
+    s.engine()
+        .ddl(|c: &mut Catalog| {
+            if !c.schemas.contains_key(&schema) {
+                return Err(SqlError::UndefinedSchema(schema.clone()));
+            }
+            let key = format!("{schema}.{name}");
+            let existing = c
+                .functions
+                .get(&key)
+                .and_then(|v| v.iter().position(|f| f.arg_types() == types));
+            let mut def = def;
+            match existing {
+                Some(_) if !or_replace => {
+                    return Err(SqlError::Detailed {
+                        sqlstate: "42723",
+                        message: format!(
+                            "function \"{name}\" already exists with same argument types"
+                        ),
+                        detail: String::new(),
+                        hint: None,
+                    })
+                }
+                Some(i) => {
+                    let list = c.functions.entry(key).or_default();
+                    def.oid = list[i].oid;
+                    list[i] = def;
+                }
+                None => {
+                    def.oid = c.allocate_oid();
+                    c.functions.entry(key).or_default().push(def);
+                }
+            }
+            Ok::<_, SqlError>(vec![])
+        })
+        .await?;
+    Ok(Output::Command("CREATE FUNCTION".into()))
+}
+
+pub async fn drop_function(s: &mut Session, df: DropFunction) -> SqlResult<Output> {
+    let default_schema = s.default_schema();
+    let mut targets = Vec::new();
+    let catalog = s.engine().catalog();
+    for desc in &df.func_desc {
+        let (schema, name) = crate::ddl::qualified(&desc.name, default_schema.as_deref())?;
+        let key = format!("{schema}.{name}");
+        let overloads = catalog
+            .functions
+            .get(&key)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let found = match &desc.args {
+            Some(args) => {
+                let types: Vec<String> = args.iter().map(|a| type_name(&a.data_type)).collect();
+                match overloads.iter().find(|f| f.arg_types() == types) {
+                    Some(f) => Some(f.arg_types()),
+                    None if df.if_exists => {
+                        s.notice(
+                            "NOTICE",
+                            "00000",
+                            format!(
+                                "function {} does not exist, skipping",
+                                signature(&name, &types)
+                            ),
+                        );
+                        None
+                    }
+                    None => {
+                        return Err(SqlError::UndefinedFunction(format!(
+                            "function {} does not exist",
+                            signature(&name, &types)
+                        )))
+                    }
+                }
+            }
+            None => match overloads {
+                [f] => Some(f.arg_types()),
+                [] if df.if_exists => {
+                    s.notice(
+                        "NOTICE",
+                        "00000",
+                        format!("function {name}() does not exist, skipping"),
+                    );
+                    None
+                }
+                [] => {
+                    return Err(SqlError::UndefinedFunction(format!(
+                        "could not find a function named \"{name}\""
+                    )))
+                }
+                _ => {
+                    return Err(SqlError::Detailed {
+                        sqlstate: "42725",
+                        message: format!("function name \"{name}\" is not unique"),
+                        detail: String::new(),
+                        hint: Some(
+                            "Specify the argument list to select the function unambiguously."
+                                .into(),
+                        ),
+                    })
+                }
+            },
+        };
+        if let Some(types) = found {
+            targets.push((key, types));
+        }
+    }
+    if !targets.is_empty() {
+        s.engine()
+            .ddl(|c: &mut Catalog| {
+                for (key, types) in &targets {
+                    if let Some(list) = c.functions.get_mut(key) {
+                        list.retain(|f| &f.arg_types() != types);
+                        if list.is_empty() {
+                            c.functions.remove(key);
+                        }
+                    }
+                }
+                Ok::<_, SqlError>(vec![])
+            })
+            .await?;
+    }
+    Ok(Output::Command("DROP FUNCTION".into()))
+}
+
+/// Inlines the calls of user SQL functions in a statement (nothing to do when there are
+/// none, the common case).
+pub fn inline(
+    stmt: &mut Statement,
+    catalog: &Catalog,
+    default_schema: Option<&str>,
+) -> SqlResult<()> {
+    if catalog.functions.is_empty()
+        || matches!(
+            stmt,
+            Statement::CreateFunction(_) | Statement::DropFunction(_)
+        )
+    {
+        return Ok(());
+    }
+    let mut v = Inliner {
+        catalog,
+        default_schema,
+        depth: 0,
+        error: None,
+    };
+    let _ = stmt.visit(&mut v);
+    v.error.map_or(Ok(()), Err)
+}
+
+fn inline_query(
+    q: &mut Query,
+    catalog: &Catalog,
+    default_schema: Option<&str>,
+    depth: usize,
+) -> SqlResult<()> {
+    if depth > MAX_DEPTH {
+        return Err(SqlError::Detailed {
+            sqlstate: "54001",
+            message: "stack depth limit exceeded".into(),
+            detail: String::new(),
+            hint: Some("SQL functions calling each other without end cannot be inlined.".into()),
+        });
+    }
+    let mut v = Inliner {
+        catalog,
+        default_schema,
+        depth,
+        error: None,
+    };
+    let _ = q.visit(&mut v);
+    v.error.map_or(Ok(()), Err)
+}
+
+struct Inliner<'a> {
+    catalog: &'a Catalog,
+    default_schema: Option<&'a str>,
+    depth: usize,
+    error: Option<SqlError>,
+}
+
+impl Inliner<'_> {
+    /// The user function a call names, with its arguments in declaration order (defaults
+    /// filled in); `None` when the name is not a user function.
+    fn resolve(
+        &self,
+        name: &ObjectName,
+        args: &[FunctionArg],
+    ) -> SqlResult<Option<(&FunctionDef, Vec<Expr>)>> {
+        let parts = crate::session::object_name_parts(name);
+        let key = match parts.as_slice() {
+            [n] => format!("{}.{n}", self.default_schema.unwrap_or("public")),
+            [s, n] => format!("{s}.{n}"),
+            _ => return Ok(None),
+        };
+        let Some(overloads) = self.catalog.functions.get(&key) else {
+            return Ok(None);
+        };
+        let fits = |f: &FunctionDef| {
+            let required = f.args.iter().filter(|a| a.default.is_none()).count();
+            args.len() >= required && args.len() <= f.args.len()
+        };
+        let candidates: Vec<&FunctionDef> = overloads.iter().filter(|f| fits(f)).collect();
+        let f = match candidates.as_slice() {
+            [f] => *f,
+            [] => return Ok(None),
+            _ => {
+                return Err(SqlError::Detailed {
+                    sqlstate: "42725",
+                    message: format!(
+                        "function {} is not unique",
+                        signature(parts.last().map_or("", String::as_str), &[])
+                    ),
+                    detail: String::new(),
+                    hint: Some(
+                        "Basalt tells overloaded SQL functions apart by their number of arguments only."
+                            .into(),
+                    ),
+                })
+            }
+        };
+        let mut given: Vec<Option<Expr>> = vec![None; f.args.len()];
+        for (i, a) in args.iter().enumerate() {
+            let (slot, e) = match a {
+                // `name := value` (PostgreSQL's older spelling of `name => value`).
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                    left,
+                    op: datafusion::sql::sqlparser::ast::BinaryOperator::Assignment,
+                    right,
+                })) => {
+                    let Expr::Identifier(n) = left.as_ref() else {
+                        return Ok(None);
+                    };
+                    let wanted = crate::ddl::ident(n);
+                    let Some(slot) = f
+                        .args
+                        .iter()
+                        .position(|p| p.name.as_deref() == Some(wanted.as_str()))
+                    else {
+                        return Ok(None);
+                    };
+                    (slot, right.as_ref())
+                }
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => (i, e),
+                FunctionArg::Named {
+                    name: n,
+                    arg: FunctionArgExpr::Expr(e),
+                    operator: FunctionArgOperator::RightArrow | FunctionArgOperator::Assignment,
+                }
+                | FunctionArg::ExprNamed {
+                    name: Expr::Identifier(n),
+                    arg: FunctionArgExpr::Expr(e),
+                    operator: FunctionArgOperator::RightArrow | FunctionArgOperator::Assignment,
+                } => {
+                    let wanted = crate::ddl::ident(n);
+                    let Some(slot) = f
+                        .args
+                        .iter()
+                        .position(|p| p.name.as_deref() == Some(wanted.as_str()))
+                    else {
+                        return Ok(None);
+                    };
+                    (slot, e)
+                }
+                _ => return Ok(None),
+            };
+            given[slot] = Some(e.clone());
+        }
+        let mut out = Vec::with_capacity(f.args.len());
+        for (g, a) in given.into_iter().zip(&f.args) {
+            match (g, &a.default) {
+                (Some(e), _) => out.push(e),
+                (None, Some(d)) => out.push(crate::eval::parse_expr(d)?),
+                (None, None) => return Ok(None),
+            }
+        }
+        Ok(Some((f, out)))
+    }
+
+    fn expand(&self, f: &FunctionDef, args: &[Expr]) -> SqlResult<Query> {
+        let query = match crate::session::parse_sql(&f.body)?.pop() {
+            Some(Statement::Query(q)) => *q,
+            _ => return Err(SqlError::Internal(format!("stored body of {}", f.name))),
+        };
+        let mut q = substitute(f, args, &query)?;
+        inline_query(&mut q, self.catalog, self.default_schema, self.depth + 1)?;
+        Ok(q)
+    }
+
+    fn call(&self, f: &FunctionDef, args: &[Expr]) -> SqlResult<Expr> {
+        if f.returns_set {
+            return Err(SqlError::unsupported(format!(
+                "set-returning function {}() can only be called in FROM in Basalt",
+                f.name
+            )));
+        }
+        let q = self.expand(f, args)?;
+        let value = match simple_expression(&q) {
+            Some(e) => format!("({e})"),
+            None => {
+                let mut q = q;
+                if q.limit_clause.is_none() && q.fetch.is_none() {
+                    q.limit_clause = Some(LimitClause::LimitOffset {
+                        limit: Some(Expr::value(Value::Number("1".into(), false))),
+                        offset: None,
+                        limit_by: vec![],
+                    });
+                }
+                format!("({q})")
+            }
+        };
+        let value = format!("CAST({value} AS {})", f.returns);
+        let sql = if f.strict && !args.is_empty() {
+            let nulls: Vec<String> = args.iter().map(|a| format!("({a}) IS NULL")).collect();
+            format!(
+                "CASE WHEN {} THEN NULL ELSE {value} END",
+                nulls.join(" OR ")
+            )
+        } else {
+            value
+        };
+        crate::eval::parse_expr(&sql)
+    }
+}
+
+impl VisitorMut for Inliner<'_> {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(func) = e else {
+            return ControlFlow::Continue(());
+        };
+        if func.over.is_some() || func.filter.is_some() || !func.within_group.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        let args = match &func.args {
+            FunctionArguments::List(l)
+                if l.duplicate_treatment.is_none() && l.clauses.is_empty() =>
+            {
+                l.args.clone()
+            }
+            FunctionArguments::None => vec![],
+            _ => return ControlFlow::Continue(()),
+        };
+        let result = self
+            .resolve(&func.name, &args)
+            .and_then(|found| found.map(|(f, args)| self.call(f, &args)).transpose());
+        match result {
+            Ok(Some(new)) => {
+                *e = new;
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(err) => {
+                self.error = Some(err);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    fn post_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            ..
+        } = t
+        else {
+            return ControlFlow::Continue(());
+        };
+        let result = self.resolve(name, &args.args).and_then(|found| {
+            let Some((f, call_args)) = found else {
+                return Ok(None);
+            };
+            let function = f.name.clone();
+            let subquery = if f.returns_set {
+                let mut q = self.expand(f, &call_args)?;
+                if f.strict && !call_args.is_empty() {
+                    let nulls: Vec<String> =
+                        call_args.iter().map(|a| format!("({a}) IS NULL")).collect();
+                    q = match crate::session::parse_sql(&format!(
+                        "SELECT * FROM ({q}) AS __basalt_srf WHERE NOT ({})",
+                        nulls.join(" OR ")
+                    ))?
+                    .pop()
+                    {
+                        Some(Statement::Query(q)) => *q,
+                        _ => return Ok(None),
+                    };
+                }
+                q
+            } else {
+                let value = self.call(f, &call_args)?;
+                match crate::session::parse_sql(&format!(
+                    "SELECT {value} AS {}",
+                    crate::eval::quote_ident(&function)
+                ))?
+                .pop()
+                {
+                    Some(Statement::Query(q)) => *q,
+                    _ => return Ok(None),
+                }
+            };
+            let mut alias = alias.clone().unwrap_or(TableAlias {
+                name: Ident::new(&function),
+                columns: vec![],
+                explicit: true,
+                at: None,
+            });
+            // A function returning a scalar names its one column after the alias.
+            if alias.columns.is_empty() && simple_columns(&subquery) == 1 {
+                alias
+                    .columns
+                    .push(datafusion::sql::sqlparser::ast::TableAliasColumnDef {
+                        name: alias.name.clone(),
+                        data_type: None,
+                    });
+            }
+            Ok(Some(TableFactor::Derived {
+                lateral: false,
+                subquery: Box::new(subquery),
+                alias: Some(alias),
+                sample: None,
+            }))
+        });
+        match result {
+            Ok(Some(new)) => {
+                *t = new;
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(err) => {
+                self.error = Some(err);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+/// The number of output columns of a query written as one SELECT or VALUES (0 when it is
+/// not known from the text alone).
+fn simple_columns(q: &Query) -> usize {
+    match q.body.as_ref() {
+        SetExpr::Select(s)
+            if !s.projection.iter().any(|p| {
+                matches!(
+                    p,
+                    datafusion::sql::sqlparser::ast::SelectItem::Wildcard(_)
+                        | datafusion::sql::sqlparser::ast::SelectItem::QualifiedWildcard(..)
+                )
+            }) =>
+        {
+            s.projection.len()
+        }
+        SetExpr::Values(v) => v.rows.first().map_or(0, |r| r.content.len()),
+        _ => 0,
+    }
+}
+
+/// `SELECT expr` with nothing else: the expression itself.
+fn simple_expression(q: &Query) -> Option<&Expr> {
+    if q.with.is_some() || q.order_by.is_some() || q.limit_clause.is_some() || q.fetch.is_some() {
+        return None;
+    }
+    let SetExpr::Select(s) = q.body.as_ref() else {
+        return None;
+    };
+    let plain = s.from.is_empty()
+        && s.selection.is_none()
+        && s.having.is_none()
+        && s.distinct.is_none()
+        && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, _) if g.is_empty());
+    match s.projection.as_slice() {
+        [datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e)]
+        | [datafusion::sql::sqlparser::ast::SelectItem::ExprWithAlias { expr: e, .. }]
+            if plain =>
+        {
+            Some(e)
+        }
+        _ => None,
+    }
+}
+
+/// The body with its parameters (`$n`, a parameter's name, or `function.name`) replaced by
+/// the arguments, each cast to its declared type.
+fn substitute(f: &FunctionDef, args: &[Expr], body: &Query) -> SqlResult<Query> {
+    let typed: Vec<Expr> = args
+        .iter()
+        .zip(&f.args)
+        .map(|(a, p)| crate::eval::parse_expr(&format!("CAST(({a}) AS {})", p.ty)))
+        .collect::<SqlResult<_>>()?;
+    struct Params<'a> {
+        f: &'a FunctionDef,
+        typed: &'a [Expr],
+    }
+    impl Params<'_> {
+        fn by_name(&self, name: &str) -> Option<Expr> {
+            let i = self
+                .f
+                .args
+                .iter()
+                .position(|p| p.name.as_deref() == Some(name))?;
+            self.typed.get(i).cloned()
+        }
+    }
+    impl VisitorMut for Params<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            let new = match &*e {
+                Expr::Value(v) => match &v.value {
+                    Value::Placeholder(p) => p
+                        .strip_prefix('$')
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .and_then(|n| n.checked_sub(1))
+                        .and_then(|i| self.typed.get(i).cloned()),
+                    _ => None,
+                },
+                Expr::Identifier(id) => self.by_name(&crate::ddl::ident(id)),
+                Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                    if crate::ddl::ident(&parts[0]) == self.f.name {
+                        self.by_name(&crate::ddl::ident(&parts[1]))
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            if let Some(new) = new {
+                *e = Expr::Nested(Box::new(new));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut q = body.clone();
+    let _ = q.visit(&mut Params { f, typed: &typed });
+    Ok(q)
+}
