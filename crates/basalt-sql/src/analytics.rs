@@ -182,6 +182,7 @@ fn runtime() -> Option<&'static Runtime> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
                 .thread_name("basalt-analytics")
+                .thread_stack_size(16 << 20)
                 .on_thread_start(move || {
                     ANALYTICS_THREAD.set(true);
                     lower_thread_priority(nice)

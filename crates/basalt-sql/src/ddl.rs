@@ -36,7 +36,7 @@ pub async fn execute(
         Statement::CreateTable(ct) => create_table(s, txn, ct).await,
         Statement::CreateView(cv) => crate::view::create_view(s, cv).await,
         Statement::CreateFunction(cf) if !s.is_mysql() => {
-            crate::sqlfunc::create_function(s, cf).await
+            Box::pin(crate::sqlfunc::create_function(s, cf)).await
         }
         Statement::DropFunction(df) if !s.is_mysql() => crate::sqlfunc::drop_function(s, df).await,
         Statement::Drop {

@@ -63,6 +63,9 @@ pub fn check_parameter_numbers(stmt: &Statement) -> SqlResult<()> {
 
 /// The number of parameters: the highest `$n`.
 pub fn count(stmt: &Statement) -> usize {
+    if matches!(stmt, Statement::Prepare { .. }) {
+        return 0;
+    }
     struct Max(usize);
     impl Visitor for Max {
         type Break = ();
@@ -78,8 +81,26 @@ pub fn count(stmt: &Statement) -> usize {
     v.0
 }
 
+/// Replaces every `$n` with `args[n-1]` (left as it is when there is no such argument).
+pub fn replace_placeholders(stmt: &mut Statement, args: &[Expr]) {
+    struct Sub<'a>(&'a [Expr]);
+    impl VisitorMut for Sub<'_> {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Some(arg) = parameter_index(e).and_then(|n| self.0.get(n.wrapping_sub(1))) {
+                *e = Expr::Nested(Box::new(arg.clone()));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(stmt, &mut Sub(args));
+}
+
 /// Replaces every `$n` with the literal form of `values[n-1]`.
 pub fn substitute(mut stmt: Statement, values: &[ScalarValue]) -> SqlResult<Statement> {
+    if matches!(stmt, Statement::Prepare { .. }) {
+        return Ok(stmt);
+    }
     let literals: Vec<Expr> = values.iter().map(literal).collect::<SqlResult<_>>()?;
     struct Sub<'a>(&'a [Expr], Option<SqlError>);
     impl VisitorMut for Sub<'_> {
@@ -246,6 +267,10 @@ pub async fn describe(
     Option<SchemaRef>,
     Option<LogicalPlan>,
 )> {
+    if matches!(stmt, Statement::Prepare { .. }) {
+        // `PREPARE … AS …`: its `$n` are the prepared statement's, not this one's.
+        return Ok((vec![], None, None));
+    }
     let n = count(stmt);
     let mut inferred: HashMap<usize, DataType> = cast_types(stmt);
     let mut schema = None;

@@ -253,6 +253,9 @@ pub struct Session {
     /// What `RESET` returns each setting to: the server's default, or the value the client
     /// sent in its startup packet.
     reset_values: BTreeMap<String, String>,
+    /// SQL-level prepared statements (`PREPARE name (types) AS …`), by name: the statement
+    /// and its declared parameter types.
+    sql_prepared: HashMap<String, (Statement, Vec<datafusion::sql::sqlparser::ast::DataType>)>,
 }
 
 /// A NOTICE or WARNING for the client (PostgreSQL's NoticeResponse).
@@ -512,6 +515,7 @@ impl Session {
             notices: Vec::new(),
             statement_index: 0,
             reset_values: BTreeMap::new(),
+            sql_prepared: HashMap::new(),
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
@@ -777,7 +781,8 @@ impl Session {
             let before = self.status();
             let is_query = matches!(stmt, Statement::Query(_));
             let mut result = match self
-                .resolve_temp_tables(&mut stmt, sql)
+                .expand_sql_execute(&mut stmt)
+                .and_then(|()| self.resolve_temp_tables(&mut stmt, sql))
                 .and_then(|()| crate::rewrite::rewrite(&mut stmt))
                 .and_then(|()| self.inline_functions(&mut stmt))
             {
@@ -803,6 +808,105 @@ impl Session {
             }
         }
         out
+    }
+
+    /// `EXECUTE name (args)` replaced by the statement `PREPARE name` kept, its parameters
+    /// replaced by the arguments (cast to the declared types), so that it runs — and is
+    /// described to extended-protocol clients — as that statement.
+    fn expand_sql_execute(&self, stmt: &mut Statement) -> SqlResult<()> {
+        let Statement::Execute {
+            name: Some(name),
+            parameters,
+            immediate: false,
+            ..
+        } = stmt
+        else {
+            return Ok(());
+        };
+        if self.is_mysql() {
+            return Ok(());
+        }
+        let key = object_name_parts(name).pop().unwrap_or_default();
+        let Some((prepared, types)) = self.sql_prepared.get(&key) else {
+            return Err(SqlError::Detailed {
+                sqlstate: "26000",
+                message: format!("prepared statement \"{key}\" does not exist"),
+                detail: String::new(),
+                hint: None,
+            });
+        };
+        let expected = types.len().max(crate::params::count(prepared));
+        if parameters.len() != expected {
+            return Err(SqlError::Detailed {
+                sqlstate: "42601",
+                message: format!("wrong number of parameters for prepared statement \"{key}\""),
+                detail: format!(
+                    "Expected {expected} parameters but got {}.",
+                    parameters.len()
+                ),
+                hint: None,
+            });
+        }
+        let args: Vec<Expr> = parameters
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match types.get(i) {
+                Some(t) => crate::eval::parse_expr(&format!("CAST(({p}) AS {t})")),
+                None => Ok(Expr::Nested(Box::new(p.clone()))),
+            })
+            .collect::<SqlResult<_>>()?;
+        let mut expanded = prepared.clone();
+        crate::params::replace_placeholders(&mut expanded, &args);
+        *stmt = expanded;
+        Ok(())
+    }
+
+    /// `PREPARE name [(types)] AS statement`, kept for EXECUTE; a query is planned now, so
+    /// that its errors come at PREPARE, as in PostgreSQL.
+    async fn sql_prepare(
+        &mut self,
+        name: &datafusion::sql::sqlparser::ast::Ident,
+        data_types: Vec<datafusion::sql::sqlparser::ast::DataType>,
+        statement: Statement,
+    ) -> SqlResult<Output> {
+        let key = crate::ddl::ident(name);
+        if self.sql_prepared.contains_key(&key) {
+            return Err(SqlError::Detailed {
+                sqlstate: "42P05",
+                message: format!("prepared statement \"{key}\" already exists"),
+                detail: String::new(),
+                hint: None,
+            });
+        }
+        if matches!(statement, Statement::Query(_)) {
+            let args: Vec<Expr> = (0..crate::params::count(&statement).max(data_types.len()))
+                .map(|i| match data_types.get(i) {
+                    Some(t) => crate::eval::parse_expr(&format!("CAST(NULL AS {t})")),
+                    None => crate::eval::parse_expr("NULL"),
+                })
+                .collect::<SqlResult<_>>()?;
+            let mut probe = statement.clone();
+            crate::params::replace_placeholders(&mut probe, &args);
+            let text = probe.to_string();
+            self.resolve_temp_tables(&mut probe, &text)?;
+            crate::rewrite::rewrite(&mut probe)?;
+            self.inline_functions(&mut probe)?;
+            self.plan(probe).await?;
+        }
+        self.sql_prepared.insert(key, (statement, data_types));
+        Ok(Output::Command("PREPARE".into()))
+    }
+
+    /// `DEALLOCATE [PREPARE] name | ALL`. A name this session did not PREPARE may be a
+    /// protocol-level statement of the client's driver (psycopg deallocates its own this
+    /// way), which the wire layer keeps: that is accepted as PostgreSQL accepts it.
+    fn sql_deallocate(&mut self, name: &datafusion::sql::sqlparser::ast::Ident) -> Output {
+        if name.quote_style.is_none() && name.value.eq_ignore_ascii_case("all") {
+            self.sql_prepared.clear();
+        } else {
+            self.sql_prepared.remove(&crate::ddl::ident(name));
+        }
+        Output::Command("DEALLOCATE".into())
     }
 
     /// Calls of user SQL functions replaced by their bodies ([`crate::sqlfunc`]).
@@ -1214,6 +1318,17 @@ impl Session {
                 verbose,
                 ..
             } => self.explain(*statement, analyze, verbose).await,
+            Statement::Prepare {
+                name,
+                data_types,
+                statement,
+            } if !self.is_mysql() => {
+                // Boxed: its planning would otherwise enlarge every statement's future.
+                Box::pin(self.sql_prepare(&name, data_types, *statement)).await
+            }
+            Statement::Deallocate { name, .. } if !self.is_mysql() => {
+                Ok(self.sql_deallocate(&name))
+            }
             Statement::Vacuum(_) | Statement::Analyze(_) => {
                 crate::maintenance::run(self, txn, &stmt).await
             }
@@ -1929,6 +2044,7 @@ impl Session {
         client_types: &[Option<DataType>],
     ) -> SqlResult<Prepared> {
         params::check_parameter_numbers(&stmt)?;
+        self.expand_sql_execute(&mut stmt)?;
         self.resolve_temp_tables(&mut stmt, sql)?;
         crate::rewrite::rewrite(&mut stmt)?;
         self.inline_functions(&mut stmt)?;

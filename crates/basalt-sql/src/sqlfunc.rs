@@ -52,9 +52,11 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
     match language.as_deref() {
         Some("sql") => {}
         None => return Err(invalid_definition("no language specified")),
-        Some(other) => return Err(SqlError::unsupported(format!(
+        Some(other) => {
+            return Err(SqlError::unsupported(format!(
             "language \"{other}\" is not supported: Basalt runs functions written in LANGUAGE sql"
-        ))),
+        )))
+        }
     }
     let (returns, returns_set) = match &cf.return_type {
         Some(FunctionReturnType::DataType(t)) => (t.clone(), false),
