@@ -7,6 +7,7 @@
 //!   RESTART, CACHE, CYCLE, OWNED BY, AS)
 //! - `ALTER TABLE [IF EXISTS] [ONLY] name ALTER [COLUMN] column SET STORAGE strategy` (as the
 //!   statement's only action)
+//! - `FETCH` and `MOVE` with PostgreSQL's directions (sqlparser needs a count)
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Set, Statement, Value};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -27,6 +28,13 @@ pub enum Custom {
         if_exists: bool,
         name: Vec<String>,
         options: Vec<SequenceOption>,
+    },
+    /// `FETCH [direction] [FROM | IN] cursor`, or `MOVE …` (`moves`): the cursor's rows
+    /// that `direction` passes over.
+    Fetch {
+        moves: bool,
+        name: String,
+        direction: FetchDirection,
     },
     /// `storage`: the strategy's word, lower-cased (plain, external, extended, main, default).
     SetStorage {
@@ -52,6 +60,16 @@ pub enum SequenceOption {
     OwnedBy(Option<Vec<String>>),
     /// AS smallint | integer | bigint.
     As(String),
+}
+
+/// Where a FETCH or MOVE goes (PostgreSQL's FetchStmt): NEXT is `Forward(Some(1))`, PRIOR
+/// `Backward(Some(1))`, FIRST `Absolute(1)`, LAST `Absolute(-1)`; `None` counts are ALL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum FetchDirection {
+    Forward(Option<i64>),
+    Backward(Option<i64>),
+    Absolute(i64),
+    Relative(i64),
 }
 
 /// The custom statement a parsed statement carries, if it carries one.
@@ -119,6 +137,9 @@ pub fn parse(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         p.next_token();
         p.next_token();
         alter_sequence(p)?
+    } else if is(&first, "fetch") || is(&first, "move") {
+        p.next_token();
+        fetch(p, is(&first, "move"))?
     } else if let Some(set_storage) = set_storage(p) {
         set_storage
     } else {
@@ -199,6 +220,65 @@ fn set_constraints(p: &mut Parser) -> Result<Custom, ParserError> {
         t => return p.expected("DEFERRED or IMMEDIATE", TokenWithSpan::wrap(t)),
     };
     Ok(Custom::SetConstraints { deferred, names })
+}
+
+/// The rest of `FETCH` / `MOVE`: `[direction] [FROM | IN] cursor_name`.
+fn fetch(p: &mut Parser, moves: bool) -> Result<Custom, ParserError> {
+    let count_ahead = |p: &Parser| {
+        matches!(
+            p.peek_token_ref().token,
+            Token::Number(..) | Token::Minus | Token::Plus
+        )
+    };
+    let direction = if eat(p, "next") {
+        FetchDirection::Forward(Some(1))
+    } else if eat(p, "prior") {
+        FetchDirection::Backward(Some(1))
+    } else if eat(p, "first") {
+        FetchDirection::Absolute(1)
+    } else if eat(p, "last") {
+        FetchDirection::Absolute(-1)
+    } else if eat(p, "absolute") {
+        FetchDirection::Absolute(number(p)?)
+    } else if eat(p, "relative") {
+        FetchDirection::Relative(number(p)?)
+    } else if eat(p, "all") {
+        FetchDirection::Forward(None)
+    } else if peek_is(p, "forward") || peek_is(p, "backward") {
+        let forward = eat(p, "forward");
+        if !forward {
+            p.next_token();
+        }
+        let count = if eat(p, "all") {
+            None
+        } else if count_ahead(p) {
+            Some(number(p)?)
+        } else {
+            Some(1)
+        };
+        match (forward, count) {
+            (true, Some(n)) if n < 0 => FetchDirection::Backward(Some(-n)),
+            (false, Some(n)) if n < 0 => FetchDirection::Forward(Some(-n)),
+            (true, c) => FetchDirection::Forward(c),
+            (false, c) => FetchDirection::Backward(c),
+        }
+    } else if count_ahead(p) {
+        match number(p)? {
+            n if n < 0 => FetchDirection::Backward(Some(-n)),
+            n => FetchDirection::Forward(Some(n)),
+        }
+    } else {
+        FetchDirection::Forward(Some(1))
+    };
+    if !eat(p, "from") {
+        eat(p, "in");
+    }
+    let name = p.parse_identifier()?;
+    Ok(Custom::Fetch {
+        moves,
+        name: crate::ddl::ident(&name),
+        direction,
+    })
 }
 
 /// A signed integer literal.

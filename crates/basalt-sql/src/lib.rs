@@ -17,6 +17,7 @@ pub mod append;
 pub mod colscan;
 pub mod copy;
 pub mod cte;
+pub mod cursor;
 pub mod custom;
 pub mod datetime;
 pub mod ddl;

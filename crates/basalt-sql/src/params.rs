@@ -271,6 +271,12 @@ pub async fn describe(
         // `PREPARE … AS …`: its `$n` are the prepared statement's, not this one's.
         return Ok((vec![], None, None));
     }
+    if let Some(crate::custom::Custom::Fetch {
+        moves: false, name, ..
+    }) = crate::custom::decode(stmt)
+    {
+        return Ok((vec![], s.cursor_schema(&name), None));
+    }
     let n = count(stmt);
     let mut inferred: HashMap<usize, DataType> = cast_types(stmt);
     let mut schema = None;

@@ -256,6 +256,8 @@ pub struct Session {
     /// SQL-level prepared statements (`PREPARE name (types) AS …`), by name: the statement
     /// and its declared parameter types.
     sql_prepared: HashMap<String, (Statement, Vec<datafusion::sql::sqlparser::ast::DataType>)>,
+    /// Open SQL cursors (`DECLARE … CURSOR`), by name.
+    cursors: HashMap<String, crate::cursor::Cursor>,
 }
 
 /// A NOTICE or WARNING for the client (PostgreSQL's NoticeResponse).
@@ -516,6 +518,7 @@ impl Session {
             statement_index: 0,
             reset_values: BTreeMap::new(),
             sql_prepared: HashMap::new(),
+            cursors: HashMap::new(),
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
@@ -808,6 +811,81 @@ impl Session {
             }
         }
         out
+    }
+
+    /// At the end of a transaction block: its cursors close, except those declared WITH
+    /// HOLD when it commits.
+    fn close_block_cursors(&mut self, committed: bool) {
+        self.cursors
+            .retain(|_, c| c.hold && (committed || !c.in_block));
+        for c in self.cursors.values_mut() {
+            c.in_block = false;
+        }
+    }
+
+    /// The columns a FETCH from cursor `name` returns.
+    pub(crate) fn cursor_schema(&self, name: &str) -> Option<SchemaRef> {
+        self.cursors.get(name).map(|c| c.rows.schema())
+    }
+
+    /// `DECLARE name [NO] SCROLL CURSOR [WITH HOLD] FOR query`: the query's rows, read now.
+    async fn declare_cursor(
+        &mut self,
+        decl: datafusion::sql::sqlparser::ast::Declare,
+    ) -> SqlResult<Output> {
+        let Some(query) = decl.for_query else {
+            return Err(SqlError::unsupported(
+                "DECLARE outside PL/pgSQL declares cursors only",
+            ));
+        };
+        let name = decl
+            .names
+            .first()
+            .map(crate::ddl::ident)
+            .unwrap_or_default();
+        let hold = decl.hold == Some(true);
+        let in_block = self.status() != TxnStatus::Idle;
+        if !in_block && !hold {
+            return Err(SqlError::NoActiveTransaction(
+                "DECLARE CURSOR can only be used in transaction blocks".into(),
+            ));
+        }
+        if self.cursors.contains_key(&name) {
+            return Err(SqlError::Detailed {
+                sqlstate: "42P03",
+                message: format!("cursor \"{name}\" already exists"),
+                detail: String::new(),
+                hint: None,
+            });
+        }
+        let (schema, batches) = self.run_query(*query).await?;
+        let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
+        self.cursors.insert(
+            name,
+            crate::cursor::Cursor::new(rows, decl.scroll, hold, in_block),
+        );
+        Ok(Output::Command("DECLARE CURSOR".into()))
+    }
+
+    fn fetch_cursor(
+        &mut self,
+        moves: bool,
+        name: &str,
+        direction: &crate::custom::FetchDirection,
+    ) -> SqlResult<Output> {
+        let cursor = self
+            .cursors
+            .get_mut(name)
+            .ok_or_else(|| crate::cursor::no_such_cursor(name))?;
+        let rows = cursor.fetch(direction)?;
+        if moves {
+            return Ok(Output::Command(format!("MOVE {}", rows.num_rows())));
+        }
+        Ok(Output::Rows {
+            schema: rows.schema(),
+            batches: vec![rows],
+            tag: "FETCH".into(),
+        })
     }
 
     /// `EXECUTE name (args)` replaced by the statement `PREPARE name` kept, its parameters
@@ -1275,6 +1353,14 @@ impl Session {
         {
             return crate::ddl::alter_sequence(self, if_exists, &name, &options).await;
         }
+        if let Some(crate::custom::Custom::Fetch {
+            moves,
+            name,
+            direction,
+        }) = crate::custom::decode(&stmt)
+        {
+            return self.fetch_cursor(moves, &name, &direction);
+        }
         if let Some(crate::custom::Custom::SetStorage {
             if_exists,
             table,
@@ -1329,6 +1415,29 @@ impl Session {
             Statement::Deallocate { name, .. } if !self.is_mysql() => {
                 Ok(self.sql_deallocate(&name))
             }
+            Statement::Declare { mut stmts }
+                if !self.is_mysql()
+                    && stmts.len() == 1
+                    && matches!(
+                        stmts[0].declare_type,
+                        Some(datafusion::sql::sqlparser::ast::DeclareType::Cursor)
+                    ) =>
+            {
+                Box::pin(self.declare_cursor(stmts.remove(0))).await
+            }
+            Statement::Close { cursor } if !self.is_mysql() => match cursor {
+                datafusion::sql::sqlparser::ast::CloseCursor::All => {
+                    self.cursors.clear();
+                    Ok(Output::Command("CLOSE CURSOR ALL".into()))
+                }
+                datafusion::sql::sqlparser::ast::CloseCursor::Specific { name } => {
+                    let name = crate::ddl::ident(&name);
+                    match self.cursors.remove(&name) {
+                        Some(_) => Ok(Output::Command("CLOSE CURSOR".into())),
+                        None => Err(crate::cursor::no_such_cursor(&name)),
+                    }
+                }
+            },
             Statement::Vacuum(_) | Statement::Analyze(_) => {
                 crate::maintenance::run(self, txn, &stmt).await
             }
@@ -1381,13 +1490,21 @@ impl Session {
             TxnState::InBlock(txn) => {
                 if let Err(e) = crate::foreign::enforce_commit(self, &txn).await {
                     // The transaction ends rolled back, as PostgreSQL's does.
+                    self.close_block_cursors(false);
                     self.end_block(false);
                     return Err(e);
                 }
-                self.db.engine.commit(&txn).await?;
+                if let Err(e) = self.db.engine.commit(&txn).await {
+                    self.close_block_cursors(false);
+                    return Err(e.into());
+                }
+                self.close_block_cursors(true);
                 Output::Command("COMMIT".into())
             }
-            TxnState::Failed(_) => Output::Command("ROLLBACK".into()),
+            TxnState::Failed(_) => {
+                self.close_block_cursors(false);
+                Output::Command("ROLLBACK".into())
+            }
             TxnState::Idle => {
                 if !self.is_mysql() {
                     self.notice(
@@ -1545,6 +1662,7 @@ impl Session {
     }
 
     fn rollback(&mut self) -> Output {
+        self.close_block_cursors(false);
         self.savepoints.clear();
         self.state = TxnState::Idle;
         Output::Command("ROLLBACK".into())
