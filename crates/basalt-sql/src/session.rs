@@ -222,8 +222,9 @@ pub struct Session {
     /// The statement being executed and whether it runs in its own transaction; set while it
     /// runs, so that a statement abandoned midway (query cancel) is rolled back.
     running: Option<(Arc<Transaction>, bool)>,
-    /// Savepoints of the open block, oldest first: (name, undo position).
-    savepoints: Vec<(String, usize)>,
+    /// Savepoints of the open block, oldest first: (name, undo position, whether the block
+    /// was READ ONLY when the savepoint was set — RELEASE and ROLLBACK TO restore it).
+    savepoints: Vec<(String, usize, bool)>,
     /// Whether the open transaction block has run a statement (PostgreSQL's "first
     /// snapshot"): its access mode can no longer become READ WRITE.
     block_has_run: bool,
@@ -1682,14 +1683,15 @@ impl Session {
             ));
         };
         let mark = txn.savepoint();
-        self.savepoints.push((name.to_owned(), mark));
+        let read_only = self.read_only();
+        self.savepoints.push((name.to_owned(), mark, read_only));
         Ok(Output::Command("SAVEPOINT".into()))
     }
 
     fn find_savepoint(&self, name: &str) -> SqlResult<usize> {
         self.savepoints
             .iter()
-            .rposition(|(n, _)| n == name)
+            .rposition(|(n, _, _)| n == name)
             .ok_or_else(|| {
                 SqlError::NoSuchSavepoint(format!("savepoint \"{name}\" does not exist"))
             })
@@ -1703,6 +1705,8 @@ impl Session {
         };
         let i = self.find_savepoint(name)?;
         txn.release_savepoints(self.savepoints.len() - i);
+        // The access mode set inside the released subtransaction ends with it.
+        self.set_read_only(self.savepoints[i].2);
         self.savepoints.truncate(i);
         Ok(Output::Command("RELEASE".into()))
     }
@@ -1716,6 +1720,7 @@ impl Session {
         };
         let i = self.find_savepoint(name)?;
         let mark = self.savepoints[i].1;
+        self.set_read_only(self.savepoints[i].2);
         txn.rollback_to(&self.db.engine.catalog(), mark);
         txn.release_savepoints(self.savepoints.len() - i - 1);
         self.savepoints.truncate(i + 1);
@@ -1866,6 +1871,12 @@ impl Session {
                 if self.status() == TxnStatus::Idle {
                     // Outside a block it would last only for this statement.
                     return Ok(());
+                }
+                if !on && self.read_only() && !self.savepoints.is_empty() {
+                    return Err(SqlError::ActiveTransaction(
+                        "cannot set transaction read-write mode inside a read-only transaction"
+                            .into(),
+                    ));
                 }
                 if !on && self.read_only() && self.block_has_run {
                     return Err(SqlError::ActiveTransaction(
