@@ -6,7 +6,9 @@
 //! partitions. The analyzer rule [`FrameExclusions`] takes the key off again and evaluates
 //! the window function with [`ExcludedFrame`]: DataFusion still finds each row's frame
 //! (ROWS, RANGE or GROUPS, any offsets), and the function is computed from the frame's rows
-//! minus the excluded ones, row by row, as PostgreSQL defines it.
+//! minus the excluded ones, row by row, as PostgreSQL defines it. The same evaluator computes
+//! `nth_value`, `lag` and `lead` with an offset that is not a constant, which DataFusion's
+//! own functions refuse.
 //!
 //! Invariant: [`ExcludedFrame`] is evaluated by DataFusion's `WindowAggExec`, which calls
 //! `evaluate` once per row of a partition, in order, on a fresh evaluator per partition (the
@@ -97,13 +99,17 @@ enum ValueAt {
     First,
     Last,
     Nth,
+    /// `lag` / `lead` with an offset that is not a constant: the row that many rows before
+    /// (`Lag`) or after the current one, ignoring the frame.
+    Lag,
+    Lead,
 }
 
 /// A window function over frames with an exclusion (see the module comment).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ExcludedFrame {
     computed: Computed,
-    exclusion: Exclusion,
+    exclusion: Option<Exclusion>,
     signature: Signature,
 }
 
@@ -187,7 +193,7 @@ impl WindowUDFImpl for ExcludedFrame {
 
 struct ExcludingEvaluator {
     computed: Computed,
-    exclusion: Exclusion,
+    exclusion: Option<Exclusion>,
     ignore_nulls: bool,
     schema: Schema,
     exprs: Vec<Arc<dyn PhysicalExpr>>,
@@ -283,6 +289,7 @@ impl ExcludingEvaluator {
         let picked = match at {
             ValueAt::First => rows.next(),
             ValueAt::Last => rows.next_back(),
+            ValueAt::Lag | ValueAt::Lead => None,
             ValueAt::Nth => {
                 let n = args
                     .get(1)
@@ -317,6 +324,37 @@ impl ExcludingEvaluator {
     }
 }
 
+impl ExcludingEvaluator {
+    /// `lag(value, offset, default)` / `lead(…)` at `row`: NULL for a NULL offset, the
+    /// default (or NULL) past the partition's ends.
+    fn shifted(&self, lag: bool, args: &[ArrayRef], row: usize) -> DfResult<ScalarValue> {
+        let null = ScalarValue::try_from(self.result.data_type())?;
+        let (Some(values), Some(offsets)) = (args.first(), args.get(1)) else {
+            return Err(SqlError::Internal("lag/lead without an offset".into()).into_datafusion());
+        };
+        let offset = match ScalarValue::try_from_array(offsets, row)?.cast_to(&DataType::Int64)? {
+            ScalarValue::Int64(Some(k)) => k,
+            _ => return Ok(null),
+        };
+        let offset = if lag {
+            offset.checked_neg()
+        } else {
+            Some(offset)
+        };
+        let target = offset
+            .and_then(|k| i64::try_from(row).ok()?.checked_add(k))
+            .and_then(|t| usize::try_from(t).ok())
+            .filter(|&t| t < values.len());
+        match (target, args.get(2)) {
+            (Some(t), _) => ScalarValue::try_from_array(values, t),
+            (None, Some(default)) => {
+                ScalarValue::try_from_array(default, row)?.cast_to(self.result.data_type())
+            }
+            (None, None) => Ok(null),
+        }
+    }
+}
+
 impl PartitionEvaluator for ExcludingEvaluator {
     fn uses_window_frame(&self) -> bool {
         true
@@ -336,17 +374,27 @@ impl PartitionEvaluator for ExcludingEvaluator {
         self.advance_peers(order, rows)?;
         let row = self.row;
         self.row += 1;
-        let runs = self.exclusion.kept(frame, row, &self.peers);
+        let runs = match self.exclusion {
+            Some(exclusion) => exclusion.kept(frame, row, &self.peers),
+            None => vec![frame.clone()],
+        };
         match &self.computed {
             Computed::Aggregate(f) => self.aggregate(f, args, &runs),
+            Computed::Value(_, at @ (ValueAt::Lag | ValueAt::Lead)) => {
+                self.shifted(*at == ValueAt::Lag, args, row)
+            }
             Computed::Value(_, at) => self.value(*at, args, &runs, row),
         }
     }
 }
 
-/// The window function `fun` computed with `exclusion`; `None` for functions that do not
-/// read their frame (ranking, `lag`, `lead`), which the exclusion does not change.
-fn excluded(fun: &WindowFunctionDefinition, exclusion: Exclusion) -> Option<Arc<WindowUDF>> {
+/// The window function `fun` computed row by row with `exclusion`; `None` for functions
+/// that do not read their frame (ranking, `lag`, `lead`), which the exclusion does not
+/// change.
+fn excluded(
+    fun: &WindowFunctionDefinition,
+    exclusion: Option<Exclusion>,
+) -> Option<Arc<WindowUDF>> {
     let computed = match fun {
         WindowFunctionDefinition::AggregateUDF(f) => Computed::Aggregate(Arc::clone(f)),
         WindowFunctionDefinition::WindowUDF(f) => {
@@ -354,6 +402,8 @@ fn excluded(fun: &WindowFunctionDefinition, exclusion: Exclusion) -> Option<Arc<
                 "first_value" => ValueAt::First,
                 "last_value" => ValueAt::Last,
                 "nth_value" => ValueAt::Nth,
+                "lag" if exclusion.is_none() => ValueAt::Lag,
+                "lead" if exclusion.is_none() => ValueAt::Lead,
                 _ => return None,
             };
             Computed::Value(Arc::clone(f), at)
@@ -380,9 +430,9 @@ fn exclude_frame(e: Expr) -> DfResult<Transformed<Expr>> {
             }
             None => true,
         });
-    let Some(exclusion) = exclusion else {
+    if exclusion.is_none() && !needs_row_by_row(&w.fun, &w.params.args) {
         return Ok(Transformed::no(Expr::WindowFunction(w)));
-    };
+    }
     if let Some(f) = excluded(&w.fun, exclusion) {
         if w.params.distinct {
             return Err(SqlError::FeatureNotSupported(
@@ -401,8 +451,31 @@ fn exclude_frame(e: Expr) -> DfResult<Transformed<Expr>> {
     Ok(Transformed::yes(Expr::WindowFunction(w)))
 }
 
+/// Whether DataFusion's own `nth_value`, `lag` or `lead` cannot take these arguments: an
+/// offset that is not a constant (PostgreSQL evaluates it per row), or an `nth_value`
+/// position below one (PostgreSQL's error when the first row is read).
+fn needs_row_by_row(fun: &WindowFunctionDefinition, args: &[Expr]) -> bool {
+    let WindowFunctionDefinition::WindowUDF(f) = fun else {
+        return false;
+    };
+    if !matches!(f.name(), "nth_value" | "lag" | "lead") {
+        return false;
+    }
+    match args.get(1) {
+        Some(Expr::Literal(v, _)) => {
+            f.name() == "nth_value"
+                && !v.is_null()
+                && v.cast_to(&DataType::Int64)
+                    .is_ok_and(|n| matches!(n, ScalarValue::Int64(Some(n)) if n <= 0))
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
 /// The analyzer rule that evaluates window functions over frames with an exclusion (see the
-/// module comment). It runs before [`crate::pgagg::SlidingFrames`].
+/// module comment), and `nth_value`, `lag` and `lead` with arguments DataFusion's own take
+/// only as constants. It runs before [`crate::pgagg::SlidingFrames`].
 #[derive(Debug)]
 pub struct FrameExclusions;
 
