@@ -53,6 +53,7 @@ pub mod tochar;
 pub mod types;
 pub mod unknown;
 pub mod view;
+pub mod winorder;
 pub mod wire;
 
 pub use error::{SqlError, SqlResult};

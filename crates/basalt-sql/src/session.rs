@@ -305,7 +305,7 @@ impl Session {
         opts.execution.time_zone = Some("+00:00".into());
         // A window's rows come out in its sort order (PARTITION BY keys, then ORDER BY), as
         // PostgreSQL's WindowAgg returns them: hash-repartitioning the input would interleave
-        // the partitions. The window then runs on one core.
+        // the partitions. The window then runs on one core (see `crate::winorder`).
         opts.optimizer.repartition_windows = false;
         if dialect == Dialect::MySql {
             // MySQL sorts NULL as the smallest value: first ascending, last descending.
@@ -315,7 +315,8 @@ impl Session {
             datafusion::execution::session_state::SessionStateBuilder::new()
                 .with_config(config)
                 .with_default_features()
-                .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits)),
+                .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits))
+                .with_physical_optimizer_rule(Arc::new(crate::winorder::SortedWindows)),
         )
         .build();
         let mut state = state;
