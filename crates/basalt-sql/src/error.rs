@@ -503,6 +503,14 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
             hint: None,
         };
     }
+    if msg == "NTILE requires a positive integer" {
+        return SqlError::Detailed {
+            sqlstate: "22014",
+            message: "argument of ntile must be greater than zero".into(),
+            detail: String::new(),
+            hint: None,
+        };
+    }
     if msg == "Step cannot be zero" {
         return SqlError::InvalidParameterValue("step size cannot equal zero".into());
     }

@@ -311,7 +311,7 @@ impl Session {
         opts.execution.time_zone = Some("+00:00".into());
         // A window's rows come out in its sort order (PARTITION BY keys, then ORDER BY), as
         // PostgreSQL's WindowAgg returns them: hash-repartitioning the input would interleave
-        // the partitions. The window then runs on one core.
+        // the partitions. The window then runs on one core (see `crate::winorder`).
         opts.optimizer.repartition_windows = false;
         if dialect == Dialect::MySql {
             // MySQL sorts NULL as the smallest value: first ascending, last descending.
@@ -321,7 +321,8 @@ impl Session {
             datafusion::execution::session_state::SessionStateBuilder::new()
                 .with_config(config)
                 .with_default_features()
-                .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits)),
+                .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits))
+                .with_physical_optimizer_rule(Arc::new(crate::winorder::SortedWindows)),
         )
         .build();
         let mut state = state;
@@ -400,6 +401,7 @@ impl Session {
             dialect == Dialect::Postgres,
         )));
         ctx.add_analyzer_rule(Arc::new(crate::subquery::DeferNullableIn));
+        ctx.add_analyzer_rule(Arc::new(crate::exclusion::FrameExclusions));
         ctx.add_analyzer_rule(Arc::new(crate::pgagg::SlidingFrames {
             pg_rules: dialect == Dialect::Postgres,
         }));
@@ -2448,13 +2450,14 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
         Err(e) => match crate::copy::with_boolean_option_words(sql)
             .or_else(|| inheritance_syntax(sql, true))
             .or_else(|| constraint_clauses(sql))
-            .or_else(|| parenthesized_frame_offsets(sql))
+            .or_else(|| crate::frame::frame_syntax(sql))
             .or_else(|| without_deferrable_mode(sql))
             .or_else(|| substring_similar(sql))
             .or_else(|| without_c_collation(sql))
         {
             // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
-            // `RANGE '1 year'::interval PRECEDING`: a cast sqlparser does not read there.
+            // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax
+            // sqlparser does not read.
             Some(tokens) => Parser::new(&PostgreSqlDialect {})
                 .with_tokens_with_locations(tokens)
                 .parse_statements()
@@ -2910,56 +2913,6 @@ fn without_deferrable_mode(
             .map(|(_, t)| t)
             .collect(),
     )
-}
-
-/// The tokens of `sql` with each window frame offset written as a cast of a string
-/// (`'1 year'::interval PRECEDING`) rewritten into a form sqlparser reads there: an
-/// interval literal (`INTERVAL '1 year'`, which DataFusion needs as a frame offset), or the
-/// cast in parentheses for other types; `None` when there is none.
-fn parenthesized_frame_offsets(
-    sql: &str,
-) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
-    use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
-    let (tokens, significant) = significant_tokens(sql)?;
-    let word = |i: usize| token_word(&tokens[i]);
-    let mut opens = Vec::new();
-    let mut closes = Vec::new();
-    let mut intervals = Vec::new(); // (string, `::`, `interval`) positions
-    for w in significant.windows(4) {
-        let is_offset = matches!(tokens[w[0]].token, Token::SingleQuotedString(_))
-            && tokens[w[1]].token == Token::DoubleColon
-            && word(w[2]).is_some()
-            && matches!(word(w[3]).as_deref(), Some("preceding" | "following"));
-        if is_offset && word(w[2]).as_deref() == Some("interval") {
-            intervals.push((w[0], w[1], w[2]));
-        } else if is_offset {
-            opens.push(w[0]);
-            closes.push(w[2]);
-        }
-    }
-    if opens.is_empty() && intervals.is_empty() {
-        return None;
-    }
-    let mut out = Vec::with_capacity(tokens.len() + 2 * opens.len());
-    for (i, t) in tokens.into_iter().enumerate() {
-        if intervals.iter().any(|&(_, cast, ty)| i == cast || i == ty) {
-            continue;
-        }
-        if intervals.iter().any(|&(s, _, _)| i == s) {
-            out.push(TokenWithSpan::wrap(Token::make_keyword("INTERVAL")));
-            out.push(TokenWithSpan::wrap(Token::Whitespace(
-                datafusion::sql::sqlparser::tokenizer::Whitespace::Space,
-            )));
-        }
-        if opens.contains(&i) {
-            out.push(TokenWithSpan::wrap(Token::LParen));
-        }
-        out.push(t);
-        if closes.contains(&i) {
-            out.push(TokenWithSpan::wrap(Token::RParen));
-        }
-    }
-    Some(out)
 }
 
 /// The tokens of `sql` with the SQL standard's `SUBSTRING(s SIMILAR pattern ESCAPE e)`
