@@ -14,6 +14,7 @@
 pub mod analytics;
 pub mod analyzer;
 pub mod append;
+pub mod bytea;
 pub mod colscan;
 pub mod copy;
 pub mod cte;
@@ -48,8 +49,10 @@ pub mod srf;
 pub mod subquery;
 pub mod temp;
 pub mod tochar;
+pub mod token_forms;
 pub mod types;
 pub mod unknown;
+pub mod variadic;
 pub mod view;
 pub mod wire;
 

@@ -311,13 +311,19 @@ impl Session {
             // MySQL sorts NULL as the smallest value: first ascending, last descending.
             opts.sql_parser.default_null_ordering = "nulls_min".into();
         }
-        let state = crate::subquery::with_planner(
+        let mut builder = crate::subquery::with_planner(
             datafusion::execution::session_state::SessionStateBuilder::new()
                 .with_config(config)
                 .with_default_features()
                 .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits)),
-        )
-        .build();
+        );
+        if dialect == Dialect::Postgres {
+            // Before DataFusion's own: `SUBSTRING` and `OVERLAY` of a bytea.
+            if let Some(planners) = builder.expr_planners() {
+                planners.insert(0, Arc::new(crate::bytea::ByteaPlanner::new()));
+            }
+        }
+        let state = builder.build();
         let mut state = state;
         if dialect == Dialect::Postgres {
             use datafusion::execution::FunctionRegistry;
@@ -422,7 +428,11 @@ impl Session {
             for udf in crate::pgmath::udfs() {
                 ctx.register_udf(udf);
             }
-            for udf in crate::pgbytes::udfs() {
+            for udf in crate::pgbytes::udfs()
+                .into_iter()
+                .chain(crate::bytea::udfs())
+                .chain(crate::variadic::udfs())
+            {
                 ctx.register_udf(udf);
             }
             for udf in crate::pgfloat::udfs()
@@ -459,6 +469,7 @@ impl Session {
             ("intervalstyle", "postgres"),
             ("application_name", ""),
             ("extra_float_digits", "1"),
+            ("bytea_output", "hex"),
             ("max_identifier_length", "63"),
             ("lock_timeout", "0"),
             ("statement_timeout", "0"),
@@ -1658,6 +1669,27 @@ impl Session {
             self.settings.lock().insert(name.to_owned(), style.name());
             return Ok(());
         }
+        if name == "bytea_output" {
+            let escape = match value.trim().to_lowercase().as_str() {
+                "hex" => false,
+                "escape" => true,
+                _ => {
+                    return Err(SqlError::InvalidParameterHint {
+                        message: format!(
+                            "invalid value for parameter \"bytea_output\": \"{value}\""
+                        ),
+                        hint: "Available values: escape, hex.".into(),
+                    })
+                }
+            };
+            self.set_text_style(crate::format::TextStyle {
+                bytea_escape: escape,
+                ..self.text_style()
+            });
+            let shown = if escape { "escape" } else { "hex" };
+            self.settings.lock().insert(name.to_owned(), shown.into());
+            return Ok(());
+        }
         if name == "extra_float_digits" {
             let digits = value
                 .trim()
@@ -2194,6 +2226,9 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
             .or_else(|| without_deferrable_mode(sql))
             .or_else(|| substring_similar(sql))
             .or_else(|| without_c_collation(sql))
+            .or_else(|| crate::variadic::variadic_arguments(sql))
+            .or_else(|| crate::token_forms::typed_literals(sql))
+            .or_else(|| crate::token_forms::trim_without_characters(sql))
         {
             // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
             // `RANGE '1 year'::interval PRECEDING`: a cast sqlparser does not read there.
@@ -2212,7 +2247,7 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
 
 /// The tokens of `sql` and the positions of those that are not whitespace (for the
 /// token-level rewrites of statements sqlparser cannot read as written).
-fn significant_tokens(
+pub(crate) fn significant_tokens(
     sql: &str,
 ) -> Option<(
     Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>,
@@ -2228,7 +2263,9 @@ fn significant_tokens(
 }
 
 /// A word token, lower-cased.
-fn token_word(t: &datafusion::sql::sqlparser::tokenizer::TokenWithSpan) -> Option<String> {
+pub(crate) fn token_word(
+    t: &datafusion::sql::sqlparser::tokenizer::TokenWithSpan,
+) -> Option<String> {
     match &t.token {
         Token::Word(w) => Some(w.value.to_lowercase()),
         _ => None,
