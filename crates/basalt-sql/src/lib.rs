@@ -29,6 +29,7 @@ pub mod fastpath;
 pub mod foreign;
 pub mod format;
 pub mod functions;
+pub mod literals;
 pub mod maintenance;
 pub mod mysql;
 pub mod numeric;

@@ -262,6 +262,9 @@ pub struct Notice {
     pub code: &'static str,
     pub message: String,
     pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The 1-based character position in the query it is about.
+    pub position: Option<usize>,
 }
 
 impl Drop for Session {
@@ -463,6 +466,7 @@ impl Session {
             ("timezone", "UTC"),
             ("search_path", "\"$user\", public"),
             ("standard_conforming_strings", "on"),
+            ("escape_string_warning", "on"),
             ("transaction_isolation", "repeatable read"),
             ("default_transaction_isolation", "repeatable read"),
             ("integer_datetimes", "on"),
@@ -566,6 +570,8 @@ impl Session {
                 code,
                 message,
                 detail,
+                hint: None,
+                position: None,
             },
         ));
     }
@@ -579,6 +585,36 @@ impl Session {
                 format!("{kind} \"{name}\" does not exist, skipping"),
             );
         }
+    }
+
+    /// The text to parse for `sql` (its string literals read as PostgreSQL reads them, see
+    /// [`crate::literals`]); `None` when it is `sql` itself. The lexer's warnings become
+    /// notices of the first statement.
+    fn read_literals(&mut self, sql: &str) -> SqlResult<Option<String>> {
+        let on = |name: &str, default: bool| {
+            self.setting(name).map_or(default, |v| {
+                !matches!(v.to_lowercase().as_str(), "off" | "false" | "no" | "0")
+            })
+        };
+        let settings = crate::literals::LiteralSettings {
+            standard_conforming_strings: on("standard_conforming_strings", true),
+            escape_string_warning: on("escape_string_warning", true),
+        };
+        let (text, warnings) = crate::literals::normalize(sql, settings)?;
+        for w in warnings {
+            self.notices.push((
+                0,
+                Notice {
+                    severity: "WARNING",
+                    code: "22P06",
+                    message: w.message,
+                    detail: None,
+                    hint: Some(w.hint),
+                    position: Some(w.position),
+                },
+            ));
+        }
+        Ok(text)
     }
 
     /// The notices raised since the last call, each with the index of its statement in the
@@ -774,6 +810,14 @@ impl Session {
         if self.is_mysql() {
             return self.execute_mysql(sql).await;
         }
+        let read = match self.read_literals(sql) {
+            Ok(read) => read,
+            Err(e) => {
+                self.fail_block();
+                return vec![Err(e)];
+            }
+        };
+        let sql: &str = read.as_deref().unwrap_or(sql);
         let statements = match self.parse_for_execution(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -1923,6 +1967,8 @@ impl Session {
         if self.is_mysql() {
             return self.prepare_mysql(sql, client_types).await;
         }
+        let read = self.read_literals(sql)?;
+        let sql: &str = read.as_deref().unwrap_or(sql);
         let mut statements = self.parse(sql)?;
         if statements.len() > 1 {
             return Err(SqlError::Syntax {
