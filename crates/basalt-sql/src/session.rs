@@ -435,6 +435,11 @@ impl Session {
                 .into_iter()
                 .chain(crate::bytea::udfs())
                 .chain(crate::variadic::udfs())
+                .chain([
+                    crate::datebin::udf(),
+                    crate::datebin::date_trunc_udf(),
+                    crate::make_timestamp::udf(),
+                ])
             {
                 ctx.register_udf(udf);
             }
