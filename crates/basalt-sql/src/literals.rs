@@ -728,10 +728,15 @@ mod tests {
         }
     }
 
+    /// `text` followed by `pad` blanks.
+    fn padded(text: &str, pad: usize) -> String {
+        format!("{text}{}", " ".repeat(pad))
+    }
+
     #[test]
     fn continuation_needs_a_newline() {
         assert_eq!(norm("select 'a'\n'b' x"), "select 'ab'    x");
-        assert_eq!(norm("select 'a' -- c\n 'b'"), "select 'ab'          ");
+        assert_eq!(norm("select 'a' -- c\n 'b'"), padded("select 'ab'", 9));
         assert!(
             norm("select 'a' 'b'").starts_with("ERROR syntax error at or near \"'b'\" @Some(12)")
         );
@@ -743,15 +748,15 @@ mod tests {
     fn unicode_literals_and_uescape() {
         assert_eq!(
             norm("select U&'d\\0061t\\+000061'"),
-            "select 'data'              "
+            padded("select 'data'", 13)
         );
         assert_eq!(
             norm("select U&'d!0061t' UESCAPE '!' as U&\"a\\0062\""),
-            "select 'dat'               as \"ab\"     "
+            padded("select 'dat'", 18) + " as \"ab\"" + &" ".repeat(6)
         );
         assert_eq!(
             norm("select U&' \\' UESCAPE '!'"),
-            "select ' \\'           "
+            padded("select ' \\'", 14)
         );
         assert!(
             norm("select U&'wrong: \\061'").starts_with("ERROR invalid Unicode escape @Some(18)")
@@ -762,8 +767,11 @@ mod tests {
 
     #[test]
     fn escape_literals_decode_and_check() {
-        assert_eq!(norm("select E'a\\tb\\x41\\101'"), "select 'a\tbAA'        ");
-        assert_eq!(norm("select E'd\\u0061t'"), "select 'dat'      ");
+        assert_eq!(
+            norm("select E'a\\tb\\x41\\101'"),
+            padded("select 'a\tbAA'", 8)
+        );
+        assert_eq!(norm("select E'd\\u0061t'"), padded("select 'dat'", 6));
         assert!(
             norm("select E'wrong: \\u061'").starts_with("ERROR invalid Unicode escape @Some(17)")
         );
@@ -779,7 +787,7 @@ mod tests {
             escape_string_warning: true,
         };
         let (text, warnings) = normalize("select 'a\\\\b\\'c', $$\\$$", off).unwrap_or_default();
-        assert_eq!(text.as_deref(), Some("select 'a\\b''c'  , $$\\$$"));
+        assert_eq!(text.as_deref(), Some("select 'a\\b''c' , $$\\$$"));
         assert_eq!(warnings.len(), 1);
         assert_eq!(warnings[0].position, 8);
         assert!(normalize("select U&'x'", off).is_err());

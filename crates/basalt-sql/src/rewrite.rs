@@ -312,9 +312,15 @@ impl VisitorMut for PgForms {
                     Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_)
                 ))
             };
+            let null = |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Null));
             let call = match substring_for {
                 None if text(from) => Some(format!("pg_substring_regex({expr}, {from})")),
-                Some(escape) if text(from) && text(escape) => {
+                // With a NULL pattern or escape the text form still applies (and gives NULL).
+                Some(escape)
+                    if (text(from) || null(from))
+                        && (text(escape) || null(escape))
+                        && (text(from) || text(escape)) =>
+                {
                     Some(format!("pg_substring_similar({expr}, {from}, {escape})"))
                 }
                 _ => None,

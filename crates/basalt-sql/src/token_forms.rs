@@ -100,7 +100,7 @@ mod tests {
     fn type_name_before_a_literal_is_a_cast() {
         assert_eq!(
             text(typed_literals("select cast(name 'x' as text)")),
-            "select cast('x'::name as text)"
+            "select cast( 'x'::name as text)"
         );
         assert!(typed_literals("select \"name\" 'x'").is_none());
         assert!(typed_literals("select name from t").is_none());

@@ -288,7 +288,7 @@ mod tests {
         let text: String = tokens.iter().map(|t| t.token.to_string()).collect();
         assert_eq!(
             text,
-            "select format('%s', basalt_variadic(array[f(1), 2])) x"
+            "select format('%s', basalt_variadic( array[f(1), 2])) x"
         );
         assert!(variadic_arguments("select variadic from t").is_none());
     }
