@@ -41,6 +41,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::messages::extendedquery::Sync as PgSync;
 use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
 use pgwire::messages::simplequery::Query;
+use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex;
 
@@ -164,6 +165,8 @@ where
     for n in mine {
         let mut info = ErrorInfo::new(n.severity.into(), n.code.into(), n.message);
         info.detail = n.detail;
+        info.hint = n.hint;
+        info.position = n.position.map(|p| p.to_string());
         client
             .feed(PgWireBackendMessage::NoticeResponse(info.into()))
             .await?;
@@ -189,6 +192,15 @@ pub fn error_info(e: &SqlError) -> ErrorInfo {
 
 fn user_error(e: &SqlError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(e)))
+}
+
+/// The settings PostgreSQL reports to the client (ParameterStatus) when they change, with
+/// their values now.
+fn reported_settings(session: &Session) -> Vec<(&'static str, String)> {
+    ["standard_conforming_strings"]
+        .into_iter()
+        .map(|name| (name, session.setting(name).unwrap_or_default()))
+        .collect()
 }
 
 fn is_empty_query(q: &str) -> bool {
@@ -340,6 +352,7 @@ impl SimpleQueryHandler for PgConnection {
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
         let mut session = self.session.lock().await;
+        let reported_before = reported_settings(&session);
         if is_empty_query(&query.query) {
             client
                 .feed(PgWireBackendMessage::EmptyQueryResponse(
@@ -406,6 +419,18 @@ impl SimpleQueryHandler for PgConnection {
                             .await?;
                     }
                 }
+            }
+        }
+        // psql reads literals by standard_conforming_strings: tell it when a SET changed it.
+        for ((name, before), (_, after)) in reported_before.iter().zip(reported_settings(&session))
+        {
+            if *before != after {
+                client
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        (*name).to_owned(),
+                        after,
+                    )))
+                    .await?;
             }
         }
         let status = tx_status(session.status());

@@ -24,6 +24,8 @@ use crate::error::{SqlError, SqlResult};
 pub struct TextStyle {
     pub dates: DateStyle,
     pub float_digits: i8,
+    /// `bytea_output = escape`: bytea printed in the escape format, not hex.
+    pub bytea_escape: bool,
 }
 
 impl Default for TextStyle {
@@ -31,6 +33,7 @@ impl Default for TextStyle {
         TextStyle {
             dates: DateStyle::default(),
             float_digits: 1,
+            bytea_escape: false,
         }
     }
 }
@@ -38,13 +41,16 @@ impl Default for TextStyle {
 impl TextStyle {
     /// The style packed into one integer, for a session's atomic setting.
     pub fn to_bits(self) -> u32 {
-        u32::from(self.dates.to_bits()) | (u32::from(self.float_digits as u8) << 8)
+        u32::from(self.dates.to_bits())
+            | (u32::from(self.float_digits as u8) << 8)
+            | (u32::from(self.bytea_escape) << 16)
     }
 
     pub fn from_bits(bits: u32) -> TextStyle {
         TextStyle {
             dates: DateStyle::from_bits((bits & 0xff) as u8),
             float_digits: ((bits >> 8) & 0xff) as u8 as i8,
+            bytea_escape: (bits >> 16) & 1 == 1,
         }
     }
 }
@@ -103,6 +109,11 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
             })
         }
         DataType::Utf8 => each!(StringArray, |a: &StringArray, i| a.value(i).to_owned()),
+        DataType::Binary if style.bytea_escape => {
+            each!(BinaryArray, |a: &BinaryArray, i| bytea_escape_text(
+                a.value(i)
+            ))
+        }
         DataType::Binary => each!(BinaryArray, |a: &BinaryArray, i| bytea_text(a.value(i))),
         DataType::Date32 => each!(Date32Array, |a: &Date32Array, i| {
             datetime::date_text(a.value(i), ds)
@@ -341,6 +352,20 @@ pub fn bytea_text(b: &[u8]) -> String {
     s.push_str("\\x");
     for x in b {
         s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// A bytea in PostgreSQL's escape output format: printable ASCII as itself, a backslash
+/// doubled, any other byte as `\ooo` in octal.
+pub fn bytea_escape_text(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len());
+    for &x in b {
+        match x {
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(char::from(x)),
+            _ => s.push_str(&format!("\\{x:03o}")),
+        }
     }
     s
 }

@@ -41,6 +41,13 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
     ctx.register_udf(ScalarUDF::from(PgTypeof {
         signature: Signature::any(1, Volatility::Immutable),
     }));
+    ctx.register_udf(create_udf(
+        "pg_sleep",
+        vec![DataType::Float64],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(pg_sleep),
+    ));
     ctx.register_udf(crate::srf::PgGenerateSeries::udf());
     ctx.register_udf(crate::extract::PgExtract::udf(true));
     ctx.register_udf(crate::extract::PgExtract::udf(false));
@@ -264,6 +271,43 @@ type TextBody = dyn Fn(&[ArrayRef], usize) -> DfResult<ArrayRef> + Send + Sync;
 /// (`pg_get_expr`, `pg_get_indexdef`, `json_build_object`, the `::text` rendering …) share
 /// this one implementation of DataFusion's UDF trait.
 /// Whether every argument of a call is a single value (so the result is one too).
+/// The longest `pg_sleep` Basalt honours (a day); PostgreSQL has no bound.
+const PG_SLEEP_SECONDS_MAX: f64 = 86_400.0;
+
+/// `pg_sleep(seconds)`: waits, then returns void (shown as an empty value). The statement's
+/// worker thread is handed back to the runtime while it sleeps.
+fn pg_sleep(args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
+    let seconds = match args.first() {
+        Some(ColumnarValue::Scalar(ScalarValue::Float64(s))) => s.unwrap_or(0.0),
+        Some(ColumnarValue::Array(a)) if !a.is_empty() => {
+            let a = datafusion::arrow::array::AsArray::as_primitive::<
+                datafusion::arrow::datatypes::Float64Type,
+            >(a.as_ref());
+            if a.is_null(0) {
+                0.0
+            } else {
+                a.value(0)
+            }
+        }
+        _ => 0.0,
+    };
+    let seconds = if seconds.is_nan() {
+        0.0
+    } else {
+        seconds.clamp(0.0, PG_SLEEP_SECONDS_MAX)
+    };
+    let pause = std::time::Duration::from_secs_f64(seconds);
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| std::thread::sleep(pause))
+        }
+        _ => std::thread::sleep(pause),
+    }
+    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(
+        Some(String::new()),
+    )))
+}
+
 pub(crate) fn all_scalar(args: &[ColumnarValue]) -> bool {
     args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)))
 }

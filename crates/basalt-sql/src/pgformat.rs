@@ -88,7 +88,7 @@ fn advance(f: &[char], i: &mut usize) -> Result<(), SqlError> {
 
 /// Formats one row. `args[k]` is argument k+1 as text (`None` for NULL); `ints[k]` the
 /// same argument as an integer, when it is one (for `*` widths).
-fn format_row(
+pub(crate) fn format_row(
     fmt: &str,
     args: &[Option<String>],
     ints: &[Option<i64>],

@@ -69,6 +69,18 @@ fn compile(pattern: &str, flags: &str, function: &str) -> Result<Regex, SqlError
                     "{function}() does not support the \"global\" option"
                 )))
             }
+            // PostgreSQL's hint for regexp_replace(s, p, r, '1'), meant as a start position.
+            other
+                if function == "regexp_replace"
+                    && flags.starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                return Err(SqlError::InvalidParameterHint {
+                    message: format!("invalid regular expression option: \"{other}\""),
+                    hint: "If you meant to use regexp_replace() with a start parameter, cast the \
+                           fourth argument to integer explicitly."
+                        .into(),
+                })
+            }
             other => {
                 return Err(SqlError::InvalidParameterValue(format!(
                     "invalid regular expression option: \"{other}\""
@@ -550,7 +562,14 @@ impl PgSubstring {
                             (None, _) => None,
                             (Some(c), None) => Some(c),
                             _ => {
-                                return Err(SqlError::InvalidEscape("invalid escape string".into()))
+                                return Err(SqlError::Detailed {
+                                    sqlstate: "22025",
+                                    message: "invalid escape string".into(),
+                                    detail: String::new(),
+                                    hint: Some(
+                                        "Escape string must be empty or one character.".into(),
+                                    ),
+                                })
                             }
                         };
                         similar_to_regex(pattern, escape)?

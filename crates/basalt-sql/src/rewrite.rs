@@ -174,6 +174,27 @@ impl VisitorMut for PgForms {
     /// `mod(a, b)` is `a % b`; interval literals in PostgreSQL syntax (`'1 day 02:00:00'`)
     /// are normalised to a form DataFusion reads exactly.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        // The `name` type is stored as text (see docs/compatibility.md): `'abc'::name`.
+        if let Expr::Cast { data_type, .. } = e {
+            if matches!(data_type, DataType::Custom(n, args)
+                if args.is_empty() && n.to_string().eq_ignore_ascii_case("name"))
+            {
+                *data_type = DataType::Text;
+            }
+        }
+        if let Expr::Function(f) = e {
+            match crate::variadic::array_form(f) {
+                Ok(Some(new)) => {
+                    *e = new;
+                    return ControlFlow::Continue(());
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    self.error = Some(err);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
         // `x op ANY/ALL (subquery)`: DataFusion mis-resolves an outer column that has the same
         // name as the subquery's column, so these are rewritten into forms it plans right.
         if let Some(new) = quantified_subquery(e) {
@@ -295,9 +316,15 @@ impl VisitorMut for PgForms {
                     Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_)
                 ))
             };
+            let null = |x: &Expr| matches!(x, Expr::Value(v) if matches!(v.value, Value::Null));
             let call = match substring_for {
                 None if text(from) => Some(format!("pg_substring_regex({expr}, {from})")),
-                Some(escape) if text(from) && text(escape) => {
+                // With a NULL pattern or escape the text form still applies (and gives NULL).
+                Some(escape)
+                    if (text(from) || null(from))
+                        && (text(escape) || null(escape))
+                        && (text(from) || text(escape)) =>
+                {
                     Some(format!("pg_substring_similar({expr}, {from}, {escape})"))
                 }
                 _ => None,

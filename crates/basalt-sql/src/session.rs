@@ -268,6 +268,9 @@ pub struct Notice {
     pub code: &'static str,
     pub message: String,
     pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The 1-based character position in the query it is about.
+    pub position: Option<usize>,
 }
 
 impl Drop for Session {
@@ -317,14 +320,20 @@ impl Session {
             // MySQL sorts NULL as the smallest value: first ascending, last descending.
             opts.sql_parser.default_null_ordering = "nulls_min".into();
         }
-        let state = crate::subquery::with_planner(
+        let mut builder = crate::subquery::with_planner(
             datafusion::execution::session_state::SessionStateBuilder::new()
                 .with_config(config)
                 .with_default_features()
                 .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits))
                 .with_physical_optimizer_rule(Arc::new(crate::winorder::SortedWindows)),
-        )
-        .build();
+        );
+        if dialect == Dialect::Postgres {
+            // Before DataFusion's own: `SUBSTRING` and `OVERLAY` of a bytea.
+            if let Some(planners) = builder.expr_planners() {
+                planners.insert(0, Arc::new(crate::bytea::ByteaPlanner::new()));
+            }
+        }
+        let state = builder.build();
         let mut state = state;
         if dialect == Dialect::Postgres {
             use datafusion::execution::FunctionRegistry;
@@ -430,7 +439,16 @@ impl Session {
             for udf in crate::pgmath::udfs() {
                 ctx.register_udf(udf);
             }
-            for udf in crate::pgbytes::udfs() {
+            for udf in crate::pgbytes::udfs()
+                .into_iter()
+                .chain(crate::bytea::udfs())
+                .chain(crate::variadic::udfs())
+                .chain([
+                    crate::datebin::udf(),
+                    crate::datebin::date_trunc_udf(),
+                    crate::make_timestamp::udf(),
+                ])
+            {
                 ctx.register_udf(udf);
             }
             for udf in crate::pgfloat::udfs()
@@ -461,12 +479,14 @@ impl Session {
             ("timezone", "UTC"),
             ("search_path", "\"$user\", public"),
             ("standard_conforming_strings", "on"),
+            ("escape_string_warning", "on"),
             ("transaction_isolation", "repeatable read"),
             ("default_transaction_isolation", "repeatable read"),
             ("integer_datetimes", "on"),
             ("intervalstyle", "postgres"),
             ("application_name", ""),
             ("extra_float_digits", "1"),
+            ("bytea_output", "hex"),
             ("max_identifier_length", "63"),
             ("lock_timeout", "0"),
             ("statement_timeout", "0"),
@@ -565,6 +585,8 @@ impl Session {
                 code,
                 message,
                 detail,
+                hint: None,
+                position: None,
             },
         ));
     }
@@ -578,6 +600,36 @@ impl Session {
                 format!("{kind} \"{name}\" does not exist, skipping"),
             );
         }
+    }
+
+    /// The text to parse for `sql` (its string literals read as PostgreSQL reads them, see
+    /// [`crate::literals`]); `None` when it is `sql` itself. The lexer's warnings become
+    /// notices of the first statement.
+    fn read_literals(&mut self, sql: &str) -> SqlResult<Option<String>> {
+        let on = |name: &str, default: bool| {
+            self.setting(name).map_or(default, |v| {
+                !matches!(v.to_lowercase().as_str(), "off" | "false" | "no" | "0")
+            })
+        };
+        let settings = crate::literals::LiteralSettings {
+            standard_conforming_strings: on("standard_conforming_strings", true),
+            escape_string_warning: on("escape_string_warning", true),
+        };
+        let (text, warnings) = crate::literals::normalize(sql, settings)?;
+        for w in warnings {
+            self.notices.push((
+                0,
+                Notice {
+                    severity: "WARNING",
+                    code: "22P06",
+                    message: w.message,
+                    detail: None,
+                    hint: Some(w.hint),
+                    position: Some(w.position),
+                },
+            ));
+        }
+        Ok(text)
     }
 
     /// The notices raised since the last call, each with the index of its statement in the
@@ -773,6 +825,14 @@ impl Session {
         if self.is_mysql() {
             return self.execute_mysql(sql).await;
         }
+        let read = match self.read_literals(sql) {
+            Ok(read) => read,
+            Err(e) => {
+                self.fail_block();
+                return vec![Err(e)];
+            }
+        };
+        let sql: &str = read.as_deref().unwrap_or(sql);
         let statements = match self.parse_for_execution(sql) {
             Ok(s) => s,
             Err(e) => {
@@ -1916,6 +1976,27 @@ impl Session {
             self.settings.lock().insert(name.to_owned(), style.name());
             return Ok(());
         }
+        if name == "bytea_output" {
+            let escape = match value.trim().to_lowercase().as_str() {
+                "hex" => false,
+                "escape" => true,
+                _ => {
+                    return Err(SqlError::InvalidParameterHint {
+                        message: format!(
+                            "invalid value for parameter \"bytea_output\": \"{value}\""
+                        ),
+                        hint: "Available values: escape, hex.".into(),
+                    })
+                }
+            };
+            self.set_text_style(crate::format::TextStyle {
+                bytea_escape: escape,
+                ..self.text_style()
+            });
+            let shown = if escape { "escape" } else { "hex" };
+            self.settings.lock().insert(name.to_owned(), shown.into());
+            return Ok(());
+        }
         if name == "extra_float_digits" {
             let digits = value
                 .trim()
@@ -2149,6 +2230,8 @@ impl Session {
         if self.is_mysql() {
             return self.prepare_mysql(sql, client_types).await;
         }
+        let read = self.read_literals(sql)?;
+        let sql: &str = read.as_deref().unwrap_or(sql);
         let mut statements = self.parse(sql)?;
         if statements.len() > 1 {
             return Err(SqlError::Syntax {
@@ -2454,6 +2537,9 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
             .or_else(|| without_deferrable_mode(sql))
             .or_else(|| substring_similar(sql))
             .or_else(|| without_c_collation(sql))
+            .or_else(|| crate::variadic::variadic_arguments(sql))
+            .or_else(|| crate::token_forms::typed_literals(sql))
+            .or_else(|| crate::token_forms::trim_without_characters(sql))
         {
             // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
             // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax
@@ -2473,7 +2559,7 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
 
 /// The tokens of `sql` and the positions of those that are not whitespace (for the
 /// token-level rewrites of statements sqlparser cannot read as written).
-fn significant_tokens(
+pub(crate) fn significant_tokens(
     sql: &str,
 ) -> Option<(
     Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>,
@@ -2489,7 +2575,9 @@ fn significant_tokens(
 }
 
 /// A word token, lower-cased.
-fn token_word(t: &datafusion::sql::sqlparser::tokenizer::TokenWithSpan) -> Option<String> {
+pub(crate) fn token_word(
+    t: &datafusion::sql::sqlparser::tokenizer::TokenWithSpan,
+) -> Option<String> {
     match &t.token {
         Token::Word(w) => Some(w.value.to_lowercase()),
         _ => None,
