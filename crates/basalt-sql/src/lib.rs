@@ -42,6 +42,7 @@ pub mod pgmath;
 pub mod provider;
 pub mod regexp;
 pub mod rewrite;
+pub mod search_cycle;
 pub mod session;
 pub mod shared;
 pub mod srf;
