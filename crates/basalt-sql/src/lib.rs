@@ -31,6 +31,7 @@ pub mod functions;
 pub mod maintenance;
 pub mod mysql;
 pub mod numeric;
+pub mod ordered_set;
 pub mod params;
 pub mod partition;
 pub mod pg_catalog;

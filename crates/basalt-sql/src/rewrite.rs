@@ -25,6 +25,29 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     }
 }
 
+/// `rank(h) WITHIN GROUP (ORDER BY x)` and the other hypothetical-set aggregates call their
+/// ordered-set forms ([`crate::ordered_set`]), under a name DataFusion does not also take
+/// for the window function. The column keeps the name PostgreSQL shows (the columns were
+/// named before expressions are visited).
+fn hypothetical_set_name(e: &mut Expr) {
+    let Expr::Function(f) = e else { return };
+    if f.within_group.is_empty() || f.name.0.len() != 1 {
+        return;
+    }
+    let Some(name) = f.name.0[0].as_ident().map(|i| i.value.to_lowercase()) else {
+        return;
+    };
+    if matches!(
+        name.as_str(),
+        "rank" | "dense_rank" | "percent_rank" | "cume_dist"
+    ) {
+        f.name = ObjectName::from(vec![Ident::new(format!(
+            "{}{name}",
+            crate::ordered_set::HYPOTHETICAL_PREFIX
+        ))]);
+    }
+}
+
 /// ORDER BY, LIMIT, OFFSET or FOR UPDATE on a recursive CTE's body: PostgreSQL refuses them
 /// (0A000); DataFusion would drop the clause and recurse without end.
 fn check_recursive_ctes(q: &Query) -> SqlResult<()> {
@@ -170,6 +193,7 @@ impl VisitorMut for PgForms {
     /// `mod(a, b)` is `a % b`; interval literals in PostgreSQL syntax (`'1 day 02:00:00'`)
     /// are normalised to a form DataFusion reads exactly.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        hypothetical_set_name(e);
         // `x op ANY/ALL (subquery)`: DataFusion mis-resolves an outer column that has the same
         // name as the subquery's column, so these are rewritten into forms it plans right.
         if let Some(new) = quantified_subquery(e) {

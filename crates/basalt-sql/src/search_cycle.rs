@@ -117,9 +117,7 @@ fn word(t: Option<&TokenWithSpan>) -> Option<String> {
 type Cut = (Vec<TokenWithSpan>, Vec<Clauses>);
 
 /// `tokens` without the SEARCH and CYCLE clauses, and those clauses; `None` without any.
-fn cut_clauses(
-    tokens: Vec<TokenWithSpan>,
-) -> Result<Option<Cut>, ParserError> {
+fn cut_clauses(tokens: Vec<TokenWithSpan>) -> Result<Option<Cut>, ParserError> {
     let significant: Vec<usize> = (0..tokens.len())
         .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
         .collect();

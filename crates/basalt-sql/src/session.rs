@@ -415,6 +415,9 @@ impl Session {
             for udaf in crate::pgagg::spread_udafs(&ctx) {
                 ctx.register_udaf(udaf);
             }
+            for udaf in crate::ordered_set::udafs() {
+                ctx.register_udaf(udaf);
+            }
             register_aggregate_as(&ctx, "bool_and", "every");
             for udf in crate::pgagg::transition_udfs() {
                 ctx.register_udf(udf);
