@@ -48,6 +48,37 @@ fn hypothetical_set_name(e: &mut Expr) {
     }
 }
 
+/// A WITH RECURSIVE query that reads itself must be `non-recursive UNION [ALL] recursive`,
+/// its left side not reading it (PostgreSQL's 42P19 errors).
+fn check_recursive_form(cte: &datafusion::sql::sqlparser::ast::Cte) -> SqlResult<()> {
+    let name = crate::ddl::ident(&cte.alias.name);
+    // A data-modifying WITH query gets its own error (crate::cte).
+    let dml = matches!(
+        cte.query.body.as_ref(),
+        SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)
+    );
+    if dml || crate::cte::reference_at(&cte.query, &name).is_none() {
+        return Ok(());
+    }
+    match cte.query.body.as_ref() {
+        SetExpr::SetOperation {
+            op: datafusion::sql::sqlparser::ast::SetOperator::Union,
+            left,
+            ..
+        } => match crate::cte::reference_at(left.as_ref(), &name) {
+            Some(at) => Err(SqlError::InvalidRecursion(format!(
+                "recursive reference to query \"{name}\" must not appear within its non-recursive term"
+            ))
+            .at(at)),
+            None => Ok(()),
+        },
+        _ => Err(SqlError::InvalidRecursion(format!(
+            "recursive query \"{name}\" does not have the form non-recursive-term UNION [ALL] recursive-term"
+        ))
+        .at(cte.alias.name.span)),
+    }
+}
+
 /// ORDER BY, LIMIT, OFFSET or FOR UPDATE on a recursive CTE's body: PostgreSQL refuses them
 /// (0A000); DataFusion would drop the clause and recurse without end.
 fn check_recursive_ctes(q: &Query) -> SqlResult<()> {
@@ -56,6 +87,7 @@ fn check_recursive_ctes(q: &Query) -> SqlResult<()> {
     };
     for cte in &with.cte_tables {
         let body = &cte.query;
+        check_recursive_form(cte)?;
         if !matches!(body.body.as_ref(), SetExpr::SetOperation { .. }) {
             continue;
         }
