@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
     Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, ListArray,
-    StringArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+    StringArray, StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{
@@ -78,6 +78,7 @@ pub fn pg_type(field: &Field) -> Option<Type> {
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
             array_type(f.data_type())?
         }
+        DataType::Struct(_) => Type::RECORD,
         _ => return None,
     })
 }
@@ -107,6 +108,7 @@ fn array_type(element: &DataType) -> Option<Type> {
         DataType::Timestamp(_, None) => Type::TIMESTAMP_ARRAY,
         DataType::Timestamp(_, Some(_)) => Type::TIMESTAMPTZ_ARRAY,
         DataType::Interval(_) | DataType::Duration(_) => Type::INTERVAL_ARRAY,
+        DataType::Struct(_) => Type::RECORD_ARRAY,
         _ => return None,
     })
 }
@@ -163,6 +165,22 @@ fn encode_binary_array(array: &ArrayRef, r: usize, out: &mut BytesMut) -> Result
         for i in 0..values.len() {
             encode_binary(&values, i, None, &mut body)?;
         }
+    }
+    put_bytes(out, &body);
+    Ok(())
+}
+
+/// PostgreSQL's binary record (`record_send`): the number of fields, then each field's type
+/// and its value (length-prefixed, -1 for NULL).
+fn encode_binary_record(rows: &StructArray, r: usize, out: &mut BytesMut) -> Result<(), SqlError> {
+    let mut body = BytesMut::new();
+    body.put_i32(rows.num_columns() as i32);
+    for (field, column) in rows.fields().iter().zip(rows.columns()) {
+        let values = normalize(column)?;
+        let ty = pg_type(&Field::new("f", values.data_type().clone(), true))
+            .ok_or_else(|| SqlError::Internal(format!("record field of {}", field.data_type())))?;
+        body.put_u32(ty.oid());
+        encode_binary(&values, r, None, &mut body)?;
     }
     put_bytes(out, &body);
     Ok(())
@@ -319,6 +337,7 @@ fn encode_binary(
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
             encode_binary_array(array, r, out)?
         }
+        DataType::Struct(_) => encode_binary_record(get!(StructArray), r, out)?,
         DataType::Boolean => put_bytes(out, &[u8::from(get!(BooleanArray).value(r))]),
         DataType::Int16 => put_bytes(out, &get!(Int16Array).value(r).to_be_bytes()),
         DataType::Int32 => put_bytes(out, &get!(Int32Array).value(r).to_be_bytes()),

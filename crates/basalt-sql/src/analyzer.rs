@@ -149,6 +149,7 @@ impl CheckedIntegerArithmetic {
                             | DataType::List(_)
                             | DataType::LargeList(_)
                             | DataType::FixedSizeList(..)
+                            | DataType::Struct(_)
                     ) {
                         let text = Expr::ScalarFunction(ScalarFunction::new_udf(
                             Arc::clone(&self.pg_text),

@@ -30,6 +30,7 @@ use datafusion::sql::sqlparser::ast::{
     Cte, Ident, ObjectName, ObjectNamePart, Query, SetExpr, Spanned, Statement, TableAlias,
     TableFactor, Visit, VisitMut, Visitor, VisitorMut, With,
 };
+use datafusion::sql::sqlparser::tokenizer::Span;
 
 use crate::error::{SqlError, SqlResult};
 use crate::session::{Output, Session, DATABASE_NAME};
@@ -404,13 +405,19 @@ fn order(with: &With) -> SqlResult<Vec<usize>> {
 /// Whether `q` reads a relation named `name` (a one-part name), outside nested queries
 /// that define `name` themselves.
 fn references(q: &Query, name: &str) -> bool {
+    reference_at(q, name).is_some()
+}
+
+/// Where `node` first reads a relation named `name` (a one-part name), outside nested
+/// queries that define `name` themselves.
+pub fn reference_at<V: Visit>(node: &V, name: &str) -> Option<Span> {
     struct Find<'a> {
         name: &'a str,
         shadowed: Vec<bool>,
     }
     impl Visitor for Find<'_> {
-        type Break = ();
-        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        type Break = Span;
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<Span> {
             let defines = q.with.as_ref().is_some_and(|w| {
                 w.cte_tables
                     .iter()
@@ -419,11 +426,11 @@ fn references(q: &Query, name: &str) -> bool {
             self.shadowed.push(defines);
             ControlFlow::Continue(())
         }
-        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<Span> {
             self.shadowed.pop();
             ControlFlow::Continue(())
         }
-        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<Span> {
             if self.shadowed.iter().any(|s| *s) {
                 return ControlFlow::Continue(());
             }
@@ -432,7 +439,7 @@ fn references(q: &Query, name: &str) -> bool {
             } = t
             {
                 if one_part(name).as_deref() == Some(self.name) {
-                    return ControlFlow::Break(());
+                    return ControlFlow::Break(name.span());
                 }
             }
             ControlFlow::Continue(())
@@ -442,7 +449,10 @@ fn references(q: &Query, name: &str) -> bool {
         name,
         shadowed: vec![],
     };
-    q.visit(&mut find).is_break()
+    match node.visit(&mut find) {
+        ControlFlow::Break(at) => Some(at),
+        ControlFlow::Continue(()) => None,
+    }
 }
 
 fn one_part(name: &ObjectName) -> Option<String> {

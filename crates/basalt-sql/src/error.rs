@@ -55,6 +55,9 @@ pub enum SqlError {
     /// A query that creates a table or view names two of its columns alike.
     #[error("column \"{0}\" specified more than once")]
     RepeatedColumnName(String),
+    /// A column named twice in a list of a clause (SEARCH, CYCLE).
+    #[error("{0}")]
+    DuplicateColumnUse(String),
     #[error("{0}")]
     InvalidTableDefinition(String),
     #[error("duplicate key value violates unique constraint \"{constraint}\"")]
@@ -225,7 +228,9 @@ impl SqlError {
             SqlError::DuplicateTable(_) => "42P07",
             SqlError::DuplicateSchema(_) => "42P06",
             SqlError::DuplicateObject(_) => "42710",
-            SqlError::DuplicateColumn(..) | SqlError::RepeatedColumnName(_) => "42701",
+            SqlError::DuplicateColumn(..)
+            | SqlError::RepeatedColumnName(_)
+            | SqlError::DuplicateColumnUse(_) => "42701",
             SqlError::InvalidTableDefinition(_) => "42P16",
             SqlError::UniqueViolation { .. } => "23505",
             SqlError::NotNullViolation { .. } => "23502",

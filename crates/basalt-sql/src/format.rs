@@ -6,7 +6,8 @@ use chrono::NaiveTime;
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
     Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, ListArray,
-    StringArray, Time64MicrosecondArray, TimestampMicrosecondArray, TimestampNanosecondArray,
+    StringArray, StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
+    TimestampNanosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
@@ -176,6 +177,20 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
                 });
             }
         }
+        DataType::Struct(_) => {
+            let rows = array
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .ok_or_else(|| SqlError::Internal("record output".into()))?;
+            let fields = rows
+                .columns()
+                .iter()
+                .map(|c| pg_text_column_in(c, style))
+                .collect::<SqlResult<Vec<_>>>()?;
+            for i in 0..n {
+                out.push((!rows.is_null(i)).then(|| record_text(fields.iter().map(|f| &f[i]))));
+            }
+        }
         DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
             // Whole microseconds; the infinities keep their stored form.
             let with_tz = tz.is_some();
@@ -258,6 +273,36 @@ fn array_text(values: &ArrayRef, style: TextStyle) -> SqlResult<String> {
     }
     out.push('}');
     Ok(out)
+}
+
+/// A row value as PostgreSQL's `record_out` prints it: `(1,abc,)`, a NULL field empty, and a
+/// field in double quotes (with `"` and `\` doubled) when it is empty or holds a
+/// parenthesis, comma, quote, backslash or white space.
+fn record_text<'a>(fields: impl Iterator<Item = &'a Option<String>>) -> String {
+    let mut out = String::from("(");
+    for (i, v) in fields.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let Some(v) = v else { continue };
+        let quote = v.is_empty()
+            || v.chars()
+                .any(|c| matches!(c, '(' | ')' | ',' | '"' | '\\') || c.is_ascii_whitespace());
+        if !quote {
+            out.push_str(v);
+            continue;
+        }
+        out.push('"');
+        for c in v.chars() {
+            if c == '"' || c == '\\' {
+                out.push(c);
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push(')');
+    out
 }
 
 /// A double precision value as PostgreSQL prints it: the shortest text that reads back the

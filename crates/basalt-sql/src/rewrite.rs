@@ -25,6 +25,60 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     }
 }
 
+/// `rank(h) WITHIN GROUP (ORDER BY x)` and the other hypothetical-set aggregates call their
+/// ordered-set forms ([`crate::ordered_set`]), under a name DataFusion does not also take
+/// for the window function. The column keeps the name PostgreSQL shows (the columns were
+/// named before expressions are visited).
+fn hypothetical_set_name(e: &mut Expr) {
+    let Expr::Function(f) = e else { return };
+    if f.within_group.is_empty() || f.name.0.len() != 1 {
+        return;
+    }
+    let Some(name) = f.name.0[0].as_ident().map(|i| i.value.to_lowercase()) else {
+        return;
+    };
+    if matches!(
+        name.as_str(),
+        "rank" | "dense_rank" | "percent_rank" | "cume_dist"
+    ) {
+        f.name = ObjectName::from(vec![Ident::new(format!(
+            "{}{name}",
+            crate::ordered_set::HYPOTHETICAL_PREFIX
+        ))]);
+    }
+}
+
+/// A WITH RECURSIVE query that reads itself must be `non-recursive UNION [ALL] recursive`,
+/// its left side not reading it (PostgreSQL's 42P19 errors).
+fn check_recursive_form(cte: &datafusion::sql::sqlparser::ast::Cte) -> SqlResult<()> {
+    let name = crate::ddl::ident(&cte.alias.name);
+    // A data-modifying WITH query gets its own error (crate::cte).
+    let dml = matches!(
+        cte.query.body.as_ref(),
+        SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)
+    );
+    if dml || crate::cte::reference_at(&cte.query, &name).is_none() {
+        return Ok(());
+    }
+    match cte.query.body.as_ref() {
+        SetExpr::SetOperation {
+            op: datafusion::sql::sqlparser::ast::SetOperator::Union,
+            left,
+            ..
+        } => match crate::cte::reference_at(left.as_ref(), &name) {
+            Some(at) => Err(SqlError::InvalidRecursion(format!(
+                "recursive reference to query \"{name}\" must not appear within its non-recursive term"
+            ))
+            .at(at)),
+            None => Ok(()),
+        },
+        _ => Err(SqlError::InvalidRecursion(format!(
+            "recursive query \"{name}\" does not have the form non-recursive-term UNION [ALL] recursive-term"
+        ))
+        .at(cte.alias.name.span)),
+    }
+}
+
 /// ORDER BY, LIMIT, OFFSET or FOR UPDATE on a recursive CTE's body: PostgreSQL refuses them
 /// (0A000); DataFusion would drop the clause and recurse without end.
 fn check_recursive_ctes(q: &Query) -> SqlResult<()> {
@@ -33,6 +87,7 @@ fn check_recursive_ctes(q: &Query) -> SqlResult<()> {
     };
     for cte in &with.cte_tables {
         let body = &cte.query;
+        check_recursive_form(cte)?;
         if !matches!(body.body.as_ref(), SetExpr::SetOperation { .. }) {
             continue;
         }
@@ -174,6 +229,7 @@ impl VisitorMut for PgForms {
     /// `mod(a, b)` is `a % b`; interval literals in PostgreSQL syntax (`'1 day 02:00:00'`)
     /// are normalised to a form DataFusion reads exactly.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        hypothetical_set_name(e);
         // The `name` type is stored as text (see docs/compatibility.md): `'abc'::name`.
         if let Expr::Cast { data_type, .. } = e {
             if matches!(data_type, DataType::Custom(n, args)

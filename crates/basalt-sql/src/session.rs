@@ -432,6 +432,9 @@ impl Session {
             for udaf in crate::pgagg::spread_udafs(&ctx) {
                 ctx.register_udaf(udaf);
             }
+            for udaf in crate::ordered_set::udafs() {
+                ctx.register_udaf(udaf);
+            }
             register_aggregate_as(&ctx, "bool_and", "every");
             for udf in crate::pgagg::transition_udfs() {
                 ctx.register_udf(udf);
@@ -837,7 +840,7 @@ impl Session {
             Ok(s) => s,
             Err(e) => {
                 self.fail_block();
-                return vec![Err(e)];
+                return vec![Err(crate::error::locate(e, sql))];
             }
         };
         let introspection = is_introspection(sql);
@@ -2527,34 +2530,44 @@ pub fn parse_sql(sql: &str) -> SqlResult<Vec<Statement>> {
     }
     let statements = match parse_statements(sql) {
         Ok(statements) => statements,
-        Err(_) if partition_attachment(sql).is_some() => {
-            partition_attachment(sql).into_iter().collect()
-        }
-        Err(e) => match crate::copy::with_boolean_option_words(sql)
-            .or_else(|| inheritance_syntax(sql, true))
-            .or_else(|| constraint_clauses(sql))
-            .or_else(|| crate::frame::frame_syntax(sql))
-            .or_else(|| without_deferrable_mode(sql))
-            .or_else(|| substring_similar(sql))
-            .or_else(|| without_c_collation(sql))
-            .or_else(|| crate::variadic::variadic_arguments(sql))
-            .or_else(|| crate::token_forms::typed_literals(sql))
-            .or_else(|| crate::token_forms::trim_without_characters(sql))
-        {
-            // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
-            // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax
-            // sqlparser does not read.
-            Some(tokens) => Parser::new(&PostgreSqlDialect {})
-                .with_tokens_with_locations(tokens)
-                .parse_statements()
-                .map_err(|_| e)?,
-            None => return Err(e),
+        // `WITH RECURSIVE … SEARCH … / CYCLE …`, rewritten as PostgreSQL defines them.
+        Err(e) => match crate::search_cycle::parse(sql) {
+            Some(parsed) => parsed?,
+            None => rewritten_forms(sql, e)?,
         },
     };
     for stmt in &statements {
         reject_reserved_relation_names(sql, stmt)?;
     }
     Ok(statements)
+}
+
+/// The statements of `sql` in the forms sqlparser cannot read as written (`e`, its error,
+/// when none applies).
+fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
+    if let Some(statement) = partition_attachment(sql) {
+        return Ok(vec![statement]);
+    }
+    match crate::copy::with_boolean_option_words(sql)
+        .or_else(|| inheritance_syntax(sql, true))
+        .or_else(|| constraint_clauses(sql))
+        .or_else(|| crate::frame::frame_syntax(sql))
+        .or_else(|| without_deferrable_mode(sql))
+        .or_else(|| substring_similar(sql))
+        .or_else(|| without_c_collation(sql))
+        .or_else(|| crate::variadic::variadic_arguments(sql))
+        .or_else(|| crate::token_forms::typed_literals(sql))
+        .or_else(|| crate::token_forms::trim_without_characters(sql))
+    {
+        // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
+        // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax
+        // sqlparser does not read.
+        Some(tokens) => Parser::new(&PostgreSqlDialect {})
+            .with_tokens_with_locations(tokens)
+            .parse_statements()
+            .map_err(|_| e),
+        None => Err(e),
+    }
 }
 
 /// The tokens of `sql` and the positions of those that are not whitespace (for the
