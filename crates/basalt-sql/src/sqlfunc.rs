@@ -329,6 +329,21 @@ struct Inliner<'a> {
 }
 
 impl Inliner<'_> {
+    /// Puts the inlined form in place of `target`, or stops the walk with the error.
+    fn replace<T>(&mut self, target: &mut T, result: SqlResult<Option<T>>) -> ControlFlow<()> {
+        match result {
+            Ok(Some(new)) => {
+                *target = new;
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(err) => {
+                self.error = Some(err);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
     /// The user function a call names, with its arguments in declaration order (defaults
     /// filled in); `None` when the name is not a user function.
     fn resolve(
@@ -380,12 +395,7 @@ impl Inliner<'_> {
                     let Expr::Identifier(n) = left.as_ref() else {
                         return Ok(None);
                     };
-                    let wanted = crate::ddl::ident(n);
-                    let Some(slot) = f
-                        .args
-                        .iter()
-                        .position(|p| p.name.as_deref() == Some(wanted.as_str()))
-                    else {
+                    let Some(slot) = f.parameter(n) else {
                         return Ok(None);
                     };
                     (slot, right.as_ref())
@@ -401,12 +411,7 @@ impl Inliner<'_> {
                     arg: FunctionArgExpr::Expr(e),
                     operator: FunctionArgOperator::RightArrow | FunctionArgOperator::Assignment,
                 } => {
-                    let wanted = crate::ddl::ident(n);
-                    let Some(slot) = f
-                        .args
-                        .iter()
-                        .position(|p| p.name.as_deref() == Some(wanted.as_str()))
-                    else {
+                    let Some(slot) = f.parameter(n) else {
                         return Ok(None);
                     };
                     (slot, e)
@@ -494,17 +499,7 @@ impl VisitorMut for Inliner<'_> {
         let result = self
             .resolve(&func.name, &args)
             .and_then(|found| found.map(|(f, args)| self.call(f, &args)).transpose());
-        match result {
-            Ok(Some(new)) => {
-                *e = new;
-                ControlFlow::Continue(())
-            }
-            Ok(None) => ControlFlow::Continue(()),
-            Err(err) => {
-                self.error = Some(err);
-                ControlFlow::Break(())
-            }
-        }
+        self.replace(e, result)
     }
 
     fn post_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
@@ -572,17 +567,21 @@ impl VisitorMut for Inliner<'_> {
                 sample: None,
             }))
         });
-        match result {
-            Ok(Some(new)) => {
-                *t = new;
-                ControlFlow::Continue(())
-            }
-            Ok(None) => ControlFlow::Continue(()),
-            Err(err) => {
-                self.error = Some(err);
-                ControlFlow::Break(())
-            }
-        }
+        self.replace(t, result)
+    }
+}
+
+trait Parameters {
+    /// The position of the parameter a call names.
+    fn parameter(&self, name: &Ident) -> Option<usize>;
+}
+
+impl Parameters for FunctionDef {
+    fn parameter(&self, name: &Ident) -> Option<usize> {
+        let wanted = crate::ddl::ident(name);
+        self.args
+            .iter()
+            .position(|p| p.name.as_deref() == Some(wanted.as_str()))
     }
 }
 
