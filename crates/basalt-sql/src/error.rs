@@ -763,6 +763,14 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         | SqlError::OutOfRange(m) => quoted_value(m).and_then(|v| find_literal(sql, v)),
         SqlError::DatestyleMismatch(v) => find_literal(sql, v),
         SqlError::UndefinedTable(name) => find_word(sql, name),
+        SqlError::Detailed {
+            sqlstate: "42883",
+            message,
+            ..
+        } => message
+            .strip_prefix("function ")
+            .and_then(|m| m.split_once('('))
+            .and_then(|(name, _)| find_word(sql, name.rsplit('.').next().unwrap_or(name))),
         SqlError::UndefinedColumn(m) if m.ends_with("does not exist") && !m.contains(" of ") => {
             double_quoted(m).and_then(|c| find_word(sql, c))
         }

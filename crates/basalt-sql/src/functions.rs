@@ -49,6 +49,7 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
         Arc::new(pg_sleep),
     ));
     ctx.register_udf(crate::srf::PgGenerateSeries::udf());
+    ctx.register_udf(crate::undefined_fn::UndefinedFunction::udf());
     ctx.register_udf(crate::extract::PgExtract::udf(true));
     ctx.register_udf(crate::extract::PgExtract::udf(false));
     ctx.register_udf(crate::analyzer::interval_mul_udf());
@@ -683,7 +684,7 @@ struct PgTypeof {
     signature: Signature,
 }
 
-fn pg_type_of(t: &DataType) -> String {
+pub(crate) fn pg_type_of(t: &DataType) -> String {
     match t {
         DataType::Null => "unknown".into(),
         DataType::Boolean => "boolean".into(),

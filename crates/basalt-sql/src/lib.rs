@@ -60,6 +60,7 @@ pub mod temp;
 pub mod tochar;
 pub mod token_forms;
 pub mod types;
+pub mod undefined_fn;
 pub mod unknown;
 pub mod variadic;
 pub mod view;

@@ -2120,9 +2120,27 @@ impl Session {
         }
         self.slot.tableoid.store(tableoid, Relaxed);
         let state = self.ctx.state();
-        let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+        let mut plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
             .await;
+        if let Some(name) = plan
+            .as_ref()
+            .err()
+            .and_then(crate::undefined_fn::unknown_function)
+        {
+            // Plan once more with the unknown calls standing in, for PostgreSQL's message
+            // naming the argument types; any other outcome keeps the first error.
+            if crate::undefined_fn::stand_in_calls(&mut stmt, &name) {
+                if let Err(e) = state
+                    .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+                    .await
+                {
+                    if crate::undefined_fn::is_undefined_function(&e) {
+                        plan = Err(e);
+                    }
+                }
+            }
+        }
         self.slot.tableoid.store(false, Relaxed);
         Ok(plan?)
     }
