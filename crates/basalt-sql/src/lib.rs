@@ -23,6 +23,7 @@ pub mod custom;
 pub mod datebin;
 pub mod datetime;
 pub mod ddl;
+pub mod ddl_undo;
 pub mod dml;
 pub mod error;
 pub mod eval;

@@ -225,6 +225,9 @@ pub struct Session {
     /// Savepoints of the open block, oldest first: (name, undo position, whether the block
     /// was READ ONLY when the savepoint was set — RELEASE and ROLLBACK TO restore it).
     savepoints: Vec<(String, usize, bool)>,
+    /// Objects created in the open block, each with the number of savepoints set when it
+    /// was created: ROLLBACK removes them all, ROLLBACK TO the ones after the savepoint.
+    created_in_block: Vec<(usize, crate::ddl_undo::Created)>,
     /// Whether the open transaction block has run a statement (PostgreSQL's "first
     /// snapshot"): its access mode can no longer become READ WRITE.
     block_has_run: bool,
@@ -274,8 +277,29 @@ pub struct Notice {
 }
 
 impl Drop for Session {
-    /// A session's temporary tables end with it.
+    /// A session's temporary tables end with it, and so do the objects its open block
+    /// created (the block is rolled back).
     fn drop(&mut self) {
+        let created: Vec<crate::ddl_undo::Created> = std::mem::take(&mut self.created_in_block)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        if !created.is_empty() {
+            let engine = Arc::clone(&self.db.engine);
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move {
+                    let undo = engine
+                        .ddl(|c: &mut basalt_storage::Catalog| {
+                            crate::ddl_undo::remove(c, &created);
+                            Ok::<_, SqlError>(vec![])
+                        })
+                        .await;
+                    if let Err(e) = undo {
+                        tracing::warn!("removing objects of a rolled-back block failed: {e}");
+                    }
+                });
+            }
+        }
         let Some(schema) = self.temp_schema.take() else {
             return;
         };
@@ -532,6 +556,7 @@ impl Session {
             copy: None,
             running: None,
             savepoints: Vec::new(),
+            created_in_block: Vec::new(),
             block_has_run: false,
             fast_statements: 0,
             compiled_defaults: parking_lot::Mutex::new(HashMap::new()),
@@ -678,8 +703,29 @@ impl Session {
         {
             crate::temp::check_other_sessions(stmt, self.temp_schema.as_deref())?;
         }
+        self.resolve_temp_names(stmt);
+        // PostgreSQL searches pg_catalog before the search path (after the temporary
+        // schema): an unqualified `pg_class` is the system catalog.
+        if sql.to_ascii_lowercase().contains("pg_") {
+            let system: std::collections::HashSet<String> = self
+                .ctx
+                .catalog(DATABASE_NAME)
+                .and_then(|c| c.schema("pg_catalog"))
+                .map(|s| s.table_names())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n.starts_with("pg_"))
+                .collect();
+            crate::temp::qualify_temp_tables(stmt, "pg_catalog", &system);
+        }
+        Ok(())
+    }
+
+    /// Points unqualified names of this session's temporary tables and views at its
+    /// temporary schema.
+    fn resolve_temp_names(&self, stmt: &mut Statement) {
         let Some(schema) = &self.temp_schema else {
-            return Ok(());
+            return;
         };
         // Temporary tables and temporary views.
         let catalog = self.engine().catalog();
@@ -697,7 +743,6 @@ impl Session {
             )
             .collect();
         crate::temp::qualify_temp_tables(stmt, schema, &tables);
-        Ok(())
     }
 
     /// The session's `DateStyle`: how dates and timestamps print and how ambiguous ones read.
@@ -1099,12 +1144,25 @@ impl Session {
                 savepoint: None,
             } => {
                 let chain = *chain;
-                return self.rollback_statement(chain);
+                let created = std::mem::take(&mut self.created_in_block);
+                let out = self.rollback_statement(chain)?;
+                self.remove_created(created).await?;
+                return Ok(out);
             }
             Statement::Rollback {
                 savepoint: Some(name),
                 ..
-            } => return self.rollback_to_savepoint(&name.value),
+            } => {
+                let out = self.rollback_to_savepoint(&name.value)?;
+                // What was created after the savepoint goes with it.
+                let depth = self.savepoints.len();
+                let (undone, kept) = std::mem::take(&mut self.created_in_block)
+                    .into_iter()
+                    .partition(|(d, _)| *d >= depth);
+                self.created_in_block = kept;
+                self.remove_created(undone).await?;
+                return Ok(out);
+            }
             _ => {}
         }
         if let TxnState::Failed(_) = self.state {
@@ -1508,7 +1566,18 @@ impl Session {
                 crate::maintenance::run(self, txn, &stmt).await
             }
             other => {
+                let before = (self.status() != TxnStatus::Idle && !self.is_mysql())
+                    .then(|| self.db.engine.catalog());
                 let out = ddl::execute(self, txn, other).await;
+                if let (Some(before), true) = (before, out.is_ok()) {
+                    let depth = self.savepoints.len();
+                    let after = self.db.engine.catalog();
+                    self.created_in_block.extend(
+                        crate::ddl_undo::created_between(&before, &after)
+                            .into_iter()
+                            .map(|c| (depth, c)),
+                    );
+                }
                 // This transaction's earlier writes remain valid under its own DDL.
                 txn.adopt_definitions(&self.db.engine.catalog());
                 out
@@ -1552,16 +1621,19 @@ impl Session {
             return Err(Session::chain_outside_block("COMMIT"));
         }
         self.savepoints.clear();
+        let created = std::mem::take(&mut self.created_in_block);
         let out = match std::mem::replace(&mut self.state, TxnState::Idle) {
             TxnState::InBlock(txn) => {
                 if let Err(e) = crate::foreign::enforce_commit(self, &txn).await {
                     // The transaction ends rolled back, as PostgreSQL's does.
                     self.close_block_cursors(false);
                     self.end_block(false);
+                    self.remove_created(created).await?;
                     return Err(e);
                 }
                 if let Err(e) = self.db.engine.commit(&txn).await {
                     self.close_block_cursors(false);
+                    self.remove_created(created).await?;
                     return Err(e.into());
                 }
                 self.close_block_cursors(true);
@@ -1569,6 +1641,7 @@ impl Session {
             }
             TxnState::Failed(_) => {
                 self.close_block_cursors(false);
+                self.remove_created(created).await?;
                 Output::Command("ROLLBACK".into())
             }
             TxnState::Idle => {
@@ -1734,6 +1807,31 @@ impl Session {
         Output::Command("ROLLBACK".into())
     }
 
+    /// Removes objects a rolled-back block (or subtransaction) created, with their rows.
+    async fn remove_created(
+        &mut self,
+        created: Vec<(usize, crate::ddl_undo::Created)>,
+    ) -> SqlResult<()> {
+        if created.is_empty() {
+            return Ok(());
+        }
+        let created: Vec<crate::ddl_undo::Created> = created.into_iter().map(|(_, c)| c).collect();
+        if let Some(txn) = self.block_txn() {
+            for c in &created {
+                if let crate::ddl_undo::Created::Table(id) = c {
+                    txn.discard_table(*id);
+                }
+            }
+        }
+        self.db
+            .engine
+            .ddl(|c: &mut basalt_storage::Catalog| {
+                crate::ddl_undo::remove(c, &created);
+                Ok::<_, SqlError>(vec![])
+            })
+            .await
+    }
+
     fn block_txn(&self) -> Option<&Arc<Transaction>> {
         match &self.state {
             TxnState::InBlock(t) | TxnState::Failed(t) => Some(t),
@@ -1773,6 +1871,10 @@ impl Session {
         // The access mode set inside the released subtransaction ends with it.
         self.set_read_only(self.savepoints[i].2);
         self.savepoints.truncate(i);
+        // Objects created in the released subtransactions now belong to the one around them.
+        for (depth, _) in &mut self.created_in_block {
+            *depth = (*depth).min(i);
+        }
         Ok(Output::Command("RELEASE".into()))
     }
 
