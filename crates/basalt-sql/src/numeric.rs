@@ -1020,6 +1020,35 @@ impl PgNumeric {
                 };
                 Ok(Transformed::yes(udf(f, vec![expr.as_ref().clone()])))
             }
+            // DataFusion types `round(x, CAST(10 AS int))` as if the places were unknown
+            // (one more digit of precision) but computes with them: the literal is folded
+            // and the result converted to the type the plan was given.
+            Expr::ScalarFunction(f)
+                if matches!(f.name(), "round" | "trunc")
+                    && matches!(f.args.get(1), Some(Expr::Cast(c))
+                        if matches!(c.expr.as_ref(), Expr::Literal(..)))
+                    && is_decimal(&e, schema) =>
+            {
+                let declared = e.get_type(schema)?;
+                let name = f.name().to_owned();
+                let Expr::ScalarFunction(mut f) = e else {
+                    return Ok(Transformed::no(e));
+                };
+                if let Some(Expr::Cast(c)) = f.args.get(1) {
+                    if let Expr::Literal(v, _) = c.expr.as_ref() {
+                        let folded = v.cast_to(c.field.data_type())?;
+                        f.args[1] = Expr::Literal(folded, None);
+                    }
+                }
+                let inner = self
+                    .guard_children(Expr::ScalarFunction(f), schema, &name)?
+                    .data;
+                let convert = NumericConvert {
+                    target: declared,
+                    signature: Signature::any(1, Volatility::Immutable),
+                };
+                Ok(Transformed::yes(udf(convert, vec![inner])))
+            }
             Expr::ScalarFunction(f) if !passes_through(f.name()) => {
                 let name = f.name().to_owned();
                 self.guard_children(e, schema, &name)
