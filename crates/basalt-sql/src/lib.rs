@@ -49,6 +49,7 @@ pub mod pgfloat;
 pub mod pgformat;
 pub mod pgmath;
 pub mod provider;
+pub mod recursion;
 pub mod regexp;
 pub mod rewrite;
 pub mod search_cycle;

@@ -64,14 +64,9 @@ fn check_recursive_form(cte: &datafusion::sql::sqlparser::ast::Cte) -> SqlResult
         SetExpr::SetOperation {
             op: datafusion::sql::sqlparser::ast::SetOperator::Union,
             left,
+            right,
             ..
-        } => match crate::cte::reference_at(left.as_ref(), &name) {
-            Some(at) => Err(SqlError::InvalidRecursion(format!(
-                "recursive reference to query \"{name}\" must not appear within its non-recursive term"
-            ))
-            .at(at)),
-            None => Ok(()),
-        },
+        } => crate::recursion::check(cte, left, right),
         _ => Err(SqlError::InvalidRecursion(format!(
             "recursive query \"{name}\" does not have the form non-recursive-term UNION [ALL] recursive-term"
         ))
