@@ -315,3 +315,81 @@ impl Check<'_> {
         }
     }
 }
+
+/// The items of a WITH RECURSIVE in an order each is defined before it is read (PostgreSQL
+/// sorts them so; a cycle between items is its 0A000 error), and each item that does not
+/// read itself made a plain query (DataFusion would take any UNION there as recursive).
+pub fn order_items(q: &mut Query) -> SqlResult<()> {
+    let Some(with) = q.with.as_mut().filter(|w| w.recursive) else {
+        return Ok(());
+    };
+    let names: Vec<String> = with
+        .cte_tables
+        .iter()
+        .map(|c| crate::ddl::ident(&c.alias.name))
+        .collect();
+    let mut depends: Vec<Vec<usize>> = with
+        .cte_tables
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (0..names.len())
+                .filter(|&j| j != i && crate::cte::reference_at(&c.query, &names[j]).is_some())
+                .collect()
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    for i in 0..order.len() {
+        let Some(j) = (i..order.len()).find(|&j| depends[order[j]].is_empty()) else {
+            let at = with.cte_tables[order[i]].alias.name.span;
+            return Err(SqlError::FeatureNotSupported(
+                "mutual recursion between WITH items is not implemented".into(),
+            )
+            .at(at));
+        };
+        order.swap(i, j);
+        let done = order[i];
+        for d in depends.iter_mut() {
+            d.retain(|&k| k != done);
+        }
+    }
+    if order.iter().enumerate().any(|(i, &k)| i != k) {
+        let mut items: Vec<Option<Cte>> = std::mem::take(&mut with.cte_tables)
+            .into_iter()
+            .map(Some)
+            .collect();
+        with.cte_tables = order.iter().filter_map(|&k| items[k].take()).collect();
+    }
+    for cte in &mut with.cte_tables {
+        let name = crate::ddl::ident(&cte.alias.name);
+        let plain_body = matches!(cte.query.body.as_ref(), SetExpr::SetOperation { .. });
+        let reads_itself = crate::cte::reference_at(&cte.query, &name).is_some();
+        if reads_itself || !(plain_body || cte.query.with.is_some()) {
+            continue;
+        }
+        let wrapped = select_all_from(&cte.query, &name)?;
+        cte.query = Box::new(wrapped);
+    }
+    Ok(())
+}
+
+/// `SELECT * FROM (inner) AS name`.
+fn select_all_from(inner: &Query, name: &str) -> SqlResult<Query> {
+    let sql = format!(
+        "SELECT * FROM (SELECT 1) AS \"{}\"",
+        name.replace('"', "\"\"")
+    );
+    let Some(datafusion::sql::sqlparser::ast::Statement::Query(mut q)) =
+        crate::session::parse_sql(&sql)?.pop()
+    else {
+        return Err(SqlError::Internal(format!("not a query: {sql}")));
+    };
+    if let SetExpr::Select(sel) = q.body.as_mut() {
+        if let Some(TableFactor::Derived { subquery, .. }) =
+            sel.from.first_mut().map(|t| &mut t.relation)
+        {
+            **subquery = inner.clone();
+        }
+    }
+    Ok(*q)
+}

@@ -169,7 +169,9 @@ impl VisitorMut for PgForms {
 
     /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`; output columns get PostgreSQL's names.
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-        if let Err(e) = check_recursive_ctes(q).and_then(|()| crate::srf::check_placement(&q.body))
+        if let Err(e) = crate::recursion::order_items(q)
+            .and_then(|()| check_recursive_ctes(q))
+            .and_then(|()| crate::srf::check_placement(&q.body))
         {
             self.error = Some(e);
             return ControlFlow::Break(());
