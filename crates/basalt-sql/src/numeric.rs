@@ -941,6 +941,33 @@ fn sums_specials(
         && args.first().is_some_and(|a| is_decimal(a, schema))
 }
 
+/// A comparison of two numerics of different declared types (a rewritten `round` has its
+/// computed type, the other side the one coercion gave it): both sides cast to one type.
+fn comparable_decimals(e: Expr, schema: &DFSchema) -> DfResult<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &e else {
+        return Ok(Transformed::no(e));
+    };
+    let (DataType::Decimal128(lp, ls), DataType::Decimal128(rp, rs)) =
+        (left.get_type(schema)?, right.get_type(schema)?)
+    else {
+        return Ok(Transformed::no(e));
+    };
+    if (lp, ls) == (rp, rs) {
+        return Ok(Transformed::no(e));
+    }
+    let scale = ls.max(rs);
+    let digits = |p: u8, s: i8| i16::from(p) - i16::from(s);
+    let whole = digits(lp, ls).max(digits(rp, rs));
+    let precision = (whole + i16::from(scale)).clamp(1, 38) as u8;
+    let target = DataType::Decimal128(precision, scale);
+    let cast = |x: &Expr| Expr::Cast(Cast::new(Box::new(x.clone()), target.clone()));
+    Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+        left: Box::new(cast(left)),
+        op: *op,
+        right: Box::new(cast(right)),
+    })))
+}
+
 fn is_decimal(e: &Expr, schema: &DFSchema) -> bool {
     matches!(e.get_type(schema), Ok(DataType::Decimal128(_, _)))
 }
@@ -952,6 +979,9 @@ impl PgNumeric {
                 let (l, r) = (is_decimal(left, schema), is_decimal(right, schema));
                 if !l && !r {
                     return Ok(Transformed::no(e));
+                }
+                if op.supports_propagation() {
+                    return comparable_decimals(e, schema);
                 }
                 let Some(op) = ArithOp::of(*op) else {
                     return Ok(Transformed::no(e));
@@ -1021,15 +1051,15 @@ impl PgNumeric {
                 Ok(Transformed::yes(udf(f, vec![expr.as_ref().clone()])))
             }
             // DataFusion types `round(x, CAST(10 AS int))` as if the places were unknown
-            // (one more digit of precision) but computes with them: the literal is folded
-            // and the result converted to the type the plan was given.
+            // (one more digit of precision, the input's scale) but computes with them: the
+            // literal is folded, so the call's type is the one computed (a comparison with
+            // it is cast to a common type below).
             Expr::ScalarFunction(f)
                 if matches!(f.name(), "round" | "trunc")
                     && matches!(f.args.get(1), Some(Expr::Cast(c))
                         if matches!(c.expr.as_ref(), Expr::Literal(..)))
                     && is_decimal(&e, schema) =>
             {
-                let declared = e.get_type(schema)?;
                 let name = f.name().to_owned();
                 let Expr::ScalarFunction(mut f) = e else {
                     return Ok(Transformed::no(e));
@@ -1040,14 +1070,8 @@ impl PgNumeric {
                         f.args[1] = Expr::Literal(folded, None);
                     }
                 }
-                let inner = self
-                    .guard_children(Expr::ScalarFunction(f), schema, &name)?
-                    .data;
-                let convert = NumericConvert {
-                    target: declared,
-                    signature: Signature::any(1, Volatility::Immutable),
-                };
-                Ok(Transformed::yes(udf(convert, vec![inner])))
+                let guarded = self.guard_children(Expr::ScalarFunction(f), schema, &name)?;
+                Ok(Transformed::yes(guarded.data))
             }
             Expr::ScalarFunction(f) if !passes_through(f.name()) => {
                 let name = f.name().to_owned();
