@@ -54,6 +54,7 @@ pub mod regexp;
 pub mod rewrite;
 pub mod search_cycle;
 pub mod session;
+pub mod setops;
 pub mod shared;
 pub mod sqlfunc;
 pub mod srf;

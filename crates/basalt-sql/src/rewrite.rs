@@ -170,6 +170,7 @@ impl VisitorMut for PgForms {
     /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`; output columns get PostgreSQL's names.
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
         if let Err(e) = crate::recursion::order_items(q)
+            .and_then(|()| crate::setops::columnless(q))
             .and_then(|()| check_recursive_ctes(q))
             .and_then(|()| crate::srf::check_placement(&q.body))
         {

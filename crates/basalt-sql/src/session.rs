@@ -425,6 +425,7 @@ impl Session {
         let text_style = Arc::new(std::sync::atomic::AtomicU32::new(
             crate::format::TextStyle::default().to_bits(),
         ));
+        ctx.add_analyzer_rule(Arc::new(crate::setops::MultisetSetOps));
         // Before the integer rule, which turns casts to integers into casts of rounded values.
         ctx.add_analyzer_rule(Arc::new(crate::numeric::PgNumeric {
             text_input: dialect == Dialect::Postgres,
