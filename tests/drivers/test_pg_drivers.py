@@ -172,6 +172,9 @@ COLUMN_NAME_CASES = [
     ("EXISTS (SELECT 1)", "exists"),
     ("coalesce(1, 2)", "coalesce"),
     ("(1, 2)", "row"),
+    ("(SELECT ARRAY[1,2,3])[1]", "array"),
+    ("((SELECT ARRAY[1,2,3]))[2]", "array"),
+    ("(SELECT 5 AS five UNION SELECT 5)", "five"),
 ]
 
 

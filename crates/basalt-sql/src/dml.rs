@@ -1610,14 +1610,18 @@ fn figure_column_name(e: &Expr) -> Option<(String, u8)> {
             }
         }
         Expr::Exists { .. } => strong("exists"),
-        Expr::Subquery(q) => match q.body.as_ref() {
-            SetExpr::Select(select) => match select.projection.first()? {
-                SelectItem::UnnamedExpr(e) => strong(&column_name_of(e)),
-                SelectItem::ExprWithAlias { alias, .. } => strong(&alias.value.to_lowercase()),
+        Expr::Subquery(q) => first_target_name(&q.body).and_then(|n| strong(&n)),
+        // `x[1]`, `(…).f`: the last field named, else the subscripted expression's name.
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            let field = access_chain.iter().rev().find_map(|a| match a {
+                ast::AccessExpr::Dot(Expr::Identifier(i)) => Some(i.value.to_lowercase()),
                 _ => None,
-            },
-            _ => None,
-        },
+            });
+            match field {
+                Some(f) => strong(&f),
+                None => figure_column_name(root),
+            }
+        }
         Expr::Array(_) => strong("array"),
         Expr::Tuple(_) => strong("row"),
         Expr::Extract { .. } => strong("extract"),
@@ -1635,6 +1639,20 @@ fn figure_column_name(e: &Expr) -> Option<(String, u8)> {
             _ => "btrim",
         }),
         Expr::Interval(_) => Some(("interval".into(), 1)),
+        _ => None,
+    }
+}
+
+/// The name of the first output column of a subquery body (its leftmost SELECT's).
+fn first_target_name(body: &SetExpr) -> Option<String> {
+    match body {
+        SetExpr::Select(select) => match select.projection.first()? {
+            SelectItem::UnnamedExpr(e) => Some(column_name_of(e)),
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+            _ => None,
+        },
+        SetExpr::Query(q) => first_target_name(&q.body),
+        SetExpr::SetOperation { left, .. } => first_target_name(left),
         _ => None,
     }
 }
