@@ -67,13 +67,13 @@ enum Registered {
 }
 
 /// The statement's WITH tables, removed from the session when the statement ends.
-struct Scope {
+pub(crate) struct Scope {
     schema: Arc<dyn SchemaProvider>,
     names: HashMap<String, Registered>,
 }
 
 impl Scope {
-    fn new(s: &Session) -> SqlResult<Scope> {
+    pub(crate) fn new(s: &Session) -> SqlResult<Scope> {
         let catalog = s
             .ctx
             .catalog(DATABASE_NAME)
@@ -92,12 +92,17 @@ impl Scope {
         })
     }
 
-    fn register(&mut self, name: &str, table: Arc<dyn TableProvider>) -> SqlResult<()> {
+    /// Registers `table` for the statement under a unique name, which it returns.
+    pub(crate) fn register(
+        &mut self,
+        name: &str,
+        table: Arc<dyn TableProvider>,
+    ) -> SqlResult<String> {
         let unique = format!("{}_{name}", NEXT_CTE.fetch_add(1, Ordering::Relaxed));
         self.schema.register_table(unique.clone(), table)?;
         self.names
-            .insert(name.to_owned(), Registered::Table(unique));
-        Ok(())
+            .insert(name.to_owned(), Registered::Table(unique.clone()));
+        Ok(unique)
     }
 }
 
@@ -214,7 +219,7 @@ fn register_rows(
         }) => {
             let (schema, batches) = renamed(cte, schema, batches)?;
             let table = MemTable::try_new(schema, vec![batches])?;
-            scope.register(&name, Arc::new(table))
+            scope.register(&name, Arc::new(table)).map(|_| ())
         }
         _ => {
             scope.names.insert(name, Registered::NoReturning);
@@ -245,7 +250,9 @@ async fn register_reader(
         },
     )?;
     let plan = s.plan(Statement::Query(Box::new(reader))).await?;
-    scope.register(&name, Arc::new(ViewTable::new(plan, None)))
+    scope
+        .register(&name, Arc::new(ViewTable::new(plan, None)))
+        .map(|_| ())
 }
 
 /// Runs the main statement, or a data-modifying WITH query (`Some` rows, or the command's

@@ -458,16 +458,19 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                             s.mysql_warning(&e);
                             continue;
                         }
-                        if let Some((new_row, changed)) = c.resolve(
-                            s,
-                            txn,
-                            &store,
-                            def,
-                            alias.as_deref(),
-                            &row,
-                            &mut touched,
-                            &constraint,
-                        )? {
+                        if let Some((new_row, changed)) = c
+                            .resolve(
+                                s,
+                                txn,
+                                &store,
+                                def,
+                                alias.as_deref(),
+                                &row,
+                                &mut touched,
+                                &constraint,
+                            )
+                            .await?
+                        {
                             // MySQL counts an updated row twice, an unchanged one not at all.
                             duplicates += 1;
                             affected += match (c.mysql, changed) {
@@ -764,7 +767,7 @@ impl Conflict {
     /// Applies DO NOTHING / DO UPDATE for a proposed row that conflicted. Returns the updated
     /// row when one was written.
     #[allow(clippy::too_many_arguments)]
-    fn resolve(
+    async fn resolve(
         &self,
         s: &Session,
         txn: &Transaction,
@@ -824,7 +827,33 @@ impl Conflict {
         let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.extend(schema.fields().iter().map(|f| f.as_ref().clone()));
         let combined = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
-        if let Some(w) = selection {
+        // Subqueries in the clause need a planned query over the two rows.
+        let by_query = if sets.iter().any(|(_, e)| has_subquery(e))
+            || selection.as_ref().is_some_and(has_subquery)
+        {
+            Some(
+                conflict_query(
+                    s,
+                    table_name,
+                    &schema,
+                    both,
+                    excluded,
+                    sets,
+                    selection.as_ref(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        if let Some(values) = &by_query {
+            let keep = values
+                .first()
+                .and_then(|a| a.as_any().downcast_ref::<BooleanArray>());
+            if !keep.is_some_and(|b| b.len() == 1 && b.is_valid(0) && b.value(0)) {
+                return Ok(None);
+            }
+        } else if let Some(w) = selection {
             let pred = compile_multi(s, &w.to_string(), &parts)?;
             let keep = eval(&pred, &combined)?;
             let keep = keep.as_any().downcast_ref::<BooleanArray>();
@@ -834,20 +863,24 @@ impl Conflict {
         }
         let mut new_row = existing.to_vec();
         new_row.resize(def.columns.len(), Value::Null);
-        for (pos, expr) in sets {
+        for (i, (pos, expr)) in sets.iter().enumerate() {
             let col = &def.columns[*pos];
-            let value_sql = if is_default_keyword(expr) {
-                col.default.clone().unwrap_or_else(|| "NULL".into())
-            } else {
-                expr.to_string()
+            let value = match &by_query {
+                Some(values) => values
+                    .get(i + 1)
+                    .cloned()
+                    .ok_or_else(|| SqlError::Internal("ON CONFLICT query result".into()))?,
+                None => {
+                    let value_sql = if is_default_keyword(expr) {
+                        col.default.clone().unwrap_or_else(|| "NULL".into())
+                    } else {
+                        expr.to_string()
+                    };
+                    let compiled = compile_multi(s, &value_sql, &parts)?;
+                    eval(&compiled, &combined)?
+                }
             };
-            let compiled = compile_multi(s, &value_sql, &parts)?;
-            let array = to_column_type(
-                &eval(&compiled, &combined)?,
-                &col.ty,
-                &col.name,
-                s.date_order(),
-            )?;
+            let array = to_column_type(&value, &col.ty, &col.name, s.date_order())?;
             new_row[*pos] = basalt_common::value::value_at(array.as_ref(), 0, &col.ty)?;
         }
         let mut old_full = existing.to_vec();
@@ -864,6 +897,62 @@ impl Conflict {
         }
         Ok(Some((new_row, changed)))
     }
+}
+
+/// Whether an expression holds a subquery.
+fn has_subquery(e: &Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::Visit;
+    struct Find;
+    impl datafusion::sql::sqlparser::ast::Visitor for Find {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &Query) -> std::ops::ControlFlow<()> {
+            std::ops::ControlFlow::Break(())
+        }
+    }
+    e.visit(&mut Find).is_break()
+}
+
+/// ON CONFLICT DO UPDATE with subqueries: the WHERE condition (TRUE without one) and the
+/// SET values, computed by a query that reads the conflicting row as `table_name` and the
+/// proposed one as `excluded`, each a one-row table for the statement.
+async fn conflict_query(
+    s: &Session,
+    table_name: &str,
+    schema: &SchemaRef,
+    existing: RecordBatch,
+    excluded: RecordBatch,
+    sets: &[(usize, Expr)],
+    selection: Option<&Expr>,
+) -> SqlResult<Vec<ArrayRef>> {
+    use datafusion::datasource::MemTable;
+    let mut scope = crate::cte::Scope::new(s)?;
+    let rows = |b: RecordBatch| -> SqlResult<Arc<MemTable>> {
+        Ok(Arc::new(MemTable::try_new(
+            Arc::clone(schema),
+            vec![vec![b]],
+        )?))
+    };
+    let current = scope.register("conflicting", rows(existing)?)?;
+    let proposed = scope.register("excluded", rows(excluded)?)?;
+    let mut items = vec![selection.map_or_else(|| "TRUE".to_owned(), |w| w.to_string())];
+    items.extend(sets.iter().map(|(_, e)| e.to_string()));
+    let sql = format!(
+        "SELECT {} FROM {}.\"{current}\" AS \"{}\" CROSS JOIN {}.\"{proposed}\" AS excluded",
+        items.join(", "),
+        crate::cte::CTE_SCHEMA,
+        table_name.replace('"', "\"\""),
+        crate::cte::CTE_SCHEMA,
+    );
+    let stmt = crate::session::parse_sql(&sql)?
+        .pop()
+        .ok_or_else(|| SqlError::Internal(format!("not a statement: {sql}")))?;
+    let plan = s.plan(stmt).await?;
+    let (_, batches) = s.run_plan(plan).await?;
+    let batch = batches
+        .into_iter()
+        .find(|b| b.num_rows() > 0)
+        .ok_or_else(|| SqlError::Internal("ON CONFLICT query returned no row".into()))?;
+    Ok(batch.columns().to_vec())
 }
 
 /// Ranges of MySQL-declared integer types and ENUM members, for columns stored in a wider
