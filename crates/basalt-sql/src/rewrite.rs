@@ -17,11 +17,93 @@ use crate::error::{SqlError, SqlResult};
 
 pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::cte::check_top_level(stmt)?;
+    values_integers(stmt);
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Integer constants of a VALUES list are `integer` to PostgreSQL when every one in the
+/// column fits in 32 bits (DataFusion makes them all `bigint`); the rows an INSERT writes
+/// are typed by the target columns instead, and are left alone.
+fn values_integers(stmt: &mut Statement) {
+    struct Typing {
+        insert_source: Option<*const SetExpr>,
+    }
+    impl VisitorMut for Typing {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            if self.insert_source == Some(q.body.as_ref() as *const SetExpr) {
+                return ControlFlow::Continue(());
+            }
+            if let SetExpr::Values(values) = q.body.as_mut() {
+                type_integer_columns(values);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let insert_source = match stmt {
+        Statement::Insert(i) => i.source.as_ref().map(|q| q.body.as_ref() as *const SetExpr),
+        _ => None,
+    };
+    let _ = VisitMut::visit(stmt, &mut Typing { insert_source });
+}
+
+fn type_integer_columns(values: &mut datafusion::sql::sqlparser::ast::Values) {
+    fn small_integer(e: &Expr) -> Option<bool> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => Some(n.parse::<i32>().is_ok()),
+                Value::Null => None,
+                _ => Some(false),
+            },
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr,
+            } => match expr.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => Some(format!("-{n}").parse::<i32>().is_ok()),
+                    _ => Some(false),
+                },
+                _ => Some(false),
+            },
+            _ => Some(false),
+        }
+    }
+    let width = values.rows.first().map_or(0, |r| r.content.len());
+    for col in 0..width {
+        let mut any = false;
+        let all = values
+            .rows
+            .iter()
+            .all(|r| match r.content.get(col).map(small_integer) {
+                Some(Some(true)) => {
+                    any = true;
+                    true
+                }
+                Some(None) => true,
+                _ => false,
+            });
+        if !(all && any) {
+            continue;
+        }
+        for row in &mut values.rows {
+            if let Some(e) = row.content.get_mut(col) {
+                if small_integer(e) == Some(true) {
+                    let inner = std::mem::replace(e, Expr::value(Value::Null));
+                    *e = Expr::Cast {
+                        kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                        expr: Box::new(inner),
+                        data_type: DataType::Integer(None),
+                        array: false,
+                        format: None,
+                    };
+                }
+            }
+        }
     }
 }
 
