@@ -84,6 +84,7 @@ pub async fn execute(
             ..
         } => drop(s, txn, object_type, if_exists, names, cascade).await,
         Statement::AlterTable(at) => alter_table(s, txn, at).await,
+        Statement::DropDomain(d) if !s.is_mysql() => crate::domain::drop_domain(s, d).await,
         Statement::Truncate(t) => truncate(s, txn, t).await,
         Statement::Discard { .. } => Ok(Output::Command("DISCARD ALL".into())),
         Statement::Deallocate { .. } => Ok(Output::Command("DEALLOCATE".into())),
@@ -278,8 +279,17 @@ struct NewColumn {
     references: Vec<ForeignKeyConstraint>,
 }
 
-fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
-    let mut ct = column_type(&c.data_type)?;
+fn new_column(s: &Session, c: &AstColumnDef) -> SqlResult<NewColumn> {
+    let mysql = s.is_mysql();
+    let catalog = s.engine().catalog();
+    let domain = crate::domain::of_type(&catalog, &c.data_type, s.default_schema().as_deref());
+    let mut ct = match domain {
+        Some(d) => crate::types::ColumnType {
+            ty: d.base.clone(),
+            serial: false,
+        },
+        None => column_type(&c.data_type)?,
+    };
     if mysql {
         // MySQL's DECIMAL without precision is DECIMAL(10,0).
         if let datafusion::sql::sqlparser::ast::DataType::Decimal(
@@ -332,6 +342,7 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
             },
             dropped: false,
             storage: None,
+            domain: domain.map(|d| format!("{}.{}", d.schema, d.name)),
         },
         serial_or_identity: ct.serial,
         primary_key: false,
@@ -342,6 +353,7 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
     if ct.serial {
         col.def.nullable = false;
     }
+    col.def.default = domain.and_then(|d| d.default.clone());
     for ColumnOptionDef { name, option } in &c.options {
         let cname = name.as_ref().map(ident);
         match option {
@@ -545,6 +557,7 @@ async fn create_table(
                     mysql_type: None,
                     dropped: false,
                     storage: None,
+                    domain: None,
                 },
                 serial_or_identity: false,
                 primary_key: false,
@@ -699,7 +712,7 @@ async fn create_table(
         columns.len()
     };
     for c in &ct.columns {
-        let col = new_column(c, s.is_mysql())?;
+        let col = new_column(s, c)?;
         let same = columns.iter().position(|x| x.def.name == col.def.name);
         match same {
             Some(i) if i < inherited_count => {
@@ -1808,7 +1821,7 @@ async fn alter_one(
             column_def,
             ..
         } => {
-            let col = new_column(&column_def, s.is_mysql())?;
+            let col = new_column(s, &column_def)?;
             if def.column_position(&col.def.name).is_some() {
                 if if_not_exists {
                     return Ok(());

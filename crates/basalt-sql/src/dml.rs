@@ -188,6 +188,7 @@ fn failing_row_of(def: &TableDef, batch: &RecordBatch, row: usize) -> String {
 /// reports them: the first row that violates any, and for that row NOT NULL (in column
 /// order) before CHECK (in constraint-name order).
 fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlResult<()> {
+    crate::domain::check_values(s, def, batch)?;
     let first_null = def
         .live_columns()
         .filter(|(pos, c)| !c.nullable && batch.column(*pos).null_count() > 0)

@@ -24,6 +24,7 @@ pub mod datebin;
 pub mod datetime;
 pub mod ddl;
 pub mod dml;
+pub mod domain;
 pub mod error;
 pub mod eval;
 pub mod exclusion;
