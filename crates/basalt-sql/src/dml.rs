@@ -285,6 +285,9 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     // Without a column list, fewer values than columns fill the leading columns (the rest
     // take their defaults), as in PostgreSQL (MySQL refuses it).
     let implicit_columns = ins.columns.is_empty() && !s.is_mysql();
+    if !s.is_mysql() {
+        check_insert_arity(&ins)?;
+    }
     if implicit_columns {
         if let Some(SetExpr::Values(values)) = ins.source.as_ref().map(|q| q.body.as_ref()) {
             if let Some(n) = values.rows.iter().map(|r| r.content.len()).max() {
@@ -567,6 +570,63 @@ fn type_unknown_literals(q: &mut Query, targets: &[usize], def: &TableDef) {
             }
         }
     }
+}
+
+/// An INSERT whose column list and VALUES row or select list differ in length, reported
+/// where PostgreSQL points: at the first extra expression, or the first column left
+/// without one.
+fn check_insert_arity(ins: &Insert) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::Spanned;
+    let Some(q) = &ins.source else {
+        return Ok(());
+    };
+    if let SetExpr::Values(v) = q.body.as_ref() {
+        let width = v.rows.first().map_or(0, |r| r.content.len());
+        if let Some(ragged) = v.rows.iter().find(|r| r.content.len() != width) {
+            let e = SqlError::Syntax {
+                message: "VALUES lists must all be the same length".into(),
+                position: None,
+            };
+            return Err(match ragged.content.first() {
+                Some(first) => e.at(first.span()),
+                None => e,
+            });
+        }
+    }
+    if ins.columns.is_empty() {
+        return Ok(());
+    }
+    let spans: Vec<datafusion::sql::sqlparser::tokenizer::Span> = match q.body.as_ref() {
+        SetExpr::Values(v) => match v.rows.first() {
+            Some(first) => first.content.iter().map(Spanned::span).collect(),
+            None => return Ok(()),
+        },
+        SetExpr::Select(sel)
+            if sel.projection.iter().all(|i| {
+                matches!(
+                    i,
+                    ast::SelectItem::UnnamedExpr(_) | ast::SelectItem::ExprWithAlias { .. }
+                )
+            }) =>
+        {
+            sel.projection.iter().map(Spanned::span).collect()
+        }
+        _ => return Ok(()),
+    };
+    let n = ins.columns.len();
+    let (message, at) = match spans.len() {
+        len if len > n => ("INSERT has more expressions than target columns", spans[n]),
+        len if len < n => (
+            "INSERT has more target columns than expressions",
+            ins.columns[len].span(),
+        ),
+        _ => return Ok(()),
+    };
+    Err(SqlError::Syntax {
+        message: message.into(),
+        position: None,
+    }
+    .at(at))
 }
 
 /// `VALUES (1, DEFAULT), (2, 3)`: neighbouring rows that say DEFAULT in the same columns are
