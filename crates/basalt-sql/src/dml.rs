@@ -1282,11 +1282,13 @@ fn column_assignments(
             _ if row_args.is_some() => row_args.unwrap_or_default(),
             Expr::Tuple(values) => values.clone(),
             Expr::Subquery(q) => split_row_subquery(q, positions.len())?,
-            _ => {
+            other => {
+                use datafusion::sql::sqlparser::ast::Spanned;
                 return Err(SqlError::Syntax {
                     message: "source for a multiple-column UPDATE item must be a sub-SELECT or ROW() expression".into(),
                     position: None,
-                })
+                }
+                .at(other.span()));
             }
         };
         if values.len() != positions.len() {
@@ -1298,6 +1300,84 @@ fn column_assignments(
         out.extend(positions.into_iter().zip(values));
     }
     Ok(out)
+}
+
+/// `SET (a, b) = ROW(v.*)`: `v.*` stands for the columns of the FROM item `v` (a table, or
+/// an alias with a column list), as PostgreSQL expands it; left as written otherwise.
+fn expand_row_wildcards(
+    value: &mut Expr,
+    from: &[ast::TableWithJoins],
+    catalog: &basalt_storage::Catalog,
+    default_schema: Option<&str>,
+) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = value else { return };
+    if !f.name.to_string().eq_ignore_ascii_case("row") {
+        return;
+    }
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    let mut args = Vec::with_capacity(list.args.len());
+    for arg in list.args.drain(..) {
+        let FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(name)) = &arg else {
+            args.push(arg);
+            continue;
+        };
+        let parts = object_name_parts(name);
+        let columns = match parts.as_slice() {
+            [item] => from_item_columns(from, item, catalog, default_schema),
+            _ => None,
+        };
+        match columns {
+            Some(columns) => args.extend(columns.into_iter().map(|c| {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(vec![
+                    ast::Ident::with_quote('"', parts[0].clone()),
+                    ast::Ident::with_quote('"', c),
+                ])))
+            })),
+            None => args.push(arg),
+        }
+    }
+    list.args = args;
+}
+
+/// The column names of the FROM item named `item` (by alias, else by table name).
+fn from_item_columns(
+    from: &[ast::TableWithJoins],
+    item: &str,
+    catalog: &basalt_storage::Catalog,
+    default_schema: Option<&str>,
+) -> Option<Vec<String>> {
+    let factors = from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+    for factor in factors {
+        let (alias, table) = match factor {
+            TableFactor::Table { name, alias, .. } => (alias.as_ref(), Some(name)),
+            TableFactor::Derived { alias, .. } => (alias.as_ref(), None),
+            _ => continue,
+        };
+        let named = match (alias, table) {
+            (Some(a), _) => crate::ddl::ident(&a.name) == item,
+            (None, Some(t)) => object_name_parts(t).last().is_some_and(|n| n == item),
+            (None, None) => false,
+        };
+        if !named {
+            continue;
+        }
+        if let Some(a) = alias.filter(|a| !a.columns.is_empty()) {
+            return Some(
+                a.columns
+                    .iter()
+                    .map(|c| crate::ddl::ident(&c.name))
+                    .collect(),
+            );
+        }
+        let def = resolve_table(catalog, table?, default_schema).ok()?;
+        return Some(def.live_columns().map(|(_, c)| c.name.clone()).collect());
+    }
+    None
 }
 
 /// Functions whose value may differ between two calls in one row: a sub-SELECT that calls
@@ -1369,6 +1449,16 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
         for t in tables {
             from.push_str(", ");
             from.push_str(&t.to_string());
+        }
+    }
+    let mut upd = upd;
+    if let Some(UpdateTableFromKind::AfterSet(tables) | UpdateTableFromKind::BeforeSet(tables)) =
+        &upd.from
+    {
+        let catalog = s.engine().catalog();
+        let schema = s.default_schema();
+        for a in &mut upd.assignments {
+            expand_row_wildcards(&mut a.value, tables, &catalog, schema.as_deref());
         }
     }
     let assignments = column_assignments(&def, &upd.assignments)?;
