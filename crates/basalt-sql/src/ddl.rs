@@ -359,7 +359,12 @@ fn new_column(s: &Session, c: &AstColumnDef) -> SqlResult<NewColumn> {
         match option {
             ColumnOption::Null => col.def.nullable = true,
             ColumnOption::NotNull => col.def.nullable = false,
-            ColumnOption::Default(e) => col.def.default = Some(e.to_string()),
+            ColumnOption::Default(e) => {
+                if !mysql {
+                    default_is_b_expr(e)?;
+                }
+                col.def.default = Some(e.to_string());
+            }
             ColumnOption::PrimaryKey(p) => {
                 refuse_deferrable_key(p.characteristics.as_ref())?;
                 col.primary_key = true;
@@ -419,6 +424,66 @@ fn new_column(s: &Session, c: &AstColumnDef) -> SqlResult<NewColumn> {
         }
     }
     Ok(col)
+}
+
+/// PostgreSQL's grammar reads a column DEFAULT as a `b_expr`, which has no IN, BETWEEN,
+/// LIKE, IS [NOT] NULL, AND, OR or NOT outside parentheses (`DEFAULT 1 IN (1, 2)` is a syntax
+/// error, `DEFAULT (1 IN (1, 2))` is not); sqlparser reads a whole expression.
+fn default_is_b_expr(e: &Expr) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Spanned, UnaryOperator};
+    let error = |word: &str| SqlError::Syntax {
+        message: format!("syntax error at or near \"{word}\""),
+        position: None,
+    };
+    let not_or = |negated: bool, word: &'static str| if negated { "NOT" } else { word };
+    let (left, word) = match e {
+        Expr::InList { expr, negated, .. }
+        | Expr::InSubquery { expr, negated, .. }
+        | Expr::InUnnest { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "IN")),
+        Expr::Between { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "BETWEEN")),
+        Expr::Like { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "LIKE")),
+        Expr::ILike { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "ILIKE")),
+        Expr::SimilarTo { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "SIMILAR")),
+        Expr::IsNull(x)
+        | Expr::IsNotNull(x)
+        | Expr::IsTrue(x)
+        | Expr::IsNotTrue(x)
+        | Expr::IsFalse(x)
+        | Expr::IsNotFalse(x)
+        | Expr::IsUnknown(x)
+        | Expr::IsNotUnknown(x) => (x.as_ref(), is_word(e)),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            ..
+        } => (left.as_ref(), "AND"),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            ..
+        } => (left.as_ref(), "OR"),
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            ..
+        } => return Err(error("NOT")),
+        _ => return Ok(()),
+    };
+    // The leftmost offending word comes first in the text; the error points at `word`'s
+    // first appearance after the left operand (see `error::locate`).
+    default_is_b_expr(left)?;
+    let end = left.span().end;
+    Err(error(word).at(datafusion::sql::sqlparser::tokenizer::Span::new(end, end)))
+}
+
+/// The word PostgreSQL's grammar stumbles on in `x IS [NOT] NULL` and the like (`IS [NOT]`
+/// itself can start `IS [NOT] DISTINCT FROM`, which a DEFAULT may use).
+fn is_word(e: &Expr) -> &'static str {
+    match e {
+        Expr::IsNull(_) | Expr::IsNotNull(_) => "NULL",
+        Expr::IsTrue(_) | Expr::IsNotTrue(_) => "TRUE",
+        Expr::IsFalse(_) | Expr::IsNotFalse(_) => "FALSE",
+        _ => "UNKNOWN",
+    }
 }
 
 fn index_columns(def: &TableDef, cols: &[IndexColumn]) -> SqlResult<Vec<usize>> {

@@ -740,6 +740,25 @@ pub type SqlResult<T> = Result<T, SqlError>;
 /// convert, or the relation or column that does not exist, is written in `sql` (1-based,
 /// in characters). Errors that already carry a position, or whose text cannot be found,
 /// are returned as they are.
+/// The 1-based character position of the first whole `word` (case-insensitive) in `sql` at
+/// or after position `from`.
+fn next_word(sql: &str, from: usize, word: &str) -> Option<usize> {
+    let chars: Vec<char> = sql.chars().collect();
+    let target: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
+    let is_word = |c: &char| c.is_alphanumeric() || *c == '_';
+    let start = from.saturating_sub(1);
+    (start..chars.len()).find_map(|i| {
+        let candidate = chars.get(i..i + target.len())?;
+        let same = candidate
+            .iter()
+            .flat_map(|c| c.to_lowercase())
+            .eq(target.iter().copied());
+        let before_ok = i == 0 || !chars.get(i - 1).is_some_and(is_word);
+        let after_ok = !chars.get(i + target.len()).is_some_and(is_word);
+        (same && before_ok && after_ok).then_some(i + 1)
+    })
+}
+
 pub fn locate(e: SqlError, sql: &str) -> SqlError {
     if let SqlError::Located {
         inner,
@@ -750,7 +769,13 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         if line == 0 {
             return *inner;
         }
-        let position = crate::session::char_position(sql, line as usize, column as usize);
+        let mut position = crate::session::char_position(sql, line as usize, column as usize);
+        // A syntax error located just after an expression names a word that follows it.
+        if let SqlError::Syntax { message, .. } = inner.as_ref() {
+            if let Some(word) = message.strip_prefix("syntax error at or near ") {
+                position = next_word(sql, position, word.trim_matches('"')).unwrap_or(position);
+            }
+        }
         return SqlError::Positioned { inner, position };
     }
     if e.position().is_some() {
