@@ -856,3 +856,30 @@ fn find_word(sql: &str, name: &str) -> Option<usize> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_after_an_expression_points_at_its_word() {
+        let sql = "CREATE TABLE t (b bool DEFAULT 1   in (1, 2))";
+        assert_eq!(next_word(sql, 33, "IN"), Some(36));
+        // whole words only, case-insensitive
+        assert_eq!(next_word("select inx, x in (1)", 1, "in"), Some(15));
+        assert_eq!(next_word("select 1", 1, "in"), None);
+        let e = SqlError::Syntax {
+            message: "syntax error at or near \"IN\"".into(),
+            position: None,
+        };
+        let located = locate(
+            SqlError::Located {
+                inner: Box::new(e),
+                line: 1,
+                column: 33,
+            },
+            sql,
+        );
+        assert_eq!(located.position(), Some(36));
+    }
+}

@@ -144,12 +144,21 @@ pub(crate) fn bound_from_ast(
                     .collect();
                 // MINVALUE/MAXVALUE make every later column irrelevant; PostgreSQL insists
                 // they say so.
-                for pair in out.windows(2) {
+                // The error points at the first bound that breaks the rule, when it is an
+                // expression (a MINVALUE or MAXVALUE keyword has no position in the tree).
+                for (i, pair) in out.windows(2).enumerate() {
                     for edge in [MINVALUE, MAXVALUE] {
                         if pair[0] == edge && pair[1] != edge {
-                            return Err(invalid_definition(format!(
+                            let e = invalid_definition(format!(
                                 "every bound following {edge} must also be {edge}"
-                            )));
+                            ));
+                            return Err(match side.get(i + 1) {
+                                Some(PartitionBoundValue::Expr(x)) => {
+                                    use datafusion::sql::sqlparser::ast::Spanned;
+                                    e.at(x.span())
+                                }
+                                _ => e,
+                            });
                         }
                     }
                 }
