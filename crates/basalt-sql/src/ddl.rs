@@ -469,10 +469,9 @@ fn default_is_b_expr(e: &Expr) -> SqlResult<()> {
         _ => return Ok(()),
     };
     // The leftmost offending word comes first in the text; the error points at `word`'s
-    // first appearance after the left operand (see `error::locate`).
+    // first appearance after the left operand.
     default_is_b_expr(left)?;
-    let end = left.span().end;
-    Err(error(word).at(datafusion::sql::sqlparser::tokenizer::Span::new(end, end)))
+    Err(error(word).at_word(left.span().end, word))
 }
 
 /// The word PostgreSQL's grammar stumbles on in `x IS [NOT] NULL` and the like (`IS [NOT]`

@@ -167,13 +167,16 @@ pub enum SqlError {
         inner: Box<SqlError>,
         position: usize,
     },
-    /// An error found on the parsed statement, at a (1-based) line and column of its text;
-    /// [`locate`] turns it into [`SqlError::Positioned`] once the text is at hand.
+    /// An error found on the parsed statement, at a (1-based) line and column of its text
+    /// (or, with `word`, at that word's first appearance from there: a keyword has no
+    /// position in the tree); [`locate`] turns it into [`SqlError::Positioned`] once the
+    /// text is at hand.
     #[error("{inner}")]
     Located {
         inner: Box<SqlError>,
         line: u64,
         column: u64,
+        word: Option<&'static str>,
     },
     /// A FOREIGN KEY constraint violated (23503), with PostgreSQL's DETAIL and MySQL's own
     /// number and wording (1451, 1452).
@@ -350,6 +353,22 @@ impl SqlError {
             inner: Box::new(self),
             line: span.start.line,
             column: span.start.column,
+            word: None,
+        }
+    }
+
+    /// This error, reported at the first whole `word` (case-insensitive) at or after `from`
+    /// in the statement's text.
+    pub fn at_word(
+        self,
+        from: datafusion::sql::sqlparser::tokenizer::Location,
+        word: &'static str,
+    ) -> SqlError {
+        SqlError::Located {
+            inner: Box::new(self),
+            line: from.line,
+            column: from.column,
+            word: Some(word),
         }
     }
 
@@ -764,16 +783,17 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         inner,
         line,
         column,
+        word,
     } = e
     {
         if line == 0 {
             return *inner;
         }
         let mut position = crate::session::char_position(sql, line as usize, column as usize);
-        // A syntax error located just after an expression names a word that follows it.
-        if let SqlError::Syntax { message, .. } = inner.as_ref() {
-            if let Some(word) = message.strip_prefix("syntax error at or near ") {
-                position = next_word(sql, position, word.trim_matches('"')).unwrap_or(position);
+        if let Some(word) = word {
+            match next_word(sql, position, word) {
+                Some(at) => position = at,
+                None => return *inner,
             }
         }
         return SqlError::Positioned { inner, position };
@@ -872,14 +892,8 @@ mod tests {
             message: "syntax error at or near \"IN\"".into(),
             position: None,
         };
-        let located = locate(
-            SqlError::Located {
-                inner: Box::new(e),
-                line: 1,
-                column: 33,
-            },
-            sql,
-        );
+        let from = datafusion::sql::sqlparser::tokenizer::Location::new(1, 33);
+        let located = locate(e.at_word(from, "in"), sql);
         assert_eq!(located.position(), Some(36));
     }
 }
