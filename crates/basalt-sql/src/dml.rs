@@ -1366,16 +1366,26 @@ fn from_item_columns(
         if !named {
             continue;
         }
-        if let Some(a) = alias.filter(|a| !a.columns.is_empty()) {
-            return Some(
+        let renamed: Vec<String> = alias
+            .map(|a| {
                 a.columns
                     .iter()
                     .map(|c| crate::ddl::ident(&c.name))
-                    .collect(),
-            );
-        }
-        let def = resolve_table(catalog, table?, default_schema).ok()?;
-        return Some(def.live_columns().map(|(_, c)| c.name.clone()).collect());
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(table) = table else {
+            return (!renamed.is_empty()).then_some(renamed);
+        };
+        // An alias's column list renames the table's leading columns.
+        let def = resolve_table(catalog, table, default_schema).ok()?;
+        let columns = def.live_columns().map(|(_, c)| c.name.clone());
+        return Some(
+            columns
+                .enumerate()
+                .map(|(i, c)| renamed.get(i).cloned().unwrap_or(c))
+                .collect(),
+        );
     }
     None
 }
