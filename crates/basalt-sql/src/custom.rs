@@ -8,6 +8,9 @@
 //! - `ALTER TABLE [IF EXISTS] [ONLY] name ALTER [COLUMN] column SET STORAGE strategy` (as the
 //!   statement's only action)
 //! - `FETCH` and `MOVE` with PostgreSQL's directions (sqlparser needs a count)
+//! - `CREATE DOMAIN` with NOT NULL / NULL constraints (sqlparser reads only CHECK), and
+//!   `ALTER DOMAIN`
+//! - `COMMENT ON CONSTRAINT name ON [DOMAIN] object IS …`
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Set, Statement, Value};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -43,6 +46,42 @@ pub enum Custom {
         column: String,
         storage: String,
     },
+    /// `data_type`: the base type as SQL text. `checks`: (constraint name, expression over
+    /// `value`) in written order.
+    CreateDomain {
+        name: Vec<String>,
+        data_type: String,
+        default: Option<String>,
+        not_null: bool,
+        checks: Vec<(Option<String>, String)>,
+    },
+    AlterDomain {
+        name: Vec<String>,
+        action: AlterDomainAction,
+    },
+    /// `comment` `None`: `IS NULL` (removes the comment).
+    CommentOnConstraint {
+        constraint: String,
+        on_domain: bool,
+        object: Vec<String>,
+        comment: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AlterDomainAction {
+    AddCheck {
+        name: Option<String>,
+        expr: String,
+        not_valid: bool,
+    },
+    DropConstraint {
+        name: String,
+        if_exists: bool,
+    },
+    SetNotNull(bool),
+    /// `None`: DROP DEFAULT.
+    SetDefault(Option<String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +179,22 @@ pub fn parse(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
     } else if is(&first, "fetch") || is(&first, "move") {
         p.next_token();
         fetch(p, is(&first, "move"))?
+    } else if is(&first, "create") && is(&second, "domain") {
+        p.next_token();
+        p.next_token();
+        create_domain(p)?
+    } else if is(&first, "alter") && is(&second, "domain") {
+        p.next_token();
+        p.next_token();
+        alter_domain(p)?
+    } else if is(&first, "comment")
+        && is(&second, "on")
+        && is(&p.peek_nth_token(2).token, "constraint")
+    {
+        for _ in 0..3 {
+            p.next_token();
+        }
+        comment_on_constraint(p)?
     } else if let Some(set_storage) = set_storage(p) {
         set_storage
     } else {
@@ -201,6 +256,125 @@ fn set_storage(p: &mut Parser) -> Option<Custom> {
         table,
         column,
         storage,
+    })
+}
+
+/// `[CONSTRAINT name] CHECK (expr)`'s parenthesized expression.
+fn check_expr(p: &mut Parser) -> Result<String, ParserError> {
+    p.expect_token(&Token::LParen)?;
+    let expr = p.parse_expr()?;
+    p.expect_token(&Token::RParen)?;
+    Ok(expr.to_string())
+}
+
+/// The rest of `CREATE DOMAIN name [AS] type [COLLATE c] [DEFAULT e] [constraint …]`.
+fn create_domain(p: &mut Parser) -> Result<Custom, ParserError> {
+    let name = folded_parts(p.parse_object_name(false)?);
+    eat(p, "as");
+    let data_type = p.parse_data_type()?.to_string();
+    let (mut default, mut not_null, mut checks) = (None, false, Vec::new());
+    loop {
+        if eat(p, "collate") {
+            p.parse_object_name(false)?;
+        } else if eat(p, "default") {
+            default = Some(p.parse_expr()?.to_string());
+        } else {
+            let cname = if eat(p, "constraint") {
+                Some(crate::ddl::ident(&p.parse_identifier()?))
+            } else {
+                None
+            };
+            if eat(p, "not") {
+                p.expect_keyword(datafusion::sql::sqlparser::keywords::Keyword::NULL)?;
+                not_null = true;
+            } else if eat(p, "null") {
+                not_null = false;
+            } else if eat(p, "check") {
+                checks.push((cname, check_expr(p)?));
+            } else if cname.is_some() {
+                return p.expected("NOT NULL, NULL or CHECK", p.peek_token());
+            } else {
+                break;
+            }
+        }
+    }
+    Ok(Custom::CreateDomain {
+        name,
+        data_type,
+        default,
+        not_null,
+        checks,
+    })
+}
+
+/// The rest of `ALTER DOMAIN name action`.
+fn alter_domain(p: &mut Parser) -> Result<Custom, ParserError> {
+    let name = folded_parts(p.parse_object_name(false)?);
+    let action = if eat(p, "add") {
+        let cname = if eat(p, "constraint") {
+            Some(crate::ddl::ident(&p.parse_identifier()?))
+        } else {
+            None
+        };
+        if !eat(p, "check") {
+            return p.expected("CHECK", p.peek_token());
+        }
+        let expr = check_expr(p)?;
+        let not_valid = eat(p, "not") && eat(p, "valid");
+        AlterDomainAction::AddCheck {
+            name: cname,
+            expr,
+            not_valid,
+        }
+    } else if eat(p, "drop") {
+        if eat(p, "constraint") {
+            let if_exists = eat(p, "if") && eat(p, "exists");
+            let name = crate::ddl::ident(&p.parse_identifier()?);
+            eat(p, "restrict");
+            eat(p, "cascade");
+            AlterDomainAction::DropConstraint { name, if_exists }
+        } else if eat(p, "not") && eat(p, "null") {
+            AlterDomainAction::SetNotNull(false)
+        } else if eat(p, "default") {
+            AlterDomainAction::SetDefault(None)
+        } else {
+            return p.expected("CONSTRAINT, NOT NULL or DEFAULT", p.peek_token());
+        }
+    } else if eat(p, "set") {
+        if eat(p, "not") && eat(p, "null") {
+            AlterDomainAction::SetNotNull(true)
+        } else if eat(p, "default") {
+            AlterDomainAction::SetDefault(Some(p.parse_expr()?.to_string()))
+        } else {
+            return p.expected("NOT NULL or DEFAULT", p.peek_token());
+        }
+    } else {
+        return p.expected("ADD, DROP or SET", p.peek_token());
+    };
+    Ok(Custom::AlterDomain { name, action })
+}
+
+/// The rest of `COMMENT ON CONSTRAINT name ON [DOMAIN] object IS {'text' | NULL}`.
+fn comment_on_constraint(p: &mut Parser) -> Result<Custom, ParserError> {
+    let constraint = crate::ddl::ident(&p.parse_identifier()?);
+    if !eat(p, "on") {
+        return p.expected("ON", p.peek_token());
+    }
+    let on_domain = eat(p, "domain");
+    let object = folded_parts(p.parse_object_name(false)?);
+    if !eat(p, "is") {
+        return p.expected("IS", p.peek_token());
+    }
+    let comment = if eat(p, "null") {
+        None
+    } else {
+        Some(p.parse_literal_string()?)
+    };
+    Ok(Custom::CommentOnConstraint {
+        constraint,
+        on_domain,
+        object,
+        comment,
     })
 }
 

@@ -84,6 +84,7 @@ pub async fn execute(
             ..
         } => drop(s, txn, object_type, if_exists, names, cascade).await,
         Statement::AlterTable(at) => alter_table(s, txn, at).await,
+        Statement::DropDomain(d) if !s.is_mysql() => crate::domain::drop_domain(s, d).await,
         Statement::Truncate(t) => truncate(s, txn, t).await,
         Statement::Discard { .. } => Ok(Output::Command("DISCARD ALL".into())),
         Statement::Deallocate { .. } => Ok(Output::Command("DEALLOCATE".into())),
@@ -278,8 +279,17 @@ struct NewColumn {
     references: Vec<ForeignKeyConstraint>,
 }
 
-fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
-    let mut ct = column_type(&c.data_type)?;
+fn new_column(s: &Session, c: &AstColumnDef) -> SqlResult<NewColumn> {
+    let mysql = s.is_mysql();
+    let catalog = s.engine().catalog();
+    let domain = crate::domain::of_type(&catalog, &c.data_type, s.default_schema().as_deref());
+    let mut ct = match domain {
+        Some(d) => crate::types::ColumnType {
+            ty: d.base.clone(),
+            serial: false,
+        },
+        None => column_type(&c.data_type)?,
+    };
     if mysql {
         // MySQL's DECIMAL without precision is DECIMAL(10,0).
         if let datafusion::sql::sqlparser::ast::DataType::Decimal(
@@ -332,6 +342,7 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
             },
             dropped: false,
             storage: None,
+            domain: domain.map(|d| format!("{}.{}", d.schema, d.name)),
         },
         serial_or_identity: ct.serial,
         primary_key: false,
@@ -342,12 +353,18 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
     if ct.serial {
         col.def.nullable = false;
     }
+    col.def.default = domain.and_then(|d| d.default.clone());
     for ColumnOptionDef { name, option } in &c.options {
         let cname = name.as_ref().map(ident);
         match option {
             ColumnOption::Null => col.def.nullable = true,
             ColumnOption::NotNull => col.def.nullable = false,
-            ColumnOption::Default(e) => col.def.default = Some(e.to_string()),
+            ColumnOption::Default(e) => {
+                if !mysql {
+                    default_is_b_expr(e)?;
+                }
+                col.def.default = Some(e.to_string());
+            }
             ColumnOption::PrimaryKey(p) => {
                 refuse_deferrable_key(p.characteristics.as_ref())?;
                 col.primary_key = true;
@@ -407,6 +424,65 @@ fn new_column(c: &AstColumnDef, mysql: bool) -> SqlResult<NewColumn> {
         }
     }
     Ok(col)
+}
+
+/// PostgreSQL's grammar reads a column DEFAULT as a `b_expr`, which has no IN, BETWEEN,
+/// LIKE, IS [NOT] NULL, AND, OR or NOT outside parentheses (`DEFAULT 1 IN (1, 2)` is a syntax
+/// error, `DEFAULT (1 IN (1, 2))` is not); sqlparser reads a whole expression.
+fn default_is_b_expr(e: &Expr) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Spanned, UnaryOperator};
+    let error = |word: &str| SqlError::Syntax {
+        message: format!("syntax error at or near \"{word}\""),
+        position: None,
+    };
+    let not_or = |negated: bool, word: &'static str| if negated { "NOT" } else { word };
+    let (left, word) = match e {
+        Expr::InList { expr, negated, .. }
+        | Expr::InSubquery { expr, negated, .. }
+        | Expr::InUnnest { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "IN")),
+        Expr::Between { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "BETWEEN")),
+        Expr::Like { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "LIKE")),
+        Expr::ILike { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "ILIKE")),
+        Expr::SimilarTo { expr, negated, .. } => (expr.as_ref(), not_or(*negated, "SIMILAR")),
+        Expr::IsNull(x)
+        | Expr::IsNotNull(x)
+        | Expr::IsTrue(x)
+        | Expr::IsNotTrue(x)
+        | Expr::IsFalse(x)
+        | Expr::IsNotFalse(x)
+        | Expr::IsUnknown(x)
+        | Expr::IsNotUnknown(x) => (x.as_ref(), is_word(e)),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            ..
+        } => (left.as_ref(), "AND"),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            ..
+        } => (left.as_ref(), "OR"),
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            ..
+        } => return Err(error("NOT")),
+        _ => return Ok(()),
+    };
+    // The leftmost offending word comes first in the text; the error points at `word`'s
+    // first appearance after the left operand.
+    default_is_b_expr(left)?;
+    Err(error(word).at_word(left.span().end, word))
+}
+
+/// The word PostgreSQL's grammar stumbles on in `x IS [NOT] NULL` and the like (`IS [NOT]`
+/// itself can start `IS [NOT] DISTINCT FROM`, which a DEFAULT may use).
+fn is_word(e: &Expr) -> &'static str {
+    match e {
+        Expr::IsNull(_) | Expr::IsNotNull(_) => "NULL",
+        Expr::IsTrue(_) | Expr::IsNotTrue(_) => "TRUE",
+        Expr::IsFalse(_) | Expr::IsNotFalse(_) => "FALSE",
+        _ => "UNKNOWN",
+    }
 }
 
 fn index_columns(def: &TableDef, cols: &[IndexColumn]) -> SqlResult<Vec<usize>> {
@@ -545,6 +621,7 @@ async fn create_table(
                     mysql_type: None,
                     dropped: false,
                     storage: None,
+                    domain: None,
                 },
                 serial_or_identity: false,
                 primary_key: false,
@@ -699,7 +776,7 @@ async fn create_table(
         columns.len()
     };
     for c in &ct.columns {
-        let col = new_column(c, s.is_mysql())?;
+        let col = new_column(s, c)?;
         let same = columns.iter().position(|x| x.def.name == col.def.name);
         match same {
             Some(i) if i < inherited_count => {
@@ -1808,7 +1885,7 @@ async fn alter_one(
             column_def,
             ..
         } => {
-            let col = new_column(&column_def, s.is_mysql())?;
+            let col = new_column(s, &column_def)?;
             if def.column_position(&col.def.name).is_some() {
                 if if_not_exists {
                     return Ok(());

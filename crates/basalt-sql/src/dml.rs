@@ -188,6 +188,7 @@ fn failing_row_of(def: &TableDef, batch: &RecordBatch, row: usize) -> String {
 /// reports them: the first row that violates any, and for that row NOT NULL (in column
 /// order) before CHECK (in constraint-name order).
 fn check_constraints(s: &Session, def: &TableDef, batch: &RecordBatch) -> SqlResult<()> {
+    crate::domain::check_values(s, def, batch)?;
     let first_null = def
         .live_columns()
         .filter(|(pos, c)| !c.nullable && batch.column(*pos).null_count() > 0)
@@ -284,6 +285,9 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     // Without a column list, fewer values than columns fill the leading columns (the rest
     // take their defaults), as in PostgreSQL (MySQL refuses it).
     let implicit_columns = ins.columns.is_empty() && !s.is_mysql();
+    if !s.is_mysql() {
+        check_insert_arity(&ins)?;
+    }
     if implicit_columns {
         if let Some(SetExpr::Values(values)) = ins.source.as_ref().map(|q| q.body.as_ref()) {
             if let Some(n) = values.rows.iter().map(|r| r.content.len()).max() {
@@ -569,6 +573,63 @@ fn type_unknown_literals(q: &mut Query, targets: &[usize], def: &TableDef) {
             }
         }
     }
+}
+
+/// An INSERT whose column list and VALUES row or select list differ in length, reported
+/// where PostgreSQL points: at the first extra expression, or the first column left
+/// without one.
+fn check_insert_arity(ins: &Insert) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::Spanned;
+    let Some(q) = &ins.source else {
+        return Ok(());
+    };
+    if let SetExpr::Values(v) = q.body.as_ref() {
+        let width = v.rows.first().map_or(0, |r| r.content.len());
+        if let Some(ragged) = v.rows.iter().find(|r| r.content.len() != width) {
+            let e = SqlError::Syntax {
+                message: "VALUES lists must all be the same length".into(),
+                position: None,
+            };
+            return Err(match ragged.content.first() {
+                Some(first) => e.at(first.span()),
+                None => e,
+            });
+        }
+    }
+    if ins.columns.is_empty() {
+        return Ok(());
+    }
+    let spans: Vec<datafusion::sql::sqlparser::tokenizer::Span> = match q.body.as_ref() {
+        SetExpr::Values(v) => match v.rows.first() {
+            Some(first) => first.content.iter().map(Spanned::span).collect(),
+            None => return Ok(()),
+        },
+        SetExpr::Select(sel)
+            if sel.projection.iter().all(|i| {
+                matches!(
+                    i,
+                    ast::SelectItem::UnnamedExpr(_) | ast::SelectItem::ExprWithAlias { .. }
+                )
+            }) =>
+        {
+            sel.projection.iter().map(Spanned::span).collect()
+        }
+        _ => return Ok(()),
+    };
+    let n = ins.columns.len();
+    let (message, at) = match spans.len() {
+        len if len > n => ("INSERT has more expressions than target columns", spans[n]),
+        len if len < n => (
+            "INSERT has more target columns than expressions",
+            ins.columns[len].span(),
+        ),
+        _ => return Ok(()),
+    };
+    Err(SqlError::Syntax {
+        message: message.into(),
+        position: None,
+    }
+    .at(at))
 }
 
 /// `VALUES (1, DEFAULT), (2, 3)`: neighbouring rows that say DEFAULT in the same columns are
@@ -1310,11 +1371,13 @@ fn column_assignments(
             _ if row_args.is_some() => row_args.unwrap_or_default(),
             Expr::Tuple(values) => values.clone(),
             Expr::Subquery(q) => split_row_subquery(q, positions.len())?,
-            _ => {
+            other => {
+                use datafusion::sql::sqlparser::ast::Spanned;
                 return Err(SqlError::Syntax {
                     message: "source for a multiple-column UPDATE item must be a sub-SELECT or ROW() expression".into(),
                     position: None,
-                })
+                }
+                .at(other.span()));
             }
         };
         if values.len() != positions.len() {
@@ -1326,6 +1389,94 @@ fn column_assignments(
         out.extend(positions.into_iter().zip(values));
     }
     Ok(out)
+}
+
+/// `SET (a, b) = ROW(v.*)`: `v.*` stands for the columns of the FROM item `v` (a table, or
+/// an alias with a column list), as PostgreSQL expands it; left as written otherwise.
+fn expand_row_wildcards(
+    value: &mut Expr,
+    from: &[ast::TableWithJoins],
+    catalog: &basalt_storage::Catalog,
+    default_schema: Option<&str>,
+) {
+    use datafusion::sql::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    let Expr::Function(f) = value else { return };
+    if !f.name.to_string().eq_ignore_ascii_case("row") {
+        return;
+    }
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    let mut args = Vec::with_capacity(list.args.len());
+    for arg in list.args.drain(..) {
+        let FunctionArg::Unnamed(FunctionArgExpr::QualifiedWildcard(name)) = &arg else {
+            args.push(arg);
+            continue;
+        };
+        let parts = object_name_parts(name);
+        let columns = match parts.as_slice() {
+            [item] => from_item_columns(from, item, catalog, default_schema),
+            _ => None,
+        };
+        match columns {
+            Some(columns) => args.extend(columns.into_iter().map(|c| {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(vec![
+                    ast::Ident::with_quote('"', parts[0].clone()),
+                    ast::Ident::with_quote('"', c),
+                ])))
+            })),
+            None => args.push(arg),
+        }
+    }
+    list.args = args;
+}
+
+/// The column names of the FROM item named `item` (by alias, else by table name).
+fn from_item_columns(
+    from: &[ast::TableWithJoins],
+    item: &str,
+    catalog: &basalt_storage::Catalog,
+    default_schema: Option<&str>,
+) -> Option<Vec<String>> {
+    let factors = from
+        .iter()
+        .flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+    for factor in factors {
+        let (alias, table) = match factor {
+            TableFactor::Table { name, alias, .. } => (alias.as_ref(), Some(name)),
+            TableFactor::Derived { alias, .. } => (alias.as_ref(), None),
+            _ => continue,
+        };
+        let named = match (alias, table) {
+            (Some(a), _) => crate::ddl::ident(&a.name) == item,
+            (None, Some(t)) => object_name_parts(t).last().is_some_and(|n| n == item),
+            (None, None) => false,
+        };
+        if !named {
+            continue;
+        }
+        let renamed: Vec<String> = alias
+            .map(|a| {
+                a.columns
+                    .iter()
+                    .map(|c| crate::ddl::ident(&c.name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(table) = table else {
+            return (!renamed.is_empty()).then_some(renamed);
+        };
+        // An alias's column list renames the table's leading columns.
+        let def = resolve_table(catalog, table, default_schema).ok()?;
+        let columns = def.live_columns().map(|(_, c)| c.name.clone());
+        return Some(
+            columns
+                .enumerate()
+                .map(|(i, c)| renamed.get(i).cloned().unwrap_or(c))
+                .collect(),
+        );
+    }
+    None
 }
 
 /// Functions whose value may differ between two calls in one row: a sub-SELECT that calls
@@ -1397,6 +1548,16 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
         for t in tables {
             from.push_str(", ");
             from.push_str(&t.to_string());
+        }
+    }
+    let mut upd = upd;
+    if let Some(UpdateTableFromKind::AfterSet(tables) | UpdateTableFromKind::BeforeSet(tables)) =
+        &upd.from
+    {
+        let catalog = s.engine().catalog();
+        let schema = s.default_schema();
+        for a in &mut upd.assignments {
+            expand_row_wildcards(&mut a.value, tables, &catalog, schema.as_deref());
         }
     }
     let assignments = column_assignments(&def, &upd.assignments)?;

@@ -167,13 +167,16 @@ pub enum SqlError {
         inner: Box<SqlError>,
         position: usize,
     },
-    /// An error found on the parsed statement, at a (1-based) line and column of its text;
-    /// [`locate`] turns it into [`SqlError::Positioned`] once the text is at hand.
+    /// An error found on the parsed statement, at a (1-based) line and column of its text
+    /// (or, with `word`, at that word's first appearance from there: a keyword has no
+    /// position in the tree); [`locate`] turns it into [`SqlError::Positioned`] once the
+    /// text is at hand.
     #[error("{inner}")]
     Located {
         inner: Box<SqlError>,
         line: u64,
         column: u64,
+        word: Option<&'static str>,
     },
     /// A FOREIGN KEY constraint violated (23503), with PostgreSQL's DETAIL and MySQL's own
     /// number and wording (1451, 1452).
@@ -350,6 +353,22 @@ impl SqlError {
             inner: Box::new(self),
             line: span.start.line,
             column: span.start.column,
+            word: None,
+        }
+    }
+
+    /// This error, reported at the first whole `word` (case-insensitive) at or after `from`
+    /// in the statement's text.
+    pub fn at_word(
+        self,
+        from: datafusion::sql::sqlparser::tokenizer::Location,
+        word: &'static str,
+    ) -> SqlError {
+        SqlError::Located {
+            inner: Box::new(self),
+            line: from.line,
+            column: from.column,
+            word: Some(word),
         }
     }
 
@@ -740,17 +759,43 @@ pub type SqlResult<T> = Result<T, SqlError>;
 /// convert, or the relation or column that does not exist, is written in `sql` (1-based,
 /// in characters). Errors that already carry a position, or whose text cannot be found,
 /// are returned as they are.
+/// The 1-based character position of the first whole `word` (case-insensitive) in `sql` at
+/// or after position `from`.
+fn next_word(sql: &str, from: usize, word: &str) -> Option<usize> {
+    let chars: Vec<char> = sql.chars().collect();
+    let target: Vec<char> = word.chars().flat_map(char::to_lowercase).collect();
+    let is_word = |c: &char| c.is_alphanumeric() || *c == '_';
+    let start = from.saturating_sub(1);
+    (start..chars.len()).find_map(|i| {
+        let candidate = chars.get(i..i + target.len())?;
+        let same = candidate
+            .iter()
+            .flat_map(|c| c.to_lowercase())
+            .eq(target.iter().copied());
+        let before_ok = i == 0 || !chars.get(i - 1).is_some_and(is_word);
+        let after_ok = !chars.get(i + target.len()).is_some_and(is_word);
+        (same && before_ok && after_ok).then_some(i + 1)
+    })
+}
+
 pub fn locate(e: SqlError, sql: &str) -> SqlError {
     if let SqlError::Located {
         inner,
         line,
         column,
+        word,
     } = e
     {
         if line == 0 {
             return *inner;
         }
-        let position = crate::session::char_position(sql, line as usize, column as usize);
+        let mut position = crate::session::char_position(sql, line as usize, column as usize);
+        if let Some(word) = word {
+            match next_word(sql, position, word) {
+                Some(at) => position = at,
+                None => return *inner,
+            }
+        }
         return SqlError::Positioned { inner, position };
     }
     if e.position().is_some() {
@@ -838,4 +883,25 @@ fn find_word(sql: &str, name: &str) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_error_after_an_expression_points_at_its_word() {
+        let sql = "CREATE TABLE t (b bool DEFAULT 1   in (1, 2))";
+        assert_eq!(next_word(sql, 33, "IN"), Some(36));
+        // whole words only, case-insensitive
+        assert_eq!(next_word("select inx, x in (1)", 1, "in"), Some(15));
+        assert_eq!(next_word("select 1", 1, "in"), None);
+        let e = SqlError::Syntax {
+            message: "syntax error at or near \"IN\"".into(),
+            position: None,
+        };
+        let from = datafusion::sql::sqlparser::tokenizer::Location::new(1, 33);
+        let located = locate(e.at_word(from, "in"), sql);
+        assert_eq!(located.position(), Some(36));
+    }
 }

@@ -38,6 +38,7 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
         )));
     }
     ctx.register_udf(ScalarUDF::from(VersionFn::new()));
+    ctx.register_udf(crate::domain::DomainValue::udf());
     ctx.register_udf(ScalarUDF::from(PgTypeof {
         signature: Signature::any(1, Volatility::Immutable),
     }));

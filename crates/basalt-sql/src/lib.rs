@@ -25,6 +25,7 @@ pub mod datetime;
 pub mod ddl;
 pub mod ddl_undo;
 pub mod dml;
+pub mod domain;
 pub mod error;
 pub mod eval;
 pub mod exclusion;

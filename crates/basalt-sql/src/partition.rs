@@ -144,12 +144,30 @@ pub(crate) fn bound_from_ast(
                     .collect();
                 // MINVALUE/MAXVALUE make every later column irrelevant; PostgreSQL insists
                 // they say so.
-                for pair in out.windows(2) {
+                // The error points at the first bound that breaks the rule: an expression
+                // by its position, a MINVALUE or MAXVALUE keyword (which has no position in
+                // the tree) as the next such word after the last expression before it.
+                for (i, pair) in out.windows(2).enumerate() {
                     for edge in [MINVALUE, MAXVALUE] {
                         if pair[0] == edge && pair[1] != edge {
-                            return Err(invalid_definition(format!(
+                            use datafusion::sql::sqlparser::ast::Spanned;
+                            let e = invalid_definition(format!(
                                 "every bound following {edge} must also be {edge}"
-                            )));
+                            ));
+                            let last_expr = side[..=i].iter().rev().find_map(|v| match v {
+                                PartitionBoundValue::Expr(x) => Some(x.span().end),
+                                _ => None,
+                            });
+                            return Err(match (side.get(i + 1), last_expr) {
+                                (Some(PartitionBoundValue::Expr(x)), _) => e.at(x.span()),
+                                (Some(PartitionBoundValue::MinValue), Some(after)) => {
+                                    e.at_word(after, "minvalue")
+                                }
+                                (Some(PartitionBoundValue::MaxValue), Some(after)) => {
+                                    e.at_word(after, "maxvalue")
+                                }
+                                _ => e,
+                            });
                         }
                     }
                 }

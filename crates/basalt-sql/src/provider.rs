@@ -846,6 +846,7 @@ mod tests {
             identity_always: false,
             dropped: false,
             storage: None,
+            domain: None,
             mysql_type: None,
         };
         TableDef {

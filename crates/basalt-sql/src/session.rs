@@ -1102,10 +1102,10 @@ impl Session {
     /// Calls of user SQL functions replaced by their bodies ([`crate::sqlfunc`]).
     fn inline_functions(&self, stmt: &mut Statement) -> SqlResult<()> {
         let catalog = self.engine().catalog();
-        if catalog.functions.is_empty() {
-            return Ok(());
+        if !catalog.functions.is_empty() {
+            crate::sqlfunc::inline(stmt, &catalog, self.default_schema().as_deref())?;
         }
-        crate::sqlfunc::inline(stmt, &catalog, self.default_schema().as_deref())
+        crate::domain::rewrite_casts(stmt, &catalog, self.default_schema().as_deref())
     }
 
     /// Runs one parsed statement in the session's transaction context.
@@ -1486,6 +1486,44 @@ impl Session {
         {
             return self.fetch_cursor(moves, &name, &direction);
         }
+        match crate::custom::decode(&stmt) {
+            Some(crate::custom::Custom::CreateDomain {
+                name,
+                data_type,
+                default,
+                not_null,
+                checks,
+            }) => {
+                return crate::domain::create_domain(
+                    self,
+                    &name,
+                    &data_type,
+                    default.as_deref(),
+                    not_null,
+                    &checks,
+                )
+                .await
+            }
+            Some(crate::custom::Custom::AlterDomain { name, action }) => {
+                return crate::domain::alter_domain(self, &name, &action).await
+            }
+            Some(crate::custom::Custom::CommentOnConstraint {
+                constraint,
+                on_domain,
+                object,
+                comment,
+            }) => {
+                return crate::domain::comment_on_constraint(
+                    self,
+                    &constraint,
+                    on_domain,
+                    &object,
+                    comment.as_deref(),
+                )
+                .await
+            }
+            _ => {}
+        }
         if let Some(crate::custom::Custom::SetStorage {
             if_exists,
             table,
@@ -1773,7 +1811,12 @@ impl Session {
             {
                 "ALTER SEQUENCE".into()
             }
-            Statement::Set(_) if crate::custom::decode(stmt).is_some() => "ALTER TABLE".into(),
+            Statement::Set(_) => match crate::custom::decode(stmt)? {
+                crate::custom::Custom::CreateDomain { .. } => "CREATE DOMAIN".into(),
+                crate::custom::Custom::AlterDomain { .. } => "ALTER DOMAIN".into(),
+                crate::custom::Custom::CommentOnConstraint { .. } => "COMMENT".into(),
+                _ => "ALTER TABLE".into(),
+            },
             _ => return None,
         })
     }

@@ -27,6 +27,12 @@ pub struct Catalog {
     /// User SQL functions by qualified name `schema.name`, each name with its overloads.
     #[serde(default)]
     pub functions: BTreeMap<String, Vec<FunctionDef>>,
+    /// Domains (`CREATE DOMAIN`) by qualified name `schema.name`.
+    #[serde(default)]
+    pub domains: BTreeMap<String, DomainDef>,
+    /// `COMMENT ON CONSTRAINT` of table constraints, keyed by [`constraint_comment_key`].
+    #[serde(default)]
+    pub constraint_comments: BTreeMap<String, String>,
     pub next_table_id: u32,
     pub next_index_id: u32,
     /// Object ids handed to PostgreSQL catalogs (pg_class.oid etc.).
@@ -196,6 +202,10 @@ pub struct ColumnDef {
     /// whole either way.
     #[serde(default)]
     pub storage: Option<char>,
+    /// The domain (qualified `schema.name`) the column was declared with; `ty` is its base
+    /// type, and the domain's NOT NULL and CHECK constraints apply to the column's values.
+    #[serde(default)]
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -250,6 +260,38 @@ pub struct CheckDef {
     /// `NO INHERIT`: tables created with `INHERITS` this table do not take it.
     #[serde(default)]
     pub no_inherit: bool,
+}
+
+/// A domain: a base type with an optional default, NOT NULL and named CHECK constraints
+/// over `VALUE`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DomainDef {
+    pub schema: String,
+    pub name: String,
+    pub oid: u32,
+    pub base: SqlType,
+    pub not_null: bool,
+    /// The DEFAULT expression as SQL text.
+    pub default: Option<String>,
+    /// In creation order; checked in name order, as PostgreSQL does.
+    pub checks: Vec<DomainCheckDef>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DomainCheckDef {
+    pub name: String,
+    /// The CHECK expression as SQL text over `value`.
+    pub expr: String,
+    /// `NOT VALID`: not checked against existing columns when added.
+    pub not_valid: bool,
+    /// `COMMENT ON CONSTRAINT … ON DOMAIN`.
+    pub comment: Option<String>,
+}
+
+/// The key of a table constraint's comment in [`Catalog::constraint_comments`]: the table's
+/// object id (never reused) and the constraint's name.
+pub fn constraint_comment_key(table_oid: u32, constraint: &str) -> String {
+    format!("{table_oid}/{constraint}")
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -345,6 +387,8 @@ impl Default for Catalog {
             sequences: BTreeMap::new(),
             views: BTreeMap::new(),
             functions: BTreeMap::new(),
+            domains: BTreeMap::new(),
+            constraint_comments: BTreeMap::new(),
             next_table_id: 1,
             next_index_id: 1,
             next_oid: 16384, // PostgreSQL's FirstNormalObjectId

@@ -1191,6 +1191,7 @@ mod tests {
             identity_always: false,
             dropped: false,
             storage: None,
+            domain: None,
             mysql_type: None,
         };
         TableDef {

@@ -25,8 +25,9 @@ use std::path::Path;
 use basalt_common::TableId;
 
 pub use catalog::{
-    Catalog, CheckDef, ColumnDef, ForeignKeyDef, IndexDef, PartitionBound, PartitionKey,
-    PartitionOf, PartitionStrategy, ReferentialAction, SchemaDef, SequenceDef, TableDef, ViewDef,
+    constraint_comment_key, Catalog, CheckDef, ColumnDef, DomainCheckDef, DomainDef, ForeignKeyDef,
+    IndexDef, PartitionBound, PartitionKey, PartitionOf, PartitionStrategy, ReferentialAction,
+    SchemaDef, SequenceDef, TableDef, ViewDef,
 };
 pub use codec::Key;
 pub use columnar::{ColumnStats, ColumnTable};

@@ -28,6 +28,7 @@ fn column(name: &str, ty: SqlType) -> ColumnDef {
         mysql_type: None,
         dropped: false,
         storage: None,
+        domain: None,
     }
 }
 
