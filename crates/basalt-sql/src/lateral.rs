@@ -49,6 +49,9 @@ use futures::StreamExt;
 
 /// Distinct left tuples whose right rows one executor partition keeps.
 const CACHE_ENTRIES_MAX: usize = 4096;
+/// Rows an output batch holds before the executor yields it (more only when one left row's
+/// right rows alone are more).
+const OUTPUT_ROWS_TARGET: usize = 8192;
 /// Right rows one executor partition's cache holds at most.
 const CACHE_ROWS_MAX: usize = 1 << 20;
 
@@ -579,17 +582,27 @@ impl ExecutionPlan for LateralApplyExec {
         let left = self.left.execute(partition, context)?;
         let run = Run {
             left,
+            pending: None,
             core: Arc::clone(&self.core),
             cache: RightCache::default(),
         };
         let batches = futures::stream::try_unfold(run, |mut run| async move {
-            while let Some(batch) = run.left.next().await {
-                let out = run.apply(&batch?).await?;
+            loop {
+                let (batch, start) = match run.pending.take() {
+                    Some(pending) => pending,
+                    None => match run.left.next().await {
+                        Some(batch) => (batch?, 0),
+                        None => return Ok(None),
+                    },
+                };
+                let (out, next) = run.apply(&batch, start).await?;
+                if next < batch.num_rows() {
+                    run.pending = Some((batch, next));
+                }
                 if out.num_rows() > 0 {
                     return Ok(Some((out, run)));
                 }
             }
-            Ok(None)
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.core.schema),
@@ -623,6 +636,8 @@ impl RightCache {
 /// One partition's state: the left stream and the right rows seen so far.
 struct Run {
     left: SendableRecordBatchStream,
+    /// A left batch whose rows from this one on are still to be joined.
+    pending: Option<(RecordBatch, usize)>,
     core: Arc<ApplyCore>,
     cache: RightCache,
 }
@@ -639,13 +654,17 @@ impl Run {
         Ok(rows)
     }
 
-    /// The output rows for one left batch.
-    async fn apply(&mut self, left: &RecordBatch) -> DfResult<RecordBatch> {
+    /// The output rows for the left rows from `start` on, stopping after the row that
+    /// brings the output to [`OUTPUT_ROWS_TARGET`]; also the first row not joined yet.
+    async fn apply(&mut self, left: &RecordBatch, start: usize) -> DfResult<(RecordBatch, usize)> {
         let core = Arc::clone(&self.core);
         let mut left_rows: Vec<u32> = Vec::new();
         let mut right_parts: Vec<RecordBatch> = Vec::new();
         let right_fields = core.schema.fields().len() - core.left_width;
-        for row in 0..left.num_rows() {
+        let mut next = start;
+        while next < left.num_rows() && left_rows.len() < OUTPUT_ROWS_TARGET {
+            let row = next;
+            next += 1;
             let key = core
                 .params
                 .iter()
@@ -704,11 +723,8 @@ impl Run {
         }
         let options =
             datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(indices.len()));
-        Ok(RecordBatch::try_new_with_options(
-            Arc::clone(&core.schema),
-            columns,
-            &options,
-        )?)
+        let out = RecordBatch::try_new_with_options(Arc::clone(&core.schema), columns, &options)?;
+        Ok((out, next))
     }
 }
 
