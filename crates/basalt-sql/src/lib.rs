@@ -35,6 +35,7 @@ pub mod foreign;
 pub mod format;
 pub mod frame;
 pub mod functions;
+pub mod lateral;
 pub mod literals;
 pub mod maintenance;
 pub mod make_timestamp;

@@ -204,7 +204,7 @@ impl VisitorMut for PgForms {
     /// `FROM generate_series(1, 3) AS g`: PostgreSQL names the single output column of a
     /// function in FROM after its alias, so `g` is also a column.
     fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
-        if let Some(derived) = regexp_table_function(t) {
+        if let Some(derived) = regexp_table_function(t).or_else(|| lateral_table_function(t)) {
             *t = derived;
             return ControlFlow::Continue(());
         }
@@ -1586,6 +1586,101 @@ fn regexp_table_function(t: &TableFactor) -> Option<TableFactor> {
     add_column_alias(&mut alias);
     Some(TableFactor::Derived {
         lateral: false,
+        subquery: query,
+        alias: Some(alias),
+        sample: None,
+    })
+}
+
+/// `FROM t, generate_series(1, t.n) g` (or `unnest(t.a)`, `LATERAL …`): a set-returning
+/// function in FROM whose arguments read earlier FROM items, as the lateral subquery
+/// `LATERAL (SELECT generate_series(1, t.n) AS g) AS g(g)`. DataFusion evaluates a table
+/// function's arguments while planning, so they cannot read columns; in a select list the
+/// call is an ordinary set-returning expression, run per row of the left side (see
+/// `crate::lateral`).
+fn lateral_table_function(t: &TableFactor) -> Option<TableFactor> {
+    let unnest_args: Vec<FunctionArg>;
+    let unnest_name: ObjectName;
+    let (name, args, alias) = match t {
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            with_ordinality: false,
+            ..
+        } => (name, &args.args, alias),
+        TableFactor::Function {
+            name, args, alias, ..
+        } => (name, args, alias),
+        TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset: false,
+            with_ordinality: false,
+            ..
+        } if array_exprs.len() == 1 => {
+            unnest_args = array_exprs
+                .iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e.clone())))
+                .collect();
+            unnest_name = ObjectName::from(vec![Ident::new("unnest")]);
+            (&unnest_name, &unnest_args, alias)
+        }
+        _ => return None,
+    };
+    let lower = name.to_string().to_lowercase();
+    let function = lower.strip_prefix("pg_catalog.").unwrap_or(&lower);
+    if !matches!(
+        function,
+        "generate_series" | "generate_subscripts" | "unnest"
+    ) {
+        return None;
+    }
+    let mut reads_column = false;
+    for arg in args {
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg else {
+            return None;
+        };
+        let _ = visit_expressions(e, |e| {
+            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                reads_column = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+    }
+    if !reads_column || (function == "unnest" && args.len() != 1) {
+        return None;
+    }
+    let column = match alias {
+        Some(a) => a
+            .columns
+            .first()
+            .map(|c| c.name.value.clone())
+            .unwrap_or_else(|| a.name.value.clone()),
+        None => function.to_owned(),
+    };
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let sql = format!(
+        "SELECT {function}({}) AS {}",
+        args.join(", "),
+        crate::eval::quote_ident(&column)
+    );
+    let Ok(mut parsed) = crate::session::parse_sql(&sql) else {
+        return None;
+    };
+    let Some(Statement::Query(query)) = parsed.pop() else {
+        return None;
+    };
+    let mut alias = alias.clone().unwrap_or(TableAlias {
+        name: Ident::new(function),
+        columns: vec![],
+        explicit: true,
+        at: None,
+    });
+    add_column_alias(&mut alias);
+    Some(TableFactor::Derived {
+        lateral: true,
         subquery: query,
         alias: Some(alias),
         sample: None,

@@ -69,8 +69,10 @@ impl QueryPlanner for SubqueryPlanner {
             Some(shared) => shared,
             None => Arc::new(crate::shared::SharedPlanner::default()),
         };
-        let planner =
-            DefaultPhysicalPlanner::with_extension_planners(vec![Arc::clone(&shared) as _]);
+        let planner = DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::clone(&shared) as _,
+            Arc::new(crate::lateral::LateralPlanner),
+        ]);
         if !crate::shared::has_shared(plan) {
             let plan = rewrite_subqueries(plan.clone(), state)?;
             return planner.create_physical_plan(&plan, session).await;
@@ -84,7 +86,9 @@ impl QueryPlanner for SubqueryPlanner {
 
 /// A session state builder with [`SubqueryPlanner`] installed.
 pub fn with_planner(builder: SessionStateBuilder) -> SessionStateBuilder {
-    builder.with_query_planner(Arc::new(SubqueryPlanner))
+    builder
+        .with_query_planner(Arc::new(SubqueryPlanner))
+        .with_optimizer_rules(crate::lateral::LateralJoins::with_default_rules())
 }
 
 /// Replaces every subquery expression in `plan` (not inside other subqueries: those are
@@ -740,14 +744,18 @@ impl SubPlan {
 }
 
 /// The subquery with each outer column replaced by its value in the current row.
-fn bind_outer(
+pub(crate) fn bind_outer(
     plan: LogicalPlan,
     outer: &[Column],
     values: &[ScalarValue],
 ) -> DfResult<LogicalPlan> {
     let bound = plan.transform_up_with_subqueries(|node| {
+        // Output names stay those of the outer references (`max(outer_ref(t.a))`), which
+        // the nodes above read.
+        let names = NamePreserver::new(&node);
         node.map_expressions(|e| {
-            e.transform_up(|e| match e {
+            let saved = names.save(&e);
+            let out = e.transform_up(|e| match e {
                 Expr::OuterReferenceColumn(field, c) => match outer.iter().position(|o| *o == c) {
                     Some(i) => {
                         let v = values[i]
@@ -777,7 +785,8 @@ fn bind_outer(
                     negated,
                 }))),
                 other => Ok(Transformed::no(other)),
-            })
+            })?;
+            Ok(out.update_data(|e| saved.restore(e)))
         })
     })?;
     Ok(bound.data)
