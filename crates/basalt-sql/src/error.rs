@@ -174,6 +174,10 @@ pub enum SqlError {
         inner: Box<SqlError>,
         line: u64,
         column: u64,
+        /// Report at the `(` after this word that follows the point instead: a window
+        /// specification's, after `OVER` (a call's span ends before its OVER clause) or
+        /// after `AS` (a WINDOW clause's definition).
+        paren_after: Option<&'static str>,
     },
     /// A FOREIGN KEY constraint violated (23503), with PostgreSQL's DETAIL and MySQL's own
     /// number and wording (1451, 1452).
@@ -350,6 +354,23 @@ impl SqlError {
             inner: Box::new(self),
             line: span.start.line,
             column: span.start.column,
+            paren_after: None,
+        }
+    }
+
+    /// This error, reported at the `(` after the first `word` after where `span` starts:
+    /// the window specification of a call `f(x) OVER (…)` (`word` "over") or of a
+    /// definition `WINDOW w AS (…)` (`word` "as").
+    pub fn at_paren_after(
+        self,
+        span: datafusion::sql::sqlparser::tokenizer::Span,
+        word: &'static str,
+    ) -> SqlError {
+        SqlError::Located {
+            inner: Box::new(self),
+            line: span.start.line,
+            column: span.start.column,
+            paren_after: Some(word),
         }
     }
 
@@ -745,12 +766,19 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         inner,
         line,
         column,
+        paren_after,
     } = e
     {
         if line == 0 {
             return *inner;
         }
-        let position = crate::session::char_position(sql, line as usize, column as usize);
+        let mut position = crate::session::char_position(sql, line as usize, column as usize);
+        if let Some(word) = paren_after {
+            match paren_after_word(sql, position, word) {
+                Some(p) => position = p,
+                None => return *inner,
+            }
+        }
         return SqlError::Positioned { inner, position };
     }
     if e.position().is_some() {
@@ -775,6 +803,21 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         },
         None => e,
     }
+}
+
+/// The 1-based character position of the `(` after the first `word` (ASCII, any case) at
+/// or after the 1-based character position `from` of `sql`.
+fn paren_after_word(sql: &str, from: usize, word: &str) -> Option<usize> {
+    let chars: Vec<char> = sql.chars().collect();
+    let start = from.checked_sub(1)?;
+    let n = word.chars().count();
+    let at = (start..chars.len()).find(|&i| {
+        chars
+            .get(i..i + n)
+            .is_some_and(|w| w.iter().collect::<String>().eq_ignore_ascii_case(word))
+    })?;
+    let paren = (at + n..chars.len()).find(|&i| chars.get(i) == Some(&'('))?;
+    Some(paren + 1)
 }
 
 /// The first `"name"` of a message.

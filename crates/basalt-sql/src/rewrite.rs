@@ -17,6 +17,7 @@ use crate::error::{SqlError, SqlResult};
 
 pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::cte::check_top_level(stmt)?;
+    crate::placement::check_statement(stmt)?;
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {
@@ -174,12 +175,14 @@ impl VisitorMut for PgForms {
 
     /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`; output columns get PostgreSQL's names.
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-        if let Err(e) = check_recursive_ctes(q).and_then(|()| crate::srf::check_placement(&q.body))
+        if let Err(e) = check_recursive_ctes(q)
+            .and_then(|()| crate::srf::check_placement(&q.body))
+            .and_then(|()| crate::placement::check_body(&q.body))
         {
             self.error = Some(e);
             return ControlFlow::Break(());
         }
-        if let Err(e) = crate::frame::resolve_windows(&mut q.body) {
+        if let Err(e) = crate::frame::resolve_query_windows(q) {
             self.error = Some(e);
             return ControlFlow::Break(());
         }
