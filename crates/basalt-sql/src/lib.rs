@@ -47,6 +47,7 @@ pub mod pgbytes;
 pub mod pgfloat;
 pub mod pgformat;
 pub mod pgmath;
+pub mod pgshift;
 pub mod placement;
 pub mod provider;
 pub mod regexp;
