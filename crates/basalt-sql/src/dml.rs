@@ -510,10 +510,10 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     }
 }
 
-/// In a VALUES list of several rows, a quoted literal is read as its target column's type,
-/// as PostgreSQL coerces each VALUES expression of an INSERT to the column it fills:
-/// `(0, '-infinity'), (1, 1.12)` into a numeric column is two numbers, not text beside a
-/// number. Text columns take the literal as it is.
+/// In a VALUES list of several rows, a quoted or numeric literal is read as its target
+/// column's type, as PostgreSQL coerces each VALUES expression of an INSERT to the column it
+/// fills: `(0, '-infinity'), (1, 1.12)` into a numeric column is two numbers, not text beside
+/// a `numeric(3,2)` that cannot hold Infinity. Text columns take the literal as it is.
 fn type_unknown_literals(q: &mut Query, targets: &[usize], def: &TableDef) {
     use basalt_common::types::SqlType;
     let SetExpr::Values(values) = q.body.as_mut() else {
@@ -556,11 +556,18 @@ fn type_unknown_literals(q: &mut Query, targets: &[usize], def: &TableDef) {
         else {
             continue;
         };
+        let number_column = matches!(
+            col.ty,
+            SqlType::Int16
+                | SqlType::Int32
+                | SqlType::Int64
+                | SqlType::Float32
+                | SqlType::Float64
+                | SqlType::Numeric { .. }
+        );
         for row in &mut values.rows {
             if let Some(e) = row.content.get_mut(j) {
-                let quoted = matches!(e, Expr::Value(v)
-                    if matches!(v.value, ast::Value::SingleQuotedString(_)));
-                if quoted {
+                if is_plain_literal(e, number_column) {
                     let literal = std::mem::replace(e, Expr::value(ast::Value::Null));
                     *e = Expr::Cast {
                         kind: ast::CastKind::DoubleColon,
@@ -630,6 +637,21 @@ fn check_insert_arity(ins: &Insert) -> SqlResult<()> {
         position: None,
     }
     .at(at))
+}
+
+/// A quoted string, or, for a column of a number type, a number (possibly negated) written
+/// in place. (A number is not read as a boolean or a date: PostgreSQL refuses that.)
+fn is_plain_literal(e: &Expr, number_column: bool) -> bool {
+    let number =
+        |e: &Expr| matches!(e, Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)));
+    match e {
+        Expr::Value(v) if matches!(v.value, ast::Value::SingleQuotedString(_)) => true,
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => number_column && number(expr),
+        e => number_column && number(e),
+    }
 }
 
 /// `VALUES (1, DEFAULT), (2, 3)`: neighbouring rows that say DEFAULT in the same columns are

@@ -177,6 +177,10 @@ pub enum SqlError {
         line: u64,
         column: u64,
         word: Option<&'static str>,
+        /// Report at the `(` after this word that follows the point instead: a window
+        /// specification's, after `OVER` (a call's span ends before its OVER clause) or
+        /// after `AS` (a WINDOW clause's definition).
+        paren_after: Option<&'static str>,
     },
     /// A FOREIGN KEY constraint violated (23503), with PostgreSQL's DETAIL and MySQL's own
     /// number and wording (1451, 1452).
@@ -354,6 +358,7 @@ impl SqlError {
             line: span.start.line,
             column: span.start.column,
             word: None,
+            paren_after: None,
         }
     }
 
@@ -369,6 +374,24 @@ impl SqlError {
             line: from.line,
             column: from.column,
             word: Some(word),
+            paren_after: None,
+        }
+    }
+
+    /// This error, reported at the `(` after the first `word` after where `span` starts:
+    /// the window specification of a call `f(x) OVER (…)` (`word` "over") or of a
+    /// definition `WINDOW w AS (…)` (`word` "as").
+    pub fn at_paren_after(
+        self,
+        span: datafusion::sql::sqlparser::tokenizer::Span,
+        word: &'static str,
+    ) -> SqlError {
+        SqlError::Located {
+            inner: Box::new(self),
+            line: span.start.line,
+            column: span.start.column,
+            word: None,
+            paren_after: Some(word),
         }
     }
 
@@ -784,6 +807,7 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         line,
         column,
         word,
+        paren_after,
     } = e
     {
         if line == 0 {
@@ -793,6 +817,12 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         if let Some(word) = word {
             match next_word(sql, position, word) {
                 Some(at) => position = at,
+                None => return *inner,
+            }
+        }
+        if let Some(word) = paren_after {
+            match paren_after_word(sql, position, word) {
+                Some(p) => position = p,
                 None => return *inner,
             }
         }
@@ -828,6 +858,21 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         },
         None => e,
     }
+}
+
+/// The 1-based character position of the `(` after the first `word` (ASCII, any case) at
+/// or after the 1-based character position `from` of `sql`.
+fn paren_after_word(sql: &str, from: usize, word: &str) -> Option<usize> {
+    let chars: Vec<char> = sql.chars().collect();
+    let start = from.checked_sub(1)?;
+    let n = word.chars().count();
+    let at = (start..chars.len()).find(|&i| {
+        chars
+            .get(i..i + n)
+            .is_some_and(|w| w.iter().collect::<String>().eq_ignore_ascii_case(word))
+    })?;
+    let paren = (at + n..chars.len()).find(|&i| chars.get(i) == Some(&'('))?;
+    Some(paren + 1)
 }
 
 /// The first `"name"` of a message.

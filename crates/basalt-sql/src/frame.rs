@@ -9,9 +9,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType, Expr, Ident, NamedWindowDefinition, NamedWindowExpr, Query, Select,
-    SetExpr, UnaryOperator, Value, ValueWithSpan, VisitMut, VisitorMut, WindowFrameBound,
-    WindowFrameUnits, WindowSpec, WindowType,
+    CastKind, DataType, Expr, Ident, NamedWindowDefinition, NamedWindowExpr, OrderBy, Query,
+    Select, SetExpr, Spanned, UnaryOperator, Value, ValueWithSpan, VisitMut, VisitorMut,
+    WindowFrameBound, WindowFrameUnits, WindowSpec, WindowType,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
@@ -258,17 +258,37 @@ fn constant_number(e: &Expr) -> Option<String> {
     }
 }
 
+/// The text of a quoted literal offset, possibly cast (`'NaN'`, `'NaN'::float8`).
+fn quoted_text(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Nested(x) => quoted_text(x),
+        Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(s),
+            ..
+        }) => Some(s),
+        Expr::Cast { expr, .. } => quoted_text(expr),
+        // sqlparser reads a quoted frame offset as an interval's text.
+        Expr::Interval(i) if i.leading_field.is_none() => quoted_text(&i.value),
+        _ => None,
+    }
+}
+
 /// The offset of a frame bound as the literal DataFusion reads, PostgreSQL's error for a
 /// negative one.
 fn fold_offset(e: &mut Expr, units: &WindowFrameUnits, starting: bool) -> SqlResult<()> {
     let number = constant_number(e);
-    let negative = match (&number, &*e) {
-        (Some(n), _) => n.starts_with('-') && !n.trim_start_matches(['-', '0', '.']).is_empty(),
-        (None, Expr::Interval(i)) => matches!(i.value.as_ref(),
+    // A NaN offset cannot say how far a RANGE frame reaches (PostgreSQL's in_range refuses
+    // it for float and numeric columns alike).
+    let nan = matches!(units, WindowFrameUnits::Range)
+        && quoted_text(e).is_some_and(|t| t.trim().eq_ignore_ascii_case("nan"));
+    let negative = nan
+        || match (&number, &*e) {
+            (Some(n), _) => n.starts_with('-') && !n.trim_start_matches(['-', '0', '.']).is_empty(),
+            (None, Expr::Interval(i)) => matches!(i.value.as_ref(),
             Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(s), .. })
                 if s.trim_start().starts_with('-')),
-        _ => false,
-    };
+            _ => false,
+        };
     if negative {
         let message = match units {
             WindowFrameUnits::Range => {
@@ -292,7 +312,33 @@ fn fold_offset(e: &mut Expr, units: &WindowFrameUnits, starting: bool) -> SqlRes
     Ok(())
 }
 
+/// PostgreSQL's 42P20 errors for a frame its ORDER BY cannot carry: RANGE with an offset
+/// needs exactly one ORDER BY column (the one the offset is added to), GROUPS needs one.
+fn check_frame_order(spec: &WindowSpec) -> SqlResult<()> {
+    let Some(frame) = spec.window_frame.as_ref() else {
+        return Ok(());
+    };
+    let has_offset = |b: Option<&WindowFrameBound>| {
+        matches!(
+            b,
+            Some(WindowFrameBound::Preceding(Some(_)) | WindowFrameBound::Following(Some(_)))
+        )
+    };
+    let offset = has_offset(Some(&frame.start_bound)) || has_offset(frame.end_bound.as_ref());
+    let message = match frame.units {
+        WindowFrameUnits::Range if offset && spec.order_by.len() != 1 => {
+            "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column"
+        }
+        WindowFrameUnits::Groups if spec.order_by.is_empty() => {
+            "GROUPS mode requires an ORDER BY clause"
+        }
+        _ => return Ok(()),
+    };
+    Err(windowing_error(message.to_owned()))
+}
+
 fn fold_offsets(spec: &mut WindowSpec) -> SqlResult<()> {
+    check_frame_order(spec)?;
     let Some(frame) = spec.window_frame.as_mut() else {
         return Ok(());
     };
@@ -334,6 +380,21 @@ impl VisitorMut for SelectWindows<'_> {
         let Expr::Function(f) = e else {
             return ControlFlow::Continue(());
         };
+        // `OVER w`: the window's specification itself (DataFusion looks named windows up
+        // only in the SELECT list, not in the query's ORDER BY).
+        if let Some(WindowType::NamedWindow(name)) = &f.over {
+            match self.named.iter().find(|(n, _)| *n == folded(name)) {
+                Some((_, spec)) => f.over = Some(WindowType::WindowSpec(spec.clone())),
+                None => {
+                    self.error = Some(SqlError::UndefinedObject(format!(
+                        "window \"{}\" does not exist",
+                        name.value
+                    )));
+                    return ControlFlow::Break(());
+                }
+            }
+            return ControlFlow::Continue(());
+        }
         let Some(WindowType::WindowSpec(spec)) = f.over.as_mut() else {
             return ControlFlow::Continue(());
         };
@@ -349,8 +410,15 @@ impl VisitorMut for SelectWindows<'_> {
         };
         match result.and_then(|mut s| fold_offsets(&mut s).map(|()| s)) {
             Ok(s) => *spec = s,
-            Err(e) => {
-                self.error = Some(e);
+            Err(err) => {
+                // PostgreSQL reports a frame's errors at the `(` of the OVER clause.
+                let located = match err {
+                    SqlError::Detailed {
+                        sqlstate: "42P20", ..
+                    } => err.at_paren_after(e.span(), "over"),
+                    err => err,
+                };
+                self.error = Some(located);
                 return ControlFlow::Break(());
             }
         }
@@ -358,10 +426,17 @@ impl VisitorMut for SelectWindows<'_> {
     }
 }
 
-/// Resolves the window specifications of a SELECT (see the module comment).
-fn select_windows(select: &mut Select) -> SqlResult<()> {
+/// Resolves the window specifications of a SELECT (see the module comment), and those of
+/// the query's ORDER BY (`ORDER BY rank() OVER w` names a window of the SELECT).
+fn select_windows(select: &mut Select, order_by: Option<&mut OrderBy>) -> SqlResult<()> {
     let mut named: Vec<(String, WindowSpec)> = Vec::new();
     for NamedWindowDefinition(name, expr) in select.named_window.iter_mut() {
+        if named.iter().any(|(n, _)| *n == folded(name)) {
+            return Err(
+                windowing_error(format!("window \"{}\" is already defined", name.value))
+                    .at_paren_after(name.span, "as"),
+            );
+        }
         if let NamedWindowExpr::WindowSpec(spec) = expr {
             if let Some(base_name) = spec.window_name.clone() {
                 let Some((_, base)) = named.iter().find(|(n, _)| *n == folded(&base_name)) else {
@@ -390,9 +465,21 @@ fn select_windows(select: &mut Select) -> SqlResult<()> {
     if let Some(qualify) = select.qualify.as_mut() {
         let _ = qualify.visit(&mut v);
     }
+    if let Some(order_by) = order_by {
+        let _ = order_by.visit(&mut v);
+    }
     match v.error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Resolves the window specifications of a query: of every SELECT of its body, and of its
+/// ORDER BY when the body is one SELECT.
+pub fn resolve_query_windows(q: &mut Query) -> SqlResult<()> {
+    match q.body.as_mut() {
+        SetExpr::Select(s) => select_windows(s, q.order_by.as_mut()),
+        body => resolve_windows(body),
     }
 }
 
@@ -400,7 +487,7 @@ fn select_windows(select: &mut Select) -> SqlResult<()> {
 /// queries, which the caller visits on their own).
 pub fn resolve_windows(body: &mut SetExpr) -> SqlResult<()> {
     match body {
-        SetExpr::Select(s) => select_windows(s),
+        SetExpr::Select(s) => select_windows(s, None),
         SetExpr::SetOperation { left, right, .. } => {
             resolve_windows(left)?;
             resolve_windows(right)

@@ -50,6 +50,8 @@ pub mod pgbytes;
 pub mod pgfloat;
 pub mod pgformat;
 pub mod pgmath;
+pub mod pgshift;
+pub mod placement;
 pub mod provider;
 pub mod recursion;
 pub mod regexp;

@@ -18,6 +18,7 @@ use crate::error::{SqlError, SqlResult};
 pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::cte::check_top_level(stmt)?;
     values_integers(stmt);
+    crate::placement::check_statement(stmt)?;
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {
@@ -255,11 +256,12 @@ impl VisitorMut for PgForms {
             .and_then(|()| crate::setops::columnless(q))
             .and_then(|()| check_recursive_ctes(q))
             .and_then(|()| crate::srf::check_placement(&q.body))
+            .and_then(|()| crate::placement::check_body(&q.body))
         {
             self.error = Some(e);
             return ControlFlow::Break(());
         }
-        if let Err(e) = crate::frame::resolve_windows(&mut q.body) {
+        if let Err(e) = crate::frame::resolve_query_windows(q) {
             self.error = Some(e);
             return ControlFlow::Break(());
         }

@@ -460,6 +460,9 @@ impl Session {
             for udaf in crate::ordered_set::udafs() {
                 ctx.register_udaf(udaf);
             }
+            for udwf in crate::pgshift::udwfs() {
+                ctx.register_udwf(udwf);
+            }
             register_aggregate_as(&ctx, "bool_and", "every");
             for udf in crate::pgagg::transition_udfs() {
                 ctx.register_udf(udf);

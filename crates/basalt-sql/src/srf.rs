@@ -84,7 +84,7 @@ const SET_RETURNING: &[&str] = &[
 ];
 
 /// Aggregates whose arguments PostgreSQL checks for set-returning calls.
-const AGGREGATES: &[&str] = &[
+pub(crate) const AGGREGATES: &[&str] = &[
     "count",
     "sum",
     "avg",

@@ -51,7 +51,8 @@ impl datafusion::physical_optimizer::PhysicalOptimizerRule for SortedWindows {
     }
 }
 
-/// `sort` of a hash repartitioning, as one sorted stream of the repartitioning's input.
+/// `sort` of a hash repartitioning, as one sorted stream of all the rows of the
+/// repartitioning's input.
 fn merged_sort(sort: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
     let sort_exec = (sort.as_ref() as &dyn Any).downcast_ref::<SortExec>()?;
     let repartition = (sort_exec.input().as_ref() as &dyn Any).downcast_ref::<RepartitionExec>()?;
@@ -60,7 +61,16 @@ fn merged_sort(sort: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> 
     {
         return None;
     }
-    let input = sorted_windows(Arc::clone(repartition.input())).ok()?;
+    let mut input = sorted_windows(Arc::clone(repartition.input())).ok()?;
+    // A SortExec that does not preserve partitioning reads only its input's first
+    // partition: the sort must see one stream holding every row (the rows of a single
+    // scan in the order read, when only a round-robin split them).
+    if let Some(single) = without_round_robin(&input).ok()? {
+        input = single;
+    }
+    if input.output_partitioning().partition_count() > 1 {
+        input = Arc::new(CoalescePartitionsExec::new(input));
+    }
     Some(Arc::new(
         SortExec::new(sort_exec.expr().clone(), input).with_fetch(sort_exec.fetch()),
     ))

@@ -1,0 +1,313 @@
+//! PostgreSQL's placement rules for window function and aggregate calls, checked on the
+//! parsed statement (PostgreSQL checks them as it transforms the calls):
+//! - a window function is not allowed in WHERE, JOIN conditions, GROUP BY, HAVING, a window
+//!   definition, or an UPDATE / DELETE's WHERE, SET and RETURNING (42P20);
+//! - an aggregate call is not allowed in another one's arguments (42803);
+//! - `count()` and OVER after a set-returning function are not calls (42809).
+//!
+//! Each refusal carries the position of the call, as PostgreSQL reports it, where DataFusion
+//! would fail later with an internal message.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint,
+    JoinOperator, NamedWindowExpr, Query, Select, SelectItem, SetExpr, Spanned, Statement, Value,
+    Visit, Visitor, WindowType,
+};
+
+use crate::error::{SqlError, SqlResult};
+
+fn not_allowed(call: &Expr, clause: &str) -> SqlError {
+    SqlError::Detailed {
+        sqlstate: "42P20",
+        message: format!("window functions are not allowed in {clause}"),
+        detail: String::new(),
+        hint: None,
+    }
+    .at(call.span())
+}
+
+/// Finds the first call of an expression that `wanted` picks, outside its subqueries.
+struct FirstCall {
+    wanted: fn(&Function) -> bool,
+    depth: usize,
+    found: Option<Expr>,
+}
+
+impl Visitor for FirstCall {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if self.depth == 0 && matches!(e, Expr::Function(f) if (self.wanted)(f)) {
+            self.found = Some(e.clone());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn first_call(e: &Expr, wanted: fn(&Function) -> bool) -> Option<Expr> {
+    let mut v = FirstCall {
+        wanted,
+        depth: 0,
+        found: None,
+    };
+    let _ = e.visit(&mut v);
+    v.found
+}
+
+fn is_window_call(f: &Function) -> bool {
+    f.over.is_some()
+}
+
+fn bare_name(f: &Function) -> String {
+    let name = f.name.to_string().to_lowercase();
+    match name.strip_prefix("pg_catalog.") {
+        Some(bare) => bare.to_owned(),
+        None => name,
+    }
+}
+
+/// A plain aggregate call (not a window function, not an ordered-set aggregate).
+fn is_aggregate_call(f: &Function) -> bool {
+    f.over.is_none()
+        && f.within_group.is_empty()
+        && crate::srf::AGGREGATES.contains(&bare_name(f).as_str())
+}
+
+/// PostgreSQL's error for an aggregate call inside the arguments of another one.
+fn nested_aggregate(f: &Function) -> Option<SqlError> {
+    if !is_aggregate_call(f) {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    list.args.iter().find_map(|a| {
+        let e = match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+            | FunctionArg::Named {
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            } => e,
+            _ => return None,
+        };
+        first_call(e, is_aggregate_call).map(|inner| {
+            SqlError::Detailed {
+                sqlstate: "42803",
+                message: "aggregate function calls cannot be nested".into(),
+                detail: String::new(),
+                hint: None,
+            }
+            .at(inner.span())
+        })
+    })
+}
+
+fn refuse_in(e: &Expr, clause: &str) -> SqlResult<()> {
+    match first_call(e, is_window_call) {
+        Some(call) => Err(not_allowed(&call, clause)),
+        None => Ok(()),
+    }
+}
+
+/// The expressions of a window specification (PARTITION BY and ORDER BY).
+fn spec_expressions(spec: &datafusion::sql::sqlparser::ast::WindowSpec) -> Vec<&Expr> {
+    spec.partition_by
+        .iter()
+        .chain(spec.order_by.iter().map(|o| &o.expr))
+        .collect()
+}
+
+/// The calls of a SELECT list: a window function inside the definition of another one (in
+/// its OVER clause), nested aggregates, calls that cannot be made.
+struct ProjectedCalls {
+    depth: usize,
+    error: Option<SqlError>,
+}
+
+impl Visitor for ProjectedCalls {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        if let Some(err) = misplaced_call(e, f).or_else(|| nested_aggregate(f)) {
+            self.error = Some(err);
+            return ControlFlow::Break(());
+        }
+        if let Some(WindowType::WindowSpec(spec)) = &f.over {
+            for x in spec_expressions(spec) {
+                if let Err(err) = refuse_in(x, "window definitions") {
+                    self.error = Some(err);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The projection expression a `GROUP BY n` names, when `e` is such a position.
+fn grouped_position<'a>(e: &Expr, select: &'a Select) -> Option<&'a Expr> {
+    let Expr::Value(v) = e else { return None };
+    let Value::Number(n, _) = &v.value else {
+        return None;
+    };
+    let n: usize = n.parse().ok()?;
+    match select.projection.get(n.checked_sub(1)?)? {
+        SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. } => Some(x),
+        _ => None,
+    }
+}
+
+fn check_select(select: &Select) -> SqlResult<()> {
+    if let Some(w) = &select.selection {
+        refuse_in(w, "WHERE")?;
+    }
+    for t in &select.from {
+        for j in &t.joins {
+            let constraint = match &j.join_operator {
+                JoinOperator::Join(c)
+                | JoinOperator::Inner(c)
+                | JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c)
+                | JoinOperator::FullOuter(c) => Some(c),
+                _ => None,
+            };
+            if let Some(JoinConstraint::On(on)) = constraint {
+                refuse_in(on, "JOIN conditions")?;
+            }
+        }
+    }
+    if let GroupByExpr::Expressions(exprs, _) = &select.group_by {
+        for e in exprs {
+            refuse_in(grouped_position(e, select).unwrap_or(e), "GROUP BY")?;
+        }
+    }
+    if let Some(h) = &select.having {
+        refuse_in(h, "HAVING")?;
+    }
+    let mut v = ProjectedCalls {
+        depth: 0,
+        error: None,
+    };
+    for item in &select.projection {
+        let _ = item.visit(&mut v);
+    }
+    if let Some(e) = v.error {
+        return Err(e);
+    }
+    for def in &select.named_window {
+        if let NamedWindowExpr::WindowSpec(spec) = &def.1 {
+            for x in spec_expressions(spec) {
+                refuse_in(x, "window definitions")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every SELECT of a query body (not nested queries, which are checked on their own).
+pub fn check_body(body: &SetExpr) -> SqlResult<()> {
+    match body {
+        SetExpr::Select(select) => check_select(select),
+        SetExpr::SetOperation { left, right, .. } => {
+            check_body(left)?;
+            check_body(right)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_returning(returning: &Option<Vec<SelectItem>>) -> SqlResult<()> {
+    for item in returning.iter().flatten() {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            refuse_in(e, "RETURNING")?;
+        }
+    }
+    Ok(())
+}
+
+/// The WHERE, SET and RETURNING clauses of an UPDATE or DELETE.
+pub fn check_statement(stmt: &Statement) -> SqlResult<()> {
+    match stmt {
+        Statement::Delete(d) => {
+            if let Some(w) = &d.selection {
+                refuse_in(w, "WHERE")?;
+            }
+            check_returning(&d.returning)
+        }
+        Statement::Update(u) => {
+            if let Some(w) = &u.selection {
+                refuse_in(w, "WHERE")?;
+            }
+            for a in &u.assignments {
+                refuse_in(&a.value, "UPDATE")?;
+            }
+            check_returning(&u.returning)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The set-returning functions, which are neither window functions nor aggregates.
+const SET_RETURNING: &[&str] = &[
+    "generate_series",
+    "generate_subscripts",
+    "unnest",
+    "regexp_matches",
+    "regexp_split_to_table",
+];
+
+/// PostgreSQL's 42809 errors for a call that cannot be made as written: `count()` (an
+/// aggregate without arguments is called as `count(*)`) and `OVER` after a set-returning
+/// function.
+fn misplaced_call(e: &Expr, f: &Function) -> Option<SqlError> {
+    let name = bare_name(f);
+    let name = name.as_str();
+    let message =
+        if name == "count" && matches!(&f.args, FunctionArguments::List(l) if l.args.is_empty()) {
+            "count(*) must be used to call a parameterless aggregate function".to_owned()
+        } else if f.over.is_some() && SET_RETURNING.contains(&name) {
+            format!("OVER specified, but {name} is not a window function nor an aggregate function")
+        } else {
+            return None;
+        };
+    Some(
+        SqlError::Detailed {
+            sqlstate: "42809",
+            message,
+            detail: String::new(),
+            hint: None,
+        }
+        .at(e.span()),
+    )
+}
