@@ -368,7 +368,7 @@ pub fn order_items(q: &mut Query) -> SqlResult<()> {
             continue;
         }
         let wrapped = select_all_from(&cte.query, &name)?;
-        cte.query = Box::new(wrapped);
+        *cte.query = wrapped;
     }
     Ok(())
 }
