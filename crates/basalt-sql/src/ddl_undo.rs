@@ -24,6 +24,8 @@ pub enum Created {
     Sequence(String),
     /// A function overload: qualified name and argument types.
     Function(String, Vec<String>),
+    /// A domain, by its catalog key.
+    Domain(String),
     /// A schema (the session's temporary schema is never listed: it outlives blocks).
     Schema(String),
 }
@@ -60,6 +62,11 @@ pub fn created_between(before: &Catalog, after: &Catalog) -> Vec<Created> {
     for name in after.views.keys() {
         if !before.views.contains_key(name) {
             out.push(Created::View(name.clone()));
+        }
+    }
+    for name in after.domains.keys() {
+        if !before.domains.contains_key(name) {
+            out.push(Created::Domain(name.clone()));
         }
     }
     for (name, overloads) in &after.functions {
@@ -108,6 +115,9 @@ pub fn remove(c: &mut Catalog, created: &[Created]) {
                         c.functions.remove(name);
                     }
                 }
+            }
+            Created::Domain(name) => {
+                c.domains.remove(name);
             }
             Created::Schema(name) => crate::temp::remove_schema(c, name),
         }

@@ -1497,7 +1497,8 @@ impl Session {
                 not_null,
                 checks,
             }) => {
-                return crate::domain::create_domain(
+                let before = self.catalog_in_block();
+                let out = crate::domain::create_domain(
                     self,
                     &name,
                     &data_type,
@@ -1505,7 +1506,9 @@ impl Session {
                     not_null,
                     &checks,
                 )
-                .await
+                .await;
+                self.record_created(before, out.is_ok());
+                return out;
             }
             Some(crate::custom::Custom::AlterDomain { name, action }) => {
                 return crate::domain::alter_domain(self, &name, &action).await
@@ -1608,18 +1611,9 @@ impl Session {
                 crate::maintenance::run(self, txn, &stmt).await
             }
             other => {
-                let before = (self.status() != TxnStatus::Idle && !self.is_mysql())
-                    .then(|| self.db.engine.catalog());
+                let before = self.catalog_in_block();
                 let out = ddl::execute(self, txn, other).await;
-                if let (Some(before), true) = (before, out.is_ok()) {
-                    let depth = self.savepoints.len();
-                    let after = self.db.engine.catalog();
-                    self.created_in_block.extend(
-                        crate::ddl_undo::created_between(&before, &after)
-                            .into_iter()
-                            .map(|c| (depth, c)),
-                    );
-                }
+                self.record_created(before, out.is_ok());
                 // This transaction's earlier writes remain valid under its own DDL.
                 txn.adopt_definitions(&self.db.engine.catalog());
                 out
@@ -1852,6 +1846,26 @@ impl Session {
         self.savepoints.clear();
         self.state = TxnState::Idle;
         Output::Command("ROLLBACK".into())
+    }
+
+    /// The catalog before a DDL statement of a PostgreSQL transaction block, to compare
+    /// with the one after it.
+    fn catalog_in_block(&self) -> Option<Arc<basalt_storage::Catalog>> {
+        (self.status() != TxnStatus::Idle && !self.is_mysql()).then(|| self.db.engine.catalog())
+    }
+
+    /// Records what a successful DDL statement of the block created.
+    fn record_created(&mut self, before: Option<Arc<basalt_storage::Catalog>>, ok: bool) {
+        let (Some(before), true) = (before, ok) else {
+            return;
+        };
+        let depth = self.savepoints.len();
+        let after = self.db.engine.catalog();
+        self.created_in_block.extend(
+            crate::ddl_undo::created_between(&before, &after)
+                .into_iter()
+                .map(|c| (depth, c)),
+        );
     }
 
     /// Removes objects a rolled-back block (or subtransaction) created, with their rows.
