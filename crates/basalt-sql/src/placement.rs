@@ -11,9 +11,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, JoinConstraint,
-    JoinOperator, NamedWindowExpr, Query, Select, SelectItem, SetExpr, Spanned, Statement, Value,
-    Visit, Visitor, WindowType,
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, NamedWindowExpr,
+    Query, Select, SelectItem, SetExpr, Spanned, Statement, Value, Visit, Visitor, WindowType,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -192,17 +191,7 @@ fn check_select(select: &Select) -> SqlResult<()> {
     }
     for t in &select.from {
         for j in &t.joins {
-            let constraint = match &j.join_operator {
-                JoinOperator::Join(c)
-                | JoinOperator::Inner(c)
-                | JoinOperator::Left(c)
-                | JoinOperator::LeftOuter(c)
-                | JoinOperator::Right(c)
-                | JoinOperator::RightOuter(c)
-                | JoinOperator::FullOuter(c) => Some(c),
-                _ => None,
-            };
-            if let Some(JoinConstraint::On(on)) = constraint {
+            if let Some(on) = crate::srf::join_condition(&j.join_operator) {
                 refuse_in(on, "JOIN conditions")?;
             }
         }

@@ -264,20 +264,9 @@ impl Check<'_> {
         };
         self.joined(t, k, left)?;
         self.factor(&join.relation, right)?;
-        match &join.join_operator {
-            JoinOperator::Join(c)
-            | JoinOperator::Inner(c)
-            | JoinOperator::Left(c)
-            | JoinOperator::LeftOuter(c)
-            | JoinOperator::Right(c)
-            | JoinOperator::RightOuter(c)
-            | JoinOperator::FullOuter(c) => {
-                if let datafusion::sql::sqlparser::ast::JoinConstraint::On(e) = c {
-                    self.expr(e)?;
-                }
-                Ok(())
-            }
-            _ => Ok(()),
+        match crate::srf::join_condition(&join.join_operator) {
+            Some(on) => self.expr(on),
+            None => Ok(()),
         }
     }
 

@@ -1559,6 +1559,20 @@ fn regexp_table_function(t: &TableFactor) -> Option<TableFactor> {
         _ => return None,
     };
     let function = list.trim_start_matches("pg_");
+    let args: Vec<String> = args.args.iter().map(|a| a.to_string()).collect();
+    let call = format!("unnest({list}({}))", args.join(", "));
+    single_column_derived(&call, function, alias.as_ref(), false)
+}
+
+/// `(SELECT call AS c) AS alias(c)`: the rows of a set-returning `call` as a derived table
+/// with one column, named as PostgreSQL names a function's column in FROM (the alias's
+/// first column name, else the alias, else the function).
+fn single_column_derived(
+    call: &str,
+    function: &str,
+    alias: Option<&TableAlias>,
+    lateral: bool,
+) -> Option<TableFactor> {
     let column = match alias {
         Some(a) => a
             .columns
@@ -1567,19 +1581,14 @@ fn regexp_table_function(t: &TableFactor) -> Option<TableFactor> {
             .unwrap_or_else(|| a.name.value.clone()),
         None => function.to_owned(),
     };
-    let args: Vec<String> = args.args.iter().map(|a| a.to_string()).collect();
-    let sql = format!(
-        "SELECT unnest({list}({})) AS {}",
-        args.join(", "),
-        crate::eval::quote_ident(&column)
-    );
+    let sql = format!("SELECT {call} AS {}", crate::eval::quote_ident(&column));
     let Ok(mut parsed) = crate::session::parse_sql(&sql) else {
         return None;
     };
     let Some(Statement::Query(query)) = parsed.pop() else {
         return None;
     };
-    let mut alias = alias.clone().unwrap_or(TableAlias {
+    let mut alias = alias.cloned().unwrap_or(TableAlias {
         name: Ident::new(function),
         columns: vec![],
         explicit: true,
@@ -1587,7 +1596,7 @@ fn regexp_table_function(t: &TableFactor) -> Option<TableFactor> {
     });
     add_column_alias(&mut alias);
     Some(TableFactor::Derived {
-        lateral: false,
+        lateral,
         subquery: query,
         alias: Some(alias),
         sample: None,
@@ -1654,39 +1663,9 @@ fn lateral_table_function(t: &TableFactor) -> Option<TableFactor> {
     if !reads_column || (function == "unnest" && args.len() != 1) {
         return None;
     }
-    let column = match alias {
-        Some(a) => a
-            .columns
-            .first()
-            .map(|c| c.name.value.clone())
-            .unwrap_or_else(|| a.name.value.clone()),
-        None => function.to_owned(),
-    };
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let sql = format!(
-        "SELECT {function}({}) AS {}",
-        args.join(", "),
-        crate::eval::quote_ident(&column)
-    );
-    let Ok(mut parsed) = crate::session::parse_sql(&sql) else {
-        return None;
-    };
-    let Some(Statement::Query(query)) = parsed.pop() else {
-        return None;
-    };
-    let mut alias = alias.clone().unwrap_or(TableAlias {
-        name: Ident::new(function),
-        columns: vec![],
-        explicit: true,
-        at: None,
-    });
-    add_column_alias(&mut alias);
-    Some(TableFactor::Derived {
-        lateral: true,
-        subquery: query,
-        alias: Some(alias),
-        sample: None,
-    })
+    let call = format!("{function}({})", args.join(", "));
+    single_column_derived(&call, function, alias.as_ref(), true)
 }
 
 fn add_column_alias(alias: &mut TableAlias) {

@@ -146,17 +146,7 @@ fn check_select(select: &Select) -> Result<(), SqlError> {
     }
     for t in &select.from {
         for j in &t.joins {
-            let constraint = match &j.join_operator {
-                JoinOperator::Join(c)
-                | JoinOperator::Inner(c)
-                | JoinOperator::Left(c)
-                | JoinOperator::LeftOuter(c)
-                | JoinOperator::Right(c)
-                | JoinOperator::RightOuter(c)
-                | JoinOperator::FullOuter(c) => Some(c),
-                _ => None,
-            };
-            if let Some(JoinConstraint::On(on)) = constraint {
+            if let Some(on) = join_condition(&j.join_operator) {
                 refuse_any(on, "JOIN conditions")?;
             }
         }
@@ -607,5 +597,22 @@ mod tests {
             ]),
             Kind::Timestamp
         );
+    }
+}
+
+/// The `ON` condition of a join, if it has one.
+pub(crate) fn join_condition(op: &JoinOperator) -> Option<&Expr> {
+    match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c) => match c {
+            JoinConstraint::On(on) => Some(on),
+            _ => None,
+        },
+        _ => None,
     }
 }
