@@ -33,7 +33,7 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::LogicalPlan;
-use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::physical_plan::{collect_partitioned, ExecutionPlan};
 use tokio::runtime::Runtime;
 
 /// Nice value of the analytical threads; set once at start-up, before the first query.
@@ -265,10 +265,24 @@ async fn plan_and_collect(
     let physical = df.create_physical_plan().await?;
     let analytical = reads_columns(&physical);
     let batches = match runtime().filter(|_| analytical && !ANALYTICS_THREAD.get()) {
-        Some(rt) => on_runtime(rt, collect(physical, task_ctx)).await?,
-        None => collect(physical, task_ctx).await?,
+        Some(rt) => on_runtime(rt, collect_in_order(physical, task_ctx)).await?,
+        None => collect_in_order(physical, task_ctx).await?,
     };
     Ok((schema, batches, analytical))
+}
+
+/// Every output partition's rows, the partitions run at once but their rows returned in
+/// partition order rather than as they arrive: a `UNION ALL` returns its branches in the
+/// order they are written, as PostgreSQL's Append does, the same way on every run.
+async fn collect_in_order(
+    physical: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<datafusion::execution::TaskContext>,
+) -> DfResult<Vec<RecordBatch>> {
+    Ok(collect_partitioned(physical, task_ctx)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 async fn on_runtime<T: Send + 'static>(

@@ -256,6 +256,23 @@ fn sql_type_name(dt: &DataType) -> Option<&'static str> {
     })
 }
 
+/// The result columns of a planned query as it will run: after the analyzer's type coercion,
+/// which gives a set operation the common type of its branches (`int4 UNION ALL float8` is
+/// float8; before coercion the union has its first branch's types). The plan's own schema
+/// where the analyzer cannot run yet (parameters it has no types for).
+fn analyzed_schema(s: &Session, plan: &LogicalPlan) -> SchemaRef {
+    let state = s.ctx.state();
+    let analyzed =
+        state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config().options(), |_, _| {});
+    let schema = match &analyzed {
+        Ok(analyzed) => analyzed.schema(),
+        Err(_) => plan.schema(),
+    };
+    std::sync::Arc::new(schema.as_arrow().clone())
+}
+
 /// Describes a statement for the extended protocol: parameter types, result columns, and
 /// (for plain queries) a logical plan to run with bound values.
 pub async fn describe(
@@ -301,7 +318,7 @@ pub async fn describe(
                     inferred.extend(declared);
                     s.plan(stmt.clone()).await?
                 };
-                schema = Some(std::sync::Arc::new(plan.schema().as_arrow().clone()));
+                schema = Some(analyzed_schema(s, &plan));
                 if matches!(stmt, Statement::Query(_)) {
                     plan_out = Some(plan);
                 }

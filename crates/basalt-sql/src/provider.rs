@@ -21,8 +21,9 @@ use datafusion::arrow::array::{ArrayRef, BinaryArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result as DfResult, ScalarValue};
+use datafusion::common::{Result as DfResult, ScalarValue, Statistics};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{
@@ -683,6 +684,26 @@ impl ExecutionPlan for RowScanExec {
         _children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         Ok(self)
+    }
+
+    /// An estimate of the rows the scan returns: the table's key count (deleted versions
+    /// not yet collected included), one for a primary-key lookup, at most the limit. The
+    /// join planner builds its hash table on the smaller input and probes with the larger
+    /// one, as PostgreSQL hashes the smaller relation, so a join's rows come out in the
+    /// order of its larger (usually its outer) input; and a small build side is collected
+    /// once instead of both inputs being hash-repartitioned. Inexact, so that no aggregate
+    /// is answered from it.
+    fn partition_statistics(&self, _partition: Option<usize>) -> DfResult<Arc<Statistics>> {
+        let mut stats = Statistics::new_unknown(&self.schema);
+        let mut rows = match self.path {
+            AccessPath::PrimaryKey(_) => 1,
+            _ => self.store.key_count(),
+        };
+        if let Some(limit) = self.limit {
+            rows = rows.min(limit);
+        }
+        stats.num_rows = Precision::Inexact(rows);
+        Ok(Arc::new(stats))
     }
 
     fn execute(
