@@ -124,11 +124,7 @@ pub(crate) struct FastPath {
 // ---- recognition: syntax ---------------------------------------------------------------------
 
 fn ident_name(i: &Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_lowercase()
-    }
+    crate::ddl::ident(i)
 }
 
 fn column(e: &Expr) -> Option<String> {

@@ -703,6 +703,9 @@ impl NumericOp {
     /// The operator on finite values, with Arrow's checked kernels (an overflow is an error,
     /// never a wrapped value), in the result type.
     fn kernel(&self, a: &ArrayRef, b: &ArrayRef) -> SqlResult<ArrayRef> {
+        if self.op == ArithOp::Div {
+            return divide_rounded(decimals(a)?, decimals(b)?, &self.result);
+        }
         let r = match self.op {
             ArithOp::Add => kernels::add(a, b),
             ArithOp::Sub => kernels::sub(a, b),
@@ -736,6 +739,71 @@ impl NumericOp {
         }
         Ok(r)
     }
+}
+
+/// `a / b` at the result type's scale, rounded half away from zero as PostgreSQL rounds a
+/// numeric quotient (Arrow's decimal division truncates: `2.0 / 3` would end in …666). The
+/// quotient is computed in 256 bits with one guard digit; a result beyond the result type's
+/// precision is an overflow, a zero divisor 22012.
+fn divide_rounded(
+    a: &Decimal128Array,
+    b: &Decimal128Array,
+    result: &DataType,
+) -> SqlResult<ArrayRef> {
+    use datafusion::arrow::datatypes::i256;
+    let overflow = || SqlError::OutOfRange("value overflows numeric format".into());
+    let (DataType::Decimal128(_, sa), DataType::Decimal128(_, sb), DataType::Decimal128(pr, sr)) =
+        (a.data_type(), b.data_type(), result)
+    else {
+        return Err(SqlError::Internal("numeric division types".into()));
+    };
+    // quotient * 10^sr = (x / 10^sa) / (y / 10^sb) * 10^sr = x * 10^e / y, one digit more.
+    let e = i32::from(*sr) - i32::from(*sa) + i32::from(*sb) + 1;
+    let ten = i256::from_i128(10);
+    let pow =
+        |n: i32| -> SqlResult<i256> { ten.checked_pow(n.unsigned_abs()).ok_or_else(overflow) };
+    let (num_factor, den_factor) = if e >= 0 {
+        (pow(e)?, i256::ONE)
+    } else {
+        (i256::ONE, pow(-e)?)
+    };
+    let limit = pow(i32::from(*pr))?;
+    let len = a.len().max(b.len());
+    let at = |d: &Decimal128Array, i: usize| {
+        let i = if d.len() == 1 { 0 } else { i };
+        d.is_valid(i).then(|| d.value(i))
+    };
+    let out = (0..len)
+        .map(|i| {
+            let (Some(x), Some(y)) = (at(a, i), at(b, i)) else {
+                return Ok(None);
+            };
+            if y == 0 {
+                return Err(SqlError::DivisionByZero);
+            }
+            let num = i256::from_i128(x)
+                .checked_mul(num_factor)
+                .ok_or_else(overflow)?;
+            let den = i256::from_i128(y)
+                .checked_mul(den_factor)
+                .ok_or_else(overflow)?;
+            let q10 = num.checked_div(den).ok_or_else(overflow)?;
+            let half = if q10.is_negative() {
+                i256::from_i128(-5)
+            } else {
+                i256::from_i128(5)
+            };
+            let q = q10
+                .checked_add(half)
+                .and_then(|v| v.checked_div(ten))
+                .ok_or_else(overflow)?;
+            if q.wrapping_abs() >= limit {
+                return Err(overflow());
+            }
+            q.to_i128().map(Some).ok_or_else(overflow)
+        })
+        .collect::<SqlResult<Decimal128Array>>()?;
+    Ok(Arc::new(out.with_data_type(result.clone())))
 }
 
 /// `numeric_convert(x)`: [`convert`] as a function of one argument.

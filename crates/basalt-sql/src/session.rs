@@ -1157,7 +1157,7 @@ impl Session {
                 savepoint: Some(name),
                 ..
             } => {
-                let out = self.rollback_to_savepoint(&name.value)?;
+                let out = self.rollback_to_savepoint(&crate::ddl::ident(name))?;
                 // What was created after the savepoint goes with it.
                 let depth = self.savepoints.len();
                 let (undone, kept) = std::mem::take(&mut self.created_in_block)
@@ -1173,8 +1173,10 @@ impl Session {
             return Err(SqlError::InFailedTransaction);
         }
         match &stmt {
-            Statement::Savepoint { name } => return self.savepoint(&name.value),
-            Statement::ReleaseSavepoint { name } => return self.release_savepoint(&name.value),
+            Statement::Savepoint { name } => return self.savepoint(&crate::ddl::ident(name)),
+            Statement::ReleaseSavepoint { name } => {
+                return self.release_savepoint(&crate::ddl::ident(name))
+            }
             _ => {}
         }
         if let Some(crate::custom::Custom::SetConstraints { deferred, names }) =
