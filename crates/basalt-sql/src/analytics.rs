@@ -274,7 +274,7 @@ async fn plan_and_collect(
 /// Every output partition's rows, the partitions run at once but their rows returned in
 /// partition order rather than as they arrive: a `UNION ALL` returns its branches in the
 /// order they are written, as PostgreSQL's Append does, the same way on every run.
-async fn collect_in_order(
+pub(crate) async fn collect_in_order(
     physical: Arc<dyn ExecutionPlan>,
     task_ctx: Arc<datafusion::execution::TaskContext>,
 ) -> DfResult<Vec<RecordBatch>> {

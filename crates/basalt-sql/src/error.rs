@@ -837,7 +837,7 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         | SqlError::DatetimeOverflow(m)
         | SqlError::OutOfRange(m) => quoted_value(m).and_then(|v| find_literal(sql, v)),
         SqlError::DatestyleMismatch(v) => find_literal(sql, v),
-        SqlError::UndefinedTable(name) => find_word(sql, name),
+        SqlError::UndefinedTable(name) => find_relation(sql, name),
         SqlError::Detailed {
             sqlstate: "42883",
             message,
@@ -850,6 +850,23 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
             double_quoted(m).and_then(|c| find_word(sql, c))
         }
         _ => None,
+    };
+    // A WITH item read where it is not in scope (before its definition, inside a sibling):
+    // PostgreSQL says so.
+    let e = match e {
+        SqlError::UndefinedTable(name) if names_with_item(sql, &name) => SqlError::Detailed {
+            sqlstate: "42P01",
+            message: format!("relation \"{name}\" does not exist"),
+            detail: format!(
+                "There is a WITH item named \"{name}\", but it cannot be referenced from this \
+                 part of the query."
+            ),
+            hint: Some(
+                "Use WITH RECURSIVE, or re-order the WITH items to remove forward references."
+                    .into(),
+            ),
+        },
+        e => e,
     };
     match at.and_then(|byte| sql.get(..byte)) {
         Some(before) => SqlError::Positioned {
@@ -901,6 +918,66 @@ fn find_literal(sql: &str, value: &str) -> Option<usize> {
     sql.find(&format!("'{}'", value.replace('\'', "''")))
 }
 
+/// Where a missing relation `name` is referenced: its first whole-word occurrence that is
+/// not the name of a WITH item being defined (`name AS (`, `name(a, b) AS (`), since a
+/// query names its WITH items before it reads them; the first occurrence when every one is.
+fn find_relation(sql: &str, name: &str) -> Option<usize> {
+    let first = find_word(sql, name)?;
+    let mut at = first;
+    loop {
+        if !defines_with_item(&sql[at + name.len()..]) {
+            return Some(at);
+        }
+        let next = at + name.len();
+        match find_word(&sql[next..], name) {
+            Some(i) => at = next + i,
+            None => return Some(first),
+        }
+    }
+}
+
+/// Whether the statement defines a WITH item called `name`.
+fn names_with_item(sql: &str, name: &str) -> bool {
+    let mut from = 0;
+    while let Some(i) = sql.get(from..).and_then(|rest| find_word(rest, name)) {
+        let end = from + i + name.len();
+        if defines_with_item(&sql[end..]) {
+            return true;
+        }
+        from = end;
+    }
+    false
+}
+
+/// Whether the text after a name is a WITH item's definition: an optional column list, then
+/// `AS` and (after an optional `[NOT] MATERIALIZED`) a parenthesis.
+fn defines_with_item(rest: &str) -> bool {
+    let mut rest = rest.trim_start();
+    if let Some(columns) = rest.strip_prefix('(') {
+        match columns.find(')') {
+            Some(end) => rest = columns[end + 1..].trim_start(),
+            None => return false,
+        }
+    }
+    let lower = rest.to_ascii_lowercase();
+    let Some(after_as) = lower.strip_prefix("as") else {
+        return false;
+    };
+    if !after_as.starts_with(|c: char| c.is_whitespace() || c == '(') {
+        return false;
+    }
+    let after_as = after_as.trim_start();
+    let after = after_as
+        .strip_prefix("not")
+        .map(str::trim_start)
+        .unwrap_or(after_as);
+    let after = after
+        .strip_prefix("materialized")
+        .map(str::trim_start)
+        .unwrap_or(after);
+    after.starts_with('(')
+}
+
 /// Where `name` is written as a whole word outside string literals, in any case.
 fn find_word(sql: &str, name: &str) -> Option<usize> {
     if name.is_empty() {
@@ -933,6 +1010,29 @@ fn find_word(sql: &str, name: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_relation_is_located_where_it_is_read_not_where_a_with_item_is_named() {
+        let sql = "WITH outermost(x) AS (SELECT 1 UNION (SELECT * FROM outermost)) SELECT 1";
+        assert_eq!(find_relation(sql, "outermost"), Some(52));
+        let sql = "WITH t AS MATERIALIZED (SELECT * FROM t) SELECT 1";
+        assert_eq!(find_relation(sql, "t"), Some(38));
+        // `FROM t AS x` reads t; a name only ever defined points at its definition
+        assert_eq!(find_relation("SELECT * FROM t AS x", "t"), Some(14));
+        assert_eq!(find_relation("WITH t AS (SELECT 1) SELECT 2", "t"), Some(5));
+    }
+
+    #[test]
+    fn a_with_item_read_out_of_scope_is_explained() {
+        let sql = "WITH a AS (SELECT * FROM b), b AS (SELECT 1) SELECT * FROM a";
+        let e = locate(SqlError::UndefinedTable("b".into()), sql);
+        assert_eq!(e.position(), Some(26));
+        let text = format!("{e:?}");
+        assert!(text.contains("There is a WITH item named"), "{text}");
+        // a table that is simply missing gets no such detail
+        let e = locate(SqlError::UndefinedTable("c".into()), "SELECT * FROM c");
+        assert!(!format!("{e:?}").contains("WITH item"));
+    }
 
     #[test]
     fn syntax_error_after_an_expression_points_at_its_word() {

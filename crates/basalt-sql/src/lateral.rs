@@ -41,7 +41,7 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    collect, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
+    DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning,
     PlanProperties,
 };
 use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
@@ -481,7 +481,7 @@ impl ApplyCore {
     async fn right_rows(&self, key: &[ScalarValue]) -> DfResult<Vec<RecordBatch>> {
         let plan = self.bound_plan(key)?;
         let physical = self.state.create_physical_plan(&plan).await?;
-        collect(physical, self.state.task_ctx()).await
+        crate::analytics::collect_in_order(physical, self.state.task_ctx()).await
     }
 }
 

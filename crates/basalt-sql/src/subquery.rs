@@ -40,7 +40,7 @@ use datafusion::logical_expr::{
     ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Subquery, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
-use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use parking_lot::Mutex;
 
@@ -802,7 +802,7 @@ fn unbind(mut sq: Subquery, outer: &[Column]) -> Subquery {
 fn run_blocking(state: SessionState, plan: LogicalPlan) -> DfResult<Vec<RecordBatch>> {
     let work = async move {
         let physical = state.create_physical_plan(&plan).await?;
-        collect(physical, state.task_ctx()).await
+        crate::analytics::collect_in_order(physical, state.task_ctx()).await
     };
     match tokio::runtime::Handle::try_current() {
         // The usual case: a worker of a multi-threaded runtime hands its other tasks to a
