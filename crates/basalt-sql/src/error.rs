@@ -432,6 +432,99 @@ impl From<datafusion::arrow::error::ArrowError> for SqlError {
     }
 }
 
+/// PostgreSQL's error for a column reference that names no column: `column "c" does not
+/// exist`, or `column t.c does not exist` when qualified, with its hint of the one or two
+/// closest columns in reach (errorMissingColumn: Levenshtein distance at most 3 and at most
+/// half the name's length, a qualifier that names another table adding its own distance;
+/// more than two equally close candidates suggest none).
+fn missing_column(
+    field: &datafusion::common::Column,
+    valid: &[datafusion::common::Column],
+) -> SqlError {
+    const MAX_FUZZY_DISTANCE: usize = 3;
+    let name = field.name.as_str();
+    let message = match &field.relation {
+        Some(r) => format!("column {}.{name} does not exist", r.table()),
+        None => format!("column \"{name}\" does not exist"),
+    };
+    let mut best = MAX_FUZZY_DISTANCE + 1;
+    let mut first: Option<&datafusion::common::Column> = None;
+    let mut second: Option<&datafusion::common::Column> = None;
+    for candidate in valid {
+        let Some(table) = candidate.relation.as_ref().map(|r| r.table()) else {
+            continue;
+        };
+        let penalty = match &field.relation {
+            Some(r) => levenshtein(r.table(), table),
+            None => 0,
+        };
+        if penalty > best || candidate.name.is_empty() {
+            continue;
+        }
+        let distance = levenshtein(&candidate.name, name);
+        if distance > name.chars().count() / 2 {
+            continue;
+        }
+        let distance = distance + penalty;
+        if distance < best {
+            best = distance;
+            first = Some(candidate);
+            second = None;
+        } else if distance == best {
+            if second.is_some() {
+                // Too many at this distance: only a closer one is worth suggesting.
+                first = None;
+                second = None;
+            } else if first.is_some() {
+                second = Some(candidate);
+            }
+        }
+    }
+    let qualified = |c: &datafusion::common::Column| {
+        format!(
+            "\"{}.{}\"",
+            c.relation.as_ref().map(|r| r.table()).unwrap_or_default(),
+            c.name
+        )
+    };
+    let hint = match (first, second) {
+        (Some(a), None) => format!(
+            "Perhaps you meant to reference the column {}.",
+            qualified(a)
+        ),
+        (Some(a), Some(b)) => format!(
+            "Perhaps you meant to reference the column {} or the column {}.",
+            qualified(a),
+            qualified(b)
+        ),
+        _ => return SqlError::UndefinedColumn(message),
+    };
+    SqlError::Detailed {
+        sqlstate: "42703",
+        message,
+        detail: String::new(),
+        hint: Some(hint),
+    }
+}
+
+/// The edit distance of two names (insertions, deletions and substitutions each cost 1).
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Maps a DataFusion error to the SQLSTATE PostgreSQL would give for the same mistake.
 /// DataFusion reports most user errors as plan or execution errors with a message, so the
 /// message is the signal.
@@ -444,12 +537,10 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     }
     if let DataFusionError::SchemaError(se, _) = e {
         match se.as_ref() {
-            datafusion::common::SchemaError::FieldNotFound { field, .. } => {
-                return SqlError::UndefinedColumn(format!(
-                    "column \"{}\" does not exist",
-                    field.flat_name()
-                ));
-            }
+            datafusion::common::SchemaError::FieldNotFound {
+                field,
+                valid_fields,
+            } => return missing_column(field, valid_fields),
             datafusion::common::SchemaError::AmbiguousReference { field } => {
                 return SqlError::Syntax {
                     message: format!("column reference \"{}\" is ambiguous", field.name),
@@ -846,9 +937,14 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
             .strip_prefix("function ")
             .and_then(|m| m.split_once('('))
             .and_then(|(name, _)| find_word(sql, name.rsplit('.').next().unwrap_or(name))),
-        SqlError::UndefinedColumn(m) if m.ends_with("does not exist") && !m.contains(" of ") => {
-            double_quoted(m).and_then(|c| find_word(sql, c))
-        }
+        SqlError::UndefinedColumn(m)
+        | SqlError::Detailed {
+            sqlstate: "42703",
+            message: m,
+            ..
+        } if m.ends_with("does not exist") && !m.contains(" of ") => double_quoted(m)
+            .or_else(|| m.strip_prefix("column ")?.strip_suffix(" does not exist"))
+            .and_then(|c| find_word(sql, c)),
         _ => None,
     };
     // A WITH item read where it is not in scope (before its definition, inside a sibling):
@@ -1032,6 +1128,28 @@ mod tests {
         // a table that is simply missing gets no such detail
         let e = locate(SqlError::UndefinedTable("c".into()), "SELECT * FROM c");
         assert!(!format!("{e:?}").contains("WITH item"));
+    }
+
+    #[test]
+    fn a_missing_column_suggests_the_closest_ones_in_reach() {
+        use datafusion::common::Column;
+        let valid = [
+            Column::new(Some("t1"), "unique1"),
+            Column::new(Some("t1"), "two"),
+            Column::new(Some("t2"), "unique1"),
+            Column::new(Some("t2"), "two"),
+        ];
+        let text = |e: SqlError| format!("{e:?}");
+        let e = missing_column(&Column::new(Some("t2"), "uunique1"), &valid);
+        assert!(text(e).contains("column t2.uunique1 does not exist"));
+        let e = missing_column(&Column::new(Some("t1"), "uunique1"), &valid);
+        assert!(text(e).contains("Perhaps you meant to reference the column \\\"t1.unique1\\\"."));
+        let e = missing_column(&Column::new_unqualified("uunique1"), &valid);
+        assert!(text(e).contains("\\\"t1.unique1\\\" or the column \\\"t2.unique1\\\""));
+        // nothing close: no hint
+        let e = missing_column(&Column::new_unqualified("zzz"), &valid);
+        assert!(matches!(e, SqlError::UndefinedColumn(m) if m == "column \"zzz\" does not exist"));
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -73,7 +73,12 @@ impl From<&SqlError> for MyError {
             SqlError::WrongObjectType(m) => my(1347, "HY000", m.clone()),
             SqlError::InvalidRecursion(m) => my(3575, "HY000", m.clone()),
             SqlError::FileAccess(m) => my(29, "HY000", m.clone()),
-            SqlError::UndefinedColumn(msg) => {
+            SqlError::UndefinedColumn(msg)
+            | SqlError::Detailed {
+                sqlstate: "42703",
+                message: msg,
+                ..
+            } => {
                 let name = quoted(msg)
                     .map(str::to_owned)
                     .or_else(|| {
@@ -81,8 +86,22 @@ impl From<&SqlError> for MyError {
                             .nth(1)
                             .map(|r| r.split(". ").next().unwrap_or(r).trim_end_matches('.').to_owned())
                     })
+                    .or_else(|| {
+                        // PostgreSQL's form for a qualified name: column t.c does not exist
+                        msg.strip_prefix("column ")?
+                            .strip_suffix(" does not exist")
+                            .map(str::to_owned)
+                    })
                     .unwrap_or_else(|| msg.clone());
                 my(1054, "42S22", format!("Unknown column '{name}' in 'field list'"))
+            }
+            SqlError::Detailed {
+                sqlstate: "42P01",
+                message,
+                ..
+            } => {
+                let t = quoted(message).unwrap_or(message);
+                my(1146, "42S02", format!("Table '{t}' doesn't exist"))
             }
             SqlError::UndefinedSchema(s) => my(1049, "42000", format!("Unknown database '{s}'")),
             SqlError::DuplicateTable(t) => {
