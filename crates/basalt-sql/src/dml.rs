@@ -398,6 +398,8 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     let mut returned: Vec<Vec<Value>> = Vec::new();
     let want_rows = ins.returning.is_some();
     let mut touched: HashSet<Key> = HashSet::new();
+    // Unique keys of the rows inserted into a table without a primary key.
+    let mut inserted: HashSet<(basalt_common::IndexId, Key)> = HashSet::new();
     let mut stores: HashMap<basalt_common::TableId, Arc<TableStore>> = HashMap::new();
     stores.insert(def.id, Arc::clone(&store));
     for (targets, batches) in &sources {
@@ -439,8 +441,18 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                 match txn.insert(&store, def, Row::clone(&row)) {
                     Ok(()) => {
                         if conflict.is_some() {
-                            if let Some(pk) = &def.primary_key {
-                                touched.insert(encode_key(&row, pk));
+                            match &def.primary_key {
+                                Some(pk) => {
+                                    touched.insert(encode_key(&row, pk));
+                                }
+                                // Without a primary key the new row's storage key is not
+                                // known here: its unique keys stand for it.
+                                None => {
+                                    for index in def.indexes.iter().filter(|i| i.unique) {
+                                        let prefix = encode_key(&row, &index.columns);
+                                        inserted.insert((index.id, prefix));
+                                    }
+                                }
                             }
                         }
                         affected += 1;
@@ -471,6 +483,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                                 alias.as_deref(),
                                 &row,
                                 &mut touched,
+                                &inserted,
                                 &constraint,
                             )
                             .await?
@@ -859,6 +872,7 @@ impl Conflict {
         alias: Option<&str>,
         proposed: &[Value],
         touched: &mut HashSet<Key>,
+        inserted: &HashSet<(basalt_common::IndexId, Key)>,
         violated: &str,
     ) -> SqlResult<Option<(Vec<Value>, bool)>> {
         let Some((sets, selection)) = &self.update else {
@@ -884,6 +898,11 @@ impl Conflict {
             Some(i) => {
                 let index = &def.indexes[i];
                 let prefix = encode_key(proposed, &index.columns);
+                if !self.mysql && inserted.contains(&(index.id, prefix.clone())) {
+                    return Err(SqlError::CardinalityViolation(
+                        "ON CONFLICT DO UPDATE command cannot affect row a second time".into(),
+                    ));
+                }
                 txn.index_lookup(store, index, &prefix)
                     .into_iter()
                     .next()
