@@ -259,8 +259,18 @@ fn sql_type_name(dt: &DataType) -> Option<&'static str> {
 /// The result columns of a planned query as it will run: after the analyzer's type coercion,
 /// which gives a set operation the common type of its branches (`int4 UNION ALL float8` is
 /// float8; before coercion the union has its first branch's types). The plan's own schema
-/// where the analyzer cannot run yet (parameters it has no types for).
+/// where there is no set operation, or where the analyzer cannot run yet (parameters it has
+/// no types for).
 fn analyzed_schema(s: &Session, plan: &LogicalPlan) -> SchemaRef {
+    use datafusion::common::tree_node::TreeNode;
+    // Only a set operation's schema changes under coercion: other plans skip the extra pass
+    // (Describe runs on every Parse of an unnamed statement).
+    let has_union = plan
+        .exists(|node| Ok(matches!(node, LogicalPlan::Union(_))))
+        .unwrap_or(true);
+    if !has_union {
+        return std::sync::Arc::new(plan.schema().as_arrow().clone());
+    }
     let state = s.ctx.state();
     let analyzed =
         state
