@@ -51,6 +51,7 @@ pub mod pgfloat;
 pub mod pgformat;
 pub mod pgmath;
 pub mod pgshift;
+pub mod pgsort;
 pub mod placement;
 pub mod provider;
 pub mod recursion;

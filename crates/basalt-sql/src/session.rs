@@ -352,6 +352,8 @@ impl Session {
                 .with_physical_optimizer_rule(Arc::new(crate::winorder::SortedWindows)),
         );
         if dialect == Dialect::Postgres {
+            // Rows with equal sort keys in PostgreSQL's order (MySQL orders them otherwise).
+            builder = builder.with_physical_optimizer_rule(Arc::new(crate::pgsort::PgTieOrder));
             // Before DataFusion's own: `SUBSTRING` and `OVERLAY` of a bytea.
             if let Some(planners) = builder.expr_planners() {
                 planners.insert(0, Arc::new(crate::bytea::ByteaPlanner::new()));

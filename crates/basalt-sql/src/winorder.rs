@@ -78,7 +78,9 @@ fn merged_sort(sort: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> 
 
 /// `plan` without a round-robin repartitioning of a single stream below projections and
 /// filters, so its rows keep the order they were read in; `None` if there is none.
-fn without_round_robin(plan: &Arc<dyn ExecutionPlan>) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
+pub(crate) fn without_round_robin(
+    plan: &Arc<dyn ExecutionPlan>,
+) -> DfResult<Option<Arc<dyn ExecutionPlan>>> {
     let any: &dyn Any = plan.as_ref();
     if let Some(r) = any.downcast_ref::<RepartitionExec>() {
         let single = r.input().output_partitioning().partition_count() == 1;
