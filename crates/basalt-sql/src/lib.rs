@@ -11,6 +11,7 @@
 //! atomicity); a failed statement inside a transaction block puts the block in the failed
 //! state until ROLLBACK, as in PostgreSQL.
 
+pub mod aggorder;
 pub mod analytics;
 pub mod analyzer;
 pub mod append;

@@ -340,6 +340,12 @@ impl Session {
         // PostgreSQL's WindowAgg returns them: hash-repartitioning the input would interleave
         // the partitions. The window then runs on one core (see `crate::winorder`).
         opts.optimizer.repartition_windows = false;
+        if dialect == Dialect::Postgres {
+            // A subquery's ORDER BY orders the rows its outer query reads, as in PostgreSQL:
+            // `SELECT string_agg(x, ',') FROM (SELECT x FROM t ORDER BY x) s` aggregates them
+            // in that order (DataFusion would drop a subquery's ORDER BY without LIMIT).
+            opts.sql_parser.enable_subquery_sort_elimination = false;
+        }
         if dialect == Dialect::MySql {
             // MySQL sorts NULL as the smallest value: first ascending, last descending.
             opts.sql_parser.default_null_ordering = "nulls_min".into();
@@ -441,6 +447,9 @@ impl Session {
         ctx.add_analyzer_rule(Arc::new(crate::pgagg::SlidingFrames {
             pg_rules: dialect == Dialect::Postgres,
         }));
+        if dialect == Dialect::Postgres {
+            ctx.add_analyzer_rule(Arc::new(crate::aggorder::SubqueryOrderAggregates));
+        }
         ctx.add_analyzer_rule(Arc::new(crate::shared::ShareRepeatedSubqueries));
         if dialect == Dialect::Postgres {
             for udf in crate::regexp::PgRegexp::udfs()
