@@ -4,6 +4,11 @@
 //! what PostgreSQL's default (insensitive) cursors show; FETCH then moves over them as
 //! PostgreSQL's portal does: the position is 0 before the first row, n on row n, and
 //! count + 1 after the last.
+//!
+//! A query that fails on its data (SQLSTATE class 22: division by zero, overflow, invalid
+//! input) fails at the first FETCH or MOVE instead of at DECLARE, where PostgreSQL, which
+//! computes rows as they are fetched, reports it; the cursor is then dead, as PostgreSQL's
+//! failed portal is (`portal "c" cannot be run`, 55000).
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
@@ -20,6 +25,10 @@ pub struct Cursor {
     pub hold: bool,
     /// Declared in the transaction block still open (dropped if it rolls back).
     pub in_block: bool,
+    /// The error computing the rows gave, reported by the first FETCH or MOVE.
+    pending: Option<SqlError>,
+    /// A FETCH failed: the cursor cannot be read any more.
+    dead: bool,
 }
 
 impl Cursor {
@@ -30,12 +39,45 @@ impl Cursor {
             scroll,
             hold,
             in_block,
+            pending: None,
+            dead: false,
         }
+    }
+
+    /// A cursor whose query failed on its data with `error` (see the module comment).
+    pub fn failed(
+        rows: RecordBatch,
+        error: SqlError,
+        scroll: Option<bool>,
+        hold: bool,
+        in_block: bool,
+    ) -> Cursor {
+        Cursor {
+            pending: Some(error),
+            ..Cursor::new(rows, scroll, hold, in_block)
+        }
+    }
+
+    /// Whether a query's error waits for the first FETCH instead of failing DECLARE.
+    pub fn defers(error: &SqlError) -> bool {
+        error.sqlstate().starts_with("22")
     }
 
     /// Moves as `direction` says and returns the rows passed over (FETCH returns them,
     /// MOVE counts them).
-    pub fn fetch(&mut self, direction: &FetchDirection) -> SqlResult<RecordBatch> {
+    pub fn fetch(&mut self, name: &str, direction: &FetchDirection) -> SqlResult<RecordBatch> {
+        if self.dead {
+            return Err(SqlError::Detailed {
+                sqlstate: "55000",
+                message: format!("portal \"{name}\" cannot be run"),
+                detail: String::new(),
+                hint: None,
+            });
+        }
+        if let Some(error) = self.pending.take() {
+            self.dead = true;
+            return Err(error);
+        }
         let n = self.rows.num_rows();
         let backward = match direction {
             FetchDirection::Backward(_) => true,
@@ -147,28 +189,37 @@ mod tests {
     fn moves_as_postgresql_portals_do() {
         use FetchDirection::*;
         let mut c = cursor(5);
-        assert_eq!(values(&c.fetch(&Forward(Some(2))).unwrap()), vec![1, 2]);
-        assert_eq!(values(&c.fetch(&Forward(Some(0))).unwrap()), vec![2]);
-        assert_eq!(values(&c.fetch(&Backward(Some(1))).unwrap()), vec![1]);
         assert_eq!(
-            values(&c.fetch(&Backward(Some(1))).unwrap()),
+            values(&c.fetch("c", &Forward(Some(2))).unwrap()),
+            vec![1, 2]
+        );
+        assert_eq!(values(&c.fetch("c", &Forward(Some(0))).unwrap()), vec![2]);
+        assert_eq!(values(&c.fetch("c", &Backward(Some(1))).unwrap()), vec![1]);
+        assert_eq!(
+            values(&c.fetch("c", &Backward(Some(1))).unwrap()),
             Vec::<i32>::new()
         );
         assert_eq!(
-            values(&c.fetch(&Forward(None)).unwrap()),
+            values(&c.fetch("c", &Forward(None)).unwrap()),
             vec![1, 2, 3, 4, 5]
         );
         assert_eq!(
-            values(&c.fetch(&Forward(Some(1))).unwrap()),
+            values(&c.fetch("c", &Forward(Some(1))).unwrap()),
             Vec::<i32>::new()
         );
-        assert_eq!(values(&c.fetch(&Backward(Some(2))).unwrap()), vec![5, 4]);
-        assert_eq!(values(&c.fetch(&Absolute(-1)).unwrap()), vec![5]);
-        assert_eq!(values(&c.fetch(&Absolute(2)).unwrap()), vec![2]);
-        assert_eq!(values(&c.fetch(&Relative(2)).unwrap()), vec![4]);
-        assert_eq!(values(&c.fetch(&Relative(9)).unwrap()), Vec::<i32>::new());
         assert_eq!(
-            values(&c.fetch(&Backward(None)).unwrap()),
+            values(&c.fetch("c", &Backward(Some(2))).unwrap()),
+            vec![5, 4]
+        );
+        assert_eq!(values(&c.fetch("c", &Absolute(-1)).unwrap()), vec![5]);
+        assert_eq!(values(&c.fetch("c", &Absolute(2)).unwrap()), vec![2]);
+        assert_eq!(values(&c.fetch("c", &Relative(2)).unwrap()), vec![4]);
+        assert_eq!(
+            values(&c.fetch("c", &Relative(9)).unwrap()),
+            Vec::<i32>::new()
+        );
+        assert_eq!(
+            values(&c.fetch("c", &Backward(None)).unwrap()),
             vec![5, 4, 3, 2, 1]
         );
         let mut forward_only = cursor(3);

@@ -398,7 +398,8 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     let mut returned: Vec<Vec<Value>> = Vec::new();
     let want_rows = ins.returning.is_some();
     let mut touched: HashSet<Key> = HashSet::new();
-    // Unique keys of the rows inserted into a table without a primary key.
+    // Unique keys of the rows inserted (or moved by an ON CONFLICT update) into a table
+    // without a primary key.
     let mut inserted: HashSet<(basalt_common::IndexId, Key)> = HashSet::new();
     let mut stores: HashMap<basalt_common::TableId, Arc<TableStore>> = HashMap::new();
     stores.insert(def.id, Arc::clone(&store));
@@ -483,7 +484,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                                 alias.as_deref(),
                                 &row,
                                 &mut touched,
-                                &inserted,
+                                &mut inserted,
                                 &constraint,
                             )
                             .await?
@@ -872,7 +873,7 @@ impl Conflict {
         alias: Option<&str>,
         proposed: &[Value],
         touched: &mut HashSet<Key>,
-        inserted: &HashSet<(basalt_common::IndexId, Key)>,
+        inserted: &mut HashSet<(basalt_common::IndexId, Key)>,
         violated: &str,
     ) -> SqlResult<Option<(Vec<Value>, bool)>> {
         let Some((sets, selection)) = &self.update else {
@@ -996,6 +997,13 @@ impl Conflict {
             txn.update(store, def, &key, new_row.clone().into())?;
         } else {
             txn.update_relocating(store, def, &key, new_row.clone().into())?;
+            if def.primary_key.is_none() {
+                // The row moved to a new storage key: its unique keys stand for it, as for
+                // the rows this command inserted.
+                for index in def.indexes.iter().filter(|i| i.unique) {
+                    inserted.insert((index.id, encode_key(&new_row, &index.columns)));
+                }
+            }
         }
         Ok(Some((new_row, changed)))
     }

@@ -439,6 +439,62 @@ fn pg_sorts(plan: Arc<dyn ExecutionPlan>) -> DfResult<Arc<dyn ExecutionPlan>> {
     Ok(plan)
 }
 
+/// The physical optimizer rule that keeps one stream's rows in the order read where only
+/// projections and filters stand between it and a merge of partitions (or the result):
+/// DataFusion splits such a stream round-robin over the cores, and the merge (or the
+/// result, collected partition by partition) then lists its batches out of order. A scan of
+/// a row-engine table then lists its rows in insertion order, and a recursive query its
+/// rows iteration by iteration, as PostgreSQL does; the projections and filters run on one
+/// core.
+#[derive(Debug, Default)]
+pub struct InOrderStreams;
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for InOrderStreams {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &datafusion::common::config::ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        in_order(plan, true)
+    }
+
+    fn name(&self) -> &str {
+        "basalt_in_order_streams"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// `plan` without round-robin splits of one stream below it, if `merged` (its partitions are
+/// merged or collected in order above it, through projections and filters only).
+fn in_order(plan: Arc<dyn ExecutionPlan>, merged: bool) -> DfResult<Arc<dyn ExecutionPlan>> {
+    use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+    use datafusion::physical_plan::filter::FilterExec;
+    use datafusion::physical_plan::projection::ProjectionExec;
+    use datafusion::physical_plan::repartition::RepartitionExec;
+    use datafusion::physical_plan::Partitioning;
+
+    let any: &dyn Any = plan.as_ref();
+    if merged {
+        if let Some(r) = any.downcast_ref::<RepartitionExec>() {
+            let single = r.input().output_partitioning().partition_count() == 1;
+            if single && matches!(r.partitioning(), Partitioning::RoundRobinBatch(_)) {
+                return in_order(Arc::clone(r.input()), true);
+            }
+        }
+    }
+    let keeps = any.is::<CoalescePartitionsExec>()
+        || (merged && (any.is::<ProjectionExec>() || any.is::<FilterExec>()));
+    let children: Vec<Arc<dyn ExecutionPlan>> = plan
+        .children()
+        .into_iter()
+        .map(|c| in_order(Arc::clone(c), keeps))
+        .collect::<DfResult<_>>()?;
+    datafusion::physical_plan::execution_plan::replace_children_if_necessary(plan, children)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -355,7 +355,8 @@ impl Session {
                 .with_config(config)
                 .with_default_features()
                 .with_physical_optimizer_rule(Arc::new(crate::colscan::JoinFilterWaits))
-                .with_physical_optimizer_rule(Arc::new(crate::winorder::SortedWindows)),
+                .with_physical_optimizer_rule(Arc::new(crate::winorder::SortedWindows))
+                .with_physical_optimizer_rule(Arc::new(crate::pgsort::InOrderStreams)),
         );
         if dialect == Dialect::Postgres {
             // Rows with equal sort keys in PostgreSQL's order (MySQL orders them otherwise).
@@ -984,12 +985,20 @@ impl Session {
                 hint: None,
             });
         }
-        let (schema, batches) = self.run_query(*query).await?;
-        let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
-        self.cursors.insert(
-            name,
-            crate::cursor::Cursor::new(rows, decl.scroll, hold, in_block),
-        );
+        let plan = self.plan(Statement::Query(query)).await?;
+        let cursor = match self.run_plan(plan.clone()).await {
+            Ok((schema, batches)) => {
+                let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
+                crate::cursor::Cursor::new(rows, decl.scroll, hold, in_block)
+            }
+            Err(e) if crate::cursor::Cursor::defers(&e) => {
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                let rows = RecordBatch::new_empty(schema);
+                crate::cursor::Cursor::failed(rows, e, decl.scroll, hold, in_block)
+            }
+            Err(e) => return Err(e),
+        };
+        self.cursors.insert(name, cursor);
         Ok(Output::Command("DECLARE CURSOR".into()))
     }
 
@@ -1003,7 +1012,7 @@ impl Session {
             .cursors
             .get_mut(name)
             .ok_or_else(|| crate::cursor::no_such_cursor(name))?;
-        let rows = cursor.fetch(direction)?;
+        let rows = cursor.fetch(name, direction)?;
         if moves {
             return Ok(Output::Command(format!("MOVE {}", rows.num_rows())));
         }
@@ -2747,6 +2756,7 @@ fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
         .or_else(|| constraint_clauses(sql))
         .or_else(|| crate::frame::frame_syntax(sql))
         .or_else(|| without_deferrable_mode(sql))
+        .or_else(|| crate::view::recursive_view(sql))
         .or_else(|| substring_similar(sql))
         .or_else(|| without_c_collation(sql))
         .or_else(|| crate::variadic::variadic_arguments(sql))

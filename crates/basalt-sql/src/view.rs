@@ -186,3 +186,65 @@ pub async fn drop_views(
         .await?;
     Ok(Output::Command("DROP VIEW".into()))
 }
+
+/// `CREATE [OR REPLACE] [TEMP] RECURSIVE VIEW v (c, …) AS q`, which sqlparser does not
+/// read, as the tokens of PostgreSQL's equivalent `CREATE … VIEW v AS WITH RECURSIVE v (c,
+/// …) AS (q) SELECT c, … FROM v`; `None` for other statements.
+pub(crate) fn recursive_view(
+    sql: &str,
+) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
+    use crate::session::{significant_tokens, token_word};
+    use datafusion::sql::sqlparser::tokenizer::Token;
+
+    let (tokens, significant) = significant_tokens(sql)?;
+    let word = |k: usize| significant.get(k).and_then(|&i| token_word(&tokens[i]));
+    let is = |k: usize, t: &Token| significant.get(k).is_some_and(|&i| &tokens[i].token == t);
+    let text = |from: usize, to: usize| -> String {
+        tokens[from..to]
+            .iter()
+            .map(|t| t.token.to_string())
+            .collect()
+    };
+    if word(0).as_deref() != Some("create") {
+        return None;
+    }
+    let recursive = (1..4).find(|&k| word(k).as_deref() == Some("recursive"))?;
+    if word(recursive + 1).as_deref() != Some("view") {
+        return None;
+    }
+    // The view's name: words joined by dots, then its column list.
+    let mut k = recursive + 2;
+    word(k)?;
+    let name_start = significant[k];
+    while is(k + 1, &Token::Period) {
+        k += 2;
+        word(k)?;
+    }
+    let name_end = significant[k] + 1;
+    let last_token = tokens[significant[k]].token.to_string();
+    if !is(k + 1, &Token::LParen) {
+        return None;
+    }
+    let close = (k + 2..significant.len()).find(|&j| is(j, &Token::RParen))?;
+    let columns = text(significant[k + 2], significant[close]);
+    if word(close + 1).as_deref() != Some("as") {
+        return None;
+    }
+    let body_start = *significant.get(close + 2)?;
+    let mut body_end = tokens.len();
+    while body_end > body_start
+        && matches!(
+            tokens[body_end - 1].token,
+            Token::SemiColon | Token::Whitespace(_)
+        )
+    {
+        body_end -= 1;
+    }
+    let rewritten = format!(
+        "{} VIEW {} AS WITH RECURSIVE {last_token} ({columns}) AS ({}) SELECT {columns} FROM {last_token}",
+        text(0, significant[recursive]),
+        text(name_start, name_end),
+        text(body_start, body_end),
+    );
+    significant_tokens(&rewritten).map(|(t, _)| t)
+}
