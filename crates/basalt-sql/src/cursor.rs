@@ -224,6 +224,6 @@ mod tests {
         );
         let mut forward_only = cursor(3);
         forward_only.scroll = Some(false);
-        assert!(forward_only.fetch(&Backward(Some(1))).is_err());
+        assert!(forward_only.fetch("c", &Backward(Some(1))).is_err());
     }
 }
