@@ -70,21 +70,6 @@ impl AnalyzerRule for SubqueryOrderAggregates {
     }
 }
 
-/// A DISTINCT order-sensitive aggregate without ORDER BY: PostgreSQL sorts its arguments to
-/// find the distinct ones, so it reads them in ascending order.
-fn distinct_unordered(e: &Expr) -> bool {
-    match e {
-        Expr::Alias(a) => distinct_unordered(&a.expr),
-        Expr::AggregateFunction(f) => {
-            ORDER_SENSITIVE.contains(&f.func.name())
-                && f.params.order_by.is_empty()
-                && f.params.distinct
-                && !f.params.args.is_empty()
-        }
-        _ => false,
-    }
-}
-
 /// The aggregates of `agg`, those `pick` chooses ordered by `order` of them; each keeps its
 /// output name, which the plan above refers to.
 fn with_order(
@@ -110,16 +95,29 @@ fn with_order(
         .collect()
 }
 
-fn needs_order(e: &Expr) -> bool {
+/// An order-sensitive aggregate without ORDER BY, DISTINCT or not as `distinct` says.
+fn unordered(e: &Expr, distinct: bool) -> bool {
     match e {
-        Expr::Alias(a) => needs_order(&a.expr),
+        Expr::Alias(a) => unordered(&a.expr, distinct),
         Expr::AggregateFunction(f) => {
             ORDER_SENSITIVE.contains(&f.func.name())
                 && f.params.order_by.is_empty()
-                && !f.params.distinct
+                && f.params.distinct == distinct
+                && !f.params.args.is_empty()
         }
         _ => false,
     }
+}
+
+/// An order-sensitive aggregate that reads its rows as they come.
+fn needs_order(e: &Expr) -> bool {
+    unordered(e, false)
+}
+
+/// A DISTINCT order-sensitive aggregate without ORDER BY: PostgreSQL sorts its arguments to
+/// find the distinct ones, so it reads them in ascending order.
+fn distinct_unordered(e: &Expr) -> bool {
+    unordered(e, true)
 }
 
 /// `agg` with its order-sensitive aggregates ordered as its subquery input is; `None` if the
