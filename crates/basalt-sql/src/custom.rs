@@ -11,6 +11,9 @@
 //! - `CREATE DOMAIN` with NOT NULL / NULL constraints (sqlparser reads only CHECK), and
 //!   `ALTER DOMAIN`
 //! - `COMMENT ON CONSTRAINT name ON [DOMAIN] object IS …`
+//! - `BEGIN`, `START TRANSACTION`, `SET TRANSACTION` and `SET SESSION CHARACTERISTICS AS
+//!   TRANSACTION` with a `[NOT] DEFERRABLE` mode (sqlparser does not read the mode): the
+//!   statement without it, and the mode
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Set, Statement, Value};
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -65,6 +68,13 @@ pub enum Custom {
         on_domain: bool,
         object: Vec<String>,
         comment: Option<String>,
+    },
+    /// A transaction statement with `[NOT] DEFERRABLE`: `statement` is its text without the
+    /// mode; `session`: SET SESSION CHARACTERISTICS (the mode becomes the default).
+    Deferrable {
+        deferrable: bool,
+        session: bool,
+        statement: String,
     },
 }
 
@@ -197,10 +207,77 @@ pub fn parse(p: &mut Parser) -> Result<Option<Statement>, ParserError> {
         comment_on_constraint(p)?
     } else if let Some(set_storage) = set_storage(p) {
         set_storage
+    } else if let Some(deferrable) = deferrable_mode(p) {
+        deferrable
     } else {
         return Ok(None);
     };
     encode(&custom).map(Some)
+}
+
+/// A transaction statement (BEGIN, START TRANSACTION, SET TRANSACTION, SET SESSION
+/// CHARACTERISTICS AS TRANSACTION) with a `[NOT] DEFERRABLE` mode, read by looking ahead to
+/// the end of the statement and consumed only then; the last mode written wins.
+fn deferrable_mode(p: &mut Parser) -> Option<Custom> {
+    let token = |p: &Parser, k: usize| p.peek_nth_token(k).token;
+    let kw = |p: &Parser, k: usize, w: &str| is(&token(p, k), w);
+    let session = kw(p, 0, "set") && kw(p, 1, "session") && kw(p, 2, "characteristics");
+    let transaction = kw(p, 0, "begin")
+        || (kw(p, 0, "start") && kw(p, 1, "transaction"))
+        || (kw(p, 0, "set") && kw(p, 1, "transaction"))
+        || session;
+    if !transaction {
+        return None;
+    }
+    let mut tokens = Vec::new();
+    let mut k = 0;
+    loop {
+        match token(p, k) {
+            Token::EOF | Token::SemiColon => break,
+            t => tokens.push(t),
+        }
+        k += 1;
+    }
+    let mut deferrable = None;
+    let mut kept: Vec<Token> = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        if is(&t, "deferrable") {
+            let not = kept.last().is_some_and(|w| is(w, "not"));
+            if not {
+                kept.pop();
+            }
+            // The comma that joined the mode to the one before goes too.
+            if kept.last() == Some(&Token::Comma) {
+                kept.pop();
+            }
+            deferrable = Some(!not);
+            continue;
+        }
+        // A comma right after a dropped mode at the start of the list.
+        if t == Token::Comma
+            && deferrable.is_some()
+            && kept
+                .last()
+                .is_some_and(|w| is(w, "transaction") || is(w, "begin") || is(w, "work"))
+        {
+            continue;
+        }
+        kept.push(t);
+    }
+    let deferrable = deferrable?;
+    for _ in 0..k {
+        p.next_token();
+    }
+    let statement = kept
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some(Custom::Deferrable {
+        deferrable,
+        session,
+        statement,
+    })
 }
 
 /// `ALTER TABLE … ALTER [COLUMN] c SET STORAGE s` when that is the whole statement (read by

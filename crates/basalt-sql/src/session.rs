@@ -1133,6 +1133,14 @@ impl Session {
 
     /// Runs one parsed statement in the session's transaction context.
     pub async fn execute_statement(&mut self, stmt: Statement) -> SqlResult<Output> {
+        if let Some(crate::custom::Custom::Deferrable {
+            deferrable,
+            session,
+            statement,
+        }) = crate::custom::decode(&stmt)
+        {
+            return Box::pin(self.with_deferrable_mode(deferrable, session, &statement)).await;
+        }
         if self.is_mysql() {
             let ddl = matches!(
                 stmt,
@@ -1648,6 +1656,7 @@ impl Session {
             TxnState::Idle => {
                 let default = self.default_read_only();
                 self.set_read_only(access_mode(modes).unwrap_or(default));
+                self.reset_deferrable();
                 self.block_has_run = false;
                 self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
                 Ok(Output::Command(tag.into()))
@@ -1664,6 +1673,69 @@ impl Session {
                 Ok(Output::Command(tag.into()))
             }
         }
+    }
+
+    /// A transaction statement written with `[NOT] DEFERRABLE` (`statement`, its text
+    /// without the mode). The mode changes nothing in Basalt (a read-only transaction on
+    /// Basalt's snapshots never fails, which is what PostgreSQL's DEFERRABLE waits for), but
+    /// `SHOW transaction_deferrable` reports it as PostgreSQL does.
+    async fn with_deferrable_mode(
+        &mut self,
+        deferrable: bool,
+        session: bool,
+        statement: &str,
+    ) -> SqlResult<Output> {
+        let value = if deferrable { "on" } else { "off" };
+        let lower = statement.to_lowercase();
+        let set_transaction = !session && lower.starts_with("set");
+        let was_idle = self.status() == TxnStatus::Idle;
+        if set_transaction && !was_idle {
+            if !self.savepoints.is_empty() {
+                return Err(SqlError::ActiveTransaction(
+                    "SET TRANSACTION [NOT] DEFERRABLE cannot be called within a subtransaction"
+                        .into(),
+                ));
+            }
+            if self.block_has_run {
+                return Err(SqlError::ActiveTransaction(
+                    "SET TRANSACTION [NOT] DEFERRABLE must be called before any query".into(),
+                ));
+            }
+        }
+        // `SET [SESSION CHARACTERISTICS AS] TRANSACTION DEFERRABLE`: no other mode to set.
+        let only_mode = lower.starts_with("set") && lower.ends_with("transaction");
+        let mut stmts = if only_mode {
+            Vec::new()
+        } else {
+            parse_sql(statement)?
+        };
+        let out = match stmts.pop() {
+            Some(stmt) => Box::pin(self.execute_statement(stmt)).await?,
+            // The mode was the statement's only one.
+            None if session => Output::Command("SET".into()),
+            None => {
+                if self.status() == TxnStatus::Idle {
+                    self.notice(
+                        "WARNING",
+                        "25P01",
+                        "SET TRANSACTION can only be used in transaction blocks".into(),
+                    );
+                }
+                Output::Command("SET".into())
+            }
+        };
+        let idle = self.status() == TxnStatus::Idle;
+        let mut settings = self.settings.lock();
+        if session {
+            settings.insert("default_transaction_deferrable".into(), value.into());
+        }
+        // An open block keeps its mode when the default changes (a BEGIN written inside it
+        // sets the mode, as in PostgreSQL); SET TRANSACTION outside a block lasts for no
+        // transaction.
+        if session == idle {
+            settings.insert("transaction_deferrable".into(), value.into());
+        }
+        Ok(out)
     }
 
     /// The error for `COMMIT/ROLLBACK AND CHAIN` outside a transaction block.
@@ -1725,7 +1797,18 @@ impl Session {
             self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
         } else {
             self.set_read_only(self.default_read_only());
+            self.reset_deferrable();
         }
+    }
+
+    /// A new transaction's DEFERRABLE mode: the session default.
+    fn reset_deferrable(&self) {
+        let mut settings = self.settings.lock();
+        let default = settings
+            .get("default_transaction_deferrable")
+            .cloned()
+            .unwrap_or_else(|| "off".into());
+        settings.insert("transaction_deferrable".into(), default);
     }
 
     /// Whether the statement about to run is bound by a READ ONLY access mode: the open
@@ -2755,7 +2838,6 @@ fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
         .or_else(|| inheritance_syntax(sql, true))
         .or_else(|| constraint_clauses(sql))
         .or_else(|| crate::frame::frame_syntax(sql))
-        .or_else(|| without_deferrable_mode(sql))
         .or_else(|| crate::view::recursive_view(sql))
         .or_else(|| substring_similar(sql))
         .or_else(|| without_c_collation(sql))
@@ -3172,52 +3254,6 @@ fn parse_object_name_text(text: &str) -> Option<ObjectName> {
         .ok()?
         .parse_object_name(false)
         .ok()
-}
-
-/// The tokens of a BEGIN / START TRANSACTION / SET TRANSACTION / SET SESSION
-/// CHARACTERISTICS statement without its `[NOT] DEFERRABLE` mode, which sqlparser does not
-/// read; `None` for other statements. The mode changes nothing in Basalt: PostgreSQL uses it
-/// to make a SERIALIZABLE READ ONLY transaction wait for a snapshot that cannot fail, and a
-/// read-only transaction on Basalt's snapshots never fails.
-fn without_deferrable_mode(
-    sql: &str,
-) -> Option<Vec<datafusion::sql::sqlparser::tokenizer::TokenWithSpan>> {
-    let (tokens, significant) = significant_tokens(sql)?;
-    let word = |i: usize| token_word(&tokens[i]);
-    let first = significant.first().and_then(|&i| word(i))?;
-    if !matches!(first.as_str(), "begin" | "start" | "set") {
-        return None;
-    }
-    let mut drop = Vec::new();
-    for (k, &i) in significant.iter().enumerate() {
-        if word(i).as_deref() != Some("deferrable") {
-            continue;
-        }
-        let mut start = k;
-        if k > 0 && word(significant[k - 1]).as_deref() == Some("not") {
-            start = k - 1;
-        }
-        drop.extend(significant[start..=k].iter().copied());
-        // The comma that joined the mode to its neighbour goes too.
-        if start > 0 && tokens[significant[start - 1]].token == Token::Comma {
-            drop.push(significant[start - 1]);
-        } else if let Some(&next) = significant.get(k + 1) {
-            if tokens[next].token == Token::Comma {
-                drop.push(next);
-            }
-        }
-    }
-    if drop.is_empty() {
-        return None;
-    }
-    Some(
-        tokens
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| !drop.contains(i))
-            .map(|(_, t)| t)
-            .collect(),
-    )
 }
 
 /// The tokens of `sql` with the SQL standard's `SUBSTRING(s SIMILAR pattern ESCAPE e)`
