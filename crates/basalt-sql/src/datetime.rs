@@ -297,13 +297,16 @@ pub fn timestamp_text(us: i64, with_tz: bool, ds: DateStyle) -> String {
 // ---- input -------------------------------------------------------------------------------
 
 /// What a date/time text failed on, with PostgreSQL's wording chosen by the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum DtError {
     BadFormat,
     FieldOverflow,
     /// A month or day out of range: perhaps the DateStyle order is not the input's.
     MdFieldOverflow,
     TzOverflow,
+    /// A time zone name Basalt does not know (it reads POSIX-style `STDoffset` names and
+    /// the common abbreviations, not the IANA database).
+    UnknownZone(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -390,7 +393,9 @@ fn split_fields(input: &str) -> Result<Vec<(FieldType, String)>, DtError> {
             }
             let mut is_date = i < b.len() && matches!(b[i], b'-' | b'/' | b'.');
             if i < b.len() && (b[i] == b'+' || b[i].is_ascii_digit()) {
-                is_date = keyword(&f).is_none();
+                // PostgreSQL looks in its table of date words only, not in the zone
+                // abbreviations: `GMT+8` is one field, a POSIX-style zone.
+                is_date = !matches!(keyword(&f), Some(w) if !matches!(w, Word::Zone(_)));
             }
             if is_date {
                 while i < b.len()
@@ -869,7 +874,12 @@ impl Decoder {
                     if prefix.take() == Some(Word::IsoTime) {
                         d.number_field(f, d.fmask | DATE_M)?
                     } else if d.fmask & DATE_M == DATE_M {
-                        return Err(DtError::BadFormat);
+                        // With the date known, a word with punctuation is a zone name.
+                        if !f.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                            return Err(DtError::BadFormat);
+                        }
+                        d.zone = Some(posix_zone(f)?);
+                        TZ
                     } else {
                         d.date(f, order)?
                     }
@@ -1095,8 +1105,49 @@ impl DateTimeKind {
     }
 }
 
+/// A POSIX-style zone without daylight-saving rules, `STDoffset` (`GMT+8`, `MST+7:00`), as
+/// seconds east of UTC: POSIX offsets count hours (up to 167) west of UTC. A name with
+/// daylight-saving rules (`PST8PDT`) or from the IANA database is not known.
+fn posix_zone(f: &str) -> Result<i64, DtError> {
+    let unknown = || DtError::UnknownZone(f.to_owned());
+    let name_len = f
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(f.len());
+    let offset = &f[name_len..];
+    let (west, body) = match offset.strip_prefix('-') {
+        Some(rest) => (false, rest),
+        None => (true, offset.strip_prefix('+').unwrap_or(offset)),
+    };
+    let mut parts = body.split(':');
+    let mut field = |max: i64| -> Result<i64, DtError> {
+        match parts.next() {
+            None => Ok(0),
+            Some(p) if !p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()) => {
+                let v: i64 = p.parse().map_err(|_| unknown())?;
+                if v > max {
+                    return Err(unknown());
+                }
+                Ok(v)
+            }
+            Some(_) => Err(unknown()),
+        }
+    };
+    if name_len == 0 || body.is_empty() {
+        return Err(unknown());
+    }
+    let (h, m, sec) = (field(167)?, field(59)?, field(59)?);
+    if parts.next().is_some() {
+        return Err(unknown());
+    }
+    let seconds = (h * 60 + m) * 60 + sec;
+    Ok(if west { -seconds } else { seconds })
+}
+
 fn parse_error(e: DtError, input: &str, kind: DateTimeKind) -> SqlError {
     match e {
+        DtError::UnknownZone(name) => {
+            SqlError::InvalidParameterValue(format!("time zone \"{name}\" not recognized"))
+        }
         DtError::BadFormat => SqlError::InvalidDatetime(format!(
             "invalid input syntax for type {}: \"{input}\"",
             kind.type_name()
