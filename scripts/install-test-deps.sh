@@ -64,7 +64,8 @@ elif [ "${SKIP_SLT_BIN:-0}" = "1" ]; then
 else
   log "cargo install sqllogictest-bin --locked (light release profile)"
   # The runner waits on the servers it tests: opt-level 1, no LTO and parallel codegen
-  # build it in about half the time of the crate's own release profile.
+  # build it in 2m07s instead of 2m29s here, and it runs the slt files as fast. (--debug
+  # builds in 1m17s but spends 7x the CPU per record.)
   CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
     cargo install sqllogictest-bin --locked
