@@ -58,6 +58,7 @@ pub mod provider;
 pub mod recursion;
 pub mod regexp;
 pub mod rewrite;
+pub mod rowin;
 pub mod search_cycle;
 pub mod session;
 pub mod setops;

@@ -265,6 +265,10 @@ impl VisitorMut for PgForms {
             self.error = Some(e);
             return ControlFlow::Break(());
         }
+        if let Err(e) = crate::rowin::rewrite(&mut q.body) {
+            self.error = Some(e);
+            return ControlFlow::Break(());
+        }
         name_set_expr(&mut q.body);
         if let Some(fetch) = q.fetch.take() {
             if fetch.with_ties || fetch.percent {
