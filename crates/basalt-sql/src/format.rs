@@ -6,8 +6,8 @@ use chrono::NaiveTime;
 use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
     Float64Array, Int16Array, Int32Array, Int64Array, IntervalMonthDayNanoArray, ListArray,
-    StringArray, StructArray, Time64MicrosecondArray, TimestampMicrosecondArray,
-    TimestampNanosecondArray,
+    StringArray, StructArray, Time64MicrosecondArray, Time64NanosecondArray,
+    TimestampMicrosecondArray, TimestampNanosecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
@@ -122,6 +122,12 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
         DataType::Time64(TimeUnit::Microsecond) => {
             each!(Time64MicrosecondArray, |a: &Time64MicrosecondArray, i| {
                 time_text(a.value(i))
+            })
+        }
+        // A time literal (`'08:20:00.5'::time`) is read at nanoseconds.
+        DataType::Time64(TimeUnit::Nanosecond) => {
+            each!(Time64NanosecondArray, |a: &Time64NanosecondArray, i| {
+                time_text(a.value(i).div_euclid(1000))
             })
         }
         DataType::Timestamp(TimeUnit::Microsecond, tz) => {

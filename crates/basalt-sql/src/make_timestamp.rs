@@ -1,10 +1,14 @@
-//! `make_timestamp(year, month, day, hour, min, sec)` as PostgreSQL computes it: a negative
-//! year is BC, year zero and fields out of range are refused with PostgreSQL's messages.
+//! `make_timestamp(year, month, day, hour, min, sec)`, `make_date(year, month, day)` and
+//! `make_time(hour, min, sec)` as PostgreSQL computes them: a negative year is BC, year zero
+//! and fields out of range are refused with PostgreSQL's messages, and seconds may have a
+//! fraction.
 
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, AsArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Array, AsArray, Date32Array, Time64MicrosecondArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility};
@@ -97,6 +101,89 @@ pub fn udf() -> ScalarUDF {
     )
 }
 
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `make_date`, registered for PostgreSQL sessions (DataFusion's refuses year zero and
+/// negative years with other messages).
+pub fn make_date_udf() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "make_date",
+        vec![DataType::Int64, DataType::Int64, DataType::Int64],
+        DataType::Date32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = crate::functions::all_scalar(args);
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let ints = arrays
+                .iter()
+                .map(|a| cast(a, &DataType::Int64))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rows = ints.first().map_or(0, |a| a.len());
+            let out = (0..rows)
+                .map(|r| {
+                    if ints.iter().any(|a| a.is_null(r)) {
+                        return Ok(None);
+                    }
+                    let f = |k: usize| ints[k].as_primitive::<Int64Type>().value(r);
+                    let micros = make_timestamp(f(0), f(1), f(2), 0, 0, 0.0)?;
+                    i32::try_from(micros.div_euclid(MICROS_PER_DAY))
+                        .map(Some)
+                        .map_err(|_| SqlError::DatetimeOverflow("date out of range".into()))
+                })
+                .collect::<Result<Date32Array, SqlError>>()
+                .map_err(SqlError::into_datafusion)?;
+            crate::functions::columnar_result(Arc::new(out), scalar)
+        }),
+    )
+}
+
+/// The time of day (microseconds, Basalt's `time`) of the given fields, or PostgreSQL's
+/// error; 24:00:00 is allowed.
+pub fn make_time(hour: i64, minute: i64, second: f64) -> Result<i64, SqlError> {
+    let ok = (0..=24).contains(&hour)
+        && (0..=59).contains(&minute)
+        && (0.0..=60.0).contains(&second)
+        && (hour < 24 || (minute == 0 && second == 0.0));
+    if !ok {
+        return Err(SqlError::DatetimeOverflow(format!(
+            "time field value out of range: {hour}:{minute:02}:{second:02}"
+        )));
+    }
+    Ok((hour * 3600 + minute * 60) * 1_000_000
+        + (second * MICROS_PER_SECOND).round_ties_even() as i64)
+}
+
+/// `make_time`, registered for PostgreSQL sessions (DataFusion's takes whole seconds only).
+pub fn make_time_udf() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "make_time",
+        vec![DataType::Int64, DataType::Int64, DataType::Float64],
+        DataType::Time64(TimeUnit::Microsecond),
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let scalar = crate::functions::all_scalar(args);
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let ints = arrays[..2]
+                .iter()
+                .map(|a| cast(a, &DataType::Int64))
+                .collect::<Result<Vec<_>, _>>()?;
+            let seconds = cast(&arrays[2], &DataType::Float64)?;
+            let seconds = seconds.as_primitive::<Float64Type>();
+            let out = (0..seconds.len())
+                .map(|r| {
+                    if seconds.is_null(r) || ints.iter().any(|a| a.is_null(r)) {
+                        return Ok(None);
+                    }
+                    let f = |k: usize| ints[k].as_primitive::<Int64Type>().value(r);
+                    make_time(f(0), f(1), seconds.value(r)).map(Some)
+                })
+                .collect::<Result<Time64MicrosecondArray, SqlError>>()
+                .map_err(SqlError::into_datafusion)?;
+            crate::functions::columnar_result(Arc::new(out), scalar)
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +202,19 @@ mod tests {
         ));
         assert!(make_timestamp(2020, 2, 30, 0, 0, 0.0).is_err());
         assert!(make_timestamp(2020, 1, 1, 25, 0, 0.0).is_err());
+    }
+
+    #[test]
+    fn times_as_in_postgresql() {
+        assert_eq!(make_time(8, 20, 0.5).ok(), Some(30_000_500_000));
+        assert!(make_time(24, 0, 0.0).is_ok());
+        assert!(matches!(
+            make_time(24, 0, 2.1),
+            Err(SqlError::DatetimeOverflow(m)) if m == "time field value out of range: 24:00:2.1"
+        ));
+        assert!(matches!(
+            make_time(10, 55, 100.1),
+            Err(SqlError::DatetimeOverflow(m)) if m == "time field value out of range: 10:55:100.1"
+        ));
     }
 }

@@ -490,6 +490,8 @@ impl Session {
                     crate::datebin::udf(),
                     crate::datebin::date_trunc_udf(),
                     crate::make_timestamp::udf(),
+                    crate::make_timestamp::make_date_udf(),
+                    crate::make_timestamp::make_time_udf(),
                 ])
             {
                 ctx.register_udf(udf);
