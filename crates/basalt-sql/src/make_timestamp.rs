@@ -6,9 +6,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{
-    Array, AsArray, Date32Array, Time64MicrosecondArray, TimestampMicrosecondArray,
-};
+use datafusion::arrow::array::{Array, AsArray, Int64Array};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility};
@@ -62,80 +60,7 @@ pub fn make_timestamp(
     Ok(micros)
 }
 
-/// `make_timestamp`, registered for PostgreSQL sessions.
-pub fn udf() -> ScalarUDF {
-    datafusion::logical_expr::create_udf(
-        "make_timestamp",
-        vec![
-            DataType::Int64,
-            DataType::Int64,
-            DataType::Int64,
-            DataType::Int64,
-            DataType::Int64,
-            DataType::Float64,
-        ],
-        DataType::Timestamp(TimeUnit::Microsecond, None),
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let scalar = crate::functions::all_scalar(args);
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let ints = arrays[..5]
-                .iter()
-                .map(|a| cast(a, &DataType::Int64))
-                .collect::<Result<Vec<_>, _>>()?;
-            let seconds = cast(&arrays[5], &DataType::Float64)?;
-            let seconds = seconds.as_primitive::<Float64Type>();
-            let rows = seconds.len();
-            let out = (0..rows)
-                .map(|r| {
-                    if seconds.is_null(r) || ints.iter().any(|a| a.is_null(r)) {
-                        return Ok(None);
-                    }
-                    let f = |k: usize| ints[k].as_primitive::<Int64Type>().value(r);
-                    make_timestamp(f(0), f(1), f(2), f(3), f(4), seconds.value(r)).map(Some)
-                })
-                .collect::<Result<TimestampMicrosecondArray, SqlError>>()
-                .map_err(SqlError::into_datafusion)?;
-            crate::functions::columnar_result(Arc::new(out), scalar)
-        }),
-    )
-}
-
 const MICROS_PER_DAY: i64 = 86_400_000_000;
-
-/// `make_date`, registered for PostgreSQL sessions (DataFusion's refuses year zero and
-/// negative years with other messages).
-pub fn make_date_udf() -> ScalarUDF {
-    datafusion::logical_expr::create_udf(
-        "make_date",
-        vec![DataType::Int64, DataType::Int64, DataType::Int64],
-        DataType::Date32,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let scalar = crate::functions::all_scalar(args);
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let ints = arrays
-                .iter()
-                .map(|a| cast(a, &DataType::Int64))
-                .collect::<Result<Vec<_>, _>>()?;
-            let rows = ints.first().map_or(0, |a| a.len());
-            let out = (0..rows)
-                .map(|r| {
-                    if ints.iter().any(|a| a.is_null(r)) {
-                        return Ok(None);
-                    }
-                    let f = |k: usize| ints[k].as_primitive::<Int64Type>().value(r);
-                    let micros = make_timestamp(f(0), f(1), f(2), 0, 0, 0.0)?;
-                    i32::try_from(micros.div_euclid(MICROS_PER_DAY))
-                        .map(Some)
-                        .map_err(|_| SqlError::DatetimeOverflow("date out of range".into()))
-                })
-                .collect::<Result<Date32Array, SqlError>>()
-                .map_err(SqlError::into_datafusion)?;
-            crate::functions::columnar_result(Arc::new(out), scalar)
-        }),
-    )
-}
 
 /// The time of day (microseconds, Basalt's `time`) of the given fields, or PostgreSQL's
 /// error; 24:00:00 is allowed.
@@ -153,34 +78,91 @@ pub fn make_time(hour: i64, minute: i64, second: f64) -> Result<i64, SqlError> {
         + (second * MICROS_PER_SECOND).round_ties_even() as i64)
 }
 
-/// `make_time`, registered for PostgreSQL sessions (DataFusion's takes whole seconds only).
-pub fn make_time_udf() -> ScalarUDF {
+/// A function of `ints` integer fields and, when `seconds`, fractional seconds last,
+/// registered for PostgreSQL sessions: `f` turns one row's fields into the result's integer
+/// representation (days, microseconds) or PostgreSQL's error; a NULL field gives NULL.
+fn fields_udf(
+    name: &str,
+    ints: usize,
+    seconds: bool,
+    ret: DataType,
+    f: fn(&[i64], f64) -> Result<i64, SqlError>,
+) -> ScalarUDF {
+    let mut types = vec![DataType::Int64; ints];
+    if seconds {
+        types.push(DataType::Float64);
+    }
+    let out_type = ret.clone();
     datafusion::logical_expr::create_udf(
-        "make_time",
-        vec![DataType::Int64, DataType::Int64, DataType::Float64],
-        DataType::Time64(TimeUnit::Microsecond),
+        name,
+        types,
+        ret,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
+        Arc::new(move |args: &[ColumnarValue]| {
             let scalar = crate::functions::all_scalar(args);
             let arrays = ColumnarValue::values_to_arrays(args)?;
-            let ints = arrays[..2]
+            let fields = arrays[..ints]
                 .iter()
                 .map(|a| cast(a, &DataType::Int64))
                 .collect::<Result<Vec<_>, _>>()?;
-            let seconds = cast(&arrays[2], &DataType::Float64)?;
-            let seconds = seconds.as_primitive::<Float64Type>();
-            let out = (0..seconds.len())
+            let secs = match seconds {
+                true => Some(cast(&arrays[ints], &DataType::Float64)?),
+                false => None,
+            };
+            let rows = arrays.first().map_or(0, |a| a.len());
+            let mut row = vec![0i64; ints];
+            let values = (0..rows)
                 .map(|r| {
-                    if seconds.is_null(r) || ints.iter().any(|a| a.is_null(r)) {
+                    let null = fields.iter().any(|a| a.is_null(r))
+                        || secs.as_ref().is_some_and(|s| s.is_null(r));
+                    if null {
                         return Ok(None);
                     }
-                    let f = |k: usize| ints[k].as_primitive::<Int64Type>().value(r);
-                    make_time(f(0), f(1), seconds.value(r)).map(Some)
+                    for (k, a) in fields.iter().enumerate() {
+                        row[k] = a.as_primitive::<Int64Type>().value(r);
+                    }
+                    let s = secs
+                        .as_ref()
+                        .map_or(0.0, |s| s.as_primitive::<Float64Type>().value(r));
+                    f(&row, s).map(Some)
                 })
-                .collect::<Result<Time64MicrosecondArray, SqlError>>()
+                .collect::<Result<Int64Array, SqlError>>()
                 .map_err(SqlError::into_datafusion)?;
-            crate::functions::columnar_result(Arc::new(out), scalar)
+            let out = cast(&values, &out_type)?;
+            crate::functions::columnar_result(out, scalar)
         }),
+    )
+}
+
+/// `make_timestamp`.
+pub fn udf() -> ScalarUDF {
+    fields_udf(
+        "make_timestamp",
+        5,
+        true,
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+        |f, s| make_timestamp(f[0], f[1], f[2], f[3], f[4], s),
+    )
+}
+
+/// `make_date` (DataFusion's refuses year zero and negative years with other messages).
+pub fn make_date_udf() -> ScalarUDF {
+    fields_udf("make_date", 3, false, DataType::Date32, |f, _| {
+        let days = make_timestamp(f[0], f[1], f[2], 0, 0, 0.0)?.div_euclid(MICROS_PER_DAY);
+        i32::try_from(days)
+            .map(i64::from)
+            .map_err(|_| SqlError::DatetimeOverflow("date out of range".into()))
+    })
+}
+
+/// `make_time` (DataFusion's takes whole seconds only).
+pub fn make_time_udf() -> ScalarUDF {
+    fields_udf(
+        "make_time",
+        2,
+        true,
+        DataType::Time64(TimeUnit::Microsecond),
+        |f, s| make_time(f[0], f[1], s),
     )
 }
 

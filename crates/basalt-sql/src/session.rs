@@ -988,14 +988,14 @@ impl Session {
             });
         }
         let plan = self.plan(Statement::Query(query)).await?;
-        let cursor = match self.run_plan(plan.clone()).await {
+        let columns = Arc::new(plan.schema().as_arrow().clone());
+        let cursor = match self.run_plan(plan).await {
             Ok((schema, batches)) => {
                 let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)?;
                 crate::cursor::Cursor::new(rows, decl.scroll, hold, in_block)
             }
             Err(e) if crate::cursor::Cursor::defers(&e) => {
-                let schema = Arc::new(plan.schema().as_arrow().clone());
-                let rows = RecordBatch::new_empty(schema);
+                let rows = RecordBatch::new_empty(columns);
                 crate::cursor::Cursor::failed(rows, e, decl.scroll, hold, in_block)
             }
             Err(e) => return Err(e),
