@@ -580,8 +580,70 @@ struct Decoder {
     bc: bool,
     julian: bool,
     meridian: Option<bool>, // Some(true) for PM
-    zone: Option<i64>,
+    zone: Option<Zone>,
     special: Option<Special>,
+}
+
+/// A zone written in date/time text: a fixed displacement, or a region of the IANA time
+/// zone database whose displacement depends on the date (daylight-saving time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Zone {
+    /// Seconds east of UTC.
+    Fixed(i64),
+    Region(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// The displacement (seconds east of UTC) that applies to a local time given as
+    /// microseconds from 1970-01-01 00:00. As in PostgreSQL, a local time that occurs twice
+    /// (when clocks go back) takes the displacement in force after the change, and one that
+    /// does not occur (when clocks go forward) the displacement in force before it.
+    fn offset_at_local(self, local_us: i64) -> i64 {
+        use chrono::{Offset, TimeZone};
+        let tz = match self {
+            Zone::Fixed(seconds) => return seconds,
+            Zone::Region(tz) => tz,
+        };
+        let Some(local) = chrono::DateTime::from_timestamp_micros(local_us) else {
+            return 0;
+        };
+        let local = local.naive_utc();
+        match tz.offset_from_local_datetime(&local) {
+            chrono::LocalResult::Single(o) => i64::from(o.fix().local_minus_utc()),
+            chrono::LocalResult::Ambiguous(_, later) => i64::from(later.fix().local_minus_utc()),
+            chrono::LocalResult::None => {
+                // In the gap: the displacement a day earlier is the one before the change.
+                let before = local - chrono::Duration::days(1);
+                i64::from(tz.offset_from_utc_datetime(&before).fix().local_minus_utc())
+            }
+        }
+    }
+}
+
+/// A region of the IANA time zone database (`America/New_York`, `Europe/Paris`,
+/// `PST8PDT`), its name matched without regard to case as PostgreSQL matches it.
+fn region_zone(name: &str) -> Option<chrono_tz::Tz> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static BY_NAME: OnceLock<HashMap<String, chrono_tz::Tz>> = OnceLock::new();
+    BY_NAME
+        .get_or_init(|| {
+            chrono_tz::TZ_VARIANTS
+                .iter()
+                .map(|tz| (tz.name().to_ascii_lowercase(), *tz))
+                .collect()
+        })
+        .get(&name.to_ascii_lowercase())
+        .copied()
+}
+
+/// A zone name that is not an abbreviation: a POSIX-style `STDoffset`, else a region of the
+/// IANA database.
+fn named_zone(f: &str) -> Result<Zone, DtError> {
+    match posix_zone(f) {
+        Ok(seconds) => Ok(Zone::Fixed(seconds)),
+        Err(e) => region_zone(f).map(Zone::Region).ok_or(e),
+    }
 }
 
 fn to_int(s: &str) -> Result<i64, DtError> {
@@ -878,7 +940,7 @@ impl Decoder {
                         if !f.starts_with(|c: char| c.is_ascii_alphabetic()) {
                             return Err(DtError::BadFormat);
                         }
-                        d.zone = Some(posix_zone(f)?);
+                        d.zone = Some(named_zone(f)?);
                         TZ
                     } else {
                         d.date(f, order)?
@@ -889,7 +951,7 @@ impl Decoder {
                     d.time(f)?
                 }
                 FieldType::Tz => {
-                    d.zone = Some(Decoder::zone_offset(f)?);
+                    d.zone = Some(Zone::Fixed(Decoder::zone_offset(f)?));
                     TZ
                 }
                 FieldType::Number => match prefix.take() {
@@ -939,7 +1001,16 @@ impl Decoder {
                     }
                 },
                 FieldType::Word => {
-                    let word = keyword(f).ok_or(DtError::BadFormat)?;
+                    let Some(word) = keyword(f) else {
+                        // An all-letters word that is no date word may name a region
+                        // (`Japan`, `UTC`).
+                        if d.fmask & TZ != 0 {
+                            return Err(DtError::BadFormat);
+                        }
+                        d.zone = Some(Zone::Region(region_zone(f).ok_or(DtError::BadFormat)?));
+                        d.fmask |= TZ;
+                        continue;
+                    };
                     match word {
                         Word::Month(m) => {
                             let mut mask = MONTH;
@@ -985,7 +1056,7 @@ impl Decoder {
                         }
                         Word::Ignore => 0,
                         Word::Zone(z) => {
-                            d.zone = Some(z);
+                            d.zone = Some(Zone::Fixed(z));
                             TZ
                         }
                         Word::Special(sp) => {
@@ -995,7 +1066,7 @@ impl Decoder {
                                     d.tm.min = 0;
                                     d.tm.sec = 0;
                                     d.tm.usec = 0;
-                                    d.zone = Some(0);
+                                    d.zone = Some(Zone::Fixed(0));
                                     TIME | TZ
                                 }
                                 Special::Today | Special::Tomorrow | Special::Yesterday => DATE_M,
@@ -1217,7 +1288,8 @@ pub fn parse_datetime(
             }
             let mut us = days * USECS_PER_DAY + time_us;
             if kind == DateTimeKind::TimestampTz && d.special != Some(Special::Now) {
-                us -= d.zone.unwrap_or(0) * 1_000_000;
+                let zone = d.zone.unwrap_or(Zone::Fixed(0));
+                us -= zone.offset_at_local(us) * 1_000_000;
             }
             Ok(us)
         }

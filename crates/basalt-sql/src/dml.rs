@@ -27,7 +27,6 @@ use crate::ddl::{qualified, resolve_table};
 use crate::error::{SqlError, SqlResult};
 use crate::eval::{
     compile, compile_multi, empty_batch, eval, physical_schema, quote_ident, row_values,
-    to_column_type,
 };
 use crate::provider::{KEY_COLUMN, SCAN_BATCH_ROWS};
 use crate::session::{object_name_parts, parse_sql, Output, Session};
@@ -76,7 +75,7 @@ fn build_rows(
         let array = if col.dropped {
             new_null_array(&col.ty.to_arrow(), num_rows)
         } else if let Some(i) = targets.iter().position(|&t| t == pos) {
-            let array = to_column_type(&source[i], &col.ty, &col.name, s.date_order())?;
+            let array = crate::eval::to_column(&source[i], col, s.date_order())?;
             if s.is_mysql() {
                 mysql_auto_values(s, col, array)?
             } else {
@@ -84,12 +83,7 @@ fn build_rows(
             }
         } else if let Some(default) = &col.default {
             let expr = crate::eval::compile_default(s, default)?;
-            to_column_type(
-                &eval(&expr, &empty_batch(num_rows)?)?,
-                &col.ty,
-                &col.name,
-                s.date_order(),
-            )?
+            crate::eval::to_column(&eval(&expr, &empty_batch(num_rows)?)?, col, s.date_order())?
         } else {
             new_null_array(&col.ty.to_arrow(), num_rows)
         };
@@ -983,7 +977,7 @@ impl Conflict {
                     eval(&compiled, &combined)?
                 }
             };
-            let array = to_column_type(&value, &col.ty, &col.name, s.date_order())?;
+            let array = crate::eval::to_column(&value, col, s.date_order())?;
             new_row[*pos] = basalt_common::value::value_at(array.as_ref(), 0, &col.ty)?;
         }
         let mut old_full = existing.to_vec();
@@ -1676,7 +1670,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                 .enumerate()
                 .map(|(i, pos)| {
                     let col = &member.columns[*pos];
-                    to_column_type(batch.column(i + 1), &col.ty, &col.name, s.date_order())
+                    crate::eval::to_column(batch.column(i + 1), col, s.date_order())
                 })
                 .collect::<SqlResult<_>>()?;
             let mut new_rows = Vec::new();
@@ -2074,10 +2068,9 @@ pub async fn fill_column_default(
     let expr = compile(s, &default, &Arc::new(Schema::empty()), None)?;
     let mut updates: Vec<(Key, Vec<Value>)> = Vec::new();
     for_each_chunk(txn, &store, |rows| {
-        let values = to_column_type(
+        let values = crate::eval::to_column(
             &eval(&expr, &empty_batch(rows.len())?)?,
-            &col.ty,
-            &col.name,
+            col,
             s.date_order(),
         )?;
         for (i, (key, row)) in rows.into_iter().enumerate() {

@@ -189,6 +189,20 @@ pub fn validate_default(s: &Session, sql: &str) -> SqlResult<()> {
 /// out-of-range numbers (22003), malformed text (22P02), over-long strings (22001). Text
 /// stored into a date or timestamp column is read as PostgreSQL reads it, in the DateStyle
 /// field order `date_order` (`None`: Arrow's ISO reading, for MySQL sessions).
+/// A column of values converted to the stored type of column `col`, rounded to its declared
+/// fractional-seconds precision.
+pub fn to_column(
+    array: &ArrayRef,
+    col: &basalt_storage::catalog::ColumnDef,
+    date_order: Option<DateOrder>,
+) -> SqlResult<ArrayRef> {
+    let array = to_column_type(array, &col.ty, &col.name, date_order)?;
+    match col.precision {
+        Some(p) => crate::precision::apply(&array, p),
+        None => Ok(array),
+    }
+}
+
 pub fn to_column_type(
     array: &ArrayRef,
     ty: &SqlType,

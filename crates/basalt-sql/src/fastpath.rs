@@ -39,7 +39,6 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::ddl::resolve_table;
 use crate::error::{SqlError, SqlResult};
-use crate::eval::to_column_type;
 use crate::session::{Output, Session};
 
 /// A value in a statement: a `$n` parameter (0-based), a literal, or (in INSERT VALUES only)
@@ -738,7 +737,7 @@ fn key_of(
 /// A value converted to a column's stored type exactly as the general path converts it.
 fn stored_value(s: &Session, v: &ScalarValue, def: &TableDef, pos: usize) -> SqlResult<Value> {
     let col = &def.columns[pos];
-    let array = to_column_type(&v.to_array()?, &col.ty, &col.name, s.date_order())?;
+    let array = crate::eval::to_column(&v.to_array()?, col, s.date_order())?;
     Ok(value_at(array.as_ref(), 0, &col.ty)?)
 }
 

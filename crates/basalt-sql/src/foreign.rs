@@ -576,7 +576,7 @@ fn default_value(s: &Session, def: &TableDef, c: usize) -> SqlResult<Value> {
     };
     let expr = crate::eval::compile_default(s, sql)?;
     let array = crate::eval::eval(&expr, &crate::eval::empty_batch(1)?)?;
-    let array = crate::eval::to_column_type(&array, &col.ty, &col.name, s.date_order())?;
+    let array = crate::eval::to_column(&array, col, s.date_order())?;
     Ok(basalt_common::value::value_at(array.as_ref(), 0, &col.ty)?)
 }
 

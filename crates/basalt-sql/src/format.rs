@@ -425,6 +425,9 @@ pub fn time_text(us: i64) -> String {
     if !(0..=86_400_000_000).contains(&us) {
         return us.to_string(); // not a time of day; shown raw rather than wrapped
     }
+    if us == 86_400_000_000 {
+        return "24:00:00".into(); // PostgreSQL's end of day
+    }
     let secs = (us / 1_000_000) as u32;
     let frac = (us % 1_000_000) as u32;
     match NaiveTime::from_num_seconds_from_midnight_opt(secs, frac * 1000) {

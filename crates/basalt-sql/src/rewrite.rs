@@ -316,6 +316,12 @@ impl VisitorMut for PgForms {
     /// are normalised to a form DataFusion reads exactly.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         hypothetical_set_name(e);
+        // `x::timestamp(2)`, `time(0) '…'`: the value of the type without the precision,
+        // rounded to it.
+        if let Some(new) = time_precision_cast(e) {
+            *e = new;
+            return ControlFlow::Continue(());
+        }
         // The `name` type is stored as text (see docs/compatibility.md): `'abc'::name`.
         if let Expr::Cast { data_type, .. } = e {
             if matches!(data_type, DataType::Custom(n, args)
@@ -951,6 +957,50 @@ fn quantified_subquery(e: &Expr) -> Option<Expr> {
     crate::eval::parse_expr(&sql)
         .ok()
         .map(|e| Expr::Nested(Box::new(e)))
+}
+
+/// A cast to `timestamp(p)`, `timestamptz(p)` or `time(p)` (or such a typed literal) as
+/// `pg_time_precision(value, p)` of the type without the precision, which DataFusion reads.
+fn time_precision_cast(e: &Expr) -> Option<Expr> {
+    fn without_precision(t: &DataType) -> Option<(DataType, u64)> {
+        match t {
+            DataType::Timestamp(Some(p), tz) => Some((DataType::Timestamp(None, *tz), *p)),
+            DataType::Time(Some(p), tz) => Some((DataType::Time(None, *tz), *p)),
+            _ => None,
+        }
+    }
+    let (inner, precision) = match e {
+        Expr::Cast { data_type, .. } => {
+            let (t, p) = without_precision(data_type)?;
+            let mut cast = e.clone();
+            if let Expr::Cast { data_type, .. } = &mut cast {
+                *data_type = t;
+            }
+            (cast, p)
+        }
+        Expr::TypedString(ts) => {
+            let (t, p) = without_precision(&ts.data_type)?;
+            let mut plain = ts.clone();
+            plain.data_type = t;
+            (Expr::TypedString(plain), p)
+        }
+        _ => return None,
+    };
+    let p = crate::precision::checked(precision);
+    crate::eval::parse_expr(&format!("{}(NULL, {p})", crate::precision::FUNCTION))
+        .ok()
+        .map(|mut call| {
+            if let Expr::Function(f) = &mut call {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) =
+                        list.args.first_mut()
+                    {
+                        *first = inner;
+                    }
+                }
+            }
+            call
+        })
 }
 
 fn char_len(len: &Option<datafusion::sql::sqlparser::ast::CharacterLength>) -> Option<u64> {

@@ -492,6 +492,7 @@ impl Session {
                     crate::make_timestamp::udf(),
                     crate::make_timestamp::make_date_udf(),
                     crate::make_timestamp::make_time_udf(),
+                    crate::precision::udf(),
                 ])
             {
                 ctx.register_udf(udf);

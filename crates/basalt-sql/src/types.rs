@@ -118,6 +118,22 @@ pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
     }
 }
 
+/// The fractional-seconds precision written in `timestamp(p)`, `timestamptz(p)` or
+/// `time(p)`, when it keeps fewer digits than the microseconds Basalt stores.
+pub fn time_precision(dt: &DataType) -> Option<u8> {
+    let p = match dt {
+        DataType::Timestamp(Some(p), _) | DataType::Time(Some(p), _) => *p,
+        DataType::Custom(name, modifiers)
+            if name.to_string().eq_ignore_ascii_case("timestamptz") =>
+        {
+            modifiers.first()?.parse().ok()?
+        }
+        _ => return None,
+    };
+    let p = crate::precision::checked(p);
+    (u64::from(p) < crate::precision::MAX_PRECISION).then_some(p)
+}
+
 /// The MySQL declaration of a column when the stored type alone would lose it: the
 /// narrower integer types, UNSIGNED, YEAR, ENUM, the TEXT and BLOB sizes.
 pub fn mysql_declared(dt: &DataType) -> Option<String> {

@@ -206,6 +206,10 @@ pub struct ColumnDef {
     /// type, and the domain's NOT NULL and CHECK constraints apply to the column's values.
     #[serde(default)]
     pub domain: Option<String>,
+    /// The fractional-seconds precision declared with `timestamp(p)`, `timestamptz(p)` or
+    /// `time(p)`: stored values are rounded to it.
+    #[serde(default)]
+    pub precision: Option<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

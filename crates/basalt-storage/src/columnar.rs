@@ -1192,6 +1192,7 @@ mod tests {
             dropped: false,
             storage: None,
             domain: None,
+            precision: None,
             mysql_type: None,
         };
         TableDef {

@@ -29,6 +29,7 @@ fn column(name: &str, ty: SqlType) -> ColumnDef {
         dropped: false,
         storage: None,
         domain: None,
+        precision: None,
     }
 }
 
