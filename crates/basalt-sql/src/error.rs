@@ -542,9 +542,11 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
                 valid_fields,
             } => return missing_column(field, valid_fields),
             datafusion::common::SchemaError::AmbiguousReference { field } => {
-                return SqlError::Syntax {
+                return SqlError::Detailed {
+                    sqlstate: "42702",
                     message: format!("column reference \"{}\" is ambiguous", field.name),
-                    position: None,
+                    detail: String::new(),
+                    hint: None,
                 };
             }
             _ => {}
@@ -945,6 +947,11 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         } if m.ends_with("does not exist") && !m.contains(" of ") => double_quoted(m)
             .or_else(|| m.strip_prefix("column ")?.strip_suffix(" does not exist"))
             .and_then(|c| find_word(sql, c)),
+        SqlError::Detailed {
+            sqlstate: "42702",
+            message: m,
+            ..
+        } => double_quoted(m).and_then(|c| find_word(sql, c)),
         _ => None,
     };
     // A WITH item read where it is not in scope (before its definition, inside a sibling):

@@ -75,6 +75,7 @@ pub mod undefined_fn;
 pub mod unknown;
 pub mod variadic;
 pub mod view;
+pub mod wholerow;
 pub mod winorder;
 pub mod wire;
 

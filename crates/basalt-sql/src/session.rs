@@ -2401,14 +2401,27 @@ impl Session {
         {
             // Plan once more with the unknown calls standing in, for PostgreSQL's message
             // naming the argument types; any other outcome keeps the first error.
-            if crate::undefined_fn::stand_in_calls(&mut stmt, &name) {
+            let mut stand_in = stmt.clone();
+            if crate::undefined_fn::stand_in_calls(&mut stand_in, &name) {
                 if let Err(e) = state
-                    .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+                    .statement_to_plan(DfStatement::Statement(Box::new(stand_in)))
                     .await
                 {
                     if crate::undefined_fn::is_undefined_function(&e) {
                         plan = Err(e);
                     }
+                }
+            }
+        }
+        if plan.is_err() || crate::wholerow::has_expression_wildcard(&stmt) {
+            // `SELECT t FROM t`, `row_to_json(t)`: whole-row references, planned again as
+            // rows; any other outcome keeps the first error.
+            if let Some(rows) = crate::wholerow::expand(&state, &stmt).await {
+                if let Ok(p) = state
+                    .statement_to_plan(DfStatement::Statement(Box::new(rows)))
+                    .await
+                {
+                    plan = Ok(p);
                 }
             }
         }
@@ -2847,6 +2860,8 @@ fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
         .or_else(|| crate::variadic::variadic_arguments(sql))
         .or_else(|| crate::token_forms::typed_literals(sql))
         .or_else(|| crate::token_forms::trim_without_characters(sql))
+        .or_else(|| crate::token_forms::order_by_using(sql))
+        .or_else(|| crate::token_forms::nested_joins(sql))
     {
         // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
         // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax

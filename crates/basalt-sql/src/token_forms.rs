@@ -46,6 +46,270 @@ pub fn typed_literals(sql: &str) -> Option<Vec<TokenWithSpan>> {
     Some(out)
 }
 
+/// The tokens of `sql` with PostgreSQL's `ORDER BY x USING <` written as `ORDER BY x ASC`
+/// and `USING >` as `DESC` (the ordering operators of the built-in types, whose NULL
+/// placement is the same); `None` when there is no such key.
+pub fn order_by_using(sql: &str) -> Option<Vec<TokenWithSpan>> {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::Word;
+    let (mut tokens, significant) = significant_tokens(sql)?;
+    let mut found = false;
+    for pair in significant.windows(2) {
+        let direction = match tokens[pair[1]].token {
+            Token::Lt => "ASC",
+            Token::Gt => "DESC",
+            _ => continue,
+        };
+        if token_word(&tokens[pair[0]]).as_deref() != Some("using") {
+            continue;
+        }
+        let span = tokens[pair[0]].span;
+        tokens[pair[0]] = TokenWithSpan::new(
+            Token::Word(Word {
+                value: direction.into(),
+                quote_style: None,
+                keyword: if direction == "ASC" {
+                    Keyword::ASC
+                } else {
+                    Keyword::DESC
+                },
+            }),
+            span,
+        );
+        tokens[pair[1]] = TokenWithSpan::new(
+            Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
+            tokens[pair[1]].span,
+        );
+        found = true;
+    }
+    found.then_some(tokens)
+}
+
+/// The tokens of `sql` with PostgreSQL's nested join syntax, `a JOIN b JOIN c ON x ON y`
+/// (the right side of a join is itself a join, its condition written first), parenthesized
+/// as `a JOIN (b JOIN c ON x) ON y`, which is how PostgreSQL's grammar reads it; `None` when
+/// there is none.
+pub fn nested_joins(sql: &str) -> Option<Vec<TokenWithSpan>> {
+    let (tokens, significant) = significant_tokens(sql)?;
+    let mut tokens: Vec<TokenWithSpan> =
+        significant.into_iter().map(|i| tokens[i].clone()).collect();
+    let mut changed = false;
+    // Each pass parenthesizes one right side; nesting deeper than this is not written.
+    for _ in 0..64 {
+        let Some((start, end)) = JoinScan { t: &tokens }.first_nested() else {
+            break;
+        };
+        let open = TokenWithSpan::new(Token::LParen, tokens[start].span);
+        let close = TokenWithSpan::new(Token::RParen, tokens[end - 1].span);
+        tokens.insert(end, close);
+        tokens.insert(start, open);
+        changed = true;
+    }
+    changed.then_some(tokens)
+}
+
+/// Reads join chains in a statement's tokens (whitespace removed).
+struct JoinScan<'a> {
+    t: &'a [TokenWithSpan],
+}
+
+/// Words that end a table reference's alias position or a join condition.
+const CLAUSE_WORDS: &[&str] = &[
+    "on",
+    "using",
+    "join",
+    "inner",
+    "left",
+    "right",
+    "full",
+    "cross",
+    "natural",
+    "where",
+    "group",
+    "order",
+    "limit",
+    "having",
+    "window",
+    "union",
+    "except",
+    "intersect",
+    "offset",
+    "fetch",
+    "for",
+    "returning",
+    "set",
+    "tablesample",
+    "with",
+];
+
+impl JoinScan<'_> {
+    fn word(&self, i: usize) -> Option<String> {
+        self.t.get(i).and_then(token_word)
+    }
+
+    /// The position after the parenthesis that closes the one at `i`.
+    fn skip_parens(&self, i: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        for (k, tok) in self.t.iter().enumerate().skip(i) {
+            match tok.token {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(k + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Whether a join starts at `i`: the join-type words and `JOIN`. Returns the position
+    /// after `JOIN` and whether the join takes a condition (not CROSS or NATURAL).
+    fn join_at(&self, i: usize) -> Option<(usize, bool)> {
+        let mut k = i;
+        let mut qualified = true;
+        loop {
+            match self.word(k).as_deref() {
+                Some("join") => return Some((k + 1, qualified)),
+                Some("cross" | "natural") => qualified = false,
+                // `left(…)` and `right(…)` are functions.
+                Some("left" | "right")
+                    if matches!(self.t.get(k + 1).map(|t| &t.token), Some(Token::LParen)) =>
+                {
+                    return None
+                }
+                Some("inner" | "left" | "right" | "full" | "outer") => {}
+                _ => return None,
+            }
+            k += 1;
+        }
+    }
+
+    /// The position after a table reference starting at `i` (a name, a function call or a
+    /// parenthesized item, with its alias and column aliases).
+    fn table_ref(&self, mut i: usize) -> Option<usize> {
+        if self.word(i).as_deref() == Some("lateral") {
+            i += 1;
+        }
+        match self.t.get(i)?.token {
+            Token::LParen => i = self.skip_parens(i)?,
+            Token::Word(_) => {
+                i += 1;
+                while matches!(self.t.get(i).map(|t| &t.token), Some(Token::Period)) {
+                    i += 2;
+                }
+                match self.t.get(i).map(|t| &t.token) {
+                    Some(Token::LParen) => i = self.skip_parens(i)?,
+                    Some(Token::Mul) => i += 1,
+                    _ => {}
+                }
+            }
+            _ => return None,
+        }
+        if self.word(i).as_deref() == Some("as") {
+            i += 1;
+        }
+        if let Some(w) = self.word(i) {
+            if !CLAUSE_WORDS.contains(&w.as_str()) {
+                i += 1;
+                if matches!(self.t.get(i).map(|t| &t.token), Some(Token::LParen)) {
+                    i = self.skip_parens(i)?;
+                }
+            }
+        }
+        Some(i)
+    }
+
+    /// The position after a join condition starting at `i` (`ON expr` or `USING (…)`), or
+    /// `None` when there is none.
+    fn condition(&self, i: usize) -> Option<usize> {
+        match self.word(i).as_deref() {
+            Some("using") => {
+                let mut k = self.skip_parens(i + 1)?;
+                if self.word(k).as_deref() == Some("as") {
+                    k += 2;
+                }
+                Some(k)
+            }
+            Some("on") => {
+                let mut k = i + 1;
+                while let Some(tok) = self.t.get(k) {
+                    match &tok.token {
+                        Token::LParen => k = self.skip_parens(k)?,
+                        Token::RParen | Token::Comma | Token::SemiColon => break,
+                        Token::Word(_) => {
+                            let w = self.word(k).unwrap_or_default();
+                            if CLAUSE_WORDS.contains(&w.as_str()) && self.join_at(k).is_some()
+                                || matches!(
+                                    w.as_str(),
+                                    "on" | "using"
+                                        | "where"
+                                        | "group"
+                                        | "order"
+                                        | "limit"
+                                        | "having"
+                                        | "window"
+                                        | "union"
+                                        | "except"
+                                        | "intersect"
+                                        | "offset"
+                                        | "fetch"
+                                        | "for"
+                                        | "returning"
+                                )
+                            {
+                                break;
+                            }
+                            k += 1;
+                        }
+                        _ => k += 1,
+                    }
+                }
+                Some(k)
+            }
+            _ => None,
+        }
+    }
+
+    /// The position after a join chain starting at `i`: a table reference and the joins
+    /// that follow it, each join's right side itself a chain when a join follows it before
+    /// its condition.
+    fn chain(&self, i: usize) -> Option<usize> {
+        let mut k = self.table_ref(i)?;
+        while let Some((after_join, qualified)) = self.join_at(k) {
+            let mut r = self.table_ref(after_join)?;
+            if qualified {
+                if self.join_at(r).is_some() {
+                    r = self.chain(after_join)?;
+                }
+                k = self.condition(r)?;
+            } else {
+                k = r;
+            }
+        }
+        Some(k)
+    }
+
+    /// The first right side of a join that is itself an unparenthesized join, as the
+    /// range of its tokens.
+    fn first_nested(&self) -> Option<(usize, usize)> {
+        (0..self.t.len()).find_map(|k| {
+            let (after_join, qualified) = self.join_at(k)?;
+            if !qualified {
+                return None;
+            }
+            let r = self.table_ref(after_join)?;
+            self.join_at(r)?;
+            let end = self.chain(after_join)?;
+            // The outer join's condition must follow, or this is not the nested form.
+            self.condition(end)?;
+            Some((after_join, end))
+        })
+    }
+}
+
 /// The tokens of `sql` with `TRIM(BOTH FROM s)` (or `LEADING`, `TRAILING`) written as
 /// `TRIM(BOTH ' ' FROM s)`, what PostgreSQL trims by default; `None` when there is none.
 pub fn trim_without_characters(sql: &str) -> Option<Vec<TokenWithSpan>> {
