@@ -1887,6 +1887,8 @@ fn figure_column_name(e: &Expr) -> Option<(String, u8)> {
     match e {
         Expr::Identifier(i) => strong(&i.value.to_lowercase()),
         Expr::CompoundIdentifier(parts) => strong(&parts.last()?.value.to_lowercase()),
+        // `s.*` as a value (a whole-row reference) is named by its FROM item.
+        Expr::QualifiedWildcard(name, _) => strong(&object_name_parts(name).pop()?),
         Expr::Function(f) => strong(&object_name_parts(&f.name).pop()?),
         Expr::Cast {
             expr, data_type, ..

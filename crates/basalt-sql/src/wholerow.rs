@@ -160,27 +160,46 @@ pub async fn expand(state: &SessionState, stmt: &Statement) -> Option<Statement>
     if !mentions_whole_rows(&mut stmt) {
         return None;
     }
-    // The FROM clause of every SELECT, in visiting order, planned alone.
-    struct Froms(Vec<(Vec<String>, String)>);
+    // The FROM clause of every SELECT, in visiting order, planned alone (with the WITH
+    // items of the queries around it, which it may read).
+    struct Froms {
+        found: Vec<(Vec<String>, String)>,
+        withs: Vec<Option<String>>,
+    }
     impl VisitorMut for Froms {
         type Break = ();
         fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            self.withs.push(q.with.as_ref().map(|w| w.to_string()));
             if let SetExpr::Select(s) = q.body.as_ref() {
                 let from: Vec<String> = s.from.iter().map(|f| f.to_string()).collect();
-                self.0.push((item_names(s), from.join(", ")));
+                // The nearest WITH clause: an inner one may read the items of an outer one
+                // only through names this probe would not see, so one clause is kept.
+                let with = self.withs.iter().rev().flatten().next();
+                let from = match with {
+                    Some(w) => format!("{} SELECT * FROM {}", w, from.join(", ")),
+                    None => format!("SELECT * FROM {}", from.join(", ")),
+                };
+                self.found.push((item_names(s), from));
             }
             ControlFlow::Continue(())
         }
+        fn post_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+            self.withs.pop();
+            ControlFlow::Continue(())
+        }
     }
-    let mut froms = Froms(Vec::new());
+    let mut froms = Froms {
+        found: Vec::new(),
+        withs: Vec::new(),
+    };
     let _ = stmt.visit(&mut froms);
-    let mut rows_per_select: Vec<Scope> = Vec::with_capacity(froms.0.len());
-    for (names, from) in &froms.0 {
+    let mut rows_per_select: Vec<Scope> = Vec::with_capacity(froms.found.len());
+    for (names, sql) in &froms.found {
         if names.is_empty() {
             rows_per_select.push(Some((Rows::new(), HashSet::new())));
             continue;
         }
-        let Some(schema) = probe(state, from).await else {
+        let Some(schema) = probe(state, sql).await else {
             rows_per_select.push(None);
             continue;
         };
@@ -194,8 +213,6 @@ pub async fn expand(state: &SessionState, stmt: &Statement) -> Option<Statement>
                     .push(f.name().clone());
             }
         }
-        // A name that is also a column is the column.
-        rows.retain(|n, _| !columns.contains(n));
         rows_per_select.push(Some((rows, columns)));
     }
     if rows_per_select
@@ -214,10 +231,9 @@ pub async fn expand(state: &SessionState, stmt: &Statement) -> Option<Statement>
     rewriter.changed.then_some(stmt)
 }
 
-/// The schema of `SELECT * FROM <from>`, when it plans alone.
-async fn probe(state: &SessionState, from: &str) -> Option<datafusion::common::DFSchemaRef> {
-    let sql = format!("SELECT * FROM {from}");
-    let mut statements = crate::session::parse_sql(&sql).ok()?;
+/// The schema of the query `sql` (`SELECT * FROM <from>`), when it plans alone.
+async fn probe(state: &SessionState, sql: &str) -> Option<datafusion::common::DFSchemaRef> {
+    let mut statements = crate::session::parse_sql(sql).ok()?;
     let stmt = statements.pop()?;
     let plan = state
         .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
@@ -236,15 +252,16 @@ struct Rewriter {
 
 impl Rewriter {
     /// The columns of the FROM item `name` refers to, searched from the innermost SELECT
-    /// out: a column of that name, or a scope whose columns are unknown, ends the search.
-    fn row_of(&self, name: &str) -> Option<&Vec<String>> {
+    /// out; a scope whose columns are unknown ends the search, and so does a column of
+    /// that name when the name is written bare (`t`, not `t.*`): then it is the column.
+    fn row_of(&self, name: &str, bare: bool) -> Option<&Vec<String>> {
         for scope in self.scopes.iter().rev() {
             let (rows, columns) = scope.as_ref()?;
+            if bare && columns.contains(name) {
+                return None;
+            }
             if let Some(row) = rows.get(name) {
                 return Some(row);
-            }
-            if columns.contains(name) {
-                return None;
             }
         }
         None
@@ -272,7 +289,10 @@ impl VisitorMut for Rewriter {
             for item in &mut s.projection {
                 if let SelectItem::UnnamedExpr(Expr::Identifier(id)) = item {
                     let name = crate::ddl::ident(id);
-                    if let Some(new) = self.row_of(&name).and_then(|c| Self::row_expr(&name, c)) {
+                    if let Some(new) = self
+                        .row_of(&name, true)
+                        .and_then(|c| Self::row_expr(&name, c))
+                    {
                         *item = SelectItem::ExprWithAlias {
                             expr: new,
                             alias: Ident::with_quote('"', name),
@@ -294,12 +314,15 @@ impl VisitorMut for Rewriter {
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         let name = match e {
-            Expr::Identifier(id) => Some(crate::ddl::ident(id)),
-            Expr::QualifiedWildcard(n, _) => single_name(n),
+            Expr::Identifier(id) => Some((crate::ddl::ident(id), true)),
+            Expr::QualifiedWildcard(n, _) => single_name(n).map(|n| (n, false)),
             _ => None,
         };
-        if let Some(name) = name {
-            if let Some(new) = self.row_of(&name).and_then(|c| Self::row_expr(&name, c)) {
+        if let Some((name, bare)) = name {
+            if let Some(new) = self
+                .row_of(&name, bare)
+                .and_then(|c| Self::row_expr(&name, c))
+            {
                 *e = new;
                 self.changed = true;
             }
@@ -322,7 +345,7 @@ impl VisitorMut for Rewriter {
                         }
                         _ => None,
                     };
-                    match n.and_then(|n| self.row_of(&n).map(|c| (n, c.clone()))) {
+                    match n.and_then(|n| self.row_of(&n, false).map(|c| (n, c.clone()))) {
                         Some((n, columns)) if is_row => {
                             for c in columns {
                                 args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(
