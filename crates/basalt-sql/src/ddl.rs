@@ -39,6 +39,10 @@ pub async fn execute(
             Box::pin(crate::sqlfunc::create_function(s, cf)).await
         }
         Statement::DropFunction(df) if !s.is_mysql() => crate::sqlfunc::drop_function(s, df).await,
+        Statement::CreateTrigger(ct) if !s.is_mysql() => {
+            crate::trigger::create_trigger(s, ct).await
+        }
+        Statement::DropTrigger(dt) if !s.is_mysql() => crate::trigger::drop_trigger(s, dt).await,
         Statement::Drop {
             object_type: ObjectType::View,
             if_exists,
@@ -834,6 +838,7 @@ async fn create_table(
         partition_of: None,
         inherits: Vec::new(),
         reloptions: Vec::new(),
+        triggers: Vec::new(),
     };
     if let datafusion::sql::sqlparser::ast::CreateTableOptions::With(options) = &ct.table_options {
         for option in options {

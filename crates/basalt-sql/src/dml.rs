@@ -90,7 +90,10 @@ fn build_rows(
         columns.push(array);
     }
     let batch = batch_of(def, columns, num_rows)?;
-    check_constraints(s, def, &batch)?;
+    // With BEFORE ROW triggers the rows are checked once the triggers have run.
+    if !crate::trigger::has_row_triggers(s, def, "INSERT", true) {
+        check_constraints(s, def, &batch)?;
+    }
     let types = def.types();
     (0..num_rows)
         .map(|i| row_values(batch.columns(), &types, i))
@@ -397,6 +400,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     let mut inserted: HashSet<(basalt_common::IndexId, Key)> = HashSet::new();
     let mut stores: HashMap<basalt_common::TableId, Arc<TableStore>> = HashMap::new();
     stores.insert(def.id, Arc::clone(&store));
+    crate::trigger::statement(s, &def, "INSERT", true)?;
     for (targets, batches) in &sources {
         for batch in batches {
             let rows = build_rows(s, &def, targets, batch.columns(), batch.num_rows())?;
@@ -410,6 +414,9 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                         stores.insert(def.id, Arc::clone(&store));
                         store
                     }
+                };
+                let Some(row) = before_insert(s, &catalog, def, row)? else {
+                    continue;
                 };
                 if def.id != target_id {
                     // The partition's own constraints.
@@ -435,6 +442,9 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                 }
                 match txn.insert(&store, def, Row::clone(&row)) {
                     Ok(()) => {
+                        if crate::trigger::has_row_triggers(s, def, "INSERT", false) {
+                            crate::trigger::after_row(s, def, "INSERT", Some(row.to_vec()), None);
+                        }
                         if conflict.is_some() {
                             match &def.primary_key {
                                 Some(pk) => {
@@ -500,6 +510,8 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
             }
         }
     }
+    crate::trigger::run_queued(s)?;
+    crate::trigger::statement(s, &def, "INSERT", false)?;
     if s.is_mysql() {
         let multi_row = records > 1
             || ins
@@ -1193,6 +1205,45 @@ pub async fn insert_batches(
     insert_columns(s, txn, def, &targets, batches)
 }
 
+/// A row about to be inserted into `def` (a table, or the partition it was routed to) after
+/// its BEFORE ROW INSERT triggers: `None` when one skipped it. A changed row is checked
+/// against the table's constraints, and a partition's row against its bounds.
+pub(crate) fn before_insert(
+    s: &Session,
+    catalog: &basalt_storage::Catalog,
+    def: &TableDef,
+    row: Vec<Value>,
+) -> SqlResult<Option<Vec<Value>>> {
+    if !crate::trigger::has_row_triggers(s, def, "INSERT", true) {
+        return Ok(Some(row));
+    }
+    let Some(row) = crate::trigger::before_row(s, def, "INSERT", Some(row), None)? else {
+        return Ok(None);
+    };
+    check_rows(s, def, std::slice::from_ref(&row))?;
+    if def.partition_of.is_some() {
+        crate::partition::check_partition_constraint(s, catalog, def, std::slice::from_ref(&row))?;
+    }
+    Ok(Some(row))
+}
+
+/// Stores one new row, queueing its AFTER ROW INSERT triggers.
+fn insert_row(
+    s: &Session,
+    txn: &Transaction,
+    store: &TableStore,
+    def: &TableDef,
+    row: Vec<Value>,
+) -> SqlResult<()> {
+    if crate::trigger::has_row_triggers(s, def, "INSERT", false) {
+        txn.insert(store, def, row.clone().into())?;
+        crate::trigger::after_row(s, def, "INSERT", Some(row), None);
+    } else {
+        txn.insert(store, def, row.into())?;
+    }
+    Ok(())
+}
+
 /// Checks full-width rows against NOT NULL, CHECK and MySQL type constraints.
 pub(crate) fn check_rows(s: &Session, def: &TableDef, rows: &[Vec<Value>]) -> SqlResult<()> {
     check_constraints(s, def, &rows_batch(def, rows)?)
@@ -1210,13 +1261,17 @@ pub(crate) fn insert_arrays(
     num_rows: usize,
 ) -> SqlResult<usize> {
     let rows = build_rows(s, def, targets, columns, num_rows)?;
-    let n = rows.len();
     if def.partition_key.is_some() || def.partition_of.is_some() {
-        write_partitioned(s, txn, def, rows)?;
-        return Ok(n);
+        return write_partitioned(s, txn, def, rows);
     }
+    let catalog = s.engine().catalog();
+    let mut n = 0;
     for row in rows {
-        txn.insert(store, def, row.into())?;
+        let Some(row) = before_insert(s, &catalog, def, row)? else {
+            continue;
+        };
+        insert_row(s, txn, store, def, row)?;
+        n += 1;
     }
     Ok(n)
 }
@@ -1227,21 +1282,26 @@ fn write_partitioned(
     txn: &Transaction,
     def: &TableDef,
     rows: Vec<Vec<Value>>,
-) -> SqlResult<()> {
+) -> SqlResult<usize> {
     let catalog = s.engine().catalog();
     let (leaves, placed) = crate::partition::place(s, &catalog, def, rows)?;
     let stores: Vec<Arc<TableStore>> = leaves
         .iter()
         .map(|leaf| store_of(s, leaf))
         .collect::<SqlResult<_>>()?;
+    let mut n = 0;
     for (leaf, row) in placed {
         let target = &leaves[leaf];
+        let Some(row) = before_insert(s, &catalog, target, row)? else {
+            continue;
+        };
         if target.id != def.id {
             check_rows(s, target, std::slice::from_ref(&row))?;
         }
-        txn.insert(&stores[leaf], target, row.into())?;
+        insert_row(s, txn, &stores[leaf], target, row)?;
+        n += 1;
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Inserts batches whose columns map to `targets` (physical positions).
@@ -1257,12 +1317,15 @@ pub fn insert_columns(
     for batch in batches {
         let rows = build_rows(s, def, targets, batch.columns(), batch.num_rows())?;
         if def.partition_key.is_some() || def.partition_of.is_some() {
-            n += rows.len();
-            write_partitioned(s, txn, def, rows)?;
+            n += write_partitioned(s, txn, def, rows)?;
             continue;
         }
+        let catalog = s.engine().catalog();
         for row in rows {
-            txn.insert(&store, def, row.into())?;
+            let Some(row) = before_insert(s, &catalog, def, row)? else {
+                continue;
+            };
+            insert_row(s, txn, &store, def, row)?;
             n += 1;
         }
     }
@@ -1635,6 +1698,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
     // A partitioned table is updated partition by partition; a row whose new key belongs
     // elsewhere moves to the partition that takes it. Every partition's rows are chosen
     // before any changes, so a moved row is not updated again where it lands.
+    crate::trigger::statement(s, &def, "UPDATE", true)?;
     let mut work = Vec::new();
     for (member, member_from) in members_of(&catalog, &def, &reference, &from, only) {
         let batches = select_targets(
@@ -1663,6 +1727,8 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             })
             .collect::<SqlResult<_>>()?;
         let mut seen: HashSet<Key> = HashSet::new();
+        let before_update = crate::trigger::has_row_triggers(s, &member, "UPDATE", true);
+        let after_update = crate::trigger::has_row_triggers(s, &member, "UPDATE", false);
         for batch in &batches {
             let keys = keys_of(batch)?;
             let converted: Vec<ArrayRef> = member_sets
@@ -1674,6 +1740,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                 })
                 .collect::<SqlResult<_>>()?;
             let mut new_rows = Vec::new();
+            let mut old_rows = Vec::new();
             let mut row_keys = Vec::new();
             let mut unchanged = Vec::new();
             for r in 0..batch.num_rows() {
@@ -1703,7 +1770,30 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                         continue;
                     }
                 }
+                // The old row, for the triggers that read OLD.
+                let old_full = if before_update || after_update {
+                    let mut old_full = old.to_vec();
+                    old_full.resize(member.columns.len(), Value::Null);
+                    old_full
+                } else {
+                    Vec::new()
+                };
+                let row = if before_update {
+                    match crate::trigger::before_row(
+                        s,
+                        &member,
+                        "UPDATE",
+                        Some(row),
+                        Some(old_full.clone()),
+                    )? {
+                        Some(row) => row,
+                        None => continue,
+                    }
+                } else {
+                    row
+                };
                 new_rows.push(row);
+                old_rows.push(old_full);
                 row_keys.push(key);
             }
             matched += new_rows.len() + unchanged.len();
@@ -1719,7 +1809,16 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                     .collect();
                 crate::partition::check_partition_constraint(s, &catalog, &def, &as_target)?;
             }
-            for (key, row) in row_keys.into_iter().zip(new_rows) {
+            for ((key, row), old_row) in row_keys.into_iter().zip(new_rows).zip(old_rows) {
+                if after_update {
+                    crate::trigger::after_row(
+                        s,
+                        &member,
+                        "UPDATE",
+                        Some(row.clone()),
+                        Some(old_row),
+                    );
+                }
                 let moves = member.id != def.id
                     && !crate::partition::still_belongs(s, &catalog, &def, &member, &row)?;
                 if moves {
@@ -1748,6 +1847,8 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             }
         }
     }
+    crate::trigger::run_queued(s)?;
+    crate::trigger::statement(s, &def, "UPDATE", false)?;
     if s.is_mysql() {
         let warnings = s.my.warnings.len();
         s.my.matched_rows = matched as u64;
@@ -1782,8 +1883,11 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
     let catalog = s.engine().catalog();
     let mut returned = Vec::new();
     let mut count = 0usize;
+    crate::trigger::statement(s, &def, "DELETE", true)?;
     for (member, member_from) in members_of(&catalog, &def, &reference, &from, only) {
         let mut seen: HashSet<Key> = HashSet::new();
+        let before_triggers = crate::trigger::has_row_triggers(s, &member, "DELETE", true);
+        let after_triggers = crate::trigger::has_row_triggers(s, &member, "DELETE", false);
         let store = if member.id == def.id {
             Arc::clone(&store)
         } else {
@@ -1805,18 +1909,35 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
                 if !seen.insert(key.clone()) {
                     continue;
                 }
-                if del.returning.is_some() {
-                    if let Some(old) = txn.read(&store, &key) {
+                let old_row = if del.returning.is_some() || before_triggers || after_triggers {
+                    txn.read(&store, &key).map(|old| {
                         let mut row = old.to_vec();
                         row.resize(member.columns.len(), Value::Null);
-                        returned.push(crate::partition::convert_row(&member, &def, &row));
+                        row
+                    })
+                } else {
+                    None
+                };
+                if before_triggers {
+                    let go_on =
+                        crate::trigger::before_row(s, &member, "DELETE", None, old_row.clone())?;
+                    if go_on.is_none() {
+                        continue;
                     }
                 }
+                if let (true, Some(row)) = (del.returning.is_some(), &old_row) {
+                    returned.push(crate::partition::convert_row(&member, &def, row));
+                }
                 txn.delete(&store, &member, &key)?;
+                if after_triggers {
+                    crate::trigger::after_row(s, &member, "DELETE", None, old_row);
+                }
                 count += 1;
             }
         }
     }
+    crate::trigger::run_queued(s)?;
+    crate::trigger::statement(s, &def, "DELETE", false)?;
     match &del.returning {
         Some(items) => returning(s, &def, Some(&reference), items, &returned, "DELETE"),
         None => Ok(Output::Command(format!("DELETE {count}"))),

@@ -529,8 +529,9 @@ pub(crate) fn bind(s: &Session, shape: &Shape, described: Option<&SchemaRef>) ->
     }
     let catalog = s.engine().catalog();
     let def = resolve_table(&catalog, &shape.table, s.default_schema().as_deref()).ok()?;
-    // Partitioned tables and partitions route and check rows on the general path.
-    if def.partition_key.is_some() || def.partition_of.is_some() {
+    // Partitioned tables and partitions route and check rows on the general path, and
+    // triggers run there.
+    if def.partition_key.is_some() || def.partition_of.is_some() || !def.triggers.is_empty() {
         return None;
     }
     let mut schema = None;

@@ -888,6 +888,7 @@ mod tests {
             partition_of: None,
             inherits: Vec::new(),
             reloptions: Vec::new(),
+            triggers: Vec::new(),
         }
     }
 

@@ -252,6 +252,11 @@ pub struct Session {
     /// Notices and warnings raised by the statements of the current request, with the index
     /// of the statement that raised each ([`Session::take_notices`]).
     notices: Vec<(usize, Notice)>,
+    /// Notices raised where the session is only read (PL/pgSQL's RAISE in a trigger run
+    /// while rows are written), joined to `notices` when they are taken.
+    raised: parking_lot::Mutex<Vec<(usize, Notice)>>,
+    /// AFTER ROW trigger events of the running statement, run when it ends.
+    pub(crate) after_rows: parking_lot::Mutex<Vec<crate::trigger::Queued>>,
     /// The index of the running statement within its request.
     statement_index: usize,
     /// What `RESET` returns each setting to: the server's default, or the value the client
@@ -585,6 +590,8 @@ impl Session {
             text_style,
             temp_schema: None,
             notices: Vec::new(),
+            raised: parking_lot::Mutex::new(Vec::new()),
+            after_rows: parking_lot::Mutex::new(Vec::new()),
             statement_index: 0,
             reset_values: BTreeMap::new(),
             sql_prepared: HashMap::new(),
@@ -682,7 +689,27 @@ impl Session {
     /// The notices raised since the last call, each with the index of its statement in the
     /// request (0 for the only statement of an extended-protocol execution).
     pub fn take_notices(&mut self) -> Vec<(usize, Notice)> {
-        std::mem::take(&mut self.notices)
+        let raised = std::mem::take(&mut *self.raised.lock());
+        let mut all = std::mem::take(&mut self.notices);
+        all.extend(raised);
+        // Stable: each statement's notices keep the order they were raised in.
+        all.sort_by_key(|(statement, _)| *statement);
+        all
+    }
+
+    /// Raises a notice from code that only reads the session (a trigger's RAISE).
+    pub(crate) fn raise(&self, severity: &'static str, code: &'static str, message: String) {
+        self.raised.lock().push((
+            self.statement_index,
+            Notice {
+                severity,
+                code,
+                message,
+                detail: None,
+                hint: None,
+                position: None,
+            },
+        ));
     }
 
     /// The schema of this session's temporary tables, created on first use.
@@ -1261,6 +1288,14 @@ impl Session {
         result: SqlResult<Output>,
     ) -> SqlResult<Output> {
         self.end_of_statement();
+        // AFTER ROW triggers of rows written where no statement ran them (COPY).
+        let result = match result {
+            Ok(output) => crate::trigger::run_queued(self).map(|()| output),
+            Err(e) => {
+                self.after_rows.lock().clear();
+                Err(e)
+            }
+        };
         let result = match result {
             Ok(output) => self
                 .check_statement_constraints(&txn, autocommit)
@@ -1897,6 +1932,8 @@ impl Session {
             Statement::CreateView(_) => "CREATE VIEW".into(),
             Statement::CreateFunction(_) => "CREATE FUNCTION".into(),
             Statement::DropFunction(_) => "DROP FUNCTION".into(),
+            Statement::CreateTrigger(_) => "CREATE TRIGGER".into(),
+            Statement::DropTrigger(_) => "DROP TRIGGER".into(),
             Statement::CreateIndex(_) => "CREATE INDEX".into(),
             Statement::CreateSchema { .. } => "CREATE SCHEMA".into(),
             Statement::AlterTable(_) => "ALTER TABLE".into(),

@@ -50,12 +50,13 @@ fn signature(name: &str, types: &[String]) -> String {
 pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<Output> {
     let language = cf.language.as_ref().map(|l| l.value.to_lowercase());
     match language.as_deref() {
-        Some("sql") => {}
+        Some("sql" | "plpgsql") => {}
         None => return Err(invalid_definition("no language specified")),
         Some(other) => {
             return Err(SqlError::unsupported(format!(
-            "language \"{other}\" is not supported: Basalt runs functions written in LANGUAGE sql"
-        )))
+                "language \"{other}\" is not supported: Basalt runs functions written in \
+                 LANGUAGE sql, and trigger functions in plpgsql"
+            )))
         }
     }
     let (returns, returns_set) = match &cf.return_type {
@@ -81,6 +82,9 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
                 "this form of function body is not supported: write AS 'SELECT …' or RETURN expr",
             )),
         };
+    if language.as_deref() == Some("plpgsql") {
+        return create_plpgsql(s, &cf, &returns, returns_set, body_sql).await;
+    }
     let mut statements = crate::session::parse_sql(body_sql.trim().trim_end_matches(';'))?;
     let query = match (statements.pop(), statements.is_empty()) {
         (Some(Statement::Query(q)), true) => q,
@@ -126,6 +130,7 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         returns: returns.to_string(),
         returns_set,
         body: query.to_string(),
+        language: None,
         strict: matches!(
             cf.called_on_null,
             Some(FunctionCalledOnNull::Strict | FunctionCalledOnNull::ReturnsNullOnNullInput)
@@ -146,7 +151,12 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
     let catalog = s.engine().catalog();
     inline_query(&mut probe, &catalog, s.default_schema().as_deref(), 0)?;
     s.plan(Statement::Query(Box::new(probe))).await?;
-    let or_replace = cf.or_replace;
+    save(s, def, cf.or_replace).await
+}
+
+/// Adds a function to the catalog (or replaces the overload with its argument types).
+async fn save(s: &mut Session, def: FunctionDef, or_replace: bool) -> SqlResult<Output> {
+    let (schema, name) = (def.schema.clone(), def.name.clone());
     let types: Vec<String> = def.args.iter().map(|a| a.type_name.clone()).collect();
     s.engine()
         .ddl(|c: &mut Catalog| {
@@ -184,6 +194,44 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         })
         .await?;
     Ok(Output::Command("CREATE FUNCTION".into()))
+}
+
+/// `CREATE FUNCTION … RETURNS trigger LANGUAGE plpgsql`: the body is read (and refused with
+/// 0A000 where it uses PL/pgSQL Basalt does not run) and kept for the triggers that run it.
+async fn create_plpgsql(
+    s: &mut Session,
+    cf: &CreateFunction,
+    returns: &datafusion::sql::sqlparser::ast::DataType,
+    returns_set: bool,
+    body: String,
+) -> SqlResult<Output> {
+    let is_trigger = !returns_set && returns.to_string().eq_ignore_ascii_case("trigger");
+    if !is_trigger {
+        return Err(SqlError::unsupported(
+            "PL/pgSQL functions other than trigger functions (RETURNS trigger) are not \
+             supported: write the function in LANGUAGE sql",
+        ));
+    }
+    if cf.args.as_ref().is_some_and(|a| !a.is_empty()) {
+        return Err(invalid_definition(
+            "trigger functions cannot have declared arguments",
+        ));
+    }
+    crate::plpgsql::parse(&body)?;
+    let (schema, name) = crate::ddl::qualified(&cf.name, s.default_schema().as_deref())?;
+    let def = FunctionDef {
+        oid: 0,
+        schema,
+        name,
+        args: Vec::new(),
+        returns: "trigger".into(),
+        returns_set: false,
+        body,
+        language: Some("plpgsql".into()),
+        strict: false,
+        volatile: true,
+    };
+    save(s, def, cf.or_replace).await
 }
 
 pub async fn drop_function(s: &mut Session, df: DropFunction) -> SqlResult<Output> {
@@ -254,9 +302,43 @@ pub async fn drop_function(s: &mut Session, df: DropFunction) -> SqlResult<Outpu
             targets.push((key, types));
         }
     }
+    let cascade = matches!(
+        df.drop_behavior,
+        Some(datafusion::sql::sqlparser::ast::DropBehavior::Cascade)
+    );
+    // A function that triggers run is dropped with them only under CASCADE.
+    for (key, _) in &targets {
+        let users = crate::trigger::users_of(&catalog, key);
+        if cascade {
+            for (trigger, table) in &users {
+                s.notice(
+                    "NOTICE",
+                    "00000",
+                    format!("drop cascades to trigger {trigger} on table {table}"),
+                );
+            }
+        } else if let Some((trigger, table)) = users.first() {
+            let name = key.rsplit('.').next().unwrap_or(key);
+            return Err(SqlError::Detailed {
+                sqlstate: "2BP01",
+                message: format!(
+                    "cannot drop function {name}() because other objects depend on it"
+                ),
+                detail: format!("trigger {trigger} on table {table} depends on function {name}()"),
+                hint: Some("Use DROP ... CASCADE to drop the dependent objects too.".into()),
+            });
+        }
+    }
     if !targets.is_empty() {
         s.engine()
             .ddl(|c: &mut Catalog| {
+                if cascade {
+                    for (key, _) in &targets {
+                        for t in c.tables.values_mut() {
+                            t.triggers.retain(|x| &x.function != key);
+                        }
+                    }
+                }
                 for (key, types) in &targets {
                     if let Some(list) = c.functions.get_mut(key) {
                         list.retain(|f| &f.arg_types() != types);
@@ -383,6 +465,13 @@ impl Inliner<'_> {
                 })
             }
         };
+        if f.language.is_some() {
+            return Err(SqlError::unsupported(format!(
+                "function {}() is written in PL/pgSQL: Basalt runs PL/pgSQL functions as \
+                 triggers only",
+                f.name
+            )));
+        }
         let mut given: Vec<Option<Expr>> = vec![None; f.args.len()];
         for (i, a) in args.iter().enumerate() {
             let (slot, e) = match a {

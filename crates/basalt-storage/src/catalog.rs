@@ -87,6 +87,25 @@ pub struct TableDef {
     /// vacuum and parallel plans, which Basalt's storage does not have: kept, not applied.
     #[serde(default)]
     pub reloptions: Vec<String>,
+    /// `CREATE TRIGGER`s on the table, in creation order (they fire in name order).
+    #[serde(default)]
+    pub triggers: Vec<TriggerDef>,
+}
+
+/// A trigger: a PL/pgSQL function run before or after rows of a table are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerDef {
+    pub name: String,
+    /// `BEFORE` (else `AFTER`).
+    pub before: bool,
+    /// The events it fires on: `INSERT`, `UPDATE`, `DELETE`.
+    pub events: Vec<String>,
+    /// `FOR EACH ROW` (else once per statement).
+    pub for_each_row: bool,
+    /// The function, qualified (`schema.name`).
+    pub function: String,
+    /// The arguments written in `EXECUTE FUNCTION f('a', …)`: `TG_ARGV`.
+    pub args: Vec<String>,
 }
 
 /// How a partitioned table divides its rows.
@@ -364,6 +383,10 @@ pub struct FunctionDef {
     /// STRICT: NULL when an argument is NULL.
     pub strict: bool,
     pub volatile: bool,
+    /// `plpgsql` for a function written in PL/pgSQL (its body is then the PL/pgSQL
+    /// source); `None` for LANGUAGE sql.
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

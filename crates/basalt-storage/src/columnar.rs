@@ -1212,6 +1212,7 @@ mod tests {
             partition_of: None,
             inherits: Vec::new(),
             reloptions: Vec::new(),
+            triggers: Vec::new(),
         }
     }
 

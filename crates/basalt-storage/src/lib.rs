@@ -27,7 +27,7 @@ use basalt_common::TableId;
 pub use catalog::{
     constraint_comment_key, Catalog, CheckDef, ColumnDef, DomainCheckDef, DomainDef, ForeignKeyDef,
     IndexDef, PartitionBound, PartitionKey, PartitionOf, PartitionStrategy, ReferentialAction,
-    SchemaDef, SequenceDef, TableDef, ViewDef,
+    SchemaDef, SequenceDef, TableDef, TriggerDef, ViewDef,
 };
 pub use codec::Key;
 pub use columnar::{ColumnStats, ColumnTable};

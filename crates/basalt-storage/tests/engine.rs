@@ -65,6 +65,7 @@ async fn create_table(engine: &Arc<Engine>) -> TableId {
                     partition_of: None,
                     inherits: Vec::new(),
                     reloptions: Vec::new(),
+                    triggers: Vec::new(),
                 },
             );
             Ok::<_, StorageError>(vec![])

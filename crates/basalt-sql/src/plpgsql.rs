@@ -1,0 +1,777 @@
+//! PL/pgSQL, the part of it trigger functions are written in: a `DECLARE` section,
+//! assignments (to variables and to `NEW.column`), `IF … ELSIF … ELSE … END IF`,
+//! `RETURN`, `RAISE` (`NOTICE`, `WARNING`, `INFO`, `EXCEPTION`, with `%` placeholders) and
+//! `NULL`. Expressions are SQL expressions, evaluated by Basalt with the variables, the
+//! `NEW` and `OLD` rows and the `TG_*` variables in them written as typed constants, so
+//! they do not read tables (a subquery is refused when it runs). Any other statement
+//! (`SELECT INTO`, `PERFORM`, loops, exception blocks, SQL statements) is refused with
+//! 0A000 when the function is created.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use basalt_common::value::{value_at, ColumnBuilder};
+use basalt_common::{SqlType, Value};
+use basalt_storage::TableDef;
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::sql::sqlparser::ast::{AccessExpr, Expr, Subscript, Value as AstValue, VisitMut};
+use datafusion::sql::sqlparser::ast::{ValueWithSpan, VisitorMut};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::error::{SqlError, SqlResult};
+use crate::session::Session;
+
+/// A PL/pgSQL function body, read.
+#[derive(Debug, Clone)]
+pub struct Function {
+    decls: Vec<Decl>,
+    body: Vec<Stmt>,
+}
+
+#[derive(Debug, Clone)]
+struct Decl {
+    name: String,
+    ty: String,
+    init: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Stmt {
+    /// `target := expr`: a variable, or a field of a row variable (`NEW.a`).
+    Assign {
+        target: Vec<String>,
+        expr: String,
+    },
+    If {
+        arms: Vec<(String, Vec<Stmt>)>,
+        otherwise: Vec<Stmt>,
+    },
+    Return(Option<String>),
+    Raise {
+        level: String,
+        format: String,
+        args: Vec<String>,
+    },
+    Null,
+}
+
+fn unsupported(what: &str) -> SqlError {
+    SqlError::unsupported(format!(
+        "PL/pgSQL statement \"{what}\" is not supported: Basalt runs PL/pgSQL functions made \
+         of DECLARE, assignments, IF, RETURN and RAISE"
+    ))
+}
+
+fn syntax(near: &Token) -> SqlError {
+    SqlError::Syntax {
+        message: format!("syntax error at or near \"{near}\""),
+        position: None,
+    }
+}
+
+fn syntax_at_end() -> SqlError {
+    SqlError::Syntax {
+        message: "syntax error at end of input".into(),
+        position: None,
+    }
+}
+
+/// Reads a PL/pgSQL function body.
+pub fn parse(source: &str) -> SqlResult<Function> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, source)
+        .tokenize()
+        .map_err(|e| SqlError::Syntax {
+            message: e.message,
+            position: None,
+        })?;
+    let toks: Vec<Token> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let mut p = Parser { toks, pos: 0 };
+    let mut decls = Vec::new();
+    if p.is_word("declare") {
+        p.pos += 1;
+        while !p.is_word("begin") {
+            decls.push(p.decl()?);
+        }
+    }
+    p.expect_word("begin")?;
+    let body = p.stmts(&["end"])?;
+    p.expect_word("end")?;
+    if matches!(p.peek(), Some(Token::Word(_))) {
+        p.pos += 1; // the block's label
+    }
+    if p.peek() == Some(&Token::SemiColon) {
+        p.pos += 1;
+    }
+    if let Some(t) = p.peek() {
+        return Err(syntax(t));
+    }
+    Ok(Function { decls, body })
+}
+
+struct Parser {
+    toks: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.toks.get(self.pos)
+    }
+
+    fn word_at(&self, i: usize) -> Option<String> {
+        match self.toks.get(i) {
+            Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_lowercase()),
+            _ => None,
+        }
+    }
+
+    fn is_word(&self, w: &str) -> bool {
+        self.word_at(self.pos).as_deref() == Some(w)
+    }
+
+    fn expect_word(&mut self, w: &str) -> SqlResult<()> {
+        if self.is_word(w) {
+            self.pos += 1;
+            return Ok(());
+        }
+        Err(self.peek().map_or_else(syntax_at_end, syntax))
+    }
+
+    fn is_assign(&self, i: usize) -> bool {
+        matches!(self.toks.get(i), Some(Token::Assignment | Token::Eq))
+    }
+
+    /// The tokens up to (not including) the first `;` outside parentheses, or the first
+    /// of `stop_words` there, as SQL text; the position moves to that token.
+    fn text_until(&mut self, stop_words: &[&str]) -> SqlResult<String> {
+        self.text_until_at(stop_words, false)
+    }
+
+    /// As [`Self::text_until`], stopping also at a `,` outside parentheses when `commas`.
+    fn text_until_at(&mut self, stop_words: &[&str], commas: bool) -> SqlResult<String> {
+        let mut depth = 0usize;
+        let mut out: Vec<String> = Vec::new();
+        loop {
+            let Some(t) = self.peek() else {
+                return Err(syntax_at_end());
+            };
+            match t {
+                Token::LParen | Token::LBracket => depth += 1,
+                Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
+                Token::SemiColon if depth == 0 => break,
+                Token::Comma if depth == 0 && commas => break,
+                _ => {}
+            }
+            if depth == 0
+                && self
+                    .word_at(self.pos)
+                    .is_some_and(|w| stop_words.contains(&w.as_str()))
+            {
+                break;
+            }
+            out.push(t.to_string());
+            self.pos += 1;
+        }
+        Ok(out.join(" "))
+    }
+
+    fn expect_semicolon(&mut self) -> SqlResult<()> {
+        match self.peek() {
+            Some(Token::SemiColon) => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(t) => Err(syntax(t)),
+            None => Err(syntax_at_end()),
+        }
+    }
+
+    /// `name [CONSTANT] type [NOT NULL] [{:= | = | DEFAULT} expr];`
+    fn decl(&mut self) -> SqlResult<Decl> {
+        let name = self
+            .word_at(self.pos)
+            .ok_or_else(|| self.peek().map_or_else(syntax_at_end, syntax))?;
+        self.pos += 1;
+        if self.is_word("constant") || self.is_word("alias") || self.is_word("cursor") {
+            return Err(unsupported(&format!(
+                "DECLARE {name} {}",
+                self.word_at(self.pos).unwrap_or_default()
+            )));
+        }
+        let mut ty = Vec::new();
+        while let Some(t) = self.peek() {
+            if matches!(t, Token::SemiColon) || self.is_assign(self.pos) || self.is_word("default")
+            {
+                break;
+            }
+            if self.is_word("not") {
+                return Err(unsupported(&format!("DECLARE {name} … NOT NULL")));
+            }
+            ty.push(t.to_string());
+            self.pos += 1;
+        }
+        if ty.is_empty() {
+            return Err(self.peek().map_or_else(syntax_at_end, syntax));
+        }
+        let init = if self.peek() == Some(&Token::SemiColon) {
+            None
+        } else {
+            self.pos += 1;
+            Some(self.text_until(&[])?)
+        };
+        self.expect_semicolon()?;
+        Ok(Decl {
+            name,
+            ty: ty.join(" "),
+            init,
+        })
+    }
+
+    fn stmts(&mut self, terminators: &[&str]) -> SqlResult<Vec<Stmt>> {
+        let mut out = Vec::new();
+        loop {
+            match self.word_at(self.pos) {
+                Some(w) if terminators.contains(&w.as_str()) => return Ok(out),
+                None if self.peek().is_none() => return Err(syntax_at_end()),
+                _ => out.push(self.stmt()?),
+            }
+        }
+    }
+
+    fn stmt(&mut self) -> SqlResult<Stmt> {
+        let first = self.word_at(self.pos);
+        match first.as_deref() {
+            Some("if") => {
+                self.pos += 1;
+                let mut arms = Vec::new();
+                let cond = self.text_until(&["then"])?;
+                self.expect_word("then")?;
+                let body = self.stmts(&["elsif", "elseif", "else", "end"])?;
+                arms.push((cond, body));
+                let mut otherwise = Vec::new();
+                loop {
+                    if self.is_word("elsif") || self.is_word("elseif") {
+                        self.pos += 1;
+                        let cond = self.text_until(&["then"])?;
+                        self.expect_word("then")?;
+                        let body = self.stmts(&["elsif", "elseif", "else", "end"])?;
+                        arms.push((cond, body));
+                    } else if self.is_word("else") {
+                        self.pos += 1;
+                        otherwise = self.stmts(&["end"])?;
+                    } else {
+                        break;
+                    }
+                }
+                self.expect_word("end")?;
+                self.expect_word("if")?;
+                self.expect_semicolon()?;
+                Ok(Stmt::If { arms, otherwise })
+            }
+            Some("return") => {
+                self.pos += 1;
+                let expr = self.text_until(&[])?;
+                self.expect_semicolon()?;
+                Ok(Stmt::Return((!expr.is_empty()).then_some(expr)))
+            }
+            Some("raise") => {
+                self.pos += 1;
+                let mut level = "exception".to_owned();
+                if let Some(w) = self.word_at(self.pos) {
+                    if matches!(
+                        w.as_str(),
+                        "debug" | "log" | "info" | "notice" | "warning" | "exception"
+                    ) {
+                        level = w;
+                        self.pos += 1;
+                    }
+                }
+                let format = match self.peek() {
+                    Some(Token::SingleQuotedString(s) | Token::EscapedStringLiteral(s)) => {
+                        s.clone()
+                    }
+                    _ => return Err(unsupported("RAISE without a message format")),
+                };
+                self.pos += 1;
+                let mut args = Vec::new();
+                while self.peek() == Some(&Token::Comma) {
+                    self.pos += 1;
+                    let arg = self.text_until_at(&["using"], true)?;
+                    args.push(arg);
+                    if self.peek() != Some(&Token::Comma) {
+                        break;
+                    }
+                }
+                if self.is_word("using") {
+                    return Err(unsupported("RAISE … USING"));
+                }
+                self.expect_semicolon()?;
+                Ok(Stmt::Raise {
+                    level,
+                    format,
+                    args,
+                })
+            }
+            Some("null") if self.toks.get(self.pos + 1) == Some(&Token::SemiColon) => {
+                self.pos += 2;
+                Ok(Stmt::Null)
+            }
+            _ => {
+                // `target := expr;` with target `name` or `name.field`.
+                let mut target = Vec::new();
+                let mut i = self.pos;
+                while let Some(w) = self.word_at(i) {
+                    target.push(w);
+                    if self.toks.get(i + 1) == Some(&Token::Period) {
+                        i += 2;
+                    } else {
+                        i += 1;
+                        break;
+                    }
+                }
+                if !target.is_empty() && target.len() <= 2 && self.is_assign(i) {
+                    self.pos = i + 1;
+                    let expr = self.text_until(&[])?;
+                    self.expect_semicolon()?;
+                    return Ok(Stmt::Assign { target, expr });
+                }
+                let what = match self.peek() {
+                    Some(t) => t.to_string(),
+                    None => return Err(syntax_at_end()),
+                };
+                Err(unsupported(&what.to_uppercase()))
+            }
+        }
+    }
+}
+
+/// How a trigger function is called: the `TG_*` variables and the rows.
+pub struct TriggerCall<'a> {
+    pub name: &'a str,
+    /// `BEFORE` or `AFTER`.
+    pub when: &'static str,
+    /// `ROW` or `STATEMENT`.
+    pub level: &'static str,
+    /// `INSERT`, `UPDATE` or `DELETE`.
+    pub op: &'static str,
+    pub table: &'a TableDef,
+    pub args: &'a [String],
+    pub new: Option<Vec<Value>>,
+    pub old: Option<Vec<Value>>,
+}
+
+/// What a trigger function returned: a row (`RETURN NEW`), or NULL.
+pub type Returned = Option<Vec<Value>>;
+
+/// Runs a trigger function.
+pub fn run_trigger(s: &Session, f: &Function, call: TriggerCall<'_>) -> SqlResult<Returned> {
+    let text = |v: &str| (SqlType::Text, Value::Text(v.to_owned()));
+    let mut vars: HashMap<String, (SqlType, Value)> = HashMap::new();
+    vars.insert("tg_name".into(), text(call.name));
+    vars.insert("tg_when".into(), text(call.when));
+    vars.insert("tg_level".into(), text(call.level));
+    vars.insert("tg_op".into(), text(call.op));
+    vars.insert("tg_table_name".into(), text(&call.table.name));
+    vars.insert("tg_relname".into(), text(&call.table.name));
+    vars.insert("tg_table_schema".into(), text(&call.table.schema));
+    vars.insert(
+        "tg_nargs".into(),
+        (SqlType::Int32, Value::Int32(call.args.len() as i32)),
+    );
+    let mut env = Env {
+        s,
+        vars,
+        table: call.table,
+        new: call.new,
+        old: call.old,
+        args: call.args,
+    };
+    for d in &f.decls {
+        let ty = declared_type(&d.ty)?;
+        let value = match &d.init {
+            Some(e) => env.convert(&env.eval(e)?, &ty, &d.name)?,
+            None => Value::Null,
+        };
+        env.vars.insert(d.name.clone(), (ty, value));
+    }
+    match env.block(&f.body)? {
+        Flow::Return(r) => Ok(r),
+        Flow::Next => Err(SqlError::Detailed {
+            sqlstate: "2F005",
+            message: "control reached end of trigger procedure without RETURN".into(),
+            detail: String::new(),
+            hint: None,
+        }),
+    }
+}
+
+/// The Basalt type of a declared variable type.
+fn declared_type(written: &str) -> SqlResult<SqlType> {
+    match crate::eval::parse_expr(&format!("CAST(NULL AS {written})"))? {
+        Expr::Cast { data_type, .. } => Ok(crate::types::column_type(&data_type)?.ty),
+        _ => Err(SqlError::unsupported(format!(
+            "variables of type {written} are not supported"
+        ))),
+    }
+}
+
+enum Flow {
+    Next,
+    Return(Returned),
+}
+
+struct Env<'a> {
+    s: &'a Session,
+    vars: HashMap<String, (SqlType, Value)>,
+    table: &'a TableDef,
+    new: Option<Vec<Value>>,
+    old: Option<Vec<Value>>,
+    args: &'a [String],
+}
+
+impl Env<'_> {
+    fn block(&mut self, stmts: &[Stmt]) -> SqlResult<Flow> {
+        for st in stmts {
+            if let Flow::Return(r) = self.stmt(st)? {
+                return Ok(Flow::Return(r));
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn stmt(&mut self, st: &Stmt) -> SqlResult<Flow> {
+        match st {
+            Stmt::Null => {}
+            Stmt::Assign { target, expr } => {
+                let value = self.eval(expr)?;
+                match target.as_slice() {
+                    [rec, field] if rec == "new" || rec == "old" => {
+                        let pos = self.field(rec, field)?;
+                        let col = &self.table.columns[pos];
+                        let array = crate::eval::to_column(&value, col, self.s.date_order())?;
+                        let v = value_at(array.as_ref(), 0, &col.ty)?;
+                        let row = self.record_mut(rec)?;
+                        row[pos] = v;
+                    }
+                    [name] => {
+                        let ty = match self.vars.get(name) {
+                            Some((ty, _)) => ty.clone(),
+                            None => {
+                                return Err(SqlError::Syntax {
+                                    message: format!("\"{name}\" is not a known variable"),
+                                    position: None,
+                                })
+                            }
+                        };
+                        let v = self.convert(&value, &ty, name)?;
+                        self.vars.insert(name.clone(), (ty, v));
+                    }
+                    _ => return Err(unsupported(&format!("{} :=", target.join(".")))),
+                }
+            }
+            Stmt::If { arms, otherwise } => {
+                for (cond, body) in arms {
+                    if self.condition(cond)? {
+                        return self.block(body);
+                    }
+                }
+                return self.block(otherwise);
+            }
+            Stmt::Return(expr) => {
+                let r = match expr.as_deref().map(|e| e.trim().to_lowercase()) {
+                    Some(e) if e == "new" => self.new.clone(),
+                    Some(e) if e == "old" => self.old.clone(),
+                    Some(e) if e == "null" => None,
+                    None => None,
+                    Some(_) => {
+                        return Err(SqlError::unsupported(
+                            "a trigger function returns NEW, OLD or NULL in Basalt",
+                        ))
+                    }
+                };
+                return Ok(Flow::Return(r));
+            }
+            Stmt::Raise {
+                level,
+                format,
+                args,
+            } => {
+                let mut values = Vec::with_capacity(args.len());
+                for a in args {
+                    let array = self.eval(a)?;
+                    let text = crate::format::pg_text_column(&array)?
+                        .into_iter()
+                        .next()
+                        .flatten()
+                        .unwrap_or_else(|| "<NULL>".into());
+                    values.push(text);
+                }
+                let message = raise_message(format, &values)?;
+                match level.as_str() {
+                    "exception" => {
+                        return Err(SqlError::Detailed {
+                            sqlstate: "P0001",
+                            message,
+                            detail: String::new(),
+                            hint: None,
+                        })
+                    }
+                    "notice" => self.s.raise("NOTICE", "00000", message),
+                    "warning" => self.s.raise("WARNING", "01000", message),
+                    "info" => self.s.raise("INFO", "00000", message),
+                    // LOG and DEBUG go to the server log only at PostgreSQL's defaults.
+                    _ => tracing::info!(target: "plpgsql", "{message}"),
+                }
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn record(&self, rec: &str) -> SqlResult<&Vec<Value>> {
+        let r = if rec == "new" { &self.new } else { &self.old };
+        r.as_ref().ok_or_else(|| unassigned(rec))
+    }
+
+    fn record_mut(&mut self, rec: &str) -> SqlResult<&mut Vec<Value>> {
+        let r = if rec == "new" {
+            &mut self.new
+        } else {
+            &mut self.old
+        };
+        r.as_mut().ok_or_else(|| unassigned(rec))
+    }
+
+    /// The position of `field` in the trigger's table.
+    fn field(&self, rec: &str, field: &str) -> SqlResult<usize> {
+        self.table
+            .column_position(field)
+            .ok_or_else(|| SqlError::Detailed {
+                sqlstate: "42703",
+                message: format!("record \"{rec}\" has no field \"{field}\""),
+                detail: String::new(),
+                hint: None,
+            })
+    }
+
+    fn condition(&self, cond: &str) -> SqlResult<bool> {
+        let a = self.eval(cond)?;
+        let b = a
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| SqlError::Detailed {
+                sqlstate: "42804",
+                message: "argument of IF must be type boolean".into(),
+                detail: String::new(),
+                hint: None,
+            })?;
+        Ok(b.len() == 1 && b.is_valid(0) && b.value(0))
+    }
+
+    fn convert(&self, value: &ArrayRef, ty: &SqlType, name: &str) -> SqlResult<Value> {
+        let array = crate::eval::to_column_type(value, ty, name, self.s.date_order())?;
+        Ok(value_at(array.as_ref(), 0, ty)?)
+    }
+
+    /// The value of a SQL expression over the function's variables and rows.
+    fn eval(&self, text: &str) -> SqlResult<ArrayRef> {
+        let mut expr = crate::eval::parse_expr(text)?;
+        let mut sub = Substitute {
+            env: self,
+            error: None,
+        };
+        let _ = expr.visit(&mut sub);
+        if let Some(e) = sub.error {
+            return Err(e);
+        }
+        let compiled =
+            crate::eval::compile(self.s, &expr.to_string(), &Arc::new(Schema::empty()), None)?;
+        let out = crate::eval::eval(&compiled, &crate::eval::empty_batch(1)?)?;
+        if out.data_type() == &DataType::Null {
+            return Ok(datafusion::arrow::array::new_null_array(&DataType::Utf8, 1));
+        }
+        Ok(out)
+    }
+}
+
+fn unassigned(rec: &str) -> SqlError {
+    SqlError::Detailed {
+        sqlstate: "55000",
+        message: format!("record \"{rec}\" is not assigned yet"),
+        detail: "The tuple structure of a not-yet-assigned record is indeterminate.".into(),
+        hint: None,
+    }
+}
+
+/// `format` with each `%` replaced by the next argument (`%%` is a `%`).
+fn raise_message(format: &str, args: &[String]) -> SqlResult<String> {
+    let mut out = String::new();
+    let mut next = args.iter();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'%') {
+            chars.next();
+            out.push('%');
+            continue;
+        }
+        match next.next() {
+            Some(a) => out.push_str(a),
+            None => {
+                return Err(SqlError::Syntax {
+                    message: "too few parameters specified for RAISE".into(),
+                    position: None,
+                })
+            }
+        }
+    }
+    if next.next().is_some() {
+        return Err(SqlError::Syntax {
+            message: "too many parameters specified for RAISE".into(),
+            position: None,
+        });
+    }
+    Ok(out)
+}
+
+/// A value as a SQL constant of its type.
+fn constant(ty: &SqlType, v: &Value) -> SqlResult<Expr> {
+    let type_name = ty.pg_name();
+    let sql = match v {
+        Value::Null => format!("CAST(NULL AS {type_name})"),
+        Value::Bool(b) => b.to_string(),
+        _ => {
+            let mut b = ColumnBuilder::new(ty, 1);
+            b.push(v);
+            let array = b.finish();
+            let text = crate::format::pg_text_column(&array)?
+                .into_iter()
+                .next()
+                .flatten()
+                .unwrap_or_default();
+            format!("CAST('{}' AS {type_name})", text.replace('\'', "''"))
+        }
+    };
+    crate::eval::parse_expr(&sql)
+}
+
+/// Writes the function's variables, `NEW.x` / `OLD.x` and `TG_ARGV[n]` as constants.
+struct Substitute<'a, 'b> {
+    env: &'a Env<'b>,
+    error: Option<SqlError>,
+}
+
+impl Substitute<'_, '_> {
+    fn replacement(&self, e: &Expr) -> SqlResult<Option<Expr>> {
+        match e {
+            Expr::Identifier(id) if id.quote_style.is_none() => {
+                let name = id.value.to_lowercase();
+                if let Some((ty, v)) = self.env.vars.get(&name) {
+                    return constant(ty, v).map(Some);
+                }
+                if name == "new" || name == "old" {
+                    return Err(SqlError::unsupported(
+                        "a whole NEW or OLD row in an expression is not supported",
+                    ));
+                }
+                Ok(None)
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let rec = parts[0].value.to_lowercase();
+                if rec != "new" && rec != "old" {
+                    return Ok(None);
+                }
+                let field = crate::ddl::ident(&parts[1]);
+                let pos = self.env.field(&rec, &field)?;
+                let row = self.env.record(&rec)?;
+                let v = row.get(pos).cloned().unwrap_or(Value::Null);
+                constant(&self.env.table.columns[pos].ty, &v).map(Some)
+            }
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let is_argv = matches!(root.as_ref(), Expr::Identifier(id)
+                    if id.value.eq_ignore_ascii_case("tg_argv"));
+                let [AccessExpr::Subscript(Subscript::Index { index })] = access_chain.as_slice()
+                else {
+                    return Ok(None);
+                };
+                if !is_argv {
+                    return Ok(None);
+                }
+                let n = match index {
+                    Expr::Value(ValueWithSpan {
+                        value: AstValue::Number(n, _),
+                        ..
+                    }) => n.parse::<usize>().ok(),
+                    _ => None,
+                };
+                let Some(n) = n else {
+                    return Err(SqlError::unsupported("TG_ARGV takes a constant subscript"));
+                };
+                let v = self
+                    .env
+                    .args
+                    .get(n)
+                    .map_or(Value::Null, |a| Value::Text(a.clone()));
+                constant(&SqlType::Text, &v).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl VisitorMut for Substitute<'_, '_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+        match self.replacement(e) {
+            Ok(Some(new)) => {
+                *e = new;
+                ControlFlow::Continue(())
+            }
+            Ok(None) => ControlFlow::Continue(()),
+            Err(err) => {
+                self.error = Some(err);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_trigger_bodies() {
+        let f = parse(
+            "declare n int := 1; begin
+               if new.a > 10 then new.b := 'big'; elsif new.a is null then return null;
+               else new.b = 'small'; end if;
+               raise notice 'a = %, 100%%', new.a;
+               return new; end;",
+        )
+        .expect("parses");
+        assert_eq!(f.decls.len(), 1);
+        assert_eq!(f.body.len(), 3);
+        assert!(matches!(parse("begin perform 1; return new; end"),
+            Err(SqlError::FeatureNotSupported(m)) if m.contains("PERFORM")));
+        assert!(parse("begin return new;").is_err());
+    }
+
+    #[test]
+    fn raise_formats_placeholders() {
+        assert_eq!(
+            raise_message("a = %, %% done", &["1".into()]).ok(),
+            Some("a = 1, % done".into())
+        );
+        assert!(raise_message("% %", &["1".into()]).is_err());
+    }
+}
