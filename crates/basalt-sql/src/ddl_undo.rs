@@ -1,5 +1,6 @@
-//! Objects created inside a transaction block go away when the block (or the savepoint
-//! before them) is rolled back, as PostgreSQL's transactional DDL has it.
+//! Objects created inside a transaction block (tables, indexes, triggers, views, sequences,
+//! functions, domains, schemas) go away when the block (or the savepoint before them) is
+//! rolled back, as PostgreSQL's transactional DDL has it.
 //!
 //! Basalt applies DDL to the catalog when the statement runs. A PostgreSQL session records
 //! what each CREATE statement in a block added — the catalog before and after it, compared —
@@ -18,6 +19,8 @@ pub enum Created {
     Table(TableId),
     /// An index on a table that existed before the statement.
     Index(TableId, String),
+    /// A trigger on a table that existed before the statement.
+    Trigger(TableId, String),
     /// A view, by qualified name.
     View(String),
     /// A sequence not owned by a new table, by qualified name.
@@ -46,6 +49,11 @@ pub fn created_between(before: &Catalog, after: &Catalog) -> Vec<Created> {
                 for i in &t.indexes {
                     if !had.contains(i.name.as_str()) {
                         out.push(Created::Index(*id, i.name.clone()));
+                    }
+                }
+                for x in &t.triggers {
+                    if !old.triggers.iter().any(|o| o.name == x.name) {
+                        out.push(Created::Trigger(*id, x.name.clone()));
                     }
                 }
             }
@@ -100,6 +108,11 @@ pub fn remove(c: &mut Catalog, created: &[Created]) {
             Created::Index(table, name) => {
                 if let Some(t) = c.tables.get_mut(table) {
                     t.indexes.retain(|i| i.name != *name);
+                }
+            }
+            Created::Trigger(table, name) => {
+                if let Some(t) = c.tables.get_mut(table) {
+                    t.triggers.retain(|x| x.name != *name);
                 }
             }
             Created::View(name) => {

@@ -1175,3 +1175,23 @@ mod tests {
         assert_eq!(located.position(), Some(36));
     }
 }
+
+/// For AST walks that replace nodes: puts `result`'s replacement in place of `target`, or
+/// keeps the error in `error` and stops the walk.
+pub(crate) fn replace_or_stop<T>(
+    target: &mut T,
+    result: SqlResult<Option<T>>,
+    error: &mut Option<SqlError>,
+) -> std::ops::ControlFlow<()> {
+    match result {
+        Ok(Some(new)) => {
+            *target = new;
+            std::ops::ControlFlow::Continue(())
+        }
+        Ok(None) => std::ops::ControlFlow::Continue(()),
+        Err(err) => {
+            *error = Some(err);
+            std::ops::ControlFlow::Break(())
+        }
+    }
+}

@@ -371,27 +371,7 @@ pub type Returned = Option<Vec<Value>>;
 
 /// Runs a trigger function.
 pub fn run_trigger(s: &Session, f: &Function, call: TriggerCall<'_>) -> SqlResult<Returned> {
-    let text = |v: &str| (SqlType::Text, Value::Text(v.to_owned()));
-    let mut vars: HashMap<String, (SqlType, Value)> = HashMap::new();
-    vars.insert("tg_name".into(), text(call.name));
-    vars.insert("tg_when".into(), text(call.when));
-    vars.insert("tg_level".into(), text(call.level));
-    vars.insert("tg_op".into(), text(call.op));
-    vars.insert("tg_table_name".into(), text(&call.table.name));
-    vars.insert("tg_relname".into(), text(&call.table.name));
-    vars.insert("tg_table_schema".into(), text(&call.table.schema));
-    vars.insert(
-        "tg_nargs".into(),
-        (SqlType::Int32, Value::Int32(call.args.len() as i32)),
-    );
-    let mut env = Env {
-        s,
-        vars,
-        table: call.table,
-        new: call.new,
-        old: call.old,
-        args: call.args,
-    };
+    let mut env = Env::of_call(s, call);
     for d in &f.decls {
         let ty = declared_type(&d.ty)?;
         let value = match &d.init {
@@ -408,6 +388,38 @@ pub fn run_trigger(s: &Session, f: &Function, call: TriggerCall<'_>) -> SqlResul
             detail: String::new(),
             hint: None,
         }),
+    }
+}
+
+/// Whether a trigger's `WHEN` condition holds for the rows of `call`.
+pub fn trigger_condition(s: &Session, call: TriggerCall<'_>, condition: &str) -> SqlResult<bool> {
+    Env::of_call(s, call).condition(condition)
+}
+
+impl<'a> Env<'a> {
+    /// The variables of a trigger call: `TG_*`, `NEW` and `OLD`.
+    fn of_call(s: &'a Session, call: TriggerCall<'a>) -> Env<'a> {
+        let text = |v: &str| (SqlType::Text, Value::Text(v.to_owned()));
+        let mut vars: HashMap<String, (SqlType, Value)> = HashMap::new();
+        vars.insert("tg_name".into(), text(call.name));
+        vars.insert("tg_when".into(), text(call.when));
+        vars.insert("tg_level".into(), text(call.level));
+        vars.insert("tg_op".into(), text(call.op));
+        vars.insert("tg_table_name".into(), text(&call.table.name));
+        vars.insert("tg_relname".into(), text(&call.table.name));
+        vars.insert("tg_table_schema".into(), text(&call.table.schema));
+        vars.insert(
+            "tg_nargs".into(),
+            (SqlType::Int32, Value::Int32(call.args.len() as i32)),
+        );
+        Env {
+            s,
+            vars,
+            table: call.table,
+            new: call.new,
+            old: call.old,
+            args: call.args,
+        }
     }
 }
 
@@ -695,6 +707,20 @@ impl Substitute<'_, '_> {
                 let v = row.get(pos).cloned().unwrap_or(Value::Null);
                 constant(&self.env.table.columns[pos].ty, &v).map(Some)
             }
+            // `NEW.*`, `OLD.*`: the row, as `ROW(…)` of its columns' values.
+            Expr::QualifiedWildcard(name, _) if name.0.len() == 1 => {
+                let rec = name.to_string().to_lowercase();
+                if rec != "new" && rec != "old" {
+                    return Ok(None);
+                }
+                let row = self.env.record(&rec)?;
+                let mut parts = Vec::new();
+                for (pos, col) in self.env.table.live_columns() {
+                    let v = row.get(pos).cloned().unwrap_or(Value::Null);
+                    parts.push(constant(&col.ty, &v)?.to_string());
+                }
+                crate::eval::parse_expr(&format!("ROW({})", parts.join(", "))).map(Some)
+            }
             Expr::CompoundFieldAccess { root, access_chain } => {
                 let is_argv = matches!(root.as_ref(), Expr::Identifier(id)
                     if id.value.eq_ignore_ascii_case("tg_argv"));
@@ -731,17 +757,8 @@ impl VisitorMut for Substitute<'_, '_> {
     type Break = ();
 
     fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        match self.replacement(e) {
-            Ok(Some(new)) => {
-                *e = new;
-                ControlFlow::Continue(())
-            }
-            Ok(None) => ControlFlow::Continue(()),
-            Err(err) => {
-                self.error = Some(err);
-                ControlFlow::Break(())
-            }
-        }
+        let result = self.replacement(e);
+        crate::error::replace_or_stop(e, result, &mut self.error)
     }
 }
 

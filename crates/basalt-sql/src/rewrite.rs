@@ -959,6 +959,56 @@ fn quantified_subquery(e: &Expr) -> Option<Expr> {
         .map(|e| Expr::Nested(Box::new(e)))
 }
 
+/// `current_user`, `session_user`, `current_role` and `user` written without parentheses (SQL
+/// value functions) as `current_setting('session_authorization')`, the user the session
+/// connected as.
+pub fn session_user_calls(stmt: &mut Statement) {
+    const NAMES: &[&str] = &["current_user", "session_user", "current_role", "user"];
+    fn name_of(e: &Expr) -> Option<String> {
+        let name = match e {
+            Expr::Function(f) if matches!(f.args, FunctionArguments::None) => {
+                match f.name.0.as_slice() {
+                    [part] => part.as_ident().map(|i| i.value.to_lowercase()),
+                    _ => None,
+                }
+            }
+            Expr::Identifier(i) if i.quote_style.is_none() => Some(i.value.to_lowercase()),
+            _ => None,
+        }?;
+        NAMES.contains(&name.as_str()).then_some(name)
+    }
+    fn call() -> Option<Expr> {
+        crate::eval::parse_expr("current_setting('session_authorization')").ok()
+    }
+    struct Calls;
+    impl VisitorMut for Calls {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            // A select-list item keeps the function's name as its column name.
+            if let SetExpr::Select(select) = q.body.as_mut() {
+                for item in &mut select.projection {
+                    if let SelectItem::UnnamedExpr(e) = item {
+                        if let (Some(name), Some(expr)) = (name_of(e), call()) {
+                            *item = SelectItem::ExprWithAlias {
+                                expr,
+                                alias: Ident::with_quote('"', name),
+                            };
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let (Some(_), Some(new)) = (name_of(e), call()) {
+                *e = new;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Calls);
+}
+
 /// A cast to `timestamp(p)`, `timestamptz(p)` or `time(p)` (or such a typed literal) as
 /// `pg_time_precision(value, p)` of the type without the precision, which DataFusion reads.
 fn time_precision_cast(e: &Expr) -> Option<Expr> {

@@ -545,6 +545,7 @@ impl Session {
             ("lc_collate", "C.UTF-8"),
             ("lc_ctype", "C.UTF-8"),
             ("is_superuser", "on"),
+            ("session_authorization", "postgres"),
             ("max_connections", "100"),
             ("idle_in_transaction_session_timeout", "0"),
             ("default_transaction_read_only", "off"),
@@ -699,6 +700,11 @@ impl Session {
 
     /// Raises a notice from code that only reads the session (a trigger's RAISE).
     pub(crate) fn raise(&self, severity: &'static str, code: &'static str, message: String) {
+        if self.is_mysql() {
+            // The MySQL protocol has no notices (and its sessions never take them).
+            tracing::info!(target: "plpgsql", "{severity}: {message}");
+            return;
+        }
         self.raised.lock().push((
             self.statement_index,
             Notice {
@@ -818,6 +824,13 @@ impl Session {
     /// `PGDATESTYLE` as `datestyle`). Parameters Basalt has no use for are ignored.
     pub fn apply_startup_parameter(&mut self, name: &str, value: &str) -> SqlResult<()> {
         match name.to_lowercase().as_str() {
+            // The user the client connected as: `current_user`, `session_user`.
+            "user" if !value.is_empty() => {
+                let key = "session_authorization".to_owned();
+                self.settings.lock().insert(key.clone(), value.to_owned());
+                self.reset_values.insert(key, value.to_owned());
+                Ok(())
+            }
             n @ ("datestyle" | "application_name" | "extra_float_digits") => {
                 self.apply_setting(n, value.to_owned())?;
                 if let Some(v) = self.settings.lock().get(n) {
@@ -944,6 +957,7 @@ impl Session {
                 .expand_sql_execute(&mut stmt)
                 .and_then(|()| self.resolve_temp_tables(&mut stmt, sql))
                 .and_then(|()| crate::rewrite::rewrite(&mut stmt))
+                .and_then(|()| self.user_functions(&mut stmt))
                 .and_then(|()| self.inline_functions(&mut stmt))
             {
                 Ok(()) => match self.run_fast_simple(&stmt).await {
@@ -1153,6 +1167,15 @@ impl Session {
     }
 
     /// Calls of user SQL functions replaced by their bodies ([`crate::sqlfunc`]).
+    /// `current_user`, `session_user`, `current_role` and `user` (PostgreSQL sessions): the
+    /// user the client connected as.
+    fn user_functions(&self, stmt: &mut Statement) -> SqlResult<()> {
+        if !self.is_mysql() {
+            crate::rewrite::session_user_calls(stmt);
+        }
+        Ok(())
+    }
+
     fn inline_functions(&self, stmt: &mut Statement) -> SqlResult<()> {
         let catalog = self.engine().catalog();
         if !catalog.functions.is_empty() {
@@ -2603,6 +2626,7 @@ impl Session {
         self.expand_sql_execute(&mut stmt)?;
         self.resolve_temp_tables(&mut stmt, sql)?;
         crate::rewrite::rewrite(&mut stmt)?;
+        self.user_functions(&mut stmt)?;
         self.inline_functions(&mut stmt)?;
         if let Statement::Query(q) = &mut stmt {
             q.locks.clear();

@@ -413,17 +413,7 @@ struct Inliner<'a> {
 impl Inliner<'_> {
     /// Puts the inlined form in place of `target`, or stops the walk with the error.
     fn replace<T>(&mut self, target: &mut T, result: SqlResult<Option<T>>) -> ControlFlow<()> {
-        match result {
-            Ok(Some(new)) => {
-                *target = new;
-                ControlFlow::Continue(())
-            }
-            Ok(None) => ControlFlow::Continue(()),
-            Err(err) => {
-                self.error = Some(err);
-                ControlFlow::Break(())
-            }
-        }
+        crate::error::replace_or_stop(target, result, &mut self.error)
     }
 
     /// The user function a call names, with its arguments in declaration order (defaults

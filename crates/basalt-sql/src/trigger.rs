@@ -7,8 +7,9 @@
 //! has written all its rows; statement triggers run once, before or after. Triggers of one
 //! kind fire in the order of their names. A row trigger on a partitioned table fires for
 //! the rows of its partitions; a statement trigger fires on the table the statement names.
-//! `UPDATE OF columns`, `WHEN (…)`, transition tables (`REFERENCING`), `INSTEAD OF` and
-//! `TRUNCATE` triggers are refused with 0A000.
+//! A `WHEN (…)` condition, which may read `NEW` and `OLD`, chooses the rows a trigger fires
+//! for. `UPDATE OF columns`, transition tables (`REFERENCING`), `INSTEAD OF` and `TRUNCATE`
+//! triggers are refused with 0A000.
 
 use basalt_common::Value;
 use basalt_storage::catalog::{Catalog, FunctionDef};
@@ -84,11 +85,6 @@ pub async fn create_trigger(s: &mut Session, ct: CreateTrigger) -> SqlResult<Out
             "transition tables (REFERENCING … TABLE AS) are not supported",
         ));
     }
-    if ct.condition.is_some() {
-        return Err(SqlError::unsupported(
-            "trigger WHEN conditions are not supported",
-        ));
-    }
     let for_each_row = matches!(
         ct.trigger_object,
         Some(
@@ -131,6 +127,7 @@ pub async fn create_trigger(s: &mut Session, ct: CreateTrigger) -> SqlResult<Out
         for_each_row,
         function,
         args: Vec::new(),
+        when: ct.condition.as_ref().map(|c| c.to_string()),
     };
     s.engine()
         .ddl(|c: &mut Catalog| {
@@ -322,6 +319,34 @@ fn run(
     )
 }
 
+/// Whether a trigger's `WHEN` condition (if any) holds for the rows.
+fn condition_holds(
+    s: &Session,
+    t: &TriggerDef,
+    def: &TableDef,
+    op: &'static str,
+    new: &Option<Vec<Value>>,
+    old: &Option<Vec<Value>>,
+) -> SqlResult<bool> {
+    let Some(condition) = &t.when else {
+        return Ok(true);
+    };
+    crate::plpgsql::trigger_condition(
+        s,
+        TriggerCall {
+            name: &t.name,
+            when: if t.before { "BEFORE" } else { "AFTER" },
+            level: if t.for_each_row { "ROW" } else { "STATEMENT" },
+            op,
+            table: def,
+            args: &t.args,
+            new: new.clone(),
+            old: old.clone(),
+        },
+        condition,
+    )
+}
+
 /// Runs the BEFORE ROW triggers for one row: the row to write (for DELETE, `old` itself
 /// when the delete goes ahead), or `None` when a trigger skipped it.
 pub fn before_row(
@@ -340,6 +365,9 @@ pub fn before_row(
         } else {
             (current.clone(), old.clone())
         };
+        if !condition_holds(s, t, def, op, &n, &o)? {
+            continue;
+        }
         match run(s, &catalog, t, def, op, n, o)? {
             Some(mut row) => {
                 row.resize(def.columns.len(), Value::Null);
@@ -382,6 +410,9 @@ pub fn run_queued(s: &Session) -> SqlResult<()> {
     let catalog = s.engine().catalog();
     for q in queued {
         for t in matching(&catalog, &q.table, q.op, false, true) {
+            if !condition_holds(s, &t, &q.table, q.op, &q.new, &q.old)? {
+                continue;
+            }
             run(
                 s,
                 &catalog,
@@ -403,6 +434,9 @@ pub fn statement(s: &Session, def: &TableDef, op: &'static str, before: bool) ->
     }
     let catalog = s.engine().catalog();
     for t in matching(&catalog, def, op, before, false) {
+        if !condition_holds(s, &t, def, op, &None, &None)? {
+            continue;
+        }
         run(s, &catalog, &t, def, op, None, None)?;
     }
     Ok(())

@@ -106,6 +106,10 @@ pub struct TriggerDef {
     pub function: String,
     /// The arguments written in `EXECUTE FUNCTION f('a', …)`: `TG_ARGV`.
     pub args: Vec<String>,
+    /// `WHEN (condition)`: a row trigger fires only for the rows it holds for (SQL text,
+    /// reading `NEW` and `OLD`).
+    #[serde(default)]
+    pub when: Option<String>,
 }
 
 /// How a partitioned table divides its rows.
