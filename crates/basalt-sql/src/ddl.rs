@@ -1493,6 +1493,23 @@ async fn drop_sequences(
 /// (see `session::no_inherit_checks`). A NUL never occurs in a name from SQL text.
 pub const NO_INHERIT_MARK: &str = "\0noinherit";
 
+/// The partitions of `id` and the tables inheriting from it, at every level below it.
+fn descendants(catalog: &Catalog, id: basalt_common::TableId) -> Vec<TableDef> {
+    let mut out: Vec<TableDef> = Vec::new();
+    let mut parents = vec![id];
+    while let Some(parent) = parents.pop() {
+        for t in catalog.tables.values() {
+            let child = t.partition_of.as_ref().is_some_and(|p| p.parent == parent)
+                || t.inherits.contains(&parent);
+            if child && !out.iter().any(|o| o.id == t.id) {
+                parents.push(t.id);
+                out.push(t.clone());
+            }
+        }
+    }
+    out
+}
+
 /// PostgreSQL's name for an unnamed CHECK: `<table>_<column>_check` when the expression
 /// reads exactly one column, else `<table>_check`; a number is added until it is unused.
 fn check_name(def: &TableDef, expr: &str, existing: &[CheckDef]) -> String {
@@ -2202,19 +2219,48 @@ async fn alter_one(
             TableConstraint::Check(chk) => {
                 let expr = chk.expr.to_string();
                 crate::eval::validate_table_expr(s, &def, &expr)?;
-                let name = chk
-                    .name
-                    .as_ref()
-                    .map(ident)
-                    .unwrap_or_else(|| check_name(&def, &expr, &def.checks));
-                crate::dml::verify_check(s, txn, &def, &name, &expr).await?;
+                let written = chk.name.as_ref().map(ident);
+                let (written, no_inherit) = match written
+                    .as_deref()
+                    .and_then(|n| n.strip_suffix(NO_INHERIT_MARK))
+                {
+                    Some(rest) => ((!rest.is_empty()).then(|| rest.to_owned()), true),
+                    None => (written, false),
+                };
+                if no_inherit && def.partition_key.is_some() {
+                    return Err(SqlError::Detailed {
+                        sqlstate: "42P16",
+                        message: format!(
+                            "cannot add NO INHERIT constraint to partitioned table \"{}\"",
+                            def.name
+                        ),
+                        detail: String::new(),
+                        hint: None,
+                    });
+                }
+                let name = written.unwrap_or_else(|| check_name(&def, &expr, &def.checks));
+                // The constraint holds for the table's partitions and the tables inheriting
+                // from it too (unless NO INHERIT), their rows checked first.
+                let mut targets = vec![def.clone()];
+                if !no_inherit {
+                    targets.extend(descendants(&s.engine().catalog(), id));
+                }
+                for t in &targets {
+                    crate::dml::verify_check(s, txn, t, &name, &expr).await?;
+                }
                 s.engine()
                     .ddl(|c: &mut Catalog| {
-                        c.table_mut(id)?.checks.push(CheckDef {
-                            name: name.clone(),
-                            expr: expr.clone(),
-                            no_inherit: false,
-                        });
+                        for t in &targets {
+                            let table = c.table_mut(t.id)?;
+                            if t.id != id && table.checks.iter().any(|k| k.name == name) {
+                                continue;
+                            }
+                            table.checks.push(CheckDef {
+                                name: name.clone(),
+                                expr: expr.clone(),
+                                no_inherit: no_inherit && t.id == id,
+                            });
+                        }
                         Ok::<_, SqlError>(vec![])
                     })
                     .await

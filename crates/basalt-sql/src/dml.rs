@@ -2233,10 +2233,14 @@ pub async fn verify_check(
         let result = eval(&compiled, &batch)?;
         if let Some(b) = result.as_any().downcast_ref::<BooleanArray>() {
             if b.iter().any(|v| v == Some(false)) {
-                return Err(SqlError::CheckViolation {
-                    table: def.name.clone(),
-                    constraint: name.to_owned(),
+                return Err(SqlError::Detailed {
+                    sqlstate: "23514",
+                    message: format!(
+                        "check constraint \"{name}\" of relation \"{}\" is violated by some row",
+                        def.name
+                    ),
                     detail: String::new(),
+                    hint: None,
                 });
             }
         }
