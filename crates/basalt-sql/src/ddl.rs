@@ -2383,12 +2383,32 @@ async fn alter_one(
                 }
                 return Err(SqlError::UndefinedIndex(cname));
             }
+            // A CHECK constraint the partitions and heirs took from this table goes with it.
+            let inherited = def
+                .checks
+                .iter()
+                .find(|k| k.name == cname && !k.no_inherit)
+                .map(|k| k.expr.clone());
+            let heirs: Vec<basalt_common::TableId> = match &inherited {
+                Some(_) => descendants(&s.engine().catalog(), id)
+                    .iter()
+                    .map(|t| t.id)
+                    .collect(),
+                None => Vec::new(),
+            };
             s.engine()
                 .ddl(|c: &mut Catalog| {
                     let t = c.table_mut(id)?;
                     t.checks.retain(|k| k.name != cname);
                     t.indexes.retain(|i| !(i.constraint && i.name == cname));
                     t.foreign_keys.retain(|f| f.name != cname);
+                    if let Some(expr) = &inherited {
+                        for heir in &heirs {
+                            c.table_mut(*heir)?
+                                .checks
+                                .retain(|k| !(k.name == cname && &k.expr == expr));
+                        }
+                    }
                     Ok::<_, SqlError>(vec![])
                 })
                 .await
