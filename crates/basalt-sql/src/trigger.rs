@@ -303,20 +303,27 @@ fn run(
     let shown = t.function.rsplit('.').next().unwrap_or(&t.function);
     let f = trigger_function(catalog, &t.function, shown)?;
     let body = crate::plpgsql::parse(&f.body)?;
-    crate::plpgsql::run_trigger(
-        s,
-        &body,
-        TriggerCall {
-            name: &t.name,
-            when: if t.before { "BEFORE" } else { "AFTER" },
-            level: if t.for_each_row { "ROW" } else { "STATEMENT" },
-            op,
-            table: def,
-            args: &t.args,
-            new,
-            old,
-        },
-    )
+    crate::plpgsql::run_trigger(s, &body, call(t, def, op, new, old))
+}
+
+/// The call of trigger `t`'s function on `def` for `op`, with its rows.
+fn call<'a>(
+    t: &'a TriggerDef,
+    def: &'a TableDef,
+    op: &'static str,
+    new: Option<Vec<Value>>,
+    old: Option<Vec<Value>>,
+) -> TriggerCall<'a> {
+    TriggerCall {
+        name: &t.name,
+        when: if t.before { "BEFORE" } else { "AFTER" },
+        level: if t.for_each_row { "ROW" } else { "STATEMENT" },
+        op,
+        table: def,
+        args: &t.args,
+        new,
+        old,
+    }
 }
 
 /// Whether a trigger's `WHEN` condition (if any) holds for the rows.
@@ -331,20 +338,7 @@ fn condition_holds(
     let Some(condition) = &t.when else {
         return Ok(true);
     };
-    crate::plpgsql::trigger_condition(
-        s,
-        TriggerCall {
-            name: &t.name,
-            when: if t.before { "BEFORE" } else { "AFTER" },
-            level: if t.for_each_row { "ROW" } else { "STATEMENT" },
-            op,
-            table: def,
-            args: &t.args,
-            new: new.clone(),
-            old: old.clone(),
-        },
-        condition,
-    )
+    crate::plpgsql::trigger_condition(s, call(t, def, op, new.clone(), old.clone()), condition)
 }
 
 /// Runs the BEFORE ROW triggers for one row: the row to write (for DELETE, `old` itself
