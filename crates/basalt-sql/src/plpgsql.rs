@@ -1,6 +1,6 @@
 //! PL/pgSQL, the part of it trigger functions are written in: a `DECLARE` section,
 //! assignments (to variables and to `NEW.column`), `IF … ELSIF … ELSE … END IF`,
-//! `RETURN`, `RAISE` (`NOTICE`, `WARNING`, `INFO`, `EXCEPTION`, with `%` placeholders) and
+//! `RETURN`, `RAISE` (`NOTICE`, `WARNING`, `INFO`, `EXCEPTION`, each `%` taking an argument) and
 //! `NULL`. Expressions are SQL expressions, evaluated by Basalt with the variables, the
 //! `NEW` and `OLD` rows and the `TG_*` variables in them written as typed constants, so
 //! they do not read tables (a subquery is refused when it runs). Any other statement
@@ -784,7 +784,7 @@ mod tests {
     }
 
     #[test]
-    fn raise_formats_placeholders() {
+    fn raise_substitutes_arguments() {
         assert_eq!(
             raise_message("a = %, %% done", &["1".into()]).ok(),
             Some("a = 1, % done".into())
