@@ -1110,6 +1110,26 @@ fn find_word(sql: &str, name: &str) -> Option<usize> {
     None
 }
 
+/// For AST walks that replace nodes: puts `result`'s replacement in place of `target`, or
+/// keeps the error in `error` and stops the walk.
+pub(crate) fn replace_or_stop<T>(
+    target: &mut T,
+    result: SqlResult<Option<T>>,
+    error: &mut Option<SqlError>,
+) -> std::ops::ControlFlow<()> {
+    match result {
+        Ok(Some(new)) => {
+            *target = new;
+            std::ops::ControlFlow::Continue(())
+        }
+        Ok(None) => std::ops::ControlFlow::Continue(()),
+        Err(err) => {
+            *error = Some(err);
+            std::ops::ControlFlow::Break(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1173,25 +1193,5 @@ mod tests {
         let from = datafusion::sql::sqlparser::tokenizer::Location::new(1, 33);
         let located = locate(e.at_word(from, "in"), sql);
         assert_eq!(located.position(), Some(36));
-    }
-}
-
-/// For AST walks that replace nodes: puts `result`'s replacement in place of `target`, or
-/// keeps the error in `error` and stops the walk.
-pub(crate) fn replace_or_stop<T>(
-    target: &mut T,
-    result: SqlResult<Option<T>>,
-    error: &mut Option<SqlError>,
-) -> std::ops::ControlFlow<()> {
-    match result {
-        Ok(Some(new)) => {
-            *target = new;
-            std::ops::ControlFlow::Continue(())
-        }
-        Ok(None) => std::ops::ControlFlow::Continue(()),
-        Err(err) => {
-            *error = Some(err);
-            std::ops::ControlFlow::Break(())
-        }
     }
 }

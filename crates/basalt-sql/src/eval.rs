@@ -13,6 +13,7 @@ use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::common::DFSchema;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Expr, Volatility};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
@@ -35,7 +36,11 @@ pub fn quote_ident(name: &str) -> String {
 pub fn parse_expr(sql: &str) -> SqlResult<AstExpr> {
     Parser::new(&PostgreSqlDialect {})
         .try_with_sql(sql)
-        .and_then(|mut p| p.parse_expr())
+        .and_then(|mut p| {
+            let e = p.parse_expr()?;
+            p.expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)?;
+            Ok(e)
+        })
         .map_err(|e| SqlError::Syntax {
             message: format!("syntax error in expression: {e}"),
             position: None,
@@ -63,7 +68,12 @@ pub fn compile(
         Some(q) => DFSchema::try_from_qualified_schema(q, schema)?,
         None => DFSchema::try_from(schema.as_ref().clone())?,
     };
-    Ok(plan_expr(s, sql, df_schema)?.0)
+    Ok(plan_expr(&s.ctx.state(), sql, df_schema)?.0)
+}
+
+/// [`compile`] in a given session state (PL/pgSQL code running away from its session).
+pub fn compile_in(state: &SessionState, sql: &str) -> SqlResult<Arc<dyn PhysicalExpr>> {
+    Ok(plan_expr(state, sql, DFSchema::empty())?.0)
 }
 
 /// DEFAULT expressions compiled and kept per session, at most this many.
@@ -76,7 +86,7 @@ pub fn compile_default(s: &Session, sql: &str) -> SqlResult<Arc<dyn PhysicalExpr
     if let Some(expr) = s.compiled_defaults.lock().get(sql) {
         return Ok(Arc::clone(expr));
     }
-    let (physical, time_dependent) = plan_expr(s, sql, DFSchema::empty())?;
+    let (physical, time_dependent) = plan_expr(&s.ctx.state(), sql, DFSchema::empty())?;
     if !time_dependent {
         let mut cache = s.compiled_defaults.lock();
         if cache.len() >= COMPILED_DEFAULTS_MAX {
@@ -98,19 +108,19 @@ pub fn compile_multi(
         let part = DFSchema::try_from_qualified_schema(*q, schema)?;
         df_schema = df_schema.join(&part)?;
     }
-    Ok(plan_expr(s, sql, df_schema)?.0)
+    Ok(plan_expr(&s.ctx.state(), sql, df_schema)?.0)
 }
 
 /// Plans `sql` over `df_schema`; also says whether it reads the clock. DataFusion's stable
 /// functions (`now()`, `current_date`) only run once folded into the statement's start time,
 /// as its query planner does: such expressions are folded here, at the current time.
 fn plan_expr(
-    s: &Session,
+    state: &SessionState,
     sql: &str,
     df_schema: DFSchema,
 ) -> SqlResult<(Arc<dyn PhysicalExpr>, bool)> {
-    let expr = s.ctx.parse_sql_expr(sql, &df_schema)?;
-    let expr = analyze_expr(s, expr, &df_schema)?;
+    let expr = state.create_logical_expr(sql, &df_schema)?;
+    let expr = analyze_expr(state, expr, &df_schema)?;
     let time_dependent = expr.exists(|e| {
         Ok(matches!(e, Expr::ScalarFunction(f)
             if f.func.signature().volatility == Volatility::Stable))
@@ -120,14 +130,14 @@ fn plan_expr(
         let context = SimplifyContext::builder()
             .with_schema(Arc::clone(&df_schema))
             .with_current_time()
-            .with_config_options(Arc::clone(s.ctx.copied_config().options()))
+            .with_config_options(Arc::clone(state.config().options()))
             .build();
         ExprSimplifier::new(context).simplify(expr)?
     } else {
         expr
     };
     Ok((
-        s.ctx.create_physical_expr(expr, &df_schema)?,
+        state.create_physical_expr(expr, &df_schema)?,
         time_dependent,
     ))
 }
@@ -135,7 +145,7 @@ fn plan_expr(
 /// The session's analyzer rules (type coercion; PostgreSQL's integer overflow, numeric
 /// special values and text casts) applied to one expression over `schema`, as they apply to
 /// every planned query: RETURNING, ON CONFLICT, CHECK and DEFAULT expressions need them too.
-fn analyze_expr(s: &Session, expr: Expr, schema: &DFSchema) -> SqlResult<Expr> {
+fn analyze_expr(state: &SessionState, expr: Expr, schema: &DFSchema) -> SqlResult<Expr> {
     use datafusion::logical_expr::{EmptyRelation, LogicalPlan, LogicalPlanBuilder};
     let input = LogicalPlan::EmptyRelation(EmptyRelation {
         produce_one_row: true,
@@ -144,7 +154,6 @@ fn analyze_expr(s: &Session, expr: Expr, schema: &DFSchema) -> SqlResult<Expr> {
     let plan = LogicalPlanBuilder::from(input)
         .project(vec![expr])?
         .build()?;
-    let state = s.ctx.state();
     let analyzed = state
         .analyzer()
         .execute_and_check(plan, state.config().options(), |_, _| {})?;

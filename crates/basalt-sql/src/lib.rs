@@ -54,6 +54,7 @@ pub mod pgmath;
 pub mod pgshift;
 pub mod pgsort;
 pub mod placement;
+pub mod plcall;
 pub mod plpgsql;
 pub mod precision;
 pub mod provider;

@@ -15,14 +15,16 @@ use basalt_common::value::{value_at, ColumnBuilder};
 use basalt_common::{SqlType, Value};
 use basalt_storage::TableDef;
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
-use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::execution::SessionState;
 use datafusion::sql::sqlparser::ast::{AccessExpr, Expr, Subscript, Value as AstValue, VisitMut};
 use datafusion::sql::sqlparser::ast::{ValueWithSpan, VisitorMut};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+use crate::datetime::DateOrder;
 use crate::error::{SqlError, SqlResult};
-use crate::session::Session;
+use crate::session::{Notice, Session};
 
 /// A PL/pgSQL function body, read.
 #[derive(Debug, Clone)]
@@ -112,6 +114,42 @@ pub fn parse(source: &str) -> SqlResult<Function> {
         return Err(syntax(t));
     }
     Ok(Function { decls, body })
+}
+
+impl Function {
+    /// Checks, when a function that returns a value is created, that each RETURN gives an
+    /// expression: `RETURN` alone belongs to trigger and void functions, and a RETURN that
+    /// reads tables (`RETURN max(a) FROM t`) needs queries, which Basalt's PL/pgSQL does not
+    /// run.
+    pub fn check_function_returns(&self) -> SqlResult<()> {
+        fn walk(stmts: &[Stmt]) -> SqlResult<()> {
+            for st in stmts {
+                match st {
+                    Stmt::Return(None) => {
+                        return Err(SqlError::Syntax {
+                            message: "missing expression at or near \";\"".into(),
+                            position: None,
+                        })
+                    }
+                    Stmt::Return(Some(e)) if crate::eval::parse_expr(e).is_err() => {
+                        return Err(SqlError::unsupported(
+                            "RETURN of a query is not supported: Basalt's PL/pgSQL returns \
+                             expressions, not the results of queries",
+                        ));
+                    }
+                    Stmt::If { arms, otherwise } => {
+                        for (_, body) in arms {
+                            walk(body)?;
+                        }
+                        walk(otherwise)?;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+        walk(&self.body)
+    }
 }
 
 struct Parser {
@@ -369,19 +407,50 @@ pub struct TriggerCall<'a> {
 /// What a trigger function returned: a row (`RETURN NEW`), or NULL.
 pub type Returned = Option<Vec<Value>>;
 
+/// Where RAISE notices of code running away from its session go: the session's list, each
+/// with the index of the statement that raised it.
+pub type Raised = Arc<parking_lot::Mutex<Vec<(usize, Notice)>>>;
+
+/// What running PL/pgSQL needs of its session ([`Session::plpgsql_host`]), owned so that a
+/// function called while a query runs can keep it.
+pub struct Host {
+    pub state: SessionState,
+    pub date_order: Option<DateOrder>,
+    /// The session's notices and the running statement's index; `None` for MySQL sessions,
+    /// which have no notices (RAISE goes to the server log).
+    pub notices: Option<(Raised, usize)>,
+}
+
+impl Host {
+    fn raise(&self, severity: &'static str, code: &'static str, message: String) {
+        let Some((raised, statement)) = &self.notices else {
+            tracing::info!(target: "plpgsql", "{severity}: {message}");
+            return;
+        };
+        raised.lock().push((
+            *statement,
+            Notice {
+                severity,
+                code,
+                message,
+                detail: None,
+                hint: None,
+                position: None,
+            },
+        ));
+    }
+}
+
 /// Runs a trigger function.
 pub fn run_trigger(s: &Session, f: &Function, call: TriggerCall<'_>) -> SqlResult<Returned> {
-    let mut env = Env::of_call(s, call);
-    for d in &f.decls {
-        let ty = declared_type(&d.ty)?;
-        let value = match &d.init {
-            Some(e) => env.convert(&env.eval(e)?, &ty, &d.name)?,
-            None => Value::Null,
-        };
-        env.vars.insert(d.name.clone(), (ty, value));
-    }
+    let host = s.plpgsql_host();
+    let mut env = Env::of_call(&host, call);
+    env.declare(f)?;
     match env.block(&f.body)? {
-        Flow::Return(r) => Ok(r),
+        Flow::Return(Returning::Row(r)) => Ok(r),
+        Flow::Return(Returning::Value(_)) => Err(SqlError::Internal(
+            "a trigger function returned a value".into(),
+        )),
         Flow::Next => Err(SqlError::Detailed {
             sqlstate: "2F005",
             message: "control reached end of trigger procedure without RETURN".into(),
@@ -393,12 +462,59 @@ pub fn run_trigger(s: &Session, f: &Function, call: TriggerCall<'_>) -> SqlResul
 
 /// Whether a trigger's `WHEN` condition holds for the rows of `call`.
 pub fn trigger_condition(s: &Session, call: TriggerCall<'_>, condition: &str) -> SqlResult<bool> {
-    Env::of_call(s, call).condition(condition)
+    let host = s.plpgsql_host();
+    Env::of_call(&host, call).condition(condition)
+}
+
+/// A parameter of a function: its name (if it has one), type and value in this call.
+pub struct Param {
+    pub name: Option<String>,
+    pub ty: SqlType,
+    pub value: Value,
+}
+
+/// Runs a PL/pgSQL function that returns a value of type `returns`. The parameters are
+/// variables, by name and as `$1`, `$2`, ….
+pub fn run_function(
+    host: &Host,
+    f: &Function,
+    params: Vec<Param>,
+    returns: &SqlType,
+) -> SqlResult<Value> {
+    let mut vars = HashMap::new();
+    for (i, p) in params.into_iter().enumerate() {
+        if let Some(name) = p.name {
+            vars.insert(name, (p.ty.clone(), p.value.clone()));
+        }
+        vars.insert(format!("${}", i + 1), (p.ty, p.value));
+    }
+    let mut env = Env {
+        host,
+        vars,
+        table: None,
+        new: None,
+        old: None,
+        args: &[],
+        returns: Some(returns),
+    };
+    env.declare(f)?;
+    match env.block(&f.body)? {
+        Flow::Return(Returning::Value(v)) => Ok(v),
+        Flow::Return(Returning::Row(_)) => Err(SqlError::Internal(
+            "a function returned a trigger's row".into(),
+        )),
+        Flow::Next => Err(SqlError::Detailed {
+            sqlstate: "2F005",
+            message: "control reached end of function without RETURN".into(),
+            detail: String::new(),
+            hint: None,
+        }),
+    }
 }
 
 impl<'a> Env<'a> {
     /// The variables of a trigger call: `TG_*`, `NEW` and `OLD`.
-    fn of_call(s: &'a Session, call: TriggerCall<'a>) -> Env<'a> {
+    fn of_call(host: &'a Host, call: TriggerCall<'a>) -> Env<'a> {
         let text = |v: &str| (SqlType::Text, Value::Text(v.to_owned()));
         let mut vars: HashMap<String, (SqlType, Value)> = HashMap::new();
         vars.insert("tg_name".into(), text(call.name));
@@ -413,18 +529,32 @@ impl<'a> Env<'a> {
             (SqlType::Int32, Value::Int32(call.args.len() as i32)),
         );
         Env {
-            s,
+            host,
             vars,
-            table: call.table,
+            table: Some(call.table),
             new: call.new,
             old: call.old,
             args: call.args,
+            returns: None,
         }
+    }
+
+    /// The function's DECLAREd variables, with their initial values.
+    fn declare(&mut self, f: &Function) -> SqlResult<()> {
+        for d in &f.decls {
+            let ty = declared_type(&d.ty)?;
+            let value = match &d.init {
+                Some(e) => self.convert(&self.eval(e)?, &ty, &d.name)?,
+                None => Value::Null,
+            };
+            self.vars.insert(d.name.clone(), (ty, value));
+        }
+        Ok(())
     }
 }
 
 /// The Basalt type of a declared variable type.
-fn declared_type(written: &str) -> SqlResult<SqlType> {
+pub(crate) fn declared_type(written: &str) -> SqlResult<SqlType> {
     match crate::eval::parse_expr(&format!("CAST(NULL AS {written})"))? {
         Expr::Cast { data_type, .. } => Ok(crate::types::column_type(&data_type)?.ty),
         _ => Err(SqlError::unsupported(format!(
@@ -435,16 +565,25 @@ fn declared_type(written: &str) -> SqlResult<SqlType> {
 
 enum Flow {
     Next,
-    Return(Returned),
+    Return(Returning),
+}
+
+/// What a RETURN gave back: a trigger's row, or a function's value.
+enum Returning {
+    Row(Returned),
+    Value(Value),
 }
 
 struct Env<'a> {
-    s: &'a Session,
+    host: &'a Host,
     vars: HashMap<String, (SqlType, Value)>,
-    table: &'a TableDef,
+    /// The trigger's table (`None` in a function that is not a trigger function).
+    table: Option<&'a TableDef>,
     new: Option<Vec<Value>>,
     old: Option<Vec<Value>>,
     args: &'a [String],
+    /// The return type of a function that is not a trigger function.
+    returns: Option<&'a SqlType>,
 }
 
 impl Env<'_> {
@@ -465,8 +604,8 @@ impl Env<'_> {
                 match target.as_slice() {
                     [rec, field] if rec == "new" || rec == "old" => {
                         let pos = self.field(rec, field)?;
-                        let col = &self.table.columns[pos];
-                        let array = crate::eval::to_column(&value, col, self.s.date_order())?;
+                        let col = &self.trigger_table()?.columns[pos];
+                        let array = crate::eval::to_column(&value, col, self.host.date_order)?;
                         let v = value_at(array.as_ref(), 0, &col.ty)?;
                         let row = self.record_mut(rec)?;
                         row[pos] = v;
@@ -496,6 +635,18 @@ impl Env<'_> {
                 return self.block(otherwise);
             }
             Stmt::Return(expr) => {
+                if let Some(returns) = self.returns {
+                    let v = match expr {
+                        Some(e) => self.convert(&self.eval(e)?, returns, "")?,
+                        None => {
+                            return Err(SqlError::Syntax {
+                                message: "missing expression at or near \";\"".into(),
+                                position: None,
+                            })
+                        }
+                    };
+                    return Ok(Flow::Return(Returning::Value(v)));
+                }
                 let r = match expr.as_deref().map(|e| e.trim().to_lowercase()) {
                     Some(e) if e == "new" => self.new.clone(),
                     Some(e) if e == "old" => self.old.clone(),
@@ -507,7 +658,7 @@ impl Env<'_> {
                         ))
                     }
                 };
-                return Ok(Flow::Return(r));
+                return Ok(Flow::Return(Returning::Row(r)));
             }
             Stmt::Raise {
                 level,
@@ -534,9 +685,9 @@ impl Env<'_> {
                             hint: None,
                         })
                     }
-                    "notice" => self.s.raise("NOTICE", "00000", message),
-                    "warning" => self.s.raise("WARNING", "01000", message),
-                    "info" => self.s.raise("INFO", "00000", message),
+                    "notice" => self.host.raise("NOTICE", "00000", message),
+                    "warning" => self.host.raise("WARNING", "01000", message),
+                    "info" => self.host.raise("INFO", "00000", message),
                     // LOG and DEBUG go to the server log only at PostgreSQL's defaults.
                     _ => tracing::info!(target: "plpgsql", "{message}"),
                 }
@@ -559,9 +710,18 @@ impl Env<'_> {
         r.as_mut().ok_or_else(|| unassigned(rec))
     }
 
+    fn trigger_table(&self) -> SqlResult<&TableDef> {
+        self.table.ok_or_else(|| SqlError::Detailed {
+            sqlstate: "42P01",
+            message: "NEW and OLD exist only in trigger functions".into(),
+            detail: String::new(),
+            hint: None,
+        })
+    }
+
     /// The position of `field` in the trigger's table.
     fn field(&self, rec: &str, field: &str) -> SqlResult<usize> {
-        self.table
+        self.trigger_table()?
             .column_position(field)
             .ok_or_else(|| SqlError::Detailed {
                 sqlstate: "42703",
@@ -586,7 +746,7 @@ impl Env<'_> {
     }
 
     fn convert(&self, value: &ArrayRef, ty: &SqlType, name: &str) -> SqlResult<Value> {
-        let array = crate::eval::to_column_type(value, ty, name, self.s.date_order())?;
+        let array = crate::eval::to_column_type(value, ty, name, self.host.date_order)?;
         Ok(value_at(array.as_ref(), 0, ty)?)
     }
 
@@ -601,8 +761,7 @@ impl Env<'_> {
         if let Some(e) = sub.error {
             return Err(e);
         }
-        let compiled =
-            crate::eval::compile(self.s, &expr.to_string(), &Arc::new(Schema::empty()), None)?;
+        let compiled = crate::eval::compile_in(&self.host.state, &expr.to_string())?;
         let out = crate::eval::eval(&compiled, &crate::eval::empty_batch(1)?)?;
         if out.data_type() == &DataType::Null {
             return Ok(datafusion::arrow::array::new_null_array(&DataType::Utf8, 1));
@@ -696,6 +855,18 @@ impl Substitute<'_, '_> {
                 }
                 Ok(None)
             }
+            Expr::Value(ValueWithSpan {
+                value: AstValue::Placeholder(p),
+                ..
+            }) => match self.env.vars.get(p) {
+                Some((ty, v)) => constant(ty, v).map(Some),
+                None => Err(SqlError::Detailed {
+                    sqlstate: "42P02",
+                    message: format!("there is no parameter {p}"),
+                    detail: String::new(),
+                    hint: None,
+                }),
+            },
             Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
                 let rec = parts[0].value.to_lowercase();
                 if rec != "new" && rec != "old" {
@@ -705,7 +876,7 @@ impl Substitute<'_, '_> {
                 let pos = self.env.field(&rec, &field)?;
                 let row = self.env.record(&rec)?;
                 let v = row.get(pos).cloned().unwrap_or(Value::Null);
-                constant(&self.env.table.columns[pos].ty, &v).map(Some)
+                constant(&self.env.trigger_table()?.columns[pos].ty, &v).map(Some)
             }
             // `NEW.*`, `OLD.*`: the row, as `ROW(…)` of its columns' values.
             Expr::QualifiedWildcard(name, _) if name.0.len() == 1 => {
@@ -715,7 +886,7 @@ impl Substitute<'_, '_> {
                 }
                 let row = self.env.record(&rec)?;
                 let mut parts = Vec::new();
-                for (pos, col) in self.env.table.live_columns() {
+                for (pos, col) in self.env.trigger_table()?.live_columns() {
                     let v = row.get(pos).cloned().unwrap_or(Value::Null);
                     parts.push(constant(&col.ty, &v)?.to_string());
                 }

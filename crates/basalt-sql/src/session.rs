@@ -254,7 +254,7 @@ pub struct Session {
     notices: Vec<(usize, Notice)>,
     /// Notices raised where the session is only read (PL/pgSQL's RAISE in a trigger run
     /// while rows are written), joined to `notices` when they are taken.
-    raised: parking_lot::Mutex<Vec<(usize, Notice)>>,
+    raised: crate::plpgsql::Raised,
     /// AFTER ROW trigger events of the running statement, run when it ends.
     pub(crate) after_rows: parking_lot::Mutex<Vec<crate::trigger::Queued>>,
     /// The index of the running statement within its request.
@@ -591,7 +591,7 @@ impl Session {
             text_style,
             temp_schema: None,
             notices: Vec::new(),
-            raised: parking_lot::Mutex::new(Vec::new()),
+            raised: Arc::default(),
             after_rows: parking_lot::Mutex::new(Vec::new()),
             statement_index: 0,
             reset_values: BTreeMap::new(),
@@ -698,24 +698,14 @@ impl Session {
         all
     }
 
-    /// Raises a notice from code that only reads the session (a trigger's RAISE).
-    pub(crate) fn raise(&self, severity: &'static str, code: &'static str, message: String) {
-        if self.is_mysql() {
-            // The MySQL protocol has no notices (and its sessions never take them).
-            tracing::info!(target: "plpgsql", "{severity}: {message}");
-            return;
+    /// What PL/pgSQL code needs of the session to run, away from it: the planner's state,
+    /// the date order, and where its RAISE notices go.
+    pub(crate) fn plpgsql_host(&self) -> crate::plpgsql::Host {
+        crate::plpgsql::Host {
+            state: self.ctx.state(),
+            date_order: self.date_order(),
+            notices: (!self.is_mysql()).then(|| (Arc::clone(&self.raised), self.statement_index)),
         }
-        self.raised.lock().push((
-            self.statement_index,
-            Notice {
-                severity,
-                code,
-                message,
-                detail: None,
-                hint: None,
-                position: None,
-            },
-        ));
     }
 
     /// The schema of this session's temporary tables, created on first use.
@@ -1179,7 +1169,11 @@ impl Session {
     fn inline_functions(&self, stmt: &mut Statement) -> SqlResult<()> {
         let catalog = self.engine().catalog();
         if !catalog.functions.is_empty() {
-            crate::sqlfunc::inline(stmt, &catalog, self.default_schema().as_deref())?;
+            let plpgsql = crate::sqlfunc::inline(stmt, &catalog, self.default_schema().as_deref())?;
+            for f in &plpgsql {
+                self.ctx
+                    .register_udf(crate::plcall::udf(f, self.plpgsql_host())?);
+            }
         }
         crate::domain::rewrite_casts(stmt, &catalog, self.default_schema().as_deref())
     }

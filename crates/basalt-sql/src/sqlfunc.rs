@@ -8,6 +8,7 @@
 //! returning SETOF is a derived table where it is called in FROM. Other languages (PL/pgSQL,
 //! C) are refused with SQLSTATE 0A000.
 
+use std::cell::RefCell;
 use std::ops::ControlFlow;
 
 use basalt_storage::catalog::{Catalog, FunctionArgDef, FunctionDef};
@@ -82,8 +83,46 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
                 "this form of function body is not supported: write AS 'SELECT …' or RETURN expr",
             )),
         };
+    let (schema, name) = crate::ddl::qualified(&cf.name, s.default_schema().as_deref())?;
+    let mut args = Vec::new();
+    for a in cf.args.iter().flatten() {
+        if a.mode
+            .as_ref()
+            .is_some_and(|m| !matches!(m, datafusion::sql::sqlparser::ast::ArgMode::In))
+        {
+            return Err(SqlError::unsupported(
+                "OUT and INOUT parameters are not supported",
+            ));
+        }
+        args.push(FunctionArgDef {
+            name: a.name.as_ref().map(crate::ddl::ident),
+            ty: a.data_type.to_string(),
+            type_name: type_name(&a.data_type),
+            default: a.default_expr.as_ref().map(|d| d.to_string()),
+        });
+    }
+    let strict = matches!(
+        cf.called_on_null,
+        Some(FunctionCalledOnNull::Strict | FunctionCalledOnNull::ReturnsNullOnNullInput)
+    );
+    let volatile = !matches!(
+        cf.behavior,
+        Some(FunctionBehavior::Immutable | FunctionBehavior::Stable)
+    );
     if language.as_deref() == Some("plpgsql") {
-        return create_plpgsql(s, &cf, &returns, returns_set, body_sql).await;
+        let def = FunctionDef {
+            oid: 0,
+            schema,
+            name,
+            args,
+            returns: returns.to_string(),
+            returns_set,
+            body: body_sql,
+            language: Some("plpgsql".into()),
+            strict,
+            volatile,
+        };
+        return create_plpgsql(s, def, cf.or_replace).await;
     }
     let mut statements = crate::session::parse_sql(body_sql.trim().trim_end_matches(';'))?;
     let query = match (statements.pop(), statements.is_empty()) {
@@ -104,24 +143,6 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
             ))
         }
     };
-    let (schema, name) = crate::ddl::qualified(&cf.name, s.default_schema().as_deref())?;
-    let mut args = Vec::new();
-    for a in cf.args.iter().flatten() {
-        if a.mode
-            .as_ref()
-            .is_some_and(|m| !matches!(m, datafusion::sql::sqlparser::ast::ArgMode::In))
-        {
-            return Err(SqlError::unsupported(
-                "OUT and INOUT parameters are not supported",
-            ));
-        }
-        args.push(FunctionArgDef {
-            name: a.name.as_ref().map(crate::ddl::ident),
-            ty: a.data_type.to_string(),
-            type_name: type_name(&a.data_type),
-            default: a.default_expr.as_ref().map(|d| d.to_string()),
-        });
-    }
     let def = FunctionDef {
         oid: 0,
         schema: schema.clone(),
@@ -131,14 +152,8 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         returns_set,
         body: query.to_string(),
         language: None,
-        strict: matches!(
-            cf.called_on_null,
-            Some(FunctionCalledOnNull::Strict | FunctionCalledOnNull::ReturnsNullOnNullInput)
-        ),
-        volatile: !matches!(
-            cf.behavior,
-            Some(FunctionBehavior::Immutable | FunctionBehavior::Stable)
-        ),
+        strict,
+        volatile,
     };
     // PostgreSQL checks the body when the function is created: it must plan with
     // parameters of the declared types.
@@ -149,7 +164,18 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         .collect::<SqlResult<_>>()?;
     let mut probe = substitute(&def, &probe_args, &query)?;
     let catalog = s.engine().catalog();
-    inline_query(&mut probe, &catalog, s.default_schema().as_deref(), 0)?;
+    let plpgsql = RefCell::new(Vec::new());
+    inline_query(
+        &mut probe,
+        &catalog,
+        s.default_schema().as_deref(),
+        0,
+        &plpgsql,
+    )?;
+    for f in plpgsql.into_inner() {
+        s.ctx
+            .register_udf(crate::plcall::udf(&f, s.plpgsql_host())?);
+    }
     s.plan(Statement::Query(Box::new(probe))).await?;
     save(s, def, cf.or_replace).await
 }
@@ -196,42 +222,34 @@ async fn save(s: &mut Session, def: FunctionDef, or_replace: bool) -> SqlResult<
     Ok(Output::Command("CREATE FUNCTION".into()))
 }
 
-/// `CREATE FUNCTION … RETURNS trigger LANGUAGE plpgsql`: the body is read (and refused with
-/// 0A000 where it uses PL/pgSQL Basalt does not run) and kept for the triggers that run it.
-async fn create_plpgsql(
-    s: &mut Session,
-    cf: &CreateFunction,
-    returns: &datafusion::sql::sqlparser::ast::DataType,
-    returns_set: bool,
-    body: String,
-) -> SqlResult<Output> {
-    let is_trigger = !returns_set && returns.to_string().eq_ignore_ascii_case("trigger");
-    if !is_trigger {
+/// `CREATE FUNCTION … LANGUAGE plpgsql`: the body is read (and refused with 0A000 where it
+/// uses PL/pgSQL Basalt does not run) and kept, for the triggers that run it or, for a
+/// function that returns a value, for the queries that call it ([`crate::plcall`]).
+async fn create_plpgsql(s: &mut Session, def: FunctionDef, or_replace: bool) -> SqlResult<Output> {
+    let body = crate::plpgsql::parse(&def.body)?;
+    if def.returns.eq_ignore_ascii_case("trigger") {
+        if def.returns_set {
+            return Err(invalid_definition("a trigger function cannot return a set"));
+        }
+        if !def.args.is_empty() {
+            return Err(invalid_definition(
+                "trigger functions cannot have declared arguments",
+            ));
+        }
+        return save(s, def, or_replace).await;
+    }
+    if def.returns_set {
         return Err(SqlError::unsupported(
-            "PL/pgSQL functions other than trigger functions (RETURNS trigger) are not \
-             supported: write the function in LANGUAGE sql",
+            "PL/pgSQL functions returning SETOF are not supported: write the function in \
+             LANGUAGE sql",
         ));
     }
-    if cf.args.as_ref().is_some_and(|a| !a.is_empty()) {
-        return Err(invalid_definition(
-            "trigger functions cannot have declared arguments",
-        ));
+    for a in &def.args {
+        crate::plpgsql::declared_type(&a.ty)?;
     }
-    crate::plpgsql::parse(&body)?;
-    let (schema, name) = crate::ddl::qualified(&cf.name, s.default_schema().as_deref())?;
-    let def = FunctionDef {
-        oid: 0,
-        schema,
-        name,
-        args: Vec::new(),
-        returns: "trigger".into(),
-        returns_set: false,
-        body,
-        language: Some("plpgsql".into()),
-        strict: false,
-        volatile: true,
-    };
-    save(s, def, cf.or_replace).await
+    crate::plpgsql::declared_type(&def.returns)?;
+    body.check_function_returns()?;
+    save(s, def, or_replace).await
 }
 
 pub async fn drop_function(s: &mut Session, df: DropFunction) -> SqlResult<Output> {
@@ -356,27 +374,33 @@ pub async fn drop_function(s: &mut Session, df: DropFunction) -> SqlResult<Outpu
 
 /// Inlines the calls of user SQL functions in a statement (nothing to do when there are
 /// none, the common case).
+///
+/// Calls of PL/pgSQL functions become calls of the scalar functions that run them
+/// ([`crate::plcall`]); the functions returned are the ones the statement calls, for the
+/// caller to register.
 pub fn inline(
     stmt: &mut Statement,
     catalog: &Catalog,
     default_schema: Option<&str>,
-) -> SqlResult<()> {
+) -> SqlResult<Vec<FunctionDef>> {
     if catalog.functions.is_empty()
         || matches!(
             stmt,
             Statement::CreateFunction(_) | Statement::DropFunction(_)
         )
     {
-        return Ok(());
+        return Ok(vec![]);
     }
+    let plpgsql = RefCell::new(Vec::new());
     let mut v = Inliner {
         catalog,
         default_schema,
         depth: 0,
+        plpgsql: &plpgsql,
         error: None,
     };
     let _ = stmt.visit(&mut v);
-    v.error.map_or(Ok(()), Err)
+    v.error.map_or(Ok(plpgsql.into_inner()), Err)
 }
 
 fn inline_query(
@@ -384,6 +408,7 @@ fn inline_query(
     catalog: &Catalog,
     default_schema: Option<&str>,
     depth: usize,
+    plpgsql: &RefCell<Vec<FunctionDef>>,
 ) -> SqlResult<()> {
     if depth > MAX_DEPTH {
         return Err(SqlError::Detailed {
@@ -397,6 +422,7 @@ fn inline_query(
         catalog,
         default_schema,
         depth,
+        plpgsql,
         error: None,
     };
     let _ = q.visit(&mut v);
@@ -407,6 +433,8 @@ struct Inliner<'a> {
     catalog: &'a Catalog,
     default_schema: Option<&'a str>,
     depth: usize,
+    /// The PL/pgSQL functions called so far.
+    plpgsql: &'a RefCell<Vec<FunctionDef>>,
     error: Option<SqlError>,
 }
 
@@ -455,12 +483,10 @@ impl Inliner<'_> {
                 })
             }
         };
-        if f.language.is_some() {
-            return Err(SqlError::unsupported(format!(
-                "function {}() is written in PL/pgSQL: Basalt runs PL/pgSQL functions as \
-                 triggers only",
-                f.name
-            )));
+        if f.returns.eq_ignore_ascii_case("trigger") {
+            return Err(SqlError::unsupported(
+                "trigger functions can only be called as triggers",
+            ));
         }
         let mut given: Vec<Option<Expr>> = vec![None; f.args.len()];
         for (i, a) in args.iter().enumerate() {
@@ -516,7 +542,13 @@ impl Inliner<'_> {
             _ => return Err(SqlError::Internal(format!("stored body of {}", f.name))),
         };
         let mut q = substitute(f, args, &query)?;
-        inline_query(&mut q, self.catalog, self.default_schema, self.depth + 1)?;
+        inline_query(
+            &mut q,
+            self.catalog,
+            self.default_schema,
+            self.depth + 1,
+            self.plpgsql,
+        )?;
         Ok(q)
     }
 
@@ -526,6 +558,22 @@ impl Inliner<'_> {
                 "set-returning function {}() can only be called in FROM in Basalt",
                 f.name
             )));
+        }
+        if f.language.is_some() {
+            let cast: Vec<String> = args
+                .iter()
+                .zip(&f.args)
+                .map(|(e, a)| format!("CAST(({e}) AS {})", a.ty))
+                .collect();
+            let mut used = self.plpgsql.borrow_mut();
+            if !used.iter().any(|u| u.oid == f.oid) {
+                used.push(f.clone());
+            }
+            return crate::eval::parse_expr(&format!(
+                "{}({})",
+                crate::plcall::udf_name(f),
+                cast.join(", ")
+            ));
         }
         let q = self.expand(f, args)?;
         let value = match simple_expression(&q) {

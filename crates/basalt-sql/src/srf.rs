@@ -566,6 +566,23 @@ impl ScalarUDFImpl for PgGenerateSeries {
     }
 }
 
+/// The `ON` condition of a join, if it has one.
+pub(crate) fn join_condition(op: &JoinOperator) -> Option<&Expr> {
+    match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c) => match c {
+            JoinConstraint::On(on) => Some(on),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,22 +614,5 @@ mod tests {
             ]),
             Kind::Timestamp
         );
-    }
-}
-
-/// The `ON` condition of a join, if it has one.
-pub(crate) fn join_condition(op: &JoinOperator) -> Option<&Expr> {
-    match op {
-        JoinOperator::Join(c)
-        | JoinOperator::Inner(c)
-        | JoinOperator::Left(c)
-        | JoinOperator::LeftOuter(c)
-        | JoinOperator::Right(c)
-        | JoinOperator::RightOuter(c)
-        | JoinOperator::FullOuter(c) => match c {
-            JoinConstraint::On(on) => Some(on),
-            _ => None,
-        },
-        _ => None,
     }
 }
