@@ -89,6 +89,8 @@ pub async fn execute(
         } => drop(s, txn, object_type, if_exists, names, cascade).await,
         Statement::AlterTable(at) => alter_table(s, txn, at).await,
         Statement::DropDomain(d) if !s.is_mysql() => crate::domain::drop_domain(s, d).await,
+        Statement::CreateOperatorClass(c) if !s.is_mysql() => crate::opclass::create(s, c).await,
+        Statement::DropOperatorClass(d) if !s.is_mysql() => crate::opclass::drop(s, d).await,
         Statement::Truncate(t) => truncate(s, txn, t).await,
         Statement::Discard { .. } => Ok(Output::Command("DISCARD ALL".into())),
         Statement::Deallocate { .. } => Ok(Output::Command("DEALLOCATE".into())),
@@ -900,7 +902,8 @@ async fn create_table(
                 position: None,
             });
         };
-        let bound = crate::partition::bound_from_ast(s, &catalog, parent, &name, values)?;
+        let at = datafusion::sql::sqlparser::ast::Spanned::span(&ct.name).end;
+        let bound = crate::partition::bound_from_ast(s, &catalog, parent, &name, values, Some(at))?;
         def.partition_of = Some(basalt_storage::PartitionOf {
             parent: parent.id,
             bound,

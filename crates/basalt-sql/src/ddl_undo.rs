@@ -1,6 +1,6 @@
 //! Objects created inside a transaction block (tables, indexes, triggers, views, sequences,
-//! functions, domains, schemas) go away when the block (or the savepoint before them) is
-//! rolled back, as PostgreSQL's transactional DDL has it.
+//! functions, domains, operator classes, schemas) go away when the block (or the savepoint
+//! before them) is rolled back, as PostgreSQL's transactional DDL has it.
 //!
 //! Basalt applies DDL to the catalog when the statement runs. A PostgreSQL session records
 //! what each CREATE statement in a block added — the catalog before and after it, compared —
@@ -29,6 +29,8 @@ pub enum Created {
     Function(String, Vec<String>),
     /// A domain, by its catalog key.
     Domain(String),
+    /// An operator class, by its catalog key.
+    OpClass(String),
     /// A schema (the session's temporary schema is never listed: it outlives blocks).
     Schema(String),
 }
@@ -75,6 +77,11 @@ pub fn created_between(before: &Catalog, after: &Catalog) -> Vec<Created> {
     for name in after.domains.keys() {
         if !before.domains.contains_key(name) {
             out.push(Created::Domain(name.clone()));
+        }
+    }
+    for name in after.opclasses.keys() {
+        if !before.opclasses.contains_key(name) {
+            out.push(Created::OpClass(name.clone()));
         }
     }
     for (name, overloads) in &after.functions {
@@ -131,6 +138,9 @@ pub fn remove(c: &mut Catalog, created: &[Created]) {
             }
             Created::Domain(name) => {
                 c.domains.remove(name);
+            }
+            Created::OpClass(name) => {
+                c.opclasses.remove(name);
             }
             Created::Schema(name) => crate::temp::remove_schema(c, name),
         }

@@ -318,6 +318,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                 let mut query = query;
                 if !s.is_mysql() {
                     type_unknown_literals(&mut query, &group_targets, &def);
+                    values_row_as_select(&mut query)?;
                 }
                 let (schema, batches) = s.run_query(query).await?;
                 let mut group_targets = group_targets;
@@ -672,6 +673,36 @@ fn is_plain_literal(e: &Expr, number_column: bool) -> bool {
         } => number_column && number(expr),
         e => number_column && number(e),
     }
+}
+
+/// `INSERT … VALUES (generate_series(1, 3))`: PostgreSQL reads the one row of a VALUES
+/// list as a SELECT list, where set-returning functions may be called; so does Basalt.
+fn values_row_as_select(q: &mut Query) -> SqlResult<()> {
+    let SetExpr::Values(values) = q.body.as_ref() else {
+        return Ok(());
+    };
+    let [row] = values.rows.as_slice() else {
+        return Ok(());
+    };
+    let mut returns_set = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&row.content, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_lowercase();
+            let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+            returns_set |= matches!(name, "generate_series" | "generate_subscripts" | "unnest");
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    if !returns_set {
+        return Ok(());
+    }
+    let items: Vec<String> = row.content.iter().map(ToString::to_string).collect();
+    if let Some(datafusion::sql::sqlparser::ast::Statement::Query(select)) =
+        crate::session::parse_sql(&format!("SELECT {}", items.join(", ")))?.pop()
+    {
+        q.body = select.body;
+    }
+    Ok(())
 }
 
 /// `VALUES (1, DEFAULT), (2, 3)`: neighbouring rows that say DEFAULT in the same columns are

@@ -16,7 +16,7 @@ use basalt_common::{SqlType, Value};
 use basalt_storage::{
     Catalog, PartitionBound, PartitionKey, PartitionOf, PartitionStrategy, TableDef,
 };
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::physical_expr::PhysicalExpr;
@@ -54,11 +54,7 @@ pub(crate) fn key_from_ast(s: &Session, def: &TableDef, by: &Expr) -> SqlResult<
     let strategy = match strategy_name.as_str() {
         "list" => PartitionStrategy::List,
         "range" => PartitionStrategy::Range,
-        "hash" => {
-            return Err(SqlError::unsupported(
-                "PARTITION BY HASH is not supported yet; use LIST or RANGE",
-            ))
-        }
+        "hash" => PartitionStrategy::Hash,
         other => {
             return Err(SqlError::Detailed {
                 sqlstate: "22023",
@@ -75,6 +71,8 @@ pub(crate) fn key_from_ast(s: &Session, def: &TableDef, by: &Expr) -> SqlResult<
         });
     };
     let mut exprs = Vec::new();
+    let mut opclasses = Vec::new();
+    let catalog = s.engine().catalog();
     for arg in &list.args {
         let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg else {
             return Err(SqlError::Syntax {
@@ -82,28 +80,91 @@ pub(crate) fn key_from_ast(s: &Session, def: &TableDef, by: &Expr) -> SqlResult<
                 position: None,
             });
         };
+        let (e, opclass): (&Expr, Option<String>) = match crate::token_forms::opclass_of(e) {
+            Some((inner, name)) => (inner, Some(name)),
+            None => (e, None),
+        };
         let text = match e {
             Expr::Identifier(i) => {
                 let name = crate::ddl::ident(i);
-                if def.column_position(&name).is_none() {
+                let Some(pos) = def.column_position(&name) else {
                     return Err(SqlError::UndefinedColumn(format!(
                         "column \"{name}\" named in partition key does not exist"
                     )));
+                };
+                if strategy == PartitionStrategy::Hash
+                    && opclass.is_none()
+                    && matches!(def.columns[pos].ty, SqlType::Char(_))
+                {
+                    return Err(SqlError::unsupported(
+                        "hash partitioning by a character(n) column is not supported",
+                    ));
                 }
                 crate::eval::quote_ident(&name)
             }
             Expr::Nested(inner) => inner.to_string(),
             other => other.to_string(),
         };
-        crate::eval::validate_table_expr(s, def, &text)?;
+        let key_type = compile(s, &text, &physical_schema(def), Some(&def.name))?
+            .data_type(&physical_schema(def))?;
+        let opclass = match (strategy, opclass) {
+            (PartitionStrategy::Hash, Some(name)) => {
+                let (key, class) =
+                    crate::opclass::find_hash(&catalog, &name, s.default_schema().as_deref())?;
+                let ty = SqlType::from_arrow(&key_type).map(|t| t.pg_name());
+                if ty.as_deref() != Some(class.for_type.as_str()) {
+                    return Err(SqlError::Detailed {
+                        sqlstate: "42804",
+                        message: format!(
+                            "operator class \"{name}\" does not accept data type {}",
+                            ty.unwrap_or_else(|| key_type.to_string())
+                        ),
+                        detail: String::new(),
+                        hint: None,
+                    });
+                }
+                Some(key)
+            }
+            (PartitionStrategy::Hash, None) => {
+                if !builtin_hash(&key_type) {
+                    return Err(SqlError::unsupported(format!(
+                        "hash partitioning by a key of type {} is supported with an operator \
+                         class (CREATE OPERATOR CLASS … USING hash) only; Basalt hashes \
+                         smallint, integer, bigint, date, text and varchar keys itself",
+                        SqlType::from_arrow(&key_type)
+                            .map_or_else(|| key_type.to_string(), |t| t.pg_name())
+                    )));
+                }
+                None
+            }
+            (_, Some(_)) => {
+                return Err(SqlError::unsupported(
+                    "operator classes in a LIST or RANGE partition key are not supported",
+                ))
+            }
+            (_, None) => None,
+        };
         exprs.push(text);
+        opclasses.push(opclass);
     }
     if strategy == PartitionStrategy::List && exprs.len() > 1 {
         return Err(invalid_definition(
             "cannot use \"list\" partition strategy with more than one column".into(),
         ));
     }
-    Ok(PartitionKey { strategy, exprs })
+    Ok(PartitionKey {
+        strategy,
+        exprs,
+        opclasses,
+    })
+}
+
+/// Whether Basalt hashes keys of this type as PostgreSQL's default hash operator class does.
+fn builtin_hash(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Date32 | DataType::Utf8
+    )
 }
 
 /// The bound of a new partition of `parent`, checked against its key and siblings.
@@ -113,6 +174,7 @@ pub(crate) fn bound_from_ast(
     parent: &TableDef,
     name: &str,
     values: &ForValues,
+    at: Option<datafusion::sql::sqlparser::tokenizer::Location>,
 ) -> SqlResult<PartitionBound> {
     let Some(key) = &parent.partition_key else {
         return Err(SqlError::Detailed {
@@ -123,7 +185,9 @@ pub(crate) fn bound_from_ast(
         });
     };
     let bound = match (values, key.strategy) {
-        (ForValues::Default, _) => PartitionBound::Default,
+        (ForValues::Default, PartitionStrategy::List | PartitionStrategy::Range) => {
+            PartitionBound::Default
+        }
         (ForValues::In(list), PartitionStrategy::List) => {
             PartitionBound::List(list.iter().map(|e| e.to_string()).collect())
         }
@@ -178,10 +242,29 @@ pub(crate) fn bound_from_ast(
                 to: text(to, "TO")?,
             }
         }
-        (ForValues::With { .. }, PartitionStrategy::Hash) => {
-            return Err(SqlError::unsupported(
-                "hash partitions are not supported yet",
-            ))
+        (ForValues::Default, PartitionStrategy::Hash) => {
+            return Err(SqlError::Detailed {
+                sqlstate: "42P16",
+                message: "a hash-partitioned table may not have a default partition".into(),
+                detail: String::new(),
+                hint: None,
+            })
+        }
+        (ForValues::With { modulus, remainder }, PartitionStrategy::Hash) => {
+            if *modulus == 0 || *modulus > i32::MAX as u64 {
+                return Err(invalid_definition(
+                    "modulus for hash partition must be an integer value greater than zero".into(),
+                ));
+            }
+            if remainder >= modulus {
+                return Err(invalid_definition(
+                    "remainder for hash partition must be less than modulus".into(),
+                ));
+            }
+            PartitionBound::Hash {
+                modulus: *modulus,
+                remainder: *remainder,
+            }
         }
         (_, strategy) => {
             return Err(invalid_definition(format!(
@@ -215,14 +298,67 @@ pub(crate) fn bound_from_ast(
                 hint: None,
             });
         }
+        (PartitionBound::Hash { modulus, remainder }, _) => {
+            // Each modulus divides the next larger one, so that a row's remainder by the
+            // largest decides its partition. As PostgreSQL does, the new bound is checked
+            // against the greatest existing bound below it and the one after that, in
+            // (modulus, remainder) order.
+            let mut hashed: Vec<(u64, u64, &str)> = node
+                .children
+                .iter()
+                .filter_map(|c| match c.bound {
+                    Compiled::Hash { modulus, remainder } => {
+                        Some((modulus, remainder, c.def.name.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            hashed.sort();
+            let below = hashed
+                .iter()
+                .rposition(|(m, r, _)| (*m, *r) <= (*modulus, *remainder));
+            let not_divisible = below.and_then(|i| {
+                let (m, _, name) = hashed[i];
+                (modulus % m != 0).then(|| {
+                    format!(
+                        "The new modulus {modulus} is not divisible by {m}, the modulus of \
+                         existing partition \"{name}\"."
+                    )
+                })
+            });
+            let next = below.map_or(0, |i| i + 1);
+            let not_factor = hashed.get(next).and_then(|&(m, _, name)| {
+                (m % modulus != 0).then(|| {
+                    format!(
+                        "The new modulus {modulus} is not a factor of {m}, the modulus of \
+                         existing partition \"{name}\"."
+                    )
+                })
+            });
+            if let Some(detail) = not_divisible.or(not_factor) {
+                return Err(SqlError::Detailed {
+                    sqlstate: "42P17",
+                    message: "every hash partition modulus must be a factor of the next \
+                              larger modulus"
+                        .into(),
+                    detail,
+                    hint: None,
+                });
+            }
+        }
         _ => {}
     }
     for child in &node.children {
         if child.bound.overlaps(&new) {
-            return Err(invalid_definition(format!(
+            let e = invalid_definition(format!(
                 "partition \"{name}\" would overlap partition \"{}\"",
                 child.def.name
-            )));
+            ));
+            // PostgreSQL points a hash bound's overlap at its WITH.
+            return Err(match (&bound, at) {
+                (PartitionBound::Hash { .. }, Some(at)) => e.at_word(at, "with"),
+                _ => e,
+            });
         }
     }
     Ok(bound)
@@ -241,6 +377,12 @@ enum Compiled {
     Range {
         low: Vec<Datum>,
         high: Vec<Datum>,
+    },
+    /// Rows whose key hashes to `remainder` modulo `modulus`; the row's hash is the last
+    /// value of its key ([`Level::keys`]).
+    Hash {
+        modulus: u64,
+        remainder: u64,
     },
 }
 
@@ -272,6 +414,9 @@ impl Compiled {
                 }
                 compare_key(key, low) != Ordering::Less && compare_key(key, high) == Ordering::Less
             }
+            Compiled::Hash { modulus, remainder } => {
+                matches!(key.last(), Some(ScalarValue::UInt64(Some(h))) if h % modulus == *remainder)
+            }
         }
     }
 
@@ -293,6 +438,19 @@ impl Compiled {
             ) => {
                 compare_bounds(low, other_high) == Ordering::Less
                     && compare_bounds(other_low, high) == Ordering::Less
+            }
+            (
+                Compiled::Hash { modulus, remainder },
+                Compiled::Hash {
+                    modulus: other_modulus,
+                    remainder: other_remainder,
+                },
+            ) => {
+                if modulus <= other_modulus {
+                    other_remainder % modulus == *remainder
+                } else {
+                    remainder % other_modulus == *other_remainder
+                }
             }
             _ => false,
         }
@@ -345,7 +503,18 @@ struct Level {
     key: Vec<Arc<dyn PhysicalExpr>>,
     key_types: Vec<DataType>,
     key_text: Vec<String>,
+    /// How each key column is hashed, for a table partitioned by hash.
+    hashes: Option<Vec<ColumnHash>>,
     children: Vec<Child>,
+}
+
+/// How a hash partition key column is hashed.
+enum ColumnHash {
+    /// PostgreSQL's hash of the column's type ([`crate::pghash`]).
+    Builtin,
+    /// The operator class's support function 2 called on the column, compiled over the
+    /// table's row.
+    Function(Arc<dyn PhysicalExpr>),
 }
 
 impl Level {
@@ -362,11 +531,29 @@ impl Level {
             types.push(e.data_type(&schema)?);
             exprs.push(e);
         }
+        let hashes = if key.strategy == PartitionStrategy::Hash {
+            let mut hashes = Vec::new();
+            for (i, text) in key.exprs.iter().enumerate() {
+                let class = key.opclasses.get(i).cloned().flatten();
+                hashes.push(match class {
+                    None => ColumnHash::Builtin,
+                    Some(class) => {
+                        let call = support_call(catalog, &class, text)?;
+                        let call = s.inline_expression(&call)?;
+                        ColumnHash::Function(compile(s, &call, &schema, Some(&def.name))?)
+                    }
+                });
+            }
+            Some(hashes)
+        } else {
+            None
+        };
         let mut level = Level {
             def: def.clone(),
             key: exprs,
             key_types: types,
             key_text: key.exprs.clone(),
+            hashes,
             children: Vec::new(),
         };
         for child in catalog.partitions(def.id) {
@@ -436,15 +623,15 @@ impl Level {
                     high: side(to)?,
                 }
             }
-            PartitionBound::Hash { .. } => {
-                return Err(SqlError::unsupported(
-                    "hash partitions are not supported yet",
-                ))
-            }
+            PartitionBound::Hash { modulus, remainder } => Compiled::Hash {
+                modulus: *modulus,
+                remainder: *remainder,
+            },
         })
     }
 
-    /// The key of each row (rows in this table's layout).
+    /// The key of each row (rows in this table's layout). For a table partitioned by hash,
+    /// the row's hash follows the key's values.
     fn keys(&self, rows: &[Vec<Value>]) -> SqlResult<Vec<Vec<ScalarValue>>> {
         let batch = crate::dml::rows_batch(&self.def, rows)?;
         let arrays: Vec<ArrayRef> = self
@@ -452,14 +639,51 @@ impl Level {
             .iter()
             .map(|e| eval(e, &batch))
             .collect::<SqlResult<_>>()?;
-        (0..rows.len())
+        let mut keys: Vec<Vec<ScalarValue>> = (0..rows.len())
             .map(|r| {
                 arrays
                     .iter()
                     .map(|a| Ok(ScalarValue::try_from_array(a, r)?))
                     .collect()
             })
-            .collect()
+            .collect::<SqlResult<_>>()?;
+        let Some(hashes) = &self.hashes else {
+            return Ok(keys);
+        };
+        let mut by_function = Vec::with_capacity(hashes.len());
+        for h in hashes {
+            by_function.push(match h {
+                ColumnHash::Builtin => None,
+                ColumnHash::Function(f) => {
+                    let a = eval(f, &batch)?;
+                    Some(datafusion::arrow::compute::cast(&a, &DataType::Int64)?)
+                }
+            });
+        }
+        for (r, key) in keys.iter_mut().enumerate() {
+            let mut row_hash = 0u64;
+            for (c, value) in key.iter().enumerate() {
+                if value.is_null() {
+                    continue; // PostgreSQL leaves NULLs out of the row's hash
+                }
+                let h = match &by_function[c] {
+                    None => builtin_hash_of(value)?,
+                    Some(a) => {
+                        let a = a
+                            .as_any()
+                            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                            .ok_or_else(|| SqlError::Internal("hash support result".into()))?;
+                        if a.is_null(r) {
+                            continue;
+                        }
+                        a.value(r) as u64
+                    }
+                };
+                row_hash = crate::pghash::combine(row_hash, h);
+            }
+            key.push(ScalarValue::UInt64(Some(row_hash)));
+        }
+        Ok(keys)
     }
 
     /// The partition that takes a row with this key.
@@ -478,6 +702,7 @@ impl Level {
 
     /// PostgreSQL's `(a, (b + 0)) = (a, 11)` for a row no partition takes.
     fn describe_key(&self, key: &[ScalarValue]) -> SqlResult<String> {
+        let key = &key[..self.key_text.len().min(key.len())];
         let names: Vec<String> = self
             .key_text
             .iter()
@@ -504,6 +729,51 @@ impl Level {
             .collect::<SqlResult<_>>()?;
         Ok(format!("({}) = ({})", names.join(", "), values.join(", ")))
     }
+}
+
+/// `f(CAST((key) AS type), seed)`: the call of an operator class's support function 2 on a
+/// key column.
+fn support_call(catalog: &Catalog, class: &str, key: &str) -> SqlResult<String> {
+    let c = catalog.opclasses.get(class).ok_or_else(|| {
+        SqlError::UndefinedObject(format!("operator class {class} does not exist"))
+    })?;
+    let f = c.functions.iter().find(|f| f.number == 2).ok_or_else(|| {
+        SqlError::Detailed {
+            sqlstate: "42P17",
+            message: format!(
+                "operator class \"{}\" of access method hash is missing support function 2 for type {}",
+                c.name, c.for_type
+            ),
+            detail: String::new(),
+            hint: None,
+        }
+    })?;
+    Ok(format!(
+        "{}.{}(CAST(({key}) AS {}), CAST({} AS bigint))",
+        crate::eval::quote_ident(&f.schema),
+        crate::eval::quote_ident(&f.name),
+        c.for_type,
+        crate::pghash::PARTITION_SEED as i64
+    ))
+}
+
+/// PostgreSQL's extended hash of a key value of a type [`builtin_hash`] accepts.
+fn builtin_hash_of(v: &ScalarValue) -> SqlResult<u64> {
+    use crate::pghash::{hash_bytes, hash_int4, hash_int8, PARTITION_SEED};
+    Ok(match v {
+        ScalarValue::Int16(Some(x)) => hash_int4(i32::from(*x), PARTITION_SEED),
+        ScalarValue::Int32(Some(x)) => hash_int4(*x, PARTITION_SEED),
+        // PostgreSQL counts days from 2000-01-01, Arrow from 1970-01-01.
+        ScalarValue::Date32(Some(x)) => hash_int4(x.wrapping_sub(10_957), PARTITION_SEED),
+        ScalarValue::Int64(Some(x)) => hash_int8(*x, PARTITION_SEED),
+        ScalarValue::Utf8(Some(x)) => hash_bytes(x.as_bytes(), PARTITION_SEED),
+        other => {
+            return Err(SqlError::unsupported(format!(
+                "hash partitioning by a key of type {} is not supported",
+                other.data_type()
+            )))
+        }
+    })
 }
 
 // ---- rows between layouts ---------------------------------------------------------------------
@@ -979,7 +1249,7 @@ pub(crate) async fn attach(
         message: "syntax error: expected FOR VALUES or DEFAULT".into(),
         position: None,
     })?;
-    let bound = bound_from_ast(s, &catalog, parent, &child.name, &values)?;
+    let bound = bound_from_ast(s, &catalog, parent, &child.name, &values, None)?;
     let of = PartitionOf {
         parent: parent.id,
         bound,

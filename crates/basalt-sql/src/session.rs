@@ -1166,6 +1166,25 @@ impl Session {
         Ok(())
     }
 
+    /// `sql`, an expression, with the calls of user functions in it inlined (and the
+    /// PL/pgSQL ones registered), for code that compiles expressions itself.
+    pub(crate) fn inline_expression(&self, sql: &str) -> SqlResult<String> {
+        let mut stmt = parse_sql(&format!("SELECT {sql}"))?
+            .pop()
+            .ok_or_else(|| SqlError::Internal("empty expression".into()))?;
+        self.inline_functions(&mut stmt)?;
+        if let Statement::Query(q) = &stmt {
+            if let datafusion::sql::sqlparser::ast::SetExpr::Select(sel) = q.body.as_ref() {
+                if let [datafusion::sql::sqlparser::ast::SelectItem::UnnamedExpr(e)] =
+                    sel.projection.as_slice()
+                {
+                    return Ok(e.to_string());
+                }
+            }
+        }
+        Err(SqlError::Internal(format!("not an expression: {sql}")))
+    }
+
     fn inline_functions(&self, stmt: &mut Statement) -> SqlResult<()> {
         let catalog = self.engine().catalog();
         if !catalog.functions.is_empty() {
@@ -2917,6 +2936,7 @@ fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
         .or_else(|| crate::token_forms::trim_without_characters(sql))
         .or_else(|| crate::token_forms::order_by_using(sql))
         .or_else(|| crate::token_forms::nested_joins(sql))
+        .or_else(|| crate::token_forms::partition_opclasses(sql))
     {
         // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
         // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax

@@ -358,6 +358,12 @@ pub async fn drop_function(s: &mut Session, df: DropFunction) -> SqlResult<Outpu
                     }
                 }
                 for (key, types) in &targets {
+                    // As in PostgreSQL, the operator classes that call it lose it.
+                    for class in c.opclasses.values_mut() {
+                        class.functions.retain(|f| {
+                            format!("{}.{}", f.schema, f.name) != *key || f.arg_types != *types
+                        });
+                    }
                     if let Some(list) = c.functions.get_mut(key) {
                         list.retain(|f| &f.arg_types() != types);
                         if list.is_empty() {

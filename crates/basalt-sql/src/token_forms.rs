@@ -2,6 +2,9 @@
 //! statement does not parse as written (see [`crate::session::parse_sql`]). Each keeps the
 //! tokens' positions, so errors still point into the text the client sent.
 
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value,
+};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use crate::session::{significant_tokens, token_word};
@@ -307,6 +310,119 @@ impl JoinScan<'_> {
             self.condition(end)?;
             Some((after_join, end))
         })
+    }
+}
+
+/// The function an operator class named in a partition key is written as: `a my_ops` in
+/// `PARTITION BY HASH (a my_ops)` becomes `__basalt_opclass(a, 'my_ops')`.
+const OPCLASS_MARK: &str = "__basalt_opclass";
+
+/// The tokens of `sql` with each operator class in a `PARTITION BY` key written as a call of
+/// [`OPCLASS_MARK`] (read back by [`opclass_of`]); `None` when there is none.
+pub fn partition_opclasses(sql: &str) -> Option<Vec<TokenWithSpan>> {
+    use datafusion::sql::sqlparser::tokenizer::Word;
+    let (tokens, significant) = significant_tokens(sql)?;
+    let t: Vec<TokenWithSpan> = significant.into_iter().map(|i| tokens[i].clone()).collect();
+    let word = |i: usize| t.get(i).and_then(token_word);
+    let mut out = Vec::with_capacity(t.len() + 8);
+    let mut changed = false;
+    let mut i = 0;
+    while i < t.len() {
+        let starts_key = word(i).as_deref() == Some("partition")
+            && word(i + 1).as_deref() == Some("by")
+            && word(i + 2).is_some()
+            && t.get(i + 3).is_some_and(|x| x.token == Token::LParen);
+        if !starts_key {
+            out.push(t[i].clone());
+            i += 1;
+            continue;
+        }
+        out.extend_from_slice(&t[i..i + 4]);
+        i += 4;
+        // The key's items, split at depth-1 commas, up to the closing parenthesis.
+        let mut item: Vec<TokenWithSpan> = Vec::new();
+        let mut depth = 0usize;
+        while i < t.len() {
+            let tok = &t[i];
+            let ends_item = depth == 0 && matches!(tok.token, Token::Comma | Token::RParen);
+            if ends_item {
+                let n = item.len();
+                let is_class_word = |x: &TokenWithSpan| matches!(&x.token, Token::Word(w) if w.quote_style.is_none_or(|q| q == '"'));
+                // `expr opclass`: two items side by side, the first not COLLATE's word.
+                let split = if n >= 2
+                    && is_class_word(&item[n - 1])
+                    && (is_class_word(&item[n - 2]) || item[n - 2].token == Token::RParen)
+                    && !(n >= 3 && token_word(&item[n - 3]).as_deref() == Some("collate"))
+                    && token_word(&item[n - 2]).as_deref() != Some("collate")
+                {
+                    Some(n - 1)
+                } else {
+                    None
+                };
+                match split {
+                    Some(at) => {
+                        let span = item[at].span;
+                        let name = match &item[at].token {
+                            Token::Word(w) => w.value.clone(),
+                            _ => String::new(),
+                        };
+                        out.push(TokenWithSpan::new(
+                            Token::Word(Word {
+                                value: OPCLASS_MARK.into(),
+                                quote_style: None,
+                                keyword: datafusion::sql::sqlparser::keywords::Keyword::NoKeyword,
+                            }),
+                            span,
+                        ));
+                        out.push(TokenWithSpan::new(Token::LParen, span));
+                        out.extend(item.drain(..at));
+                        out.push(TokenWithSpan::new(Token::Comma, span));
+                        out.push(TokenWithSpan::new(Token::SingleQuotedString(name), span));
+                        out.push(TokenWithSpan::new(Token::RParen, span));
+                        item.clear();
+                        changed = true;
+                    }
+                    None => out.append(&mut item),
+                }
+                out.push(tok.clone());
+                i += 1;
+                if tok.token == Token::RParen {
+                    break;
+                }
+                continue;
+            }
+            match tok.token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            item.push(tok.clone());
+            i += 1;
+        }
+    }
+    changed.then_some(out)
+}
+
+/// A partition key item written by [`partition_opclasses`]: the expression and the name of
+/// its operator class.
+pub fn opclass_of(e: &Expr) -> Option<(&Expr, String)> {
+    let Expr::Function(f) = e else {
+        return None;
+    };
+    if !f.name.to_string().eq_ignore_ascii_case(OPCLASS_MARK) {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(inner)), FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))] => {
+            match &v.value {
+                Value::SingleQuotedString(name) => Some((inner, name.clone())),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Catalog {
     /// Domains (`CREATE DOMAIN`) by qualified name `schema.name`.
     #[serde(default)]
     pub domains: BTreeMap<String, DomainDef>,
+    /// Operator classes (`CREATE OPERATOR CLASS`) by qualified name `schema.name`.
+    #[serde(default)]
+    pub opclasses: BTreeMap<String, OpClassDef>,
     /// `COMMENT ON CONSTRAINT` of table constraints, keyed by [`constraint_comment_key`].
     #[serde(default)]
     pub constraint_comments: BTreeMap<String, String>,
@@ -118,6 +121,9 @@ pub struct PartitionKey {
     pub strategy: PartitionStrategy,
     /// The key's columns and expressions as SQL text over the table's column names.
     pub exprs: Vec<String>,
+    /// The operator class named for each key column (`schema.name`), where one was.
+    #[serde(default)]
+    pub opclasses: Vec<Option<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +295,29 @@ pub struct CheckDef {
     pub no_inherit: bool,
 }
 
+/// An operator class of a user's: for the `hash` method, the support function 2 (the
+/// extended hash, `f(value, seed int8) RETURNS int8`) hash partitioning calls.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpClassDef {
+    pub schema: String,
+    pub name: String,
+    pub oid: u32,
+    /// The access method (`hash`, `btree`).
+    pub method: String,
+    /// The type it is for, as PostgreSQL names it (`integer`).
+    pub for_type: String,
+    /// The support functions: number, the function's qualified name and argument types.
+    pub functions: Vec<OpClassFunction>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpClassFunction {
+    pub number: u64,
+    pub schema: String,
+    pub name: String,
+    pub arg_types: Vec<String>,
+}
+
 /// A domain: a base type with an optional default, NOT NULL and named CHECK constraints
 /// over `VALUE`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -419,6 +448,7 @@ impl Default for Catalog {
             views: BTreeMap::new(),
             functions: BTreeMap::new(),
             domains: BTreeMap::new(),
+            opclasses: BTreeMap::new(),
             constraint_comments: BTreeMap::new(),
             next_table_id: 1,
             next_index_id: 1,

@@ -26,8 +26,8 @@ use basalt_common::TableId;
 
 pub use catalog::{
     constraint_comment_key, Catalog, CheckDef, ColumnDef, DomainCheckDef, DomainDef, ForeignKeyDef,
-    IndexDef, PartitionBound, PartitionKey, PartitionOf, PartitionStrategy, ReferentialAction,
-    SchemaDef, SequenceDef, TableDef, TriggerDef, ViewDef,
+    IndexDef, OpClassDef, OpClassFunction, PartitionBound, PartitionKey, PartitionOf,
+    PartitionStrategy, ReferentialAction, SchemaDef, SequenceDef, TableDef, TriggerDef, ViewDef,
 };
 pub use codec::Key;
 pub use columnar::{ColumnStats, ColumnTable};
