@@ -64,6 +64,7 @@ pub mod recursion;
 pub mod regexp;
 pub mod rewrite;
 pub mod rowin;
+pub mod scope;
 pub mod search_cycle;
 pub mod session;
 pub mod setops;

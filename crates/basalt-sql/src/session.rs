@@ -2499,7 +2499,7 @@ impl Session {
             }
         }
         self.slot.tableoid.store(false, Relaxed);
-        Ok(plan?)
+        Ok(crate::scope::inner_scope_first(plan?, &stmt)?)
     }
 
     /// Runs a query to completion and returns its batches.
