@@ -257,6 +257,28 @@ def test_psycopg_transactions(connect, table_name):
     assert ac.execute(f"SELECT id FROM {t} ORDER BY id").fetchall() == [(2,)]
 
 
+def test_several_statements_in_one_query_are_one_transaction(connect, table_name):
+    """A query string of several statements runs as one implicit transaction, as in
+    PostgreSQL: a failure undoes the statements before it, COMMIT inside ends it (with
+    PostgreSQL's warning), BEGIN makes it an explicit block that outlives the string."""
+    t = table_name("drv_implicit")
+    ac = connect()
+    ac.execute(f"CREATE TABLE {t} (id INTEGER)")
+    ac.execute(f"INSERT INTO {t} VALUES (1); SELECT 1")
+    with pytest.raises(pg_errors.DivisionByZero):
+        ac.execute(f"INSERT INTO {t} VALUES (2); SELECT 1/0")
+    with pytest.raises(pg_errors.DivisionByZero):
+        ac.execute(f"INSERT INTO {t} VALUES (3); COMMIT; INSERT INTO {t} VALUES (4); SELECT 1/0")
+    with pytest.raises(pg_errors.ActiveSqlTransaction):
+        ac.execute(f"INSERT INTO {t} VALUES (5); VACUUM")
+    with pytest.raises(pg_errors.NoActiveSqlTransaction):
+        ac.execute(f"INSERT INTO {t} VALUES (6); SAVEPOINT sp")
+    ac.execute(f"SELECT 1; BEGIN; INSERT INTO {t} VALUES (7)")
+    assert ac.info.transaction_status == 2  # INTRANS: the block goes on
+    ac.execute("ROLLBACK")
+    assert ac.execute(f"SELECT id FROM {t} ORDER BY id").fetchall() == [(1,), (3,)]
+
+
 N_COPY = 1_000_000
 
 

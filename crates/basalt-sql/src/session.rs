@@ -259,6 +259,10 @@ pub struct Session {
     pub(crate) after_rows: parking_lot::Mutex<Vec<crate::trigger::Queued>>,
     /// The index of the running statement within its request.
     statement_index: usize,
+    /// The open block is the implicit one of a query string of several statements
+    /// ([`Session::execute`]): it commits when the string ends, and rolls back when one
+    /// of its statements fails.
+    implicit_block: bool,
     /// What `RESET` returns each setting to: the server's default, or the value the client
     /// sent in its startup packet.
     reset_values: BTreeMap<String, String>,
@@ -594,6 +598,7 @@ impl Session {
             raised: Arc::default(),
             after_rows: parking_lot::Mutex::new(Vec::new()),
             statement_index: 0,
+            implicit_block: false,
             reset_values: BTreeMap::new(),
             sql_prepared: HashMap::new(),
             cursors: HashMap::new(),
@@ -938,9 +943,31 @@ impl Session {
             }
         };
         let introspection = is_introspection(sql);
+        // Several statements in one query string run as one transaction, as in PostgreSQL
+        // (a COPY FROM STDIN among them reads its rows after the string has run: not then).
+        let several = statements.len() > 1
+            && !statements
+                .iter()
+                .any(|s| matches!(s, Statement::Copy { to: false, .. }));
         let mut out = Vec::with_capacity(statements.len());
         for (index, mut stmt) in statements.into_iter().enumerate() {
             self.statement_index = index;
+            if several && self.status() == TxnStatus::Idle && !ends_block(&stmt) {
+                self.begin_implicit();
+            }
+            if self.implicit_block {
+                if let Some(result) = self.implicit_block_control(&stmt).await {
+                    let failed = result.is_err();
+                    out.push(result.map_err(|e| crate::error::locate(e, sql)));
+                    if failed {
+                        if let Err(e) = self.end_implicit(false).await {
+                            out.push(Err(e));
+                        }
+                        break;
+                    }
+                    continue;
+                }
+            }
             let before = self.status();
             let is_query = matches!(stmt, Statement::Query(_));
             let mut result = match self
@@ -968,10 +995,89 @@ impl Session {
             let failed = result.is_err();
             out.push(result.map_err(|e| crate::error::locate(e, sql)));
             if failed {
+                if self.implicit_block {
+                    if let Err(e) = self.end_implicit(false).await {
+                        out.push(Err(e));
+                    }
+                }
                 break;
             }
         }
+        if self.implicit_block {
+            if let Err(e) = self.end_implicit(true).await {
+                out.push(Err(e));
+            }
+        }
         out
+    }
+
+    /// Opens the implicit block of a query string of several statements.
+    fn begin_implicit(&mut self) {
+        let default = self.default_read_only();
+        self.set_read_only(default);
+        self.reset_deferrable();
+        self.block_has_run = false;
+        self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
+        self.implicit_block = true;
+    }
+
+    /// Ends the implicit block: commits it, or rolls it back (with what it created).
+    async fn end_implicit(&mut self, commit: bool) -> SqlResult<()> {
+        self.implicit_block = false;
+        if commit && self.status() == TxnStatus::InBlock {
+            return self.commit(false).await.map(|_| ());
+        }
+        let created = std::mem::take(&mut self.created_in_block);
+        self.rollback();
+        self.end_block(false);
+        self.remove_created(created).await
+    }
+
+    /// Transaction statements in an implicit block, as PostgreSQL has them there: BEGIN
+    /// makes the block an explicit one, COMMIT and ROLLBACK end it with a warning that
+    /// there was no (explicit) transaction, and savepoints and AND CHAIN are refused.
+    async fn implicit_block_control(&mut self, stmt: &Statement) -> Option<SqlResult<Output>> {
+        let refuse = |what: &str| {
+            Some(Err(SqlError::NoActiveTransaction(format!(
+                "{what} can only be used in transaction blocks"
+            ))))
+        };
+        match stmt {
+            Statement::StartTransaction { modes, begin, .. } => {
+                self.implicit_block = false;
+                if let Some(read_only) = access_mode(modes) {
+                    self.set_read_only(read_only);
+                }
+                Some(Ok(Output::Command(
+                    if *begin { "BEGIN" } else { "START TRANSACTION" }.into(),
+                )))
+            }
+            Statement::Commit { chain: true, .. } => refuse("COMMIT AND CHAIN"),
+            Statement::Rollback {
+                chain: true,
+                savepoint: None,
+            } => refuse("ROLLBACK AND CHAIN"),
+            Statement::Savepoint { .. } => refuse("SAVEPOINT"),
+            Statement::ReleaseSavepoint { .. } => refuse("RELEASE SAVEPOINT"),
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => refuse("ROLLBACK TO SAVEPOINT"),
+            Statement::Commit { .. } | Statement::Rollback { .. } => {
+                let commit = matches!(stmt, Statement::Commit { .. });
+                self.notice(
+                    "WARNING",
+                    "25P01",
+                    "there is no transaction in progress".into(),
+                );
+                let tag = if commit { "COMMIT" } else { "ROLLBACK" };
+                Some(
+                    self.end_implicit(commit)
+                        .await
+                        .map(|()| Output::Command(tag.into())),
+                )
+            }
+            _ => None,
+        }
     }
 
     /// At the end of a transaction block: its cursors close, except those declared WITH
@@ -2947,6 +3053,12 @@ fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
             .map_err(|_| e),
         None => Err(e),
     }
+}
+
+/// A statement that ends a block (COMMIT, ROLLBACK): outside one it opens no implicit
+/// block, and PostgreSQL answers it with its warning.
+fn ends_block(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Commit { .. } | Statement::Rollback { .. })
 }
 
 /// The tokens of `sql` and the positions of those that are not whitespace (for the
