@@ -13,7 +13,7 @@ use basalt_common::{Row, Value};
 use basalt_storage::codec::{encode_key, Key};
 use basalt_storage::{CheckDef, StorageError, TableDef, TableStore, Transaction};
 use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, BooleanArray};
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::sql::sqlparser::ast;
@@ -394,6 +394,8 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
     let mut duplicates = 0usize;
     let mut records = 0usize;
     let mut returned: Vec<Vec<Value>> = Vec::new();
+    // The table each returned row is stored in (RETURNING's `tableoid`).
+    let mut returned_oids: Vec<u32> = Vec::new();
     let want_rows = ins.returning.is_some();
     let mut touched: HashSet<Key> = HashSet::new();
     // Unique keys of the rows inserted (or moved by an ON CONFLICT update) into a table
@@ -464,6 +466,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                         affected += 1;
                         if want_rows {
                             returned.push(shown(&row));
+                            returned_oids.push(def.oid);
                         }
                     }
                     Err(StorageError::UniqueViolation { constraint, detail }) => {
@@ -503,6 +506,7 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
                             };
                             if want_rows {
                                 returned.push(shown(&Row::from(new_row)));
+                                returned_oids.push(def.oid);
                             }
                         }
                     }
@@ -526,7 +530,14 @@ pub async fn insert(s: &mut Session, txn: &Arc<Transaction>, ins: Insert) -> Sql
         }
     }
     match &ins.returning {
-        Some(items) => returning(s, &def, alias.as_deref(), items, &returned, "INSERT 0"),
+        Some(items) => returning(
+            s,
+            &def,
+            alias.as_deref(),
+            items,
+            (&returned, &returned_oids),
+            "INSERT 0",
+        ),
         None => Ok(Output::Command(format!("INSERT 0 {affected}"))),
     }
 }
@@ -1724,6 +1735,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
     let exprs: Vec<String> = sets.iter().map(|(_, e)| format!("({e})")).collect();
     let catalog = s.engine().catalog();
     let mut returned = Vec::new();
+    let mut returned_oids: Vec<u32> = Vec::new();
     let mut count = 0usize;
     let mut matched = 0usize;
     // A partitioned table is updated partition by partition; a row whose new key belongs
@@ -1829,6 +1841,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
             }
             matched += new_rows.len() + unchanged.len();
             if upd.returning.is_some() {
+                returned_oids.extend(unchanged.iter().map(|_| member.oid));
                 returned.extend(unchanged);
             }
             check_rows(s, &member, &new_rows)?;
@@ -1852,6 +1865,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                 }
                 let moves = member.id != def.id
                     && !crate::partition::still_belongs(s, &catalog, &def, &member, &row)?;
+                let mut stored_in = member.oid;
                 if moves {
                     txn.delete(&store, &member, &key)?;
                     let root_row = crate::partition::convert_row(&member, &def, &row);
@@ -1859,6 +1873,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                         crate::partition::place(s, &catalog, &def, vec![root_row])?;
                     for (leaf, leaf_row) in placed {
                         let target = &leaves[leaf];
+                        stored_in = target.oid;
                         check_rows(s, target, std::slice::from_ref(&leaf_row))?;
                         txn.insert(&*store_of(s, target)?, target, leaf_row.into())?;
                     }
@@ -1869,6 +1884,7 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
                 }
                 count += 1;
                 if upd.returning.is_some() {
+                    returned_oids.push(stored_in);
                     returned.push(if member.id == def.id {
                         row
                     } else {
@@ -1886,7 +1902,14 @@ pub async fn update(s: &mut Session, txn: &Arc<Transaction>, upd: Update) -> Sql
         s.my.ok_info = format!("Rows matched: {matched}  Changed: {count}  Warnings: {warnings}");
     }
     match &upd.returning {
-        Some(items) => returning(s, &def, Some(&reference), items, &returned, "UPDATE"),
+        Some(items) => returning(
+            s,
+            &def,
+            Some(&reference),
+            items,
+            (&returned, &returned_oids),
+            "UPDATE",
+        ),
         None => Ok(Output::Command(format!("UPDATE {count}"))),
     }
 }
@@ -1913,6 +1936,7 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
     }
     let catalog = s.engine().catalog();
     let mut returned = Vec::new();
+    let mut returned_oids: Vec<u32> = Vec::new();
     let mut count = 0usize;
     crate::trigger::statement(s, &def, "DELETE", true)?;
     for (member, member_from) in members_of(&catalog, &def, &reference, &from, only) {
@@ -1958,6 +1982,7 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
                 }
                 if let (true, Some(row)) = (del.returning.is_some(), &old_row) {
                     returned.push(crate::partition::convert_row(&member, &def, row));
+                    returned_oids.push(member.oid);
                 }
                 txn.delete(&store, &member, &key)?;
                 if after_triggers {
@@ -1970,23 +1995,50 @@ pub async fn delete(s: &mut Session, txn: &Arc<Transaction>, del: Delete) -> Sql
     crate::trigger::run_queued(s)?;
     crate::trigger::statement(s, &def, "DELETE", false)?;
     match &del.returning {
-        Some(items) => returning(s, &def, Some(&reference), items, &returned, "DELETE"),
+        Some(items) => returning(
+            s,
+            &def,
+            Some(&reference),
+            items,
+            (&returned, &returned_oids),
+            "DELETE",
+        ),
         None => Ok(Output::Command(format!("DELETE {count}"))),
     }
 }
 
 // ---- RETURNING ------------------------------------------------------------------------------
 
+/// RETURNING: `items` over the rows written (or deleted), each with the object id of the
+/// table it is stored in, which `tableoid` reads.
 fn returning(
     s: &Session,
     def: &TableDef,
     alias: Option<&str>,
     items: &[SelectItem],
-    rows: &[Vec<Value>],
+    (rows, oids): (&[Vec<Value>], &[u32]),
     tag: &str,
 ) -> SqlResult<Output> {
-    let batch = rows_batch(def, rows)?;
-    let schema = physical_schema(def);
+    let mut batch = rows_batch(def, rows)?;
+    let mut schema = physical_schema(def);
+    let reads_tableoid = items.iter().any(|i| {
+        i.to_string()
+            .to_lowercase()
+            .contains(crate::append::TABLEOID)
+    });
+    if reads_tableoid && def.column_position(crate::append::TABLEOID).is_none() {
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(crate::append::TABLEOID, DataType::Int64, false));
+        schema = Arc::new(Schema::new(fields));
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(
+            datafusion::arrow::array::Int64Array::from_iter_values(
+                oids.iter().map(|&o| i64::from(o)),
+            ),
+        ));
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        batch = RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options)?;
+    }
     let qualifier = alias.unwrap_or(&def.name);
     let mut fields = Vec::new();
     let mut arrays = Vec::new();
