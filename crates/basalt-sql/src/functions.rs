@@ -54,6 +54,13 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
     ctx.register_udf(crate::extract::PgExtract::udf(true));
     ctx.register_udf(crate::extract::PgExtract::udf(false));
     ctx.register_udf(crate::analyzer::interval_mul_udf());
+    ctx.register_udf(create_udf(
+        "chr",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(pg_chr),
+    ));
     ctx.register_udf(TextFn::udf(
         "json_build_object",
         Volatility::Immutable,
@@ -107,6 +114,60 @@ pub fn register(ctx: &SessionContext, engine: &Arc<Engine>) -> FirstGenerated {
         Arc::new(|args: &[ColumnarValue]| map_text(args, |name| type_oid(name).map(i64::from))),
     ));
     first
+}
+
+/// `chr(n)`: the character with code point `n`, refused as PostgreSQL refuses it (54000)
+/// for 0, negative numbers and what is not a Unicode scalar value.
+fn pg_chr(args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
+    use datafusion::arrow::array::StringBuilder;
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let codes = arrays
+        .first()
+        .and_then(|a| a.as_any().downcast_ref::<Int64Array>())
+        .ok_or_else(|| DataFusionError::Internal("chr takes an integer".into()))?;
+    let limit = |message: String| {
+        SqlError::Detailed {
+            sqlstate: "54000",
+            message,
+            detail: String::new(),
+            hint: None,
+        }
+        .into_datafusion()
+    };
+    let mut out = StringBuilder::with_capacity(codes.len(), codes.len());
+    for code in codes.iter() {
+        let Some(code) = code else {
+            out.append_null();
+            continue;
+        };
+        if code < 0 {
+            return Err(limit("character number must be positive".into()));
+        }
+        if code == 0 {
+            return Err(limit("null character not permitted".into()));
+        }
+        if code > 0x10_FFFF {
+            return Err(limit(format!(
+                "requested character too large for encoding: {code}"
+            )));
+        }
+        match u32::try_from(code).ok().and_then(char::from_u32) {
+            Some(c) => out.append_value(c.to_string()),
+            None => {
+                return Err(limit(format!(
+                    "requested character not valid for encoding: {code}"
+                )))
+            }
+        }
+    }
+    let array: ArrayRef = Arc::new(out.finish());
+    Ok(
+        if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+            ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        },
+    )
 }
 
 /// `current_setting(name [, missing_ok])`: a session setting, as SHOW reports it.
