@@ -267,6 +267,68 @@ pub fn check_statement(stmt: &Statement) -> SqlResult<()> {
     }
 }
 
+/// `string_agg(DISTINCT a, ',' ORDER BY b)`: with DISTINCT, PostgreSQL sorts only by
+/// expressions among the arguments (42P10), so that the distinct values have one order.
+/// Casts are looked through on both sides: PostgreSQL compares the expressions once typed,
+/// where a cast to the type a value already has is no cast (so Basalt accepts the casts
+/// PostgreSQL would find to differ).
+pub fn check_distinct_order(stmt: &Statement) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::{
+        DuplicateTreatment, FunctionArgumentClause, FunctionArguments, Spanned,
+    };
+    let mut error = None;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(stmt, |e| {
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let FunctionArguments::List(list) = &f.args else {
+            return ControlFlow::Continue(());
+        };
+        if list.duplicate_treatment != Some(DuplicateTreatment::Distinct) {
+            return ControlFlow::Continue(());
+        }
+        fn uncast(e: &Expr) -> String {
+            match e {
+                Expr::Cast { expr, .. } | Expr::Nested(expr) => uncast(expr),
+                other => other.to_string().to_lowercase(),
+            }
+        }
+        let args: Vec<String> = list
+            .args
+            .iter()
+            .map(|a| match a {
+                datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                    datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(e),
+                ) => uncast(e),
+                other => other.to_string().to_lowercase(),
+            })
+            .collect();
+        for clause in &list.clauses {
+            let FunctionArgumentClause::OrderBy(keys) = clause else {
+                continue;
+            };
+            for key in keys {
+                if !args.contains(&uncast(&key.expr)) {
+                    error = Some(
+                        SqlError::Detailed {
+                            sqlstate: "42P10",
+                            message: "in an aggregate with DISTINCT, ORDER BY expressions must \
+                                      appear in argument list"
+                                .into(),
+                            detail: String::new(),
+                            hint: None,
+                        }
+                        .at(key.expr.span()),
+                    );
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    error.map_or(Ok(()), Err)
+}
+
 /// The set-returning functions, which are neither window functions nor aggregates.
 const SET_RETURNING: &[&str] = &[
     "generate_series",

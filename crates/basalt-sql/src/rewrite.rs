@@ -19,6 +19,7 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::cte::check_top_level(stmt)?;
     values_integers(stmt);
     crate::placement::check_statement(stmt)?;
+    crate::placement::check_distinct_order(stmt)?;
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {
