@@ -25,6 +25,9 @@ pub struct Cursor {
     pub hold: bool,
     /// Declared in the transaction block still open (dropped if it rolls back).
     pub in_block: bool,
+    /// The number of savepoints set when it was declared: ROLLBACK TO a savepoint set
+    /// before it closes it.
+    pub depth: usize,
     /// The error computing the rows gave, reported by the first FETCH or MOVE.
     pending: Option<SqlError>,
     /// A FETCH failed: the cursor cannot be read any more.
@@ -39,6 +42,7 @@ impl Cursor {
             scroll,
             hold,
             in_block,
+            depth: 0,
             pending: None,
             dead: false,
         }

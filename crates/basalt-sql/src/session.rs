@@ -1112,6 +1112,7 @@ impl Session {
             .unwrap_or_default();
         let hold = decl.hold == Some(true);
         let in_block = self.status() != TxnStatus::Idle;
+        let depth = self.savepoints.len();
         if !in_block && !hold {
             return Err(SqlError::NoActiveTransaction(
                 "DECLARE CURSOR can only be used in transaction blocks".into(),
@@ -1138,6 +1139,8 @@ impl Session {
             }
             Err(e) => return Err(e),
         };
+        let mut cursor = cursor;
+        cursor.depth = depth;
         self.cursors.insert(name, cursor);
         Ok(Output::Command("DECLARE CURSOR".into()))
     }
@@ -2219,9 +2222,13 @@ impl Session {
         // The access mode set inside the released subtransaction ends with it.
         self.set_read_only(self.savepoints[i].2);
         self.savepoints.truncate(i);
-        // Objects created in the released subtransactions now belong to the one around them.
+        // Objects created in the released subtransactions now belong to the one around them,
+        // and so do the cursors declared there.
         for (depth, _) in &mut self.created_in_block {
             *depth = (*depth).min(i);
+        }
+        for c in self.cursors.values_mut() {
+            c.depth = c.depth.min(i);
         }
         Ok(Output::Command("RELEASE".into()))
     }
@@ -2239,6 +2246,8 @@ impl Session {
         txn.rollback_to(&self.db.engine.catalog(), mark);
         txn.release_savepoints(self.savepoints.len() - i - 1);
         self.savepoints.truncate(i + 1);
+        // Cursors declared after the savepoint close (what their FETCHes did stays).
+        self.cursors.retain(|_, c| c.depth <= i);
         self.state = TxnState::InBlock(txn);
         Ok(Output::Command("ROLLBACK".into()))
     }
@@ -3043,6 +3052,7 @@ fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
         .or_else(|| crate::token_forms::order_by_using(sql))
         .or_else(|| crate::token_forms::nested_joins(sql))
         .or_else(|| crate::token_forms::partition_opclasses(sql))
+        .or_else(|| crate::token_forms::join_using_alias(sql))
     {
         // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
         // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax

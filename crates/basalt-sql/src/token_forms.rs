@@ -313,6 +313,157 @@ impl JoinScan<'_> {
     }
 }
 
+/// The tokens of `sql` with PostgreSQL's join alias of a USING join (`a JOIN b USING (i)
+/// AS x`, which names the merged USING columns only) written without it: `x.i` becomes the
+/// merged column (`a.i` for an inner or left join, `b.i` for a right one, `COALESCE(a.i,
+/// b.i)` for a full one), and `x.*` the list of them; `None` when there is no such alias.
+pub fn join_using_alias(sql: &str) -> Option<Vec<TokenWithSpan>> {
+    let (tokens, significant) = significant_tokens(sql)?;
+    let t: Vec<TokenWithSpan> = significant.into_iter().map(|i| tokens[i].clone()).collect();
+    let word = |i: usize| t.get(i).and_then(token_word);
+    // The name a join operand is referred to by: the word before `at` (its alias or its
+    // table's name).
+    let operand = |at: usize| -> Option<TokenWithSpan> {
+        let tok = t.get(at)?;
+        matches!(tok.token, Token::Word(_)).then(|| tok.clone())
+    };
+    struct Alias {
+        name: String,
+        columns: Vec<String>,
+        left: TokenWithSpan,
+        right: TokenWithSpan,
+        kind: &'static str,
+    }
+    let mut aliases: Vec<Alias> = Vec::new();
+    let mut drop = Vec::new();
+    for i in 0..t.len() {
+        if word(i).as_deref() != Some("using")
+            || t.get(i + 1).is_none_or(|x| x.token != Token::LParen)
+        {
+            continue;
+        }
+        let mut j = i + 2;
+        let mut columns = Vec::new();
+        while let Some(c) = word(j) {
+            columns.push(c);
+            if t.get(j + 1).is_some_and(|x| x.token == Token::Comma) {
+                j += 2;
+            } else {
+                j += 1;
+                break;
+            }
+        }
+        let closes = t.get(j).is_some_and(|x| x.token == Token::RParen);
+        if !closes || columns.is_empty() || word(j + 1).as_deref() != Some("as") {
+            continue;
+        }
+        let Some(name) = word(j + 2) else {
+            continue;
+        };
+        // `<left> [kind] [OUTER] JOIN <right> [[AS] alias] USING`
+        let Some(join_at) = (0..i).rev().find(|&k| word(k).as_deref() == Some("join")) else {
+            continue;
+        };
+        let Some(right) = i.checked_sub(1).and_then(operand) else {
+            continue;
+        };
+        let mut k = join_at;
+        let mut kind = "inner";
+        while k > 0 {
+            match word(k - 1).as_deref() {
+                Some("outer") => k -= 1,
+                Some(w @ ("left" | "right" | "full" | "inner")) => {
+                    kind = match w {
+                        "left" => "left",
+                        "right" => "right",
+                        "full" => "full",
+                        _ => "inner",
+                    };
+                    k -= 1;
+                }
+                _ => break,
+            }
+        }
+        let Some(left) = k.checked_sub(1).and_then(operand) else {
+            continue;
+        };
+        aliases.push(Alias {
+            name,
+            columns,
+            left,
+            right,
+            kind,
+        });
+        drop.push(j + 1);
+        drop.push(j + 2);
+    }
+    if aliases.is_empty() {
+        return None;
+    }
+    let merged = |a: &Alias, column: &str, span| -> Vec<TokenWithSpan> {
+        let col = |side: &TokenWithSpan| {
+            vec![
+                side.clone(),
+                TokenWithSpan::new(Token::Period, span),
+                TokenWithSpan::new(Token::make_word(column, None), span),
+            ]
+        };
+        match a.kind {
+            "right" => col(&a.right),
+            "full" => {
+                let mut out = vec![
+                    TokenWithSpan::new(Token::make_word("COALESCE", None), span),
+                    TokenWithSpan::new(Token::LParen, span),
+                ];
+                out.extend(col(&a.left));
+                out.push(TokenWithSpan::new(Token::Comma, span));
+                out.extend(col(&a.right));
+                out.push(TokenWithSpan::new(Token::RParen, span));
+                out
+            }
+            _ => col(&a.left),
+        }
+    };
+    let mut out = Vec::with_capacity(t.len());
+    let mut i = 0;
+    while i < t.len() {
+        if drop.contains(&i) {
+            i += 1;
+            continue;
+        }
+        let qualified = t.get(i + 1).is_some_and(|x| x.token == Token::Period);
+        let alias = word(i)
+            .filter(|_| qualified)
+            .and_then(|w| aliases.iter().find(|a| a.name == w));
+        if let Some(a) = alias {
+            let span = t[i].span;
+            match t.get(i + 2).map(|x| &x.token) {
+                Some(Token::Mul) => {
+                    for (k, c) in a.columns.iter().enumerate() {
+                        if k > 0 {
+                            out.push(TokenWithSpan::new(Token::Comma, span));
+                        }
+                        out.extend(merged(a, c, span));
+                    }
+                    i += 3;
+                    continue;
+                }
+                Some(Token::Word(_)) => {
+                    if let Some(c) = word(i + 2).filter(|c| a.columns.contains(c)) {
+                        out.extend(merged(a, &c, span));
+                        i += 3;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(t[i].clone());
+        i += 1;
+    }
+    Some(out)
+}
+
 /// The function an operator class named in a partition key is written as: `a my_ops` in
 /// `PARTITION BY HASH (a my_ops)` becomes `__basalt_opclass(a, 'my_ops')`.
 const OPCLASS_MARK: &str = "__basalt_opclass";
