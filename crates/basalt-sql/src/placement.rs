@@ -267,6 +267,71 @@ pub fn check_statement(stmt: &Statement) -> SqlResult<()> {
     }
 }
 
+/// Aggregates where PostgreSQL allows none (42803, at the aggregate): in a WHERE clause, and
+/// in the FILTER of another aggregate (of a subquery, where the inner aggregate is usually
+/// the outer query's, PostgreSQL calls that nesting).
+pub fn check_aggregate_places(stmt: &Statement) -> SqlResult<()> {
+    struct Places {
+        depth: usize,
+        error: Option<SqlError>,
+    }
+    fn refused(message: &str, at: &Expr) -> SqlError {
+        SqlError::Detailed {
+            sqlstate: "42803",
+            message: message.into(),
+            detail: String::new(),
+            hint: None,
+        }
+        .at(at.span())
+    }
+    impl Visitor for Places {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            if let SetExpr::Select(sel) = q.body.as_ref() {
+                if let Some(w) = &sel.selection {
+                    if let Some(call) = first_call(w, is_aggregate_call) {
+                        self.error = Some(refused(
+                            "aggregate functions are not allowed in WHERE",
+                            &call,
+                        ));
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            let Expr::Function(f) = e else {
+                return ControlFlow::Continue(());
+            };
+            let Some(filter) = f.filter.as_deref() else {
+                return ControlFlow::Continue(());
+            };
+            if let Some(call) = first_call(filter, is_aggregate_call) {
+                let message = if self.depth > 1 {
+                    "aggregate function calls cannot be nested"
+                } else {
+                    "aggregate functions are not allowed in FILTER"
+                };
+                self.error = Some(refused(message, &call));
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Places {
+        depth: 0,
+        error: None,
+    };
+    let _ = stmt.visit(&mut v);
+    v.error.map_or(Ok(()), Err)
+}
+
 /// `string_agg(DISTINCT a, ',' ORDER BY b)`: with DISTINCT, PostgreSQL sorts only by
 /// expressions among the arguments (42P10), so that the distinct values have one order.
 /// Casts are looked through on both sides: PostgreSQL compares the expressions once typed,

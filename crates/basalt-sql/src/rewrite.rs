@@ -20,6 +20,7 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     values_integers(stmt);
     crate::placement::check_statement(stmt)?;
     crate::placement::check_distinct_order(stmt)?;
+    crate::placement::check_aggregate_places(stmt)?;
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {

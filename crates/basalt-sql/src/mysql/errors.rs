@@ -49,6 +49,10 @@ impl From<&SqlError> for MyError {
         let text = e.to_string();
         match e {
             SqlError::Positioned { inner, .. } => MyError::from(inner.as_ref()),
+            // An aggregate where none may be (WHERE, FILTER, inside another aggregate).
+            SqlError::Located { inner, .. } if inner.sqlstate() == "42803" => {
+                my(1111, "HY000", "Invalid use of group function")
+            }
             SqlError::MySql {
                 code,
                 sqlstate,
