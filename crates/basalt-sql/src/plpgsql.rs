@@ -1,11 +1,13 @@
-//! PL/pgSQL, the part of it trigger functions are written in: a `DECLARE` section,
-//! assignments (to variables and to `NEW.column`), `IF … ELSIF … ELSE … END IF`,
-//! `RETURN`, `RAISE` (`NOTICE`, `WARNING`, `INFO`, `EXCEPTION`, each `%` taking an argument) and
-//! `NULL`. Expressions are SQL expressions, evaluated by Basalt with the variables, the
-//! `NEW` and `OLD` rows and the `TG_*` variables in them written as typed constants, so
-//! they do not read tables (a subquery is refused when it runs). Any other statement
-//! (`SELECT INTO`, `PERFORM`, loops, exception blocks, SQL statements) is refused with
-//! 0A000 when the function is created.
+//! PL/pgSQL, the part of it trigger functions and functions computing a value are written
+//! in: a `DECLARE` section, assignments (to variables and to `NEW.column`), `IF … ELSIF …
+//! ELSE … END IF`, `RETURN`, `RAISE` (`NOTICE`, `WARNING`, `INFO`, `EXCEPTION`, each `%`
+//! taking an argument) and `NULL`. Expressions are SQL expressions, evaluated by Basalt with
+//! the variables, the parameters (by name and as `$n`), the `NEW` and `OLD` rows and the
+//! `TG_*` variables in them written as typed constants, so they do not read tables (a
+//! subquery is refused when it runs). Any other statement (`SELECT INTO`, `PERFORM`, loops,
+//! exception blocks, SQL statements) is refused with 0A000 when the function is created.
+//! [`run_trigger`] runs a trigger function, [`run_function`] any other
+//! ([`crate::plcall`] calls it from queries).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
