@@ -700,7 +700,7 @@ fn values_row_as_select(q: &mut Query) -> SqlResult<()> {
         if let Expr::Function(f) = e {
             let name = f.name.to_string().to_lowercase();
             let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
-            returns_set |= matches!(name, "generate_series" | "generate_subscripts" | "unnest");
+            returns_set |= crate::placement::SET_RETURNING.contains(&name);
         }
         std::ops::ControlFlow::<()>::Continue(())
     });

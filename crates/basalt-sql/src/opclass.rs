@@ -5,30 +5,12 @@
 
 use basalt_storage::catalog::{Catalog, OpClassDef, OpClassFunction};
 use datafusion::sql::sqlparser::ast::{
-    CreateOperatorClass, DropBehavior, DropOperatorClass, OperatorClassItem,
+    CreateOperatorClass, DropBehavior, DropOperatorClass, Ident, ObjectName, OperatorClassItem,
 };
 
+use crate::ddl::qualified;
 use crate::error::{SqlError, SqlResult};
 use crate::session::{object_name_parts, Output, Session};
-
-fn key_of(parts: &[String], default_schema: Option<&str>) -> SqlResult<(String, String)> {
-    match parts {
-        [name] => Ok((
-            default_schema
-                .unwrap_or(basalt_storage::catalog::DEFAULT_SCHEMA)
-                .to_owned(),
-            name.clone(),
-        )),
-        [schema, name] => Ok((schema.clone(), name.clone())),
-        _ => Err(SqlError::Syntax {
-            message: format!(
-                "improper qualified name (too many dotted names): {}",
-                parts.join(".")
-            ),
-            position: None,
-        }),
-    }
-}
 
 fn missing(name: &str, method: &str) -> SqlError {
     SqlError::UndefinedObject(format!(
@@ -42,8 +24,8 @@ pub fn find_hash<'c>(
     name: &str,
     default_schema: Option<&str>,
 ) -> SqlResult<(String, &'c OpClassDef)> {
-    let parts: Vec<String> = name.split('.').map(str::to_owned).collect();
-    let (schema, n) = key_of(&parts, default_schema)?;
+    let written = ObjectName::from(name.split('.').map(Ident::new).collect::<Vec<_>>());
+    let (schema, n) = qualified(&written, default_schema)?;
     let key = format!("{schema}.{n}");
     match catalog.opclasses.get(&key) {
         Some(c) if c.method == "hash" => Ok((key, c)),
@@ -71,7 +53,7 @@ pub async fn create(s: &mut Session, c: CreateOperatorClass) -> SqlResult<Output
         ));
     }
     let default_schema = s.default_schema();
-    let (schema, name) = key_of(&object_name_parts(&c.name), default_schema.as_deref())?;
+    let (schema, name) = qualified(&c.name, default_schema.as_deref())?;
     let for_type = crate::types::column_type(&c.for_type)?.ty;
     let catalog = s.engine().catalog();
     let mut functions = Vec::new();
@@ -103,8 +85,7 @@ pub async fn create(s: &mut Session, c: CreateOperatorClass) -> SqlResult<Output
                     .iter()
                     .map(|t| crate::types::column_type(t).map(|c| c.ty.pg_name()))
                     .collect::<SqlResult<_>>()?;
-                let (fschema, fname) =
-                    key_of(&object_name_parts(function_name), default_schema.as_deref())?;
+                let (fschema, fname) = qualified(function_name, default_schema.as_deref())?;
                 let f = catalog
                     .functions
                     .get(&format!("{fschema}.{fname}"))
@@ -223,7 +204,7 @@ pub async fn drop(s: &mut Session, d: DropOperatorClass) -> SqlResult<Output> {
     let mut keys = Vec::new();
     for n in &d.names {
         let parts = object_name_parts(n);
-        let (schema, name) = key_of(&parts, default_schema.as_deref())?;
+        let (schema, name) = qualified(n, default_schema.as_deref())?;
         let key = format!("{schema}.{name}");
         match catalog.opclasses.get(&key) {
             Some(c) if c.method == method => {}

@@ -399,7 +399,7 @@ pub fn check_distinct_order(stmt: &Statement) -> SqlResult<()> {
 }
 
 /// The set-returning functions, which are neither window functions nor aggregates.
-const SET_RETURNING: &[&str] = &[
+pub(crate) const SET_RETURNING: &[&str] = &[
     "generate_series",
     "generate_subscripts",
     "unnest",

@@ -447,18 +447,11 @@ impl Host {
 pub fn run_trigger(s: &Session, f: &Function, call: TriggerCall<'_>) -> SqlResult<Returned> {
     let host = s.plpgsql_host();
     let mut env = Env::of_call(&host, call);
-    env.declare(f)?;
-    match env.block(&f.body)? {
-        Flow::Return(Returning::Row(r)) => Ok(r),
-        Flow::Return(Returning::Value(_)) => Err(SqlError::Internal(
+    match env.run(f, "trigger procedure")? {
+        Returning::Row(r) => Ok(r),
+        Returning::Value(_) => Err(SqlError::Internal(
             "a trigger function returned a value".into(),
         )),
-        Flow::Next => Err(SqlError::Detailed {
-            sqlstate: "2F005",
-            message: "control reached end of trigger procedure without RETURN".into(),
-            detail: String::new(),
-            hint: None,
-        }),
     }
 }
 
@@ -499,18 +492,11 @@ pub fn run_function(
         args: &[],
         returns: Some(returns),
     };
-    env.declare(f)?;
-    match env.block(&f.body)? {
-        Flow::Return(Returning::Value(v)) => Ok(v),
-        Flow::Return(Returning::Row(_)) => Err(SqlError::Internal(
+    match env.run(f, "function")? {
+        Returning::Value(v) => Ok(v),
+        Returning::Row(_) => Err(SqlError::Internal(
             "a function returned a trigger's row".into(),
         )),
-        Flow::Next => Err(SqlError::Detailed {
-            sqlstate: "2F005",
-            message: "control reached end of function without RETURN".into(),
-            detail: String::new(),
-            hint: None,
-        }),
     }
 }
 
@@ -538,6 +524,21 @@ impl<'a> Env<'a> {
             old: call.old,
             args: call.args,
             returns: None,
+        }
+    }
+
+    /// Declares the function's variables and runs its body to its RETURN (`what` names the
+    /// kind of function in the error of a body that ends without one).
+    fn run(&mut self, f: &Function, what: &str) -> SqlResult<Returning> {
+        self.declare(f)?;
+        match self.block(&f.body)? {
+            Flow::Return(r) => Ok(r),
+            Flow::Next => Err(SqlError::Detailed {
+                sqlstate: "2F005",
+                message: format!("control reached end of {what} without RETURN"),
+                detail: String::new(),
+                hint: None,
+            }),
         }
     }
 

@@ -21,6 +21,18 @@ use crate::error::SqlError;
 /// `plan`, as DataFusion planned `stmt`, with its subqueries' references to ambiguous inner
 /// names taken back inside (nothing to do when the plan has no outer references).
 pub fn inner_scope_first(plan: LogicalPlan, stmt: &Statement) -> DfResult<LogicalPlan> {
+    let mut outer = false;
+    plan.apply_with_subqueries(|node| {
+        outer = has_outer_reference(node)?;
+        Ok(if outer {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    if !outer {
+        return Ok(plan);
+    }
     let mut qualified = HashSet::new();
     let _ = visit_expressions(stmt, |e| {
         if let AstExpr::CompoundIdentifier(parts) = e {

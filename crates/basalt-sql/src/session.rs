@@ -703,6 +703,19 @@ impl Session {
         all
     }
 
+    /// Registers the scalar functions that run these PL/pgSQL functions for the statement
+    /// about to be planned ([`crate::plcall`]).
+    pub(crate) fn register_plpgsql(
+        &self,
+        functions: &[basalt_storage::catalog::FunctionDef],
+    ) -> SqlResult<()> {
+        for f in functions {
+            self.ctx
+                .register_udf(crate::plcall::udf(f, self.plpgsql_host())?);
+        }
+        Ok(())
+    }
+
     /// What PL/pgSQL code needs of the session to run, away from it: the planner's state,
     /// the date order, and where its RAISE notices go.
     pub(crate) fn plpgsql_host(&self) -> crate::plpgsql::Host {
@@ -1013,11 +1026,7 @@ impl Session {
 
     /// Opens the implicit block of a query string of several statements.
     fn begin_implicit(&mut self) {
-        let default = self.default_read_only();
-        self.set_read_only(default);
-        self.reset_deferrable();
-        self.block_has_run = false;
-        self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
+        self.open_block(None);
         self.implicit_block = true;
     }
 
@@ -1298,10 +1307,7 @@ impl Session {
         let catalog = self.engine().catalog();
         if !catalog.functions.is_empty() {
             let plpgsql = crate::sqlfunc::inline(stmt, &catalog, self.default_schema().as_deref())?;
-            for f in &plpgsql {
-                self.ctx
-                    .register_udf(crate::plcall::udf(f, self.plpgsql_host())?);
-            }
+            self.register_plpgsql(&plpgsql)?;
         }
         crate::domain::rewrite_casts(stmt, &catalog, self.default_schema().as_deref())
     }
@@ -1834,14 +1840,20 @@ impl Session {
         }
     }
 
+    /// Opens a transaction block, READ ONLY as `read_only` says or else as the session's
+    /// default.
+    fn open_block(&mut self, read_only: Option<bool>) {
+        let default = self.default_read_only();
+        self.set_read_only(read_only.unwrap_or(default));
+        self.reset_deferrable();
+        self.block_has_run = false;
+        self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
+    }
+
     fn begin(&mut self, modes: &[TransactionMode], tag: &str) -> SqlResult<Output> {
         match self.state {
             TxnState::Idle => {
-                let default = self.default_read_only();
-                self.set_read_only(access_mode(modes).unwrap_or(default));
-                self.reset_deferrable();
-                self.block_has_run = false;
-                self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
+                self.open_block(access_mode(modes));
                 Ok(Output::Command(tag.into()))
             }
             // PostgreSQL warns and stays in the block.

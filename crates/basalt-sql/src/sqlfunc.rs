@@ -172,10 +172,7 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         0,
         &plpgsql,
     )?;
-    for f in plpgsql.into_inner() {
-        s.ctx
-            .register_udf(crate::plcall::udf(&f, s.plpgsql_host())?);
-    }
+    s.register_plpgsql(&plpgsql.into_inner())?;
     s.plan(Statement::Query(Box::new(probe))).await?;
     save(s, def, cf.or_replace).await
 }
