@@ -42,7 +42,36 @@ pub enum SqlType {
     Interval,
 }
 
+/// The Decimal128 precision and scale that hold `numeric(precision, scale)`. PostgreSQL
+/// also allows a negative scale (`numeric(3,-6)` rounds to millions) and a scale above the
+/// precision (`numeric(3,6)` holds values below 0.001). Arrow's Decimal128 wants
+/// `0 <= scale <= precision` for Basalt's arithmetic, so such a column is stored at scale 0
+/// with `precision - scale` digits, or at its scale with as many digits; what the declared
+/// type adds (rounding to a power of ten, the smaller bound) is applied when a value is
+/// stored (`basalt_sql::numeric::fit_typmod`).
+pub fn decimal_storage(precision: u8, scale: i8) -> (u8, i8) {
+    if scale < 0 {
+        let digits = i16::from(precision) - i16::from(scale);
+        (digits.min(i16::from(NUMERIC_MAX_PRECISION)) as u8, 0)
+    } else if scale as u8 > precision {
+        (scale as u8, scale)
+    } else {
+        (precision, scale)
+    }
+}
+
 impl SqlType {
+    /// Whether this is a numeric type whose declared scale is negative or above its
+    /// precision (see [`decimal_storage`]).
+    pub fn numeric_typmod_beyond_decimal(&self) -> Option<(u8, i8)> {
+        match self {
+            SqlType::Numeric { precision, scale } if *scale < 0 || *scale as u8 > *precision => {
+                Some((*precision, *scale))
+            }
+            _ => None,
+        }
+    }
+
     /// The Arrow type a column of this SQL type is stored and computed as.
     pub fn to_arrow(&self) -> DataType {
         match self {
@@ -52,7 +81,10 @@ impl SqlType {
             SqlType::Int64 => DataType::Int64,
             SqlType::Float32 => DataType::Float32,
             SqlType::Float64 => DataType::Float64,
-            SqlType::Numeric { precision, scale } => DataType::Decimal128(*precision, *scale),
+            SqlType::Numeric { precision, scale } => {
+                let (p, s) = decimal_storage(*precision, *scale);
+                DataType::Decimal128(p, s)
+            }
             SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => DataType::Utf8,
             SqlType::Bytea => DataType::Binary,
             SqlType::Date => DataType::Date32,

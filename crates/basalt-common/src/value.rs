@@ -142,11 +142,10 @@ impl ColumnBuilder {
             SqlType::Int64 => Builder::Int64(Int64Builder::with_capacity(capacity)),
             SqlType::Float32 => Builder::Float32(Float32Builder::with_capacity(capacity)),
             SqlType::Float64 => Builder::Float64(Float64Builder::with_capacity(capacity)),
-            SqlType::Numeric { precision, scale } => Builder::Decimal(
-                Decimal128Builder::with_capacity(capacity),
-                *precision,
-                *scale,
-            ),
+            SqlType::Numeric { precision, scale } => {
+                let (p, s) = crate::types::decimal_storage(*precision, *scale);
+                Builder::Decimal(Decimal128Builder::with_capacity(capacity), p, s)
+            }
             SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => {
                 Builder::Text(StringBuilder::with_capacity(capacity, capacity * 8))
             }

@@ -569,7 +569,12 @@ fn type_unknown_literals(q: &mut Query, targets: &[usize], def: &TableDef) {
         {
             continue;
         }
-        let Ok(data_type) = parse_sql(&format!("SELECT CAST(NULL AS {})", col.ty.pg_name()))
+        // A numeric scale Decimal128 cannot take is applied when the row is stored.
+        let type_name = match col.ty.numeric_typmod_beyond_decimal() {
+            Some(_) => "numeric".to_owned(),
+            None => col.ty.pg_name(),
+        };
+        let Ok(data_type) = parse_sql(&format!("SELECT CAST(NULL AS {type_name})"))
             .ok()
             .and_then(|mut v| v.pop())
             .and_then(|stmt| match stmt {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use basalt_common::types::NUMERIC_MAX_PRECISION;
 use basalt_common::value::value_at;
 use basalt_common::{SqlType, Value};
 use basalt_storage::TableDef;
@@ -218,6 +219,15 @@ pub fn to_column_type(
     column: &str,
     date_order: Option<DateOrder>,
 ) -> SqlResult<ArrayRef> {
+    if let Some((precision, scale)) = ty.numeric_typmod_beyond_decimal() {
+        let input = SqlType::Numeric {
+            precision: NUMERIC_MAX_PRECISION,
+            scale: crate::numeric::typmod_input_scale(precision, scale),
+        };
+        let wide = to_column_type(array, &input, column, date_order)
+            .map_err(|e| crate::numeric::typmod_error(e, precision, scale))?;
+        return crate::numeric::fit_typmod(&wide, precision, scale);
+    }
     let target = ty.to_arrow();
     let array = if array.data_type() == &DataType::Null {
         new_null_array(&target, array.len())

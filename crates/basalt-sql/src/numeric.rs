@@ -75,7 +75,7 @@ fn field_overflow(precision: u8, scale: i8, infinite: bool) -> SqlError {
         format!("A field with precision {precision}, scale {scale} cannot hold an infinite value.")
     } else {
         let digits = i32::from(precision) - i32::from(scale);
-        let bound = if digits > 0 {
+        let bound = if digits != 0 {
             format!("10^{digits}")
         } else {
             "1".into()
@@ -86,6 +86,97 @@ fn field_overflow(precision: u8, scale: i8, infinite: bool) -> SqlError {
         )
     };
     SqlError::NumericOverflow { detail }
+}
+
+/// Stores values into a column declared `numeric(precision, scale)` with a negative scale
+/// or a scale above the precision (`basalt_common::types::decimal_storage`). `array` holds
+/// the values as Decimal128 at scale `max(scale, 0)` or finer; each is rounded half away from
+/// zero to the declared scale and must stay below 10^(precision - scale), as PostgreSQL's
+/// `apply_typmod` has it. NaN stays NaN; the infinities do not fit.
+pub fn fit_typmod(array: &ArrayRef, precision: u8, scale: i8) -> SqlResult<ArrayRef> {
+    let DataType::Decimal128(_, from) = array.data_type() else {
+        return Err(SqlError::Internal(format!(
+            "numeric typmod applied to {}",
+            array.data_type()
+        )));
+    };
+    let (stored_p, stored_s) = basalt_common::types::decimal_storage(precision, scale);
+    // Units of the input per unit of the declared scale, and of the stored scale.
+    let places = u32::try_from(i32::from(*from) - i32::from(scale))
+        .map_err(|_| SqlError::Internal("numeric typmod input is too coarse".into()))?;
+    let per_unit = 10i128
+        .checked_pow(places)
+        .ok_or_else(|| field_overflow(precision, scale, false))?;
+    let back = 10i128.pow(u32::from(stored_s.abs_diff(scale)));
+    let bound = 10i128.pow(u32::from(precision));
+    let values = array
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .ok_or_else(|| SqlError::Internal("numeric typmod input is not Decimal128".into()))?;
+    let mut out = Vec::with_capacity(values.len());
+    for v in values.iter() {
+        out.push(match v {
+            None => None,
+            Some(NAN) => Some(NAN),
+            Some(v) if is_special(v) => return Err(field_overflow(precision, scale, true)),
+            Some(v) => {
+                let half = per_unit / 2;
+                let units = if v >= 0 {
+                    (v + half) / per_unit
+                } else {
+                    (v - half) / per_unit
+                };
+                if units.abs() >= bound {
+                    return Err(field_overflow(precision, scale, false));
+                }
+                Some(units * back)
+            }
+        });
+    }
+    let out = Decimal128Array::from(out).with_precision_and_scale(stored_p, stored_s)?;
+    Ok(Arc::new(out))
+}
+
+/// The scale a value is brought to before [`fit_typmod`]: the declared scale when it is
+/// positive, otherwise as fine as 38 digits allow (at most the unconstrained type's scale),
+/// so that rounding to a negative scale happens once.
+pub fn typmod_input_scale(precision: u8, scale: i8) -> i8 {
+    if scale >= 0 {
+        scale
+    } else {
+        let whole = i16::from(precision) - i16::from(scale);
+        (38 - whole).clamp(0, i16::from(NUMERIC_DEFAULT_SCALE)) as i8
+    }
+}
+
+/// The error for a value converted on its way into `numeric(precision, scale)`: an overflow
+/// is reported against the declared type.
+pub fn typmod_error(e: SqlError, precision: u8, scale: i8) -> SqlError {
+    match e {
+        SqlError::NumericOverflow { detail } => {
+            field_overflow(precision, scale, detail.contains("infinite"))
+        }
+        other => other,
+    }
+}
+
+/// [`parse`] for a column's declared type, whatever its scale.
+pub fn parse_typmod(text: &str, precision: u8, scale: i8) -> SqlResult<i128> {
+    let ty = basalt_common::SqlType::Numeric { precision, scale };
+    if ty.numeric_typmod_beyond_decimal().is_none() {
+        return parse(text, precision, scale);
+    }
+    let input = typmod_input_scale(precision, scale);
+    let v = parse(text, basalt_common::types::NUMERIC_MAX_PRECISION, input)
+        .map_err(|e| typmod_error(e, precision, scale))?;
+    let one: ArrayRef =
+        Arc::new(Decimal128Array::from(vec![v]).with_precision_and_scale(38, input)?);
+    let fitted = fit_typmod(&one, precision, scale)?;
+    let fitted = fitted
+        .as_any()
+        .downcast_ref::<Decimal128Array>()
+        .ok_or_else(|| SqlError::Internal("numeric typmod output is not Decimal128".into()))?;
+    Ok(fitted.value(0))
 }
 
 /// Reads numeric text as PostgreSQL's `numeric_in` does (surrounding blanks, a sign, digits
@@ -806,6 +897,78 @@ fn divide_rounded(
     Ok(Arc::new(out.with_data_type(result.clone())))
 }
 
+/// The function a cast to `numeric(p, s)` with a negative scale or a scale above the
+/// precision is rewritten to: `pg_numeric_typmod(x::numeric(38, in), p, s)`.
+pub const TYPMOD_FUNCTION: &str = "pg_numeric_typmod";
+
+/// `pg_numeric_typmod(x, p, s)`: [`fit_typmod`] as a function; `p` and `s` are constants.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct NumericTypmod {
+    signature: Signature,
+}
+
+fn typmod_args(scalars: &[Option<&ScalarValue>]) -> DfResult<(u8, i8)> {
+    let int = |i: usize| match scalars.get(i).copied().flatten() {
+        Some(ScalarValue::Int64(Some(v))) => Some(*v),
+        _ => None,
+    };
+    match (int(1), int(2)) {
+        (Some(p), Some(s)) => Ok((
+            u8::try_from(p).map_err(|e| SqlError::Internal(e.to_string()).into_datafusion())?,
+            i8::try_from(s).map_err(|e| SqlError::Internal(e.to_string()).into_datafusion())?,
+        )),
+        _ => Err(
+            SqlError::Internal(format!("{TYPMOD_FUNCTION} takes a constant typmod"))
+                .into_datafusion(),
+        ),
+    }
+}
+
+impl ScalarUDFImpl for NumericTypmod {
+    fn name(&self) -> &str {
+        TYPMOD_FUNCTION
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Err(SqlError::Internal(format!("{TYPMOD_FUNCTION} needs its typmod")).into_datafusion())
+    }
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> DfResult<datafusion::arrow::datatypes::FieldRef> {
+        let (p, s) = typmod_args(args.scalar_arguments)?;
+        let (p, s) = basalt_common::types::decimal_storage(p, s);
+        Ok(Arc::new(datafusion::arrow::datatypes::Field::new(
+            TYPMOD_FUNCTION,
+            DataType::Decimal128(p, s),
+            true,
+        )))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalars: Vec<Option<&ScalarValue>> = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(v) => Some(v),
+                ColumnarValue::Array(_) => None,
+            })
+            .collect();
+        let (p, s) = typmod_args(&scalars)?;
+        let scalar = crate::functions::all_scalar(&args.args[..1]);
+        let arrays = ColumnarValue::values_to_arrays(&args.args[..1])?;
+        let out = fit_typmod(&arrays[0], p, s).map_err(SqlError::into_datafusion)?;
+        crate::functions::columnar_result(out, scalar)
+    }
+}
+
+pub fn typmod_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(NumericTypmod {
+        signature: Signature::any(3, Volatility::Immutable),
+    })
+}
+
 /// `numeric_convert(x)`: [`convert`] as a function of one argument.
 #[derive(Debug)]
 struct NumericConvert {
@@ -950,6 +1113,9 @@ const PASS_THROUGH: &[&str] = &[
     "numeric_op",
     "numeric_convert",
     "numeric_finite",
+    TYPMOD_FUNCTION,
+    // crate::srf's generate_series, which refuses the special values with PostgreSQL's errors.
+    crate::srf::GENERATE_SERIES,
     "pg_text",
     // crate::pgmath's functions, which give PostgreSQL's answers for the special values.
     "width_bucket",

@@ -299,9 +299,14 @@ pub fn pg_type_and_typmod(ty: &SqlType) -> (i64, i64) {
         SqlType::Int64 => (20, -1),
         SqlType::Float32 => (700, -1),
         SqlType::Float64 => (701, -1),
+        SqlType::Numeric { precision, scale }
+            if crate::numeric::is_unconstrained(*precision, *scale) =>
+        {
+            (1700, -1)
+        }
         SqlType::Numeric { precision, scale } => (
             1700,
-            ((i64::from(*precision) << 16) | i64::from(*scale as u8)) + 4,
+            ((i64::from(*precision) << 16) | (i64::from(*scale) & 0x7ff)) + 4,
         ),
         SqlType::Char(n) => (1042, i64::from(*n) + 4),
         SqlType::Varchar(Some(n)) => (1043, i64::from(*n) + 4),
@@ -625,6 +630,54 @@ pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
             lookup_text(arrays, |oid| constraint_def(&catalog, oid))
         },
     ));
+    ctx.register_udf(format_type());
+}
+
+/// `format_type(oid, typmod)`: datafusion-pg-catalog's, with PostgreSQL's spelling of
+/// numeric modifiers (`numeric(3,0)`, and a negative scale such as `numeric(3,-6)`, which
+/// the typmod keeps in its low 11 bits).
+fn format_type() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::{Array, Int64Array};
+    use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
+    let inner = datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf();
+    TextFn::udf("format_type", Volatility::Stable, move |arrays, rows| {
+        let args = ScalarFunctionArgs {
+            args: arrays.iter().cloned().map(ColumnarValue::Array).collect(),
+            arg_fields: arrays
+                .iter()
+                .map(|a| Arc::new(Field::new("arg", a.data_type().clone(), true)))
+                .collect(),
+            number_rows: rows,
+            return_field: Arc::new(Field::new("format_type", DataType::Utf8, true)),
+            config_options: Arc::new(datafusion::config::ConfigOptions::default()),
+        };
+        let formatted = inner.invoke_with_args(args)?.into_array(rows)?;
+        let (Some(oids), Some(mods)) = (arrays.first(), arrays.get(1)) else {
+            return Ok(formatted);
+        };
+        let as_i64 = |a: &ArrayRef| datafusion::arrow::compute::cast(a, &DataType::Int64);
+        let (oids, mods) = (as_i64(oids)?, as_i64(mods)?);
+        let oids = oids.as_any().downcast_ref::<Int64Array>();
+        let mods = mods.as_any().downcast_ref::<Int64Array>();
+        let texts = formatted.as_any().downcast_ref::<StringArray>();
+        let (Some(oids), Some(mods), Some(texts)) = (oids, mods, texts) else {
+            return Ok(formatted);
+        };
+        let out: StringArray = (0..texts.len())
+            .map(|i| {
+                let numeric = oids.is_valid(i) && oids.value(i) == 1700;
+                if numeric && mods.is_valid(i) && mods.value(i) >= 4 {
+                    let m = mods.value(i) - 4;
+                    // The scale is an 11-bit two's complement number.
+                    let scale = ((m & 0x7ff) ^ 0x400) - 0x400;
+                    Some(format!("numeric({},{scale})", (m >> 16) & 0xffff))
+                } else {
+                    texts.is_valid(i).then(|| texts.value(i).to_owned())
+                }
+            })
+            .collect();
+        Ok(Arc::new(out))
+    })
 }
 
 fn lookup_text(arrays: &[ArrayRef], f: impl Fn(i64) -> Option<String>) -> DfResult<ArrayRef> {

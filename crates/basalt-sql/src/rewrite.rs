@@ -324,6 +324,11 @@ impl VisitorMut for PgForms {
             *e = new;
             return ControlFlow::Continue(());
         }
+        // `x::numeric(3,-6)`: a scale Decimal128 cannot take (types::decimal_storage).
+        if let Some(new) = numeric_typmod_cast(e) {
+            *e = new;
+            return ControlFlow::Continue(());
+        }
         // The `name` type is stored as text (see docs/compatibility.md): `'abc'::name`.
         if let Expr::Cast { data_type, .. } = e {
             if matches!(data_type, DataType::Custom(n, args)
@@ -1013,6 +1018,60 @@ pub fn session_user_calls(stmt: &mut Statement) {
 
 /// A cast to `timestamp(p)`, `timestamptz(p)` or `time(p)` (or such a typed literal) as
 /// `pg_time_precision(value, p)` of the type without the precision, which DataFusion reads.
+/// `x::numeric(p,s)` with a negative scale or one above the precision, as
+/// `pg_numeric_typmod(x::numeric(38, in), p, s)` (`numeric::fit_typmod`).
+fn numeric_typmod_cast(e: &Expr) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::ExactNumberInfo;
+    let Expr::Cast {
+        data_type: DataType::Numeric(info) | DataType::Decimal(info),
+        ..
+    } = e
+    else {
+        return None;
+    };
+    let ExactNumberInfo::PrecisionAndScale(p, s) = info else {
+        return None;
+    };
+    let (Ok(p8), Ok(s8)) = (u8::try_from(*p), i8::try_from(*s)) else {
+        return None;
+    };
+    let ty = basalt_common::SqlType::Numeric {
+        precision: p8,
+        scale: s8,
+    };
+    ty.numeric_typmod_beyond_decimal()?;
+    if crate::types::column_type(match e {
+        Expr::Cast { data_type, .. } => data_type,
+        _ => return None,
+    })
+    .is_err()
+    {
+        // Out of PostgreSQL's or Basalt's range: the cast reports it.
+        return None;
+    }
+    let mut inner = e.clone();
+    if let Expr::Cast { data_type, .. } = &mut inner {
+        *data_type = DataType::Numeric(ExactNumberInfo::PrecisionAndScale(
+            38,
+            i64::from(crate::numeric::typmod_input_scale(p8, s8)),
+        ));
+    }
+    let mut call = crate::eval::parse_expr(&format!(
+        "{}(NULL, {p}, {s})",
+        crate::numeric::TYPMOD_FUNCTION
+    ))
+    .ok()?;
+    if let Expr::Function(f) = &mut call {
+        if let FunctionArguments::List(list) = &mut f.args {
+            if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
+            {
+                *first = inner;
+            }
+        }
+    }
+    Some(call)
+}
+
 fn time_precision_cast(e: &Expr) -> Option<Expr> {
     fn without_precision(t: &DataType) -> Option<(DataType, u64)> {
         match t {
@@ -1753,20 +1812,34 @@ fn lateral_table_function(t: &TableFactor) -> Option<TableFactor> {
     ) {
         return None;
     }
+    // DataFusion's own generate_series runs constant integer and timestamp series; a
+    // series over numeric values (`generate_series(0.1, 4.0, 1.3)`) is Basalt's.
     let mut reads_column = false;
+    let mut numeric = false;
     for arg in args {
         let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg else {
             return None;
         };
         let _ = visit_expressions(e, |e| {
-            if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
-                reads_column = true;
-                return ControlFlow::Break(());
+            match e {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                    reads_column = true;
+                    return ControlFlow::Break(());
+                }
+                Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.contains(['.', 'e', 'E'])) => {
+                    numeric = true
+                }
+                Expr::Cast {
+                    data_type: DataType::Numeric(_) | DataType::Decimal(_) | DataType::Dec(_),
+                    ..
+                } => numeric = true,
+                _ => {}
             }
             ControlFlow::Continue(())
         });
     }
-    if !reads_column || (function == "unnest" && args.len() != 1) {
+    let numeric = numeric && function == "generate_series";
+    if !(reads_column || numeric) || (function == "unnest" && args.len() != 1) {
         return None;
     }
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

@@ -502,6 +502,7 @@ impl Session {
                     crate::make_timestamp::make_date_udf(),
                     crate::make_timestamp::make_time_udf(),
                     crate::precision::udf(),
+                    crate::numeric::typmod_udf(),
                 ])
             {
                 ctx.register_udf(udf);

@@ -430,15 +430,15 @@ impl PgGenerateSeries {
             }
             let (a, b) = (start.value(i), stop.value(i));
             let s = step.map_or(one, |s| s.value(i));
-            for (v, what) in [(a, "start"), (b, "stop"), (s, "step size")] {
+            for (v, what) in [(a, "start value"), (b, "stop value"), (s, "step size")] {
                 if v == crate::numeric::NAN {
                     return Err(SqlError::InvalidParameterValue(format!(
-                        "{what} value cannot be NaN"
+                        "{what} cannot be NaN"
                     )));
                 }
                 if crate::numeric::is_special(v) {
                     return Err(SqlError::InvalidParameterValue(format!(
-                        "{what} value cannot be infinity"
+                        "{what} cannot be infinity"
                     )));
                 }
             }

@@ -189,6 +189,8 @@ pub fn mysql_declared(dt: &DataType) -> Option<String> {
 /// Decimal128): a wider declared precision is stored as 38 (37 at scale 10), and a value
 /// that needs more digits is refused with "numeric field overflow".
 const PG_NUMERIC_MAX_PRECISION: u64 = 1000;
+/// PostgreSQL's bound on a declared numeric scale, either side of zero.
+const PG_NUMERIC_MAX_SCALE: i64 = 1000;
 
 fn numeric(info: &ExactNumberInfo) -> SqlResult<SqlType> {
     let (precision, scale) = match info {
@@ -197,12 +199,26 @@ fn numeric(info: &ExactNumberInfo) -> SqlResult<SqlType> {
         ExactNumberInfo::PrecisionAndScale(p, s) => {
             let declared = *p;
             let p = precision_of(declared)?;
-            if *s < 0 || *s as u64 > declared {
+            if !(-PG_NUMERIC_MAX_SCALE..=PG_NUMERIC_MAX_SCALE).contains(s) {
                 return Err(SqlError::InvalidParameterValue(format!(
-                    "NUMERIC scale {s} must be between 0 and precision {declared}"
+                    "NUMERIC scale {s} must be between -{PG_NUMERIC_MAX_SCALE} and \
+                     {PG_NUMERIC_MAX_SCALE}"
                 )));
             }
-            if *s > i64::from(p) {
+            // The digits storage needs: the precision, the places a negative scale rounds
+            // away, or a scale beyond the precision (types::decimal_storage).
+            let stored = if *s < 0 {
+                declared.saturating_add(s.unsigned_abs())
+            } else {
+                declared.max(*s as u64)
+            };
+            if (*s < 0 || *s as u64 > declared) && stored > u64::from(NUMERIC_MAX_PRECISION) {
+                return Err(SqlError::unsupported(format!(
+                    "NUMERIC({declared},{s}) is not supported (Basalt keeps at most \
+                     {NUMERIC_MAX_PRECISION} digits)"
+                )));
+            }
+            if *s > i64::from(p) && *s as u64 <= declared {
                 return Err(SqlError::unsupported(format!(
                     "NUMERIC scale {s} is not supported (Basalt keeps at most \
                      {NUMERIC_MAX_PRECISION} digits)"

@@ -183,7 +183,7 @@ pub fn decode_binary(ty: &SqlType, b: &[u8]) -> SqlResult<Value> {
         }
         SqlType::Numeric { precision, scale } => {
             let text = numeric_from_binary(b).ok_or_else(bad)?;
-            Value::Decimal(crate::numeric::parse(&text, *precision, *scale)?)
+            Value::Decimal(crate::numeric::parse_typmod(&text, *precision, *scale)?)
         }
         SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => {
             Value::Text(std::str::from_utf8(b).map_err(|_| bad())?.to_owned())
