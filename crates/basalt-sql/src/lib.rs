@@ -35,6 +35,7 @@ pub mod fastpath;
 pub mod foreign;
 pub mod format;
 pub mod frame;
+pub mod fromchar;
 pub mod functions;
 pub mod lateral;
 pub mod literals;

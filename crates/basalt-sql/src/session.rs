@@ -495,6 +495,7 @@ impl Session {
                 .into_iter()
                 .chain(crate::bytea::udfs())
                 .chain(crate::variadic::udfs())
+                .chain(crate::fromchar::udfs(&ctx))
                 .chain([
                     crate::datebin::udf(),
                     crate::datebin::date_trunc_udf(),

@@ -1271,14 +1271,14 @@ impl Reader<'_> {
 // ---- date/time patterns --------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Case {
+pub(crate) enum Case {
     Upper,
     Initial,
     Lower,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DtKey {
+pub(crate) enum DtKey {
     /// `A.D.`/`B.C.` (dotted) or `AD`/`BC`.
     Era(bool, Case),
     /// `A.M.`/`P.M.` (dotted) or `AM`/`PM`.
@@ -1318,7 +1318,7 @@ enum DtKey {
     Year(u8),
 }
 
-const DT_KEYWORDS: &[(&str, DtKey)] = &[
+pub(crate) const DT_KEYWORDS: &[(&str, DtKey)] = &[
     ("A.D.", DtKey::Era(true, Case::Upper)),
     ("A.M.", DtKey::Meridiem(true, Case::Upper)),
     ("AD", DtKey::Era(false, Case::Upper)),
@@ -1434,7 +1434,7 @@ const DT_KEYWORDS: &[(&str, DtKey)] = &[
 ];
 
 #[derive(Clone, Debug, PartialEq)]
-enum DtNode {
+pub(crate) enum DtNode {
     Key {
         key: DtKey,
         fill: bool,
@@ -1444,7 +1444,7 @@ enum DtNode {
     Text(char),
 }
 
-fn parse_dt_format(format: &str) -> Vec<DtNode> {
+pub(crate) fn parse_dt_format(format: &str) -> Vec<DtNode> {
     let mut nodes = Vec::new();
     let mut rest = format;
     while !rest.is_empty() {
@@ -1504,7 +1504,7 @@ struct Tm {
     tz_name: Option<&'static str>,
 }
 
-const MONTHS: [&str; 12] = [
+pub(crate) const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -1518,7 +1518,7 @@ const MONTHS: [&str; 12] = [
     "November",
     "December",
 ];
-const DAYS: [&str; 7] = [
+pub(crate) const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",
