@@ -344,6 +344,35 @@ def test_views_survive_sigkill(server_factory):
     assert kinds == [("viewcrash", "BASE TABLE"), ("viewcrash_even", "VIEW")]
 
 
+def test_table_dropped_in_rolled_back_block_survives_sigkill(server_factory):
+    """A DROP TABLE rolled back (whole block, or to a savepoint) puts the table back with its
+    rows, its serial sequence and the foreign keys a CASCADE removed; after kill -9 the log
+    replays the drop and the restore, and the rows are there."""
+    server = server_factory().start()
+    with server.connect(autocommit=True) as c:
+        c.execute("CREATE TABLE dropback (id SERIAL PRIMARY KEY, v TEXT)")
+        c.execute("INSERT INTO dropback (v) SELECT 'v' || x FROM generate_series(1, 3000) AS s(x)")
+        c.execute("CREATE TABLE dropback_child (k INTEGER REFERENCES dropback (id))")
+        c.execute("BEGIN")
+        c.execute("DROP TABLE dropback CASCADE")
+        c.execute("ROLLBACK")
+        c.execute("BEGIN")
+        c.execute("INSERT INTO dropback (v) VALUES ('kept')")
+        c.execute("SAVEPOINT s")
+        c.execute("INSERT INTO dropback (v) VALUES ('undone')")
+        c.execute("DROP TABLE dropback CASCADE")
+        c.execute("ROLLBACK TO s")
+        c.execute("COMMIT")
+    server.kill()
+    server.start()
+    with server.connect(autocommit=True) as c:
+        assert c.execute("SELECT count(*), count(*) FILTER (WHERE v = 'kept'), "
+                         "count(*) FILTER (WHERE v = 'undone') FROM dropback").fetchone() == (3001, 1, 0)
+        assert c.execute("INSERT INTO dropback (v) VALUES ('next') RETURNING id").fetchone()[0] > 3001
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            c.execute("INSERT INTO dropback_child VALUES (999999)")
+
+
 def test_sequences_and_foreign_keys_survive_sigkill(server_factory):
     """A sequence no column owns never hands out a value again after kill -9 (values a
     committed transaction used, and values only returned by nextval), and FOREIGN KEY

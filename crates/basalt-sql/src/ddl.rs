@@ -1691,7 +1691,8 @@ async fn drop(
                 crate::foreign::cascade_notice(s, &cascaded);
             }
             for id in &ids {
-                txn.discard_table(*id);
+                let writes = txn.discard_table(*id);
+                s.keep_discarded(*id, writes);
             }
             s.engine()
                 .ddl(|c: &mut Catalog| {
@@ -1763,7 +1764,8 @@ async fn drop(
                     )));
                 }
                 for t in tables {
-                    txn.discard_table(t.id);
+                    let writes = txn.discard_table(t.id);
+                    s.keep_discarded(t.id, writes);
                 }
                 schemas.push(schema);
             }

@@ -1,17 +1,146 @@
 //! Objects created inside a transaction block (tables, indexes, triggers, views, sequences,
 //! functions, domains, operator classes, schemas) go away when the block (or the savepoint
-//! before them) is rolled back, as PostgreSQL's transactional DDL has it.
+//! before them) is rolled back, and tables dropped inside it come back, as PostgreSQL's
+//! transactional DDL has it.
 //!
 //! Basalt applies DDL to the catalog when the statement runs. A PostgreSQL session records
-//! what each CREATE statement in a block added — the catalog before and after it, compared —
+//! what each DDL statement in a block added — the catalog before and after it, compared —
 //! and ROLLBACK or ROLLBACK TO SAVEPOINT removes those objects again, with the rows written
-//! into them. Changes to objects that existed before the block (DROP, ALTER) are not
+//! into them. A table the statement dropped is recorded with its definition, its store (its
+//! rows, which the drop left untouched), the sequences it owned, the foreign keys of other
+//! tables and the views that a CASCADE removed with it, and the block's own writes to it; the
+//! rollback puts all of them back (`Engine::ddl_restoring` logs the rows again). Other changes to objects
+//! that existed before the block (ALTER, TRUNCATE, DROP VIEW, DROP FUNCTION …) are not
 //! undone; `docs/compatibility.md` says so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use basalt_common::TableId;
+use basalt_storage::catalog::{ForeignKeyDef, SequenceDef, TableDef, ViewDef};
+use basalt_storage::table::TableStore;
+use basalt_storage::txn::TableWrites;
 use basalt_storage::Catalog;
+
+/// A table a statement of the open block dropped, as it was (see the module comment).
+pub struct DroppedTable {
+    pub def: TableDef,
+    pub store: Arc<TableStore>,
+    /// The sequences it owned, with the last value each had handed out.
+    pub sequences: Vec<(String, SequenceDef, Option<i64>)>,
+    /// Foreign keys of other tables that referenced it and went with it (CASCADE).
+    pub references: Vec<(TableId, ForeignKeyDef)>,
+    /// The block's own writes to it, taken from the transaction by the drop.
+    pub writes: Option<TableWrites>,
+    /// The views that went with it (CASCADE), by qualified name.
+    pub views: Vec<(String, ViewDef)>,
+}
+
+/// A [`DroppedTable`] as an entry of the block's list.
+#[derive(Clone)]
+pub struct Dropped(pub Arc<DroppedTable>);
+
+impl PartialEq for Dropped {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Dropped {}
+impl std::fmt::Debug for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dropped({})", self.0.def.name)
+    }
+}
+
+/// What the session holds before a DDL statement of a block, to tell afterwards what the
+/// statement created and dropped.
+pub struct Before {
+    pub catalog: Arc<Catalog>,
+    /// Every table's store, so that a dropped one can come back.
+    pub stores: HashMap<TableId, Arc<TableStore>>,
+    /// Every sequence's last value.
+    pub sequence_values: HashMap<String, i64>,
+}
+
+/// The tables `after` lacks that `before` had, ready to be put back; `writes` holds what
+/// the statement took from the transaction (by table).
+pub fn dropped_between(
+    before: &Before,
+    after: &Catalog,
+    writes: &mut HashMap<TableId, TableWrites>,
+) -> Vec<Created> {
+    let mut out = Vec::new();
+    for (id, def) in &before.catalog.tables {
+        if after.tables.contains_key(id) {
+            continue;
+        }
+        let Some(store) = before.stores.get(id) else {
+            continue;
+        };
+        let sequences = before
+            .catalog
+            .sequences
+            .iter()
+            .filter(|(name, seq)| {
+                seq.owned_by.is_some_and(|(t, _)| t == *id) && !after.sequences.contains_key(*name)
+            })
+            .map(|(name, seq)| {
+                let value = before.sequence_values.get(name).copied();
+                (name.clone(), seq.clone(), value)
+            })
+            .collect();
+        let references = before
+            .catalog
+            .tables
+            .values()
+            .filter(|t| t.id != *id)
+            .flat_map(|t| {
+                let now = after.tables.get(&t.id);
+                t.foreign_keys
+                    .iter()
+                    .filter(move |f| {
+                        f.parent == *id
+                            && now.is_some_and(|n| !n.foreign_keys.iter().any(|g| g.name == f.name))
+                    })
+                    .map(move |f| (t.id, f.clone()))
+            })
+            .collect();
+        out.push(Created::Dropped(Dropped(Arc::new(DroppedTable {
+            def: def.clone(),
+            store: Arc::clone(store),
+            sequences,
+            references,
+            writes: writes.remove(id),
+            views: Vec::new(),
+        }))));
+    }
+    // Views the statement dropped go with the first table it dropped (a view alone is
+    // dropped by DROP VIEW, which is not undone).
+    let views: Vec<(String, ViewDef)> = before
+        .catalog
+        .views
+        .iter()
+        .filter(|(name, _)| !after.views.contains_key(*name))
+        .map(|(name, v)| (name.clone(), v.clone()))
+        .collect();
+    if let Some(Created::Dropped(first)) = out.first_mut() {
+        if let Some(d) = Arc::get_mut(&mut first.0) {
+            d.views = views;
+        }
+    }
+    out
+}
+
+/// The stores of the dropped tables among `created`, for `Engine::ddl_restoring`.
+pub fn restored_stores(created: &[Created]) -> Vec<Arc<TableStore>> {
+    created
+        .iter()
+        .filter_map(|c| match c {
+            Created::Dropped(d) => Some(Arc::clone(&d.0.store)),
+            _ => None,
+        })
+        .collect()
+}
 
 /// One object a statement in the open block added to the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +162,9 @@ pub enum Created {
     OpClass(String),
     /// A schema (the session's temporary schema is never listed: it outlives blocks).
     Schema(String),
+    /// A table that existed before the statement and that it dropped: undoing it puts the
+    /// table back.
+    Dropped(Dropped),
 }
 
 /// What `after` has that `before` did not.
@@ -100,7 +232,8 @@ pub fn created_between(before: &Catalog, after: &Catalog) -> Vec<Created> {
 }
 
 /// Removes the objects from the catalog (those already dropped again are skipped), with the
-/// sequences their tables own and the foreign keys other tables have to them.
+/// sequences their tables own and the foreign keys other tables have to them, and puts
+/// dropped tables back.
 pub fn remove(c: &mut Catalog, created: &[Created]) {
     for object in created.iter().rev() {
         match object {
@@ -143,6 +276,41 @@ pub fn remove(c: &mut Catalog, created: &[Created]) {
                 c.opclasses.remove(name);
             }
             Created::Schema(name) => crate::temp::remove_schema(c, name),
+            Created::Dropped(d) => restore(c, &d.0),
+        }
+    }
+}
+
+/// Puts a dropped table back into the catalog, unless its name has been taken since (by
+/// another session: what the block itself created later is removed before this runs).
+fn restore(c: &mut Catalog, d: &DroppedTable) {
+    let taken = c
+        .tables
+        .values()
+        .any(|t| t.schema == d.def.schema && t.name == d.def.name)
+        || c.tables.contains_key(&d.def.id);
+    if taken {
+        tracing::warn!(
+            "table {}.{} dropped in a rolled-back block was not restored: the name is taken",
+            d.def.schema,
+            d.def.name
+        );
+        return;
+    }
+    c.tables.insert(d.def.id, d.def.clone());
+    for (name, seq, _) in &d.sequences {
+        c.sequences
+            .entry(name.clone())
+            .or_insert_with(|| seq.clone());
+    }
+    for (name, view) in &d.views {
+        c.views.entry(name.clone()).or_insert_with(|| view.clone());
+    }
+    for (table, fk) in &d.references {
+        if let Some(t) = c.tables.get_mut(table) {
+            if !t.foreign_keys.iter().any(|f| f.name == fk.name) {
+                t.foreign_keys.push(fk.clone());
+            }
         }
     }
 }

@@ -228,6 +228,9 @@ pub struct Session {
     /// Objects created in the open block, each with the number of savepoints set when it
     /// was created: ROLLBACK removes them all, ROLLBACK TO the ones after the savepoint.
     created_in_block: Vec<(usize, crate::ddl_undo::Created)>,
+    /// The block's own writes to tables the running DDL statement dropped (by table), kept
+    /// so that rolling the drop back restores them too.
+    discarded_writes: HashMap<basalt_common::TableId, basalt_storage::txn::TableWrites>,
     /// Whether the open transaction block has run a statement (PostgreSQL's "first
     /// snapshot"): its access mode can no longer become READ WRITE.
     block_has_run: bool,
@@ -297,11 +300,15 @@ impl Drop for Session {
             let engine = Arc::clone(&self.db.engine);
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
+                    let stores = crate::ddl_undo::restored_stores(&created);
                     let undo = engine
-                        .ddl(|c: &mut basalt_storage::Catalog| {
-                            crate::ddl_undo::remove(c, &created);
-                            Ok::<_, SqlError>(vec![])
-                        })
+                        .ddl_restoring(
+                            |c: &mut basalt_storage::Catalog| {
+                                crate::ddl_undo::remove(c, &created);
+                                Ok::<_, SqlError>(vec![])
+                            },
+                            stores,
+                        )
                         .await;
                     if let Err(e) = undo {
                         tracing::warn!("removing objects of a rolled-back block failed: {e}");
@@ -588,6 +595,7 @@ impl Session {
             running: None,
             savepoints: Vec::new(),
             created_in_block: Vec::new(),
+            discarded_writes: HashMap::new(),
             block_has_run: false,
             fast_statements: 0,
             compiled_defaults: parking_lot::Mutex::new(HashMap::new()),
@@ -1368,15 +1376,19 @@ impl Session {
                 savepoint: Some(name),
                 ..
             } => {
-                let out = self.rollback_to_savepoint(&crate::ddl::ident(name))?;
-                // What was created after the savepoint goes with it.
-                let depth = self.savepoints.len();
-                let (undone, kept) = std::mem::take(&mut self.created_in_block)
-                    .into_iter()
-                    .partition(|(d, _)| *d >= depth);
-                self.created_in_block = kept;
-                self.remove_created(undone).await?;
-                return Ok(out);
+                let name = crate::ddl::ident(name);
+                // What was created after the savepoint goes with it, and what was dropped
+                // comes back, before the transaction's writes are rolled back: the writes to
+                // a table that comes back are undone with the others.
+                if self.block_txn().is_some() {
+                    let depth = self.find_savepoint(&name)? + 1;
+                    let (undone, kept) = std::mem::take(&mut self.created_in_block)
+                        .into_iter()
+                        .partition(|(d, _)| *d >= depth);
+                    self.created_in_block = kept;
+                    self.remove_created(undone).await?;
+                }
+                return self.rollback_to_savepoint(&name);
             }
             _ => {}
         }
@@ -2152,27 +2164,73 @@ impl Session {
         Output::Command("ROLLBACK".into())
     }
 
-    /// The catalog before a DDL statement of a PostgreSQL transaction block, to compare
-    /// with the one after it.
-    fn catalog_in_block(&self) -> Option<Arc<basalt_storage::Catalog>> {
-        (self.status() != TxnStatus::Idle && !self.is_mysql()).then(|| self.db.engine.catalog())
+    /// The catalog (and every table's store) before a DDL statement of a PostgreSQL
+    /// transaction block, to compare with the catalog after it.
+    fn catalog_in_block(&mut self) -> Option<crate::ddl_undo::Before> {
+        self.discarded_writes.clear();
+        if self.status() == TxnStatus::Idle || self.is_mysql() {
+            return None;
+        }
+        let catalog = self.db.engine.catalog();
+        let stores = catalog
+            .tables
+            .keys()
+            .filter_map(|id| self.db.engine.table(*id).map(|t| (*id, t)))
+            .collect();
+        let sequence_values = catalog
+            .sequences
+            .keys()
+            .filter_map(|name| Some((name.clone(), self.db.engine.sequence_last(name)?)))
+            .collect();
+        Some(crate::ddl_undo::Before {
+            catalog,
+            stores,
+            sequence_values,
+        })
     }
 
-    /// Records what a successful DDL statement of the block created.
-    fn record_created(&mut self, before: Option<Arc<basalt_storage::Catalog>>, ok: bool) {
-        let (Some(before), true) = (before, ok) else {
+    /// Keeps the block's writes a DROP took from the transaction (see `discarded_writes`).
+    pub(crate) fn keep_discarded(
+        &mut self,
+        table: basalt_common::TableId,
+        writes: Option<basalt_storage::txn::TableWrites>,
+    ) {
+        if let Some(w) = writes {
+            self.discarded_writes.insert(table, w);
+        }
+    }
+
+    /// Records what a DDL statement of the block created and dropped. A failed statement
+    /// gives back the writes it took.
+    fn record_created(&mut self, before: Option<crate::ddl_undo::Before>, ok: bool) {
+        let mut writes = std::mem::take(&mut self.discarded_writes);
+        let Some(before) = before else {
             return;
         };
-        let depth = self.savepoints.len();
         let after = self.db.engine.catalog();
-        self.created_in_block.extend(
-            crate::ddl_undo::created_between(&before, &after)
-                .into_iter()
-                .map(|c| (depth, c)),
-        );
+        if !ok {
+            if let Some(txn) = self.block_txn() {
+                for (id, w) in writes {
+                    if after.tables.contains_key(&id) {
+                        txn.restore_table(id, w);
+                    }
+                }
+            }
+            return;
+        }
+        let depth = self.savepoints.len();
+        let mut changes = crate::ddl_undo::created_between(&before.catalog, &after);
+        changes.extend(crate::ddl_undo::dropped_between(
+            &before,
+            &after,
+            &mut writes,
+        ));
+        self.created_in_block
+            .extend(changes.into_iter().map(|c| (depth, c)));
     }
 
-    /// Removes objects a rolled-back block (or subtransaction) created, with their rows.
+    /// Removes objects a rolled-back block (or subtransaction) created, with their rows,
+    /// and puts back the tables it dropped, with their rows and the block's writes to them.
     async fn remove_created(
         &mut self,
         created: Vec<(usize, crate::ddl_undo::Created)>,
@@ -2188,13 +2246,39 @@ impl Session {
                 }
             }
         }
+        let stores = crate::ddl_undo::restored_stores(&created);
         self.db
             .engine
-            .ddl(|c: &mut basalt_storage::Catalog| {
-                crate::ddl_undo::remove(c, &created);
-                Ok::<_, SqlError>(vec![])
-            })
-            .await
+            .ddl_restoring(
+                |c: &mut basalt_storage::Catalog| {
+                    crate::ddl_undo::remove(c, &created);
+                    Ok::<_, SqlError>(vec![])
+                },
+                stores,
+            )
+            .await?;
+        let catalog = self.db.engine.catalog();
+        for c in &created {
+            let crate::ddl_undo::Created::Dropped(d) = c else {
+                continue;
+            };
+            if !catalog.tables.contains_key(&d.0.def.id) {
+                continue;
+            }
+            for (name, _, value) in &d.0.sequences {
+                if let Some(v) = value {
+                    // The counter restarts past the stored rows; it resumes where it was.
+                    let _ = self.db.engine.setval(name, *v, true);
+                }
+            }
+            if let (Some(txn), Some(w)) = (self.block_txn(), &d.0.writes) {
+                txn.restore_table(d.0.def.id, w.clone());
+            }
+        }
+        if let Some(txn) = self.block_txn() {
+            txn.adopt_definitions(&catalog);
+        }
+        Ok(())
     }
 
     fn block_txn(&self) -> Option<&Arc<Transaction>> {

@@ -353,6 +353,22 @@ impl Engine {
     where
         E: From<StorageError>,
     {
+        self.ddl_restoring(change, Vec::new()).await
+    }
+
+    /// [`Engine::ddl`] that also puts back tables a rolled-back transaction block dropped:
+    /// `change` adds their definitions again, and `restored` are their stores as the drop
+    /// left them (rows, indexes, row ids), which replace the empty ones a new table gets.
+    /// Their live rows are logged again after the catalog, so recovery finds them (the log
+    /// and the last checkpoint hold them only before the drop).
+    pub async fn ddl_restoring<E>(
+        self: &Arc<Self>,
+        change: impl FnOnce(&mut Catalog) -> Result<Vec<TableId>, E>,
+        restored: Vec<Arc<TableStore>>,
+    ) -> Result<(), E>
+    where
+        E: From<StorageError>,
+    {
         let lsn = {
             let mut state = self.commit.lock();
             let old = self.catalog();
@@ -370,16 +386,37 @@ impl Engine {
             let payload = record.encode()?;
             // Re-keying copies whole tables: done before the table map is locked for writing.
             let rekeyed = rekey_tables(&old, &new, &truncated, &self.tables.read());
+            let restored: Vec<Arc<TableStore>> = restored
+                .into_iter()
+                .filter(|t| new.tables.contains_key(&t.id) && !old.tables.contains_key(&t.id))
+                .collect();
             {
                 let mut tables = self.tables.write();
                 tables.extend(rekeyed);
+                tables.extend(restored.iter().map(|t| (t.id, Arc::clone(t))));
                 apply_tables(&old, &new, &truncated, &mut tables)?;
             }
             *self.catalog.write() = Arc::new(new);
             self.sync_sequences();
             self.sync_columnar(&truncated, ts.0, false);
-            let lsn = self.wal.append(&payload, ts)?;
+            let mut lsn = self.wal.append(&payload, ts)?;
             state.last_ts = ts.0;
+            if !restored.is_empty() {
+                let ts = CommitTs(state.last_ts + 1);
+                let mut rows = CommitEncoder::new(ts);
+                for store in &restored {
+                    let data = store.data.read();
+                    for (key, chain) in &data.rows {
+                        if let Some(v) = chain.last().filter(|v| v.is_live()) {
+                            if let Some(part) = rows.push(store.id, key, Some(&v.row)) {
+                                self.wal.append_part(&part)?;
+                            }
+                        }
+                    }
+                }
+                lsn = self.wal.append(&rows.finish(true), ts)?;
+                state.last_ts = ts.0;
+            }
             lsn
         };
         self.wal.wait_durable(lsn).await?;

@@ -372,9 +372,16 @@ impl Transaction {
         }
     }
 
-    /// Forgets every buffered write to a table (the table was truncated or dropped).
-    pub fn discard_table(&self, table: TableId) {
-        self.writes.lock().tables.remove(&table);
+    /// Forgets every buffered write to a table (the table was truncated or dropped); returns
+    /// them, to put back with [`Transaction::restore_table`] if the drop is rolled back.
+    pub fn discard_table(&self, table: TableId) -> Option<TableWrites> {
+        self.writes.lock().tables.remove(&table)
+    }
+
+    /// Puts back the writes [`Transaction::discard_table`] took from a table whose drop was
+    /// rolled back (its undo entries, still in the log, undo them as usual).
+    pub fn restore_table(&self, table: TableId, writes: TableWrites) {
+        self.writes.lock().tables.insert(table, writes);
     }
 
     /// Whether this transaction has written to `table` (and not undone it).
