@@ -346,8 +346,9 @@ def test_views_survive_sigkill(server_factory):
 
 def test_table_dropped_in_rolled_back_block_survives_sigkill(server_factory):
     """A DROP TABLE rolled back (whole block, or to a savepoint) puts the table back with its
-    rows, its serial sequence and the foreign keys a CASCADE removed; after kill -9 the log
-    replays the drop and the restore, and the rows are there."""
+    rows, its serial sequence and the foreign keys a CASCADE removed, and a rolled-back
+    TRUNCATE puts the rows back; after kill -9 the log replays the drop (or TRUNCATE) and the
+    restore, and the rows are there."""
     server = server_factory().start()
     with server.connect(autocommit=True) as c:
         c.execute("CREATE TABLE dropback (id SERIAL PRIMARY KEY, v TEXT)")
@@ -363,6 +364,9 @@ def test_table_dropped_in_rolled_back_block_survives_sigkill(server_factory):
         c.execute("DROP TABLE dropback CASCADE")
         c.execute("ROLLBACK TO s")
         c.execute("COMMIT")
+        c.execute("BEGIN")
+        c.execute("TRUNCATE dropback_child, dropback")
+        c.execute("ROLLBACK")
     server.kill()
     server.start()
     with server.connect(autocommit=True) as c:

@@ -17,6 +17,8 @@ import psycopg
 import pytest
 from psycopg import IsolationLevel
 
+from conftest import unique_name
+
 SERIALIZATION_FAILURE = "40001"
 FK_VIOLATION = "23503"
 # how long a second writer may stay blocked before we resolve the first writer
@@ -392,3 +394,20 @@ def test_fk_concurrent_references_to_one_parent_both_commit(connect, rr_conn, ta
     t2.commit()
     c = connect()
     assert c.execute(f"SELECT count(*) FROM {ch} WHERE pid = 1").fetchone()[0] == 2
+
+
+def test_rolled_back_truncate_keeps_rows_other_sessions_committed(connect):
+    """A TRUNCATE in a block takes effect at once for other sessions (Basalt does not make
+    them wait, PostgreSQL does); when the block rolls back, the old rows come back and what
+    others committed in between stays, the newer row winning on the same key."""
+    t = unique_name("trunc_undo")
+    a = connect(autocommit=True)
+    a.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, v TEXT)")
+    a.execute(f"INSERT INTO {t} SELECT g, 'old' FROM generate_series(1, 100) AS g")
+    a.execute("BEGIN")
+    a.execute(f"TRUNCATE {t}")
+    b = connect(autocommit=True)
+    b.execute(f"INSERT INTO {t} VALUES (9999, 'other'), (5, 'other5')")
+    a.execute("ROLLBACK")
+    assert b.execute(f"SELECT count(*), count(*) FILTER (WHERE v = 'old'), "
+                     f"(SELECT v FROM {t} WHERE id = 5) FROM {t}").fetchone() == (101, 99, "other5")

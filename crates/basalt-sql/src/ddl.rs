@@ -1841,8 +1841,10 @@ async fn truncate(s: &mut Session, txn: &Arc<Transaction>, t: Truncate) -> SqlRe
         Some(datafusion::sql::sqlparser::ast::TruncateIdentityOption::Restart)
     );
     for id in &ids {
-        txn.discard_table(*id);
+        let writes = txn.discard_table(*id);
+        s.keep_discarded(*id, writes);
     }
+    s.note_truncated(&ids);
     let restart_seqs: Vec<String> = if restart {
         catalog
             .sequences

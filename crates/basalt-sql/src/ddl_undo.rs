@@ -10,8 +10,9 @@
 //! rows, which the drop left untouched), the sequences it owned, the foreign keys of other
 //! tables and the views that a CASCADE removed with it, and the block's own writes to it; the
 //! rollback puts all of them back (`Engine::ddl_restoring` logs the rows again). Other changes to objects
-//! that existed before the block (ALTER, TRUNCATE, DROP VIEW, DROP FUNCTION …) are not
-//! undone; `docs/compatibility.md` says so.
+//! that existed before the block (ALTER, DROP VIEW, DROP FUNCTION …) are not undone;
+//! `docs/compatibility.md` says so. A TRUNCATE is undone by putting the table's store as it
+//! was back in place.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -131,12 +132,36 @@ pub fn dropped_between(
     out
 }
 
-/// The stores of the dropped tables among `created`, for `Engine::ddl_restoring`.
+/// The tables a TRUNCATE emptied, with their stores as they were before it.
+pub fn truncated(
+    before: &Before,
+    tables: &[TableId],
+    writes: &mut HashMap<TableId, TableWrites>,
+) -> Vec<Created> {
+    tables
+        .iter()
+        .filter_map(|id| {
+            let def = before.catalog.tables.get(id)?;
+            let store = before.stores.get(id)?;
+            Some(Created::Truncated(Dropped(Arc::new(DroppedTable {
+                def: def.clone(),
+                store: Arc::clone(store),
+                sequences: Vec::new(),
+                references: Vec::new(),
+                writes: writes.remove(id),
+                views: Vec::new(),
+            }))))
+        })
+        .collect()
+}
+
+/// The stores of the dropped and truncated tables among `created`, for
+/// `Engine::ddl_restoring`.
 pub fn restored_stores(created: &[Created]) -> Vec<Arc<TableStore>> {
     created
         .iter()
         .filter_map(|c| match c {
-            Created::Dropped(d) => Some(Arc::clone(&d.0.store)),
+            Created::Dropped(d) | Created::Truncated(d) => Some(Arc::clone(&d.0.store)),
             _ => None,
         })
         .collect()
@@ -165,6 +190,8 @@ pub enum Created {
     /// A table that existed before the statement and that it dropped: undoing it puts the
     /// table back.
     Dropped(Dropped),
+    /// A table the statement truncated: undoing it puts the rows back.
+    Truncated(Dropped),
 }
 
 /// What `after` has that `before` did not.
@@ -233,8 +260,10 @@ pub fn created_between(before: &Catalog, after: &Catalog) -> Vec<Created> {
 
 /// Removes the objects from the catalog (those already dropped again are skipped), with the
 /// sequences their tables own and the foreign keys other tables have to them, and puts
-/// dropped tables back.
-pub fn remove(c: &mut Catalog, created: &[Created]) {
+/// dropped tables back. Returns the truncated tables whose rows come back (their stores are
+/// replaced: `Engine::ddl_restoring`).
+pub fn remove(c: &mut Catalog, created: &[Created]) -> Vec<TableId> {
+    let mut refilled = Vec::new();
     for object in created.iter().rev() {
         match object {
             Created::Table(id) => {
@@ -277,8 +306,18 @@ pub fn remove(c: &mut Catalog, created: &[Created]) {
             }
             Created::Schema(name) => crate::temp::remove_schema(c, name),
             Created::Dropped(d) => restore(c, &d.0),
+            Created::Truncated(d) => {
+                // Only under the definition the rows were stored under.
+                let same = c.tables.get(&d.0.def.id).is_some_and(|t| {
+                    t.columns.len() == d.0.def.columns.len() && t.primary_key == d.0.def.primary_key
+                });
+                if same {
+                    refilled.push(d.0.def.id);
+                }
+            }
         }
     }
+    refilled
 }
 
 /// Puts a dropped table back into the catalog, unless its name has been taken since (by

@@ -231,6 +231,8 @@ pub struct Session {
     /// The block's own writes to tables the running DDL statement dropped (by table), kept
     /// so that rolling the drop back restores them too.
     discarded_writes: HashMap<basalt_common::TableId, basalt_storage::txn::TableWrites>,
+    /// The tables the running DDL statement truncated.
+    truncated_now: Vec<basalt_common::TableId>,
     /// Whether the open transaction block has run a statement (PostgreSQL's "first
     /// snapshot"): its access mode can no longer become READ WRITE.
     block_has_run: bool,
@@ -304,8 +306,7 @@ impl Drop for Session {
                     let undo = engine
                         .ddl_restoring(
                             |c: &mut basalt_storage::Catalog| {
-                                crate::ddl_undo::remove(c, &created);
-                                Ok::<_, SqlError>(vec![])
+                                Ok::<_, SqlError>(crate::ddl_undo::remove(c, &created))
                             },
                             stores,
                         )
@@ -596,6 +597,7 @@ impl Session {
             savepoints: Vec::new(),
             created_in_block: Vec::new(),
             discarded_writes: HashMap::new(),
+            truncated_now: Vec::new(),
             block_has_run: false,
             fast_statements: 0,
             compiled_defaults: parking_lot::Mutex::new(HashMap::new()),
@@ -2168,6 +2170,7 @@ impl Session {
     /// transaction block, to compare with the catalog after it.
     fn catalog_in_block(&mut self) -> Option<crate::ddl_undo::Before> {
         self.discarded_writes.clear();
+        self.truncated_now.clear();
         if self.status() == TxnStatus::Idle || self.is_mysql() {
             return None;
         }
@@ -2200,10 +2203,16 @@ impl Session {
         }
     }
 
-    /// Records what a DDL statement of the block created and dropped. A failed statement
-    /// gives back the writes it took.
+    /// Notes the tables a TRUNCATE emptied (their rows come back if the block rolls back).
+    pub(crate) fn note_truncated(&mut self, tables: &[basalt_common::TableId]) {
+        self.truncated_now.extend_from_slice(tables);
+    }
+
+    /// Records what a DDL statement of the block created, dropped and truncated. A failed
+    /// statement gives back the writes it took.
     fn record_created(&mut self, before: Option<crate::ddl_undo::Before>, ok: bool) {
         let mut writes = std::mem::take(&mut self.discarded_writes);
+        let truncated = std::mem::take(&mut self.truncated_now);
         let Some(before) = before else {
             return;
         };
@@ -2225,6 +2234,7 @@ impl Session {
             &after,
             &mut writes,
         ));
+        changes.extend(crate::ddl_undo::truncated(&before, &truncated, &mut writes));
         self.created_in_block
             .extend(changes.into_iter().map(|c| (depth, c)));
     }
@@ -2251,15 +2261,15 @@ impl Session {
             .engine
             .ddl_restoring(
                 |c: &mut basalt_storage::Catalog| {
-                    crate::ddl_undo::remove(c, &created);
-                    Ok::<_, SqlError>(vec![])
+                    Ok::<_, SqlError>(crate::ddl_undo::remove(c, &created))
                 },
                 stores,
             )
             .await?;
         let catalog = self.db.engine.catalog();
         for c in &created {
-            let crate::ddl_undo::Created::Dropped(d) = c else {
+            let (crate::ddl_undo::Created::Dropped(d) | crate::ddl_undo::Created::Truncated(d)) = c
+            else {
                 continue;
             };
             if !catalog.tables.contains_key(&d.0.def.id) {

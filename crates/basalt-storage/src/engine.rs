@@ -356,9 +356,10 @@ impl Engine {
         self.ddl_restoring(change, Vec::new()).await
     }
 
-    /// [`Engine::ddl`] that also puts back tables a rolled-back transaction block dropped:
-    /// `change` adds their definitions again, and `restored` are their stores as the drop
-    /// left them (rows, indexes, row ids), which replace the empty ones a new table gets.
+    /// [`Engine::ddl`] that also puts back tables a rolled-back transaction block dropped or
+    /// truncated: `change` adds their definitions again (or truncates them), and `restored`
+    /// are their stores as the drop or TRUNCATE left them (rows, indexes, row ids), which
+    /// replace the empty ones a new or truncated table gets.
     /// Their live rows are logged again after the catalog, so recovery finds them (the log
     /// and the last checkpoint hold them only before the drop).
     pub async fn ddl_restoring<E>(
@@ -386,15 +387,45 @@ impl Engine {
             let payload = record.encode()?;
             // Re-keying copies whole tables: done before the table map is locked for writing.
             let rekeyed = rekey_tables(&old, &new, &truncated, &self.tables.read());
+            // A store comes back for a table the catalog gets back, or for one `change`
+            // truncates (the rows a rolled-back TRUNCATE removed).
             let restored: Vec<Arc<TableStore>> = restored
                 .into_iter()
-                .filter(|t| new.tables.contains_key(&t.id) && !old.tables.contains_key(&t.id))
+                .filter(|t| {
+                    new.tables.contains_key(&t.id)
+                        && (!old.tables.contains_key(&t.id) || truncated.contains(&t.id))
+                })
                 .collect();
             {
                 let mut tables = self.tables.write();
+                // Rows other sessions committed into a truncated table since the TRUNCATE
+                // stay: they go into the store that comes back, as the newest versions
+                // (logged with its rows below).
+                let rows_ts = CommitTs(ts.0 + 1);
+                for store in restored.iter().filter(|t| truncated.contains(&t.id)) {
+                    let (Some(current), Some(def)) =
+                        (tables.get(&store.id), new.tables.get(&store.id))
+                    else {
+                        continue;
+                    };
+                    let since: Vec<(Key, basalt_common::Row)> = current
+                        .data
+                        .read()
+                        .rows
+                        .iter()
+                        .filter_map(|(k, chain)| {
+                            let v = chain.last().filter(|v| v.is_live())?;
+                            Some((k.clone(), v.row.clone()))
+                        })
+                        .collect();
+                    let mut data = store.data.write();
+                    for (key, row) in since {
+                        data.install(def, key, Some(row), rows_ts);
+                    }
+                }
                 tables.extend(rekeyed);
-                tables.extend(restored.iter().map(|t| (t.id, Arc::clone(t))));
                 apply_tables(&old, &new, &truncated, &mut tables)?;
+                tables.extend(restored.iter().map(|t| (t.id, Arc::clone(t))));
             }
             *self.catalog.write() = Arc::new(new);
             self.sync_sequences();
