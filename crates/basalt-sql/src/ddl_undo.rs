@@ -10,9 +10,12 @@
 //! rows, which the drop left untouched), the sequences it owned, the foreign keys of other
 //! tables and the views that a CASCADE removed with it, and the block's own writes to it; the
 //! rollback puts all of them back (`Engine::ddl_restoring` logs the rows again). Other changes to objects
-//! that existed before the block (ALTER, DROP VIEW, DROP FUNCTION …) are not undone;
-//! `docs/compatibility.md` says so. A TRUNCATE is undone by putting the table's store as it
-//! was back in place.
+//! that existed before the block (DROP VIEW, DROP FUNCTION, ALTER SEQUENCE …) are not
+//! undone; `docs/compatibility.md` says so. A TRUNCATE is undone by putting the table's
+//! store as it was back in place, and an ALTER TABLE by putting its definition back (its
+//! rows never changed: an added column's values were the block's own writes, which the
+//! rollback undoes, and a dropped column's values are still in the rows); an ALTER that
+//! rebuilt the table's store (a new primary key) is not undone.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -155,6 +158,42 @@ pub fn truncated(
         .collect()
 }
 
+/// The tables the statement changed the definition of, with their definitions before it,
+/// where their rows stayed in the same store (`current` gives a table's store now). A change
+/// that rebuilt the store (a new primary key) is not listed, and is not undone.
+pub fn altered_between(
+    before: &Before,
+    after: &Catalog,
+    current: impl Fn(TableId) -> Option<Arc<TableStore>>,
+) -> Vec<Created> {
+    let shape = |t: &TableDef| {
+        let mut t = t.clone();
+        t.version = 0;
+        serde_json::to_string(&t).ok()
+    };
+    let mut out = Vec::new();
+    for (id, old) in &before.catalog.tables {
+        let Some(new) = after.tables.get(id) else {
+            continue;
+        };
+        let (Some(store), Some(now)) = (before.stores.get(id), current(*id)) else {
+            continue;
+        };
+        if !Arc::ptr_eq(store, &now) || shape(old) == shape(new) {
+            continue;
+        }
+        out.push(Created::Altered(Dropped(Arc::new(DroppedTable {
+            def: old.clone(),
+            store: Arc::clone(store),
+            sequences: Vec::new(),
+            references: Vec::new(),
+            writes: None,
+            views: Vec::new(),
+        }))));
+    }
+    out
+}
+
 /// The stores of the dropped and truncated tables among `created`, for
 /// `Engine::ddl_restoring`.
 pub fn restored_stores(created: &[Created]) -> Vec<Arc<TableStore>> {
@@ -192,6 +231,9 @@ pub enum Created {
     Dropped(Dropped),
     /// A table the statement truncated: undoing it puts the rows back.
     Truncated(Dropped),
+    /// A table whose definition the statement changed (ALTER TABLE and the like) without
+    /// replacing its rows' store: undoing it puts the definition back.
+    Altered(Dropped),
 }
 
 /// What `after` has that `before` did not.
@@ -306,6 +348,15 @@ pub fn remove(c: &mut Catalog, created: &[Created]) -> Vec<TableId> {
             }
             Created::Schema(name) => crate::temp::remove_schema(c, name),
             Created::Dropped(d) => restore(c, &d.0),
+            Created::Altered(d) => {
+                if let Some(t) = c.tables.get_mut(&d.0.def.id) {
+                    // The version moves on (`Engine::ddl`): writes made under the changed
+                    // definition cannot commit under this one.
+                    let version = t.version;
+                    *t = d.0.def.clone();
+                    t.version = version;
+                }
+            }
             Created::Truncated(d) => {
                 // Only under the definition the rows were stored under.
                 let same = c.tables.get(&d.0.def.id).is_some_and(|t| {

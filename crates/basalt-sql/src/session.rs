@@ -2235,6 +2235,10 @@ impl Session {
             &mut writes,
         ));
         changes.extend(crate::ddl_undo::truncated(&before, &truncated, &mut writes));
+        let engine = Arc::clone(&self.db.engine);
+        changes.extend(crate::ddl_undo::altered_between(&before, &after, |id| {
+            engine.table(id)
+        }));
         self.created_in_block
             .extend(changes.into_iter().map(|c| (depth, c)));
     }
