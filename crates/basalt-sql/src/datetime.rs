@@ -1558,3 +1558,79 @@ mod tests {
         }
     }
 }
+
+/// `isfinite(date | timestamp | timestamptz | interval)`: false for the infinities (an
+/// interval is always finite in PostgreSQL 15).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct IsFinite {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for IsFinite {
+    fn name(&self) -> &str {
+        "isfinite"
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> datafusion::common::Result<DataType> {
+        match arg_types {
+            [DataType::Date32 | DataType::Timestamp(..) | DataType::Interval(_) | DataType::Null] => {
+                Ok(DataType::Boolean)
+            }
+            [other] => Err(SqlError::Detailed {
+                sqlstate: "42883",
+                message: format!(
+                    "function isfinite({}) does not exist",
+                    crate::functions::pg_type_of(other)
+                ),
+                detail: String::new(),
+                hint: Some(
+                    "No function matches the given name and argument types. You might need \
+                     to add explicit type casts."
+                        .into(),
+                ),
+            }
+            .into_datafusion()),
+            _ => Err(
+                SqlError::UndefinedFunction("function isfinite takes one argument".into())
+                    .into_datafusion(),
+            ),
+        }
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::common::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::{Array, AsArray, BooleanArray};
+        use datafusion::arrow::datatypes::{Date32Type, Int64Type};
+        let scalar = crate::functions::all_scalar(&args.args);
+        let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
+        let a = &arrays[0];
+        let out: BooleanArray = match a.data_type() {
+            DataType::Date32 => a
+                .as_primitive::<Date32Type>()
+                .iter()
+                .map(|v| v.map(|d| d != DATE_INFINITY && d != DATE_NEG_INFINITY))
+                .collect(),
+            DataType::Timestamp(..) => cast(a, &DataType::Int64)?
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.map(|t| t != TIMESTAMP_INFINITY && t != TIMESTAMP_NEG_INFINITY))
+                .collect(),
+            _ => (0..a.len())
+                .map(|i| a.is_valid(i).then_some(true))
+                .collect(),
+        };
+        crate::functions::columnar_result(Arc::new(out), scalar)
+    }
+}
+
+pub fn isfinite_udf() -> datafusion::logical_expr::ScalarUDF {
+    datafusion::logical_expr::ScalarUDF::from(IsFinite {
+        signature: datafusion::logical_expr::Signature::any(
+            1,
+            datafusion::logical_expr::Volatility::Immutable,
+        ),
+    })
+}

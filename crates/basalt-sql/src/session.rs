@@ -512,6 +512,7 @@ impl Session {
                     crate::make_timestamp::make_time_udf(),
                     crate::precision::udf(),
                     crate::numeric::typmod_udf(),
+                    crate::datetime::isfinite_udf(),
                 ])
             {
                 ctx.register_udf(udf);
