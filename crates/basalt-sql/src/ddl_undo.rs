@@ -24,7 +24,9 @@ use basalt_common::TableId;
 use basalt_storage::catalog::{ForeignKeyDef, SequenceDef, TableDef, ViewDef};
 use basalt_storage::table::TableStore;
 use basalt_storage::txn::TableWrites;
-use basalt_storage::Catalog;
+use basalt_storage::{Catalog, Engine};
+
+use crate::error::{SqlError, SqlResult};
 
 /// A table a statement of the open block dropped, as it was (see the module comment).
 pub struct DroppedTable {
@@ -194,9 +196,38 @@ pub fn altered_between(
     out
 }
 
+/// Undoes `created` (oldest first) in the catalog and the stores: [`remove`] through
+/// `Engine::ddl_restoring`; the sequences of tables that came back resume where they were
+/// (their counters would otherwise restart past the stored rows).
+pub async fn undo(engine: &Arc<Engine>, created: &[Created]) -> SqlResult<()> {
+    engine
+        .ddl_restoring(
+            |c: &mut Catalog| Ok::<_, SqlError>(remove(c, created)),
+            restored_stores(created),
+        )
+        .await?;
+    let catalog = engine.catalog();
+    for c in created {
+        let Created::Dropped(d) = c else {
+            continue;
+        };
+        if !catalog.tables.contains_key(&d.0.def.id) {
+            continue;
+        }
+        for (name, _, value) in &d.0.sequences {
+            if let Some(v) = value {
+                if let Err(e) = engine.setval(name, *v, true) {
+                    tracing::warn!("sequence {name} of a restored table: {e}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The stores of the dropped and truncated tables among `created`, for
 /// `Engine::ddl_restoring`.
-pub fn restored_stores(created: &[Created]) -> Vec<Arc<TableStore>> {
+fn restored_stores(created: &[Created]) -> Vec<Arc<TableStore>> {
     created
         .iter()
         .filter_map(|c| match c {

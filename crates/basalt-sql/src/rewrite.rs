@@ -1023,7 +1023,7 @@ pub fn session_user_calls(stmt: &mut Statement) {
 fn numeric_typmod_cast(e: &Expr) -> Option<Expr> {
     use datafusion::sql::sqlparser::ast::ExactNumberInfo;
     let Expr::Cast {
-        data_type: DataType::Numeric(info) | DataType::Decimal(info),
+        data_type: declared @ (DataType::Numeric(info) | DataType::Decimal(info)),
         ..
     } = e
     else {
@@ -1039,16 +1039,9 @@ fn numeric_typmod_cast(e: &Expr) -> Option<Expr> {
         precision: p8,
         scale: s8,
     };
+    // Out of PostgreSQL's or Basalt's range, the cast itself reports it.
     ty.numeric_typmod_beyond_decimal()?;
-    if crate::types::column_type(match e {
-        Expr::Cast { data_type, .. } => data_type,
-        _ => return None,
-    })
-    .is_err()
-    {
-        // Out of PostgreSQL's or Basalt's range: the cast reports it.
-        return None;
-    }
+    crate::types::column_type(declared).ok()?;
     let mut inner = e.clone();
     if let Expr::Cast { data_type, .. } = &mut inner {
         *data_type = DataType::Numeric(ExactNumberInfo::PrecisionAndScale(
@@ -1056,16 +1049,19 @@ fn numeric_typmod_cast(e: &Expr) -> Option<Expr> {
             i64::from(crate::numeric::typmod_input_scale(p8, s8)),
         ));
     }
-    let mut call = crate::eval::parse_expr(&format!(
-        "{}(NULL, {p}, {s})",
-        crate::numeric::TYPMOD_FUNCTION
-    ))
-    .ok()?;
+    call_on(
+        &format!("{}(NULL, {p}, {s})", crate::numeric::TYPMOD_FUNCTION),
+        inner,
+    )
+}
+
+/// The call `template` (written with NULL as its first argument) on `first`.
+fn call_on(template: &str, first: Expr) -> Option<Expr> {
+    let mut call = crate::eval::parse_expr(template).ok()?;
     if let Expr::Function(f) = &mut call {
         if let FunctionArguments::List(list) = &mut f.args {
-            if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
-            {
-                *first = inner;
+            if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) = list.args.first_mut() {
+                *arg = first;
             }
         }
     }
@@ -1098,20 +1094,7 @@ fn time_precision_cast(e: &Expr) -> Option<Expr> {
         _ => return None,
     };
     let p = crate::precision::checked(precision);
-    crate::eval::parse_expr(&format!("{}(NULL, {p})", crate::precision::FUNCTION))
-        .ok()
-        .map(|mut call| {
-            if let Expr::Function(f) = &mut call {
-                if let FunctionArguments::List(list) = &mut f.args {
-                    if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) =
-                        list.args.first_mut()
-                    {
-                        *first = inner;
-                    }
-                }
-            }
-            call
-        })
+    call_on(&format!("{}(NULL, {p})", crate::precision::FUNCTION), inner)
 }
 
 fn char_len(len: &Option<datafusion::sql::sqlparser::ast::CharacterLength>) -> Option<u64> {

@@ -302,16 +302,7 @@ impl Drop for Session {
             let engine = Arc::clone(&self.db.engine);
             if let Ok(handle) = tokio::runtime::Handle::try_current() {
                 handle.spawn(async move {
-                    let stores = crate::ddl_undo::restored_stores(&created);
-                    let undo = engine
-                        .ddl_restoring(
-                            |c: &mut basalt_storage::Catalog| {
-                                Ok::<_, SqlError>(crate::ddl_undo::remove(c, &created))
-                            },
-                            stores,
-                        )
-                        .await;
-                    if let Err(e) = undo {
+                    if let Err(e) = crate::ddl_undo::undo(&engine, &created).await {
                         tracing::warn!("removing objects of a rolled-back block failed: {e}");
                     }
                 });
@@ -2261,36 +2252,19 @@ impl Session {
                 }
             }
         }
-        let stores = crate::ddl_undo::restored_stores(&created);
-        self.db
-            .engine
-            .ddl_restoring(
-                |c: &mut basalt_storage::Catalog| {
-                    Ok::<_, SqlError>(crate::ddl_undo::remove(c, &created))
-                },
-                stores,
-            )
-            .await?;
-        let catalog = self.db.engine.catalog();
-        for c in &created {
-            let (crate::ddl_undo::Created::Dropped(d) | crate::ddl_undo::Created::Truncated(d)) = c
-            else {
-                continue;
-            };
-            if !catalog.tables.contains_key(&d.0.def.id) {
-                continue;
-            }
-            for (name, _, value) in &d.0.sequences {
-                if let Some(v) = value {
-                    // The counter restarts past the stored rows; it resumes where it was.
-                    let _ = self.db.engine.setval(name, *v, true);
+        crate::ddl_undo::undo(&self.db.engine, &created).await?;
+        if let Some(txn) = self.block_txn() {
+            let catalog = self.db.engine.catalog();
+            for c in &created {
+                if let crate::ddl_undo::Created::Dropped(d)
+                | crate::ddl_undo::Created::Truncated(d) = c
+                {
+                    if let (true, Some(w)) = (catalog.tables.contains_key(&d.0.def.id), &d.0.writes)
+                    {
+                        txn.restore_table(d.0.def.id, w.clone());
+                    }
                 }
             }
-            if let (Some(txn), Some(w)) = (self.block_txn(), &d.0.writes) {
-                txn.restore_table(d.0.def.id, w.clone());
-            }
-        }
-        if let Some(txn) = self.block_txn() {
             txn.adopt_definitions(&catalog);
         }
         Ok(())
