@@ -431,3 +431,100 @@ fn misplaced_call(e: &Expr, f: &Function) -> Option<SqlError> {
         .at(e.span()),
     )
 }
+
+/// `FOR UPDATE OF x` (and the other strengths): `x` must name a table or subquery of the
+/// query's FROM clause, and not a join, as PostgreSQL checks it (Basalt takes no row locks,
+/// see `docs/compatibility.md`, but refuses what PostgreSQL refuses).
+pub fn check_locking_targets(stmt: &Statement) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::{LockType, TableFactor, TableWithJoins};
+    /// The names a FROM item makes visible: (name, whether it names a join).
+    fn visible(f: &TableFactor, out: &mut Vec<(String, bool)>) {
+        let aliased = |alias: &Option<datafusion::sql::sqlparser::ast::TableAlias>| {
+            alias.as_ref().map(|a| crate::ddl::ident(&a.name))
+        };
+        match f {
+            TableFactor::Table { name, alias, .. } => {
+                let own = name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(crate::ddl::ident);
+                if let Some(n) = aliased(alias).or(own) {
+                    out.push((n, false));
+                }
+            }
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                // PostgreSQL looks through the whole range table: the tables inside an
+                // aliased join stay visible here, beside the join's own name.
+                if let Some(n) = aliased(alias) {
+                    out.push((n, true));
+                }
+                items(table_with_joins, out);
+            }
+            TableFactor::Derived { alias, .. }
+            | TableFactor::TableFunction { alias, .. }
+            | TableFactor::Function { alias, .. }
+            | TableFactor::UNNEST { alias, .. } => {
+                if let Some(n) = aliased(alias) {
+                    out.push((n, false));
+                }
+            }
+            _ => {}
+        }
+    }
+    fn items(t: &TableWithJoins, out: &mut Vec<(String, bool)>) {
+        visible(&t.relation, out);
+        for j in &t.joins {
+            visible(&j.relation, out);
+        }
+    }
+    struct Targets {
+        error: Option<SqlError>,
+    }
+    impl Visitor for Targets {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            let SetExpr::Select(select) = q.body.as_ref() else {
+                return ControlFlow::Continue(());
+            };
+            let mut names = Vec::new();
+            for t in &select.from {
+                items(t, &mut names);
+            }
+            for lock in &q.locks {
+                let Some(of) = &lock.of else { continue };
+                let Some(target) = of.0.last().and_then(|p| p.as_ident()) else {
+                    continue;
+                };
+                let name = crate::ddl::ident(target);
+                let strength = match lock.lock_type {
+                    LockType::Update => "FOR UPDATE",
+                    LockType::Share => "FOR SHARE",
+                };
+                let error = match names.iter().find(|(n, _)| *n == name) {
+                    Some((_, false)) => continue,
+                    Some((_, true)) => SqlError::FeatureNotSupported(format!(
+                        "{strength} cannot be applied to a join"
+                    )),
+                    None => SqlError::Detailed {
+                        sqlstate: "42P01",
+                        message: format!(
+                            "relation \"{name}\" in {strength} clause not found in FROM clause"
+                        ),
+                        detail: String::new(),
+                        hint: None,
+                    },
+                };
+                self.error = Some(error.at(target.span));
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Targets { error: None };
+    let _ = stmt.visit(&mut v);
+    v.error.map_or(Ok(()), Err)
+}

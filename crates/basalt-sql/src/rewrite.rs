@@ -21,6 +21,7 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::placement::check_statement(stmt)?;
     crate::placement::check_distinct_order(stmt)?;
     crate::placement::check_aggregate_places(stmt)?;
+    crate::placement::check_locking_targets(stmt)?;
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {
