@@ -426,3 +426,15 @@ def test_malformed_binary_numeric_parameter(connect):
                                [1700], [1])
     assert res.status == pq.ExecStatus.FATAL_ERROR
     assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_unknown_function_hint_says_where_order_by_belongs(conn):
+    """A call to a function that does not exist names the argument types; with an ORDER BY
+    of several keys inside the call, PostgreSQL's hint says the ORDER BY may be misplaced."""
+    with pytest.raises(pg_errors.UndefinedFunction) as ei:
+        conn.execute("SELECT no_such_agg(a, 'x' ORDER BY a, b) FROM (VALUES (1, 2)) v(a, b)")
+    assert ei.value.diag.message_primary == "function no_such_agg(integer, text) does not exist"
+    assert ei.value.diag.message_hint.startswith("No aggregate function matches")
+    with pytest.raises(pg_errors.UndefinedFunction) as ei:
+        conn.execute("SELECT no_such_fn(a) FROM (VALUES (1)) v(a)")
+    assert ei.value.diag.message_hint.startswith("No function matches")

@@ -51,23 +51,36 @@ pub fn typed_literals(sql: &str) -> Option<Vec<TokenWithSpan>> {
 
 /// The tokens of `sql` with PostgreSQL's `ORDER BY x USING <` written as `ORDER BY x ASC`
 /// and `USING >` as `DESC` (the ordering operators of the built-in types, whose NULL
-/// placement is the same); `None` when there is no such key.
+/// placement is the same), and the pattern operators `USING ~<~` and `USING ~>~` the same
+/// way (they compare text byte by byte, which is how Basalt orders text); `None` when there
+/// is no such key.
 pub fn order_by_using(sql: &str) -> Option<Vec<TokenWithSpan>> {
     use datafusion::sql::sqlparser::keywords::Keyword;
     use datafusion::sql::sqlparser::tokenizer::Word;
     let (mut tokens, significant) = significant_tokens(sql)?;
     let mut found = false;
-    for pair in significant.windows(2) {
-        let direction = match tokens[pair[1]].token {
-            Token::Lt => "ASC",
-            Token::Gt => "DESC",
-            _ => continue,
-        };
-        if token_word(&tokens[pair[0]]).as_deref() != Some("using") {
+    for (k, &at) in significant.iter().enumerate() {
+        if token_word(&tokens[at]).as_deref() != Some("using") {
             continue;
         }
-        let span = tokens[pair[0]].span;
-        tokens[pair[0]] = TokenWithSpan::new(
+        // The operator: one token (`<`, `>`), or the three of `~<~` / `~>~` when the
+        // tokenizer splits them.
+        let text = |n: usize| -> String {
+            significant[k + 1..]
+                .iter()
+                .take(n)
+                .map(|&i| tokens[i].token.to_string())
+                .collect()
+        };
+        let (direction, width) = match (text(1).as_str(), text(3).as_str()) {
+            ("<", _) | ("~<~", _) => ("ASC", 1),
+            (">", _) | ("~>~", _) => ("DESC", 1),
+            (_, "~<~") => ("ASC", 3),
+            (_, "~>~") => ("DESC", 3),
+            _ => continue,
+        };
+        let span = tokens[at].span;
+        tokens[at] = TokenWithSpan::new(
             Token::Word(Word {
                 value: direction.into(),
                 quote_style: None,
@@ -79,10 +92,12 @@ pub fn order_by_using(sql: &str) -> Option<Vec<TokenWithSpan>> {
             }),
             span,
         );
-        tokens[pair[1]] = TokenWithSpan::new(
-            Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
-            tokens[pair[1]].span,
-        );
+        for &i in significant[k + 1..].iter().take(width) {
+            tokens[i] = TokenWithSpan::new(
+                Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
+                tokens[i].span,
+            );
+        }
         found = true;
     }
     found.then_some(tokens)

@@ -15,8 +15,9 @@ use datafusion::logical_expr::{
     Volatility,
 };
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlDataType, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Statement, Value, VisitMut, VisitorMut,
+    CastKind, DataType as SqlDataType, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Statement, Value, VisitMut,
+    VisitorMut,
 };
 
 use crate::error::SqlError;
@@ -26,6 +27,13 @@ const STAND_IN: &str = "basalt_undefined_function";
 
 const HINT: &str =
     "No function matches the given name and argument types. You might need to add explicit type casts.";
+
+/// PostgreSQL's hint for a call with an ORDER BY of several keys, and the mark the stand-in
+/// gets for it before the function's name.
+const AGGREGATE_ORDER_HINT: &str = "No aggregate function matches the given name and argument \
+     types. Perhaps you misplaced ORDER BY; ORDER BY must appear after all regular arguments \
+     of the aggregate.";
+const AGGREGATE_ORDER: &str = "\u{1}";
 
 /// The function name of DataFusion's "Invalid function 'name'" planning error.
 pub fn unknown_function(e: &DataFusionError) -> Option<String> {
@@ -73,8 +81,13 @@ impl VisitorMut for Replace<'_> {
         if display_name(&f.name) != self.name {
             return ControlFlow::Continue(());
         }
+        // `agg(a, b ORDER BY x, y)`: PostgreSQL's hint says the ORDER BY may be misplaced.
+        let ordered = matches!(&f.args, FunctionArguments::List(l) if l.clauses.iter().any(|c| {
+            matches!(c, FunctionArgumentClause::OrderBy(keys) if keys.len() > 1)
+        }));
+        let marker = if ordered { AGGREGATE_ORDER } else { "" };
         let mut args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
-            Value::SingleQuotedString(display_name(&f.name)),
+            Value::SingleQuotedString(format!("{marker}{}", display_name(&f.name))),
         )))];
         if let FunctionArguments::List(list) =
             std::mem::replace(&mut f.args, FunctionArguments::None)
@@ -181,6 +194,10 @@ impl ScalarUDFImpl for UndefinedFunction {
             Some(Some(ScalarValue::Utf8(Some(n)))) => n.clone(),
             _ => STAND_IN.to_owned(),
         };
+        let (name, hint) = match name.strip_prefix(AGGREGATE_ORDER) {
+            Some(bare) => (bare.to_owned(), AGGREGATE_ORDER_HINT),
+            None => (name, HINT),
+        };
         let types = args
             .arg_fields
             .iter()
@@ -192,7 +209,7 @@ impl ScalarUDFImpl for UndefinedFunction {
             sqlstate: "42883",
             message: format!("function {name}({types}) does not exist"),
             detail: String::new(),
-            hint: Some(HINT.to_owned()),
+            hint: Some(hint.to_owned()),
         }
         .into_datafusion())
     }
