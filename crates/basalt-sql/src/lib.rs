@@ -12,6 +12,7 @@
 //! state until ROLLBACK, as in PostgreSQL.
 
 pub mod aggorder;
+pub mod aliases;
 pub mod analytics;
 pub mod analyzer;
 pub mod append;

@@ -2688,6 +2688,24 @@ impl Session {
                 }
             }
         }
+        if let Some(message) = plan.as_ref().err().map(|e| e.to_string()) {
+            if crate::aliases::is_alias_count_error(&message) {
+                // `FROM t AS x(a)`: the columns the alias does not name keep their names.
+                match crate::aliases::fill(&state, &stmt).await {
+                    Some(Ok(filled)) => {
+                        plan = state
+                            .statement_to_plan(DfStatement::Statement(Box::new(filled.clone())))
+                            .await;
+                        stmt = filled;
+                    }
+                    Some(Err(e)) => {
+                        self.slot.tableoid.store(false, Relaxed);
+                        return Err(e);
+                    }
+                    None => {}
+                }
+            }
+        }
         if plan.is_err() || crate::wholerow::has_expression_wildcard(&stmt) {
             // `SELECT t FROM t`, `row_to_json(t)`: whole-row references, planned again as
             // rows; any other outcome keeps the first error.
