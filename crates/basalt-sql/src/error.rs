@@ -952,6 +952,14 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
             message: m,
             ..
         } => double_quoted(m).and_then(|c| find_word(sql, c)),
+        // `q.c` whose qualifier is no FROM entry in reach (scope::from_clause_entry).
+        SqlError::Detailed {
+            sqlstate: "42P01",
+            message: m,
+            ..
+        } if m.contains("FROM-clause entry for table") => {
+            double_quoted(m).and_then(|q| find_qualifier(sql, q))
+        }
         _ => None,
     };
     // A WITH item read where it is not in scope (before its definition, inside a sibling):
@@ -1082,6 +1090,19 @@ fn defines_with_item(rest: &str) -> bool {
 }
 
 /// Where `name` is written as a whole word outside string literals, in any case.
+/// Where `q.` is first written as a qualifier (a whole word followed by a point).
+fn find_qualifier(sql: &str, q: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = sql.get(from..).and_then(|rest| find_word(rest, q)) {
+        let at = from + i;
+        if sql.as_bytes().get(at + q.len()) == Some(&b'.') {
+            return Some(at);
+        }
+        from = at + q.len();
+    }
+    None
+}
+
 fn find_word(sql: &str, name: &str) -> Option<usize> {
     if name.is_empty() {
         return None;

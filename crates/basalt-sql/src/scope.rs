@@ -178,3 +178,116 @@ fn relist(mut sq: Subquery, listed: Vec<Expr>) -> Subquery {
     sq.outer_ref_columns = listed;
     sq
 }
+
+/// PostgreSQL's errors for a qualified column reference `q.c` whose qualifier is not a FROM
+/// entry in reach (DataFusion says only that the column does not exist): `missing
+/// FROM-clause entry for table "q"` when the statement has no such entry, `invalid reference
+/// to FROM-clause entry` when it has one out of reach (its hint says so) or when `q` is a
+/// table the statement gave another name (its hint names the alias). `has_column(table, c)`
+/// says whether a table the statement reads has the column (`None`: unknown); an entry
+/// that lacks the column keeps the original error.
+pub fn from_clause_entry(
+    e: SqlError,
+    stmt: &Statement,
+    has_column: impl Fn(&datafusion::sql::sqlparser::ast::ObjectName, &str) -> Option<bool>,
+) -> SqlError {
+    use datafusion::sql::sqlparser::ast::{ObjectName, TableFactor, Visit, Visitor};
+    let message = match &e {
+        SqlError::UndefinedColumn(m)
+        | SqlError::Detailed {
+            sqlstate: "42703",
+            message: m,
+            ..
+        } => m.clone(),
+        _ => return e,
+    };
+    let Some((qualifier, column)) = message
+        .strip_prefix("column ")
+        .and_then(|m| m.strip_suffix(" does not exist"))
+        .filter(|m| !m.starts_with('"'))
+        .and_then(|m| m.split_once('.'))
+    else {
+        return e;
+    };
+    /// (the name the entry is referred to by, its table when it is one)
+    struct Entries(Vec<(String, Option<ObjectName>)>);
+    impl Visitor for Entries {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, f: &TableFactor) -> ControlFlow<()> {
+            let alias = |a: &Option<datafusion::sql::sqlparser::ast::TableAlias>| {
+                a.as_ref().map(|a| crate::ddl::ident(&a.name))
+            };
+            match f {
+                TableFactor::Table { name, alias: a, .. } => {
+                    let own = name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .map(crate::ddl::ident);
+                    if let Some(n) = alias(a).or(own) {
+                        self.0.push((n, Some(name.clone())));
+                    }
+                }
+                TableFactor::Derived { alias: a, .. }
+                | TableFactor::NestedJoin { alias: a, .. }
+                | TableFactor::Function { alias: a, .. }
+                | TableFactor::TableFunction { alias: a, .. } => {
+                    if let Some(n) = alias(a) {
+                        self.0.push((n, None));
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut entries = Entries(Vec::new());
+    let _ = stmt.visit(&mut entries);
+    // The alias of a USING join (`a JOIN b USING (i) AS x`) is gone from the statement by
+    // now (token_forms::join_using_alias): a qualifier may be one.
+    let using_join = stmt
+        .to_string()
+        .to_lowercase()
+        .replace(' ', "")
+        .contains("using(");
+    let invalid = |hint: String| SqlError::Detailed {
+        sqlstate: "42P01",
+        message: format!("invalid reference to FROM-clause entry for table \"{qualifier}\""),
+        detail: String::new(),
+        hint: Some(hint),
+    };
+    if let Some((_, table)) = entries.0.iter().find(|(n, _)| n == qualifier) {
+        let lacks = table
+            .as_ref()
+            .and_then(|t| has_column(t, column))
+            .is_some_and(|has| !has);
+        if lacks {
+            return e;
+        }
+        return invalid(format!(
+            "There is an entry for table \"{qualifier}\", but it cannot be referenced from \
+             this part of the query."
+        ));
+    }
+    let renamed = entries.0.iter().find_map(|(n, table)| {
+        let own = table
+            .as_ref()?
+            .0
+            .last()?
+            .as_ident()
+            .map(crate::ddl::ident)?;
+        (own == qualifier && n != qualifier).then(|| n.clone())
+    });
+    match renamed {
+        Some(alias) => invalid(format!(
+            "Perhaps you meant to reference the table alias \"{alias}\"."
+        )),
+        None if using_join => e,
+        None => SqlError::Detailed {
+            sqlstate: "42P01",
+            message: format!("missing FROM-clause entry for table \"{qualifier}\""),
+            detail: String::new(),
+            hint: None,
+        },
+    }
+}

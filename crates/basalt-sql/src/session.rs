@@ -2719,7 +2719,26 @@ impl Session {
             }
         }
         self.slot.tableoid.store(false, Relaxed);
-        Ok(crate::scope::inner_scope_first(plan?, &stmt)?)
+        let plan = match plan {
+            Ok(p) => p,
+            Err(e) if self.is_mysql() => return Err(e.into()),
+            Err(e) => {
+                let catalog = self.engine().catalog();
+                let default_schema = self.default_schema();
+                let has_column = |name: &ObjectName, column: &str| {
+                    let (schema, table) =
+                        crate::ddl::qualified(name, default_schema.as_deref()).ok()?;
+                    let def = catalog.table_by_name(&schema, &table)?;
+                    Some(def.column_position(column).is_some())
+                };
+                return Err(crate::scope::from_clause_entry(
+                    SqlError::from(e),
+                    &stmt,
+                    has_column,
+                ));
+            }
+        };
+        Ok(crate::scope::inner_scope_first(plan, &stmt)?)
     }
 
     /// Runs a query to completion and returns its batches.
