@@ -528,3 +528,140 @@ pub fn check_locking_targets(stmt: &Statement) -> SqlResult<()> {
     let _ = stmt.visit(&mut v);
     v.error.map_or(Ok(()), Err)
 }
+
+/// An aggregate whose arguments read only columns of an outer query belongs to that query
+/// (PostgreSQL's rule); inside an argument of another aggregate of that query it is a nested
+/// aggregate call, which PostgreSQL refuses (42803): `SELECT avg((SELECT avg(o.x) FROM t))
+/// FROM t o`. Elsewhere Basalt refuses it (0A000) rather than aggregate it per outer row.
+/// Only qualified references are resolved here (an unqualified one counts as the
+/// aggregate's own query).
+pub fn check_nested_outer_aggregates(stmt: &Statement) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::{ObjectNamePart, TableFactor, TableWithJoins};
+    fn names(f: &TableFactor, out: &mut Vec<String>) {
+        let alias = |a: &Option<datafusion::sql::sqlparser::ast::TableAlias>| {
+            a.as_ref().map(|a| crate::ddl::ident(&a.name))
+        };
+        match f {
+            TableFactor::Table { name, alias: a, .. } => {
+                let own = name
+                    .0
+                    .last()
+                    .and_then(ObjectNamePart::as_ident)
+                    .map(crate::ddl::ident);
+                out.extend(alias(a).or(own));
+            }
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias: a,
+            } => {
+                out.extend(alias(a));
+                items(table_with_joins, out);
+            }
+            TableFactor::Derived { alias: a, .. }
+            | TableFactor::Function { alias: a, .. }
+            | TableFactor::TableFunction { alias: a, .. }
+            | TableFactor::UNNEST { alias: a, .. } => out.extend(alias(a)),
+            _ => {}
+        }
+    }
+    fn items(t: &TableWithJoins, out: &mut Vec<String>) {
+        names(&t.relation, out);
+        for j in &t.joins {
+            names(&j.relation, out);
+        }
+    }
+    struct Levels {
+        /// The FROM names of each query level around the point, outermost first.
+        scopes: Vec<Vec<String>>,
+        /// The level each aggregate call around the point belongs to.
+        aggregates: Vec<usize>,
+        error: Option<SqlError>,
+    }
+    impl Levels {
+        fn level_of(&self, f: &Function) -> usize {
+            let here = self.scopes.len().saturating_sub(1);
+            let mut level: Option<usize> = None;
+            let mut own = false;
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions(&f.args, |e| {
+                match e {
+                    Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                        let q = crate::ddl::ident(&parts[0]);
+                        match self.scopes.iter().rposition(|s| s.contains(&q)) {
+                            Some(l) => level = Some(level.map_or(l, |m| m.max(l))),
+                            None => own = true,
+                        }
+                    }
+                    Expr::Identifier(_) | Expr::CompoundIdentifier(_) => own = true,
+                    _ => {}
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            match level {
+                Some(l) if !own => l,
+                _ => here,
+            }
+        }
+    }
+    impl Visitor for Levels {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            let mut scope = Vec::new();
+            if let SetExpr::Select(s) = q.body.as_ref() {
+                for t in &s.from {
+                    items(t, &mut scope);
+                }
+            }
+            self.scopes.push(scope);
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.scopes.pop();
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            let Expr::Function(f) = e else {
+                return ControlFlow::Continue(());
+            };
+            if f.over.is_some() || !crate::srf::AGGREGATES.contains(&bare_name(f).as_str()) {
+                return ControlFlow::Continue(());
+            }
+            let level = self.level_of(f);
+            if level + 1 < self.scopes.len() {
+                let error = if self.aggregates.contains(&level) {
+                    SqlError::Detailed {
+                        sqlstate: "42803",
+                        message: "aggregate function calls cannot be nested".into(),
+                        detail: String::new(),
+                        hint: None,
+                    }
+                } else {
+                    // DataFusion would aggregate it in the subquery, once per outer row: a
+                    // wrong result, so it is refused.
+                    SqlError::unsupported(
+                        "an aggregate over only an outer query's columns inside a subquery \
+                         (it belongs to the outer query) is not supported",
+                    )
+                };
+                self.error = Some(error.at(f.span()));
+                return ControlFlow::Break(());
+            }
+            self.aggregates.push(level);
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                if f.over.is_none() && crate::srf::AGGREGATES.contains(&bare_name(f).as_str()) {
+                    self.aggregates.pop();
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Levels {
+        scopes: Vec::new(),
+        aggregates: Vec::new(),
+        error: None,
+    };
+    let _ = stmt.visit(&mut v);
+    v.error.map_or(Ok(()), Err)
+}

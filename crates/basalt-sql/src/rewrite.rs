@@ -22,6 +22,7 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::placement::check_distinct_order(stmt)?;
     crate::placement::check_aggregate_places(stmt)?;
     crate::placement::check_locking_targets(stmt)?;
+    crate::placement::check_nested_outer_aggregates(stmt)?;
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {
