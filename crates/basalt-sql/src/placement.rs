@@ -436,51 +436,7 @@ fn misplaced_call(e: &Expr, f: &Function) -> Option<SqlError> {
 /// query's FROM clause, and not a join, as PostgreSQL checks it (Basalt takes no row locks,
 /// see `docs/compatibility.md`, but refuses what PostgreSQL refuses).
 pub fn check_locking_targets(stmt: &Statement) -> SqlResult<()> {
-    use datafusion::sql::sqlparser::ast::{LockType, TableFactor, TableWithJoins};
-    /// The names a FROM item makes visible: (name, whether it names a join).
-    fn visible(f: &TableFactor, out: &mut Vec<(String, bool)>) {
-        let aliased = |alias: &Option<datafusion::sql::sqlparser::ast::TableAlias>| {
-            alias.as_ref().map(|a| crate::ddl::ident(&a.name))
-        };
-        match f {
-            TableFactor::Table { name, alias, .. } => {
-                let own = name
-                    .0
-                    .last()
-                    .and_then(|p| p.as_ident())
-                    .map(crate::ddl::ident);
-                if let Some(n) = aliased(alias).or(own) {
-                    out.push((n, false));
-                }
-            }
-            TableFactor::NestedJoin {
-                table_with_joins,
-                alias,
-            } => {
-                // PostgreSQL looks through the whole range table: the tables inside an
-                // aliased join stay visible here, beside the join's own name.
-                if let Some(n) = aliased(alias) {
-                    out.push((n, true));
-                }
-                items(table_with_joins, out);
-            }
-            TableFactor::Derived { alias, .. }
-            | TableFactor::TableFunction { alias, .. }
-            | TableFactor::Function { alias, .. }
-            | TableFactor::UNNEST { alias, .. } => {
-                if let Some(n) = aliased(alias) {
-                    out.push((n, false));
-                }
-            }
-            _ => {}
-        }
-    }
-    fn items(t: &TableWithJoins, out: &mut Vec<(String, bool)>) {
-        visible(&t.relation, out);
-        for j in &t.joins {
-            visible(&j.relation, out);
-        }
-    }
+    use datafusion::sql::sqlparser::ast::LockType;
     struct Targets {
         error: Option<SqlError>,
     }
@@ -492,7 +448,7 @@ pub fn check_locking_targets(stmt: &Statement) -> SqlResult<()> {
             };
             let mut names = Vec::new();
             for t in &select.from {
-                items(t, &mut names);
+                from_entries(t, &mut names);
             }
             for lock in &q.locks {
                 let Some(of) = &lock.of else { continue };
@@ -504,9 +460,9 @@ pub fn check_locking_targets(stmt: &Statement) -> SqlResult<()> {
                     LockType::Update => "FOR UPDATE",
                     LockType::Share => "FOR SHARE",
                 };
-                let error = match names.iter().find(|(n, _)| *n == name) {
-                    Some((_, false)) => continue,
-                    Some((_, true)) => SqlError::FeatureNotSupported(format!(
+                let error = match names.iter().find(|e| e.name == name) {
+                    Some(FromEntry { join: false, .. }) => continue,
+                    Some(FromEntry { join: true, .. }) => SqlError::FeatureNotSupported(format!(
                         "{strength} cannot be applied to a join"
                     )),
                     None => SqlError::Detailed {
@@ -536,40 +492,6 @@ pub fn check_locking_targets(stmt: &Statement) -> SqlResult<()> {
 /// Only qualified references are resolved here (an unqualified one counts as the
 /// aggregate's own query).
 pub fn check_nested_outer_aggregates(stmt: &Statement) -> SqlResult<()> {
-    use datafusion::sql::sqlparser::ast::{ObjectNamePart, TableFactor, TableWithJoins};
-    fn names(f: &TableFactor, out: &mut Vec<String>) {
-        let alias = |a: &Option<datafusion::sql::sqlparser::ast::TableAlias>| {
-            a.as_ref().map(|a| crate::ddl::ident(&a.name))
-        };
-        match f {
-            TableFactor::Table { name, alias: a, .. } => {
-                let own = name
-                    .0
-                    .last()
-                    .and_then(ObjectNamePart::as_ident)
-                    .map(crate::ddl::ident);
-                out.extend(alias(a).or(own));
-            }
-            TableFactor::NestedJoin {
-                table_with_joins,
-                alias: a,
-            } => {
-                out.extend(alias(a));
-                items(table_with_joins, out);
-            }
-            TableFactor::Derived { alias: a, .. }
-            | TableFactor::Function { alias: a, .. }
-            | TableFactor::TableFunction { alias: a, .. }
-            | TableFactor::UNNEST { alias: a, .. } => out.extend(alias(a)),
-            _ => {}
-        }
-    }
-    fn items(t: &TableWithJoins, out: &mut Vec<String>) {
-        names(&t.relation, out);
-        for j in &t.joins {
-            names(&j.relation, out);
-        }
-    }
     struct Levels {
         /// The FROM names of each query level around the point, outermost first.
         scopes: Vec<Vec<String>>,
@@ -605,13 +527,14 @@ pub fn check_nested_outer_aggregates(stmt: &Statement) -> SqlResult<()> {
     impl Visitor for Levels {
         type Break = ();
         fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
-            let mut scope = Vec::new();
+            let mut entries = Vec::new();
             if let SetExpr::Select(s) = q.body.as_ref() {
                 for t in &s.from {
-                    items(t, &mut scope);
+                    from_entries(t, &mut entries);
                 }
             }
-            self.scopes.push(scope);
+            self.scopes
+                .push(entries.into_iter().map(|e| e.name).collect());
             ControlFlow::Continue(())
         }
         fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
@@ -664,4 +587,57 @@ pub fn check_nested_outer_aggregates(stmt: &Statement) -> SqlResult<()> {
     };
     let _ = stmt.visit(&mut v);
     v.error.map_or(Ok(()), Err)
+}
+
+/// A name a FROM item gives a query: its alias, or a table's own name.
+pub(crate) struct FromEntry {
+    pub name: String,
+    /// The table, when the item is one.
+    pub table: Option<datafusion::sql::sqlparser::ast::ObjectName>,
+    /// Whether the name is a join's (`(a JOIN b) AS j`).
+    pub join: bool,
+}
+
+/// The name one FROM item gives (a join's own alias, not those inside it).
+pub(crate) fn factor_entry(f: &datafusion::sql::sqlparser::ast::TableFactor) -> Option<FromEntry> {
+    use datafusion::sql::sqlparser::ast::{ObjectNamePart, TableFactor};
+    let alias = |a: &Option<datafusion::sql::sqlparser::ast::TableAlias>| {
+        a.as_ref().map(|a| crate::ddl::ident(&a.name))
+    };
+    let entry =
+        |name: Option<String>, table, join| name.map(|name| FromEntry { name, table, join });
+    match f {
+        TableFactor::Table { name, alias: a, .. } => {
+            let own = name
+                .0
+                .last()
+                .and_then(ObjectNamePart::as_ident)
+                .map(crate::ddl::ident);
+            entry(alias(a).or(own), Some(name.clone()), false)
+        }
+        TableFactor::NestedJoin { alias: a, .. } => entry(alias(a), None, true),
+        TableFactor::Derived { alias: a, .. }
+        | TableFactor::Function { alias: a, .. }
+        | TableFactor::TableFunction { alias: a, .. }
+        | TableFactor::UNNEST { alias: a, .. } => entry(alias(a), None, false),
+        _ => None,
+    }
+}
+
+/// The names the items of a FROM clause give, with those inside its joins (PostgreSQL's
+/// range table: a table inside an aliased join is still there).
+pub(crate) fn from_entries(
+    t: &datafusion::sql::sqlparser::ast::TableWithJoins,
+    out: &mut Vec<FromEntry>,
+) {
+    use datafusion::sql::sqlparser::ast::TableFactor;
+    for f in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+        out.extend(factor_entry(f));
+        if let TableFactor::NestedJoin {
+            table_with_joins, ..
+        } = f
+        {
+            from_entries(table_with_joins, out);
+        }
+    }
 }

@@ -191,7 +191,7 @@ pub fn from_clause_entry(
     stmt: &Statement,
     has_column: impl Fn(&datafusion::sql::sqlparser::ast::ObjectName, &str) -> Option<bool>,
 ) -> SqlError {
-    use datafusion::sql::sqlparser::ast::{ObjectName, TableFactor, Visit, Visitor};
+    use datafusion::sql::sqlparser::ast::{TableFactor, Visit, Visitor};
     let message = match &e {
         SqlError::UndefinedColumn(m)
         | SqlError::Detailed {
@@ -209,35 +209,11 @@ pub fn from_clause_entry(
     else {
         return e;
     };
-    /// (the name the entry is referred to by, its table when it is one)
-    struct Entries(Vec<(String, Option<ObjectName>)>);
+    struct Entries(Vec<crate::placement::FromEntry>);
     impl Visitor for Entries {
         type Break = ();
         fn pre_visit_table_factor(&mut self, f: &TableFactor) -> ControlFlow<()> {
-            let alias = |a: &Option<datafusion::sql::sqlparser::ast::TableAlias>| {
-                a.as_ref().map(|a| crate::ddl::ident(&a.name))
-            };
-            match f {
-                TableFactor::Table { name, alias: a, .. } => {
-                    let own = name
-                        .0
-                        .last()
-                        .and_then(|p| p.as_ident())
-                        .map(crate::ddl::ident);
-                    if let Some(n) = alias(a).or(own) {
-                        self.0.push((n, Some(name.clone())));
-                    }
-                }
-                TableFactor::Derived { alias: a, .. }
-                | TableFactor::NestedJoin { alias: a, .. }
-                | TableFactor::Function { alias: a, .. }
-                | TableFactor::TableFunction { alias: a, .. } => {
-                    if let Some(n) = alias(a) {
-                        self.0.push((n, None));
-                    }
-                }
-                _ => {}
-            }
+            self.0.extend(crate::placement::factor_entry(f));
             ControlFlow::Continue(())
         }
     }
@@ -256,8 +232,9 @@ pub fn from_clause_entry(
         detail: String::new(),
         hint: Some(hint),
     };
-    if let Some((_, table)) = entries.0.iter().find(|(n, _)| n == qualifier) {
-        let lacks = table
+    if let Some(entry) = entries.0.iter().find(|e| e.name == qualifier) {
+        let lacks = entry
+            .table
             .as_ref()
             .and_then(|t| has_column(t, column))
             .is_some_and(|has| !has);
@@ -269,14 +246,15 @@ pub fn from_clause_entry(
              this part of the query."
         ));
     }
-    let renamed = entries.0.iter().find_map(|(n, table)| {
-        let own = table
+    let renamed = entries.0.iter().find_map(|e| {
+        let own = e
+            .table
             .as_ref()?
             .0
             .last()?
             .as_ident()
             .map(crate::ddl::ident)?;
-        (own == qualifier && n != qualifier).then(|| n.clone())
+        (own == qualifier && e.name != qualifier).then(|| e.name.clone())
     });
     match renamed {
         Some(alias) => invalid(format!(
