@@ -56,6 +56,11 @@ TYPE_CASES = [
      dt.datetime(2024, 2, 29, 11, 45, 30, tzinfo=UTC)),
     ("INTERVAL", dt.timedelta(days=1, hours=2, minutes=3, seconds=4), dt.timedelta(days=1, hours=2, minutes=3, seconds=4)),
     ("INTERVAL", dt.timedelta(seconds=-90), dt.timedelta(seconds=-90)),
+    ("INTEGER[]", [1, None, -3], [1, None, -3]),
+    ("TEXT[]", ["a b", None, 'q"uote', "", "NULL"], ["a b", None, 'q"uote', "", "NULL"]),
+    ("NUMERIC(6,2)[]", [Decimal("1.5"), Decimal("-2.25")], [Decimal("1.50"), Decimal("-2.25")]),
+    ("INTEGER[][]", [[1, 2], [3, 4]], [[1, 2], [3, 4]]),
+    ("DATE[]", [dt.date(2024, 2, 29)], [dt.date(2024, 2, 29)]),
 ]
 SQL_TYPES = sorted({t for t, _, _ in TYPE_CASES})
 
@@ -242,6 +247,31 @@ def test_psycopg_executemany(connect, table_name):
             if not cur.nextset():
                 break
         assert got == [4002, 4004]
+
+
+def test_psycopg_binary_copy_of_array_columns(connect, table_name):
+    """COPY FROM STDIN in binary format reads PostgreSQL's binary arrays (dimensions,
+    NULL elements) into array columns, and COPY TO gives them back in text."""
+    t = table_name("drv_copy_arr")
+    conn = connect()
+    conn.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, a INTEGER[], m INTEGER[][], s TEXT[])")
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {t} (id, a, m, s) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "int4[]", "int4[]", "text[]"])
+            copy.write_row((1, [1, None, 3], [[1, 2], [3, 4]], ["x y", None]))
+            copy.write_row((2, [], None, ["z"]))
+    rows = conn.execute(f"SELECT id, a, m, s FROM {t} ORDER BY id").fetchall()
+    assert rows == [(1, [1, None, 3], [[1, 2], [3, 4]], ["x y", None]), (2, [], None, ["z"])]
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {t} TO STDOUT") as copy:
+            text = b"".join(bytes(b) for b in copy).decode()
+    assert text == '1\t{1,NULL,3}\t{{1,2},{3,4}}\t{"x y",NULL}\n2\t{}\t\\N\t{z}\n'
+    # A two-dimensional array does not fit a one-dimensional column.
+    with pytest.raises(pg_errors.InvalidTextRepresentation):
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY {t} (id, a) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int4", "int4[]"])
+                copy.write_row((3, [[1], [2]]))
 
 
 def test_psycopg_transactions(connect, table_name):

@@ -3,7 +3,9 @@
 //! New types (JSON, VECTOR(n), geometry) are added as variants here with their Arrow form;
 //! storage, the wire protocols and DataFusion all derive their behaviour from this mapping.
 
-use datafusion::arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, IntervalUnit, TimeUnit};
 use serde::{Deserialize, Serialize};
 
 /// Precision and scale used for `NUMERIC` / `DECIMAL` written without a type modifier.
@@ -40,6 +42,9 @@ pub enum SqlType {
     Timestamp,
     TimestampTz,
     Interval,
+    /// An array of the element type: `integer[]` holds one-dimensional arrays,
+    /// `integer[][]` (an array of arrays) two-dimensional ones, each a list in Arrow.
+    Array(Box<SqlType>),
 }
 
 /// The Decimal128 precision and scale that hold `numeric(precision, scale)`. PostgreSQL
@@ -94,6 +99,9 @@ impl SqlType {
                 DataType::Timestamp(TimeUnit::Microsecond, Some(TIMESTAMPTZ_ZONE.into()))
             }
             SqlType::Interval => DataType::Interval(IntervalUnit::MonthDayNano),
+            SqlType::Array(element) => {
+                DataType::List(Arc::new(Field::new_list_field(element.to_arrow(), true)))
+            }
         }
     }
 
@@ -123,6 +131,13 @@ impl SqlType {
             DataType::Timestamp(_, Some(_)) => SqlType::TimestampTz,
             DataType::Interval(_) => SqlType::Interval,
             DataType::Null => SqlType::Text,
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+                SqlType::Array(Box::new(match f.data_type() {
+                    // An empty `ARRAY[]` has no element type; PostgreSQL would want a cast.
+                    DataType::Null => SqlType::Text,
+                    t => SqlType::from_arrow(t)?,
+                }))
+            }
             _ => return None,
         })
     }
@@ -147,6 +162,15 @@ impl SqlType {
             SqlType::Timestamp => "timestamp without time zone".into(),
             SqlType::TimestampTz => "timestamp with time zone".into(),
             SqlType::Interval => "interval".into(),
+            SqlType::Array(element) => format!("{}[]", element.element_type().pg_name()),
+        }
+    }
+
+    /// The type of the scalars an array holds (the type itself when it is no array).
+    pub fn element_type(&self) -> &SqlType {
+        match self {
+            SqlType::Array(element) => element.element_type(),
+            other => other,
         }
     }
 

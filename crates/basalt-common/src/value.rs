@@ -9,11 +9,12 @@ use datafusion::arrow::array::{
     Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array,
     Date32Builder, Decimal128Array, Decimal128Builder, Float32Array, Float32Builder, Float64Array,
     Float64Builder, Int16Array, Int16Builder, Int32Array, Int32Builder, Int64Array, Int64Builder,
-    IntervalMonthDayNanoArray, IntervalMonthDayNanoBuilder, StringArray, StringBuilder,
+    IntervalMonthDayNanoArray, IntervalMonthDayNanoBuilder, ListArray, StringArray, StringBuilder,
     Time64MicrosecondArray, Time64MicrosecondBuilder, TimestampMicrosecondArray,
     TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::IntervalMonthDayNano;
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::datatypes::{DataType, FieldRef, IntervalMonthDayNano};
 use datafusion::arrow::error::ArrowError;
 
 use crate::types::{SqlType, TIMESTAMPTZ_ZONE};
@@ -45,6 +46,8 @@ pub enum Value {
         days: i32,
         nanos: i64,
     },
+    /// The elements of an array, each a value of the element type (or an inner array).
+    Array(Vec<Value>),
 }
 
 impl Value {
@@ -109,6 +112,14 @@ pub fn value_at(array: &dyn Array, row: usize, ty: &SqlType) -> Result<Value, Ar
                 nanos: v.nanoseconds,
             }
         }
+        SqlType::Array(element) => {
+            let items = get::<ListArray>(array)?.value(row);
+            Value::Array(
+                (0..items.len())
+                    .map(|i| value_at(items.as_ref(), i, element))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
     })
 }
 
@@ -131,6 +142,12 @@ enum Builder {
     Time(Time64MicrosecondBuilder),
     Timestamp(TimestampMicrosecondBuilder, bool),
     Interval(IntervalMonthDayNanoBuilder),
+    List {
+        field: FieldRef,
+        elements: Box<ColumnBuilder>,
+        lengths: Vec<usize>,
+        valid: Vec<bool>,
+    },
 }
 
 impl ColumnBuilder {
@@ -161,6 +178,15 @@ impl ColumnBuilder {
             SqlType::Interval => {
                 Builder::Interval(IntervalMonthDayNanoBuilder::with_capacity(capacity))
             }
+            SqlType::Array(element) => match ty.to_arrow() {
+                DataType::List(field) => Builder::List {
+                    field,
+                    elements: Box::new(ColumnBuilder::new(element, capacity)),
+                    lengths: Vec::with_capacity(capacity),
+                    valid: Vec::with_capacity(capacity),
+                },
+                _ => unreachable!("an array type is a list in Arrow"),
+            },
         };
         ColumnBuilder { inner }
     }
@@ -189,6 +215,21 @@ impl ColumnBuilder {
                     nanos,
                 },
             ) => b.append_value(IntervalMonthDayNano::new(*months, *days, *nanos)),
+            (
+                Builder::List {
+                    elements,
+                    lengths,
+                    valid,
+                    ..
+                },
+                Value::Array(items),
+            ) => {
+                for item in items {
+                    elements.push(item);
+                }
+                lengths.push(items.len());
+                valid.push(true);
+            }
             (b, _) => b.append_null(),
         }
     }
@@ -219,6 +260,17 @@ impl ColumnBuilder {
                 }
             }
             Builder::Interval(mut b) => Arc::new(b.finish()),
+            Builder::List {
+                field,
+                elements,
+                lengths,
+                valid,
+            } => Arc::new(ListArray::new(
+                field,
+                OffsetBuffer::from_lengths(lengths),
+                elements.finish(),
+                Some(NullBuffer::from(valid)),
+            )),
         }
     }
 }
@@ -239,6 +291,10 @@ impl Builder {
             Builder::Time(b) => b.append_null(),
             Builder::Timestamp(b, _) => b.append_null(),
             Builder::Interval(b) => b.append_null(),
+            Builder::List { lengths, valid, .. } => {
+                lengths.push(0);
+                valid.push(false);
+            }
         }
     }
 }
@@ -278,6 +334,17 @@ mod tests {
                     days: 2,
                     nanos: 3,
                 },
+            ),
+            (
+                SqlType::Array(Box::new(SqlType::Int32)),
+                Value::Array(vec![Value::Int32(1), Value::Null, Value::Int32(3)]),
+            ),
+            (
+                SqlType::Array(Box::new(SqlType::Array(Box::new(SqlType::Text)))),
+                Value::Array(vec![
+                    Value::Array(vec![Value::Text("a".into())]),
+                    Value::Array(vec![]),
+                ]),
             ),
         ];
         for (ty, v) in cases {

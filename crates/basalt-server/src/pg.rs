@@ -183,9 +183,15 @@ fn tx_status(s: TxnStatus) -> TransactionStatus {
 }
 
 pub fn error_info(e: &SqlError) -> ErrorInfo {
-    let mut info = ErrorInfo::new("ERROR".into(), e.sqlstate().into(), e.to_string());
-    info.detail = e.detail();
-    info.hint = e.hint();
+    // The protocol's strings end at a NUL byte: one inside a message (a binary value quoted
+    // in it) would cut the message and break the framing the client reads.
+    let clean = |s: String| match s.contains('\0') {
+        true => s.replace('\0', "\\x00"),
+        false => s,
+    };
+    let mut info = ErrorInfo::new("ERROR".into(), e.sqlstate().into(), clean(e.to_string()));
+    info.detail = e.detail().map(clean);
+    info.hint = e.hint().map(clean);
     info.position = e.position().map(|p| p.to_string());
     info
 }

@@ -484,6 +484,9 @@ pub fn decode_param(
                     micros.saturating_mul(1000),
                 )))
             }
+            _ if array_type_element(wire_type).is_some() => {
+                return decode_binary_array_param(b, wire_type, target)
+            }
             _ => {
                 // text-like types (text, varchar, bpchar, name, json, unknown) are UTF-8
                 let text = std::str::from_utf8(b).map_err(|_| bad("UTF-8"))?;
@@ -494,11 +497,95 @@ pub fn decode_param(
     conform(value, target)
 }
 
+/// The element type of a PostgreSQL array type Basalt reads parameters of.
+fn array_type_element(t: &Type) -> Option<Type> {
+    Some(match *t {
+        Type::BOOL_ARRAY => Type::BOOL,
+        Type::INT2_ARRAY => Type::INT2,
+        Type::INT4_ARRAY => Type::INT4,
+        Type::INT8_ARRAY => Type::INT8,
+        Type::FLOAT4_ARRAY => Type::FLOAT4,
+        Type::FLOAT8_ARRAY => Type::FLOAT8,
+        Type::NUMERIC_ARRAY => Type::NUMERIC,
+        Type::TEXT_ARRAY => Type::TEXT,
+        Type::VARCHAR_ARRAY => Type::VARCHAR,
+        Type::BPCHAR_ARRAY => Type::BPCHAR,
+        Type::BYTEA_ARRAY => Type::BYTEA,
+        Type::DATE_ARRAY => Type::DATE,
+        Type::TIME_ARRAY => Type::TIME,
+        Type::TIMESTAMP_ARRAY => Type::TIMESTAMP,
+        Type::TIMESTAMPTZ_ARRAY => Type::TIMESTAMPTZ,
+        Type::INTERVAL_ARRAY => Type::INTERVAL,
+        _ => return None,
+    })
+}
+
+/// A parameter in PostgreSQL's binary array format, each element decoded as a binary
+/// parameter of the element type, into the list type `target` (if known).
+fn decode_binary_array_param(
+    b: &[u8],
+    wire_type: &Type,
+    target: Option<&DataType>,
+) -> Result<ScalarValue, SqlError> {
+    let bad = || {
+        SqlError::ProtocolViolation(format!(
+            "invalid binary parameter of type {}",
+            wire_type.name()
+        ))
+    };
+    let array = basalt_sql::wire::BinaryArray::parse(b).ok_or_else(bad)?;
+    let element_type = Type::from_oid(array.element_oid)
+        .or_else(|| array_type_element(wire_type))
+        .ok_or_else(bad)?;
+    // The element type under the target's list levels, and the type of each level's items
+    // (outermost first).
+    let depth = array.dims.len().max(1);
+    let mut t = target.cloned();
+    for _ in 0..depth {
+        t = match t {
+            Some(DataType::List(f)) => Some(f.data_type().clone()),
+            _ => None,
+        };
+    }
+    let element_dt = t
+        .or_else(|| data_type_of(&element_type))
+        .unwrap_or(DataType::Utf8);
+    let mut inner_types = vec![element_dt.clone(); depth];
+    for d in (0..depth.saturating_sub(1)).rev() {
+        inner_types[d] = DataType::List(Arc::new(Field::new_list_field(
+            inner_types[d + 1].clone(),
+            true,
+        )));
+    }
+    let value = array.assemble(
+        |e| match e {
+            None => Ok(ScalarValue::try_from(&element_dt)?),
+            Some(bytes) => decode_param(
+                Some(&Bytes::copy_from_slice(bytes)),
+                true,
+                &element_type,
+                Some(&element_dt),
+            ),
+        },
+        |items, d| ScalarValue::List(ScalarValue::new_list_nullable(&items, &inner_types[d])),
+    )?;
+    conform(value, target)
+}
+
 fn from_text(text: &str, target: Option<&DataType>) -> Result<ScalarValue, SqlError> {
     let Some(target) = target else {
         return Ok(ScalarValue::Utf8(Some(text.to_owned())));
     };
     match target {
+        DataType::List(_) => {
+            let text: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![text]));
+            let list = basalt_sql::analyzer::text_to_array(
+                &text,
+                target,
+                basalt_sql::datetime::DateOrder::Mdy,
+            )?;
+            Ok(ScalarValue::try_from_array(&list, 0)?)
+        }
         DataType::Utf8 => Ok(ScalarValue::Utf8(Some(text.to_owned()))),
         DataType::Binary => Ok(ScalarValue::Binary(Some(basalt_sql::eval::parse_bytea(
             text,

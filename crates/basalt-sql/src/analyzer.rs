@@ -645,6 +645,35 @@ fn array_values(
         };
         lengths.push(items.len());
         valid.push(true);
+        // Basalt's array types have a fixed number of dimensions (a list per dimension).
+        let nested_items = items
+            .iter()
+            .filter(|i| matches!(i, ArrayItem::Nested(_)))
+            .count();
+        if !items.is_empty() && nested_items == items.len() && !inner_list
+            || nested_items == 0
+                && inner_list
+                && items.iter().any(|i| match i {
+                    ArrayItem::Value(v) => v.is_some(),
+                    ArrayItem::Nested(_) => false,
+                })
+        {
+            let (mut depth, mut base) = (0, target);
+            while let DataType::List(f) = base {
+                depth += 1;
+                base = f.data_type();
+            }
+            let name = format!(
+                "{}{}",
+                crate::functions::pg_type_of(base),
+                "[]".repeat(depth)
+            );
+            return Err(SqlError::FeatureNotSupported(format!(
+                "array \"{}\" has another number of dimensions than type {name}: Basalt's \
+                 arrays of a type all have its dimensions (integer[] one, integer[][] two)",
+                text_of(),
+            )));
+        }
         for item in items {
             match (item, inner_list) {
                 (ArrayItem::Value(v), false) => values.push(v),
@@ -722,40 +751,48 @@ impl ScalarUDFImpl for ArrayIn {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        use datafusion::arrow::array::{Array, ArrayRef, AsArray};
         let scalar = crate::functions::all_scalar(&args.args);
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let run = || -> Result<ArrayRef, SqlError> {
-            let text = datafusion::arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
-            let text = text.as_string::<i32>();
-            let mut rows = Vec::with_capacity(text.len());
-            let mut last = String::new();
-            for t in text.iter() {
-                rows.push(match t {
-                    None => None,
-                    Some(t) => {
-                        last = t.to_owned();
-                        let chars: Vec<char> = t.trim().chars().collect();
-                        if chars.first() != Some(&'{') {
-                            return Err(malformed_array(
-                                t,
-                                "Array value must start with \"{\" or dimension information.",
-                            ));
-                        }
-                        let mut pos = 0;
-                        let items = parse_array_level(t, &chars, &mut pos)?;
-                        if chars[pos..].iter().any(|c| !c.is_whitespace()) {
-                            return Err(malformed_array(t, "Junk after closing right brace."));
-                        }
-                        Some(items)
-                    }
-                });
-            }
-            array_values(rows, &self.target, self.order, &|| last.clone())
-        };
-        let out = run().map_err(SqlError::into_datafusion)?;
+        let out = text_to_array(&arrays[0], &self.target, self.order)
+            .map_err(SqlError::into_datafusion)?;
         crate::functions::columnar_result(out, scalar)
     }
+}
+
+/// Text read as PostgreSQL's array input into a list of type `target`, dates in field
+/// order `order`.
+pub fn text_to_array(
+    array: &datafusion::arrow::array::ArrayRef,
+    target: &DataType,
+    order: DateOrder,
+) -> Result<datafusion::arrow::array::ArrayRef, SqlError> {
+    use datafusion::arrow::array::{Array, AsArray};
+    let text = datafusion::arrow::compute::cast(array, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    let mut rows = Vec::with_capacity(text.len());
+    let mut last = String::new();
+    for t in text.iter() {
+        rows.push(match t {
+            None => None,
+            Some(t) => {
+                last = t.to_owned();
+                let chars: Vec<char> = t.trim().chars().collect();
+                if chars.first() != Some(&'{') {
+                    return Err(malformed_array(
+                        t,
+                        "Array value must start with \"{\" or dimension information.",
+                    ));
+                }
+                let mut pos = 0;
+                let items = parse_array_level(t, &chars, &mut pos)?;
+                if chars[pos..].iter().any(|c| !c.is_whitespace()) {
+                    return Err(malformed_array(t, "Junk after closing right brace."));
+                }
+                Some(items)
+            }
+        });
+    }
+    array_values(rows, target, order, &|| last.clone())
 }
 
 /// `bytea_in(text)`: text read as PostgreSQL's bytea input.

@@ -213,6 +213,63 @@ pub fn to_column(
     }
 }
 
+/// Converts a computed column to an array column of `element`s: text is read as
+/// PostgreSQL's array input, a list gets each element converted as a value stored in a
+/// column of the element type would be (lengths checked, numbers rounded to the scale).
+fn to_array_column_type(
+    array: &ArrayRef,
+    element: &SqlType,
+    column: &str,
+    date_order: Option<DateOrder>,
+) -> SqlResult<ArrayRef> {
+    use datafusion::arrow::array::ListArray;
+    use datafusion::arrow::datatypes::Field;
+    let ty = SqlType::Array(Box::new(element.clone()));
+    let target = ty.to_arrow();
+    let list = match array.data_type() {
+        DataType::Null => return Ok(new_null_array(&target, array.len())),
+        t if is_string(t) => {
+            crate::analyzer::text_to_array(array, &target, date_order.unwrap_or(DateOrder::Mdy))?
+        }
+        DataType::List(_) => Arc::clone(array),
+        DataType::LargeList(f) | DataType::FixedSizeList(f, _) => cast_with_options(
+            array,
+            &DataType::List(Arc::new(Field::new_list_field(f.data_type().clone(), true))),
+            &CastOptions::default(),
+        )?,
+        other => {
+            return Err(SqlError::DatatypeMismatch(format!(
+                "column \"{column}\" is of type {} but expression is of type {}",
+                ty.pg_name(),
+                SqlType::from_arrow(other).map_or_else(|| other.to_string(), |t| t.pg_name())
+            )))
+        }
+    };
+    let list = list
+        .as_any()
+        .downcast_ref::<ListArray>()
+        .ok_or_else(|| SqlError::Internal("array column conversion".into()))?;
+    let mut values = Arc::clone(list.values());
+    if matches!(values.data_type(), DataType::List(_)) && !matches!(element, SqlType::Array(_)) {
+        return Err(SqlError::InvalidText(format!(
+            "column \"{column}\" is of type {} and holds one-dimensional arrays: \
+             a multidimensional array needs a column declared {}[]",
+            ty.pg_name(),
+            ty.pg_name()
+        )));
+    }
+    if values.data_type() == &DataType::Null {
+        values = new_null_array(&element.to_arrow(), values.len());
+    }
+    let values = to_column_type(&values, element, column, date_order)?;
+    Ok(Arc::new(ListArray::try_new(
+        Arc::new(Field::new_list_field(element.to_arrow(), true)),
+        list.offsets().clone(),
+        values,
+        list.nulls().cloned(),
+    )?))
+}
+
 pub fn to_column_type(
     array: &ArrayRef,
     ty: &SqlType,
@@ -227,6 +284,9 @@ pub fn to_column_type(
         let wide = to_column_type(array, &input, column, date_order)
             .map_err(|e| crate::numeric::typmod_error(e, precision, scale))?;
         return crate::numeric::fit_typmod(&wide, precision, scale);
+    }
+    if let SqlType::Array(element) = ty {
+        return to_array_column_type(array, element, column, date_order);
     }
     let target = ty.to_arrow();
     let array = if array.data_type() == &DataType::Null {

@@ -769,8 +769,13 @@ pub(crate) fn pg_type_of(t: &DataType) -> String {
         DataType::Timestamp(_, None) => "timestamp without time zone".into(),
         DataType::Timestamp(_, Some(_)) => "timestamp with time zone".into(),
         DataType::Interval(_) | DataType::Duration(_) => "interval".into(),
+        // One array type for every number of dimensions, as in PostgreSQL.
         DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            format!("{}[]", pg_type_of(f.data_type()))
+            let element = pg_type_of(f.data_type());
+            match element.ends_with("[]") {
+                true => element,
+                false => format!("{element}[]"),
+            }
         }
         DataType::Struct(_) => "record".into(),
         other => other.to_string().to_lowercase(),

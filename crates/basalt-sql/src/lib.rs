@@ -16,6 +16,7 @@ pub mod aliases;
 pub mod analytics;
 pub mod analyzer;
 pub mod append;
+pub mod arrays;
 pub mod bytea;
 pub mod colscan;
 pub mod copy;

@@ -318,8 +318,48 @@ pub fn pg_type_and_typmod(ty: &SqlType) -> (i64, i64) {
         SqlType::Timestamp => (1114, -1),
         SqlType::TimestampTz => (1184, -1),
         SqlType::Interval => (1186, -1),
+        SqlType::Array(element) => {
+            let (element, typmod) = pg_type_and_typmod(element.element_type());
+            (array_type_oid(element), typmod)
+        }
     }
 }
+
+/// The oid of the array type whose elements have type `element`.
+fn array_type_oid(element: i64) -> i64 {
+    ARRAY_TYPES
+        .iter()
+        .find(|(e, _)| *e == element)
+        .map_or(0, |(_, a)| *a)
+}
+
+/// The element type of an array type.
+fn array_element_oid(array: i64) -> Option<i64> {
+    ARRAY_TYPES
+        .iter()
+        .find(|(_, a)| *a == array)
+        .map(|(e, _)| *e)
+}
+
+/// Element type oids and the oids of their array types.
+const ARRAY_TYPES: [(i64, i64); 16] = [
+    (16, 1000),
+    (17, 1001),
+    (21, 1005),
+    (23, 1007),
+    (25, 1009),
+    (1042, 1014),
+    (1043, 1015),
+    (20, 1016),
+    (700, 1021),
+    (701, 1022),
+    (1114, 1115),
+    (1082, 1182),
+    (1083, 1183),
+    (1184, 1185),
+    (1186, 1187),
+    (1700, 1231),
+];
 
 fn attributes(catalog: &Catalog) -> Vec<CatalogRow> {
     let mut out = Vec::new();
@@ -638,46 +678,78 @@ pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
 /// the typmod keeps in its low 11 bits).
 fn format_type() -> datafusion::logical_expr::ScalarUDF {
     use datafusion::arrow::array::{Array, Int64Array};
-    use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
     let inner = datafusion_pg_catalog::pg_catalog::format_type::create_format_type_udf();
     TextFn::udf("format_type", Volatility::Stable, move |arrays, rows| {
-        let args = ScalarFunctionArgs {
-            args: arrays.iter().cloned().map(ColumnarValue::Array).collect(),
-            arg_fields: arrays
-                .iter()
-                .map(|a| Arc::new(Field::new("arg", a.data_type().clone(), true)))
-                .collect(),
-            number_rows: rows,
-            return_field: Arc::new(Field::new("format_type", DataType::Utf8, true)),
-            config_options: Arc::new(datafusion::config::ConfigOptions::default()),
-        };
-        let formatted = inner.invoke_with_args(args)?.into_array(rows)?;
-        let (Some(oids), Some(mods)) = (arrays.first(), arrays.get(1)) else {
-            return Ok(formatted);
-        };
         let as_i64 = |a: &ArrayRef| datafusion::arrow::compute::cast(a, &DataType::Int64);
+        let (Some(oids), Some(mods)) = (arrays.first(), arrays.get(1)) else {
+            return format_with(&inner, arrays.to_vec(), rows);
+        };
         let (oids, mods) = (as_i64(oids)?, as_i64(mods)?);
-        let oids = oids.as_any().downcast_ref::<Int64Array>();
-        let mods = mods.as_any().downcast_ref::<Int64Array>();
-        let texts = formatted.as_any().downcast_ref::<StringArray>();
-        let (Some(oids), Some(mods), Some(texts)) = (oids, mods, texts) else {
+        let (Some(oids), Some(mods)) = (
+            oids.as_any().downcast_ref::<Int64Array>(),
+            mods.as_any().downcast_ref::<Int64Array>(),
+        ) else {
+            return format_with(&inner, arrays.to_vec(), rows);
+        };
+        // An array type with a modifier is its element type with it, then `[]`
+        // (`character varying(3)[]`).
+        let element_of = |i: usize| {
+            (oids.is_valid(i) && mods.is_valid(i) && mods.value(i) >= 0)
+                .then(|| array_element_oid(oids.value(i)))
+                .flatten()
+        };
+        let formatted_oids: Int64Array = (0..oids.len())
+            .map(|i| element_of(i).or_else(|| oids.is_valid(i).then(|| oids.value(i))))
+            .collect();
+        let formatted = format_with(
+            &inner,
+            vec![Arc::new(formatted_oids.clone()), Arc::new(mods.clone())],
+            rows,
+        )?;
+        let Some(texts) = formatted.as_any().downcast_ref::<StringArray>() else {
             return Ok(formatted);
         };
         let out: StringArray = (0..texts.len())
             .map(|i| {
-                let numeric = oids.is_valid(i) && oids.value(i) == 1700;
-                if numeric && mods.is_valid(i) && mods.value(i) >= 4 {
+                let numeric = formatted_oids.is_valid(i) && formatted_oids.value(i) == 1700;
+                let text = if numeric && mods.is_valid(i) && mods.value(i) >= 4 {
                     let m = mods.value(i) - 4;
                     // The scale is an 11-bit two's complement number.
                     let scale = ((m & 0x7ff) ^ 0x400) - 0x400;
                     Some(format!("numeric({},{scale})", (m >> 16) & 0xffff))
                 } else {
                     texts.is_valid(i).then(|| texts.value(i).to_owned())
+                };
+                match element_of(i) {
+                    Some(_) => text.map(|t| format!("{t}[]")),
+                    None => text,
                 }
             })
             .collect();
         Ok(Arc::new(out))
     })
+}
+
+/// datafusion-pg-catalog's `format_type` on `args`.
+fn format_with(
+    inner: &datafusion::logical_expr::ScalarUDF,
+    args: Vec<ArrayRef>,
+    rows: usize,
+) -> DfResult<ArrayRef> {
+    use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
+    let arg_fields = args
+        .iter()
+        .map(|a| Arc::new(Field::new("arg", a.data_type().clone(), true)))
+        .collect();
+    inner
+        .invoke_with_args(ScalarFunctionArgs {
+            args: args.into_iter().map(ColumnarValue::Array).collect(),
+            arg_fields,
+            number_rows: rows,
+            return_field: Arc::new(Field::new("format_type", DataType::Utf8, true)),
+            config_options: Arc::new(datafusion::config::ConfigOptions::default()),
+        })?
+        .into_array(rows)
 }
 
 fn lookup_text(arrays: &[ArrayRef], f: impl Fn(i64) -> Option<String>) -> DfResult<ArrayRef> {

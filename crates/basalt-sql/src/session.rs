@@ -372,6 +372,7 @@ impl Session {
             // Before DataFusion's own: `SUBSTRING` and `OVERLAY` of a bytea.
             if let Some(planners) = builder.expr_planners() {
                 planners.insert(0, Arc::new(crate::bytea::ByteaPlanner::new()));
+                planners.insert(0, Arc::new(crate::unknown::ArrayLiteralTypes));
             }
         }
         let state = builder.build();
@@ -504,6 +505,7 @@ impl Session {
                     crate::precision::udf(),
                     crate::numeric::typmod_udf(),
                     crate::datetime::isfinite_udf(),
+                    crate::arrays::array_length_udf(),
                 ])
             {
                 ctx.register_udf(udf);

@@ -4,7 +4,9 @@ use basalt_common::types::{
     NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE, NUMERIC_MAX_PRECISION,
 };
 use basalt_common::SqlType;
-use datafusion::sql::sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
+use datafusion::sql::sqlparser::ast::{
+    ArrayElemTypeDef, CharacterLength, DataType, ExactNumberInfo, TimezoneInfo,
+};
 
 use crate::error::{SqlError, SqlResult};
 
@@ -55,6 +57,17 @@ pub fn column_type(dt: &DataType) -> SqlResult<ColumnType> {
         },
         DataType::Datetime(_) => plain(SqlType::Timestamp),
         DataType::Interval { .. } => plain(SqlType::Interval),
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(element, _)
+            | ArrayElemTypeDef::AngleBracket(element)
+            | ArrayElemTypeDef::Parenthesis(element),
+        ) => {
+            let element = column_type(element)?;
+            if element.serial {
+                return Err(SqlError::unsupported("array of serial is not implemented"));
+            }
+            plain(SqlType::Array(Box::new(element.ty)))
+        }
         // MySQL's types, stored in the Basalt type that holds every value; the declared type
         // (see `mysql_declared`) keeps the narrower range and is enforced on writes.
         DataType::TinyIntUnsigned(_) | DataType::UTinyInt => plain(SqlType::Int16),

@@ -62,12 +62,61 @@ fn integer_literal(e: Expr, other: &Expr, schema: &DFSchema) -> Expr {
     }
 }
 
+/// A string literal compared with, contained in or appended to an array takes the array's
+/// type (`a > '{1}'`, `a @> '{2}'`): PostgreSQL reads it as array input.
+fn array_operand(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<RawBinaryExpr> {
+    if !matches!(
+        expr.op,
+        BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq
+            | BinaryOperator::AtArrow
+            | BinaryOperator::ArrowAt
+            | BinaryOperator::StringConcat
+    ) {
+        return None;
+    }
+    let list = |e: &Expr| {
+        e.get_type(schema)
+            .ok()
+            .filter(|t| matches!(t, DataType::List(_)))
+    };
+    let cast = |e: &Expr, t: DataType| Expr::Cast(Cast::new(Box::new(e.clone()), t));
+    let (left, right) = match (is_unknown(&expr.left), is_unknown(&expr.right)) {
+        (true, false) => (cast(&expr.left, list(&expr.right)?), expr.right.clone()),
+        (false, true) => (expr.left.clone(), cast(&expr.right, list(&expr.left)?)),
+        _ => return None,
+    };
+    Some(RawBinaryExpr {
+        op: expr.op.clone(),
+        left,
+        right,
+    })
+}
+
 impl ExprPlanner for UnknownLiterals {
     fn plan_binary_op(
         &self,
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> DfResult<PlannerResult<RawBinaryExpr>> {
+        if let Some(expr) = array_operand(&expr, schema) {
+            // DataFusion's planner for array operators has seen the operands before this
+            // one typed the string; containment is planned here.
+            use datafusion::functions_nested::expr_fn::array_has_all;
+            return Ok(match expr.op {
+                BinaryOperator::AtArrow => {
+                    PlannerResult::Planned(array_has_all(expr.left, expr.right))
+                }
+                BinaryOperator::ArrowAt => {
+                    PlannerResult::Planned(array_has_all(expr.right, expr.left))
+                }
+                _ => PlannerResult::Original(expr),
+            });
+        }
         if !matches!(
             expr.op,
             BinaryOperator::Plus
@@ -94,5 +143,37 @@ impl ExprPlanner for UnknownLiterals {
             _ => (left, right),
         };
         Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }))
+    }
+}
+
+/// `ARRAY[1, 2]` is an `integer[]` in PostgreSQL: integer literals that fit 32 bits, among
+/// elements that are all integers of at most 32 bits, are `integer`s (DataFusion makes
+/// each one 64-bit). Placed before DataFusion's planner of array literals.
+#[derive(Debug, Default)]
+pub struct ArrayLiteralTypes;
+
+impl ExprPlanner for ArrayLiteralTypes {
+    fn plan_array_literal(
+        &self,
+        exprs: Vec<Expr>,
+        schema: &DFSchema,
+    ) -> DfResult<PlannerResult<Vec<Expr>>> {
+        let small = |e: &Expr| match e {
+            Expr::Literal(ScalarValue::Int64(Some(v)), _) => i32::try_from(*v).is_ok(),
+            e => matches!(e.get_type(schema), Ok(DataType::Int16 | DataType::Int32)),
+        };
+        if exprs.is_empty() || !exprs.iter().all(small) {
+            return Ok(PlannerResult::Original(exprs));
+        }
+        let narrowed = exprs
+            .into_iter()
+            .map(|e| match e {
+                Expr::Literal(ScalarValue::Int64(Some(v)), _) => {
+                    Expr::Literal(ScalarValue::Int32(i32::try_from(v).ok()), None)
+                }
+                e => e,
+            })
+            .collect();
+        Ok(PlannerResult::Original(narrowed))
     }
 }

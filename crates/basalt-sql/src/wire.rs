@@ -209,7 +209,115 @@ pub fn decode_binary(ty: &SqlType, b: &[u8]) -> SqlResult<Value> {
                 nanos: micros.saturating_mul(1000),
             }
         }
+        SqlType::Array(_) => decode_binary_array(ty, b).ok_or_else(bad)??,
     })
+}
+
+/// A value in PostgreSQL's binary array format: the number of dimensions, a has-NULL flag,
+/// the element type, each dimension's length and lower bound, then the elements
+/// (length-prefixed, -1 for NULL).
+pub struct BinaryArray<'a> {
+    pub element_oid: u32,
+    /// The length of each dimension, outermost first; none for an empty array.
+    pub dims: Vec<usize>,
+    /// The elements in row-major order (None for NULL).
+    pub elements: Vec<Option<&'a [u8]>>,
+}
+
+impl<'a> BinaryArray<'a> {
+    /// Reads the format; `None` for bytes that are no such array.
+    pub fn parse(b: &'a [u8]) -> Option<BinaryArray<'a>> {
+        fn int(b: &[u8], pos: &mut usize) -> Option<i32> {
+            let v = i32::from_be_bytes(b.get(*pos..pos.checked_add(4)?)?.try_into().ok()?);
+            *pos += 4;
+            Some(v)
+        }
+        let mut pos = 0usize;
+        let ndim = usize::try_from(int(b, &mut pos)?)
+            .ok()
+            .filter(|&n| n <= 6)?;
+        let _has_null = int(b, &mut pos)?;
+        let element_oid = u32::try_from(int(b, &mut pos)?).ok()?;
+        let mut dims = Vec::with_capacity(ndim);
+        for _ in 0..ndim {
+            dims.push(usize::try_from(int(b, &mut pos)?).ok()?);
+            let _lower_bound = int(b, &mut pos)?;
+        }
+        let total = match ndim {
+            0 => 0,
+            _ => dims.iter().try_fold(1usize, |n, d| n.checked_mul(*d))?,
+        };
+        if total > b.len() {
+            return None;
+        }
+        let mut elements = Vec::with_capacity(total);
+        for _ in 0..total {
+            let len = int(b, &mut pos)?;
+            if len < 0 {
+                elements.push(None);
+                continue;
+            }
+            let end = pos.checked_add(len as usize)?;
+            elements.push(Some(b.get(pos..end)?));
+            pos = end;
+        }
+        (pos == b.len()).then_some(BinaryArray {
+            element_oid,
+            dims,
+            elements,
+        })
+    }
+
+    /// The elements, decoded by `element`, grouped into the dimensions by `list` (which
+    /// gets each group and its depth below the top, 0 for the outermost).
+    pub fn assemble<T, E>(
+        &self,
+        mut element: impl FnMut(Option<&'a [u8]>) -> Result<T, E>,
+        mut list: impl FnMut(Vec<T>, usize) -> T,
+    ) -> Result<T, E> {
+        let mut level = Vec::with_capacity(self.elements.len());
+        for e in &self.elements {
+            level.push(element(*e)?);
+        }
+        if self.dims.is_empty() {
+            return Ok(list(Vec::new(), 0));
+        }
+        for (depth, &d) in self.dims.iter().enumerate().skip(1).rev() {
+            let mut grouped = Vec::with_capacity(level.len() / d.max(1));
+            let mut items = level.into_iter();
+            for _ in 0..self.dims[..depth].iter().product::<usize>() {
+                grouped.push(list(items.by_ref().take(d).collect(), depth));
+            }
+            level = grouped;
+        }
+        Ok(list(level, 0))
+    }
+}
+
+/// A binary array for a column of array type `ty`, which must have as many levels as the
+/// value has dimensions (an empty array has none). `None` for bytes that are no array.
+fn decode_binary_array(ty: &SqlType, b: &[u8]) -> Option<SqlResult<Value>> {
+    let array = BinaryArray::parse(b)?;
+    let mut levels = 0;
+    let mut element = ty;
+    while let SqlType::Array(inner) = element {
+        levels += 1;
+        element = inner;
+    }
+    if !array.dims.is_empty() && array.dims.len() != levels {
+        return Some(Err(SqlError::InvalidText(format!(
+            "a {}-dimensional array does not fit a column of type {}",
+            array.dims.len(),
+            ty.pg_name()
+        ))));
+    }
+    Some(array.assemble(
+        |e| match e {
+            None => Ok(Value::Null),
+            Some(bytes) => decode_binary(element, bytes),
+        },
+        |items, _| Value::Array(items),
+    ))
 }
 
 #[cfg(test)]

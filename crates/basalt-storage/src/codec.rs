@@ -43,6 +43,15 @@ pub fn encode_key_value(value: &Value, out: &mut Vec<u8>) {
             encode_i64(i64::from(*days), out);
             encode_i64(*nanos, out);
         }
+        // Element by element, each after a 0x02, then 0x01: an array sorts before a longer
+        // one it begins.
+        Value::Array(items) => {
+            for item in items {
+                out.push(0x02);
+                encode_key_value(item, out);
+            }
+            out.push(0x01);
+        }
     }
 }
 
@@ -113,10 +122,17 @@ const T_DATE: u8 = 10;
 const T_TIME: u8 = 11;
 const T_TS: u8 = 12;
 const T_INTERVAL: u8 = 13;
+const T_ARRAY: u8 = 14;
 
 pub fn encode_row(row: &[Value], out: &mut Vec<u8>) {
     put_u32(out, row.len() as u32);
     for v in row {
+        encode_value(v, out);
+    }
+}
+
+fn encode_value(v: &Value, out: &mut Vec<u8>) {
+    {
         match v {
             Value::Null => out.push(T_NULL),
             Value::Bool(b) => out.extend_from_slice(&[T_BOOL, u8::from(*b)]),
@@ -173,6 +189,13 @@ pub fn encode_row(row: &[Value], out: &mut Vec<u8>) {
                 out.extend_from_slice(&months.to_le_bytes());
                 out.extend_from_slice(&days.to_le_bytes());
                 out.extend_from_slice(&nanos.to_le_bytes());
+            }
+            Value::Array(items) => {
+                out.push(T_ARRAY);
+                put_u32(out, items.len() as u32);
+                for item in items {
+                    encode_value(item, out);
+                }
             }
         }
     }
@@ -285,6 +308,19 @@ impl<'a> Reader<'a> {
                 days: i32::from_le_bytes(self.array()?),
                 nanos: self.i64()?,
             },
+            T_ARRAY => {
+                let n = self.u32()? as usize;
+                if n > self.buf.len() {
+                    return Err(StorageError::Corrupt(format!(
+                        "array of {n} elements is too long"
+                    )));
+                }
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.value()?);
+                }
+                Value::Array(items)
+            }
             t => return Err(StorageError::Corrupt(format!("unknown value tag {t}"))),
         })
     }
@@ -292,6 +328,9 @@ impl<'a> Reader<'a> {
 
 /// Whether a value can be stored in a column of `ty` (used to validate decoded WAL rows).
 pub fn value_fits(value: &Value, ty: &SqlType) -> bool {
+    if let (Value::Array(items), SqlType::Array(element)) = (value, ty) {
+        return items.iter().all(|item| value_fits(item, element));
+    }
     matches!(
         (value, ty),
         (Value::Null, _)
@@ -355,6 +394,24 @@ mod tests {
     }
 
     #[test]
+    fn array_keys_order_element_by_element_then_by_length() {
+        let ints = |v: &[i32]| Value::Array(v.iter().map(|&i| Value::Int32(i)).collect());
+        let arrays = [
+            ints(&[]),
+            ints(&[-1, 5]),
+            ints(&[1]),
+            ints(&[1, 2]),
+            ints(&[2]),
+        ];
+        for w in arrays.windows(2) {
+            assert!(key(w[0].clone()) < key(w[1].clone()), "{w:?}");
+        }
+        let texts = |v: &[&str]| Value::Array(v.iter().map(|&t| Value::Text(t.into())).collect());
+        assert!(key(texts(&["a"])) < key(texts(&["a", ""])));
+        assert!(key(texts(&["a", "b"])) < key(texts(&["ab"])));
+    }
+
+    #[test]
     fn composite_keys_order_by_first_column_first() {
         let a = encode_key(&[Value::Text("a".into()), Value::Int32(9)], &[0, 1]);
         let b = encode_key(&[Value::Text("ab".into()), Value::Int32(1)], &[0, 1]);
@@ -384,6 +441,10 @@ mod tests {
                 days: -2,
                 nanos: 3,
             },
+            Value::Array(vec![
+                Value::Array(vec![Value::Int32(1), Value::Null]),
+                Value::Array(vec![]),
+            ]),
         ];
         let mut buf = Vec::new();
         encode_row(&row, &mut buf);

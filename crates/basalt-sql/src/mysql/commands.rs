@@ -698,6 +698,8 @@ pub(crate) fn mysql_type_name(ty: &SqlType, declared: Option<&str>) -> String {
         SqlType::Timestamp => "datetime(6)".into(),
         SqlType::TimestampTz => "timestamp(6)".into(),
         SqlType::Interval => "varchar(64)".into(),
+        // MySQL has no arrays: the PostgreSQL text form.
+        SqlType::Array(_) => "text".into(),
     }
 }
 
