@@ -18,6 +18,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, Result as DfResult};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
+use datafusion::logical_expr::lit;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs,
@@ -162,6 +163,40 @@ impl CheckedIntegerArithmetic {
                         };
                         return Ok(Transformed::yes(text));
                     }
+                }
+            }
+        }
+        // concat and concat_ws print a boolean with its output function: `t` or `f` (a cast
+        // to text, as `||` does, gives `true`).
+        if let Expr::ScalarFunction(f) = &e {
+            if matches!(f.name(), "concat" | "concat_ws") {
+                let boolean = |a: &Expr| {
+                    let inner = match a {
+                        Expr::Cast(c) => c.expr.as_ref(),
+                        a => a,
+                    };
+                    matches!(inner.get_type(schema), Ok(DataType::Boolean)).then(|| inner.clone())
+                };
+                if f.args.iter().any(|a| boolean(a).is_some()) {
+                    let args = f
+                        .args
+                        .iter()
+                        .map(|a| match boolean(a) {
+                            // NULL stays NULL, which concat skips.
+                            Some(b) => Expr::Case(datafusion::logical_expr::Case::new(
+                                Some(Box::new(b)),
+                                vec![
+                                    (Box::new(lit(true)), Box::new(lit("t"))),
+                                    (Box::new(lit(false)), Box::new(lit("f"))),
+                                ],
+                                None,
+                            )),
+                            None => a.clone(),
+                        })
+                        .collect();
+                    return Ok(Transformed::yes(Expr::ScalarFunction(
+                        ScalarFunction::new_udf(Arc::clone(&f.func), args),
+                    )));
                 }
             }
         }

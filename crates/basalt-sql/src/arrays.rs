@@ -6,7 +6,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::Result as DfResult;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
 };
 
 use crate::error::SqlError;
@@ -21,7 +22,11 @@ struct PgArrayLength {
 
 pub fn array_length_udf() -> ScalarUDF {
     ScalarUDF::from(PgArrayLength {
-        signature: Signature::any(2, Volatility::Immutable),
+        // One argument (DataFusion's form) is the first dimension.
+        signature: Signature::one_of(
+            vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+            Volatility::Immutable,
+        ),
     })
 }
 
@@ -63,7 +68,14 @@ impl ScalarUDFImpl for PgArrayLength {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let scalar = crate::functions::all_scalar(&args.args);
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let dims = datafusion::arrow::compute::cast(&arrays[1], &DataType::Int64)?;
+        let dims = match arrays.get(1) {
+            Some(d) => datafusion::arrow::compute::cast(d, &DataType::Int64)?,
+            None => Arc::new(datafusion::arrow::array::Int64Array::from(vec![
+                1;
+                arrays[0]
+                    .len()
+            ])),
+        };
         let dims = dims.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
         let out: Int32Array = match arrays[0].as_list_opt::<i32>() {
             Some(lists) => (0..lists.len())

@@ -665,6 +665,11 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     if lower.contains("invalid function") || lower.contains("unknown function") {
         return SqlError::UndefinedFunction(msg);
     }
+    // A DataFusion function that computes in nanoseconds, given a timestamp beyond
+    // 1677..2262.
+    if lower.contains("to timestamp(ns)") && lower.contains("exceeds the representable") {
+        return SqlError::DatetimeOverflow("timestamp out of range".into());
+    }
     if lower.contains("overflow")
         || lower.contains("out of range")
         || lower.contains("too large to store")

@@ -197,10 +197,10 @@ fn is_now(e: &Expr) -> bool {
     plain && no_args && name.quote_style.is_none()
 }
 
-/// The value `now()` has in DataFusion: the current time as a UTC `timestamptz`.
+/// The value `now()` has (`crate::clock`): the current time as a UTC `timestamptz`.
 fn now_value() -> ScalarValue {
-    let ns = chrono::Utc::now().timestamp_nanos_opt();
-    ScalarValue::TimestampNanosecond(ns, Some("+00:00".into()))
+    let us = chrono::Utc::now().timestamp_micros();
+    ScalarValue::TimestampMicrosecond(Some(us), Some("+00:00".into()))
 }
 
 /// `a = v AND b = v …` as (column, value) pairs.

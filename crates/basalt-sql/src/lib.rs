@@ -18,6 +18,7 @@ pub mod analyzer;
 pub mod append;
 pub mod arrays;
 pub mod bytea;
+pub mod clock;
 pub mod colscan;
 pub mod copy;
 pub mod cte;

@@ -788,7 +788,7 @@ fn generate_subscripts(e: &Expr) -> Option<Expr> {
         return None;
     };
     crate::eval::parse_expr(&format!(
-        "unnest({}(1, CAST(array_length({a}) AS BIGINT)))",
+        "unnest({}(1, CAST(coalesce(array_length({a}, 1), 0) AS BIGINT)))",
         crate::srf::GENERATE_SERIES
     ))
     .ok()
@@ -1070,10 +1070,21 @@ fn call_on(template: &str, first: Expr) -> Option<Expr> {
     Some(call)
 }
 
+///
+/// A timestamp type without a precision is read as `timestamp(6)`, which DataFusion makes a
+/// microsecond timestamp as Basalt stores them (its plain `timestamp` counts nanoseconds
+/// and so ends in 1677 and 2262: `timestamp '9999-12-31'` would be out of range).
 fn time_precision_cast(e: &Expr) -> Option<Expr> {
     fn without_precision(t: &DataType) -> Option<(DataType, u64)> {
         match t {
-            DataType::Timestamp(Some(p), tz) => Some((DataType::Timestamp(None, *tz), *p)),
+            DataType::Timestamp(Some(p), tz) => Some((
+                DataType::Timestamp(Some(crate::precision::MAX_PRECISION), *tz),
+                *p,
+            )),
+            DataType::Timestamp(None, tz) => Some((
+                DataType::Timestamp(Some(crate::precision::MAX_PRECISION), *tz),
+                crate::precision::MAX_PRECISION,
+            )),
             DataType::Time(Some(p), tz) => Some((DataType::Time(None, *tz), *p)),
             _ => None,
         }
@@ -1096,6 +1107,9 @@ fn time_precision_cast(e: &Expr) -> Option<Expr> {
         _ => return None,
     };
     let p = crate::precision::checked(precision);
+    if u64::from(p) >= crate::precision::MAX_PRECISION {
+        return Some(inner);
+    }
     call_on(&format!("{}(NULL, {p})", crate::precision::FUNCTION), inner)
 }
 

@@ -493,6 +493,7 @@ impl Session {
             }
             for udf in crate::pgbytes::udfs()
                 .into_iter()
+                .chain(crate::clock::udfs())
                 .chain(crate::bytea::udfs())
                 .chain(crate::variadic::udfs())
                 .chain(crate::fromchar::udfs(&ctx))
@@ -506,6 +507,7 @@ impl Session {
                     crate::numeric::typmod_udf(),
                     crate::datetime::isfinite_udf(),
                     crate::arrays::array_length_udf(),
+                    crate::srf::generate_series_udf(),
                 ])
             {
                 ctx.register_udf(udf);
@@ -525,6 +527,7 @@ impl Session {
             for udf in crate::pgformat::quote_udfs() {
                 ctx.register_udf(udf);
             }
+            crate::srf::register_generate_series_table(&ctx);
             ctx.add_analyzer_rule(Arc::new(crate::analyzer::PgDateTimeInput::new(Arc::clone(
                 &text_style,
             ))));

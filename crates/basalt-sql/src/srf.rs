@@ -63,11 +63,12 @@ pub fn select_list_call(f: &Function, name: &str) -> Option<Expr> {
     let text = match (name, args.as_slice()) {
         ("generate_series", _) => format!("unnest({GENERATE_SERIES}({}))", args.join(", ")),
         ("generate_subscripts", [a, d]) => {
-            format!("unnest({GENERATE_SERIES}(1, array_length({a}, {d})))")
+            format!("unnest({GENERATE_SERIES}(1, coalesce(array_length({a}, {d}), 0)))")
         }
         ("generate_subscripts", [a, d, reverse]) => format!(
-            "unnest(CASE WHEN {reverse} THEN {GENERATE_SERIES}(array_length({a}, {d}), 1, -1) \
-             ELSE {GENERATE_SERIES}(1, array_length({a}, {d})) END)"
+            "unnest(CASE WHEN {reverse} \
+             THEN {GENERATE_SERIES}(coalesce(array_length({a}, {d}), 0), 1, -1) \
+             ELSE {GENERATE_SERIES}(1, coalesce(array_length({a}, {d}), 0)) END)"
         ),
         _ => return None,
     };
@@ -468,6 +469,7 @@ impl PgGenerateSeries {
             ColumnarValue::Array(step),
         ];
         let field = Arc::new(Field::new("item", element.clone(), true));
+        let produced = Arc::new(Field::new("item", in_nanoseconds(element), true));
         let arg_fields = args
             .iter()
             .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
@@ -478,10 +480,11 @@ impl PgGenerateSeries {
             args,
             arg_fields,
             number_rows: rows,
-            return_field: Arc::new(Field::new("r", DataType::List(field), true)),
+            return_field: Arc::new(Field::new("r", DataType::List(produced), true)),
             config_options: Arc::new(Default::default()),
         })?;
-        let out = out.into_array(rows)?;
+        // DataFusion's series counts nanoseconds whatever the unit of its bounds.
+        let out = cast(&out.into_array(rows)?, &DataType::List(field))?;
         let total: usize = out
             .as_list::<i32>()
             .value_offsets()
@@ -614,5 +617,140 @@ mod tests {
             ]),
             Kind::Timestamp
         );
+    }
+}
+
+/// DataFusion's scalar `generate_series` (a list, which `unnest` spreads), whose result is
+/// cast to the type it announced: over microsecond timestamps it returns nanoseconds.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SeriesInAnnouncedType {
+    inner: Arc<ScalarUDF>,
+}
+
+pub fn generate_series_udf() -> ScalarUDF {
+    ScalarUDF::from(SeriesInAnnouncedType {
+        inner: datafusion::functions_nested::range::gen_series_udf(),
+    })
+}
+
+impl ScalarUDFImpl for SeriesInAnnouncedType {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+    fn coerce_types(&self, arg_types: &[DataType]) -> DfResult<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> DfResult<DataType> {
+        self.inner.return_type(arg_types)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let announced = args.return_field.data_type().clone();
+        let produced = match &announced {
+            DataType::List(f) => DataType::List(Arc::new(Field::new(
+                f.name(),
+                in_nanoseconds(f.data_type()),
+                true,
+            ))),
+            other => other.clone(),
+        };
+        let out = self
+            .inner
+            .invoke_with_args(ScalarFunctionArgs {
+                return_field: Arc::new(Field::new(args.return_field.name(), produced, true)),
+                ..args
+            })?
+            .into_array(rows)?;
+        Ok(ColumnarValue::Array(cast(&out, &announced)?))
+    }
+}
+
+/// A timestamp type in nanoseconds (DataFusion's series produce them); other types as
+/// they are.
+fn in_nanoseconds(t: &DataType) -> DataType {
+    match t {
+        DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Nanosecond, tz.clone()),
+        other => other.clone(),
+    }
+}
+
+/// DataFusion's `generate_series` table function, given timestamps in nanoseconds as it
+/// reads them (Basalt's are microseconds) and a step written as a string read as an
+/// interval (`'1 hour'`), as PostgreSQL reads it.
+#[derive(Debug)]
+struct SeriesOfNanoseconds {
+    inner: Arc<datafusion::catalog::TableFunction>,
+}
+
+/// Wraps the `generate_series` table function registered so far (datafusion-pg-catalog's
+/// or DataFusion's).
+pub fn register_generate_series_table(ctx: &datafusion::prelude::SessionContext) {
+    let registered = ctx
+        .state()
+        .table_functions()
+        .get("generate_series")
+        .cloned();
+    if let Some(inner) = registered {
+        ctx.register_udtf("generate_series", Arc::new(SeriesOfNanoseconds { inner }));
+    }
+}
+
+impl datafusion::catalog::TableFunctionImpl for SeriesOfNanoseconds {
+    fn call_with_args(
+        &self,
+        args: datafusion::catalog::TableFunctionArgs,
+    ) -> DfResult<Arc<dyn datafusion::catalog::TableProvider>> {
+        use datafusion::common::ScalarValue;
+        use datafusion::logical_expr::Expr;
+        let out_of_range = || SqlError::DatetimeOverflow("timestamp out of range".into());
+        let timestamps = matches!(
+            args.exprs().first(),
+            Some(Expr::Literal(s, _)) if matches!(s.data_type(), DataType::Timestamp(..))
+        );
+        let mut exprs = Vec::with_capacity(args.exprs().len());
+        for (i, e) in args.exprs().iter().enumerate() {
+            exprs.push(match e {
+                Expr::Literal(ScalarValue::TimestampMicrosecond(v, tz), m) => {
+                    let ns = match v {
+                        Some(us) => Some(
+                            us.checked_mul(1000)
+                                .ok_or_else(|| out_of_range().into_datafusion())?,
+                        ),
+                        None => None,
+                    };
+                    Expr::Literal(ScalarValue::TimestampNanosecond(ns, tz.clone()), m.clone())
+                }
+                Expr::Literal(ScalarValue::Utf8(Some(text)), m) if timestamps && i == 2 => {
+                    let (months, days, nanos) =
+                        crate::eval::parse_pg_interval(text).ok_or_else(|| {
+                            SqlError::InvalidText(format!(
+                                "invalid input syntax for type interval: \"{text}\""
+                            ))
+                            .into_datafusion()
+                        })?;
+                    Expr::Literal(
+                        ScalarValue::IntervalMonthDayNano(Some(
+                            datafusion::arrow::datatypes::IntervalMonthDayNano::new(
+                                months, days, nanos,
+                            ),
+                        )),
+                        m.clone(),
+                    )
+                }
+                e => e.clone(),
+            });
+        }
+        self.inner
+            .function()
+            .call_with_args(datafusion::catalog::TableFunctionArgs::new(
+                &exprs,
+                args.session(),
+            ))
     }
 }
