@@ -231,3 +231,93 @@ pub async fn fill(state: &SessionState, stmt: &Statement) -> Option<SqlResult<St
     let _ = VisitMut::visit(&mut out, &mut f);
     Some(Ok(out))
 }
+
+/// Whether planning failed on a name that is both an output column and a column of the
+/// FROM clause.
+pub fn is_ambiguous_output_name(message: &str) -> bool {
+    message.contains("Ambiguous reference to unqualified field")
+        || message.contains("and unqualified field name")
+}
+
+/// `SELECT a::text AS a FROM t ORDER BY t.a`: in PostgreSQL the qualified ORDER BY item is
+/// the table's column, whatever the output columns are called. DataFusion adds that column
+/// beside an output column of the same name and then finds the name ambiguous. The output
+/// columns so named are renamed for planning; the returned pairs (planning name, name) are
+/// for renaming them back. `None` when the statement has no such ORDER BY.
+pub fn rename_shadowed_outputs(stmt: &Statement) -> Option<(Statement, Vec<(String, String)>)> {
+    use datafusion::sql::sqlparser::ast::{Expr, OrderByKind, SelectItem, SetExpr};
+    let mut stmt = stmt.clone();
+    let Statement::Query(q) = &mut stmt else {
+        return None;
+    };
+    let order_by = q.order_by.as_mut()?;
+    let OrderByKind::Expressions(items) = &mut order_by.kind else {
+        return None;
+    };
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return None;
+    };
+    let normal = |i: &Ident| match i.quote_style {
+        Some(_) => i.value.clone(),
+        None => i.value.to_lowercase(),
+    };
+    // Column names a qualified ORDER BY item refers to.
+    let qualified: Vec<String> = items
+        .iter()
+        .filter_map(|o| match &o.expr {
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => parts.last().map(normal),
+            _ => None,
+        })
+        .collect();
+    let mut renamed = Vec::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::ExprWithAlias { alias, .. } = item else {
+            continue;
+        };
+        let name = normal(alias);
+        if qualified.contains(&name) {
+            let planning = format!("__basalt_output_{i}");
+            renamed.push((planning.clone(), alias.value.clone(), name));
+            *alias = Ident::with_quote('"', planning);
+        }
+    }
+    if renamed.is_empty() {
+        return None;
+    }
+    // An unqualified ORDER BY item naming a renamed output column follows it.
+    for o in items.iter_mut() {
+        if let Expr::Identifier(id) = &o.expr {
+            if let Some((planning, _, _)) = renamed.iter().find(|(_, _, n)| *n == normal(id)) {
+                o.expr = Expr::Identifier(Ident::with_quote('"', planning.clone()));
+            }
+        }
+    }
+    Some((
+        stmt,
+        renamed
+            .into_iter()
+            .map(|(p, original, _)| (p, original))
+            .collect(),
+    ))
+}
+
+/// `plan` with the output columns renamed by [`rename_shadowed_outputs`] given their names
+/// back.
+pub fn restore_output_names(
+    plan: datafusion::logical_expr::LogicalPlan,
+    names: &[(String, String)],
+) -> datafusion::common::Result<datafusion::logical_expr::LogicalPlan> {
+    use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+    let columns: Vec<Expr> = plan
+        .schema()
+        .iter()
+        .map(|(qualifier, field)| {
+            let column = Expr::Column(datafusion::common::Column::from((qualifier, field)));
+            match names.iter().find(|(planning, _)| planning == field.name()) {
+                Some((_, original)) => column.alias(original),
+                None => column,
+            }
+        })
+        .collect();
+    LogicalPlanBuilder::from(plan).project(columns)?.build()
+}

@@ -2711,6 +2711,20 @@ impl Session {
                 }
             }
         }
+        if let Some(message) = plan.as_ref().err().map(|e| e.to_string()) {
+            if crate::aliases::is_ambiguous_output_name(&message) {
+                // `SELECT a::text AS a … ORDER BY t.a`: planned with the output column
+                // renamed, then given its name back.
+                if let Some((renamed, names)) = crate::aliases::rename_shadowed_outputs(&stmt) {
+                    if let Ok(p) = state
+                        .statement_to_plan(DfStatement::Statement(Box::new(renamed)))
+                        .await
+                    {
+                        plan = crate::aliases::restore_output_names(p, &names);
+                    }
+                }
+            }
+        }
         if plan.is_err() || crate::wholerow::has_expression_wildcard(&stmt) {
             // `SELECT t FROM t`, `row_to_json(t)`: whole-row references, planned again as
             // rows; any other outcome keeps the first error.
