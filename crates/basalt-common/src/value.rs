@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
-use datafusion::arrow::datatypes::{DataType, FieldRef, IntervalMonthDayNano};
+use datafusion::arrow::datatypes::{Field, FieldRef, IntervalMonthDayNano};
 use datafusion::arrow::error::ArrowError;
 
 use crate::types::{SqlType, TIMESTAMPTZ_ZONE};
@@ -178,14 +178,11 @@ impl ColumnBuilder {
             SqlType::Interval => {
                 Builder::Interval(IntervalMonthDayNanoBuilder::with_capacity(capacity))
             }
-            SqlType::Array(element) => match ty.to_arrow() {
-                DataType::List(field) => Builder::List {
-                    field,
-                    elements: Box::new(ColumnBuilder::new(element, capacity)),
-                    lengths: Vec::with_capacity(capacity),
-                    valid: Vec::with_capacity(capacity),
-                },
-                _ => unreachable!("an array type is a list in Arrow"),
+            SqlType::Array(element) => Builder::List {
+                field: Arc::new(Field::new_list_field(element.to_arrow(), true)),
+                elements: Box::new(ColumnBuilder::new(element, capacity)),
+                lengths: Vec::with_capacity(capacity),
+                valid: Vec::with_capacity(capacity),
             },
         };
         ColumnBuilder { inner }

@@ -109,6 +109,13 @@ fn own_trunc_type(source: &DataType) -> Option<DataType> {
 /// PostgreSQL's `date_trunc` does, years before 1 AD included.
 fn truncate(field: &str, value: i64, with_zone: bool) -> Result<i64, SqlError> {
     use chrono::{Datelike, NaiveDate, Timelike};
+    // The infinities stay infinite, whatever the field.
+    if matches!(
+        value,
+        crate::datetime::TIMESTAMP_INFINITY | crate::datetime::TIMESTAMP_NEG_INFINITY
+    ) {
+        return Ok(value);
+    }
     let out_of_range = || SqlError::DatetimeOverflow("timestamp out of range".into());
     let t = chrono::DateTime::from_timestamp_micros(value)
         .ok_or_else(out_of_range)?

@@ -251,7 +251,7 @@ fn to_array_column_type(
         .ok_or_else(|| SqlError::Internal("array column conversion".into()))?;
     let mut values = Arc::clone(list.values());
     if matches!(values.data_type(), DataType::List(_)) && !matches!(element, SqlType::Array(_)) {
-        return Err(SqlError::InvalidText(format!(
+        return Err(SqlError::FeatureNotSupported(format!(
             "column \"{column}\" is of type {} and holds one-dimensional arrays: \
              a multidimensional array needs a column declared {}[]",
             ty.pg_name(),

@@ -250,6 +250,11 @@ impl<'a> BinaryArray<'a> {
         if total > b.len() {
             return None;
         }
+        // A dimension of length 0 makes an empty array, as in PostgreSQL (and the other
+        // dimensions, however long, are not built).
+        if total == 0 {
+            dims.clear();
+        }
         let mut elements = Vec::with_capacity(total);
         for _ in 0..total {
             let len = int(b, &mut pos)?;
@@ -323,6 +328,36 @@ fn decode_binary_array(ty: &SqlType, b: &[u8]) -> Option<SqlResult<Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_arrays_are_read_and_bad_ones_refused() {
+        let be = |v: &[i32]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+        // {{1,NULL},{3,4}} of int4.
+        let mut b = be(&[2, 1, 23, 2, 1, 2, 1]);
+        for e in [Some(1), None, Some(3), Some(4)] {
+            match e {
+                Some(v) => b.extend(be(&[4, v])),
+                None => b.extend(be(&[-1])),
+            }
+        }
+        let ty = SqlType::Array(Box::new(SqlType::Array(Box::new(SqlType::Int32))));
+        let v = decode_binary(&ty, &b).unwrap();
+        assert_eq!(
+            v,
+            Value::Array(vec![
+                Value::Array(vec![Value::Int32(1), Value::Null]),
+                Value::Array(vec![Value::Int32(3), Value::Int32(4)]),
+            ])
+        );
+        // Too few dimensions for the column, truncated bytes, a huge empty dimension.
+        let flat = SqlType::Array(Box::new(SqlType::Int32));
+        assert!(decode_binary(&flat, &b).is_err());
+        for cut in 0..b.len() {
+            assert!(decode_binary(&ty, &b[..cut]).is_err());
+        }
+        let empty = be(&[2, 0, 23, i32::MAX, 1, 0, 1]);
+        assert_eq!(decode_binary(&ty, &empty).unwrap(), Value::Array(vec![]));
+    }
 
     #[test]
     fn numeric_binary_round_trips() {
