@@ -40,6 +40,7 @@ pub mod format;
 pub mod frame;
 pub mod fromchar;
 pub mod functions;
+pub mod interval_order;
 pub mod lateral;
 pub mod literals;
 pub mod maintenance;

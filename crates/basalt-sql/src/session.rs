@@ -375,6 +375,15 @@ impl Session {
                 planners.insert(0, Arc::new(crate::unknown::ArrayLiteralTypes));
             }
         }
+        // Windows ordered by an interval or a time get their keys before DataFusion's type
+        // coercion, which refuses RANGE offsets over them.
+        let mut rules = datafusion::optimizer::Analyzer::new().rules;
+        let coercion = rules
+            .iter()
+            .position(|r| r.name() == "type_coercion")
+            .unwrap_or(rules.len());
+        rules.insert(coercion, Arc::new(crate::interval_order::RangeKeys));
+        builder = builder.with_analyzer_rules(rules);
         let state = builder.build();
         let mut state = state;
         if dialect == Dialect::Postgres {
@@ -444,6 +453,7 @@ impl Session {
             crate::format::TextStyle::default().to_bits(),
         ));
         ctx.add_analyzer_rule(Arc::new(crate::setops::MultisetSetOps));
+        ctx.add_analyzer_rule(Arc::new(crate::interval_order::IntervalComparisons));
         // Before the integer rule, which turns casts to integers into casts of rounded values.
         ctx.add_analyzer_rule(Arc::new(crate::numeric::PgNumeric {
             text_input: dialect == Dialect::Postgres,

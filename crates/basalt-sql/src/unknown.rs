@@ -63,8 +63,9 @@ fn integer_literal(e: Expr, other: &Expr, schema: &DFSchema) -> Expr {
 }
 
 /// A string literal compared with, contained in or appended to an array takes the array's
-/// type (`a > '{1}'`, `a @> '{2}'`): PostgreSQL reads it as array input.
-fn array_operand(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<RawBinaryExpr> {
+/// type (`a > '{1}'`, `a @> '{2}'`): PostgreSQL reads it as array input. One compared with
+/// an interval is an interval (`i > '1 day'`), which DataFusion would not compare with text.
+fn typed_operand(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<RawBinaryExpr> {
     if !matches!(
         expr.op,
         BinaryOperator::Eq
@@ -79,10 +80,14 @@ fn array_operand(expr: &RawBinaryExpr, schema: &DFSchema) -> Option<RawBinaryExp
     ) {
         return None;
     }
+    let comparison = !matches!(
+        expr.op,
+        BinaryOperator::AtArrow | BinaryOperator::ArrowAt | BinaryOperator::StringConcat
+    );
     let list = |e: &Expr| {
-        e.get_type(schema)
-            .ok()
-            .filter(|t| matches!(t, DataType::List(_)))
+        e.get_type(schema).ok().filter(|t| {
+            matches!(t, DataType::List(_)) || (comparison && matches!(t, DataType::Interval(_)))
+        })
     };
     let cast = |e: &Expr, t: DataType| Expr::Cast(Cast::new(Box::new(e.clone()), t));
     let (left, right) = match (is_unknown(&expr.left), is_unknown(&expr.right)) {
@@ -103,7 +108,7 @@ impl ExprPlanner for UnknownLiterals {
         expr: RawBinaryExpr,
         schema: &DFSchema,
     ) -> DfResult<PlannerResult<RawBinaryExpr>> {
-        if let Some(expr) = array_operand(&expr, schema) {
+        if let Some(expr) = typed_operand(&expr, schema) {
             // DataFusion's planner for array operators has seen the operands before this
             // one typed the string; containment is planned here.
             use datafusion::functions_nested::expr_fn::array_has_all;
