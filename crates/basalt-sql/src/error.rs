@@ -651,6 +651,9 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
             hint: None,
         };
     }
+    if let Some(rest) = msg.strip_prefix("Parser error: Invalid input syntax for type interval") {
+        return SqlError::InvalidDatetime(format!("invalid input syntax for type interval{rest}"));
+    }
     if msg == "Step cannot be zero" {
         return SqlError::InvalidParameterValue("step size cannot equal zero".into());
     }
@@ -752,6 +755,11 @@ fn strip_prefixes(s: &str) -> String {
         before = s;
         s = strip_prefixes_once(s);
     }
+    // DataFusion's internal errors ask the reader to report them to DataFusion; the client
+    // of Basalt gets the error itself (XX000).
+    if let Some(cut) = s.find("\nThis issue was likely caused by a bug in DataFusion") {
+        s = s[..cut].trim_end_matches('.');
+    }
     s.to_owned()
 }
 
@@ -767,6 +775,7 @@ fn strip_prefixes_once(mut s: &str) -> &str {
         "Optimizer rule 'simplify_expressions' failed\ncaused by\n",
         "This feature is not implemented: ",
         "External error: ",
+        "Internal error: ",
     ] {
         while let Some(rest) = s.strip_prefix(p) {
             s = rest;
@@ -935,6 +944,15 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         | SqlError::DatetimeOverflow(m)
         | SqlError::OutOfRange(m) => quoted_value(m).and_then(|v| find_literal(sql, v)),
         SqlError::DatestyleMismatch(v) => find_literal(sql, v),
+        // A RANGE frame's offsets that do not suit its ORDER BY key (interval_order), at the
+        // first offset as PostgreSQL reports it.
+        SqlError::Detailed {
+            sqlstate: "0A000",
+            message,
+            ..
+        } if message.starts_with("RANGE with offset PRECEDING/FOLLOWING is not supported") => {
+            range_offset_at(sql, message)
+        }
         SqlError::UndefinedTable(name) => find_relation(sql, name),
         SqlError::Detailed {
             sqlstate: "42883",
@@ -990,6 +1008,37 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
             inner: Box::new(e),
         },
         None => e,
+    }
+}
+
+/// Where the RANGE offset an error is about starts in `sql` (a byte offset): the first
+/// frame's starting offset, or its ending one where the error names an offset type the
+/// starting offset is not written as.
+fn range_offset_at(sql: &str, message: &str) -> Option<usize> {
+    let token_after = |word: &str, from: usize| -> Option<(usize, &str)> {
+        let at = next_word(sql, from, word)?;
+        let after = sql.char_indices().nth(at - 1 + word.len())?.0;
+        let rest = &sql[after..];
+        let start = after + (rest.len() - rest.trim_start().len());
+        Some((start, &sql[start..]))
+    };
+    let range = next_word(sql, 1, "range")?;
+    let (start, first) = token_after("between", range)?;
+    let offset_type = message.split(" and offset type ").nth(1);
+    let written_as = |t: &str| match t {
+        "interval" => first.starts_with('\'') || first.to_lowercase().starts_with("interval"),
+        "numeric" => first
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()
+            .is_some_and(|n| n.contains('.')),
+        _ => first.starts_with(|c: char| c.is_ascii_digit()),
+    };
+    match offset_type {
+        Some(t) if !written_as(t) => {
+            let chars_before = sql[..start].chars().count() + 1;
+            token_after("and", chars_before).map(|(end, _)| end)
+        }
+        _ => Some(start),
     }
 }
 
@@ -1159,6 +1208,14 @@ pub(crate) fn replace_or_stop<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datafusion_internal_errors_do_not_ask_to_report_them_to_datafusion() {
+        let e = datafusion::common::internal_datafusion_err!("Cannot run range queries");
+        let e = classify_datafusion(e);
+        assert_eq!(e.sqlstate(), "XX000");
+        assert_eq!(e.to_string(), "Cannot run range queries");
+    }
 
     #[test]
     fn a_missing_relation_is_located_where_it_is_read_not_where_a_with_item_is_named() {

@@ -212,6 +212,11 @@ fn window_keys(mut w: WindowFunction, schema: &DFSchema) -> DfResult<Transformed
             .iter()
             .any(|b| offset_of(b).is_some_and(|v| !v.is_null()));
     let single = params.order_by.len() == 1;
+    if let (true, [s]) = (offsets, params.order_by.as_slice()) {
+        let frame = &params.window_frame;
+        check_offsets(&s.expr.get_type(schema)?, &frame.start_bound)?;
+        check_offsets(&s.expr.get_type(schema)?, &frame.end_bound)?;
+    }
     let mut range_key = None;
     let mut changed = false;
     for s in &mut params.order_by {
@@ -237,6 +242,86 @@ fn window_keys(mut w: WindowFunction, schema: &DFSchema) -> DfResult<Transformed
         Expr::WindowFunction(Box::new(w)),
         changed,
     ))
+}
+
+/// PostgreSQL's errors for a RANGE offset its ORDER BY key has no `in_range` support for:
+/// numbers take numbers, dates, times, timestamps and intervals take intervals, other
+/// types none. DataFusion's planner hands every RANGE offset over as text: a number as its
+/// digits, an interval as DataFusion prints one, a string literal as written (read as the
+/// type the key needs, as PostgreSQL reads an `unknown` literal).
+fn check_offsets(key: &DataType, bound: &WindowFrameBound) -> DfResult<()> {
+    let Some(text) = offset_of(bound).and_then(|v| v.try_as_str().flatten()) else {
+        return Ok(());
+    };
+    let text = text.trim();
+    let number = if text.parse::<i32>().is_ok() {
+        Some("integer")
+    } else if text.parse::<i64>().is_ok() {
+        Some("bigint")
+    } else if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        Some("numeric")
+    } else {
+        None
+    };
+    let interval = is_interval_text(text);
+    let offset_type = match key {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            match (interval, number) {
+                (true, _) => Some("interval"),
+                (_, Some("numeric")) => Some("numeric"),
+                _ => None,
+            }
+        }
+        DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(..)
+        | DataType::Decimal256(..) => interval.then_some("interval"),
+        DataType::Date32
+        | DataType::Date64
+        | DataType::Timestamp(..)
+        | DataType::Time32(_)
+        | DataType::Time64(_) => number,
+        k if is_interval(k) => number,
+        _ => {
+            return Err(unsupported_range(
+                format!(
+                    "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {}",
+                    crate::functions::pg_type_of(key)
+                ),
+                None,
+            ))
+        }
+    };
+    match offset_type {
+        None => Ok(()),
+        Some(offset_type) => Err(unsupported_range(
+            format!(
+                "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {} and \
+                 offset type {offset_type}",
+                crate::functions::pg_type_of(key)
+            ),
+            Some("Cast the offset value to an appropriate type.".into()),
+        )),
+    }
+}
+
+/// Whether `text` is an interval as DataFusion prints one (`12 months 0 days 0 nanoseconds`),
+/// the form an offset written as an interval reaches the plan in.
+fn is_interval_text(text: &str) -> bool {
+    let words: Vec<&str> = text.split(' ').collect();
+    let number = |w: &str| w.strip_prefix('-').unwrap_or(w).parse::<u64>().is_ok();
+    matches!(words.as_slice(), [m, "months", d, "days", n, "nanoseconds"]
+        if number(m) && number(d) && number(n))
+}
+
+fn unsupported_range(message: String, hint: Option<String>) -> datafusion::error::DataFusionError {
+    SqlError::Detailed {
+        sqlstate: "0A000",
+        message,
+        detail: String::new(),
+        hint,
+    }
+    .into_datafusion()
 }
 
 fn key_of(e: Expr, key: Key) -> Expr {
@@ -286,20 +371,10 @@ fn converted_offset(v: ScalarValue, key: Key) -> DfResult<ScalarValue> {
     let interval = v
         .cast_to(&DataType::Interval(IntervalUnit::MonthDayNano))
         .map_err(|_| {
-            SqlError::Detailed {
-                sqlstate: "42883",
-                message: format!(
-                    "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {} \
-                     and offset type {}",
-                    match key {
-                        Key::Span => "interval",
-                        Key::Time(_) => "time without time zone",
-                    },
-                    crate::functions::pg_type_of(&v.data_type())
-                ),
-                detail: String::new(),
-                hint: Some("Cast the offset value to an appropriate type.".into()),
-            }
+            SqlError::InvalidDatetime(format!(
+                "invalid input syntax for type interval: \"{}\"",
+                v.try_as_str().flatten().unwrap_or_default()
+            ))
             .into_datafusion()
         })?;
     let ScalarValue::IntervalMonthDayNano(Some(i)) = interval else {
