@@ -209,6 +209,10 @@ impl VisitorMut for PgForms {
     /// `FROM generate_series(1, 3) AS g`: PostgreSQL names the single output column of a
     /// function in FROM after its alias, so `g` is also a column.
     fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+        if let Err(e) = series_timestamps(t) {
+            self.error = Some(e);
+            return ControlFlow::Break(());
+        }
         if let Some(derived) = regexp_table_function(t).or_else(|| lateral_table_function(t)) {
             *t = derived;
             return ControlFlow::Continue(());
@@ -1068,6 +1072,91 @@ fn call_on(template: &str, first: Expr) -> Option<Expr> {
         }
     }
     Some(call)
+}
+
+/// `FROM generate_series('2020-01-01 00:00'::timestamp, …)`: DataFusion evaluates a table
+/// function's arguments with its own timestamp reading, which wants the seconds; the text
+/// is read with PostgreSQL's input function and written back in the ISO form both read.
+fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
+    use crate::datetime::{parse_datetime, DateOrder, DateTimeKind};
+    use datafusion::sql::sqlparser::ast::{TimezoneInfo, ValueWithSpan};
+    let TableFactor::Table {
+        name,
+        args: Some(args),
+        alias,
+        with_ordinality,
+        ..
+    } = t
+    else {
+        return Ok(());
+    };
+    if !name.to_string().eq_ignore_ascii_case("generate_series") {
+        return Ok(());
+    }
+    // Without an alias, PostgreSQL names the relation and its column after the function.
+    if alias.is_none() && !*with_ordinality {
+        let name = Ident::new("generate_series");
+        *alias = Some(TableAlias {
+            name: name.clone(),
+            columns: vec![TableAliasColumnDef {
+                name,
+                data_type: None,
+            }],
+            explicit: true,
+            at: None,
+        });
+    }
+    for arg in &mut args.args {
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Cast {
+            expr, data_type, ..
+        })) = arg
+        else {
+            continue;
+        };
+        let kind = match data_type {
+            DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+                DateTimeKind::Timestamp
+            }
+            DataType::Timestamp(_, _) => DateTimeKind::TimestampTz,
+            // There is no series of dates: PostgreSQL makes them timestamptz.
+            DataType::Date => {
+                *data_type = DataType::Timestamp(None, TimezoneInfo::WithTimeZone);
+                DateTimeKind::TimestampTz
+            }
+            _ => continue,
+        };
+        let Expr::Value(ValueWithSpan {
+            value: Value::SingleQuotedString(text),
+            ..
+        }) = expr.as_mut()
+        else {
+            continue;
+        };
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let us = parse_datetime(text, kind, DateOrder::Mdy, now_us)?;
+        // Text the session's DateStyle reads otherwise is left to DataFusion's reading.
+        if [DateOrder::Dmy, DateOrder::Ymd]
+            .iter()
+            .any(|&order| parse_datetime(text, kind, order, now_us).ok() != Some(us))
+        {
+            continue;
+        }
+        if us == crate::datetime::TIMESTAMP_INFINITY
+            || us == crate::datetime::TIMESTAMP_NEG_INFINITY
+        {
+            return Err(SqlError::DatetimeOverflow("timestamp out of range".into()));
+        }
+        if let Some(at) = chrono::DateTime::from_timestamp_micros(us) {
+            let iso = at.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string();
+            *text = match kind {
+                DateTimeKind::TimestampTz => format!("{iso}Z"),
+                _ => iso,
+            };
+        }
+    }
+    Ok(())
 }
 
 ///
