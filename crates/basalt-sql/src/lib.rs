@@ -77,6 +77,7 @@ pub mod shared;
 pub mod sqlfunc;
 pub mod srf;
 pub mod subquery;
+pub mod subscript_assign;
 pub mod temp;
 pub mod tochar;
 pub mod token_forms;

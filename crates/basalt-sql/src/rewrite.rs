@@ -17,6 +17,7 @@ use crate::error::{SqlError, SqlResult};
 
 pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::cte::check_top_level(stmt)?;
+    crate::subscript_assign::rewrite(stmt)?;
     values_integers(stmt);
     crate::placement::check_statement(stmt)?;
     crate::placement::check_distinct_order(stmt)?;

@@ -517,6 +517,7 @@ impl Session {
                     crate::numeric::typmod_udf(),
                     crate::datetime::isfinite_udf(),
                     crate::arrays::array_length_udf(),
+                    crate::subscript_assign::udf(),
                     crate::srf::generate_series_udf(),
                 ])
             {
@@ -3206,6 +3207,7 @@ fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
         .or_else(|| crate::token_forms::nested_joins(sql))
         .or_else(|| crate::token_forms::partition_opclasses(sql))
         .or_else(|| crate::token_forms::join_using_alias(sql))
+        .or_else(|| crate::subscript_assign::subscripted_targets(sql))
     {
         // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
         // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax
