@@ -37,6 +37,20 @@ fn store_of(s: &Session, def: &TableDef) -> SqlResult<Arc<TableStore>> {
         .ok_or_else(|| SqlError::UndefinedTable(def.name.clone()))
 }
 
+/// PostgreSQL's error for an ON CONFLICT DO UPDATE that reaches one row twice.
+fn affected_twice() -> SqlError {
+    SqlError::Detailed {
+        sqlstate: "21000",
+        message: "ON CONFLICT DO UPDATE command cannot affect row a second time".into(),
+        detail: String::new(),
+        hint: Some(
+            "Ensure that no rows proposed for insertion within the same command have \
+             duplicate constrained values."
+                .into(),
+        ),
+    }
+}
+
 fn is_default_keyword(e: &Expr) -> bool {
     matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
 }
@@ -953,9 +967,7 @@ impl Conflict {
                 let index = &def.indexes[i];
                 let prefix = encode_key(proposed, &index.columns);
                 if !self.mysql && inserted.contains(&(index.id, prefix.clone())) {
-                    return Err(SqlError::CardinalityViolation(
-                        "ON CONFLICT DO UPDATE command cannot affect row a second time".into(),
-                    ));
+                    return Err(affected_twice());
                 }
                 txn.index_lookup(store, index, &prefix)
                     .into_iter()
@@ -964,9 +976,7 @@ impl Conflict {
             }
         };
         if !touched.insert(key.clone()) && !self.mysql {
-            return Err(SqlError::CardinalityViolation(
-                "ON CONFLICT DO UPDATE command cannot affect row a second time".into(),
-            ));
+            return Err(affected_twice());
         }
         let schema = physical_schema(def);
         let table_name = alias.unwrap_or(&def.name);

@@ -654,7 +654,7 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
     if let Some(rest) = msg.strip_prefix("Parser error: Invalid input syntax for type interval") {
         return SqlError::InvalidDatetime(format!("invalid input syntax for type interval{rest}"));
     }
-    if msg == "Step cannot be zero" {
+    if msg == "Step cannot be zero" || msg == "Step interval cannot be zero" {
         return SqlError::InvalidParameterValue("step size cannot equal zero".into());
     }
     if msg.starts_with("Overflow happened on FACTORIAL(") {

@@ -47,6 +47,7 @@ fn values_integers(stmt: &mut Statement) {
             }
             if let SetExpr::Values(values) = q.body.as_mut() {
                 type_integer_columns(values);
+                type_string_columns(values);
             }
             ControlFlow::Continue(())
         }
@@ -56,6 +57,43 @@ fn values_integers(stmt: &mut Statement) {
         _ => None,
     };
     let _ = VisitMut::visit(stmt, &mut Typing { insert_source });
+}
+
+/// In a column of a VALUES list where one row writes a typed value (`time '10:00'`,
+/// `'…'::date`, `interval '1 day'`), the rows that write a bare string are read as that
+/// type, as PostgreSQL resolves an `unknown` literal by the column's other values
+/// (DataFusion finds no common type for a time and a string).
+fn type_string_columns(values: &mut datafusion::sql::sqlparser::ast::Values) {
+    let width = values.rows.first().map_or(0, |r| r.content.len());
+    for col in 0..width {
+        let typed = values.rows.iter().find_map(|r| match r.content.get(col)? {
+            Expr::TypedString(t) => Some(t.data_type.clone()),
+            Expr::Cast { data_type, .. } => Some(data_type.clone()),
+            Expr::Interval(_) => Some(DataType::Interval {
+                fields: None,
+                precision: None,
+            }),
+            _ => None,
+        });
+        let Some(data_type) = typed else {
+            continue;
+        };
+        for row in &mut values.rows {
+            let Some(e) = row.content.get_mut(col) else {
+                continue;
+            };
+            if matches!(e, Expr::Value(v) if matches!(v.value, Value::SingleQuotedString(_))) {
+                let literal = e.clone();
+                *e = Expr::Cast {
+                    kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                    expr: Box::new(literal),
+                    data_type: data_type.clone(),
+                    array: false,
+                    format: None,
+                };
+            }
+        }
+    }
 }
 
 fn type_integer_columns(values: &mut datafusion::sql::sqlparser::ast::Values) {
@@ -261,6 +299,7 @@ impl VisitorMut for PgForms {
 
     /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`; output columns get PostgreSQL's names.
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+        table_commands(&mut q.body);
         if let Err(e) = crate::recursion::order_items(q)
             .and_then(|()| crate::setops::columnless(q))
             .and_then(|()| check_recursive_ctes(q))
@@ -1272,6 +1311,32 @@ fn pg_interval_text(e: &Expr) -> Option<String> {
     };
     let (m, d, n) = crate::eval::parse_pg_interval(text)?;
     Some(crate::eval::interval_literal(m, d, n))
+}
+
+/// `TABLE t` is `SELECT * FROM t` (DataFusion plans neither the command nor the operand of a
+/// set operation written that way).
+fn table_commands(body: &mut SetExpr) {
+    match body {
+        SetExpr::Table(t) => {
+            let Some(table) = &t.table_name else {
+                return;
+            };
+            let name = match &t.schema_name {
+                Some(schema) => format!("{}.{}", Ident::new(schema), Ident::new(table)),
+                None => Ident::new(table).to_string(),
+            };
+            if let Ok(mut parsed) = crate::session::parse_sql(&format!("SELECT * FROM {name}")) {
+                if let Some(Statement::Query(q)) = parsed.pop() {
+                    *body = *q.body;
+                }
+            }
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            table_commands(left);
+            table_commands(right);
+        }
+        _ => {}
+    }
 }
 
 fn name_set_expr(body: &mut SetExpr) {

@@ -3208,6 +3208,7 @@ fn rewritten_forms(sql: &str, e: SqlError) -> SqlResult<Vec<Statement>> {
         .or_else(|| crate::token_forms::partition_opclasses(sql))
         .or_else(|| crate::token_forms::join_using_alias(sql))
         .or_else(|| crate::subscript_assign::subscripted_targets(sql))
+        .or_else(|| crate::token_forms::table_statement(sql))
     {
         // `COPY … WITH (FREEZE on)`: PostgreSQL's boolean spellings sqlparser lacks;
         // `RANGE '1 year'::interval PRECEDING`, `EXCLUDE TIES`: window frame syntax

@@ -661,3 +661,37 @@ mod tests {
         assert!(trim_without_characters("select trim(both 'x' from y)").is_none());
     }
 }
+
+/// The tokens of `sql` with a statement written `TABLE t` as `SELECT * FROM t` (sqlparser
+/// reads `TABLE t` only as an operand of a set operation); `None` for any other statement.
+pub fn table_statement(sql: &str) -> Option<Vec<TokenWithSpan>> {
+    let (tokens, significant) = significant_tokens(sql)?;
+    let first = *significant.first()?;
+    let named = significant
+        .get(1)
+        .is_some_and(|&i| matches!(tokens[i].token, Token::Word(_)));
+    if token_word(&tokens[first]).as_deref() != Some("table") || !named {
+        return None;
+    }
+    let span = tokens[first].span;
+    let word = |w: &str| TokenWithSpan::new(Token::make_keyword(w), span);
+    let mut out = Vec::with_capacity(tokens.len() + 4);
+    for (i, t) in tokens.into_iter().enumerate() {
+        if i == first {
+            out.push(word("SELECT"));
+            out.push(TokenWithSpan::new(
+                Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
+                span,
+            ));
+            out.push(TokenWithSpan::new(Token::Mul, span));
+            out.push(TokenWithSpan::new(
+                Token::Whitespace(datafusion::sql::sqlparser::tokenizer::Whitespace::Space),
+                span,
+            ));
+            out.push(word("FROM"));
+        } else {
+            out.push(t);
+        }
+    }
+    Some(out)
+}
