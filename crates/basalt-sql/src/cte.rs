@@ -8,7 +8,9 @@
 //! - Each data-modifying WITH query runs once, to completion, whether or not anything reads
 //!   it, in an order where a query runs after the ones it reads. Its RETURNING rows become
 //!   a table the rest of the statement reads under the query's name.
-//! - A read-only WITH query becomes a view the statement inlines where it is read.
+//! - A read-only WITH query becomes a view the statement inlines where it is read, unless
+//!   it is written `AS MATERIALIZED` or calls a volatile function (`random()`): that one is
+//!   computed once, before the rest, and every reference reads the same rows.
 //!
 //! Those tables and views are registered for the statement only, under unique names in a
 //! schema of the session's own (`pg_cte`, a name PostgreSQL reserves), and the statement's
@@ -40,15 +42,60 @@ pub const CTE_SCHEMA: &str = "pg_cte";
 
 static NEXT_CTE: AtomicU64 = AtomicU64::new(1);
 
-/// Whether Basalt runs this query itself: a WITH on INSERT/UPDATE/DELETE, or a WITH query
-/// that modifies data.
+/// Whether Basalt runs this query itself: a WITH on INSERT/UPDATE/DELETE, a WITH query
+/// that modifies data, or one to be computed once ([`materializes`]).
 pub fn runs_itself(q: &Query) -> bool {
     let dml_body = is_dml(&q.body);
-    let dml_cte = q
-        .with
-        .as_ref()
-        .is_some_and(|w| w.cte_tables.iter().any(|c| is_dml(&c.query.body)));
-    (dml_body && q.with.is_some()) || dml_cte
+    let special_cte = q.with.as_ref().is_some_and(|w| {
+        w.cte_tables
+            .iter()
+            .any(|c| is_dml(&c.query.body) || materializes(w, c))
+    });
+    (dml_body && q.with.is_some()) || special_cte
+}
+
+/// Functions whose every call may return another value: a WITH query that calls one is
+/// computed once, so that every reference reads the same rows, as PostgreSQL computes it.
+const VOLATILE: &[&str] = &[
+    "random",
+    "random_normal",
+    "setseed",
+    "nextval",
+    "setval",
+    "clock_timestamp",
+    "timeofday",
+    "gen_random_uuid",
+    "uuid_generate_v4",
+    "uuid",
+];
+
+/// Whether a read-only WITH query is computed once, to completion, before the statement
+/// reads it (DataFusion would compute it again at each reference): written `AS
+/// MATERIALIZED`, or calling a volatile function, and not reading itself.
+fn materializes(with: &With, cte: &Cte) -> bool {
+    use datafusion::sql::sqlparser::ast::{CteAsMaterialized, Expr};
+    if is_dml(&cte.query.body)
+        || cte.materialized == Some(CteAsMaterialized::NotMaterialized)
+        || (with.recursive && references(&cte.query, &crate::ddl::ident(&cte.alias.name)))
+    {
+        return false;
+    }
+    if cte.materialized == Some(CteAsMaterialized::Materialized) {
+        return true;
+    }
+    let volatile = datafusion::sql::sqlparser::ast::visit_expressions(&cte.query, |e| {
+        match e {
+            Expr::Function(f)
+                if f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+                    VOLATILE.contains(&i.value.to_lowercase().as_str())
+                }) =>
+            {
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    });
+    volatile.is_break()
 }
 
 fn is_dml(body: &SetExpr) -> bool {
@@ -144,7 +191,7 @@ pub async fn describe(s: &Session, mut q: Query) -> SqlResult<Option<SchemaRef>>
             });
             register_rows(&mut scope, cte, name, rows)?;
         } else {
-            register_reader(s, &mut scope, &with, cte, body).await?;
+            register_reader(s, &mut scope, &with, cte, body, false).await?;
         }
     }
     rename_references(&mut q, &scope, &HashSet::new())?;
@@ -179,7 +226,8 @@ async fn run_with_view(s: &mut Session, txn: &Arc<Transaction>, mut q: Query) ->
             let rows = Box::pin(run_main(s, txn, body)).await?;
             register_rows(&mut scope, cte, name, rows)?;
         } else {
-            register_reader(s, &mut scope, &with, cte, body).await?;
+            let once = materializes(&with, cte);
+            register_reader(s, &mut scope, &with, cte, body, once).await?;
         }
     }
     rename_references(&mut q, &scope, &HashSet::new())?;
@@ -228,13 +276,15 @@ fn register_rows(
     }
 }
 
-/// A read-only WITH query as a view of its plan (recursive when it reads itself).
+/// A read-only WITH query as a view of its plan (recursive when it reads itself), or, when
+/// `once`, as the table of its rows, computed now.
 async fn register_reader(
     s: &Session,
     scope: &mut Scope,
     with: &With,
     cte: &Cte,
     body: Query,
+    once: bool,
 ) -> SqlResult<()> {
     let name = crate::ddl::ident(&cte.alias.name);
     let recursive = with.recursive && references(&cte.query, &name);
@@ -250,6 +300,21 @@ async fn register_reader(
         },
     )?;
     let plan = s.plan(Statement::Query(Box::new(reader))).await?;
+    if once {
+        let (schema, batches) = s.run_plan(plan).await?;
+        let fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let batches = batches
+            .into_iter()
+            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let table = MemTable::try_new(schema, vec![batches])?;
+        return scope.register(&name, Arc::new(table)).map(|_| ());
+    }
     scope
         .register(&name, Arc::new(ViewTable::new(plan, None)))
         .map(|_| ())
