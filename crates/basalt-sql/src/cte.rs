@@ -83,17 +83,17 @@ fn materializes(with: &With, cte: &Cte) -> bool {
     if cte.materialized == Some(CteAsMaterialized::Materialized) {
         return true;
     }
-    let volatile = datafusion::sql::sqlparser::ast::visit_expressions(&cte.query, |e| {
-        match e {
-            Expr::Function(f)
-                if f.name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
-                    VOLATILE.contains(&i.value.to_lowercase().as_str())
-                }) =>
-            {
-                ControlFlow::Break(())
-            }
-            _ => ControlFlow::Continue(()),
+    let volatile = datafusion::sql::sqlparser::ast::visit_expressions(&cte.query, |e| match e {
+        Expr::Function(f)
+            if f.name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| VOLATILE.contains(&i.value.to_lowercase().as_str())) =>
+        {
+            ControlFlow::Break(())
         }
+        _ => ControlFlow::Continue(()),
     });
     volatile.is_break()
 }

@@ -47,8 +47,9 @@ pub async fn execute(
             object_type: ObjectType::View,
             if_exists,
             names,
+            cascade,
             ..
-        } => crate::view::drop_views(s, if_exists, &names).await,
+        } => crate::view::drop_views(s, if_exists, &names, cascade).await,
         Statement::CreateSchema {
             schema_name,
             if_not_exists,
@@ -1669,6 +1670,19 @@ async fn drop(
             }
             ids.sort();
             ids.dedup();
+            // Views that read the tables go with them (CASCADE) or keep them; MySQL leaves
+            // such a view in place, invalid until the table is back.
+            let dropped_tables: Vec<(String, &str)> = ids
+                .iter()
+                .filter_map(|id| catalog.table(*id).ok())
+                .map(|t| (format!("{}.{}", t.schema, t.name), "table"))
+                .collect();
+            let view_deps = if s.is_mysql() {
+                vec![]
+            } else {
+                crate::view::dependent_views(&catalog, &dropped_tables)
+            };
+            let dropped_views = crate::view::dropped_dependents(s, &view_deps, cascade)?;
             let deps = crate::foreign::outside_references(&catalog, &ids);
             if !deps.is_empty() && !cascade && s.foreign_key_checks() {
                 let parent = catalog
@@ -1703,6 +1717,9 @@ async fn drop(
                         c.tables.remove(id);
                         c.sequences
                             .retain(|_, seq| seq.owned_by.is_none_or(|(t, _)| t != *id));
+                    }
+                    for v in &dropped_views {
+                        c.views.remove(v);
                     }
                     Ok::<_, SqlError>(vec![])
                 })

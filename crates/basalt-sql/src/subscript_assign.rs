@@ -261,7 +261,7 @@ fn assignments(list: &mut Vec<Assignment>, qualifier: Option<&Ident>) -> SqlResu
         })
         .collect();
     // Each array column: where its assignment goes, and its elements in order.
-    let mut arrays: Vec<(Ident, usize, Vec<(Expr, Expr)>)> = Vec::new();
+    let mut arrays: Vec<ArrayAssignment> = Vec::new();
     let mut out: Vec<Assignment> = Vec::with_capacity(list.len());
     for a in std::mem::take(list) {
         let target = match &a.target {
@@ -310,6 +310,10 @@ fn assignments(list: &mut Vec<Assignment>, qualifier: Option<&Ident>) -> SqlResu
     *list = out;
     Ok(())
 }
+
+/// One array column of a SET clause: the column, where its assignment goes, and its
+/// elements (subscript, value) in the order written.
+type ArrayAssignment = (Ident, usize, Vec<(Expr, Expr)>);
 
 fn null() -> Expr {
     Expr::Value(datafusion::sql::sqlparser::ast::Value::Null.into())

@@ -159,6 +159,7 @@ pub async fn drop_views(
     s: &mut Session,
     if_exists: bool,
     names: &[ObjectName],
+    cascade: bool,
 ) -> SqlResult<Output> {
     let catalog = s.engine().catalog();
     let mut keys = Vec::new();
@@ -176,6 +177,13 @@ pub async fn drop_views(
             s.skipping_notice("view", &name);
         }
     }
+    let named: Vec<(String, &str)> = keys.iter().map(|k| (k.clone(), "view")).collect();
+    let dependents = if s.is_mysql() {
+        vec![]
+    } else {
+        dependent_views(&catalog, &named)
+    };
+    keys.extend(dropped_dependents(s, &dependents, cascade)?);
     s.engine()
         .ddl(|c: &mut Catalog| {
             for k in &keys {
@@ -247,4 +255,140 @@ pub(crate) fn recursive_view(
         text(body_start, body_end),
     );
     significant_tokens(&rewritten).map(|(t, _)| t)
+}
+
+/// The relations (`schema.name`) a view's query reads, WITH queries it defines aside.
+fn relations_read(def: &ViewDef) -> Vec<String> {
+    use datafusion::sql::sqlparser::ast::{visit_relations, Visit, Visitor};
+    use datafusion::sql::sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+    use datafusion::sql::sqlparser::parser::Parser;
+    use std::ops::ControlFlow;
+    let parsed = if def.dialect == "mysql" {
+        Parser::parse_sql(&MySqlDialect {}, &def.query)
+    } else {
+        Parser::parse_sql(&PostgreSqlDialect {}, &def.query)
+    };
+    let Ok(statements) = parsed else {
+        return vec![];
+    };
+    struct WithNames(Vec<String>);
+    impl Visitor for WithNames {
+        type Break = ();
+        fn pre_visit_query(
+            &mut self,
+            q: &datafusion::sql::sqlparser::ast::Query,
+        ) -> ControlFlow<()> {
+            if let Some(w) = &q.with {
+                self.0.extend(
+                    w.cte_tables
+                        .iter()
+                        .map(|c| crate::ddl::ident(&c.alias.name)),
+                );
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut with = WithNames(vec![]);
+    let _ = statements.visit(&mut with);
+    let mut out = Vec::new();
+    let _ = visit_relations(&statements, |name| {
+        let one_part_with = name.0.len() == 1
+            && name.0[0]
+                .as_ident()
+                .is_some_and(|i| with.0.contains(&crate::ddl::ident(i)));
+        if !one_part_with {
+            if let Ok((schema, table)) = qualified(name, Some(&def.schema)) {
+                out.push(format!("{schema}.{table}"));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}
+
+/// The views that read the relations `dropped` (`schema.name` keys with their kind,
+/// "table" or "view"), directly or through other views: each with the line PostgreSQL's
+/// DETAIL gives it (`view v depends on table t`). Views among `dropped` are not listed.
+pub fn dependent_views(catalog: &Catalog, dropped: &[(String, &str)]) -> Vec<(String, String)> {
+    let reads: Vec<(&String, &ViewDef, Vec<String>)> = catalog
+        .views
+        .iter()
+        .map(|(k, v)| (k, v, relations_read(v)))
+        .collect();
+    let mut gone: Vec<(String, String)> = dropped
+        .iter()
+        .map(|(k, kind)| (k.clone(), (*kind).to_owned()))
+        .collect();
+    let mut out: Vec<(String, String)> = Vec::new();
+    // Each pass adds the views reading what is gone so far; at most one pass per view.
+    for _ in 0..=reads.len() {
+        let mut added = false;
+        for (key, def, read) in &reads {
+            if gone.iter().any(|(k, _)| k == *key) {
+                continue;
+            }
+            let Some((on, kind)) = gone.iter().find(|(k, _)| read.contains(k)) else {
+                continue;
+            };
+            let on_name = on.split_once('.').map_or(on.as_str(), |(_, n)| n);
+            out.push((
+                (*key).clone(),
+                format!("view {} depends on {kind} {on_name}", def.name),
+            ));
+            gone.push(((*key).clone(), "view".into()));
+            added = true;
+        }
+        if !added {
+            break;
+        }
+    }
+    out
+}
+
+/// The views dropped with what a DROP names, with PostgreSQL's NOTICE for CASCADE, or its
+/// 2BP01 error without it (`what` names the first object the DROP names).
+pub fn dropped_dependents(
+    s: &mut Session,
+    dependents: &[(String, String)],
+    cascade: bool,
+) -> SqlResult<Vec<String>> {
+    if dependents.is_empty() {
+        return Ok(vec![]);
+    }
+    let view_name = |k: &String| k.split_once('.').map_or(k.clone(), |(_, n)| n.to_owned());
+    if !cascade {
+        let target = dependents[0]
+            .1
+            .split(" depends on ")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        return Err(SqlError::Detailed {
+            sqlstate: "2BP01",
+            message: format!("cannot drop {target} because other objects depend on it"),
+            detail: dependents
+                .iter()
+                .map(|(_, line)| line.clone())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            hint: Some("Use DROP ... CASCADE to drop the dependent objects too.".into()),
+        });
+    }
+    match dependents {
+        [(one, _)] => s.notice(
+            "NOTICE",
+            "00000",
+            format!("drop cascades to view {}", view_name(one)),
+        ),
+        many => s.notice_with_detail(
+            "NOTICE",
+            "00000",
+            format!("drop cascades to {} other objects", many.len()),
+            many.iter()
+                .map(|(k, _)| format!("drop cascades to view {}", view_name(k)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    }
+    Ok(dependents.iter().map(|(k, _)| k.clone()).collect())
 }
