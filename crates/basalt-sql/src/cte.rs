@@ -54,6 +54,15 @@ pub fn runs_itself(q: &Query) -> bool {
     (dml_body && q.with.is_some()) || special_cte
 }
 
+/// Whether the query writes: a WITH on INSERT/UPDATE/DELETE or a data-modifying WITH query.
+pub fn modifies_data(q: &Query) -> bool {
+    let dml_cte = q
+        .with
+        .as_ref()
+        .is_some_and(|w| w.cte_tables.iter().any(|c| is_dml(&c.query.body)));
+    (is_dml(&q.body) && q.with.is_some()) || dml_cte
+}
+
 /// Functions whose every call may return another value: a WITH query that calls one is
 /// computed once, so that every reference reads the same rows, as PostgreSQL computes it.
 const VOLATILE: &[&str] = &[
@@ -226,7 +235,14 @@ async fn run_with_view(s: &mut Session, txn: &Arc<Transaction>, mut q: Query) ->
             let rows = Box::pin(run_main(s, txn, body)).await?;
             register_rows(&mut scope, cte, name, rows)?;
         } else {
-            let once = materializes(&with, cte);
+            // Computed once only where something reads it (PostgreSQL does not run a
+            // read-only WITH query nothing reads).
+            let read = references(&q, &name)
+                || with
+                    .cte_tables
+                    .iter()
+                    .any(|c| c.alias.name != cte.alias.name && references(&c.query, &name));
+            let once = read && materializes(&with, cte);
             register_reader(s, &mut scope, &with, cte, body, once).await?;
         }
     }
@@ -302,18 +318,12 @@ async fn register_reader(
     let plan = s.plan(Statement::Query(Box::new(reader))).await?;
     if once {
         let (schema, batches) = s.run_plan(plan).await?;
-        let fields: Vec<Field> = schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
-        let batches = batches
-            .into_iter()
-            .map(|b| RecordBatch::try_new(Arc::clone(&schema), b.columns().to_vec()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let table = MemTable::try_new(schema, vec![batches])?;
-        return scope.register(&name, Arc::new(table)).map(|_| ());
+        let rows = Output::Rows {
+            schema,
+            batches,
+            tag: String::new(),
+        };
+        return register_rows(scope, cte, name, Some(rows));
     }
     scope
         .register(&name, Arc::new(ViewTable::new(plan, None)))

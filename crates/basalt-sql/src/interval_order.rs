@@ -265,13 +265,18 @@ fn check_offsets(key: &DataType, bound: &WindowFrameBound) -> DfResult<()> {
     };
     let interval = is_interval_text(text);
     let offset_type = match key {
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
-            match (interval, number) {
-                (true, _) => Some("interval"),
-                (_, Some("numeric")) => Some("numeric"),
-                _ => None,
-            }
-        }
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => match (interval, number) {
+            (true, _) => Some("interval"),
+            (_, Some("numeric")) => Some("numeric"),
+            _ => None,
+        },
         DataType::Float32
         | DataType::Float64
         | DataType::Decimal128(..)

@@ -37,12 +37,29 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
 /// are typed by the target columns instead, and are left alone.
 fn values_integers(stmt: &mut Statement) {
     struct Typing {
-        insert_source: Option<*const SetExpr>,
+        insert_sources: Vec<*const SetExpr>,
     }
     impl VisitorMut for Typing {
         type Break = ();
+        fn pre_visit_statement(&mut self, s: &mut Statement) -> ControlFlow<()> {
+            if let Statement::Insert(i) = s {
+                if let Some(q) = &i.source {
+                    self.insert_sources.push(q.body.as_ref() as *const SetExpr);
+                }
+            }
+            ControlFlow::Continue(())
+        }
         fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-            if self.insert_source == Some(q.body.as_ref() as *const SetExpr) {
+            if let SetExpr::Insert(Statement::Insert(i)) = q.body.as_ref() {
+                if let Some(source) = &i.source {
+                    self.insert_sources
+                        .push(source.body.as_ref() as *const SetExpr);
+                }
+            }
+            if self
+                .insert_sources
+                .contains(&(q.body.as_ref() as *const SetExpr))
+            {
                 return ControlFlow::Continue(());
             }
             if let SetExpr::Values(values) = q.body.as_mut() {
@@ -52,24 +69,38 @@ fn values_integers(stmt: &mut Statement) {
             ControlFlow::Continue(())
         }
     }
-    let insert_source = match stmt {
-        Statement::Insert(i) => i.source.as_ref().map(|q| q.body.as_ref() as *const SetExpr),
-        _ => None,
-    };
-    let _ = VisitMut::visit(stmt, &mut Typing { insert_source });
+    let _ = VisitMut::visit(
+        stmt,
+        &mut Typing {
+            insert_sources: Vec::new(),
+        },
+    );
 }
 
-/// In a column of a VALUES list where one row writes a typed value (`time '10:00'`,
-/// `'…'::date`, `interval '1 day'`), the rows that write a bare string are read as that
-/// type, as PostgreSQL resolves an `unknown` literal by the column's other values
-/// (DataFusion finds no common type for a time and a string).
+/// In a column of a VALUES list where one row writes a typed date/time value (`time
+/// '10:00'`, `'…'::date`, `interval '1 day'`), the rows that write a bare string are read
+/// as that type, as PostgreSQL resolves an `unknown` literal by the column's other values
+/// (DataFusion finds no common type for a time and a string). The rows an INSERT writes
+/// are typed by its target columns instead, and are left alone.
 fn type_string_columns(values: &mut datafusion::sql::sqlparser::ast::Values) {
     let width = values.rows.first().map_or(0, |r| r.content.len());
     for col in 0..width {
+        // Date/time types only, without a precision (the other rows are read as the type,
+        // not rounded to the first row's typmod).
+        let datetime = |t: &DataType| match t {
+            DataType::Date => Some(DataType::Date),
+            DataType::Time(_, tz) => Some(DataType::Time(None, *tz)),
+            DataType::Timestamp(_, tz) => Some(DataType::Timestamp(None, *tz)),
+            DataType::Interval { .. } => Some(DataType::Interval {
+                fields: None,
+                precision: None,
+            }),
+            _ => None,
+        };
         let typed = values.rows.iter().find_map(|r| match r.content.get(col)? {
-            Expr::TypedString(t) => Some(t.data_type.clone()),
-            Expr::Cast { data_type, .. } => Some(data_type.clone()),
-            Expr::Interval(_) => Some(DataType::Interval {
+            Expr::TypedString(t) => datetime(&t.data_type),
+            Expr::Cast { data_type, .. } => datetime(data_type),
+            Expr::Interval(_) => datetime(&DataType::Interval {
                 fields: None,
                 precision: None,
             }),
@@ -299,7 +330,6 @@ impl VisitorMut for PgForms {
 
     /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`; output columns get PostgreSQL's names.
     fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-        table_commands(&mut q.body);
         if let Err(e) = crate::recursion::order_items(q)
             .and_then(|()| crate::setops::columnless(q))
             .and_then(|()| check_recursive_ctes(q))
@@ -1118,7 +1148,7 @@ fn call_on(template: &str, first: Expr) -> Option<Expr> {
 /// function's arguments with its own timestamp reading, which wants the seconds; the text
 /// is read with PostgreSQL's input function and written back in the ISO form both read.
 fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
-    use crate::datetime::{parse_datetime, DateOrder, DateTimeKind};
+    use crate::datetime::DateTimeKind;
     use datafusion::sql::sqlparser::ast::{TimezoneInfo, ValueWithSpan};
     let TableFactor::Table {
         name,
@@ -1147,9 +1177,48 @@ fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
         });
     }
     for arg in &mut args.args {
-        let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Cast {
+        let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg else {
+            continue;
+        };
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        // There is no series of dates: PostgreSQL makes them timestamptz (at midnight).
+        if let Expr::Cast {
+            expr: inner,
+            data_type: DataType::Date,
+            ..
+        } = e
+        {
+            let literal = match inner.as_ref() {
+                Expr::Value(ValueWithSpan {
+                    value: Value::SingleQuotedString(text),
+                    ..
+                }) => unambiguous(text, DateTimeKind::Date, now_us)?,
+                _ => None,
+            };
+            let midnight = literal
+                .and_then(|days| days.checked_mul(86_400_000_000))
+                .and_then(chrono::DateTime::from_timestamp_micros);
+            let date = match midnight {
+                Some(at) => Expr::value(Value::SingleQuotedString(format!(
+                    "{}Z",
+                    at.naive_utc().format("%Y-%m-%dT%H:%M:%S")
+                ))),
+                None => Expr::Nested(Box::new(e.clone())),
+            };
+            *e = Expr::Cast {
+                kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                expr: Box::new(date),
+                data_type: DataType::Timestamp(None, TimezoneInfo::WithTimeZone),
+                array: false,
+                format: None,
+            };
+            continue;
+        }
+        let Expr::Cast {
             expr, data_type, ..
-        })) = arg
+        } = e
         else {
             continue;
         };
@@ -1158,11 +1227,6 @@ fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
                 DateTimeKind::Timestamp
             }
             DataType::Timestamp(_, _) => DateTimeKind::TimestampTz,
-            // There is no series of dates: PostgreSQL makes them timestamptz.
-            DataType::Date => {
-                *data_type = DataType::Timestamp(None, TimezoneInfo::WithTimeZone);
-                DateTimeKind::TimestampTz
-            }
             _ => continue,
         };
         let Expr::Value(ValueWithSpan {
@@ -1172,17 +1236,9 @@ fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
         else {
             continue;
         };
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-        let us = parse_datetime(text, kind, DateOrder::Mdy, now_us)?;
-        // Text the session's DateStyle reads otherwise is left to DataFusion's reading.
-        if [DateOrder::Dmy, DateOrder::Ymd]
-            .iter()
-            .any(|&order| parse_datetime(text, kind, order, now_us).ok() != Some(us))
-        {
+        let Some(us) = unambiguous(text, kind, now_us)? else {
             continue;
-        }
+        };
         if us == crate::datetime::TIMESTAMP_INFINITY
             || us == crate::datetime::TIMESTAMP_NEG_INFINITY
         {
@@ -1200,6 +1256,29 @@ fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
 }
 
 ///
+/// `text` read as `kind` the same way under every DateStyle field order (`None` where the
+/// session's order would matter, or where one order cannot read it); text no order reads is
+/// PostgreSQL's error.
+fn unambiguous(
+    text: &str,
+    kind: crate::datetime::DateTimeKind,
+    now_us: i64,
+) -> SqlResult<Option<i64>> {
+    use crate::datetime::{parse_datetime, DateOrder};
+    let readings: Vec<SqlResult<i64>> = [DateOrder::Mdy, DateOrder::Dmy, DateOrder::Ymd]
+        .iter()
+        .map(|&order| parse_datetime(text, kind, order, now_us))
+        .collect();
+    match readings.as_slice() {
+        [Ok(a), Ok(b), Ok(c)] if a == b && b == c => Ok(Some(*a)),
+        [Err(_), Err(_), Err(_)] => match readings.into_iter().next() {
+            Some(Err(e)) => Err(e),
+            _ => Ok(None),
+        },
+        _ => Ok(None),
+    }
+}
+
 /// A timestamp type without a precision is read as `timestamp(6)`, which DataFusion makes a
 /// microsecond timestamp as Basalt stores them (its plain `timestamp` counts nanoseconds
 /// and so ends in 1677 and 2262: `timestamp '9999-12-31'` would be out of range).
@@ -1311,32 +1390,6 @@ fn pg_interval_text(e: &Expr) -> Option<String> {
     };
     let (m, d, n) = crate::eval::parse_pg_interval(text)?;
     Some(crate::eval::interval_literal(m, d, n))
-}
-
-/// `TABLE t` is `SELECT * FROM t` (DataFusion plans neither the command nor the operand of a
-/// set operation written that way).
-fn table_commands(body: &mut SetExpr) {
-    match body {
-        SetExpr::Table(t) => {
-            let Some(table) = &t.table_name else {
-                return;
-            };
-            let name = match &t.schema_name {
-                Some(schema) => format!("{}.{}", Ident::new(schema), Ident::new(table)),
-                None => Ident::new(table).to_string(),
-            };
-            if let Ok(mut parsed) = crate::session::parse_sql(&format!("SELECT * FROM {name}")) {
-                if let Some(Statement::Query(q)) = parsed.pop() {
-                    *body = *q.body;
-                }
-            }
-        }
-        SetExpr::SetOperation { left, right, .. } => {
-            table_commands(left);
-            table_commands(right);
-        }
-        _ => {}
-    }
 }
 
 fn name_set_expr(body: &mut SetExpr) {

@@ -377,13 +377,15 @@ impl Session {
         }
         // Windows ordered by an interval or a time get their keys before DataFusion's type
         // coercion, which refuses RANGE offsets over them.
-        let mut rules = datafusion::optimizer::Analyzer::new().rules;
-        let coercion = rules
-            .iter()
-            .position(|r| r.name() == "type_coercion")
-            .unwrap_or(rules.len());
-        rules.insert(coercion, Arc::new(crate::interval_order::RangeKeys));
-        builder = builder.with_analyzer_rules(rules);
+        if dialect == Dialect::Postgres {
+            let mut rules = datafusion::optimizer::Analyzer::new().rules;
+            let coercion = rules
+                .iter()
+                .position(|r| r.name() == "type_coercion")
+                .unwrap_or(rules.len());
+            rules.insert(coercion, Arc::new(crate::interval_order::RangeKeys));
+            builder = builder.with_analyzer_rules(rules);
+        }
         let state = builder.build();
         let mut state = state;
         if dialect == Dialect::Postgres {
@@ -2104,7 +2106,7 @@ impl Session {
                     return self.write_command(stmt)
                 }
                 SetExpr::Merge(_) => "MERGE".into(),
-                _ if crate::cte::runs_itself(q) => "SELECT".into(),
+                _ if crate::cte::modifies_data(q) => "SELECT".into(),
                 _ => return None,
             },
             // DDL is refused whatever it names, temporary objects included.

@@ -711,7 +711,8 @@ impl datafusion::catalog::TableFunctionImpl for SeriesOfNanoseconds {
         let out_of_range = || SqlError::DatetimeOverflow("timestamp out of range".into());
         let timestamps = matches!(
             args.exprs().first(),
-            Some(Expr::Literal(s, _)) if matches!(s.data_type(), DataType::Timestamp(..))
+            Some(Expr::Literal(s, _))
+                if matches!(s.data_type(), DataType::Timestamp(..) | DataType::Date32)
         );
         let mut exprs = Vec::with_capacity(args.exprs().len());
         for (i, e) in args.exprs().iter().enumerate() {

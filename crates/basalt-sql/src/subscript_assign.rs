@@ -42,6 +42,31 @@ pub const FUNCTION: &str = "basalt_array_assign";
 /// Arrays longer than this are refused, as PostgreSQL refuses them (`MaxArraySize`).
 const MAX_ELEMENTS: i64 = 134_217_727;
 
+/// The most elements one batch of assignments builds at once (the arrays of its rows
+/// together): past it the statement is refused rather than hold that much memory.
+const MAX_BATCH_ELEMENTS: usize = 1 << 24;
+
+fn too_large() -> SqlError {
+    SqlError::Detailed {
+        sqlstate: "54000",
+        message: format!("array size exceeds the maximum allowed ({MAX_ELEMENTS})"),
+        detail: String::new(),
+        hint: None,
+    }
+}
+
+fn batch_too_large() -> SqlError {
+    SqlError::Detailed {
+        sqlstate: "54000",
+        message: format!(
+            "assigning these array elements would build more than {MAX_BATCH_ELEMENTS} \
+             elements at once"
+        ),
+        detail: String::new(),
+        hint: None,
+    }
+}
+
 // ---- tokens ---------------------------------------------------------------------------------
 
 /// The tokens of `sql` with each subscripted target of an INSERT column list or of a SET
@@ -57,12 +82,22 @@ pub fn subscripted_targets(sql: &str) -> Option<Vec<TokenWithSpan>> {
             // INSERT INTO name [AS alias | alias] ( columns )
             Some("insert") if word(i + 1).as_deref() == Some("into") => {
                 i += 2;
+                // The table's name (parts joined by periods), then `[AS] alias`.
                 let mut j = i;
-                while matches!(
-                    t.get(j).map(|x| &x.token),
-                    Some(Token::Word(_) | Token::Period)
-                ) {
+                let is_word = |k: usize| matches!(t.get(k).map(|x| &x.token), Some(Token::Word(_)));
+                if is_word(j) {
                     j += 1;
+                    while t.get(j).map(|x| &x.token) == Some(&Token::Period) && is_word(j + 1) {
+                        j += 2;
+                    }
+                    if word(j).as_deref() == Some("as") && is_word(j + 1) {
+                        j += 2;
+                    } else if matches!(
+                        t.get(j).map(|x| &x.token),
+                        Some(Token::Word(w)) if w.keyword == datafusion::sql::sqlparser::keywords::Keyword::NoKeyword
+                    ) {
+                        j += 1;
+                    }
                 }
                 if t.get(j).map(|x| &x.token) == Some(&Token::LParen) {
                     let mut k = j + 1;
@@ -204,18 +239,37 @@ fn subscript_of(text: &str) -> SqlResult<Expr> {
     crate::eval::parse_expr(inner)
 }
 
-fn call(base: Expr, pairs: Vec<(Expr, Expr)>) -> Expr {
+fn call(base: Expr, pairs: Vec<(Expr, Expr)>) -> SqlResult<Expr> {
+    use datafusion::sql::sqlparser::ast::{
+        Function, FunctionArgumentList, FunctionArguments, ObjectNamePart,
+    };
     let mut args = vec![base];
     for (i, v) in pairs {
         args.push(i);
         args.push(v);
     }
-    let args = args
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    crate::eval::parse_expr(&format!("{FUNCTION}({args})")).unwrap_or_else(|_| null())
+    let name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(FUNCTION))]);
+    Ok(Expr::Function(Function {
+        name,
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| {
+                    datafusion::sql::sqlparser::ast::FunctionArg::Unnamed(
+                        datafusion::sql::sqlparser::ast::FunctionArgExpr::Expr(a),
+                    )
+                })
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    }))
 }
 
 /// Rewrites the marked targets of an INSERT or UPDATE (see the module comment).
@@ -305,7 +359,7 @@ fn assignments(list: &mut Vec<Assignment>, qualifier: Option<&Ident>) -> SqlResu
             Some(q) => Expr::CompoundIdentifier(vec![q.clone(), column]),
             None => Expr::Identifier(column),
         };
-        out[at].value = call(base, elements);
+        out[at].value = call(base, elements)?;
     }
     *list = out;
     Ok(())
@@ -371,7 +425,7 @@ fn insert(columns: &mut Vec<ObjectName>, source: Option<&mut Query>) -> SqlResul
                         }
                         pairs.push((subscript.clone(), values[*k].clone()));
                     }
-                    Ok(call(null(), pairs))
+                    call(null(), pairs)
                 }
             })
             .collect()
@@ -578,32 +632,33 @@ fn assign(arrays: &[ArrayRef]) -> SqlResult<ArrayRef> {
                 items.push(Source::New(k));
                 continue;
             }
-            let upper = lower + items.len() as i64 - 1;
-            let out_of_range = || SqlError::Detailed {
-                sqlstate: "54000",
-                message: format!("array size exceeds the maximum allowed ({MAX_ELEMENTS})"),
-                detail: String::new(),
-                hint: None,
+            let len = items.len() as i64;
+            let upper = lower.checked_add(len - 1).ok_or_else(too_large)?;
+            // How many positions the array grows by, refused past PostgreSQL's limit.
+            let grow = if at < lower {
+                lower.checked_sub(at).ok_or_else(too_large)?
+            } else if at > upper {
+                at.checked_sub(upper).ok_or_else(too_large)?
+            } else {
+                0
             };
+            if grow > MAX_ELEMENTS - len {
+                return Err(too_large());
+            }
             if at < lower {
-                let grow = lower.checked_sub(at).ok_or_else(out_of_range)?;
-                if items.len() as i64 + grow > MAX_ELEMENTS {
-                    return Err(out_of_range());
-                }
                 let mut front = vec![Source::Null; grow as usize];
                 front[0] = Source::New(k);
                 front.extend(items);
                 items = front;
                 lower = at;
             } else if at > upper {
-                let grow = at - upper;
-                if items.len() as i64 + grow > MAX_ELEMENTS {
-                    return Err(out_of_range());
-                }
                 items.extend(std::iter::repeat_n(Source::Null, grow as usize - 1));
                 items.push(Source::New(k));
             } else {
                 items[(at - lower) as usize] = Source::New(k);
+            }
+            if picks.len() + items.len() > MAX_BATCH_ELEMENTS {
+                return Err(batch_too_large());
             }
         }
         if lower != 1 && !items.is_empty() {
@@ -672,29 +727,38 @@ mod tests {
             "0A000"
         );
         let at: ArrayRef = Arc::new(Int64Array::from(vec![None]));
-        assert_eq!(assign(&[base, at, v]).unwrap_err().sqlstate(), "22004");
+        assert_eq!(
+            assign(&[Arc::clone(&base), at, Arc::clone(&v)])
+                .unwrap_err()
+                .sqlstate(),
+            "22004"
+        );
+        // Subscripts far apart are refused before anything that large is built.
+        let far: ArrayRef = Arc::new(Int64Array::from(vec![i64::MIN + 2]));
+        let near: ArrayRef = Arc::new(Int64Array::from(vec![i64::MAX]));
+        let err = assign(&[base, far, Arc::clone(&v), near, v]).unwrap_err();
+        assert_eq!(err.sqlstate(), "54000");
+    }
+
+    fn text_of(tokens: Vec<TokenWithSpan>) -> String {
+        tokens
+            .iter()
+            .map(|t| t.token.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
     fn subscripted_targets_become_marked_names() {
-        let tokens =
-            subscripted_targets("insert into t (a, b[1], b[i + 1]) values (1, 2, 3)").unwrap();
-        let text: String = tokens
-            .iter()
-            .map(|t| t.token.to_string())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let text = text_of(
+            subscripted_targets("insert into t (a, b[1], b[i + 1]) values (1, 2, 3)").unwrap(),
+        );
         assert!(text.contains("\"b\0[ 1 ]\""), "{text:?}");
         assert!(text.contains("\"b\0[ i + 1 ]\""), "{text:?}");
         // Statements without such targets are left alone (and the scan ends).
         assert!(subscripted_targets("insert into t select 1 from u where").is_none());
         assert!(subscripted_targets("insert into t values (1").is_none());
-        let tokens = subscripted_targets("update t set a[2] = 5, c = d[1] where x").unwrap();
-        let text: String = tokens
-            .iter()
-            .map(|t| t.token.to_string())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let text = text_of(subscripted_targets("update t set a[2] = 5, c = d[1] where x").unwrap());
         assert!(text.contains("\"a\0[ 2 ]\" ="), "{text:?}");
         assert!(text.contains("d [ 1 ]"), "{text:?}");
     }

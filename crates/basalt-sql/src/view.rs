@@ -260,13 +260,17 @@ pub(crate) fn recursive_view(
 /// The relations (`schema.name`) a view's query reads, WITH queries it defines aside.
 fn relations_read(def: &ViewDef) -> Vec<String> {
     use datafusion::sql::sqlparser::ast::{visit_relations, Visit, Visitor};
-    use datafusion::sql::sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+    use datafusion::sql::sqlparser::dialect::MySqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
     use std::ops::ControlFlow;
     let parsed = if def.dialect == "mysql" {
-        Parser::parse_sql(&MySqlDialect {}, &def.query)
+        Parser::parse_sql(&MySqlDialect {}, &def.query).map_err(|e| SqlError::Syntax {
+            message: e.to_string(),
+            position: None,
+        })
     } else {
-        Parser::parse_sql(&PostgreSqlDialect {}, &def.query)
+        // As the view is read: PostgreSQL's forms sqlparser lacks (`FROM ONLY t`) too.
+        crate::session::parse_sql(&def.query)
     };
     let Ok(statements) = parsed else {
         return vec![];
@@ -298,6 +302,9 @@ fn relations_read(def: &ViewDef) -> Vec<String> {
                 .is_some_and(|i| with.0.contains(&crate::ddl::ident(i)));
         if !one_part_with {
             if let Ok((schema, table)) = qualified(name, Some(&def.schema)) {
+                let table = table
+                    .strip_suffix(crate::session::ONLY_MARK)
+                    .unwrap_or(&table);
                 out.push(format!("{schema}.{table}"));
             }
         }
