@@ -265,14 +265,7 @@ fn check_offsets(key: &DataType, bound: &WindowFrameBound) -> DfResult<()> {
     };
     let interval = is_interval_text(text);
     let offset_type = match key {
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64 => match (interval, number) {
+        k if k.is_integer() => match (interval, number) {
             (true, _) => Some("interval"),
             (_, Some("numeric")) => Some("numeric"),
             _ => None,
@@ -330,22 +323,18 @@ fn unsupported_range(message: String, hint: Option<String>) -> datafusion::error
 }
 
 fn key_of(e: Expr, key: Key) -> Expr {
+    use datafusion::logical_expr::Cast;
     match key {
         Key::Span => span_of(e),
-        Key::Time(TimeUnit::Nanosecond) => Expr::Cast(datafusion::logical_expr::Cast::new(
-            Box::new(Expr::Cast(datafusion::logical_expr::Cast::new(
-                Box::new(e),
-                DataType::Time64(TimeUnit::Nanosecond),
-            ))),
-            DataType::Int64,
-        )),
-        Key::Time(_) => Expr::Cast(datafusion::logical_expr::Cast::new(
-            Box::new(Expr::Cast(datafusion::logical_expr::Cast::new(
-                Box::new(e),
-                DataType::Time64(TimeUnit::Microsecond),
-            ))),
-            DataType::Int64,
-        )),
+        // A time's microseconds (nanoseconds for a nanosecond time), as a plain integer.
+        Key::Time(unit) => {
+            let unit = match unit {
+                TimeUnit::Nanosecond => TimeUnit::Nanosecond,
+                _ => TimeUnit::Microsecond,
+            };
+            let time = Expr::Cast(Cast::new(Box::new(e), DataType::Time64(unit)));
+            Expr::Cast(Cast::new(Box::new(time), DataType::Int64))
+        }
     }
 }
 
