@@ -51,7 +51,7 @@ fn affected_twice() -> SqlError {
     }
 }
 
-fn is_default_keyword(e: &Expr) -> bool {
+pub(crate) fn is_default_keyword(e: &Expr) -> bool {
     matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
 }
 

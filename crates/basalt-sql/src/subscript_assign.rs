@@ -326,7 +326,7 @@ fn assignments(list: &mut Vec<Assignment>, qualifier: Option<&Ident>) -> SqlResu
             out.push(a);
             continue;
         };
-        if is_default(&a.value) {
+        if crate::dml::is_default_keyword(&a.value) {
             return Err(SqlError::unsupported(
                 "cannot set an array element to DEFAULT",
             ));
@@ -418,7 +418,7 @@ fn insert(columns: &mut Vec<ObjectName>, source: Option<&mut Query>) -> SqlResul
                 Part::Elements(_, elements) => {
                     let mut pairs = Vec::with_capacity(elements.len());
                     for (k, subscript) in elements {
-                        if is_default(&values[*k]) {
+                        if crate::dml::is_default_keyword(&values[*k]) {
                             return Err(SqlError::unsupported(
                                 "cannot set an array element to DEFAULT",
                             ));
@@ -469,10 +469,6 @@ fn insert(columns: &mut Vec<ObjectName>, source: Option<&mut Query>) -> SqlResul
     }
     *columns = new_columns;
     Ok(())
-}
-
-fn is_default(e: &Expr) -> bool {
-    matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
 }
 
 // ---- the function ---------------------------------------------------------------------------
