@@ -85,6 +85,7 @@ pub mod trigger;
 pub mod types;
 pub mod undefined_fn;
 pub mod unknown;
+pub mod using_join;
 pub mod variadic;
 pub mod view;
 pub mod wholerow;

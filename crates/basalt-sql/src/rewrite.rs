@@ -1569,7 +1569,7 @@ fn merge_using_columns(select: &mut Select) {
 /// the function (`count`), another expression `?column?`. DataFusion needs unique names in
 /// a projection where PostgreSQL allows repeats, so a repeated name gets a hidden suffix
 /// (`DUPLICATE_MARK` and a number) that `display_name` removes before a client sees it.
-fn name_columns(select: &mut Select) {
+pub(crate) fn name_columns(select: &mut Select) {
     let mut used: HashSet<String> = HashSet::new();
     for item in &mut select.projection {
         match item {

@@ -2684,6 +2684,13 @@ impl Session {
         }
         self.slot.tableoid.store(tableoid, Relaxed);
         let state = self.ctx.state();
+        if !self.is_mysql() {
+            // Chains of USING/NATURAL joins with a RIGHT or FULL join: PostgreSQL's merged
+            // join columns.
+            if let Some(rewritten) = crate::using_join::rewrite(&state, &stmt).await {
+                stmt = rewritten;
+            }
+        }
         let mut plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
             .await;
