@@ -151,11 +151,14 @@ async fn accept_loop(
                 continue;
             }
         };
-        tokio::spawn(async move {
+        // The connection's task knows its session's clock ('now' reads the transaction's
+        // start through it).
+        let clock = Arc::clone(&handlers.clock);
+        tokio::spawn(basalt_sql::clock::CLOCK.scope(clock, async move {
             if let Err(e) = pgsocket::process_socket(socket, handlers).await {
                 tracing::debug!("connection from {peer} ended: {e}");
             }
-        });
+        }));
     }
 }
 

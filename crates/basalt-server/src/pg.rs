@@ -56,6 +56,8 @@ pub struct PgConnection {
 pub struct PgHandlers {
     conn: Arc<PgConnection>,
     cancel: Arc<DefaultCancelHandler>,
+    /// The session's clock, for the connection's task (`basalt_sql::clock::CLOCK`).
+    pub clock: Arc<basalt_sql::clock::SessionClock>,
 }
 
 impl PgHandlers {
@@ -63,7 +65,9 @@ impl PgHandlers {
         db: &Arc<Database>,
         manager: &Arc<ConnectionManager>,
     ) -> Result<PgHandlers, SqlError> {
-        let session = Arc::new(Mutex::new(db.session()?));
+        let session = db.session()?;
+        let clock = session.clock();
+        let session = Arc::new(Mutex::new(session));
         let parser = Arc::new(PgQueryParser {
             session: Arc::clone(&session),
         });
@@ -75,6 +79,7 @@ impl PgHandlers {
         Ok(PgHandlers {
             conn,
             cancel: Arc::new(DefaultCancelHandler::new(Arc::clone(manager))),
+            clock,
         })
     }
 }

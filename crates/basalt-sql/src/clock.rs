@@ -2,10 +2,15 @@
 //! unit Basalt stores (DataFusion's `now()` counts nanoseconds, whose range ends in 2262, so
 //! comparing it with `timestamp '9999-12-31'` would overflow).
 //!
-//! `now()`, `current_timestamp`, `transaction_timestamp()` and `statement_timestamp()` are
-//! the time the statement started (one value in the whole statement); `clock_timestamp()`
-//! reads the clock at each call.
+//! As in PostgreSQL, `now()`, `current_timestamp` and `transaction_timestamp()` are the time
+//! the transaction started (one value for every statement of a `BEGIN` … `COMMIT` block),
+//! `statement_timestamp()` the time the statement started, and `clock_timestamp()` reads
+//! the clock at each call. Each session keeps its two times in a [`SessionClock`]; the
+//! functions read it when the plan is simplified, so the value is a constant of the
+//! statement. The text input `'now'` reads the same transaction time through [`CLOCK`],
+//! set for the task that serves the session's connection.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
@@ -18,13 +23,85 @@ use datafusion::logical_expr::{
 
 use basalt_common::types::TIMESTAMPTZ_ZONE;
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// The start times of a session's current transaction and statement, in microseconds
+/// since 1970 (UTC).
+#[derive(Debug, Default)]
+pub struct SessionClock {
+    transaction: AtomicI64,
+    statement: AtomicI64,
+}
+
+impl SessionClock {
+    /// A statement starts now; outside a transaction block (`in_block` false) it is its own
+    /// transaction.
+    pub fn statement_started(&self, in_block: bool) {
+        let now = chrono::Utc::now().timestamp_micros();
+        self.statement.store(now, Ordering::Relaxed);
+        if !in_block {
+            self.transaction.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// A transaction block starts now (`BEGIN`, `COMMIT AND CHAIN`).
+    pub fn transaction_started(&self) {
+        self.transaction
+            .store(chrono::Utc::now().timestamp_micros(), Ordering::Relaxed);
+    }
+
+    pub fn transaction(&self) -> i64 {
+        self.transaction.load(Ordering::Relaxed)
+    }
+
+    pub fn statement(&self) -> i64 {
+        self.statement.load(Ordering::Relaxed)
+    }
+}
+
+tokio::task_local! {
+    /// The clock of the session the current task serves (a connection's task), for code
+    /// that runs without the session at hand: the text input `'now'`.
+    pub static CLOCK: Arc<SessionClock>;
+}
+
+/// The current transaction's start time, for `'now'`: the session's when this task serves
+/// one, else the current time.
+pub fn transaction_micros() -> i64 {
+    CLOCK
+        .try_with(|c| c.transaction())
+        .unwrap_or_else(|_| chrono::Utc::now().timestamp_micros())
+}
+
+/// Which time a clock function returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Reads {
+    Transaction,
+    Statement,
+    /// The clock at each call (clock_timestamp).
+    EachCall,
+}
+
+#[derive(Debug)]
 struct PgClock {
     name: &'static str,
     aliases: Vec<String>,
-    /// Read at each call (clock_timestamp) rather than once per statement.
-    each_call: bool,
+    reads: Reads,
+    clock: Arc<SessionClock>,
     signature: Signature,
+}
+
+impl PartialEq for PgClock {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.clock, &other.clock)
+    }
+}
+
+impl Eq for PgClock {}
+
+impl std::hash::Hash for PgClock {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        Arc::as_ptr(&self.clock).hash(state);
+    }
 }
 
 fn timestamptz() -> DataType {
@@ -35,14 +112,15 @@ fn value(micros: i64) -> ScalarValue {
     ScalarValue::TimestampMicrosecond(Some(micros), Some(TIMESTAMPTZ_ZONE.into()))
 }
 
-/// The clock functions, for PostgreSQL sessions.
-pub fn udfs() -> Vec<ScalarUDF> {
-    let clock = |name, aliases: &[&str], each_call| {
+/// The clock functions of a PostgreSQL session, reading its `clock`.
+pub fn udfs(clock: &Arc<SessionClock>) -> Vec<ScalarUDF> {
+    let udf = |name, aliases: &[&str], reads| {
         ScalarUDF::from(PgClock {
             name,
             aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
-            each_call,
-            signature: Signature::nullary(if each_call {
+            reads,
+            clock: Arc::clone(clock),
+            signature: Signature::nullary(if reads == Reads::EachCall {
                 Volatility::Volatile
             } else {
                 Volatility::Stable
@@ -50,16 +128,13 @@ pub fn udfs() -> Vec<ScalarUDF> {
         })
     };
     vec![
-        clock(
+        udf(
             "now",
-            &[
-                "current_timestamp",
-                "transaction_timestamp",
-                "statement_timestamp",
-            ],
-            false,
+            &["current_timestamp", "transaction_timestamp"],
+            Reads::Transaction,
         ),
-        clock("clock_timestamp", &[], true),
+        udf("statement_timestamp", &[], Reads::Statement),
+        udf("clock_timestamp", &[], Reads::EachCall),
     ]
 }
 
@@ -82,7 +157,7 @@ impl ScalarUDFImpl for PgClock {
     fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         // The statement's start time is put in when the plan is simplified; refusing here
         // keeps the planner's constant folding from reading the clock once per call.
-        if !self.each_call {
+        if self.reads != Reads::EachCall {
             return Err(datafusion::error::DataFusionError::Internal(format!(
                 "{}() is replaced by the statement's start time when planned",
                 self.name
@@ -93,12 +168,20 @@ impl ScalarUDFImpl for PgClock {
         )))
     }
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> DfResult<ExprSimplifyResult> {
-        match (self.each_call, info.query_execution_start_time()) {
-            (false, Some(start)) => Ok(ExprSimplifyResult::Simplified(Expr::Literal(
-                value(start.timestamp_micros()),
-                None,
-            ))),
-            _ => Ok(ExprSimplifyResult::Original(args)),
-        }
+        let micros = match self.reads {
+            Reads::Transaction => self.clock.transaction(),
+            Reads::Statement => self.clock.statement(),
+            Reads::EachCall => return Ok(ExprSimplifyResult::Original(args)),
+        };
+        // A clock never started (a plan simplified outside any statement): the time of the
+        // plan, as DataFusion keeps it.
+        let micros = match (micros, info.query_execution_start_time()) {
+            (0, Some(start)) => start.timestamp_micros(),
+            (m, _) => m,
+        };
+        Ok(ExprSimplifyResult::Simplified(Expr::Literal(
+            value(micros),
+            None,
+        )))
     }
 }

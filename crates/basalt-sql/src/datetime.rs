@@ -1327,7 +1327,8 @@ pub fn text_to_datetime(
         .as_any()
         .downcast_ref::<StringArray>()
         .ok_or_else(|| SqlError::Internal("text column expected".into()))?;
-    let now_us = chrono::Utc::now().timestamp_micros();
+    // 'now', 'today' … are read at the transaction's start, as in PostgreSQL.
+    let now_us = crate::clock::transaction_micros();
     let kind = match target {
         DataType::Date32 => DateTimeKind::Date,
         DataType::Timestamp(_, None) => DateTimeKind::Timestamp,

@@ -197,9 +197,9 @@ fn is_now(e: &Expr) -> bool {
     plain && no_args && name.quote_style.is_none()
 }
 
-/// The value `now()` has (`crate::clock`): the current time as a UTC `timestamptz`.
+/// The value `now()` has (`crate::clock`): the transaction's start as a UTC `timestamptz`.
 fn now_value() -> ScalarValue {
-    let us = chrono::Utc::now().timestamp_micros();
+    let us = crate::clock::transaction_micros();
     ScalarValue::TimestampMicrosecond(Some(us), Some("+00:00".into()))
 }
 

@@ -1180,9 +1180,7 @@ fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
         let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = arg else {
             continue;
         };
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let now_us = crate::clock::transaction_micros();
         // There is no series of dates: PostgreSQL makes them timestamptz (at midnight).
         if let Expr::Cast {
             expr: inner,

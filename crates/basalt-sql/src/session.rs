@@ -210,6 +210,8 @@ pub enum Dialect {
 
 pub struct Session {
     pub(crate) db: Arc<Database>,
+    /// The start times of the current transaction and statement (`now()`, `'now'`).
+    clock: Arc<crate::clock::SessionClock>,
     dialect: Dialect,
     pub(crate) my: crate::mysql::MyState,
     first_generated: functions::FirstGenerated,
@@ -393,6 +395,7 @@ impl Session {
             state.register_expr_planner(Arc::new(crate::unknown::UnknownLiterals))?;
         }
         let ctx = SessionContext::new_with_state(state);
+        let clock = Arc::new(crate::clock::SessionClock::default());
         let slot = Arc::new(TxnSlot::default());
         slot.mysql_metadata.store(
             dialect == Dialect::MySql,
@@ -505,7 +508,7 @@ impl Session {
             }
             for udf in crate::pgbytes::udfs()
                 .into_iter()
-                .chain(crate::clock::udfs())
+                .chain(crate::clock::udfs(&clock))
                 .chain(crate::bytea::udfs())
                 .chain(crate::variadic::udfs())
                 .chain(crate::fromchar::udfs(&ctx))
@@ -624,6 +627,7 @@ impl Session {
             reset_values: BTreeMap::new(),
             sql_prepared: HashMap::new(),
             cursors: HashMap::new(),
+            clock,
         };
         if dialect == Dialect::MySql {
             session.set_default_schema(None);
@@ -635,6 +639,11 @@ impl Session {
 
     pub fn is_mysql(&self) -> bool {
         self.dialect == Dialect::MySql
+    }
+
+    /// The session's clock, for the task that serves its connection (`clock::CLOCK`).
+    pub fn clock(&self) -> Arc<crate::clock::SessionClock> {
+        Arc::clone(&self.clock)
     }
 
     /// Raises a notice for the client, sent before the running statement's result.
@@ -987,6 +996,8 @@ impl Session {
         let mut out = Vec::with_capacity(statements.len());
         for (index, mut stmt) in statements.into_iter().enumerate() {
             self.statement_index = index;
+            self.clock
+                .statement_started(self.status() != TxnStatus::Idle);
             if several && self.status() == TxnStatus::Idle && !ends_block(&stmt) {
                 self.begin_implicit();
             }
@@ -1869,6 +1880,7 @@ impl Session {
     /// Opens a transaction block, READ ONLY as `read_only` says or else as the session's
     /// default.
     fn open_block(&mut self, read_only: Option<bool>) {
+        self.clock.transaction_started();
         let default = self.default_read_only();
         self.set_read_only(read_only.unwrap_or(default));
         self.reset_deferrable();
@@ -2970,6 +2982,8 @@ impl Session {
     ) -> SqlResult<Output> {
         self.recover_abandoned();
         self.statement_index = 0;
+        self.clock
+            .statement_started(self.status() != TxnStatus::Idle);
         if let Some(raw) = &prepared.raw {
             return self
                 .execute(raw)
