@@ -224,6 +224,21 @@ def test_psycopg_prepared_statement_reuse(connect, table_name):
         assert conn.execute(f"SELECT v FROM {t} WHERE id = %s", (i,), prepare=True).fetchone() == (f"v{i}",)
 
 
+def test_window_frame_offset_as_parameter(connect):
+    """ROWS BETWEEN $1 PRECEDING: the bound value is the offset (prepared and not)."""
+    conn = connect()
+    sql = (
+        "SELECT i, sum(i) OVER (ORDER BY i ROWS BETWEEN %s PRECEDING AND %s FOLLOWING) "
+        "FROM generate_series(1, 4) i ORDER BY i"
+    )
+    for prepare in (False, True):
+        assert conn.execute(sql, (1, 0), prepare=prepare).fetchall() == [(1, 1), (2, 3), (3, 5), (4, 7)]
+        assert conn.execute(sql, (0, 1), prepare=prepare).fetchall() == [(1, 3), (2, 5), (3, 7), (4, 4)]
+    with pytest.raises(pg_errors.NullValueNotAllowed):
+        conn.execute(sql, (None, 0))
+    conn.rollback()
+
+
 def test_psycopg_executemany(connect, table_name):
     t = table_name("drv_many")
     conn = connect()

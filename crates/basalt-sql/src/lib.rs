@@ -38,6 +38,7 @@ pub mod fastpath;
 pub mod foreign;
 pub mod format;
 pub mod frame;
+pub mod frame_offsets;
 pub mod fromchar;
 pub mod functions;
 pub mod interval_order;

@@ -2695,6 +2695,18 @@ impl Session {
             crate::rewrite::exclude_tableoid(&mut stmt, &is_table);
         }
         self.slot.tableoid.store(tableoid, Relaxed);
+        if !self.is_mysql() {
+            // ROWS / GROUPS offsets written as expressions: computed once, as numbers.
+            let offsets = crate::frame_offsets::offsets_to_compute(&stmt);
+            if !offsets.is_empty() {
+                let mut values = Vec::with_capacity(offsets.len());
+                for text in offsets {
+                    let value = Box::pin(self.offset_value(&text)).await?;
+                    values.push((text, value));
+                }
+                crate::frame_offsets::substitute(&mut stmt, &values)?;
+            }
+        }
         let state = self.ctx.state();
         if !self.is_mysql() {
             // Chains of USING/NATURAL joins with a RIGHT or FULL join: PostgreSQL's merged
@@ -2790,6 +2802,27 @@ impl Session {
             }
         };
         Ok(crate::scope::inner_scope_first(plan, &stmt)?)
+    }
+
+    /// The value of a frame offset expression (`frame_offsets`), computed as `bigint`.
+    async fn offset_value(&self, text: &str) -> SqlResult<Option<i64>> {
+        let sql = crate::frame_offsets::offset_query(text);
+        let Some(Statement::Query(q)) = parse_sql(&sql)?.pop() else {
+            return Err(SqlError::Internal(format!("frame offset query: {sql}")));
+        };
+        let (_, batches) = self.run_query(*q).await?;
+        let column = batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .map(|b| Arc::clone(b.column(0)));
+        let Some(column) = column else {
+            return Ok(None);
+        };
+        let values = column
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .ok_or_else(|| SqlError::Internal("frame offset: bigint expected".into()))?;
+        Ok(datafusion::arrow::array::Array::is_valid(values, 0).then(|| values.value(0)))
     }
 
     /// Runs a query to completion and returns its batches.
