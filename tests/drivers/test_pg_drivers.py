@@ -237,6 +237,19 @@ def test_window_frame_offset_as_parameter(connect):
     with pytest.raises(pg_errors.NullValueNotAllowed):
         conn.execute(sql, (None, 0))
     conn.rollback()
+    ranged = (
+        "SELECT d::date, count(*) OVER (ORDER BY d RANGE BETWEEN %s::interval PRECEDING AND CURRENT ROW) "
+        "FROM generate_series(timestamp '2020-01-01', timestamp '2020-01-04', interval '1 day') d ORDER BY d"
+    )
+    days = [dt.date(2020, 1, d) for d in range(1, 5)]
+    assert conn.execute(ranged, ("1 day",)).fetchall() == list(zip(days, [1, 2, 2, 2]))
+    assert conn.execute(ranged, ("2 days",)).fetchall() == list(zip(days, [1, 2, 3, 3]))
+    with pytest.raises(pg_errors.InvalidPrecedingOrFollowingSize):
+        conn.execute(
+            "SELECT sum(i) OVER (ORDER BY i RANGE BETWEEN %s PRECEDING AND CURRENT ROW) FROM generate_series(1, 3) i",
+            (-1,),
+        )
+    conn.rollback()
 
 
 def test_psycopg_executemany(connect, table_name):

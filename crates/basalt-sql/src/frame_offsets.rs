@@ -1,12 +1,14 @@
-//! `ROWS` and `GROUPS` frame offsets written as expressions: `ROWS BETWEEN $1 PRECEDING`
-//! (a bound parameter arrives as a typed literal, `CAST('2' AS BIGINT)`), `ROWS (1 + 1)
-//! PRECEDING`, `ROWS (SELECT n FROM t) PRECEDING`. PostgreSQL computes such an offset once
-//! per statement; DataFusion takes a number only. The offsets that read no column of the
-//! query are computed before planning (as `bigint`, PostgreSQL's type for them) and
-//! written in as numbers, with PostgreSQL's errors for NULL and negative values.
+//! Window frame offsets written as expressions: `ROWS BETWEEN $1 PRECEDING` (a bound
+//! parameter arrives as a typed literal, `CAST('2' AS BIGINT)`), `ROWS (1 + 1) PRECEDING`,
+//! `ROWS (SELECT n FROM t) PRECEDING`, `RANGE $1::interval PRECEDING`. PostgreSQL computes
+//! such an offset once per statement; DataFusion takes a literal only. The offsets that
+//! read no column of the query are computed before planning (a ROWS or GROUPS offset as
+//! `bigint`, PostgreSQL's type for it) and written in as literals, with PostgreSQL's errors
+//! for NULL and negative values.
 
 use std::ops::ControlFlow;
 
+use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
     Expr, Query, Statement, Value, Visit, VisitMut, Visitor, VisitorMut, WindowFrame,
     WindowFrameBound, WindowFrameUnits,
@@ -14,16 +16,13 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::error::{SqlError, SqlResult};
 
-/// The offsets of a frame to compute: a ROWS or GROUPS bound that is not a number and
-/// reads no column of the query around it.
+/// The offsets of a frame to compute: a bound that is not a literal and reads no column
+/// of the query around it.
 fn to_compute(frame: &WindowFrame) -> Vec<&Expr> {
-    if frame.units == WindowFrameUnits::Range {
-        return Vec::new();
-    }
     let mut out = Vec::new();
     for bound in std::iter::once(&frame.start_bound).chain(frame.end_bound.as_ref()) {
         if let WindowFrameBound::Preceding(Some(e)) | WindowFrameBound::Following(Some(e)) = bound {
-            if !is_number(e) && !reads_columns(e) {
+            if !is_literal(e) && !reads_columns(e) {
                 out.push(e.as_ref());
             }
         }
@@ -31,8 +30,13 @@ fn to_compute(frame: &WindowFrame) -> Vec<&Expr> {
     out
 }
 
-fn is_number(e: &Expr) -> bool {
-    matches!(e, Expr::Value(v) if matches!(v.value, Value::Number(..)))
+/// A number, a string or an interval literal: what DataFusion takes as an offset.
+fn is_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => matches!(v.value, Value::Number(..) | Value::SingleQuotedString(_)),
+        Expr::Interval(i) => matches!(i.value.as_ref(), Expr::Value(_)),
+        _ => false,
+    }
 }
 
 /// Whether `e` names a column outside the subqueries it holds (a subquery reads its own
@@ -61,9 +65,9 @@ fn reads_columns(e: &Expr) -> bool {
     e.visit(&mut Finder { depth: 0 }).is_break()
 }
 
-/// The texts of the offsets of `stmt` to compute, each once.
-pub fn offsets_to_compute(stmt: &Statement) -> Vec<String> {
-    struct Collect(Vec<String>);
+/// The offsets of `stmt` to compute, each once: its text and whether it is a RANGE offset.
+pub fn offsets_to_compute(stmt: &Statement) -> Vec<(String, bool)> {
+    struct Collect(Vec<(String, bool)>);
     impl Visitor for Collect {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
@@ -71,10 +75,11 @@ pub fn offsets_to_compute(stmt: &Statement) -> Vec<String> {
                 if let Some(datafusion::sql::sqlparser::ast::WindowType::WindowSpec(spec)) = &f.over
                 {
                     if let Some(frame) = &spec.window_frame {
+                        let range = frame.units == WindowFrameUnits::Range;
                         for o in to_compute(frame) {
-                            let text = o.to_string();
-                            if !self.0.contains(&text) {
-                                self.0.push(text);
+                            let key = (o.to_string(), range);
+                            if !self.0.contains(&key) {
+                                self.0.push(key);
                             }
                         }
                     }
@@ -88,31 +93,95 @@ pub fn offsets_to_compute(stmt: &Statement) -> Vec<String> {
     c.0
 }
 
-/// The query that computes the offset `text` as PostgreSQL types it.
-pub fn offset_query(text: &str) -> String {
-    format!("SELECT CAST(({text}) AS BIGINT)")
+/// The query that computes an offset (`text`, of a RANGE frame or not) as PostgreSQL types
+/// it: a ROWS or GROUPS offset is a `bigint`, a RANGE offset keeps its type (the ORDER BY
+/// key's decides what it may be).
+pub fn offset_query(text: &str, range: bool) -> String {
+    if range {
+        format!("SELECT ({text})")
+    } else {
+        format!("SELECT CAST(({text}) AS BIGINT)")
+    }
 }
 
-/// Writes the computed offsets into `stmt`: `values` pairs each text of
-/// [`offsets_to_compute`] with its value (`None`: NULL).
-pub fn substitute(stmt: &mut Statement, values: &[(String, Option<i64>)]) -> SqlResult<()> {
+/// The literal an offset's computed value is written as; `Ok(None)` for NULL, an error for
+/// a negative offset (`which` bound: "starting" or "ending") or a value no literal holds.
+fn literal(value: &ScalarValue, range: bool, which: &str) -> SqlResult<Option<Expr>> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let negative = || {
+        Err(SqlError::Detailed {
+            sqlstate: "22013",
+            message: if range {
+                "invalid preceding or following size in window function".to_owned()
+            } else {
+                format!("frame {which} offset must not be negative")
+            },
+            detail: String::new(),
+            hint: None,
+        })
+    };
+    let number = |text: String| Ok(Some(Expr::value(Value::Number(text, false))));
+    match value {
+        ScalarValue::Int8(Some(v)) if *v < 0 => negative(),
+        ScalarValue::Int16(Some(v)) if *v < 0 => negative(),
+        ScalarValue::Int32(Some(v)) if *v < 0 => negative(),
+        ScalarValue::Int64(Some(v)) if *v < 0 => negative(),
+        ScalarValue::Int8(_)
+        | ScalarValue::Int16(_)
+        | ScalarValue::Int32(_)
+        | ScalarValue::Int64(_)
+        | ScalarValue::UInt8(_)
+        | ScalarValue::UInt16(_)
+        | ScalarValue::UInt32(_)
+        | ScalarValue::UInt64(_) => number(value.to_string()),
+        ScalarValue::Float32(Some(v)) if *v < 0.0 => negative(),
+        ScalarValue::Float64(Some(v)) if *v < 0.0 => negative(),
+        ScalarValue::Float32(Some(v)) if v.is_finite() => number(v.to_string()),
+        ScalarValue::Float64(Some(v)) if v.is_finite() => number(v.to_string()),
+        ScalarValue::Decimal128(Some(v), _, _) if *v < 0 => negative(),
+        ScalarValue::Decimal128(Some(v), _, _) if !crate::numeric::is_special(*v) => {
+            number(value.to_string())
+        }
+        ScalarValue::IntervalMonthDayNano(Some(v)) => {
+            if v.months < 0 || v.days < 0 || v.nanoseconds < 0 {
+                return negative();
+            }
+            let text = crate::eval::interval_literal(v.months, v.days, v.nanoseconds);
+            Ok(Some(crate::eval::parse_expr(&format!("INTERVAL '{text}'"))?))
+        }
+        ScalarValue::Utf8(Some(t)) | ScalarValue::LargeUtf8(Some(t)) | ScalarValue::Utf8View(Some(t)) => {
+            Ok(Some(Expr::value(Value::SingleQuotedString(t.clone()))))
+        }
+        other => Err(SqlError::unsupported(format!(
+            "a window frame offset of type {} written as an expression is not supported; write it as a literal",
+            crate::functions::pg_type_of(&other.data_type())
+        ))),
+    }
+}
+
+/// Writes the computed offsets into `stmt`: `values` pairs each offset of
+/// [`offsets_to_compute`] with its value.
+pub fn substitute(stmt: &mut Statement, values: &[((String, bool), ScalarValue)]) -> SqlResult<()> {
     struct Put<'a> {
-        values: &'a [(String, Option<i64>)],
+        values: &'a [((String, bool), ScalarValue)],
         error: Option<SqlError>,
     }
     impl Put<'_> {
-        fn bound(&mut self, bound: &mut WindowFrameBound, which: &str) {
+        fn bound(&mut self, bound: &mut WindowFrameBound, which: &str, range: bool) {
             let (WindowFrameBound::Preceding(Some(e)) | WindowFrameBound::Following(Some(e))) =
                 bound
             else {
                 return;
             };
-            let text = e.to_string();
-            let Some((_, value)) = self.values.iter().find(|(t, _)| *t == text) else {
+            let key = (e.to_string(), range);
+            let Some((_, value)) = self.values.iter().find(|(k, _)| *k == key) else {
                 return;
             };
-            match value {
-                None => {
+            match literal(value, range, which) {
+                Ok(Some(new)) => **e = new,
+                Ok(None) => {
                     self.error = Some(SqlError::Detailed {
                         sqlstate: "22004",
                         message: format!("frame {which} offset must not be null"),
@@ -120,15 +189,7 @@ pub fn substitute(stmt: &mut Statement, values: &[(String, Option<i64>)]) -> Sql
                         hint: None,
                     })
                 }
-                Some(v) if *v < 0 => {
-                    self.error = Some(SqlError::Detailed {
-                        sqlstate: "22013",
-                        message: format!("frame {which} offset must not be negative"),
-                        detail: String::new(),
-                        hint: None,
-                    })
-                }
-                Some(v) => **e = Expr::value(Value::Number(v.to_string(), false)),
+                Err(err) => self.error = Some(err),
             }
         }
     }
@@ -140,11 +201,10 @@ pub fn substitute(stmt: &mut Statement, values: &[(String, Option<i64>)]) -> Sql
                     &mut f.over
                 {
                     if let Some(frame) = &mut spec.window_frame {
-                        if frame.units != WindowFrameUnits::Range {
-                            self.bound(&mut frame.start_bound, "starting");
-                            if let Some(end) = &mut frame.end_bound {
-                                self.bound(end, "ending");
-                            }
+                        let range = frame.units == WindowFrameUnits::Range;
+                        self.bound(&mut frame.start_bound, "starting", range);
+                        if let Some(end) = &mut frame.end_bound {
+                            self.bound(end, "ending", range);
                         }
                     }
                 }

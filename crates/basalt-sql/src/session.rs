@@ -2700,9 +2700,9 @@ impl Session {
             let offsets = crate::frame_offsets::offsets_to_compute(&stmt);
             if !offsets.is_empty() {
                 let mut values = Vec::with_capacity(offsets.len());
-                for text in offsets {
-                    let value = Box::pin(self.offset_value(&text)).await?;
-                    values.push((text, value));
+                for (text, range) in offsets {
+                    let value = Box::pin(self.offset_value(&text, range)).await?;
+                    values.push(((text, range), value));
                 }
                 crate::frame_offsets::substitute(&mut stmt, &values)?;
             }
@@ -2804,25 +2804,17 @@ impl Session {
         Ok(crate::scope::inner_scope_first(plan, &stmt)?)
     }
 
-    /// The value of a frame offset expression (`frame_offsets`), computed as `bigint`.
-    async fn offset_value(&self, text: &str) -> SqlResult<Option<i64>> {
-        let sql = crate::frame_offsets::offset_query(text);
+    /// The value of a window frame offset expression (`frame_offsets`).
+    async fn offset_value(&self, text: &str, range: bool) -> SqlResult<ScalarValue> {
+        let sql = crate::frame_offsets::offset_query(text, range);
         let Some(Statement::Query(q)) = parse_sql(&sql)?.pop() else {
             return Err(SqlError::Internal(format!("frame offset query: {sql}")));
         };
-        let (_, batches) = self.run_query(*q).await?;
-        let column = batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .map(|b| Arc::clone(b.column(0)));
-        let Some(column) = column else {
-            return Ok(None);
-        };
-        let values = column
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::Int64Array>()
-            .ok_or_else(|| SqlError::Internal("frame offset: bigint expected".into()))?;
-        Ok(datafusion::arrow::array::Array::is_valid(values, 0).then(|| values.value(0)))
+        let (schema, batches) = self.run_query(*q).await?;
+        match batches.iter().find(|b| b.num_rows() > 0) {
+            Some(b) => Ok(ScalarValue::try_from_array(b.column(0), 0)?),
+            None => Ok(ScalarValue::try_from(schema.field(0).data_type())?),
+        }
     }
 
     /// Runs a query to completion and returns its batches.
