@@ -2055,9 +2055,29 @@ fn returning(
         batch = RecordBatch::try_new_with_options(Arc::clone(&schema), columns, &options)?;
     }
     let qualifier = alias.unwrap_or(&def.name);
+    let columns: Vec<String> = def.live_columns().map(|(_, c)| c.name.clone()).collect();
     let mut fields = Vec::new();
     let mut arrays = Vec::new();
     for item in items {
+        // `RETURNING t`: the written row as a row value, named by the table.
+        let mut item = item.clone();
+        match &mut item {
+            SelectItem::UnnamedExpr(e) => {
+                let mut row = e.clone();
+                crate::wholerow::returning_rows(&mut row, qualifier, &columns);
+                if row != *e {
+                    item = SelectItem::ExprWithAlias {
+                        alias: ast::Ident::new(column_name_of(e)),
+                        expr: row,
+                    };
+                }
+            }
+            SelectItem::ExprWithAlias { expr, .. } | SelectItem::ExprWithAliases { expr, .. } => {
+                crate::wholerow::returning_rows(expr, qualifier, &columns);
+            }
+            _ => {}
+        }
+        let item = &item;
         let (exprs, names): (Vec<String>, Vec<String>) = match item {
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => def
                 .live_columns()

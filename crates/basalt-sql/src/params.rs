@@ -565,9 +565,11 @@ pub(crate) async fn returning_schema(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!("SELECT {list} FROM {table} WHERE false");
-    let stmt = parse_sql(&sql)?
+    let mut stmt = parse_sql(&sql)?
         .pop()
         .ok_or_else(|| SqlError::Internal("empty RETURNING".into()))?;
+    // As the statement itself reads its RETURNING list: `t.*` over `FROM s.t`, …
+    crate::rewrite::rewrite(&mut stmt)?;
     let plan = s.plan(stmt).await?;
     Ok(std::sync::Arc::new(plan.schema().as_arrow().clone()))
 }

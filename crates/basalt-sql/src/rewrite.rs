@@ -1394,11 +1394,66 @@ fn name_set_expr(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
             merge_using_columns(select);
+            qualify_wildcards(select);
             name_columns(select)
         }
         SetExpr::SetOperation { left, .. } => name_set_expr(left),
         SetExpr::Query(q) => name_set_expr(&mut q.body),
         _ => {}
+    }
+}
+
+/// `t.*` over `FROM s.t` (a table named with its schema and no alias): PostgreSQL finds
+/// `t`, DataFusion wants the qualifier written as in FROM (`s.t.*`), so it is written so.
+fn qualify_wildcards(select: &mut Select) {
+    use datafusion::sql::sqlparser::ast::SelectItemQualifiedWildcardKind;
+    let mut tables: Vec<&ObjectName> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for twj in &select.from {
+        for f in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            match f {
+                TableFactor::Table {
+                    name, alias: None, ..
+                } => {
+                    if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                        names.push(crate::ddl::ident(last));
+                    }
+                    if name.0.len() > 1 {
+                        tables.push(name);
+                    }
+                }
+                TableFactor::Table { alias: Some(a), .. }
+                | TableFactor::Derived { alias: Some(a), .. } => {
+                    names.push(crate::ddl::ident(&a.name))
+                }
+                _ => {}
+            }
+        }
+    }
+    if tables.is_empty() {
+        return;
+    }
+    let tables: Vec<ObjectName> = tables.into_iter().cloned().collect();
+    for item in &mut select.projection {
+        let SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(q), _) = item
+        else {
+            continue;
+        };
+        let [part] = q.0.as_slice() else { continue };
+        let Some(id) = part.as_ident() else { continue };
+        let wanted = crate::ddl::ident(id);
+        // Only when one FROM item has that name.
+        if names.iter().filter(|n| **n == wanted).count() != 1 {
+            continue;
+        }
+        let found = tables.iter().find(|t| {
+            t.0.last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|l| crate::ddl::ident(l) == wanted)
+        });
+        if let Some(t) = found {
+            *q = t.clone();
+        }
     }
 }
 

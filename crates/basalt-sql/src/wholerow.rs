@@ -373,3 +373,52 @@ impl VisitorMut for Rewriter {
         ControlFlow::Continue(())
     }
 }
+
+/// A RETURNING item's whole-row references to the written table (`RETURNING t`,
+/// `RETURNING (t)`, `RETURNING t.*` as a value), named `name` and with `columns`, written
+/// as rows. A bare name that is also a column's stays the column.
+pub fn returning_rows(e: &mut Expr, name: &str, columns: &[String]) {
+    struct Rows<'a> {
+        name: &'a str,
+        columns: &'a [String],
+        depth: usize,
+    }
+    impl VisitorMut for Rows<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth > 0 {
+                return ControlFlow::Continue(());
+            }
+            let refers = match e {
+                Expr::Identifier(id) => {
+                    let n = crate::ddl::ident(id);
+                    n == self.name && !self.columns.contains(&n)
+                }
+                Expr::QualifiedWildcard(n, _) => single_name(n).as_deref() == Some(self.name),
+                _ => false,
+            };
+            if refers {
+                if let Some(row) = Rewriter::row_expr(self.name, self.columns) {
+                    *e = row;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(
+        e,
+        &mut Rows {
+            name,
+            columns,
+            depth: 0,
+        },
+    );
+}
