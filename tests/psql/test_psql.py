@@ -79,6 +79,32 @@ def test_psql_datestyle_from_the_environment_positions_and_hints():
     assert 'HINT:  Perhaps you need a different "datestyle" setting.' in out.stderr, out.stderr
 
 
+def test_psql_pgoptions_settings_and_interval_styles():
+    """libpq sends PGOPTIONS (`-c name=value`) in the startup packet: it sets IntervalStyle,
+    which RESET returns to; each style prints intervals as PostgreSQL does."""
+    env = dict(os.environ, PGOPTIONS="-c intervalstyle=postgres_verbose")
+    value = "interval '-3 days', interval '1 year 2 mons 3 days 04:05:06.5'"
+    args = [PSQL, "-X", "-q", "-A", "-t", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER,
+            "-d", PG_DB, "-c", "SHOW intervalstyle", "-c", f"SELECT {value}",
+            "-c", "SET intervalstyle = sql_standard", "-c", f"SELECT {value}",
+            "-c", "SET intervalstyle = iso_8601", "-c", f"SELECT {value}",
+            "-c", "SET intervalstyle = postgres", "-c", f"SELECT {value}",
+            "-c", "RESET intervalstyle", "-c", "SHOW intervalstyle"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert out.stdout.splitlines() == [
+        "postgres_verbose",
+        "@ 3 days ago|@ 1 year 2 mons 3 days 4 hours 5 mins 6.5 secs",
+        "-3 0:00:00|+1-2 +3 +4:05:06.5",
+        "P-3D|P1Y2M3DT4H5M6.5S",
+        "-3 days|1 year 2 mons 3 days 04:05:06.5",
+        "postgres_verbose",
+    ], out
+    bad = subprocess.run(args[:13] + ["-c", "SELECT 1"], capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ, PGOPTIONS="-c intervalstyle=bogus"))
+    assert bad.returncode != 0
+    assert 'invalid value for parameter "intervalstyle": "bogus"' in bad.stderr, bad.stderr
+
+
 def test_psql_shows_notices_and_chained_transactions():
     """WARNINGs for COMMIT/ROLLBACK outside a block and BEGIN inside one, NOTICEs for DROP …
     IF EXISTS of a missing object, and COMMIT/ROLLBACK AND CHAIN, as PostgreSQL sends them."""

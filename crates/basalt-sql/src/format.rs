@@ -27,6 +27,8 @@ pub struct TextStyle {
     pub float_digits: i8,
     /// `bytea_output = escape`: bytea printed in the escape format, not hex.
     pub bytea_escape: bool,
+    /// How intervals print (`IntervalStyle`).
+    pub intervals: IntervalStyle,
 }
 
 impl Default for TextStyle {
@@ -35,6 +37,60 @@ impl Default for TextStyle {
             dates: DateStyle::default(),
             float_digits: 1,
             bytea_escape: false,
+            intervals: IntervalStyle::Postgres,
+        }
+    }
+}
+
+/// PostgreSQL's `IntervalStyle` setting: how intervals print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalStyle {
+    /// `1 year 2 mons 3 days 04:05:06` (the default).
+    Postgres,
+    /// `@ 1 year 2 mons 3 days 4 hours 5 mins 6 secs`, negative spans with ` ago`.
+    PostgresVerbose,
+    /// `1-2 3 4:05:06`.
+    SqlStandard,
+    /// `P1Y2M3DT4H5M6S`.
+    Iso8601,
+}
+
+impl IntervalStyle {
+    /// The style a setting names; `None` for a name PostgreSQL does not know.
+    pub fn parse(value: &str) -> Option<IntervalStyle> {
+        match value.trim().to_lowercase().as_str() {
+            "postgres" => Some(IntervalStyle::Postgres),
+            "postgres_verbose" => Some(IntervalStyle::PostgresVerbose),
+            "sql_standard" => Some(IntervalStyle::SqlStandard),
+            "iso_8601" => Some(IntervalStyle::Iso8601),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            IntervalStyle::Postgres => "postgres",
+            IntervalStyle::PostgresVerbose => "postgres_verbose",
+            IntervalStyle::SqlStandard => "sql_standard",
+            IntervalStyle::Iso8601 => "iso_8601",
+        }
+    }
+
+    fn to_bits(self) -> u32 {
+        match self {
+            IntervalStyle::Postgres => 0,
+            IntervalStyle::PostgresVerbose => 1,
+            IntervalStyle::SqlStandard => 2,
+            IntervalStyle::Iso8601 => 3,
+        }
+    }
+
+    fn from_bits(bits: u32) -> IntervalStyle {
+        match bits & 3 {
+            1 => IntervalStyle::PostgresVerbose,
+            2 => IntervalStyle::SqlStandard,
+            3 => IntervalStyle::Iso8601,
+            _ => IntervalStyle::Postgres,
         }
     }
 }
@@ -45,6 +101,7 @@ impl TextStyle {
         u32::from(self.dates.to_bits())
             | (u32::from(self.float_digits as u8) << 8)
             | (u32::from(self.bytea_escape) << 16)
+            | (self.intervals.to_bits() << 17)
     }
 
     pub fn from_bits(bits: u32) -> TextStyle {
@@ -52,6 +109,7 @@ impl TextStyle {
             dates: DateStyle::from_bits((bits & 0xff) as u8),
             float_digits: ((bits >> 8) & 0xff) as u8 as i8,
             bytea_escape: (bits >> 16) & 1 == 1,
+            intervals: IntervalStyle::from_bits(bits >> 17),
         }
     }
 }
@@ -146,7 +204,7 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
                 IntervalMonthDayNanoArray,
                 |a: &IntervalMonthDayNanoArray, i| {
                     let v = a.value(i);
-                    interval_text(v.months, v.days, v.nanoseconds)
+                    interval_text_in(v.months, v.days, v.nanoseconds, style.intervals)
                 }
             )
         }
@@ -162,7 +220,12 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
                 out.push((!a.is_null(i)).then(|| {
                     let v = a.value(i);
                     let days = v / 86_400_000_000;
-                    interval_text(0, days as i32, (v - days * 86_400_000_000) * 1000)
+                    interval_text_in(
+                        0,
+                        days as i32,
+                        (v - days * 86_400_000_000) * 1000,
+                        style.intervals,
+                    )
                 }));
             }
         }
@@ -483,9 +546,188 @@ pub fn interval_text(months: i32, days: i32, nanos: i64) -> String {
     parts.join(" ")
 }
 
+/// An interval printed in `style` (PostgreSQL's `EncodeInterval`).
+pub fn interval_text_in(months: i32, days: i32, nanos: i64, style: IntervalStyle) -> String {
+    let (year, mon) = (i64::from(months / 12), i64::from(months % 12));
+    let mday = i64::from(days);
+    let us = nanos / 1000;
+    let hour = us / 3_600_000_000;
+    let min = us / 60_000_000 % 60;
+    let sec = us / 1_000_000 % 60;
+    let fsec = us % 1_000_000;
+    match style {
+        IntervalStyle::Postgres => interval_text(months, days, nanos),
+        IntervalStyle::PostgresVerbose => {
+            let mut out = String::from("@");
+            let (mut is_zero, mut is_before) = (true, false);
+            for (value, unit) in [
+                (year, "year"),
+                (mon, "mon"),
+                (mday, "day"),
+                (hour, "hour"),
+                (min, "min"),
+            ] {
+                if value == 0 {
+                    continue;
+                }
+                let mut value = value;
+                if is_zero {
+                    is_before = value < 0;
+                    value = value.abs();
+                } else if is_before {
+                    value = -value;
+                }
+                let plural = if value == 1 { "" } else { "s" };
+                out.push_str(&format!(" {value} {unit}{plural}"));
+                is_zero = false;
+            }
+            if sec != 0 || fsec != 0 {
+                out.push(' ');
+                if sec < 0 || (sec == 0 && fsec < 0) {
+                    if is_zero {
+                        is_before = true;
+                    } else if !is_before {
+                        out.push('-');
+                    }
+                } else if is_before {
+                    out.push('-');
+                }
+                out.push_str(&seconds_text(sec, fsec, false));
+                let plural = if sec.abs() != 1 || fsec != 0 { "s" } else { "" };
+                out.push_str(&format!(" sec{plural}"));
+                is_zero = false;
+            }
+            if is_zero {
+                out.push_str(" 0");
+            }
+            if is_before {
+                out.push_str(" ago");
+            }
+            out
+        }
+        IntervalStyle::SqlStandard => {
+            let fields = [year, mon, mday, hour, min, sec, fsec];
+            let has_negative = fields.iter().any(|v| *v < 0);
+            let has_positive = fields.iter().any(|v| *v > 0);
+            let has_year_month = year != 0 || mon != 0;
+            let has_day_time = mday != 0 || hour != 0 || min != 0 || sec != 0 || fsec != 0;
+            let standard = !(has_negative && has_positive) && !(has_year_month && has_day_time);
+            let (mut year, mut mon, mut mday, mut hour, mut min, mut sec, mut fsec) =
+                (year, mon, mday, hour, min, sec, fsec);
+            let mut out = String::new();
+            if has_negative && standard {
+                out.push('-');
+                (year, mon, mday, hour, min, sec, fsec) =
+                    (-year, -mon, -mday, -hour, -min, -sec, -fsec);
+            }
+            if !has_negative && !has_positive {
+                out.push('0');
+            } else if !standard {
+                let year_sign = if year < 0 || mon < 0 { '-' } else { '+' };
+                let day_sign = if mday < 0 { '-' } else { '+' };
+                let sec_sign = if hour < 0 || min < 0 || sec < 0 || fsec < 0 {
+                    '-'
+                } else {
+                    '+'
+                };
+                out.push_str(&format!(
+                    "{year_sign}{}-{} {day_sign}{} {sec_sign}{}:{:02}:{}",
+                    year.abs(),
+                    mon.abs(),
+                    mday.abs(),
+                    hour.abs(),
+                    min.abs(),
+                    seconds_text(sec, fsec, true)
+                ));
+            } else if has_year_month {
+                out.push_str(&format!("{year}-{mon}"));
+            } else if mday != 0 {
+                out.push_str(&format!(
+                    "{mday} {hour}:{min:02}:{}",
+                    seconds_text(sec, fsec, true)
+                ));
+            } else {
+                out.push_str(&format!(
+                    "{hour}:{min:02}:{}",
+                    seconds_text(sec, fsec, true)
+                ));
+            }
+            out
+        }
+        IntervalStyle::Iso8601 => {
+            if [year, mon, mday, hour, min, sec, fsec]
+                .iter()
+                .all(|v| *v == 0)
+            {
+                return "PT0S".into();
+            }
+            let mut out = String::from("P");
+            let part = |out: &mut String, v: i64, unit: char| {
+                if v != 0 {
+                    out.push_str(&format!("{v}{unit}"));
+                }
+            };
+            part(&mut out, year, 'Y');
+            part(&mut out, mon, 'M');
+            part(&mut out, mday, 'D');
+            if hour != 0 || min != 0 || sec != 0 || fsec != 0 {
+                out.push('T');
+            }
+            part(&mut out, hour, 'H');
+            part(&mut out, min, 'M');
+            if sec != 0 || fsec != 0 {
+                if sec < 0 || fsec < 0 {
+                    out.push('-');
+                }
+                out.push_str(&seconds_text(sec, fsec, false));
+                out.push('S');
+            }
+            out
+        }
+    }
+}
+
+/// Seconds and microseconds as PostgreSQL's `AppendSeconds` prints them: without sign,
+/// two digits when `zero_pad`, the fraction without trailing zeros.
+fn seconds_text(sec: i64, fsec: i64, zero_pad: bool) -> String {
+    let mut out = if zero_pad {
+        format!("{:02}", sec.abs())
+    } else {
+        sec.abs().to_string()
+    };
+    if fsec != 0 {
+        out.push_str(&trim_fraction(format!(".{:06}", fsec.abs())));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interval_styles_print_like_postgres() {
+        let h = 3_600_000_000_000i64;
+        let verbose = |m, d, n| interval_text_in(m, d, n, IntervalStyle::PostgresVerbose);
+        assert_eq!(verbose(0, -9863, 0), "@ 9863 days ago");
+        assert_eq!(
+            verbose(0, 39, 17 * h + 32 * 60_000_000_000 + 1_400_000_000),
+            "@ 39 days 17 hours 32 mins 1.4 secs"
+        );
+        assert_eq!(verbose(0, 0, 0), "@ 0");
+        assert_eq!(verbose(14, 1, -h), "@ 1 year 2 mons 1 day -1 hours");
+        assert_eq!(verbose(0, 0, -1_000_000_000), "@ 1 sec ago");
+        let sql = |m, d, n| interval_text_in(m, d, n, IntervalStyle::SqlStandard);
+        assert_eq!(sql(14, 0, 0), "1-2");
+        assert_eq!(sql(0, 3, 4 * h + 5_000_000_000), "3 4:00:05");
+        assert_eq!(sql(-14, 0, 0), "-1-2");
+        assert_eq!(sql(14, -3, 0), "+1-2 -3 +0:00:00");
+        assert_eq!(sql(0, 0, 0), "0");
+        let iso = |m, d, n| interval_text_in(m, d, n, IntervalStyle::Iso8601);
+        assert_eq!(iso(14, 3, 4 * h + 5_500_000_000), "P1Y2M3DT4H5.5S");
+        assert_eq!(iso(0, 0, 0), "PT0S");
+        assert_eq!(iso(0, 0, -1_500_000_000), "PT-1.5S");
+    }
 
     #[test]
     fn intervals_print_like_postgres() {

@@ -870,15 +870,28 @@ impl Session {
                 self.reset_values.insert(key, value.to_owned());
                 Ok(())
             }
-            n @ ("datestyle" | "application_name" | "extra_float_digits") => {
-                self.apply_setting(n, value.to_owned())?;
-                if let Some(v) = self.settings.lock().get(n) {
-                    self.reset_values.insert(n.to_owned(), v.clone());
+            n @ ("datestyle" | "application_name" | "extra_float_digits" | "intervalstyle") => {
+                self.apply_startup_setting(n, value)
+            }
+            // libpq's PGOPTIONS: `-c name=value` (or `--name=value`) for any setting.
+            "options" => {
+                for (n, v) in startup_options(value)? {
+                    self.apply_startup_setting(&n, &v)?;
                 }
                 Ok(())
             }
             _ => Ok(()),
         }
+    }
+
+    /// A setting a client gave at connection: it is also what RESET returns to.
+    fn apply_startup_setting(&mut self, name: &str, value: &str) -> SqlResult<()> {
+        let name = name.to_lowercase();
+        self.apply_setting(&name, value.to_owned())?;
+        if let Some(v) = self.settings.lock().get(&name) {
+            self.reset_values.insert(name.clone(), v.clone());
+        }
+        Ok(())
     }
 
     /// Where unqualified table names live: `public` for PostgreSQL, the current database
@@ -2555,6 +2568,23 @@ impl Session {
             self.settings.lock().insert(name.to_owned(), style.name());
             return Ok(());
         }
+        if name == "intervalstyle" {
+            let style = crate::format::IntervalStyle::parse(&value).ok_or_else(|| {
+                SqlError::InvalidParameterHint {
+                    message: format!("invalid value for parameter \"{name}\": \"{value}\""),
+                    hint: "Available values: postgres, postgres_verbose, sql_standard, iso_8601."
+                        .into(),
+                }
+            })?;
+            self.set_text_style(crate::format::TextStyle {
+                intervals: style,
+                ..self.text_style()
+            });
+            self.settings
+                .lock()
+                .insert(name.to_owned(), style.name().to_owned());
+            return Ok(());
+        }
         if name == "bytea_output" {
             let escape = match value.trim().to_lowercase().as_str() {
                 "hex" => false,
@@ -4075,4 +4105,70 @@ pub(crate) fn object_name_parts(name: &ObjectName) -> Vec<String> {
             None => p.to_string(),
         })
         .collect()
+}
+
+/// The settings of a startup packet's `options` (libpq's `PGOPTIONS`), read as PostgreSQL
+/// reads its command line: words split at blanks (a backslash keeps the next character),
+/// each `-c name=value` or `--name=value`. Dashes in names are underscores.
+fn startup_options(options: &str) -> SqlResult<Vec<(String, String)>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_ascii_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let invalid = |w: &str| SqlError::Detailed {
+        sqlstate: "42704",
+        message: format!("invalid command-line argument for server process: {w}"),
+        detail: String::new(),
+        hint: Some("Try \"postgres --help\" for more information.".into()),
+    };
+    let mut out = Vec::new();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        let setting = if w == "-c" {
+            it.next().ok_or_else(|| invalid(w))?.as_str()
+        } else if let Some(rest) = w.strip_prefix("-c") {
+            rest
+        } else if let Some(rest) = w.strip_prefix("--") {
+            rest
+        } else {
+            return Err(invalid(w));
+        };
+        let (name, value) = setting.split_once('=').ok_or_else(|| invalid(w))?;
+        out.push((name.replace('-', "_").to_lowercase(), value.to_owned()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod startup_option_tests {
+    use super::startup_options;
+
+    #[test]
+    fn pgoptions_as_postgres_reads_them() {
+        let got = startup_options("-c intervalstyle=postgres_verbose --search-path=a\\ b -cx=1")
+            .expect("valid");
+        assert_eq!(
+            got,
+            vec![
+                ("intervalstyle".into(), "postgres_verbose".into()),
+                ("search_path".into(), "a b".into()),
+                ("x".into(), "1".into()),
+            ]
+        );
+        assert!(startup_options("-c").is_err());
+        assert!(startup_options("nonsense").is_err());
+    }
 }
