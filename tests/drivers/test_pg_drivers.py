@@ -180,6 +180,7 @@ COLUMN_NAME_CASES = [
     ("(SELECT ARRAY[1,2,3])[1]", "array"),
     ("((SELECT ARRAY[1,2,3]))[2]", "array"),
     ("(SELECT 5 AS five UNION SELECT 5)", "five"),
+    ("(WITH w(x) AS (SELECT 1) VALUES ((SELECT x FROM w)))", "column1"),
 ]
 
 

@@ -2187,6 +2187,8 @@ fn first_target_name(body: &SetExpr) -> Option<String> {
         },
         SetExpr::Query(q) => first_target_name(&q.body),
         SetExpr::SetOperation { left, .. } => first_target_name(left),
+        // VALUES names its columns column1, column2, …
+        SetExpr::Values(_) => Some("column1".into()),
         _ => None,
     }
 }
