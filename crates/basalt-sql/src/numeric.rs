@@ -940,10 +940,12 @@ impl ScalarUDFImpl for NumericTypmod {
     ) -> DfResult<datafusion::arrow::datatypes::FieldRef> {
         let (p, s) = typmod_args(args.scalar_arguments)?;
         let (p, s) = basalt_common::types::decimal_storage(p, s);
+        // NULL only for a NULL value (the plans around keep the value's nullability).
+        let nullable = args.arg_fields.first().is_none_or(|f| f.is_nullable());
         Ok(Arc::new(datafusion::arrow::datatypes::Field::new(
             TYPMOD_FUNCTION,
             DataType::Decimal128(p, s),
-            true,
+            nullable,
         )))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
@@ -999,6 +1001,19 @@ impl ScalarUDFImpl for NumericConvert {
 
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(self.target.clone())
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs,
+    ) -> DfResult<datafusion::arrow::datatypes::FieldRef> {
+        // NULL only for a NULL value, as the cast it stands for.
+        let nullable = args.arg_fields.first().is_none_or(|f| f.is_nullable());
+        Ok(Arc::new(datafusion::arrow::datatypes::Field::new(
+            self.name(),
+            self.target.clone(),
+            nullable,
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {

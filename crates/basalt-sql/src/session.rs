@@ -386,6 +386,7 @@ impl Session {
                 .position(|r| r.name() == "type_coercion")
                 .unwrap_or(rules.len());
             rules.insert(coercion, Arc::new(crate::interval_order::RangeKeys));
+            rules.insert(coercion, Arc::new(crate::unknown::UnknownSetOperands));
             builder = builder.with_analyzer_rules(rules);
         }
         let state = builder.build();

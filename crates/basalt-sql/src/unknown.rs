@@ -182,3 +182,172 @@ impl ExprPlanner for ArrayLiteralTypes {
         Ok(PlannerResult::Original(narrowed))
     }
 }
+
+/// A string literal in a UNION branch takes the type of the other branches' column, as
+/// PostgreSQL resolves an `unknown` (`SELECT 1 UNION SELECT '2'` is an integer column;
+/// `SELECT 1.5 UNION SELECT 'foo'` fails to read 'foo' as numeric). DataFusion would make
+/// the column text. Runs before type coercion, which then unifies the branches.
+#[derive(Debug, Default)]
+pub struct UnknownSetOperands;
+
+impl datafusion::optimizer::AnalyzerRule for UnknownSetOperands {
+    fn analyze(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        _config: &datafusion::common::config::ConfigOptions,
+    ) -> DfResult<datafusion::logical_expr::LogicalPlan> {
+        use datafusion::common::tree_node::Transformed;
+        use datafusion::logical_expr::LogicalPlan;
+        let mut changed = false;
+        let plan = plan
+            .transform_up_with_subqueries(|p| match p {
+                LogicalPlan::Union(u) => {
+                    let t = type_union_literals(u)?;
+                    changed |= t.transformed;
+                    Ok(t)
+                }
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
+        if !changed {
+            return Ok(plan);
+        }
+        // The plans above a retyped UNION take its new column types.
+        plan.transform_up_with_subqueries(|p| match p {
+            LogicalPlan::Union(_) | LogicalPlan::TableScan(_) => Ok(Transformed::no(p)),
+            other => Ok(Transformed::yes(other.recompute_schema()?)),
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "basalt_unknown_set_operands"
+    }
+}
+
+/// The type an untyped string in a UNION column takes beside `t`, where PostgreSQL gives
+/// it one.
+fn set_operand_type(t: &DataType) -> Option<DataType> {
+    match t {
+        DataType::Decimal128(_, _) => Some(DataType::Decimal128(
+            NUMERIC_DEFAULT_PRECISION,
+            NUMERIC_DEFAULT_SCALE,
+        )),
+        DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Boolean
+        | DataType::Date32
+        | DataType::Timestamp(_, _)
+        | DataType::Time64(_)
+        | DataType::Interval(_) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn type_union_literals(
+    u: datafusion::logical_expr::Union,
+) -> DfResult<datafusion::common::tree_node::Transformed<datafusion::logical_expr::LogicalPlan>> {
+    use datafusion::common::tree_node::Transformed;
+    use datafusion::logical_expr::{LogicalPlan, Projection, Union};
+    use std::sync::Arc;
+    // Each branch's column expressions when the branch is a projection.
+    let literal_at = |input: &LogicalPlan, i: usize| -> bool {
+        match input {
+            LogicalPlan::Projection(p) => p.expr.get(i).is_some_and(|e| {
+                let inner = match e {
+                    Expr::Alias(a) => a.expr.as_ref(),
+                    e => e,
+                };
+                is_unknown(inner)
+            }),
+            _ => false,
+        }
+    };
+    let width = u.schema.fields().len();
+    let mut targets: Vec<Option<DataType>> = vec![None; width];
+    let mut any = false;
+    for (i, target) in targets.iter_mut().enumerate() {
+        let mut others: Vec<DataType> = Vec::new();
+        let mut literals = 0;
+        for input in &u.inputs {
+            if literal_at(input, i) {
+                literals += 1;
+            } else if let Some(f) = input.schema().fields().get(i) {
+                if f.data_type() != &DataType::Null {
+                    others.push(f.data_type().clone());
+                }
+            }
+        }
+        let Some(first) = others.first() else {
+            continue;
+        };
+        if literals > 0 && others.iter().all(|t| t == first) {
+            *target = set_operand_type(first);
+            any |= target.is_some();
+        }
+    }
+    if !any {
+        return Ok(Transformed::no(LogicalPlan::Union(u)));
+    }
+    let mut inputs = Vec::with_capacity(u.inputs.len());
+    for input in u.inputs {
+        let LogicalPlan::Projection(p) = input.as_ref() else {
+            inputs.push(input);
+            continue;
+        };
+        let mut changed = false;
+        let exprs: Vec<Expr> = p
+            .expr
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (inner, name) = match e {
+                    Expr::Alias(a) => (a.expr.as_ref(), a.name.clone()),
+                    e => (e, e.schema_name().to_string()),
+                };
+                match &targets[i] {
+                    Some(t) if is_unknown(inner) => {
+                        changed = true;
+                        Expr::Cast(Cast::new(Box::new(inner.clone()), t.clone())).alias(name)
+                    }
+                    _ => e.clone(),
+                }
+            })
+            .collect();
+        if changed {
+            let projection = Projection::try_new(exprs, Arc::clone(&p.input))?;
+            inputs.push(Arc::new(LogicalPlan::Projection(projection)));
+        } else {
+            inputs.push(input);
+        }
+    }
+    let mut union = Union::try_new_with_loose_types(inputs)?;
+    // A column is nullable when a branch's is (a cast literal may be, the first branch's
+    // constant not).
+    let fields: Vec<_> = union
+        .schema
+        .iter()
+        .enumerate()
+        .map(|(i, (q, f))| {
+            let nullable = union.inputs.iter().any(|input| {
+                input
+                    .schema()
+                    .fields()
+                    .get(i)
+                    .is_none_or(|f| f.is_nullable())
+            });
+            (
+                q.cloned(),
+                Arc::new(f.as_ref().clone().with_nullable(nullable)),
+            )
+        })
+        .collect();
+    union.schema = Arc::new(DFSchema::new_with_metadata(
+        fields,
+        union.schema.metadata().clone(),
+    )?);
+    Ok(Transformed::yes(LogicalPlan::Union(union)))
+}
