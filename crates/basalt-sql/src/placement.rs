@@ -589,6 +589,93 @@ pub fn check_nested_outer_aggregates(stmt: &Statement) -> SqlResult<()> {
     v.error.map_or(Ok(()), Err)
 }
 
+/// PostgreSQL's 42712 for two FROM items of one SELECT under one name (`FROM t a, t a`,
+/// `FROM t, t`); DataFusion reports a duplicate field instead. The items of an aliased join
+/// are hidden behind its alias; two tables without aliases clash only when written alike
+/// (`s1.t` and `s2.t` may meet, as in PostgreSQL).
+pub fn check_duplicate_from_names(stmt: &Statement) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::{Spanned, TableFactor, TableWithJoins};
+    /// (name, the schema written before an unaliased table's name, where it is written)
+    type Named = (
+        String,
+        Option<String>,
+        datafusion::sql::sqlparser::tokenizer::Span,
+    );
+    fn names(t: &TableWithJoins, out: &mut Vec<Named>) {
+        for f in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+            match f {
+                TableFactor::Table {
+                    name, alias: None, ..
+                } => {
+                    if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                        // The schema as written (empty: the default one).
+                        let schema = name.0[..name.0.len() - 1]
+                            .iter()
+                            .filter_map(|p| p.as_ident().map(crate::ddl::ident))
+                            .collect::<Vec<_>>()
+                            .join(".");
+                        out.push((crate::ddl::ident(last), Some(schema), f.span()));
+                    }
+                }
+                TableFactor::Table { alias: Some(a), .. }
+                | TableFactor::Derived { alias: Some(a), .. }
+                | TableFactor::Function { alias: Some(a), .. }
+                | TableFactor::TableFunction { alias: Some(a), .. }
+                | TableFactor::UNNEST { alias: Some(a), .. }
+                | TableFactor::NestedJoin { alias: Some(a), .. } => {
+                    out.push((crate::ddl::ident(&a.name), None, a.name.span))
+                }
+                TableFactor::NestedJoin {
+                    table_with_joins,
+                    alias: None,
+                } => names(table_with_joins, out),
+                _ => {}
+            }
+        }
+    }
+    let mut error = None;
+    struct Check<'a> {
+        error: &'a mut Option<SqlError>,
+    }
+    impl Visitor for Check<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            let SetExpr::Select(s) = q.body.as_ref() else {
+                return ControlFlow::Continue(());
+            };
+            let mut seen: Vec<Named> = Vec::new();
+            for t in &s.from {
+                names(t, &mut seen);
+            }
+            for (i, (name, full, span)) in seen.iter().enumerate() {
+                // Two tables without aliases clash unless written in different schemas.
+                let clash = seen[..i].iter().any(|(n, f, _)| {
+                    n == name
+                        && match (f, full) {
+                            (Some(a), Some(b)) => a == b || a.is_empty() || b.is_empty(),
+                            _ => true,
+                        }
+                });
+                if clash {
+                    *self.error = Some(
+                        SqlError::Detailed {
+                            sqlstate: "42712",
+                            message: format!("table name \"{name}\" specified more than once"),
+                            detail: String::new(),
+                            hint: None,
+                        }
+                        .at(*span),
+                    );
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Check { error: &mut error });
+    error.map_or(Ok(()), Err)
+}
+
 /// A name a FROM item gives a query: its alias, or a table's own name.
 pub(crate) struct FromEntry {
     pub name: String,

@@ -24,6 +24,7 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::placement::check_aggregate_places(stmt)?;
     crate::placement::check_locking_targets(stmt)?;
     crate::placement::check_nested_outer_aggregates(stmt)?;
+    crate::placement::check_duplicate_from_names(stmt)?;
     let mut v = PgForms { error: None };
     let _ = VisitMut::visit(stmt, &mut v);
     match v.error {

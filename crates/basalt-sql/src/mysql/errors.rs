@@ -53,6 +53,9 @@ impl From<&SqlError> for MyError {
             SqlError::Located { inner, .. } if inner.sqlstate() == "42803" => {
                 my(1111, "HY000", "Invalid use of group function")
             }
+            SqlError::Located { inner, .. } if inner.sqlstate() == "42712" => {
+                MyError::from(inner.as_ref())
+            }
             SqlError::MySql {
                 code,
                 sqlstate,
@@ -106,6 +109,14 @@ impl From<&SqlError> for MyError {
             } => {
                 let t = quoted(message).unwrap_or(message);
                 my(1146, "42S02", format!("Table '{t}' doesn't exist"))
+            }
+            SqlError::Detailed {
+                sqlstate: "42712",
+                message,
+                ..
+            } => {
+                let t = quoted(message).unwrap_or(message);
+                my(1066, "42000", format!("Not unique table/alias: '{t}'"))
             }
             SqlError::UndefinedSchema(s) => my(1049, "42000", format!("Unknown database '{s}'")),
             SqlError::DuplicateTable(t) => {
