@@ -611,7 +611,10 @@ pub fn interval_text_in(months: i32, days: i32, nanos: i64, style: IntervalStyle
             let has_positive = fields.iter().any(|v| *v > 0);
             let has_year_month = year != 0 || mon != 0;
             let has_day_time = mday != 0 || hour != 0 || min != 0 || sec != 0 || fsec != 0;
-            let standard = !(has_negative && has_positive) && !(has_year_month && has_day_time);
+            // One sign and one kind of field: what the SQL standard's syntax can write.
+            let mixed_signs = has_negative && has_positive;
+            let mixed_fields = has_year_month && has_day_time;
+            let standard = !mixed_signs && !mixed_fields;
             let (mut year, mut mon, mut mday, mut hour, mut min, mut sec, mut fsec) =
                 (year, mon, mday, hour, min, sec, fsec);
             let mut out = String::new();
