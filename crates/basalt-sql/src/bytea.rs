@@ -670,3 +670,78 @@ mod tests {
         assert!(get_byte(&at(-1), 1).is_err());
     }
 }
+
+/// `bytea LIKE bytea`: PostgreSQL matches byte by byte (`_` is one byte); DataFusion has no
+/// LIKE for binary values. Both sides are read as Latin-1 text (one character per byte, so
+/// `_`, `%` and the escape character match as they would on the bytes) and matched as text.
+/// Runs before type coercion, which refuses binary operands.
+#[derive(Debug, Default)]
+pub struct ByteaLike;
+
+impl datafusion::optimizer::AnalyzerRule for ByteaLike {
+    fn analyze(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        _config: &datafusion::common::config::ConfigOptions,
+    ) -> DfResult<datafusion::logical_expr::LogicalPlan> {
+        use datafusion::common::tree_node::Transformed;
+        use datafusion::logical_expr::ExprSchemable;
+        let binary = |t: &DataType| {
+            matches!(
+                t,
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            )
+        };
+        crate::analyzer::rewrite_expressions(plan, |e, schema| match e {
+            Expr::Like(mut like)
+                if binary(&like.expr.get_type(schema)?)
+                    && binary(&like.pattern.get_type(schema)?) =>
+            {
+                let udf = Arc::new(latin1_udf());
+                like.expr = Box::new(udf.call(vec![*like.expr]));
+                like.pattern = Box::new(udf.call(vec![*like.pattern]));
+                Ok(Transformed::yes(Expr::Like(like)))
+            }
+            other => Ok(Transformed::no(other)),
+        })
+    }
+
+    fn name(&self) -> &str {
+        "basalt_bytea_like"
+    }
+}
+
+/// The bytes of a bytea as Latin-1 text: each byte the character of that code point.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Latin1 {
+    signature: Signature,
+}
+
+fn latin1_udf() -> ScalarUDF {
+    ScalarUDF::from(Latin1 {
+        signature: Signature::any(1, Volatility::Immutable),
+    })
+}
+
+impl ScalarUDFImpl for Latin1 {
+    fn name(&self) -> &str {
+        "basalt_bytea_as_latin1"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let scalar = all_scalar(&args.args);
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let bytes = cast(&arrays[0], &DataType::Binary)?;
+        let bytes = bytes.as_binary::<i32>();
+        let text: datafusion::arrow::array::StringArray = bytes
+            .iter()
+            .map(|v| v.map(|b| b.iter().map(|&x| char::from(x)).collect::<String>()))
+            .collect();
+        columnar_result(Arc::new(text), scalar)
+    }
+}

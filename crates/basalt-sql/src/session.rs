@@ -387,6 +387,7 @@ impl Session {
                 .unwrap_or(rules.len());
             rules.insert(coercion, Arc::new(crate::interval_order::RangeKeys));
             rules.insert(coercion, Arc::new(crate::unknown::UnknownSetOperands));
+            rules.insert(coercion, Arc::new(crate::bytea::ByteaLike));
             builder = builder.with_analyzer_rules(rules);
         }
         let state = builder.build();
