@@ -225,9 +225,23 @@ def test_psycopg_prepared_statement_reuse(connect, table_name):
         assert conn.execute(f"SELECT v FROM {t} WHERE id = %s", (i,), prepare=True).fetchone() == (f"v{i}",)
 
 
-def test_window_frame_offset_as_parameter(connect):
-    """ROWS BETWEEN $1 PRECEDING: the bound value is the offset (prepared and not)."""
+def test_window_frame_offset_as_parameter(connect, table_name):
+    """ROWS BETWEEN $1 PRECEDING: the bound value is the offset (prepared and not); an
+    offset read by a subquery is read again at each execution of a prepared statement."""
     conn = connect()
+    t = table_name("drv_offset")
+    conn.execute(f"CREATE TABLE {t} (n INTEGER)")
+    conn.execute(f"INSERT INTO {t} VALUES (1)")
+    conn.commit()
+    read = (
+        f"SELECT i, sum(i) OVER (ORDER BY i ROWS BETWEEN (SELECT max(n) FROM {t}) PRECEDING "
+        "AND CURRENT ROW) FROM generate_series(1, 3) i ORDER BY i"
+    )
+    for _ in range(3):
+        assert conn.execute(read, prepare=True).fetchall() == [(1, 1), (2, 3), (3, 5)]
+    conn.execute(f"UPDATE {t} SET n = 0")
+    conn.commit()
+    assert conn.execute(read, prepare=True).fetchall() == [(1, 1), (2, 2), (3, 3)]
     sql = (
         "SELECT i, sum(i) OVER (ORDER BY i ROWS BETWEEN %s PRECEDING AND %s FOLLOWING) "
         "FROM generate_series(1, 4) i ORDER BY i"

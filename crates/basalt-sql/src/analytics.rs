@@ -250,7 +250,20 @@ pub async fn run_logical(
     plan_on_analytics: bool,
 ) -> DfResult<(SchemaRef, Vec<RecordBatch>, bool)> {
     match runtime().filter(|_| plan_on_analytics) {
-        Some(rt) => on_runtime(rt, plan_and_collect(ctx, plan)).await,
+        Some(rt) => {
+            // Planning reads 'now' through the session's clock, which the analytics
+            // runtime's task must know too.
+            match crate::clock::CLOCK.try_with(Arc::clone) {
+                Ok(clock) => {
+                    on_runtime(
+                        rt,
+                        crate::clock::CLOCK.scope(clock, plan_and_collect(ctx, plan)),
+                    )
+                    .await
+                }
+                Err(_) => on_runtime(rt, plan_and_collect(ctx, plan)).await,
+            }
+        }
         None => plan_and_collect(ctx, plan).await,
     }
 }

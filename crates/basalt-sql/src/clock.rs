@@ -10,7 +10,7 @@
 //! statement. The text input `'now'` reads the same transaction time through [`CLOCK`],
 //! set for the task that serves the session's connection.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
@@ -24,11 +24,13 @@ use datafusion::logical_expr::{
 use basalt_common::types::TIMESTAMPTZ_ZONE;
 
 /// The start times of a session's current transaction and statement, in microseconds
-/// since 1970 (UTC).
+/// since 1970 (UTC), and whether a statement or a transaction block is under way.
 #[derive(Debug, Default)]
 pub struct SessionClock {
     transaction: AtomicI64,
     statement: AtomicI64,
+    /// A statement runs or a block is open: `transaction` is the current one's.
+    active: AtomicBool,
 }
 
 impl SessionClock {
@@ -40,10 +42,24 @@ impl SessionClock {
         if !in_block {
             self.transaction.store(now, Ordering::Relaxed);
         }
+        self.active.store(true, Ordering::Relaxed);
     }
 
-    /// A transaction block starts now (`BEGIN`, `COMMIT AND CHAIN`).
-    pub fn transaction_started(&self) {
+    /// The statement ended; `in_block`: a transaction block is still open.
+    pub fn statement_finished(&self, in_block: bool) {
+        self.active.store(in_block, Ordering::Relaxed);
+    }
+
+    /// A transaction block opens in the running statement (`BEGIN`, a string of several
+    /// statements): it started when the statement did.
+    pub fn block_opened(&self) {
+        self.transaction
+            .store(self.statement.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.active.store(true, Ordering::Relaxed);
+    }
+
+    /// A chained transaction starts now (`COMMIT AND CHAIN`, `ROLLBACK AND CHAIN`).
+    pub fn chained(&self) {
         self.transaction
             .store(chrono::Utc::now().timestamp_micros(), Ordering::Relaxed);
     }
@@ -55,6 +71,13 @@ impl SessionClock {
     pub fn statement(&self) -> i64 {
         self.statement.load(Ordering::Relaxed)
     }
+
+    /// The current transaction's start, when one is under way.
+    fn current_transaction(&self) -> Option<i64> {
+        self.active
+            .load(Ordering::Relaxed)
+            .then(|| self.transaction())
+    }
 }
 
 tokio::task_local! {
@@ -64,11 +87,14 @@ tokio::task_local! {
 }
 
 /// The current transaction's start time, for `'now'`: the session's when this task serves
-/// one, else the current time.
+/// one and a statement or block is under way, else the current time (a statement parsed
+/// before it runs, outside any block, reads the clock).
 pub fn transaction_micros() -> i64 {
     CLOCK
-        .try_with(|c| c.transaction())
-        .unwrap_or_else(|_| chrono::Utc::now().timestamp_micros())
+        .try_with(|c| c.current_transaction())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
 }
 
 /// Which time a clock function returns.

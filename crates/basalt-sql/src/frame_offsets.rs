@@ -22,7 +22,7 @@ fn to_compute(frame: &WindowFrame) -> Vec<&Expr> {
     let mut out = Vec::new();
     for bound in std::iter::once(&frame.start_bound).chain(frame.end_bound.as_ref()) {
         if let WindowFrameBound::Preceding(Some(e)) | WindowFrameBound::Following(Some(e)) = bound {
-            if !is_literal(e) && !reads_columns(e) {
+            if !is_literal(e) && !reads_columns(e) && !calls_aggregate(e) {
                 out.push(e.as_ref());
             }
         }
@@ -58,6 +58,35 @@ fn reads_columns(e: &Expr) -> bool {
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
             if self.depth == 0 && matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
                 return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    e.visit(&mut Finder { depth: 0 }).is_break()
+}
+
+/// Whether `e` calls an aggregate outside its subqueries (`ROWS count(*) PRECEDING`, which
+/// PostgreSQL refuses): such an offset is left to the planner's error.
+fn calls_aggregate(e: &Expr) -> bool {
+    struct Finder {
+        depth: usize,
+    }
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e {
+                let name = f.name.to_string().to_lowercase();
+                if self.depth == 0 && crate::srf::AGGREGATES.contains(&name.as_str()) {
+                    return ControlFlow::Break(());
+                }
             }
             ControlFlow::Continue(())
         }
@@ -145,7 +174,10 @@ fn literal(value: &ScalarValue, range: bool, which: &str) -> SqlResult<Option<Ex
             number(value.to_string())
         }
         ScalarValue::IntervalMonthDayNano(Some(v)) => {
-            if v.months < 0 || v.days < 0 || v.nanoseconds < 0 {
+            // Negative as PostgreSQL compares intervals: by span (a month is 30 days).
+            let span = (i128::from(v.months) * 30 + i128::from(v.days)) * 86_400_000_000_000
+                + i128::from(v.nanoseconds);
+            if span < 0 {
                 return negative();
             }
             let text = crate::eval::interval_literal(v.months, v.days, v.nanoseconds);

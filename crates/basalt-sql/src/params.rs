@@ -329,7 +329,11 @@ pub async fn describe(
                     s.plan(stmt.clone()).await?
                 };
                 schema = Some(analyzed_schema(s, &plan));
-                if matches!(stmt, Statement::Query(_)) {
+                // A frame offset computed while planning (`ROWS (SELECT …) PRECEDING`) is
+                // computed again at each execution: such a plan is not kept.
+                if matches!(stmt, Statement::Query(_))
+                    && crate::frame_offsets::offsets_to_compute(stmt).is_empty()
+                {
                     plan_out = Some(plan);
                 }
             }

@@ -591,8 +591,8 @@ pub fn check_nested_outer_aggregates(stmt: &Statement) -> SqlResult<()> {
 
 /// PostgreSQL's 42712 for two FROM items of one SELECT under one name (`FROM t a, t a`,
 /// `FROM t, t`); DataFusion reports a duplicate field instead. The items of an aliased join
-/// are hidden behind its alias; two tables without aliases clash only when written alike
-/// (`s1.t` and `s2.t` may meet, as in PostgreSQL).
+/// are hidden behind its alias; two tables without aliases clash only when they are one
+/// table (`s1.t` and `t` may meet, as in PostgreSQL).
 pub fn check_duplicate_from_names(stmt: &Statement) -> SqlResult<()> {
     use datafusion::sql::sqlparser::ast::{Spanned, TableFactor, TableWithJoins};
     /// (name, the schema written before an unaliased table's name, where it is written)
@@ -648,11 +648,19 @@ pub fn check_duplicate_from_names(stmt: &Statement) -> SqlResult<()> {
                 names(t, &mut seen);
             }
             for (i, (name, full, span)) in seen.iter().enumerate() {
-                // Two tables without aliases clash unless written in different schemas.
+                // Two tables without aliases clash when they are one table: the same
+                // schema, an unwritten one being the default (`public`).
+                let schema_of = |s: &str| {
+                    if s.is_empty() {
+                        "public".to_owned()
+                    } else {
+                        s.to_owned()
+                    }
+                };
                 let clash = seen[..i].iter().any(|(n, f, _)| {
                     n == name
                         && match (f, full) {
-                            (Some(a), Some(b)) => a == b || a.is_empty() || b.is_empty(),
+                            (Some(a), Some(b)) => schema_of(a) == schema_of(b),
                             _ => true,
                         }
                 });

@@ -981,6 +981,13 @@ impl Session {
 
     /// Runs every statement of a simple query; stops at the first error, as PostgreSQL does.
     pub async fn execute(&mut self, sql: &str) -> Vec<SqlResult<Output>> {
+        let out = self.execute_statements(sql).await;
+        self.clock
+            .statement_finished(self.status() != TxnStatus::Idle);
+        out
+    }
+
+    async fn execute_statements(&mut self, sql: &str) -> Vec<SqlResult<Output>> {
         self.recover_abandoned();
         self.statement_index = 0;
         if self.is_mysql() {
@@ -1895,7 +1902,7 @@ impl Session {
     /// Opens a transaction block, READ ONLY as `read_only` says or else as the session's
     /// default.
     fn open_block(&mut self, read_only: Option<bool>) {
-        self.clock.transaction_started();
+        self.clock.block_opened();
         let default = self.default_read_only();
         self.set_read_only(read_only.unwrap_or(default));
         self.reset_deferrable();
@@ -2042,6 +2049,7 @@ impl Session {
     fn end_block(&mut self, chain: bool) {
         self.block_has_run = false;
         if chain {
+            self.clock.chained();
             self.state = TxnState::InBlock(Arc::new(self.db.engine.begin()));
         } else {
             self.set_read_only(self.default_read_only());
@@ -2716,6 +2724,19 @@ impl Session {
     /// Plans a parsed statement with DataFusion.
     pub(crate) async fn plan(&self, mut stmt: Statement) -> SqlResult<LogicalPlan> {
         use std::sync::atomic::Ordering::Relaxed;
+        if !self.is_mysql() {
+            // Frame offsets written as expressions: computed once, as literals (before the
+            // tableoid flag is set: computing them plans queries of their own).
+            let offsets = crate::frame_offsets::offsets_to_compute(&stmt);
+            if !offsets.is_empty() {
+                let mut values = Vec::with_capacity(offsets.len());
+                for (text, range) in offsets {
+                    let value = Box::pin(self.offset_value(&text, range)).await?;
+                    values.push(((text, range), value));
+                }
+                crate::frame_offsets::substitute(&mut stmt, &values)?;
+            }
+        }
         let tableoid = crate::rewrite::mentions_tableoid(&stmt);
         if tableoid {
             let catalog = self.engine().catalog();
@@ -2727,18 +2748,6 @@ impl Session {
             crate::rewrite::exclude_tableoid(&mut stmt, &is_table);
         }
         self.slot.tableoid.store(tableoid, Relaxed);
-        if !self.is_mysql() {
-            // ROWS / GROUPS offsets written as expressions: computed once, as numbers.
-            let offsets = crate::frame_offsets::offsets_to_compute(&stmt);
-            if !offsets.is_empty() {
-                let mut values = Vec::with_capacity(offsets.len());
-                for (text, range) in offsets {
-                    let value = Box::pin(self.offset_value(&text, range)).await?;
-                    values.push(((text, range), value));
-                }
-                crate::frame_offsets::substitute(&mut stmt, &values)?;
-            }
-        }
         let state = self.ctx.state();
         if !self.is_mysql() {
             // Chains of USING/NATURAL joins with a RIGHT or FULL join: PostgreSQL's merged
@@ -3033,6 +3042,17 @@ impl Session {
 
     /// Executes a prepared statement with bound parameter values.
     pub async fn execute_prepared(
+        &mut self,
+        prepared: &Prepared,
+        values: Vec<ScalarValue>,
+    ) -> SqlResult<Output> {
+        let out = self.execute_bound(prepared, values).await;
+        self.clock
+            .statement_finished(self.status() != TxnStatus::Idle);
+        out
+    }
+
+    async fn execute_bound(
         &mut self,
         prepared: &Prepared,
         values: Vec<ScalarValue>,
@@ -4130,25 +4150,32 @@ fn startup_options(options: &str) -> SqlResult<Vec<(String, String)>> {
     if !word.is_empty() {
         words.push(word);
     }
-    let invalid = |w: &str| SqlError::Detailed {
-        sqlstate: "42704",
-        message: format!("invalid command-line argument for server process: {w}"),
+    let invalid = |message: String| SqlError::Detailed {
+        sqlstate: "42601",
+        message,
         detail: String::new(),
         hint: Some("Try \"postgres --help\" for more information.".into()),
     };
     let mut out = Vec::new();
     let mut it = words.iter();
     while let Some(w) = it.next() {
-        let setting = if w == "-c" {
-            it.next().ok_or_else(|| invalid(w))?.as_str()
+        let (setting, form) = if w == "-c" {
+            let next = it
+                .next()
+                .ok_or_else(|| invalid("-c requires a value".into()))?;
+            (next.as_str(), "-c ")
         } else if let Some(rest) = w.strip_prefix("-c") {
-            rest
+            (rest, "-c ")
         } else if let Some(rest) = w.strip_prefix("--") {
-            rest
+            (rest, "--")
         } else {
-            return Err(invalid(w));
+            return Err(invalid(format!(
+                "invalid command-line argument for server process: {w}"
+            )));
         };
-        let (name, value) = setting.split_once('=').ok_or_else(|| invalid(w))?;
+        let (name, value) = setting
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("{form}{setting} requires a value")))?;
         out.push((name.replace('-', "_").to_lowercase(), value.to_owned()));
     }
     Ok(out)

@@ -170,11 +170,13 @@ async fn probe(state: &SessionState, sql: &str) -> Option<Vec<String>> {
         .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
         .await
         .ok()?;
+    // The hidden tableoid column a statement may read is no column of the relation.
     Some(
         plan.schema()
             .fields()
             .iter()
             .map(|f| f.name().clone())
+            .filter(|n| n != crate::append::TABLEOID)
             .collect(),
     )
 }
@@ -199,6 +201,10 @@ impl VisitorMut for Rewriter {
             .iter()
             .filter_map(|p| match p {
                 SelectItem::ExprWithAlias { alias, .. } => Some(crate::ddl::ident(alias)),
+                // `t1.c` is an output column named c, which ORDER BY c means.
+                SelectItem::UnnamedExpr(e @ Expr::CompoundIdentifier(_)) => {
+                    Some(crate::dml::column_name_of(e))
+                }
                 _ => None,
             })
             .collect();
@@ -248,6 +254,12 @@ fn rewrite_select(
     if !needs_rewrite(item) || has_subquery(select) {
         return None;
     }
+    // `* EXCLUDE …` and the like: left to DataFusion (checked before anything changes).
+    if select.projection.iter().any(|p| {
+        matches!(p, SelectItem::Wildcard(opts) if *opts != WildcardAdditionalOptions::default())
+    }) {
+        return None;
+    }
     let relation_columns = |f: &TableFactor| -> Option<(Ident, &Vec<String>)> {
         let q = qualifier(f)?;
         let names = columns.get(&probe_sql(with, f))?;
@@ -272,7 +284,8 @@ fn rewrite_select(
                 name: n.clone(),
                 expr: column(&qr, n),
             }));
-            new_ops.push(None);
+            // Its ON condition sees the merged columns so far.
+            new_ops.push(Err(merged.clone()));
             continue;
         };
         let keys: Vec<String> = match using {
@@ -343,7 +356,7 @@ fn rewrite_select(
             .chain(rest_left)
             .chain(rest_right)
             .collect();
-        new_ops.push(Some((how, on)));
+        new_ops.push(Ok((how, on)));
     }
     // A merged name that a later join shows again (`USING (c)` and then `ON` a relation
     // with its own `c`) is ambiguous when written bare: PostgreSQL says so, DataFusion too.
@@ -351,7 +364,33 @@ fn rewrite_select(
     // Every check passed: change the statement.
     let item = &mut select.from[0];
     for (join, op) in item.joins.iter_mut().zip(new_ops) {
-        let Some((how, on)) = op else { continue };
+        let (how, on) = match op {
+            Ok(new) => new,
+            Err(so_far) => {
+                // An ON join further along: its bare join columns are the merged ones.
+                let so_far: HashMap<String, Expr> = so_far
+                    .into_iter()
+                    .filter(|(n, _)| merged.contains_key(n))
+                    .collect();
+                if let JoinOperator::Join(JoinConstraint::On(e))
+                | JoinOperator::Inner(JoinConstraint::On(e))
+                | JoinOperator::Left(JoinConstraint::On(e))
+                | JoinOperator::LeftOuter(JoinConstraint::On(e))
+                | JoinOperator::Right(JoinConstraint::On(e))
+                | JoinOperator::RightOuter(JoinConstraint::On(e))
+                | JoinOperator::FullOuter(JoinConstraint::On(e)) = &mut join.join_operator
+                {
+                    let _ = VisitMut::visit(
+                        e,
+                        &mut Replace {
+                            merged: &so_far,
+                            depth: 0,
+                        },
+                    );
+                }
+                continue;
+            }
+        };
         let c = JoinConstraint::On(on);
         join.join_operator = match how {
             Merge::Left
@@ -376,7 +415,6 @@ fn rewrite_select(
                     alias: Ident::with_quote('"', s.name.clone()),
                 }));
             }
-            SelectItem::Wildcard(_) => return None,
             other => projection.push(other),
         }
     }
@@ -409,6 +447,14 @@ fn rewrite_select(
         let _ = VisitMut::visit(e, &mut replace);
     }
     let _ = VisitMut::visit(&mut select.group_by, &mut replace);
+    if let Some(datafusion::sql::sqlparser::ast::Distinct::On(on)) = &mut select.distinct {
+        for e in on {
+            let _ = VisitMut::visit(e, &mut replace);
+        }
+    }
+    for w in &mut select.named_window {
+        let _ = VisitMut::visit(w, &mut replace);
+    }
     // Repeated output names (`*` over `USING (c)` and then `ON` a relation with its own c)
     // made unique inside Basalt, as for any SELECT list.
     crate::rewrite::name_columns(select);
