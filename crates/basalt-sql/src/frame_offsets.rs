@@ -10,8 +10,8 @@ use std::ops::ControlFlow;
 
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Query, Statement, Value, Visit, VisitMut, Visitor, VisitorMut, WindowFrame,
-    WindowFrameBound, WindowFrameUnits,
+    Expr, Statement, Value, Visit, VisitMut, Visitor, VisitorMut, WindowFrame, WindowFrameBound,
+    WindowFrameUnits,
 };
 
 use crate::error::{SqlError, SqlResult};
@@ -42,56 +42,18 @@ fn is_literal(e: &Expr) -> bool {
 /// Whether `e` names a column outside the subqueries it holds (a subquery reads its own
 /// FROM clause).
 fn reads_columns(e: &Expr) -> bool {
-    struct Finder {
-        depth: usize,
-    }
-    impl Visitor for Finder {
-        type Break = ();
-        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if self.depth == 0 && matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    e.visit(&mut Finder { depth: 0 }).is_break()
+    crate::rewrite::any_outside_subqueries(e, |e| {
+        matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+    })
 }
 
 /// Whether `e` calls an aggregate outside its subqueries (`ROWS count(*) PRECEDING`, which
 /// PostgreSQL refuses): such an offset is left to the planner's error.
 fn calls_aggregate(e: &Expr) -> bool {
-    struct Finder {
-        depth: usize,
-    }
-    impl Visitor for Finder {
-        type Break = ();
-        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if let Expr::Function(f) = e {
-                let name = f.name.to_string().to_lowercase();
-                if self.depth == 0 && crate::srf::AGGREGATES.contains(&name.as_str()) {
-                    return ControlFlow::Break(());
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
-    e.visit(&mut Finder { depth: 0 }).is_break()
+    crate::rewrite::any_outside_subqueries(e, |e| {
+        matches!(e, Expr::Function(f)
+            if crate::srf::AGGREGATES.contains(&f.name.to_string().to_lowercase().as_str()))
+    })
 }
 
 /// The offsets of `stmt` to compute, each once: its text and whether it is a RANGE offset.

@@ -15,6 +15,60 @@ use datafusion::sql::sqlparser::ast::{
 
 use crate::error::{SqlError, SqlResult};
 
+/// Calls `f` on each expression of `node` outside the subqueries it holds (their names
+/// are their own FROM clauses'), children before parents.
+pub(crate) fn map_outside_subqueries<T: VisitMut + ?Sized>(node: &mut T, f: impl FnMut(&mut Expr)) {
+    struct Outside<F> {
+        depth: usize,
+        f: F,
+    }
+    impl<F: FnMut(&mut Expr)> VisitorMut for Outside<F> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0 {
+                (self.f)(e);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = node.visit(&mut Outside { depth: 0, f });
+}
+
+/// Whether an expression of `e` outside the subqueries it holds satisfies `pred`.
+pub(crate) fn any_outside_subqueries(e: &Expr, pred: impl Fn(&Expr) -> bool) -> bool {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Finder<P> {
+        depth: usize,
+        pred: P,
+    }
+    impl<P: Fn(&Expr) -> bool> Visitor for Finder<P> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.depth == 0 && (self.pred)(e) {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    e.visit(&mut Finder { depth: 0, pred }).is_break()
+}
+
 pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     crate::cte::check_top_level(stmt)?;
     crate::subscript_assign::rewrite(stmt)?;
@@ -1523,40 +1577,18 @@ fn merge_using_columns(select: &mut Select) {
             .iter()
             .any(|n| crate::ddl::ident(n) == crate::ddl::ident(i))
     };
-    // Unqualified join columns outside subqueries become the merged column.
-    struct Merge<'a> {
-        depth: usize,
-        replace: &'a dyn Fn(&Ident) -> Option<Expr>,
-    }
-    impl VisitorMut for Merge<'_> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if self.depth == 0 {
-                if let Expr::Identifier(i) = e {
-                    if let Some(new) = (self.replace)(i) {
-                        *e = Expr::Nested(Box::new(new));
-                    }
-                }
-            }
-            ControlFlow::Continue(())
-        }
-    }
     let replace = |i: &Ident| {
         (full || right)
             .then(|| is_join_column(i).then(|| merged(i)))
             .flatten()
     };
-    let mut m = Merge {
-        depth: 0,
-        replace: &replace,
+    // Unqualified join columns outside subqueries become the merged column.
+    let m = |e: &mut Expr| {
+        if let Expr::Identifier(i) = e {
+            if let Some(new) = replace(i) {
+                *e = Expr::Nested(Box::new(new));
+            }
+        }
     };
     let exclude = || WildcardAdditionalOptions {
         opt_exclude: Some(ExcludeSelectItem::Multiple(
@@ -1593,11 +1625,11 @@ fn merge_using_columns(select: &mut Select) {
                 });
             }
             SelectItem::UnnamedExpr(mut e) => {
-                let _ = e.visit(&mut m);
+                map_outside_subqueries(&mut e, m);
                 projection.push(SelectItem::UnnamedExpr(e));
             }
             SelectItem::ExprWithAlias { mut expr, alias } => {
-                let _ = expr.visit(&mut m);
+                map_outside_subqueries(&mut expr, m);
                 projection.push(SelectItem::ExprWithAlias { expr, alias });
             }
             other => projection.push(other),
@@ -1605,16 +1637,16 @@ fn merge_using_columns(select: &mut Select) {
     }
     select.projection = projection;
     if let Some(w) = &mut select.selection {
-        let _ = w.visit(&mut m);
+        map_outside_subqueries(w, m);
     }
     if let Some(h) = &mut select.having {
-        let _ = h.visit(&mut m);
+        map_outside_subqueries(h, m);
     }
     if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(exprs, _) =
         &mut select.group_by
     {
         for e in exprs {
-            let _ = e.visit(&mut m);
+            map_outside_subqueries(e, m);
         }
     }
 }

@@ -215,13 +215,7 @@ impl VisitorMut for Rewriter {
         merged.retain(|name, _| !aliases.contains(name));
         // ORDER BY is outside the SELECT: its unqualified join columns are merged too.
         if let Some(order_by) = &mut q.order_by {
-            let _ = VisitMut::visit(
-                order_by,
-                &mut Replace {
-                    merged: &merged,
-                    depth: 0,
-                },
-            );
+            replace_merged(order_by, &merged);
         }
         ControlFlow::Continue(())
     }
@@ -380,13 +374,7 @@ fn rewrite_select(
                 | JoinOperator::RightOuter(JoinConstraint::On(e))
                 | JoinOperator::FullOuter(JoinConstraint::On(e)) = &mut join.join_operator
                 {
-                    let _ = VisitMut::visit(
-                        e,
-                        &mut Replace {
-                            merged: &so_far,
-                            depth: 0,
-                        },
-                    );
+                    replace_merged(e, &so_far);
                 }
                 continue;
             }
@@ -419,10 +407,6 @@ fn rewrite_select(
         }
     }
     select.projection = projection;
-    let mut replace = Replace {
-        merged: &merged,
-        depth: 0,
-    };
     for p in &mut select.projection {
         if let SelectItem::UnnamedExpr(e @ Expr::Identifier(_)) = p {
             // A bare merged column keeps its name as the output column's.
@@ -438,22 +422,22 @@ fn rewrite_select(
                 continue;
             }
         }
-        let _ = VisitMut::visit(p, &mut replace);
+        replace_merged(p, &merged);
     }
     for e in [&mut select.selection, &mut select.having]
         .into_iter()
         .flatten()
     {
-        let _ = VisitMut::visit(e, &mut replace);
+        replace_merged(e, &merged);
     }
-    let _ = VisitMut::visit(&mut select.group_by, &mut replace);
+    replace_merged(&mut select.group_by, &merged);
     if let Some(datafusion::sql::sqlparser::ast::Distinct::On(on)) = &mut select.distinct {
         for e in on {
-            let _ = VisitMut::visit(e, &mut replace);
+            replace_merged(e, &merged);
         }
     }
     for w in &mut select.named_window {
-        let _ = VisitMut::visit(w, &mut replace);
+        replace_merged(w, &merged);
     }
     // Repeated output names (`*` over `USING (c)` and then `ON` a relation with its own c)
     // made unique inside Basalt, as for any SELECT list.
@@ -478,30 +462,14 @@ fn has_subquery(select: &Select) -> bool {
         || select.group_by.visit(&mut finder).is_break()
 }
 
-/// Replaces unqualified references to merged columns by their merged values.
-struct Replace<'a> {
-    merged: &'a HashMap<String, Expr>,
-    depth: usize,
-}
-
-impl VisitorMut for Replace<'_> {
-    type Break = ();
-    fn pre_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
-        self.depth += 1;
-        ControlFlow::Continue(())
-    }
-    fn post_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
-        self.depth -= 1;
-        ControlFlow::Continue(())
-    }
-    fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        if self.depth == 0 {
-            if let Expr::Identifier(i) = e {
-                if let Some(new) = self.merged.get(&crate::ddl::ident(i)) {
-                    *e = Expr::Nested(Box::new(new.clone()));
-                }
+/// Replaces unqualified references to merged columns in `node` (outside its subqueries)
+/// by their merged values.
+fn replace_merged<T: VisitMut + ?Sized>(node: &mut T, merged: &HashMap<String, Expr>) {
+    crate::rewrite::map_outside_subqueries(node, |e| {
+        if let Expr::Identifier(i) = e {
+            if let Some(new) = merged.get(&crate::ddl::ident(i)) {
+                *e = Expr::Nested(Box::new(new.clone()));
             }
         }
-        ControlFlow::Continue(())
-    }
+    });
 }

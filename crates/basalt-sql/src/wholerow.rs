@@ -378,47 +378,19 @@ impl VisitorMut for Rewriter {
 /// `RETURNING (t)`, `RETURNING t.*` as a value), named `name` and with `columns`, written
 /// as rows. A bare name that is also a column's stays the column.
 pub fn returning_rows(e: &mut Expr, name: &str, columns: &[String]) {
-    struct Rows<'a> {
-        name: &'a str,
-        columns: &'a [String],
-        depth: usize,
-    }
-    impl VisitorMut for Rows<'_> {
-        type Break = ();
-        fn pre_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _q: &mut Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if self.depth > 0 {
-                return ControlFlow::Continue(());
+    crate::rewrite::map_outside_subqueries(e, |e| {
+        let refers = match e {
+            Expr::Identifier(id) => {
+                let n = crate::ddl::ident(id);
+                n == name && !columns.contains(&n)
             }
-            let refers = match e {
-                Expr::Identifier(id) => {
-                    let n = crate::ddl::ident(id);
-                    n == self.name && !self.columns.contains(&n)
-                }
-                Expr::QualifiedWildcard(n, _) => single_name(n).as_deref() == Some(self.name),
-                _ => false,
-            };
-            if refers {
-                if let Some(row) = Rewriter::row_expr(self.name, self.columns) {
-                    *e = row;
-                }
+            Expr::QualifiedWildcard(n, _) => single_name(n).as_deref() == Some(name),
+            _ => false,
+        };
+        if refers {
+            if let Some(row) = Rewriter::row_expr(name, columns) {
+                *e = row;
             }
-            ControlFlow::Continue(())
         }
-    }
-    let _ = VisitMut::visit(
-        e,
-        &mut Rows {
-            name,
-            columns,
-            depth: 0,
-        },
-    );
+    });
 }
