@@ -745,3 +745,226 @@ impl ScalarUDFImpl for Latin1 {
         columnar_result(Arc::new(text), scalar)
     }
 }
+
+/// `string_agg(bytea, bytea)`: the bytes of the values joined by the delimiter's bytes, as
+/// PostgreSQL concatenates them. DataFusion's `string_agg` reads the values as text (the
+/// hex text of each bytea), so such calls get this aggregate instead; its name stays
+/// `string_agg`. Runs before type coercion.
+#[derive(Debug, Default)]
+pub struct ByteaStringAgg;
+
+impl datafusion::optimizer::AnalyzerRule for ByteaStringAgg {
+    fn analyze(
+        &self,
+        plan: datafusion::logical_expr::LogicalPlan,
+        _config: &datafusion::common::config::ConfigOptions,
+    ) -> DfResult<datafusion::logical_expr::LogicalPlan> {
+        use datafusion::common::tree_node::Transformed;
+        use datafusion::logical_expr::{Aggregate, ExprSchemable, LogicalPlan};
+        let mut changed = false;
+        let plan = plan
+            .transform_up_with_subqueries(|p| {
+                let LogicalPlan::Aggregate(a) = p else {
+                    return Ok(Transformed::no(p));
+                };
+                let schema = Arc::clone(a.input.schema());
+                let mut replaced = false;
+                let aggr_expr = a
+                    .aggr_expr
+                    .iter()
+                    .map(|e| {
+                        let (inner, alias) = match e {
+                            Expr::Alias(al) => (al.expr.as_ref(), Some(al.name.clone())),
+                            e => (e, None),
+                        };
+                        let Expr::AggregateFunction(f) = inner else {
+                            return Ok(e.clone());
+                        };
+                        let bytes = f.func.name() == "string_agg"
+                            && f.params.args.first().is_some_and(|arg| {
+                                matches!(
+                                    arg.get_type(&schema),
+                                    Ok(DataType::Binary
+                                        | DataType::LargeBinary
+                                        | DataType::BinaryView)
+                                )
+                            });
+                        if !bytes {
+                            return Ok(e.clone());
+                        }
+                        // The accumulator takes the rows as they come.
+                        if !f.params.order_by.is_empty() {
+                            return Err(SqlError::unsupported(
+                                "string_agg of bytea values with ORDER BY is not supported",
+                            )
+                            .into_datafusion());
+                        }
+                        replaced = true;
+                        let mut f = f.clone();
+                        f.func = Arc::new(datafusion::logical_expr::AggregateUDF::from(BytesAgg {
+                            signature: Signature::any(2, Volatility::Immutable),
+                        }));
+                        let name = alias.unwrap_or_else(|| inner.schema_name().to_string());
+                        Ok(Expr::AggregateFunction(f).alias(name))
+                    })
+                    .collect::<DfResult<Vec<_>>>()?;
+                if !replaced {
+                    return Ok(Transformed::no(LogicalPlan::Aggregate(a)));
+                }
+                changed = true;
+                let a = Aggregate::try_new(Arc::clone(&a.input), a.group_expr.clone(), aggr_expr)?;
+                Ok(Transformed::yes(LogicalPlan::Aggregate(a)))
+            })?
+            .data;
+        if !changed {
+            return Ok(plan);
+        }
+        // The plans above take the aggregate's new type (bytea).
+        plan.transform_up_with_subqueries(|p| match p {
+            LogicalPlan::Aggregate(_) | LogicalPlan::TableScan(_) => Ok(Transformed::no(p)),
+            other => Ok(Transformed::yes(other.recompute_schema()?)),
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "basalt_bytea_string_agg"
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct BytesAgg {
+    signature: Signature,
+}
+
+impl datafusion::logical_expr::AggregateUDFImpl for BytesAgg {
+    fn name(&self) -> &str {
+        "string_agg"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Binary)
+    }
+    fn state_fields(
+        &self,
+        args: datafusion::logical_expr::function::StateFieldsArgs,
+    ) -> DfResult<Vec<FieldRef>> {
+        use datafusion::logical_expr::utils::format_state_name;
+        Ok(vec![
+            Arc::new(Field::new(
+                format_state_name(args.name, "bytes"),
+                DataType::Binary,
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "first_delimiter"),
+                DataType::Binary,
+                true,
+            )),
+            Arc::new(Field::new(
+                format_state_name(args.name, "seen"),
+                DataType::Boolean,
+                true,
+            )),
+        ])
+    }
+    fn accumulator(
+        &self,
+        args: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> DfResult<Box<dyn datafusion::logical_expr::Accumulator>> {
+        if args.is_distinct {
+            return Err(SqlError::unsupported(
+                "string_agg(DISTINCT …) of bytea values is not supported",
+            )
+            .into_datafusion());
+        }
+        Ok(Box::<BytesConcat>::default())
+    }
+}
+
+/// The bytes joined so far; a partial result keeps the delimiter that came before its
+/// first value, which goes between it and an earlier partial result when they merge.
+#[derive(Debug, Default)]
+struct BytesConcat {
+    bytes: Vec<u8>,
+    first_delimiter: Option<Vec<u8>>,
+    seen: bool,
+}
+
+impl BytesConcat {
+    fn push(&mut self, delimiter: Option<&[u8]>, value: &[u8]) {
+        if self.seen {
+            if let Some(d) = delimiter {
+                self.bytes.extend_from_slice(d);
+            }
+        } else {
+            self.first_delimiter = delimiter.map(<[u8]>::to_vec);
+            self.seen = true;
+        }
+        self.bytes.extend_from_slice(value);
+    }
+}
+
+impl datafusion::logical_expr::Accumulator for BytesConcat {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
+        let (Some(v), Some(d)) = (values.first(), values.get(1)) else {
+            return Ok(());
+        };
+        let v = cast(v, &DataType::Binary)?;
+        let v = v.as_binary::<i32>();
+        let d = cast(d, &DataType::Binary)?;
+        let d = d.as_binary::<i32>();
+        for i in 0..v.len() {
+            if v.is_null(i) {
+                continue;
+            }
+            let delimiter = (!d.is_null(i)).then(|| d.value(i));
+            self.push(delimiter, v.value(i));
+        }
+        Ok(())
+    }
+    fn evaluate(&mut self) -> DfResult<datafusion::common::ScalarValue> {
+        Ok(datafusion::common::ScalarValue::Binary(
+            self.seen.then(|| self.bytes.clone()),
+        ))
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.bytes.capacity()
+            + self.first_delimiter.as_ref().map_or(0, Vec::capacity)
+    }
+    fn state(&mut self) -> DfResult<Vec<datafusion::common::ScalarValue>> {
+        use datafusion::common::ScalarValue;
+        Ok(vec![
+            ScalarValue::Binary(Some(self.bytes.clone())),
+            ScalarValue::Binary(self.first_delimiter.clone()),
+            ScalarValue::Boolean(Some(self.seen)),
+        ])
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> DfResult<()> {
+        let [bytes, firsts, seen] = states else {
+            return Ok(());
+        };
+        let bytes = bytes.as_binary::<i32>();
+        let firsts = firsts.as_binary::<i32>();
+        let seen = seen.as_boolean();
+        for i in 0..bytes.len() {
+            if seen.is_null(i) || !seen.value(i) {
+                continue;
+            }
+            let first = (!firsts.is_null(i)).then(|| firsts.value(i));
+            if self.seen {
+                if let Some(d) = first {
+                    self.bytes.extend_from_slice(d);
+                }
+            } else {
+                self.first_delimiter = first.map(<[u8]>::to_vec);
+                self.seen = true;
+            }
+            self.bytes.extend_from_slice(bytes.value(i));
+        }
+        Ok(())
+    }
+}

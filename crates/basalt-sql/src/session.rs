@@ -388,6 +388,7 @@ impl Session {
             rules.insert(coercion, Arc::new(crate::interval_order::RangeKeys));
             rules.insert(coercion, Arc::new(crate::unknown::UnknownSetOperands));
             rules.insert(coercion, Arc::new(crate::bytea::ByteaLike));
+            rules.insert(coercion, Arc::new(crate::bytea::ByteaStringAgg));
             builder = builder.with_analyzer_rules(rules);
         }
         let state = builder.build();
