@@ -92,6 +92,35 @@ pub(crate) fn rewrite_expressions(
     .map(|t| t.data)
 }
 
+/// Runs `rewrite` over every node of `plan` (subqueries included); when it changed a node's
+/// output types, the nodes above take them (their schemas are computed again), except the
+/// nodes `keep` names (the rewritten kind, whose schema the rewrite set itself).
+pub(crate) fn retype_nodes(
+    plan: LogicalPlan,
+    mut rewrite: impl FnMut(LogicalPlan) -> DfResult<Transformed<LogicalPlan>>,
+    keep: fn(&LogicalPlan) -> bool,
+) -> DfResult<LogicalPlan> {
+    let mut changed = false;
+    let plan = plan
+        .transform_up_with_subqueries(|p| {
+            let t = rewrite(p)?;
+            changed |= t.transformed;
+            Ok(t)
+        })?
+        .data;
+    if !changed {
+        return Ok(plan);
+    }
+    plan.transform_up_with_subqueries(|p| {
+        if keep(&p) || matches!(p, LogicalPlan::TableScan(_)) {
+            Ok(Transformed::no(p))
+        } else {
+            Ok(Transformed::yes(p.recompute_schema()?))
+        }
+    })
+    .map(|t| t.data)
+}
+
 impl AnalyzerRule for CheckedIntegerArithmetic {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
         rewrite_expressions(plan, |e, schema| self.rewrite(e, schema))

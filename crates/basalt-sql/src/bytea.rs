@@ -761,9 +761,10 @@ impl datafusion::optimizer::AnalyzerRule for ByteaStringAgg {
     ) -> DfResult<datafusion::logical_expr::LogicalPlan> {
         use datafusion::common::tree_node::Transformed;
         use datafusion::logical_expr::{Aggregate, ExprSchemable, LogicalPlan};
-        let mut changed = false;
-        let plan = plan
-            .transform_up_with_subqueries(|p| {
+        // The plans above take the aggregate's new type (bytea).
+        crate::analyzer::retype_nodes(
+            plan,
+            |p| {
                 let LogicalPlan::Aggregate(a) = p else {
                     return Ok(Transformed::no(p));
                 };
@@ -811,20 +812,11 @@ impl datafusion::optimizer::AnalyzerRule for ByteaStringAgg {
                 if !replaced {
                     return Ok(Transformed::no(LogicalPlan::Aggregate(a)));
                 }
-                changed = true;
                 let a = Aggregate::try_new(Arc::clone(&a.input), a.group_expr.clone(), aggr_expr)?;
                 Ok(Transformed::yes(LogicalPlan::Aggregate(a)))
-            })?
-            .data;
-        if !changed {
-            return Ok(plan);
-        }
-        // The plans above take the aggregate's new type (bytea).
-        plan.transform_up_with_subqueries(|p| match p {
-            LogicalPlan::Aggregate(_) | LogicalPlan::TableScan(_) => Ok(Transformed::no(p)),
-            other => Ok(Transformed::yes(other.recompute_schema()?)),
-        })
-        .map(|t| t.data)
+            },
+            |p| matches!(p, LogicalPlan::Aggregate(_)),
+        )
     }
 
     fn name(&self) -> &str {

@@ -198,26 +198,15 @@ impl datafusion::optimizer::AnalyzerRule for UnknownSetOperands {
     ) -> DfResult<datafusion::logical_expr::LogicalPlan> {
         use datafusion::common::tree_node::Transformed;
         use datafusion::logical_expr::LogicalPlan;
-        let mut changed = false;
-        let plan = plan
-            .transform_up_with_subqueries(|p| match p {
-                LogicalPlan::Union(u) => {
-                    let t = type_union_literals(u)?;
-                    changed |= t.transformed;
-                    Ok(t)
-                }
-                other => Ok(Transformed::no(other)),
-            })?
-            .data;
-        if !changed {
-            return Ok(plan);
-        }
         // The plans above a retyped UNION take its new column types.
-        plan.transform_up_with_subqueries(|p| match p {
-            LogicalPlan::Union(_) | LogicalPlan::TableScan(_) => Ok(Transformed::no(p)),
-            other => Ok(Transformed::yes(other.recompute_schema()?)),
-        })
-        .map(|t| t.data)
+        crate::analyzer::retype_nodes(
+            plan,
+            |p| match p {
+                LogicalPlan::Union(u) => type_union_literals(u),
+                other => Ok(Transformed::no(other)),
+            },
+            |p| matches!(p, LogicalPlan::Union(_)),
+        )
     }
 
     fn name(&self) -> &str {
