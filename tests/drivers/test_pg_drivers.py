@@ -267,6 +267,35 @@ def test_window_frame_offset_as_parameter(connect, table_name):
     conn.rollback()
 
 
+def test_session_time_zone_from_startup_and_set(connect):
+    """TimeZone sent at connection (libpq's options) and changed by SET: the client is
+    told (ParameterStatus), timestamptz values come back in that zone in text and binary,
+    and timestamp text bound as a parameter is read in it."""
+    conn = connect(options="-c TimeZone=America/New_York")
+    assert conn.info.parameter_status("TimeZone") == "America/New_York"
+    instant = dt.datetime(2020, 7, 1, 12, 0, tzinfo=UTC)
+    for binary in (False, True):
+        (got,) = conn.execute(
+            "SELECT '2020-07-01 12:00+00'::timestamptz", binary=binary
+        ).fetchone()
+        assert got == instant and got.utcoffset() == dt.timedelta(hours=-4)
+    (text,) = conn.execute("SELECT '2020-07-01 12:00+00'::timestamptz::text").fetchone()
+    assert text == "2020-07-01 08:00:00-04"
+    for prepare in (False, True):
+        (got,) = conn.execute(
+            "SELECT %s::timestamptz", ("2020-01-01 12:00",), prepare=prepare
+        ).fetchone()
+        assert got == dt.datetime(2020, 1, 1, 17, 0, tzinfo=UTC)
+    conn.execute("SET TIME ZONE 'Asia/Tokyo'")
+    assert conn.info.parameter_status("TimeZone") == "Asia/Tokyo"
+    (text,) = conn.execute("SELECT '2020-07-01 12:00+00'::timestamptz::text").fetchone()
+    assert text == "2020-07-01 21:00:00+09"
+    with pytest.raises(pg_errors.InvalidParameterValue):
+        conn.execute("SET TIME ZONE 'Nowhere/Special'")
+    conn.execute("RESET timezone")
+    assert conn.info.parameter_status("TimeZone") == "America/New_York"
+
+
 def test_psycopg_executemany(connect, table_name):
     t = table_name("drv_many")
     conn = connect()

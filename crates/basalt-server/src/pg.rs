@@ -128,7 +128,7 @@ impl NoopStartupHandler for PgConnection {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        {
+        let reported = {
             let mut session = self.session.lock().await;
             for (name, value) in &parameters {
                 if let Err(e) = session.apply_startup_parameter(name, value) {
@@ -137,6 +137,17 @@ impl NoopStartupHandler for PgConnection {
                     return Err(PgWireError::UserError(Box::new(info)));
                 }
             }
+            reported_settings(&session)
+        };
+        // pgwire reported its own defaults (TimeZone Etc/UTC, DateStyle ISO, YMD); the
+        // session's values, with what the client asked for, replace them.
+        for (name, value) in reported {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                    name.to_owned(),
+                    value,
+                )))
+                .await?;
         }
         if let Some(db) = db {
             if db != DATABASE_NAME {
@@ -208,10 +219,15 @@ fn user_error(e: &SqlError) -> PgWireError {
 /// The settings PostgreSQL reports to the client (ParameterStatus) when they change, with
 /// their values now.
 fn reported_settings(session: &Session) -> Vec<(&'static str, String)> {
-    ["standard_conforming_strings"]
-        .into_iter()
-        .map(|name| (name, session.setting(name).unwrap_or_default()))
-        .collect()
+    [
+        ("standard_conforming_strings", "standard_conforming_strings"),
+        ("TimeZone", "timezone"),
+        ("DateStyle", "datestyle"),
+        ("IntervalStyle", "intervalstyle"),
+    ]
+    .into_iter()
+    .map(|(shown, name)| (shown, session.setting(name).unwrap_or_default()))
+    .collect()
 }
 
 fn is_empty_query(q: &str) -> bool {
@@ -432,7 +448,8 @@ impl SimpleQueryHandler for PgConnection {
                 }
             }
         }
-        // psql reads literals by standard_conforming_strings: tell it when a SET changed it.
+        // psql reads literals by standard_conforming_strings, drivers read timestamps by
+        // TimeZone and DateStyle: tell the client when a SET changed one.
         for ((name, before), (_, after)) in reported_before.iter().zip(reported_settings(&session))
         {
             if *before != after {
@@ -557,7 +574,7 @@ impl ExtendedQueryHandler for PgConnection {
     {
         let prepared = Arc::clone(&portal.statement.statement);
         let mut session = self.session.lock().await;
-        let values = match bind_values(&prepared, portal) {
+        let values = match bind_values(&prepared, portal, session.date_input()) {
             Ok(v) => v,
             Err(e) => {
                 session.fail_block();
@@ -625,6 +642,7 @@ fn param_pg_type(t: &Option<DataType>) -> PgWireResult<Type> {
 fn bind_values(
     prepared: &Prepared,
     portal: &Portal<Arc<Prepared>>,
+    how: basalt_sql::datetime::DateInput,
 ) -> PgWireResult<Vec<ScalarValue>> {
     let mut out = Vec::with_capacity(portal.parameters.len());
     for (i, bytes) in portal.parameters.iter().enumerate() {
@@ -637,7 +655,7 @@ fn bind_values(
         // With no inferred type, the type the client declared decides (SELECT $1 with a bool).
         let declared = pgcodec::data_type_of(&wire_type);
         let target = target.or(declared.as_ref());
-        let v = pgcodec::decode_param(bytes.as_ref(), binary, &wire_type, target)
+        let v = pgcodec::decode_param(bytes.as_ref(), binary, &wire_type, target, how)
             .map_err(|e| user_error(&e))?;
         out.push(v);
     }

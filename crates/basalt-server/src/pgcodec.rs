@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
+use basalt_sql::datetime::DateInput;
 use basalt_sql::format::pg_text_column_in;
 use basalt_sql::format::TextStyle;
 use basalt_sql::wire::{numeric_from_binary, numeric_to_binary};
@@ -399,12 +400,14 @@ fn encode_binary(
 }
 
 /// Decodes one bound parameter. `wire_type` is the type the client encoded it as;
-/// `target` the type Basalt inferred for it (if any).
+/// `target` the type Basalt inferred for it (if any); `how` how the session reads dates
+/// and timestamps sent as text.
 pub fn decode_param(
     bytes: Option<&Bytes>,
     binary: bool,
     wire_type: &Type,
     target: Option<&DataType>,
+    how: DateInput,
 ) -> Result<ScalarValue, SqlError> {
     let Some(bytes) = bytes else {
         let ty = target.cloned().unwrap_or(DataType::Utf8);
@@ -413,7 +416,7 @@ pub fn decode_param(
     let bad = |what: &str| SqlError::InvalidText(format!("invalid {what} parameter value"));
     let value = if !binary {
         let text = std::str::from_utf8(bytes).map_err(|_| bad("UTF-8"))?;
-        return from_text(text, target);
+        return from_text(text, target, how);
     } else {
         let b = bytes.as_ref();
         let fixed = |n: usize| -> Result<&[u8], SqlError> {
@@ -449,7 +452,7 @@ pub fn decode_param(
             ))),
             Type::NUMERIC => {
                 let text = numeric_from_binary(b).ok_or_else(|| bad("numeric"))?;
-                return from_text(&text, target.or(Some(&DataType::Decimal128(38, 10))));
+                return from_text(&text, target.or(Some(&DataType::Decimal128(38, 10))), how);
             }
             Type::BYTEA => ScalarValue::Binary(Some(b.to_vec())),
             Type::DATE => ScalarValue::Date32(Some(shift_finite_i32(
@@ -490,7 +493,7 @@ pub fn decode_param(
             _ => {
                 // text-like types (text, varchar, bpchar, name, json, unknown) are UTF-8
                 let text = std::str::from_utf8(b).map_err(|_| bad("UTF-8"))?;
-                return from_text(text, target);
+                return from_text(text, target, how);
             }
         }
     };
@@ -565,6 +568,7 @@ fn decode_binary_array_param(
                 true,
                 &element_type,
                 Some(&element_dt),
+                DateInput::default(),
             ),
         },
         |items, d| ScalarValue::List(ScalarValue::new_list_nullable(&items, &inner_types[d])),
@@ -572,19 +576,25 @@ fn decode_binary_array_param(
     conform(value, target)
 }
 
-fn from_text(text: &str, target: Option<&DataType>) -> Result<ScalarValue, SqlError> {
+fn from_text(
+    text: &str,
+    target: Option<&DataType>,
+    how: DateInput,
+) -> Result<ScalarValue, SqlError> {
     let Some(target) = target else {
         return Ok(ScalarValue::Utf8(Some(text.to_owned())));
     };
     match target {
         DataType::List(_) => {
             let text: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![text]));
-            let list = basalt_sql::analyzer::text_to_array(
-                &text,
-                target,
-                basalt_sql::datetime::DateOrder::Mdy,
-            )?;
+            let list = basalt_sql::analyzer::text_to_array(&text, target, how)?;
             Ok(ScalarValue::try_from_array(&list, 0)?)
+        }
+        // PostgreSQL's date/time input, timestamptz without a zone read in the session's.
+        t if basalt_sql::datetime::reads_datetime(t) => {
+            let text: ArrayRef = Arc::new(datafusion::arrow::array::StringArray::from(vec![text]));
+            let value = basalt_sql::datetime::text_to_datetime(&text, t, how)?;
+            Ok(ScalarValue::try_from_array(&value, 0)?)
         }
         DataType::Utf8 => Ok(ScalarValue::Utf8(Some(text.to_owned()))),
         DataType::Binary => Ok(ScalarValue::Binary(Some(basalt_sql::eval::parse_bytea(
@@ -664,6 +674,7 @@ mod tests {
             false,
             &Type::UNKNOWN,
             Some(&DataType::Int32),
+            DateInput::default(),
         )
         .unwrap();
         assert_eq!(v, ScalarValue::Int32(Some(42)));
@@ -671,10 +682,18 @@ mod tests {
             Some(&Bytes::from("abc")),
             false,
             &Type::UNKNOWN,
-            Some(&DataType::Int32)
+            Some(&DataType::Int32),
+            DateInput::default(),
         )
         .is_err());
-        let v = decode_param(None, false, &Type::UNKNOWN, Some(&DataType::Int64)).unwrap();
+        let v = decode_param(
+            None,
+            false,
+            &Type::UNKNOWN,
+            Some(&DataType::Int64),
+            DateInput::default(),
+        )
+        .unwrap();
         assert_eq!(v, ScalarValue::Int64(None));
     }
 }

@@ -8,7 +8,6 @@
 //! expression names are preserved so the plan's schema does not change.
 
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use datafusion::arrow::compute::kernels::numeric;
@@ -26,9 +25,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 
-use crate::datetime::DateOrder;
+use crate::datetime::DateInput;
 use crate::error::SqlError;
-use crate::format::TextStyle;
+use crate::format::SharedStyle;
 
 #[derive(Debug)]
 pub struct CheckedIntegerArithmetic {
@@ -47,7 +46,7 @@ pub struct CheckedIntegerArithmetic {
 
 impl CheckedIntegerArithmetic {
     /// `text_style` is the session's [`TextStyle`], which casts to text follow.
-    pub fn new(text_style: Arc<AtomicU32>, postgres: bool) -> Self {
+    pub fn new(text_style: Arc<SharedStyle>, postgres: bool) -> Self {
         use crate::pgfloat::{CheckedFloat, FloatOp};
         CheckedIntegerArithmetic {
             byte_length: Arc::new(byte_length_udf()),
@@ -302,9 +301,9 @@ impl CheckedIntegerArithmetic {
 }
 
 /// `x::text` with PostgreSQL's output format for x's type (dates in the session's DateStyle).
-fn pg_text_udf(text_style: Arc<AtomicU32>) -> ScalarUDF {
+fn pg_text_udf(text_style: Arc<SharedStyle>) -> ScalarUDF {
     crate::functions::TextFn::udf("pg_text", Volatility::Stable, move |arrays, _rows| {
-        let style = TextStyle::from_bits(text_style.load(Ordering::Relaxed));
+        let style = text_style.load();
         let text = crate::format::pg_text_column_in(&arrays[0], style)
             .map_err(SqlError::into_datafusion)?;
         let out: datafusion::arrow::array::StringArray = text.into_iter().collect();
@@ -496,20 +495,22 @@ impl ScalarUDFImpl for CheckedOp {
 /// DateStyle order, where DataFusion would accept only ISO forms.
 #[derive(Debug)]
 pub struct PgDateTimeInput {
-    text_style: Arc<AtomicU32>,
+    text_style: Arc<SharedStyle>,
 }
 
 impl PgDateTimeInput {
-    pub fn new(text_style: Arc<AtomicU32>) -> PgDateTimeInput {
+    pub fn new(text_style: Arc<SharedStyle>) -> PgDateTimeInput {
         PgDateTimeInput { text_style }
     }
 }
 
 impl AnalyzerRule for PgDateTimeInput {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
-        let order = TextStyle::from_bits(self.text_style.load(Ordering::Relaxed))
-            .dates
-            .order;
+        let style = self.text_style.load();
+        let order = DateInput {
+            order: style.dates.order,
+            zone: style.zone,
+        };
         rewrite_expressions(plan, |e, schema| {
             let Expr::Cast(Cast { expr, field }) = &e else {
                 return Ok(Transformed::no(e));
@@ -563,7 +564,7 @@ impl AnalyzerRule for PgDateTimeInput {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ArrayIn {
     target: DataType,
-    order: DateOrder,
+    order: DateInput,
     signature: Signature,
 }
 
@@ -687,7 +688,7 @@ fn parse_array_level(
 fn array_values(
     rows: Vec<Option<Vec<ArrayItem>>>,
     target: &DataType,
-    order: DateOrder,
+    order: DateInput,
     text_of: &dyn Fn() -> String,
 ) -> Result<datafusion::arrow::array::ArrayRef, SqlError> {
     use datafusion::arrow::array::{ArrayRef, ListArray, StringArray};
@@ -828,7 +829,7 @@ impl ScalarUDFImpl for ArrayIn {
 pub fn text_to_array(
     array: &datafusion::arrow::array::ArrayRef,
     target: &DataType,
-    order: DateOrder,
+    order: DateInput,
 ) -> Result<datafusion::arrow::array::ArrayRef, SqlError> {
     use datafusion::arrow::array::{Array, AsArray};
     let text = datafusion::arrow::compute::cast(array, &DataType::Utf8)?;
@@ -886,12 +887,12 @@ fn bytea_in_udf() -> ScalarUDF {
 #[derive(Debug)]
 struct DateTimeIn {
     target: DataType,
-    order: DateOrder,
+    order: DateInput,
     signature: Signature,
 }
 
 impl DateTimeIn {
-    fn new(target: DataType, order: DateOrder) -> DateTimeIn {
+    fn new(target: DataType, order: DateInput) -> DateTimeIn {
         DateTimeIn {
             target,
             order,
@@ -917,7 +918,7 @@ impl Eq for DateTimeIn {}
 impl Hash for DateTimeIn {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.target.hash(state);
-        (self.order as u8).hash(state);
+        self.order.hash(state);
     }
 }
 

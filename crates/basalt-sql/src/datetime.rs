@@ -20,13 +20,32 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
 use crate::error::SqlError;
+use crate::zone::SessionZone;
 
 /// The order of day, month and year that DateStyle gives ambiguous input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum DateOrder {
+    #[default]
     Mdy,
     Dmy,
     Ymd,
+}
+
+/// How text is read as a date or timestamp: DateStyle's field order, and the session's
+/// zone for `timestamptz` text that names none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DateInput {
+    pub order: DateOrder,
+    pub zone: SessionZone,
+}
+
+impl From<DateOrder> for DateInput {
+    fn from(order: DateOrder) -> DateInput {
+        DateInput {
+            order,
+            zone: SessionZone::default(),
+        }
+    }
 }
 
 /// How dates and timestamps are printed.
@@ -248,14 +267,17 @@ fn seconds_text(sec: i64, micros: i64) -> String {
     }
 }
 
-/// A timestamp (microseconds from 1970-01-01) as PostgreSQL prints it under `ds`. Basalt
-/// keeps `timestamptz` values in UTC, so a zone prints as `+00` (ISO) or `UTC`.
-pub fn timestamp_text(us: i64, with_tz: bool, ds: DateStyle) -> String {
+/// A timestamp (microseconds from 1970-01-01) as PostgreSQL prints it under `ds`: a
+/// `timestamp`, or with `zone` a `timestamptz` (stored in UTC) shown in that zone, with its
+/// displacement (ISO) or abbreviation (the other styles).
+pub fn timestamp_text(us: i64, zone: Option<SessionZone>, ds: DateStyle) -> String {
     match us {
         TIMESTAMP_INFINITY => return "infinity".into(),
         TIMESTAMP_NEG_INFINITY => return "-infinity".into(),
         _ => {}
     }
+    let utc = us;
+    let us = zone.map_or(us, |z| z.to_local(us));
     let days = us.div_euclid(USECS_PER_DAY);
     let in_day = us.rem_euclid(USECS_PER_DAY);
     let Some((y, m, d)) = civil(days) else {
@@ -281,12 +303,13 @@ pub fn timestamp_text(us: i64, with_tz: bool, ds: DateStyle) -> String {
             (format!("{date} {time}"), bc)
         }
     };
-    if with_tz {
-        text.push_str(if ds.style == OutputStyle::Iso {
-            "+00"
+    if let Some(zone) = zone {
+        if ds.style == OutputStyle::Iso {
+            text.push_str(&crate::zone::offset_text(zone.offset_at_utc(utc)));
         } else {
-            " UTC"
-        });
+            text.push(' ');
+            text.push_str(&zone.abbreviation_at(utc));
+        }
     }
     if bc {
         text.push_str(" BC");
@@ -469,6 +492,14 @@ enum Word {
     Special(Special),
 }
 
+/// A zone abbreviation Basalt knows (`PST`, `CEST`, `UTC`), as seconds east of UTC.
+pub(crate) fn abbreviation_offset(name: &str) -> Option<i64> {
+    match keyword(&name.to_lowercase()) {
+        Some(Word::Zone(east)) => Some(east),
+        _ => None,
+    }
+}
+
 /// PostgreSQL's table of date/time words (`datetktbl`) and the common zone abbreviations.
 fn keyword(w: &str) -> Option<Word> {
     const MONTH_NAMES: [&str; 12] = [
@@ -587,7 +618,7 @@ struct Decoder {
 /// A zone written in date/time text: a fixed displacement, or a region of the IANA time
 /// zone database whose displacement depends on the date (daylight-saving time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Zone {
+pub(crate) enum Zone {
     /// Seconds east of UTC.
     Fixed(i64),
     Region(chrono_tz::Tz),
@@ -598,7 +629,7 @@ impl Zone {
     /// microseconds from 1970-01-01 00:00. As in PostgreSQL, a local time that occurs twice
     /// (when clocks go back) takes the displacement in force after the change, and one that
     /// does not occur (when clocks go forward) the displacement in force before it.
-    fn offset_at_local(self, local_us: i64) -> i64 {
+    pub(crate) fn offset_at_local(self, local_us: i64) -> i64 {
         use chrono::{Offset, TimeZone};
         let tz = match self {
             Zone::Fixed(seconds) => return seconds,
@@ -620,9 +651,18 @@ impl Zone {
     }
 }
 
+impl From<SessionZone> for Zone {
+    fn from(zone: SessionZone) -> Zone {
+        match zone {
+            SessionZone::Fixed { east, .. } => Zone::Fixed(i64::from(east)),
+            SessionZone::Region(tz) => Zone::Region(tz),
+        }
+    }
+}
+
 /// A region of the IANA time zone database (`America/New_York`, `Europe/Paris`,
 /// `PST8PDT`), its name matched without regard to case as PostgreSQL matches it.
-fn region_zone(name: &str) -> Option<chrono_tz::Tz> {
+pub(crate) fn region_zone(name: &str) -> Option<chrono_tz::Tz> {
     use std::collections::HashMap;
     use std::sync::OnceLock;
     static BY_NAME: OnceLock<HashMap<String, chrono_tz::Tz>> = OnceLock::new();
@@ -1241,10 +1281,11 @@ fn parse_error(e: DtError, input: &str, kind: DateTimeKind) -> SqlError {
 pub fn parse_datetime(
     input: &str,
     kind: DateTimeKind,
-    order: DateOrder,
+    how: impl Into<DateInput>,
     now_us: i64,
 ) -> Result<i64, SqlError> {
-    let d = Decoder::decode(input, order).map_err(|e| parse_error(e, input, kind))?;
+    let how = how.into();
+    let d = Decoder::decode(input, how.order).map_err(|e| parse_error(e, input, kind))?;
     let bad = || parse_error(DtError::BadFormat, input, kind);
     let infinity = |positive: bool| match (kind, positive) {
         (DateTimeKind::Date, true) => i64::from(DATE_INFINITY),
@@ -1288,7 +1329,7 @@ pub fn parse_datetime(
             }
             let mut us = days * USECS_PER_DAY + time_us;
             if kind == DateTimeKind::TimestampTz && d.special != Some(Special::Now) {
-                let zone = d.zone.unwrap_or(Zone::Fixed(0));
+                let zone = d.zone.unwrap_or(Zone::from(how.zone));
                 us -= zone.offset_at_local(us) * 1_000_000;
             }
             Ok(us)
@@ -1320,7 +1361,7 @@ pub fn reads_datetime(t: &DataType) -> bool {
 pub fn text_to_datetime(
     array: &ArrayRef,
     target: &DataType,
-    order: DateOrder,
+    how: DateInput,
 ) -> Result<ArrayRef, SqlError> {
     let text = cast(array, &DataType::Utf8)?;
     let text = text
@@ -1338,7 +1379,7 @@ pub fn text_to_datetime(
     for v in text.iter() {
         values.push(match v {
             None => None,
-            Some(v) => Some(parse_datetime(v, kind, order, now_us)?),
+            Some(v) => Some(parse_datetime(v, kind, how, now_us)?),
         });
     }
     let out_of_range = || SqlError::DatetimeOverflow("timestamp out of range".into());
@@ -1500,27 +1541,27 @@ mod tests {
         use DateOrder::*;
         use OutputStyle::*;
         assert_eq!(
-            timestamp_text(us, false, style(Iso, Mdy)),
+            timestamp_text(us, None, style(Iso, Mdy)),
             "1997-02-10 17:32:01.4"
         );
         assert_eq!(
-            timestamp_text(us, false, style(Postgres, Mdy)),
+            timestamp_text(us, None, style(Postgres, Mdy)),
             "Mon Feb 10 17:32:01.4 1997"
         );
         assert_eq!(
-            timestamp_text(us, false, style(Postgres, Dmy)),
+            timestamp_text(us, None, style(Postgres, Dmy)),
             "Mon 10 Feb 17:32:01.4 1997"
         );
         assert_eq!(
-            timestamp_text(us, false, style(Sql, Mdy)),
+            timestamp_text(us, None, style(Sql, Mdy)),
             "02/10/1997 17:32:01.4"
         );
         assert_eq!(
-            timestamp_text(us, true, style(German, Dmy)),
+            timestamp_text(us, Some(SessionZone::default()), style(German, Dmy)),
             "10.02.1997 17:32:01.4 UTC"
         );
         assert_eq!(
-            timestamp_text(us, true, style(Iso, Mdy)),
+            timestamp_text(us, Some(SessionZone::default()), style(Iso, Mdy)),
             "1997-02-10 17:32:01.4+00"
         );
         let tz = parse_datetime(
@@ -1531,12 +1572,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            timestamp_text(tz, true, DateStyle::default()),
+            timestamp_text(tz, Some(SessionZone::default()), DateStyle::default()),
             "1997-02-11 01:32:01+00"
         );
         let bc = ts("0097-02-10 17:32:01 BC");
         assert_eq!(
-            timestamp_text(bc, false, style(Postgres, Mdy)),
+            timestamp_text(bc, None, style(Postgres, Mdy)),
             "Wed Feb 10 17:32:01 0097 BC"
         );
     }

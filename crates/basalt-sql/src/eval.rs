@@ -23,7 +23,7 @@ use datafusion::sql::sqlparser::ast::Expr as AstExpr;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::datetime::DateOrder;
+use crate::datetime::DateInput;
 use crate::error::{SqlError, SqlResult};
 use crate::session::Session;
 
@@ -204,7 +204,7 @@ pub fn validate_default(s: &Session, sql: &str) -> SqlResult<()> {
 pub fn to_column(
     array: &ArrayRef,
     col: &basalt_storage::catalog::ColumnDef,
-    date_order: Option<DateOrder>,
+    date_order: Option<DateInput>,
 ) -> SqlResult<ArrayRef> {
     let array = to_column_type(array, &col.ty, &col.name, date_order)?;
     match col.precision {
@@ -220,7 +220,7 @@ fn to_array_column_type(
     array: &ArrayRef,
     element: &SqlType,
     column: &str,
-    date_order: Option<DateOrder>,
+    date_order: Option<DateInput>,
 ) -> SqlResult<ArrayRef> {
     use datafusion::arrow::array::ListArray;
     use datafusion::arrow::datatypes::Field;
@@ -229,7 +229,7 @@ fn to_array_column_type(
     let list = match array.data_type() {
         DataType::Null => return Ok(new_null_array(&target, array.len())),
         t if is_string(t) => {
-            crate::analyzer::text_to_array(array, &target, date_order.unwrap_or(DateOrder::Mdy))?
+            crate::analyzer::text_to_array(array, &target, date_order.unwrap_or_default())?
         }
         DataType::List(_) => Arc::clone(array),
         DataType::LargeList(f) | DataType::FixedSizeList(f, _) => cast_with_options(
@@ -274,7 +274,7 @@ pub fn to_column_type(
     array: &ArrayRef,
     ty: &SqlType,
     column: &str,
-    date_order: Option<DateOrder>,
+    date_order: Option<DateInput>,
 ) -> SqlResult<ArrayRef> {
     if let Some((precision, scale)) = ty.numeric_typmod_beyond_decimal() {
         let input = SqlType::Numeric {

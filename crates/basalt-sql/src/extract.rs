@@ -74,8 +74,8 @@ fn part(name: &str) -> Option<Part> {
         "julian" | "j" => Julian,
         "epoch" => Epoch,
         "timezone" => Timezone,
-        "timezone_h" => TimezoneHour,
-        "timezone_m" => TimezoneMinute,
+        "timezone_h" | "timezone_hour" => TimezoneHour,
+        "timezone_m" | "timezone_minute" => TimezoneMinute,
         _ => return None,
     })
 }

@@ -1,6 +1,9 @@
 //! PostgreSQL's text output format for values (used by COPY TO).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use chrono::NaiveTime;
 use datafusion::arrow::array::{
@@ -17,6 +20,7 @@ use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
 
 use crate::datetime::{self, DateStyle};
 use crate::error::{SqlError, SqlResult};
+use crate::zone::SessionZone;
 
 /// How a session prints values as text: dates and timestamps in its DateStyle, floating
 /// point with its `extra_float_digits` (1, the default, prints the shortest exact text; 0
@@ -29,6 +33,8 @@ pub struct TextStyle {
     pub bytea_escape: bool,
     /// How intervals print (`IntervalStyle`).
     pub intervals: IntervalStyle,
+    /// The zone `timestamptz` values are shown in (`TimeZone`).
+    pub zone: SessionZone,
 }
 
 impl Default for TextStyle {
@@ -38,6 +44,7 @@ impl Default for TextStyle {
             float_digits: 1,
             bytea_escape: false,
             intervals: IntervalStyle::Postgres,
+            zone: SessionZone::default(),
         }
     }
 }
@@ -95,21 +102,54 @@ impl IntervalStyle {
     }
 }
 
+/// A session's [`TextStyle`], shared with the functions that read or print text (casts to
+/// text, date/time input) so they follow `SET` without being planned again.
+#[derive(Debug)]
+pub struct SharedStyle {
+    bits: AtomicU32,
+    zone: RwLock<SessionZone>,
+}
+
+impl Default for SharedStyle {
+    fn default() -> Self {
+        let style = TextStyle::default();
+        SharedStyle {
+            bits: AtomicU32::new(style.to_bits()),
+            zone: RwLock::new(style.zone),
+        }
+    }
+}
+
+impl SharedStyle {
+    pub fn load(&self) -> TextStyle {
+        TextStyle {
+            zone: *self.zone.read(),
+            ..TextStyle::from_bits(self.bits.load(Ordering::Relaxed))
+        }
+    }
+
+    pub fn store(&self, style: TextStyle) {
+        self.bits.store(style.to_bits(), Ordering::Relaxed);
+        *self.zone.write() = style.zone;
+    }
+}
+
 impl TextStyle {
-    /// The style packed into one integer, for a session's atomic setting.
-    pub fn to_bits(self) -> u32 {
+    /// The style but its zone packed into one integer.
+    fn to_bits(self) -> u32 {
         u32::from(self.dates.to_bits())
             | (u32::from(self.float_digits as u8) << 8)
             | (u32::from(self.bytea_escape) << 16)
             | (self.intervals.to_bits() << 17)
     }
 
-    pub fn from_bits(bits: u32) -> TextStyle {
+    fn from_bits(bits: u32) -> TextStyle {
         TextStyle {
             dates: DateStyle::from_bits((bits & 0xff) as u8),
             float_digits: ((bits >> 8) & 0xff) as u8 as i8,
             bytea_escape: (bits >> 16) & 1 == 1,
             intervals: IntervalStyle::from_bits(bits >> 17),
+            zone: SessionZone::default(),
         }
     }
 }
@@ -189,14 +229,10 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
             })
         }
         DataType::Timestamp(TimeUnit::Microsecond, tz) => {
-            let with_tz = tz.is_some();
+            let zone = tz.is_some().then_some(style.zone);
             each!(
                 TimestampMicrosecondArray,
-                |a: &TimestampMicrosecondArray, i| datetime::timestamp_text(
-                    a.value(i),
-                    with_tz,
-                    ds
-                )
+                |a: &TimestampMicrosecondArray, i| datetime::timestamp_text(a.value(i), zone, ds)
             )
         }
         DataType::Interval(IntervalUnit::MonthDayNano) => {
@@ -262,7 +298,7 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
         }
         DataType::Timestamp(TimeUnit::Nanosecond, tz) => {
             // Whole microseconds; the infinities keep their stored form.
-            let with_tz = tz.is_some();
+            let zone = tz.is_some().then_some(style.zone);
             each!(
                 TimestampNanosecondArray,
                 |a: &TimestampNanosecondArray, i| {
@@ -271,7 +307,7 @@ pub fn pg_text_column_in(array: &ArrayRef, style: TextStyle) -> SqlResult<Vec<Op
                         i64::MAX | i64::MIN => v,
                         _ => v.div_euclid(1000),
                     };
-                    datetime::timestamp_text(us, with_tz, ds)
+                    datetime::timestamp_text(us, zone, ds)
                 }
             )
         }
@@ -709,6 +745,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_shared_style_starts_at_the_defaults_and_keeps_what_is_stored() {
+        let shared = SharedStyle::default();
+        assert_eq!(shared.load(), TextStyle::default());
+        let (zone, _) = SessionZone::parse_setting("Europe/Paris").unwrap();
+        let style = TextStyle {
+            float_digits: -3,
+            intervals: IntervalStyle::Iso8601,
+            zone,
+            ..TextStyle::default()
+        };
+        shared.store(style);
+        assert_eq!(shared.load(), style);
+    }
+
+    #[test]
     fn interval_styles_print_like_postgres() {
         let h = 3_600_000_000_000i64;
         let verbose = |m, d, n| interval_text_in(m, d, n, IntervalStyle::PostgresVerbose);
@@ -746,11 +797,11 @@ mod tests {
     fn timestamps_print_like_postgres() {
         let iso = DateStyle::default();
         assert_eq!(
-            datetime::timestamp_text(0, false, iso),
+            datetime::timestamp_text(0, None, iso),
             "1970-01-01 00:00:00"
         );
         assert_eq!(
-            datetime::timestamp_text(1_500_000, true, iso),
+            datetime::timestamp_text(1_500_000, Some(SessionZone::default()), iso),
             "1970-01-01 00:00:01.5+00"
         );
         assert_eq!(datetime::date_text(0, iso), "1970-01-01");

@@ -92,6 +92,7 @@ pub mod view;
 pub mod wholerow;
 pub mod winorder;
 pub mod wire;
+pub mod zone;
 
 pub use error::{SqlError, SqlResult};
 pub use session::{Database, Output, Session, TxnStatus};

@@ -24,7 +24,6 @@ use datafusion::sql::sqlparser::ast::{ValueWithSpan, VisitorMut};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::datetime::DateOrder;
 use crate::error::{SqlError, SqlResult};
 use crate::session::{Notice, Session};
 
@@ -417,7 +416,7 @@ pub type Raised = Arc<parking_lot::Mutex<Vec<(usize, Notice)>>>;
 /// function called while a query runs can keep it.
 pub struct Host {
     pub state: SessionState,
-    pub date_order: Option<DateOrder>,
+    pub date_order: Option<crate::datetime::DateInput>,
     /// The session's notices and the running statement's index; `None` for MySQL sessions,
     /// which have no notices (RAISE goes to the server log).
     pub notices: Option<(Raised, usize)>,

@@ -449,6 +449,7 @@ impl VisitorMut for PgForms {
     /// are normalised to a form DataFusion reads exactly.
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
         hypothetical_set_name(e);
+        crate::zone::at_time_zone_call(e);
         // `x::timestamp(2)`, `time(0) '…'`: the value of the type without the precision,
         // rounded to it.
         if let Some(new) = time_precision_cast(e) {

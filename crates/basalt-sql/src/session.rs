@@ -253,7 +253,7 @@ pub struct Session {
     /// `SET datestyle` ([`crate::datetime::DateStyle::to_bits`]); shared with the analyzer
     /// rule that reads date and time literals.
     /// The session's [`crate::format::TextStyle`] (DateStyle and extra_float_digits).
-    text_style: Arc<std::sync::atomic::AtomicU32>,
+    text_style: Arc<crate::format::SharedStyle>,
     /// The schema of this session's temporary tables, once it has one ([`crate::temp`]).
     temp_schema: Option<String>,
     /// Notices and warnings raised by the statements of the current request, with the index
@@ -457,9 +457,7 @@ impl Session {
                     .map_err(|e| SqlError::Internal(format!("information_schema setup: {e}")))?;
             }
         }
-        let text_style = Arc::new(std::sync::atomic::AtomicU32::new(
-            crate::format::TextStyle::default().to_bits(),
-        ));
+        let text_style = Arc::new(crate::format::SharedStyle::default());
         ctx.add_analyzer_rule(Arc::new(crate::setops::MultisetSetOps));
         ctx.add_analyzer_rule(Arc::new(crate::interval_order::IntervalComparisons));
         // Before the integer rule, which turns casts to integers into casts of rounded values.
@@ -488,7 +486,7 @@ impl Session {
                 ctx.register_udf(udf);
             }
             ctx.register_udf(crate::pgformat::PgFormat::udf());
-            for udf in crate::tochar::udfs() {
+            for udf in crate::tochar::udfs(&text_style) {
                 ctx.register_udf(udf);
             }
             // Float variance and standard deviation with PostgreSQL's transition (`variance`
@@ -547,6 +545,14 @@ impl Session {
                 ctx.register_udf(udf);
             }
             crate::srf::register_generate_series_table(&ctx);
+            for udf in crate::zone::local_clock_udfs(&clock, &text_style) {
+                ctx.register_udf(udf);
+            }
+            ctx.register_udf(crate::zone::at_time_zone_udf());
+            // Before the date/time input rule, which reads text the casts it adds hold.
+            ctx.add_analyzer_rule(Arc::new(crate::zone::SessionZoneRule::new(Arc::clone(
+                &text_style,
+            ))));
             ctx.add_analyzer_rule(Arc::new(crate::analyzer::PgDateTimeInput::new(Arc::clone(
                 &text_style,
             ))));
@@ -846,24 +852,35 @@ impl Session {
 
     /// How the session prints values as text (DateStyle, extra_float_digits).
     pub fn text_style(&self) -> crate::format::TextStyle {
-        crate::format::TextStyle::from_bits(
-            self.text_style.load(std::sync::atomic::Ordering::Relaxed),
-        )
+        self.text_style.load()
     }
 
     fn set_text_style(&self, style: crate::format::TextStyle) {
-        self.text_style
-            .store(style.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        self.text_style.store(style);
     }
 
     /// The field order for reading date text, or `None` in a MySQL session (MySQL's own
     /// reading of dates applies there).
-    pub(crate) fn date_order(&self) -> Option<crate::datetime::DateOrder> {
-        (!self.is_mysql()).then(|| self.date_style().order)
+    /// How the session reads date/time text: DateStyle's field order and its TimeZone.
+    pub fn date_input(&self) -> crate::datetime::DateInput {
+        let style = self.text_style();
+        crate::datetime::DateInput {
+            order: style.dates.order,
+            zone: style.zone,
+        }
+    }
+
+    pub(crate) fn date_order(&self) -> Option<crate::datetime::DateInput> {
+        let style = self.text_style();
+        (!self.is_mysql()).then_some(crate::datetime::DateInput {
+            order: style.dates.order,
+            zone: style.zone,
+        })
     }
 
     /// Applies a parameter a PostgreSQL client sent in its startup packet (libpq sends
-    /// `PGDATESTYLE` as `datestyle`). Parameters Basalt has no use for are ignored.
+    /// `PGDATESTYLE` as `datestyle`, `PGTZ` as `timezone`). Parameters Basalt has no use for
+    /// are ignored.
     pub fn apply_startup_parameter(&mut self, name: &str, value: &str) -> SqlResult<()> {
         match name.to_lowercase().as_str() {
             // The user the client connected as: `current_user`, `session_user`.
@@ -873,9 +890,8 @@ impl Session {
                 self.reset_values.insert(key, value.to_owned());
                 Ok(())
             }
-            n @ ("datestyle" | "application_name" | "extra_float_digits" | "intervalstyle") => {
-                self.apply_startup_setting(n, value)
-            }
+            n @ ("datestyle" | "application_name" | "extra_float_digits" | "intervalstyle"
+            | "timezone") => self.apply_startup_setting(n, value),
             // libpq's PGOPTIONS: `-c name=value` (or `--name=value`) for any setting.
             "options" => {
                 for (n, v) in startup_options(value)? {
@@ -2443,7 +2459,20 @@ impl Session {
                 self.apply_setting(&name, value)?;
             }
             Set::SetTimeZone { value, .. } => {
-                self.apply_setting("timezone", setting_text(value))?;
+                let value = match value {
+                    // SET TIME ZONE INTERVAL '-08:00' HOUR TO MINUTE: hours east of UTC.
+                    Expr::Interval(interval) => {
+                        let hours =
+                            interval_hours(&setting_text(&interval.value)).ok_or_else(|| {
+                                SqlError::InvalidParameterValue(format!(
+                                    "invalid interval value for time zone: {value}"
+                                ))
+                            })?;
+                        hours.to_string()
+                    }
+                    _ => setting_text(value),
+                };
+                self.apply_setting("timezone", value)?;
             }
             Set::SetNames { charset_name, .. } => {
                 self.apply_setting("client_encoding", charset_name.to_string())?;
@@ -2577,6 +2606,29 @@ impl Session {
                 ..self.text_style()
             });
             self.settings.lock().insert(name.to_owned(), style.name());
+            return Ok(());
+        }
+        if name == "timezone" {
+            let value = match value.to_lowercase().as_str() {
+                // SET TIME ZONE LOCAL / DEFAULT: the zone the session started with.
+                "local" | "default" => self
+                    .reset_values
+                    .get("timezone")
+                    .cloned()
+                    .unwrap_or_else(|| "UTC".into()),
+                _ => value,
+            };
+            let (zone, shown) =
+                crate::zone::SessionZone::parse_setting(&value).ok_or_else(|| {
+                    SqlError::InvalidParameterValue(format!(
+                        "invalid value for parameter \"TimeZone\": \"{value}\""
+                    ))
+                })?;
+            self.set_text_style(crate::format::TextStyle {
+                zone,
+                ..self.text_style()
+            });
+            self.settings.lock().insert(name.to_owned(), shown);
             return Ok(());
         }
         if name == "intervalstyle" {
@@ -4101,6 +4153,23 @@ pub(crate) fn char_position(sql: &str, line: usize, col: usize) -> usize {
 fn is_introspection(sql: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
     lower.contains("pg_catalog") || lower.contains("pg_") && lower.contains("::reg")
+}
+
+/// `-08:00`, `+05:30`, `5`: an interval's text for `SET TIME ZONE INTERVAL …`, as hours.
+fn interval_hours(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let mut hours = 0.0;
+    for (i, part) in body.split(':').enumerate() {
+        if i > 2 || part.is_empty() || !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        hours += part.parse::<f64>().ok()? / 60f64.powi(i as i32);
+    }
+    Some(if negative { -hours } else { hours })
 }
 
 fn setting_text(e: &Expr) -> String {

@@ -29,6 +29,8 @@ use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
 
 use crate::datetime::{TIMESTAMP_INFINITY, TIMESTAMP_NEG_INFINITY};
 use crate::error::SqlError;
+use crate::format::SharedStyle;
+use crate::zone::SessionZone;
 
 type Result<T> = std::result::Result<T, SqlError>;
 
@@ -1501,7 +1503,10 @@ struct Tm {
     wday: i64,
     /// 1-based.
     yday: i64,
-    tz_name: Option<&'static str>,
+    /// The zone's abbreviation (None for a timestamp without time zone).
+    tz_name: Option<String>,
+    /// The zone's displacement, seconds east of UTC.
+    gmtoff: i64,
 }
 
 pub(crate) const MONTHS: [&str; 12] = [
@@ -1531,8 +1536,17 @@ const ROMAN_MONTHS: [&str; 12] = [
     "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII",
 ];
 
-fn timestamp_tm(us: i64, with_tz: bool) -> Option<Tm> {
+/// A timestamp broken down; with a zone, a timestamptz (UTC) as read in that zone.
+fn timestamp_tm(us: i64, zone: Option<SessionZone>) -> Option<Tm> {
     const DAY: i64 = 86_400_000_000;
+    let (us, tz_name, gmtoff) = match zone {
+        Some(z) => (
+            z.to_local(us),
+            Some(z.abbreviation_at(us)),
+            z.offset_at_utc(us),
+        ),
+        None => (us, None, 0),
+    };
     let days = us.div_euclid(DAY);
     let in_day = us.rem_euclid(DAY);
     let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(days + 719_163).ok()?)?;
@@ -1546,7 +1560,8 @@ fn timestamp_tm(us: i64, with_tz: bool) -> Option<Tm> {
         usec: in_day % 1_000_000,
         wday: i64::from(date.weekday().num_days_from_sunday()),
         yday: i64::from(date.ordinal()),
-        tz_name: with_tz.then_some("UTC"),
+        tz_name,
+        gmtoff,
     })
 }
 
@@ -1567,6 +1582,7 @@ fn interval_tm(months: i32, days: i32, nanos: i64) -> Tm {
         wday: 0,
         yday: (year * 12 + mon) * 30 + mday,
         tz_name: None,
+        gmtoff: 0,
     }
 }
 
@@ -1673,25 +1689,39 @@ fn dt_to_char(nodes: &[DtNode], tm: &Tm, interval: bool) -> Result<String> {
                 if interval {
                     return Err(not_for_interval());
                 }
-                tm.tz_name.map(|n| cased(n, case)).unwrap_or_default()
+                tm.tz_name
+                    .as_deref()
+                    .map(|n| cased(n, case))
+                    .unwrap_or_default()
             }
             DtKey::TzHour => {
                 if interval {
                     return Err(not_for_interval());
                 }
-                "+00".into()
+                let sign = if tm.gmtoff < 0 { '-' } else { '+' };
+                format!("{sign}{:02}", tm.gmtoff.abs() / 3600)
             }
             DtKey::TzMinute => {
                 if interval {
                     return Err(not_for_interval());
                 }
-                "00".into()
+                format!("{:02}", tm.gmtoff.abs() / 60 % 60)
             }
             DtKey::Offset => {
                 if interval {
                     return Err(not_for_interval());
                 }
-                if fill { "+0" } else { "+00" }.into()
+                let sign = if tm.gmtoff < 0 { '-' } else { '+' };
+                let (h, m) = (tm.gmtoff.abs() / 3600, tm.gmtoff.abs() / 60 % 60);
+                let mut text = if fill {
+                    format!("{sign}{h}")
+                } else {
+                    format!("{sign}{h:02}")
+                };
+                if m != 0 {
+                    text.push_str(&format!(":{m:02}"));
+                }
+                text
             }
             DtKey::Era(dotted, case) => {
                 if interval {
@@ -1836,9 +1866,24 @@ fn dt_to_char(nodes: &[DtNode], tm: &Tm, interval: bool) -> Result<String> {
 // ---- the SQL functions ---------------------------------------------------------------------
 
 /// `to_char(value, format)` for numbers, dates, timestamps and intervals.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 pub struct ToChar {
+    style: Arc<SharedStyle>,
     signature: Signature,
+}
+
+impl PartialEq for ToChar {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.style, &other.style)
+    }
+}
+
+impl Eq for ToChar {}
+
+impl std::hash::Hash for ToChar {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.style).hash(state);
+    }
 }
 
 /// `to_number(text, format)`.
@@ -1847,9 +1892,11 @@ pub struct ToNumber {
     signature: Signature,
 }
 
-pub fn udfs() -> Vec<ScalarUDF> {
+/// `to_char` and `to_number`; `to_char` shows a timestamptz in the zone of `style`.
+pub fn udfs(style: &Arc<SharedStyle>) -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(ToChar {
+            style: Arc::clone(style),
             signature: Signature::any(2, Volatility::Stable),
         }),
         ScalarUDF::from(ToNumber {
@@ -1862,7 +1909,8 @@ enum Input {
     Int(i64, bool),
     Float(f64, usize),
     Numeric(i128, i8),
-    Timestamp(i64, bool),
+    /// Microseconds; with the zone a timestamptz is shown in.
+    Timestamp(i64, Option<SessionZone>),
     Interval(i32, i32, i64),
 }
 
@@ -1875,11 +1923,11 @@ fn format_value(input: Input, format: &str) -> Result<Option<String>> {
         });
     }
     let (nodes, desc) = match input {
-        Input::Timestamp(us, with_tz) => {
+        Input::Timestamp(us, zone) => {
             if us == TIMESTAMP_INFINITY || us == TIMESTAMP_NEG_INFINITY {
                 return Ok(None);
             }
-            let tm = timestamp_tm(us, with_tz)
+            let tm = timestamp_tm(us, zone)
                 .ok_or_else(|| SqlError::DatetimeOverflow("timestamp out of range".into()))?;
             return dt_to_char(&parse_dt_format(format), &tm, false).map(Some);
         }
@@ -1910,6 +1958,7 @@ impl ToChar {
         let format = cast(format, &DataType::Utf8)?;
         let format = format.as_string::<i32>();
         let n = value.len();
+        let zone = self.style.load().zone;
         let get = |row: usize| -> Result<Option<Input>> {
             if value.is_null(row) {
                 return Ok(None);
@@ -1937,13 +1986,16 @@ impl ToChar {
                         .ok_or_else(|| SqlError::Internal("to_char decimal".into()))?;
                     Input::Numeric(a.value(row), *scale)
                 }
+                // A date is a timestamptz at midnight in the session's zone.
                 DataType::Date32 => Input::Timestamp(
-                    i64::from(value.as_primitive::<Date32Type>().value(row)) * 86_400_000_000,
-                    true,
+                    zone.from_local(
+                        i64::from(value.as_primitive::<Date32Type>().value(row)) * 86_400_000_000,
+                    ),
+                    Some(zone),
                 ),
                 DataType::Timestamp(TimeUnit::Microsecond, tz) => Input::Timestamp(
                     value.as_primitive::<TimestampMicrosecondType>().value(row),
-                    tz.is_some(),
+                    tz.is_some().then_some(zone),
                 ),
                 DataType::Timestamp(unit, tz) => {
                     // The raw count in its unit; the infinities keep their stored form.
@@ -1956,7 +2008,7 @@ impl ToChar {
                         (_, TimeUnit::Microsecond) => raw,
                         (_, TimeUnit::Nanosecond) => raw.div_euclid(1_000),
                     };
-                    Input::Timestamp(us, tz.is_some())
+                    Input::Timestamp(us, tz.is_some().then_some(zone))
                 }
                 DataType::Interval(IntervalUnit::MonthDayNano) => {
                     let v = value.as_primitive::<IntervalMonthDayNanoType>().value(row);
