@@ -292,6 +292,9 @@ def test_session_time_zone_from_startup_and_set(connect):
     assert text == "2020-07-01 21:00:00+09"
     with pytest.raises(pg_errors.InvalidParameterValue):
         conn.execute("SET TIME ZONE 'Nowhere/Special'")
+    # Through the extended protocol (a prepared statement) the client is told as well.
+    conn.execute("SET TIME ZONE 'Europe/Paris'", prepare=True)
+    assert conn.info.parameter_status("TimeZone") == "Europe/Paris"
     conn.execute("RESET timezone")
     assert conn.info.parameter_status("TimeZone") == "America/New_York"
 

@@ -584,10 +584,23 @@ impl ExtendedQueryHandler for PgConnection {
         let before = session.status();
         // pgwire races this future against the client's CancelRequest itself; a cancelled
         // statement is rolled back by the session when it next runs.
+        let reported_before = reported_settings(&session);
         let result = session.execute_prepared(&prepared, values).await;
         let after = session.status();
         let mut notices = session.take_notices();
         send_notices(client, &mut notices, 0).await?;
+        // A SET through the extended protocol (psycopg, pgjdbc) changes what clients read
+        // timestamps by: tell them, as after a simple query.
+        for ((name, before), (_, now)) in reported_before.iter().zip(reported_settings(&session)) {
+            if *before != now {
+                client
+                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                        (*name).to_owned(),
+                        now,
+                    )))
+                    .await?;
+            }
+        }
         match result {
             Ok(Output::Rows {
                 schema,

@@ -1293,12 +1293,16 @@ pub fn parse_datetime(
         (_, true) => TIMESTAMP_INFINITY,
         (_, false) => TIMESTAMP_NEG_INFINITY,
     };
-    let today = now_us.div_euclid(USECS_PER_DAY);
+    // `now`, `today` and the rest are read on the session zone's clock.
+    let local_now = how.zone.to_local(now_us);
+    let today = local_now.div_euclid(USECS_PER_DAY);
     let (days, time_us) = match d.special {
         Some(Special::Infinity) => return Ok(infinity(true)),
         Some(Special::NegInfinity) => return Ok(infinity(false)),
+        // The epoch is an instant, 1970-01-01 00:00 UTC, whatever the zone.
+        Some(Special::Epoch) if kind == DateTimeKind::TimestampTz => return Ok(0),
         Some(Special::Epoch) => (0, 0),
-        Some(Special::Now) => (today, now_us.rem_euclid(USECS_PER_DAY)),
+        Some(Special::Now) => (today, local_now.rem_euclid(USECS_PER_DAY)),
         Some(Special::Today) => (today, d.time_of_day()),
         Some(Special::Tomorrow) => (today + 1, d.time_of_day()),
         Some(Special::Yesterday) => (today - 1, d.time_of_day()),

@@ -346,6 +346,12 @@ pub fn to_column_type(
             safe: false,
             format_options: FormatOptions::default(),
         };
+        // Between timestamptz and timestamp, date or time: the session zone's wall clock.
+        if let Some(how) = date_order {
+            if let Some(shifted) = crate::zone::shift_for_cast(array, &target, how.zone)? {
+                return to_column_type(&shifted, ty, column, date_order);
+            }
+        }
         cast_with_options(array, &target, &options).map_err(|e| {
             let msg = e.to_string();
             let lower = msg.to_lowercase();

@@ -372,9 +372,25 @@ impl SessionZoneRule {
                 }
                 match name {
                     "date_trunc" => {
+                        // Below a day the displacement stays the instant's (as in
+                        // PostgreSQL): an hour truncated when clocks go back must not move
+                        // forward in time.
+                        let below_day = matches!(
+                            &f.args[0],
+                            Expr::Literal(ScalarValue::Utf8(Some(s)), _)
+                                if matches!(
+                                    s.to_lowercase().as_str(),
+                                    "hour" | "minute" | "second" | "milliseconds" | "microseconds"
+                                )
+                        );
                         let x = f.args.pop().unwrap_or_else(|| lit(ScalarValue::Null));
-                        f.args.push(self.reading(x));
-                        Ok(Transformed::yes(self.instant(Expr::ScalarFunction(f))))
+                        f.args.push(self.reading(x.clone()));
+                        let truncated = Expr::ScalarFunction(f);
+                        Ok(Transformed::yes(if below_day {
+                            self.call(ZoneFn::SameOffset, vec![truncated, x])
+                        } else {
+                            self.instant(truncated)
+                        }))
                     }
                     "pg_extract" | "pg_date_part" => {
                         let field = match &f.args[0] {
@@ -504,6 +520,9 @@ enum ZoneFn {
     Offset(i64),
     /// timestamptz plus (1) or minus (-1) an interval.
     AddInterval(i64),
+    /// (reading, timestamptz) → the instant of the reading at the displacement in force at
+    /// the timestamptz.
+    SameOffset,
 }
 
 #[derive(Debug)]
@@ -517,7 +536,7 @@ impl ZoneUdf {
     fn new(kind: ZoneFn, style: Arc<SharedStyle>) -> ZoneUdf {
         let arity = match kind {
             ZoneFn::ToLocal | ZoneFn::FromLocal | ZoneFn::Offset(_) => 1,
-            ZoneFn::AddInterval(_) => 2,
+            ZoneFn::AddInterval(_) | ZoneFn::SameOffset => 2,
         };
         ZoneUdf {
             kind,
@@ -642,6 +661,7 @@ impl ScalarUDFImpl for ZoneUdf {
             ZoneFn::FromLocal => "pg_reading_timestamptz",
             ZoneFn::Offset(_) => "pg_zone_offset",
             ZoneFn::AddInterval(_) => "pg_timestamptz_add",
+            ZoneFn::SameOffset => "pg_reading_at_offset_of",
         }
     }
 
@@ -652,7 +672,7 @@ impl ScalarUDFImpl for ZoneUdf {
     fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
         Ok(match self.kind {
             ZoneFn::ToLocal => TIMESTAMP,
-            ZoneFn::FromLocal | ZoneFn::AddInterval(_) => timestamptz(),
+            ZoneFn::FromLocal | ZoneFn::AddInterval(_) | ZoneFn::SameOffset => timestamptz(),
             ZoneFn::Offset(_) => DataType::Int64,
         })
     }
@@ -675,15 +695,36 @@ impl ScalarUDFImpl for ZoneUdf {
                     })
                     .with_timezone(TIMESTAMPTZ_ZONE),
             ),
+            // The infinities have no displacement (NULL, as in PostgreSQL).
             ZoneFn::Offset(unit) => Arc::new(
-                values.unary::<_, datafusion::arrow::datatypes::Int64Type>(|v| {
-                    let east = zone.offset_at_utc(v);
-                    match unit {
-                        60 => east / 60 % 60,
-                        _ => east / unit,
-                    }
-                }),
+                values
+                    .iter()
+                    .map(|v| {
+                        let v = v.filter(|v| !is_infinite(*v))?;
+                        let east = zone.offset_at_utc(v);
+                        Some(match unit {
+                            60 => east / 60 % 60,
+                            _ => east / unit,
+                        })
+                    })
+                    .collect::<Int64Array>(),
             ),
+            ZoneFn::SameOffset => {
+                let instants = micros(&arrays[1])?;
+                let out: TimestampMicrosecondArray = values
+                    .iter()
+                    .zip(instants.iter())
+                    .map(|(reading, at)| {
+                        let (reading, at) = (reading?, at?);
+                        Some(if is_infinite(reading) {
+                            reading
+                        } else {
+                            reading.saturating_sub(zone.offset_at_utc(at) * USECS_PER_SEC)
+                        })
+                    })
+                    .collect();
+                Arc::new(out.with_timezone(TIMESTAMPTZ_ZONE))
+            }
             ZoneFn::AddInterval(sign) => {
                 let spans = cast(&arrays[1], &DataType::Interval(IntervalUnit::MonthDayNano))?;
                 let spans = spans
@@ -967,4 +1008,32 @@ pub fn at_time_zone_udf() -> ScalarUDF {
     ScalarUDF::from(AtTimeZone {
         signature: Signature::user_defined(Volatility::Immutable),
     })
+}
+
+/// A column about to be cast to `target` between `timestamptz` and `timestamp`, `date` or
+/// `time`, converted to the type on the other side of the session zone's clock (a
+/// timestamptz's reading, or the instant of a reading); `None` when the zone plays no part.
+pub fn shift_for_cast(
+    array: &ArrayRef,
+    target: &DataType,
+    zone: SessionZone,
+) -> DfResult<Option<ArrayRef>> {
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    let to_reading = match (array.data_type(), target) {
+        (
+            DataType::Timestamp(_, Some(_)),
+            DataType::Timestamp(_, None) | DataType::Date32 | DataType::Time64(_),
+        ) => true,
+        (DataType::Timestamp(_, None) | DataType::Date32, DataType::Timestamp(_, Some(_))) => false,
+        _ => return Ok(None),
+    };
+    let values = micros(array)?;
+    let out = if to_reading {
+        values.unary::<_, TimestampMicrosecondType>(|v| zone.to_local(v))
+    } else {
+        values
+            .unary::<_, TimestampMicrosecondType>(|v| zone.from_local(v))
+            .with_timezone(TIMESTAMPTZ_ZONE)
+    };
+    Ok(Some(Arc::new(out)))
 }
