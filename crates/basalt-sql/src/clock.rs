@@ -31,6 +31,9 @@ pub struct SessionClock {
     statement: AtomicI64,
     /// A statement runs or a block is open: `transaction` is the current one's.
     active: AtomicBool,
+    /// The session's TimeZone, for code that reads date/time text without the session at
+    /// hand (set with the session's text style).
+    zone: parking_lot::RwLock<crate::zone::SessionZone>,
 }
 
 impl SessionClock {
@@ -64,6 +67,10 @@ impl SessionClock {
             .store(chrono::Utc::now().timestamp_micros(), Ordering::Relaxed);
     }
 
+    pub fn set_zone(&self, zone: crate::zone::SessionZone) {
+        *self.zone.write() = zone;
+    }
+
     pub fn transaction(&self) -> i64 {
         self.transaction.load(Ordering::Relaxed)
     }
@@ -95,6 +102,11 @@ pub fn transaction_micros() -> i64 {
         .ok()
         .flatten()
         .unwrap_or_else(|| chrono::Utc::now().timestamp_micros())
+}
+
+/// The TimeZone of the session this task serves (UTC when it serves none).
+pub fn session_zone() -> crate::zone::SessionZone {
+    CLOCK.try_with(|c| *c.zone.read()).unwrap_or_default()
 }
 
 /// Which time a clock function returns.

@@ -633,10 +633,12 @@ impl Zone {
         use chrono::{Offset, TimeZone};
         let tz = match self {
             Zone::Fixed(seconds) => return seconds,
+            Zone::Region(chrono_tz::UTC) => return 0,
             Zone::Region(tz) => tz,
         };
         let Some(local) = chrono::DateTime::from_timestamp_micros(local_us) else {
-            return 0;
+            // Past chrono's years: the zone's rules at that edge, as offset_at_utc takes.
+            return crate::zone::SessionZone::Region(tz).offset_at_utc(local_us);
         };
         let local = local.naive_utc();
         match tz.offset_from_local_datetime(&local) {

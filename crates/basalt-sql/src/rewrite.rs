@@ -1251,8 +1251,11 @@ fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
                 }) => unambiguous(text, DateTimeKind::Date, now_us)?,
                 _ => None,
             };
+            // Midnight in the session's zone.
+            let zone = crate::clock::session_zone();
             let midnight = literal
                 .and_then(|days| days.checked_mul(86_400_000_000))
+                .map(|local| zone.from_local(local))
                 .and_then(chrono::DateTime::from_timestamp_micros);
             let date = match midnight {
                 Some(at) => Expr::value(Value::SingleQuotedString(format!(
@@ -1313,15 +1316,17 @@ fn series_timestamps(t: &mut TableFactor) -> SqlResult<()> {
 /// `text` read as `kind` the same way under every DateStyle field order (`None` where the
 /// session's order would matter, or where one order cannot read it); text no order reads is
 /// PostgreSQL's error.
-fn unambiguous(
+pub(crate) fn unambiguous(
     text: &str,
     kind: crate::datetime::DateTimeKind,
     now_us: i64,
 ) -> SqlResult<Option<i64>> {
-    use crate::datetime::{parse_datetime, DateOrder};
+    use crate::datetime::{parse_datetime, DateInput, DateOrder};
+    // timestamptz text without a zone is in the session's.
+    let zone = crate::clock::session_zone();
     let readings: Vec<SqlResult<i64>> = [DateOrder::Mdy, DateOrder::Dmy, DateOrder::Ymd]
         .iter()
-        .map(|&order| parse_datetime(text, kind, order, now_us))
+        .map(|&order| parse_datetime(text, kind, DateInput { order, zone }, now_us))
         .collect();
     match readings.as_slice() {
         [Ok(a), Ok(b), Ok(c)] if a == b && b == c => Ok(Some(*a)),

@@ -524,7 +524,8 @@ impl Session {
                     crate::datetime::isfinite_udf(),
                     crate::arrays::array_length_udf(),
                     crate::subscript_assign::udf(),
-                    crate::srf::generate_series_udf(),
+                    crate::srf::generate_series_udf(&text_style),
+                    crate::srf::PgGenerateSeries::udf_in_zone(&text_style),
                 ])
             {
                 ctx.register_udf(udf);
@@ -857,6 +858,7 @@ impl Session {
 
     fn set_text_style(&self, style: crate::format::TextStyle) {
         self.text_style.store(style);
+        self.clock.set_zone(style.zone);
     }
 
     /// The field order for reading date text, or `None` in a MySQL session (MySQL's own
@@ -2462,13 +2464,20 @@ impl Session {
                 let value = match value {
                     // SET TIME ZONE INTERVAL '-08:00' HOUR TO MINUTE: hours east of UTC.
                     Expr::Interval(interval) => {
-                        let hours =
-                            interval_hours(&setting_text(&interval.value)).ok_or_else(|| {
-                                SqlError::InvalidParameterValue(format!(
-                                    "invalid interval value for time zone: {value}"
-                                ))
-                            })?;
-                        hours.to_string()
+                        use datafusion::sql::sqlparser::ast::DateTimeField;
+                        let text = setting_text(&interval.value);
+                        let hours = interval_hours(&text).ok_or_else(|| {
+                            SqlError::InvalidParameterValue(format!(
+                                "invalid interval value for time zone: {value}"
+                            ))
+                        })?;
+                        // A bare number counts the qualifier's unit (`'30' MINUTE`).
+                        let per_hour = match (&interval.leading_field, text.contains(':')) {
+                            (Some(DateTimeField::Minute), false) => 60.0,
+                            (Some(DateTimeField::Second), false) => 3600.0,
+                            _ => 1.0,
+                        };
+                        (hours / per_hour).to_string()
                     }
                     _ => setting_text(value),
                 };

@@ -284,15 +284,44 @@ impl Visitor for Placement {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// `generate_series` in a select list; a series of timestamptz steps on the clock of the
+/// session zone in `style` (PostgreSQL sessions; UTC without one).
+#[derive(Debug)]
 pub struct PgGenerateSeries {
     signature: Signature,
+    style: Option<Arc<crate::format::SharedStyle>>,
+}
+
+impl PartialEq for PgGenerateSeries {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.style, &other.style) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+}
+
+impl Eq for PgGenerateSeries {}
+
+impl std::hash::Hash for PgGenerateSeries {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.style.as_ref().map(Arc::as_ptr).hash(state);
+    }
 }
 
 impl PgGenerateSeries {
     pub fn udf() -> ScalarUDF {
         ScalarUDF::from(PgGenerateSeries {
             signature: Signature::user_defined(Volatility::Immutable),
+            style: None,
+        })
+    }
+
+    /// The series of a PostgreSQL session, whose zone is in `style`.
+    pub fn udf_in_zone(style: &Arc<crate::format::SharedStyle>) -> ScalarUDF {
+        ScalarUDF::from(PgGenerateSeries {
+            signature: Signature::user_defined(Volatility::Stable),
+            style: Some(Arc::clone(style)),
         })
     }
 }
@@ -469,6 +498,29 @@ impl PgGenerateSeries {
             ColumnarValue::Array(step),
         ];
         let field = Arc::new(Field::new("item", element.clone(), true));
+        let zone = self
+            .style
+            .as_ref()
+            .map(|s| s.load().zone)
+            .unwrap_or_default();
+        if matches!(element, DataType::Timestamp(_, Some(_)))
+            && zone != crate::zone::SessionZone::default()
+        {
+            let rows = arrays[0].len();
+            let out = cast(
+                &timestamptz_series_lists(&args, rows, zone)?,
+                &DataType::List(field),
+            )?;
+            let total: usize = out
+                .as_list::<i32>()
+                .value_offsets()
+                .last()
+                .map_or(0, |v| usize::try_from(*v).unwrap_or(0));
+            if total > SERIES_ROWS_MAX.saturating_mul(rows.max(1)) {
+                return Err(too_many_rows().into_datafusion());
+            }
+            return Ok(out);
+        }
         let produced = Arc::new(Field::new("item", in_nanoseconds(element), true));
         let arg_fields = args
             .iter()
@@ -622,15 +674,80 @@ mod tests {
 
 /// DataFusion's scalar `generate_series` (a list, which `unnest` spreads), whose result is
 /// cast to the type it announced: over microsecond timestamps it returns nanoseconds.
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// A series of timestamptz steps on the clock of the session zone in `style`.
+#[derive(Debug)]
 struct SeriesInAnnouncedType {
     inner: Arc<ScalarUDF>,
+    style: Arc<crate::format::SharedStyle>,
 }
 
-pub fn generate_series_udf() -> ScalarUDF {
+impl PartialEq for SeriesInAnnouncedType {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.style, &other.style)
+    }
+}
+
+impl Eq for SeriesInAnnouncedType {}
+
+impl std::hash::Hash for SeriesInAnnouncedType {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.style).hash(state);
+    }
+}
+
+pub fn generate_series_udf(style: &Arc<crate::format::SharedStyle>) -> ScalarUDF {
     ScalarUDF::from(SeriesInAnnouncedType {
         inner: datafusion::functions_nested::range::gen_series_udf(),
+        style: Arc::clone(style),
     })
+}
+
+/// Per row, the timestamptz series of `generate_series(start, stop, step)` in `zone`.
+fn timestamptz_series_lists(
+    args: &[ColumnarValue],
+    rows: usize,
+    zone: crate::zone::SessionZone,
+) -> DfResult<ArrayRef> {
+    use datafusion::arrow::array::{
+        AsArray, IntervalMonthDayNanoArray, ListBuilder, TimestampMicrosecondBuilder,
+    };
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+    let us = DataType::Timestamp(TimeUnit::Microsecond, None);
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let start = cast(&arrays[0], &us)?;
+    let stop = cast(&arrays[1], &us)?;
+    let step = cast(&arrays[2], &DataType::Interval(IntervalUnit::MonthDayNano))?;
+    let (start, stop) = (
+        start.as_primitive::<TimestampMicrosecondType>(),
+        stop.as_primitive::<TimestampMicrosecondType>(),
+    );
+    let step = step
+        .as_any()
+        .downcast_ref::<IntervalMonthDayNanoArray>()
+        .ok_or_else(|| SqlError::Internal("interval expected".into()).into_datafusion())?;
+    let mut out = ListBuilder::new(
+        TimestampMicrosecondBuilder::new().with_timezone(basalt_common::types::TIMESTAMPTZ_ZONE),
+    );
+    for i in 0..rows {
+        let row = |n: usize| if n == 1 { 0 } else { i };
+        let (a, b, c) = (row(start.len()), row(stop.len()), row(step.len()));
+        if start.is_null(a) || stop.is_null(b) || step.is_null(c) {
+            out.append_null();
+            continue;
+        }
+        let series = crate::zone::timestamptz_series(
+            zone,
+            start.value(a),
+            stop.value(b),
+            step.value(c),
+            SERIES_ROWS_MAX,
+        )
+        .map_err(SqlError::into_datafusion)?
+        .ok_or_else(|| too_many_rows().into_datafusion())?;
+        out.values().append_slice(&series);
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 impl ScalarUDFImpl for SeriesInAnnouncedType {
@@ -652,6 +769,17 @@ impl ScalarUDFImpl for SeriesInAnnouncedType {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let announced = args.return_field.data_type().clone();
+        let zone = self.style.load().zone;
+        if args.args.len() == 3
+            && zone != crate::zone::SessionZone::default()
+            && matches!(
+                args.arg_fields.first().map(|f| f.data_type()),
+                Some(DataType::Timestamp(_, Some(_)))
+            )
+        {
+            let lists = timestamptz_series_lists(&args.args, rows, zone)?;
+            return Ok(ColumnarValue::Array(cast(&lists, &announced)?));
+        }
         let produced = match &announced {
             DataType::List(f) => DataType::List(Arc::new(Field::new(
                 f.name(),
@@ -727,6 +855,38 @@ impl datafusion::catalog::TableFunctionImpl for SeriesOfNanoseconds {
                     };
                     Expr::Literal(ScalarValue::TimestampNanosecond(ns, tz.clone()), m.clone())
                 }
+                // The end written as text: read as the start's type (PostgreSQL's unknown
+                // literal takes the other argument's type), where DateStyle's field order
+                // does not change its reading.
+                Expr::Literal(ScalarValue::Utf8(Some(text)), m) if timestamps && i == 1 => {
+                    let tz = match exprs.first() {
+                        Some(Expr::Literal(ScalarValue::TimestampNanosecond(_, tz), _)) => {
+                            tz.clone()
+                        }
+                        _ => None,
+                    };
+                    let kind = if tz.is_some() {
+                        crate::datetime::DateTimeKind::TimestampTz
+                    } else {
+                        crate::datetime::DateTimeKind::Timestamp
+                    };
+                    let now = crate::clock::transaction_micros();
+                    match crate::rewrite::unambiguous(text, kind, now)
+                        .map_err(SqlError::into_datafusion)?
+                    {
+                        Some(us) => Expr::Literal(
+                            ScalarValue::TimestampNanosecond(
+                                Some(
+                                    us.checked_mul(1000)
+                                        .ok_or_else(|| out_of_range().into_datafusion())?,
+                                ),
+                                tz,
+                            ),
+                            m.clone(),
+                        ),
+                        None => e.clone(),
+                    }
+                }
                 Expr::Literal(ScalarValue::Utf8(Some(text)), m) if timestamps && i == 2 => {
                     let (months, days, nanos) =
                         crate::eval::parse_pg_interval(text).ok_or_else(|| {
@@ -747,11 +907,58 @@ impl datafusion::catalog::TableFunctionImpl for SeriesOfNanoseconds {
                 e => e.clone(),
             });
         }
-        self.inner
-            .function()
-            .call_with_args(datafusion::catalog::TableFunctionArgs::new(
-                &exprs,
-                args.session(),
-            ))
+        let provider =
+            self.inner
+                .function()
+                .call_with_args(datafusion::catalog::TableFunctionArgs::new(
+                    &exprs,
+                    args.session(),
+                ))?;
+        // A series of timestamptz steps its months and days on the session zone's clock
+        // (a day across a daylight-saving change is 23 or 25 hours); DataFusion's steps in
+        // UTC. The values are computed here, in the column DataFusion's function announced.
+        let zone = crate::clock::session_zone();
+        match (exprs.first(), exprs.get(1), exprs.get(2)) {
+            (
+                Some(Expr::Literal(ScalarValue::TimestampNanosecond(Some(start), Some(_)), _)),
+                Some(Expr::Literal(ScalarValue::TimestampNanosecond(Some(stop), Some(_)), _)),
+                Some(Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(step)), _)),
+            ) if zone != crate::zone::SessionZone::default() => {
+                let series = crate::zone::timestamptz_series(
+                    zone,
+                    start.div_euclid(1000),
+                    stop.div_euclid(1000),
+                    *step,
+                    SERIES_ROWS_MAX,
+                )
+                .map_err(SqlError::into_datafusion)?
+                .ok_or_else(|| {
+                    SqlError::ProgramLimit(format!(
+                        "generate_series of timestamptz may produce at most {SERIES_ROWS_MAX} rows"
+                    ))
+                    .into_datafusion()
+                })?;
+                let schema = provider.schema();
+                let Some(field) = schema.fields().first() else {
+                    return Ok(provider);
+                };
+                let mut batches = Vec::new();
+                for chunk in series.chunks(8192) {
+                    let values: ArrayRef = Arc::new(
+                        datafusion::arrow::array::TimestampMicrosecondArray::from(chunk.to_vec())
+                            .with_timezone(basalt_common::types::TIMESTAMPTZ_ZONE),
+                    );
+                    batches.push(datafusion::arrow::record_batch::RecordBatch::try_new(
+                        Arc::clone(&schema),
+                        vec![cast(&values, field.data_type())?],
+                    )?);
+                }
+                Ok(Arc::new(datafusion::datasource::MemTable::try_new(
+                    schema,
+                    vec![batches],
+                )?))
+            }
+            _ => Ok(provider),
+        }
     }
 }

@@ -135,6 +135,8 @@ impl SessionZone {
     pub fn offset_at_utc(self, utc_us: i64) -> i64 {
         match self {
             SessionZone::Fixed { east, .. } => i64::from(east),
+            // The default zone: no lookup per value.
+            SessionZone::Region(chrono_tz::UTC) => 0,
             SessionZone::Region(tz) => {
                 let at = clamp_chrono(utc_us);
                 i64::from(tz.offset_from_utc_datetime(&at).fix().local_minus_utc())
@@ -338,6 +340,33 @@ impl SessionZoneRule {
         self.call(ZoneFn::FromLocal, vec![e])
     }
 
+    /// `e` rewritten for the zone, in the type it had (the plan's schemas stay true: a
+    /// timestamp of another unit or zone label is cast back to it).
+    fn rewrite_typed(
+        &self,
+        e: Expr,
+        schema: &datafusion::common::DFSchema,
+    ) -> DfResult<Transformed<Expr>> {
+        let relevant = matches!(
+            e,
+            Expr::Cast(_) | Expr::TryCast(_) | Expr::ScalarFunction(_) | Expr::BinaryExpr(_)
+        );
+        if !relevant {
+            return Ok(Transformed::no(e));
+        }
+        let before = e.get_type(schema)?;
+        let out = self.rewrite(e, schema)?;
+        if !out.transformed {
+            return Ok(out);
+        }
+        let after = out.data.get_type(schema)?;
+        Ok(if after == before {
+            out
+        } else {
+            Transformed::yes(Expr::Cast(Cast::new(Box::new(out.data), before)))
+        })
+    }
+
     fn rewrite(
         &self,
         e: Expr,
@@ -500,7 +529,7 @@ impl SessionZoneRule {
 
 impl AnalyzerRule for SessionZoneRule {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
-        crate::analyzer::rewrite_expressions(plan, |e, schema| self.rewrite(e, schema))
+        crate::analyzer::rewrite_expressions(plan, |e, schema| self.rewrite_typed(e, schema))
     }
 
     fn name(&self) -> &str {
@@ -635,18 +664,26 @@ fn add_interval(
     if is_infinite(at) {
         return Ok(at);
     }
+    let reading = |at: i64| {
+        chrono::DateTime::from_timestamp_micros(zone.to_local(at))
+            .map(|t| t.naive_utc())
+            .ok_or_else(overflow)
+    };
     let mut at = at;
-    if months != 0 || days != 0 {
-        let local = chrono::DateTime::from_timestamp_micros(zone.to_local(at))
-            .ok_or_else(overflow)?
-            .naive_utc();
+    // Months, then days, each on the reading, each reading placed by the rules in force at
+    // its own date (PostgreSQL's timestamptz_pl_interval).
+    if months != 0 {
+        let local = reading(at)?;
         let local = if months >= 0 {
             local.checked_add_months(chrono::Months::new(months.unsigned_abs()))
         } else {
             local.checked_sub_months(chrono::Months::new(months.unsigned_abs()))
         }
         .ok_or_else(overflow)?;
-        let local = local
+        at = zone.from_local(local.and_utc().timestamp_micros());
+    }
+    if days != 0 {
+        let local = reading(at)?
             .checked_add_signed(chrono::TimeDelta::days(i64::from(days)))
             .ok_or_else(overflow)?;
         at = zone.from_local(local.and_utc().timestamp_micros());
@@ -1036,4 +1073,38 @@ pub fn shift_for_cast(
             .with_timezone(TIMESTAMPTZ_ZONE)
     };
     Ok(Some(Arc::new(out)))
+}
+
+/// `generate_series(start, stop, step)` over timestamptz (microseconds), each value the
+/// previous plus `step` as PostgreSQL adds an interval in `zone`; empty when `step` leads
+/// away from `stop`, 22023 when it is zero, `None` past `limit` values.
+pub fn timestamptz_series(
+    zone: SessionZone,
+    start: i64,
+    stop: i64,
+    step: datafusion::arrow::datatypes::IntervalMonthDayNano,
+    limit: usize,
+) -> Result<Option<Vec<i64>>, SqlError> {
+    // An interval's sign, as PostgreSQL compares it with zero (a month is 30 days).
+    let span = (i128::from(step.months) * 30 + i128::from(step.days)) * 86_400_000_000_000
+        + i128::from(step.nanoseconds);
+    if span == 0 {
+        return Err(SqlError::InvalidParameterValue(
+            "step size cannot equal zero".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut at = start;
+    while (span > 0 && at <= stop) || (span < 0 && at >= stop) {
+        if out.len() >= limit {
+            return Ok(None);
+        }
+        out.push(at);
+        let next = add_interval(zone, at, step.months, step.days, step.nanoseconds)?;
+        if next == at {
+            break;
+        }
+        at = next;
+    }
+    Ok(Some(out))
 }
