@@ -141,14 +141,7 @@ impl NoopStartupHandler for PgConnection {
         };
         // pgwire reported its own defaults (TimeZone Etc/UTC, DateStyle ISO, YMD); the
         // session's values, with what the client asked for, replace them.
-        for (name, value) in reported {
-            client
-                .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                    name.to_owned(),
-                    value,
-                )))
-                .await?;
-        }
+        send_parameter_status(client, reported).await?;
         if let Some(db) = db {
             if db != DATABASE_NAME {
                 return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -228,6 +221,47 @@ fn reported_settings(session: &Session) -> Vec<(&'static str, String)> {
     .into_iter()
     .map(|(shown, name)| (shown, session.setting(name).unwrap_or_default()))
     .collect()
+}
+
+/// Reports `settings` to the client (ParameterStatus).
+async fn send_parameter_status<C>(
+    client: &mut C,
+    settings: Vec<(&'static str, String)>,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (name, value) in settings {
+        client
+            .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name.to_owned(),
+                value,
+            )))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Tells the client the reported settings a statement changed (`before` is
+/// [`reported_settings`] before it ran): psql reads literals by
+/// standard_conforming_strings, drivers read timestamps by TimeZone and DateStyle.
+async fn report_changed_settings<C>(
+    client: &mut C,
+    before: &[(&'static str, String)],
+    session: &Session,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let changed = reported_settings(session)
+        .into_iter()
+        .zip(before)
+        .filter(|((_, now), (_, was))| now != was)
+        .map(|(now, _)| now)
+        .collect();
+    send_parameter_status(client, changed).await
 }
 
 fn is_empty_query(q: &str) -> bool {
@@ -448,19 +482,7 @@ impl SimpleQueryHandler for PgConnection {
                 }
             }
         }
-        // psql reads literals by standard_conforming_strings, drivers read timestamps by
-        // TimeZone and DateStyle: tell the client when a SET changed one.
-        for ((name, before), (_, after)) in reported_before.iter().zip(reported_settings(&session))
-        {
-            if *before != after {
-                client
-                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                        (*name).to_owned(),
-                        after,
-                    )))
-                    .await?;
-            }
-        }
+        report_changed_settings(client, &reported_before, &session).await?;
         let status = tx_status(session.status());
         client.set_transaction_status(status);
         if !matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
@@ -589,18 +611,7 @@ impl ExtendedQueryHandler for PgConnection {
         let after = session.status();
         let mut notices = session.take_notices();
         send_notices(client, &mut notices, 0).await?;
-        // A SET through the extended protocol (psycopg, pgjdbc) changes what clients read
-        // timestamps by: tell them, as after a simple query.
-        for ((name, before), (_, now)) in reported_before.iter().zip(reported_settings(&session)) {
-            if *before != now {
-                client
-                    .feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
-                        (*name).to_owned(),
-                        now,
-                    )))
-                    .await?;
-            }
-        }
+        report_changed_settings(client, &reported_before, &session).await?;
         match result {
             Ok(Output::Rows {
                 schema,

@@ -1303,6 +1303,8 @@ pub fn parse_datetime(
         Some(Special::NegInfinity) => return Ok(infinity(false)),
         // The epoch is an instant, 1970-01-01 00:00 UTC, whatever the zone.
         Some(Special::Epoch) if kind == DateTimeKind::TimestampTz => return Ok(0),
+        // `now` as a timestamptz is the instant itself.
+        Some(Special::Now) if kind == DateTimeKind::TimestampTz => return Ok(now_us),
         Some(Special::Epoch) => (0, 0),
         Some(Special::Now) => (today, local_now.rem_euclid(USECS_PER_DAY)),
         Some(Special::Today) => (today, d.time_of_day()),

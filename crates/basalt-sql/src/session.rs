@@ -2471,11 +2471,19 @@ impl Session {
                                 "invalid interval value for time zone: {value}"
                             ))
                         })?;
-                        // A bare number counts the qualifier's unit (`'30' MINUTE`).
-                        let per_hour = match (&interval.leading_field, text.contains(':')) {
-                            (Some(DateTimeField::Minute), false) => 60.0,
-                            (Some(DateTimeField::Second), false) => 3600.0,
-                            _ => 1.0,
+                        // The first field counts the qualifier's unit (`'30' MINUTE`,
+                        // `'1:30' MINUTE TO SECOND`).
+                        let per_hour = match (&interval.leading_field, &interval.last_field) {
+                            (None | Some(DateTimeField::Hour), None)
+                            | (Some(DateTimeField::Hour), Some(DateTimeField::Minute)) => 1.0,
+                            (Some(DateTimeField::Minute), None) => 60.0,
+                            _ => {
+                                return Err(SqlError::Syntax {
+                                    message: "time zone interval must be HOUR or HOUR TO MINUTE"
+                                        .into(),
+                                    position: None,
+                                })
+                            }
                         };
                         (hours / per_hour).to_string()
                     }

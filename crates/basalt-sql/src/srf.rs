@@ -503,23 +503,13 @@ impl PgGenerateSeries {
             .as_ref()
             .map(|s| s.load().zone)
             .unwrap_or_default();
-        if matches!(element, DataType::Timestamp(_, Some(_)))
-            && zone != crate::zone::SessionZone::default()
-        {
+        if matches!(element, DataType::Timestamp(_, Some(_))) && !zone.is_utc() {
             let rows = arrays[0].len();
             let out = cast(
                 &timestamptz_series_lists(&args, rows, zone)?,
                 &DataType::List(field),
             )?;
-            let total: usize = out
-                .as_list::<i32>()
-                .value_offsets()
-                .last()
-                .map_or(0, |v| usize::try_from(*v).unwrap_or(0));
-            if total > SERIES_ROWS_MAX.saturating_mul(rows.max(1)) {
-                return Err(too_many_rows().into_datafusion());
-            }
-            return Ok(out);
+            return within_series_limit(out, rows);
         }
         let produced = Arc::new(Field::new("item", in_nanoseconds(element), true));
         let arg_fields = args
@@ -537,16 +527,21 @@ impl PgGenerateSeries {
         })?;
         // DataFusion's series counts nanoseconds whatever the unit of its bounds.
         let out = cast(&out.into_array(rows)?, &DataType::List(field))?;
-        let total: usize = out
-            .as_list::<i32>()
-            .value_offsets()
-            .last()
-            .map_or(0, |v| usize::try_from(*v).unwrap_or(0));
-        if total > SERIES_ROWS_MAX.saturating_mul(rows.max(1)) {
-            return Err(too_many_rows().into_datafusion());
-        }
-        Ok(out)
+        within_series_limit(out, rows)
     }
+}
+
+/// The lists of `rows` series, refused past [`SERIES_ROWS_MAX`] values a row.
+fn within_series_limit(out: ArrayRef, rows: usize) -> DfResult<ArrayRef> {
+    let total: usize = out
+        .as_list::<i32>()
+        .value_offsets()
+        .last()
+        .map_or(0, |v| usize::try_from(*v).unwrap_or(0));
+    if total > SERIES_ROWS_MAX.saturating_mul(rows.max(1)) {
+        return Err(too_many_rows().into_datafusion());
+    }
+    Ok(out)
 }
 
 fn bounds(
@@ -771,7 +766,7 @@ impl ScalarUDFImpl for SeriesInAnnouncedType {
         let announced = args.return_field.data_type().clone();
         let zone = self.style.load().zone;
         if args.args.len() == 3
-            && zone != crate::zone::SessionZone::default()
+            && !zone.is_utc()
             && matches!(
                 args.arg_fields.first().map(|f| f.data_type()),
                 Some(DataType::Timestamp(_, Some(_)))
@@ -923,7 +918,7 @@ impl datafusion::catalog::TableFunctionImpl for SeriesOfNanoseconds {
                 Some(Expr::Literal(ScalarValue::TimestampNanosecond(Some(start), Some(_)), _)),
                 Some(Expr::Literal(ScalarValue::TimestampNanosecond(Some(stop), Some(_)), _)),
                 Some(Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(step)), _)),
-            ) if zone != crate::zone::SessionZone::default() => {
+            ) if !zone.is_utc() && (step.months != 0 || step.days != 0) => {
                 let series = crate::zone::timestamptz_series(
                     zone,
                     start.div_euclid(1000),

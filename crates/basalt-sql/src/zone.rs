@@ -131,6 +131,23 @@ impl SessionZone {
         Some((zone, format!("<{abbrev}>{posix}")))
     }
 
+    /// Whether the zone is UTC at every instant (its readings are the instants).
+    pub fn is_utc(self) -> bool {
+        match self {
+            SessionZone::Fixed { east, .. } => east == 0,
+            SessionZone::Region(tz) => matches!(
+                tz,
+                chrono_tz::UTC
+                    | chrono_tz::Etc::UTC
+                    | chrono_tz::Etc::UCT
+                    | chrono_tz::Etc::Universal
+                    | chrono_tz::Etc::Zulu
+                    | chrono_tz::Etc::GMT
+                    | chrono_tz::GMT
+            ),
+        }
+    }
+
     /// The displacement (seconds east of UTC) in force at the instant `utc_us`.
     pub fn offset_at_utc(self, utc_us: i64) -> i64 {
         match self {
@@ -347,10 +364,17 @@ impl SessionZoneRule {
         e: Expr,
         schema: &datafusion::common::DFSchema,
     ) -> DfResult<Transformed<Expr>> {
-        let relevant = matches!(
-            e,
-            Expr::Cast(_) | Expr::TryCast(_) | Expr::ScalarFunction(_) | Expr::BinaryExpr(_)
-        );
+        // Only what `rewrite` may change (the type of other nodes is not computed: it walks
+        // the whole subtree).
+        let relevant = match &e {
+            Expr::Cast(_) | Expr::TryCast(_) => true,
+            Expr::ScalarFunction(f) => {
+                f.args.len() == 2
+                    && matches!(f.func.name(), "date_trunc" | "pg_extract" | "pg_date_part")
+            }
+            Expr::BinaryExpr(b) => matches!(b.op, Operator::Plus | Operator::Minus),
+            _ => false,
+        };
         if !relevant {
             return Ok(Transformed::no(e));
         }
@@ -409,7 +433,16 @@ impl SessionZoneRule {
                             Expr::Literal(ScalarValue::Utf8(Some(s)), _)
                                 if matches!(
                                     s.to_lowercase().as_str(),
-                                    "hour" | "minute" | "second" | "milliseconds" | "microseconds"
+                                    "hour"
+                                        | "hours"
+                                        | "minute"
+                                        | "minutes"
+                                        | "second"
+                                        | "seconds"
+                                        | "millisecond"
+                                        | "milliseconds"
+                                        | "microsecond"
+                                        | "microseconds"
                                 )
                         );
                         let x = f.args.pop().unwrap_or_else(|| lit(ScalarValue::Null));
@@ -1101,7 +1134,9 @@ pub fn timestamptz_series(
         }
         out.push(at);
         let next = add_interval(zone, at, step.months, step.days, step.nanoseconds)?;
-        if next == at {
+        // A step that does not move towards the end (a day less 23 hours 30 minutes across
+        // a daylight-saving change) ends the series rather than circling.
+        if (span > 0 && next <= at) || (span < 0 && next >= at) {
             break;
         }
         at = next;
