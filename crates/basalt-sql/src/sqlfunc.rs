@@ -61,6 +61,10 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         }
     }
     let (returns, returns_set) = match &cf.return_type {
+        // RETURNS TABLE (a int, …): a set of rows with those columns.
+        Some(FunctionReturnType::DataType(
+            t @ datafusion::sql::sqlparser::ast::DataType::Table(Some(_)),
+        )) => (t.clone(), true),
         Some(FunctionReturnType::DataType(t)) => (t.clone(), false),
         Some(FunctionReturnType::SetOf(t)) => (t.clone(), true),
         None => return Err(invalid_definition("function result type must be specified")),
@@ -162,7 +166,10 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         .iter()
         .map(|a| crate::eval::parse_expr(&format!("CAST(NULL AS {})", a.ty)))
         .collect::<SqlResult<_>>()?;
-    let mut probe = substitute(&def, &probe_args, &query)?;
+    let mut probe = table_columns(
+        &def,
+        substitute(&def, &probe_args, &rewritten(*query.clone())?)?,
+    )?;
     let catalog = s.engine().catalog();
     let plpgsql = RefCell::new(Vec::new());
     inline_query(
@@ -541,7 +548,7 @@ impl Inliner<'_> {
 
     fn expand(&self, f: &FunctionDef, args: &[Expr]) -> SqlResult<Query> {
         let query = match crate::session::parse_sql(&f.body)?.pop() {
-            Some(Statement::Query(q)) => *q,
+            Some(Statement::Query(q)) => rewritten(*q)?,
             _ => return Err(SqlError::Internal(format!("stored body of {}", f.name))),
         };
         let mut q = substitute(f, args, &query)?;
@@ -633,22 +640,30 @@ impl VisitorMut for Inliner<'_> {
     }
 
     fn post_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
-        let TableFactor::Table {
-            name,
-            args: Some(args),
-            alias,
-            ..
-        } = t
-        else {
-            return ControlFlow::Continue(());
+        // `FROM f(…)`, or `FROM …, LATERAL f(…)` (whose arguments read earlier items).
+        let (name, args, alias, lateral) = match t {
+            TableFactor::Table {
+                name,
+                args: Some(args),
+                alias,
+                ..
+            } => (name, &args.args, alias, false),
+            TableFactor::Function {
+                lateral,
+                name,
+                args,
+                alias,
+                with_ordinality: false,
+            } => (name, &*args, alias, *lateral),
+            _ => return ControlFlow::Continue(()),
         };
-        let result = self.resolve(name, &args.args).and_then(|found| {
+        let result = self.resolve(name, args).and_then(|found| {
             let Some((f, call_args)) = found else {
                 return Ok(None);
             };
             let function = f.name.clone();
             let subquery = if f.returns_set {
-                let mut q = self.expand(f, &call_args)?;
+                let mut q = table_columns(f, self.expand(f, &call_args)?)?;
                 if f.strict && !call_args.is_empty() {
                     let nulls: Vec<String> =
                         call_args.iter().map(|a| format!("({a}) IS NULL")).collect();
@@ -681,6 +696,14 @@ impl VisitorMut for Inliner<'_> {
                 explicit: true,
                 at: None,
             });
+            // A function returning rows of several columns keeps their names under an alias
+            // (the column name an alias gives a scalar function's result does not apply).
+            if f.returns.starts_with("TABLE(")
+                && alias.columns.len() == 1
+                && alias.columns[0].name == alias.name
+            {
+                alias.columns.clear();
+            }
             // A function returning a scalar names its one column after the alias.
             if alias.columns.is_empty() && simple_columns(&subquery) == 1 {
                 alias
@@ -691,7 +714,7 @@ impl VisitorMut for Inliner<'_> {
                     });
             }
             Ok(Some(TableFactor::Derived {
-                lateral: false,
+                lateral,
                 subquery: Box::new(subquery),
                 alias: Some(alias),
                 sample: None,
@@ -761,6 +784,85 @@ fn simple_expression(q: &Query) -> Option<&Expr> {
 
 /// The body with its parameters (`$n`, a parameter's name, or `function.name`) replaced by
 /// the arguments, each cast to its declared type.
+/// The rows of a `RETURNS TABLE (a int, …)` function under its declared column names and
+/// types (other functions' rows as they are).
+fn table_columns(f: &FunctionDef, rows: Query) -> SqlResult<Query> {
+    use datafusion::sql::sqlparser::ast::{CreateTable, DataType};
+    let Some(inner) = f
+        .returns
+        .strip_prefix("TABLE(")
+        .and_then(|r| r.strip_suffix(')'))
+    else {
+        return Ok(rows);
+    };
+    let columns = match crate::session::parse_sql(&format!("CREATE TABLE t ({inner})"))?.pop() {
+        Some(Statement::CreateTable(CreateTable { columns, .. })) => columns,
+        _ => return Err(SqlError::Internal(format!("result columns of {}", f.name))),
+    };
+    let written = simple_columns(&rows);
+    if written != 0 && written != columns.len() {
+        let (returns, detail) = match columns.as_slice() {
+            [one] => (
+                type_name(&one.data_type),
+                "Final statement must return exactly one column.".to_owned(),
+            ),
+            _ => (
+                "record".to_owned(),
+                format!(
+                    "Final statement returns too {} columns.",
+                    if written > columns.len() {
+                        "many"
+                    } else {
+                        "few"
+                    }
+                ),
+            ),
+        };
+        return Err(SqlError::Detailed {
+            sqlstate: "42P13",
+            message: format!("return type mismatch in function declared to return {returns}"),
+            detail,
+            hint: None,
+        });
+    }
+    let outputs: Vec<String> = (1..=columns.len()).map(|i| format!("__c{i}")).collect();
+    let select: Vec<String> = columns
+        .iter()
+        .zip(&outputs)
+        .map(|(c, out)| {
+            let ty = match &c.data_type {
+                DataType::Unspecified => return out.clone(),
+                t => t.to_string(),
+            };
+            format!(
+                "CAST({out} AS {ty}) AS {}",
+                crate::eval::quote_ident(&c.name.value)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM ({rows}) AS __basalt_table({})",
+        select.join(", "),
+        outputs.join(", ")
+    );
+    match crate::session::parse_sql(&sql)?.pop() {
+        Some(Statement::Query(q)) => Ok(*q),
+        _ => Err(SqlError::Internal(format!("result columns of {}", f.name))),
+    }
+}
+
+/// A function body with the rewrites a statement gets before planning (PostgreSQL's forms
+/// DataFusion does not read: `FROM generate_series(…) g` naming its column `g`, …), which
+/// ran on the calling statement before the body was inlined into it.
+fn rewritten(body: Query) -> SqlResult<Query> {
+    let mut stmt = Statement::Query(Box::new(body));
+    crate::rewrite::rewrite(&mut stmt)?;
+    match stmt {
+        Statement::Query(q) => Ok(*q),
+        _ => Err(SqlError::Internal("a rewritten query is a query".into())),
+    }
+}
+
 fn substitute(f: &FunctionDef, args: &[Expr], body: &Query) -> SqlResult<Query> {
     let typed: Vec<Expr> = args
         .iter()
