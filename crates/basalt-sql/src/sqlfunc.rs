@@ -642,10 +642,12 @@ impl VisitorMut for Inliner<'_> {
     fn post_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
         // `FROM f(…)`, or `FROM …, LATERAL f(…)` (whose arguments read earlier items).
         let (name, args, alias, lateral) = match t {
+            // WITH ORDINALITY is left to fail as an unknown table function, not dropped.
             TableFactor::Table {
                 name,
                 args: Some(args),
                 alias,
+                with_ordinality: false,
                 ..
             } => (name, &args.args, alias, false),
             TableFactor::Function {
@@ -696,16 +698,14 @@ impl VisitorMut for Inliner<'_> {
                 explicit: true,
                 at: None,
             });
-            // A function returning rows of several columns keeps their names under an alias
-            // (the column name an alias gives a scalar function's result does not apply).
-            if f.returns.starts_with("TABLE(")
-                && alias.columns.len() == 1
-                && alias.columns[0].name == alias.name
-            {
+            // A RETURNS TABLE function keeps its columns' names under an alias (the column
+            // name an alias gives a scalar function's result does not apply).
+            let table = f.returns.starts_with("TABLE(");
+            if table && alias.columns.len() == 1 && alias.columns[0].name == alias.name {
                 alias.columns.clear();
             }
             // A function returning a scalar names its one column after the alias.
-            if alias.columns.is_empty() && simple_columns(&subquery) == 1 {
+            if !table && alias.columns.is_empty() && simple_columns(&subquery) == 1 {
                 alias
                     .columns
                     .push(datafusion::sql::sqlparser::ast::TableAliasColumnDef {
@@ -793,7 +793,7 @@ fn table_columns(f: &FunctionDef, rows: Query) -> SqlResult<Query> {
         .strip_prefix("TABLE(")
         .and_then(|r| r.strip_suffix(')'))
     else {
-        return Ok(rows);
+        return setof_rows(f, rows);
     };
     let columns = match crate::session::parse_sql(&format!("CREATE TABLE t ({inner})"))?.pop() {
         Some(Statement::CreateTable(CreateTable { columns, .. })) => columns,
@@ -836,7 +836,7 @@ fn table_columns(f: &FunctionDef, rows: Query) -> SqlResult<Query> {
             };
             format!(
                 "CAST({out} AS {ty}) AS {}",
-                crate::eval::quote_ident(&c.name.value)
+                crate::eval::quote_ident(&crate::ddl::ident(&c.name))
             )
         })
         .collect();
@@ -848,6 +848,29 @@ fn table_columns(f: &FunctionDef, rows: Query) -> SqlResult<Query> {
     match crate::session::parse_sql(&sql)?.pop() {
         Some(Statement::Query(q)) => Ok(*q),
         _ => Err(SqlError::Internal(format!("result columns of {}", f.name))),
+    }
+}
+
+/// The rows of a `RETURNS SETOF type` function whose body gives one column, cast to that
+/// type (a body `VALUES (1), (2)` is `integer`, the rows of `SETOF bigint` are `bigint`).
+fn setof_rows(f: &FunctionDef, rows: Query) -> SqlResult<Query> {
+    let scalar = crate::eval::parse_expr(&format!("CAST(NULL AS {})", f.returns))
+        .ok()
+        .and_then(|e| match e {
+            Expr::Cast { data_type, .. } => crate::types::column_type(&data_type).ok(),
+            _ => None,
+        });
+    if !f.returns_set || scalar.is_none() || simple_columns(&rows) != 1 {
+        return Ok(rows);
+    }
+    let sql = format!(
+        "SELECT CAST(__c1 AS {}) AS {} FROM ({rows}) AS __basalt_setof(__c1)",
+        f.returns,
+        crate::eval::quote_ident(&f.name)
+    );
+    match crate::session::parse_sql(&sql)?.pop() {
+        Some(Statement::Query(q)) => Ok(*q),
+        _ => Err(SqlError::Internal(format!("result column of {}", f.name))),
     }
 }
 
