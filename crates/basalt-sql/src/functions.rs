@@ -804,3 +804,36 @@ impl ScalarUDFImpl for PgTypeof {
 
 #[allow(dead_code)]
 fn _assert_any(_: &dyn Any) {}
+
+/// Session state a function reads (its text style, its clock), compared and hashed by
+/// identity: two such functions are the same when they read the same session's state, so
+/// a function struct holding one can derive `PartialEq`, `Eq` and `Hash`.
+#[derive(Debug)]
+pub(crate) struct ByIdentity<T>(pub Arc<T>);
+
+impl<T> Clone for ByIdentity<T> {
+    fn clone(&self) -> Self {
+        ByIdentity(Arc::clone(&self.0))
+    }
+}
+
+impl<T> PartialEq for ByIdentity<T> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl<T> Eq for ByIdentity<T> {}
+
+impl<T> std::hash::Hash for ByIdentity<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.0).hash(state);
+    }
+}
+
+impl<T> std::ops::Deref for ByIdentity<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -30,6 +30,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 
 use crate::error::SqlError;
+use crate::functions::ByIdentity;
 
 /// The most rows one `generate_series` call in a SELECT list may produce: the rows are held
 /// as one list before they are unnested.
@@ -286,27 +287,10 @@ impl Visitor for Placement {
 
 /// `generate_series` in a select list; a series of timestamptz steps on the clock of the
 /// session zone in `style` (PostgreSQL sessions; UTC without one).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PgGenerateSeries {
     signature: Signature,
-    style: Option<Arc<crate::format::SharedStyle>>,
-}
-
-impl PartialEq for PgGenerateSeries {
-    fn eq(&self, other: &Self) -> bool {
-        match (&self.style, &other.style) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (a, b) => a.is_none() && b.is_none(),
-        }
-    }
-}
-
-impl Eq for PgGenerateSeries {}
-
-impl std::hash::Hash for PgGenerateSeries {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.style.as_ref().map(Arc::as_ptr).hash(state);
-    }
+    style: Option<ByIdentity<crate::format::SharedStyle>>,
 }
 
 impl PgGenerateSeries {
@@ -321,7 +305,7 @@ impl PgGenerateSeries {
     pub fn udf_in_zone(style: &Arc<crate::format::SharedStyle>) -> ScalarUDF {
         ScalarUDF::from(PgGenerateSeries {
             signature: Signature::user_defined(Volatility::Stable),
-            style: Some(Arc::clone(style)),
+            style: Some(ByIdentity(Arc::clone(style))),
         })
     }
 }
@@ -670,30 +654,16 @@ mod tests {
 /// DataFusion's scalar `generate_series` (a list, which `unnest` spreads), whose result is
 /// cast to the type it announced: over microsecond timestamps it returns nanoseconds.
 /// A series of timestamptz steps on the clock of the session zone in `style`.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct SeriesInAnnouncedType {
     inner: Arc<ScalarUDF>,
-    style: Arc<crate::format::SharedStyle>,
-}
-
-impl PartialEq for SeriesInAnnouncedType {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.style, &other.style)
-    }
-}
-
-impl Eq for SeriesInAnnouncedType {}
-
-impl std::hash::Hash for SeriesInAnnouncedType {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.style).hash(state);
-    }
+    style: ByIdentity<crate::format::SharedStyle>,
 }
 
 pub fn generate_series_udf(style: &Arc<crate::format::SharedStyle>) -> ScalarUDF {
     ScalarUDF::from(SeriesInAnnouncedType {
         inner: datafusion::functions_nested::range::gen_series_udf(),
-        style: Arc::clone(style),
+        style: ByIdentity(Arc::clone(style)),
     })
 }
 

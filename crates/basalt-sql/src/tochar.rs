@@ -30,6 +30,7 @@ use basalt_common::types::{NUMERIC_DEFAULT_PRECISION, NUMERIC_DEFAULT_SCALE};
 use crate::datetime::{TIMESTAMP_INFINITY, TIMESTAMP_NEG_INFINITY};
 use crate::error::SqlError;
 use crate::format::SharedStyle;
+use crate::functions::ByIdentity;
 use crate::zone::SessionZone;
 
 type Result<T> = std::result::Result<T, SqlError>;
@@ -1866,24 +1867,10 @@ fn dt_to_char(nodes: &[DtNode], tm: &Tm, interval: bool) -> Result<String> {
 // ---- the SQL functions ---------------------------------------------------------------------
 
 /// `to_char(value, format)` for numbers, dates, timestamps and intervals.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ToChar {
-    style: Arc<SharedStyle>,
+    style: ByIdentity<SharedStyle>,
     signature: Signature,
-}
-
-impl PartialEq for ToChar {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.style, &other.style)
-    }
-}
-
-impl Eq for ToChar {}
-
-impl std::hash::Hash for ToChar {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.style).hash(state);
-    }
 }
 
 /// `to_number(text, format)`.
@@ -1896,7 +1883,7 @@ pub struct ToNumber {
 pub fn udfs(style: &Arc<SharedStyle>) -> Vec<ScalarUDF> {
     vec![
         ScalarUDF::from(ToChar {
-            style: Arc::clone(style),
+            style: ByIdentity(Arc::clone(style)),
             signature: Signature::any(2, Volatility::Stable),
         }),
         ScalarUDF::from(ToNumber {

@@ -309,6 +309,7 @@ use basalt_common::types::TIMESTAMPTZ_ZONE;
 use crate::clock::SessionClock;
 use crate::error::SqlError;
 use crate::format::SharedStyle;
+use crate::functions::ByIdentity;
 
 fn timestamptz() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some(TIMESTAMPTZ_ZONE.into()))
@@ -587,10 +588,10 @@ enum ZoneFn {
     SameOffset,
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct ZoneUdf {
     kind: ZoneFn,
-    style: Arc<SharedStyle>,
+    style: ByIdentity<SharedStyle>,
     signature: Signature,
 }
 
@@ -602,24 +603,9 @@ impl ZoneUdf {
         };
         ZoneUdf {
             kind,
-            style,
+            style: ByIdentity(style),
             signature: Signature::any(arity, Volatility::Stable),
         }
-    }
-}
-
-impl PartialEq for ZoneUdf {
-    fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && Arc::ptr_eq(&self.style, &other.style)
-    }
-}
-
-impl Eq for ZoneUdf {}
-
-impl std::hash::Hash for ZoneUdf {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.kind.hash(state);
-        Arc::as_ptr(&self.style).hash(state);
     }
 }
 
@@ -830,27 +816,12 @@ impl ScalarUDFImpl for ZoneUdf {
 
 /// `current_date`, `localtimestamp` and `localtime`: the transaction's start as read on the
 /// session zone's clocks, put into the plan when it is simplified (as `now()` is).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct LocalClock {
     name: &'static str,
-    clock: Arc<SessionClock>,
-    style: Arc<SharedStyle>,
+    clock: ByIdentity<SessionClock>,
+    style: ByIdentity<SharedStyle>,
     signature: Signature,
-}
-
-impl PartialEq for LocalClock {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && Arc::ptr_eq(&self.clock, &other.clock)
-    }
-}
-
-impl Eq for LocalClock {}
-
-impl std::hash::Hash for LocalClock {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-        Arc::as_ptr(&self.clock).hash(state);
-    }
 }
 
 impl LocalClock {
@@ -897,8 +868,8 @@ pub fn local_clock_udfs(clock: &Arc<SessionClock>, style: &Arc<SharedStyle>) -> 
         .map(|name| {
             ScalarUDF::from(LocalClock {
                 name,
-                clock: Arc::clone(clock),
-                style: Arc::clone(style),
+                clock: ByIdentity(Arc::clone(clock)),
+                style: ByIdentity(Arc::clone(style)),
                 signature: Signature::nullary(Volatility::Stable),
             })
         })
