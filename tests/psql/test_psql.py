@@ -125,3 +125,22 @@ def test_psql_shows_notices_and_chained_transactions():
         'NOTICE:  view "psql_no_such_view" does not exist, skipping',
     ], out.stderr
     assert "still_in_a_block" in out.stdout
+
+
+def test_psql_describes_views():
+    t, v = unique_name("psql_vt"), unique_name("psql_v")
+    try:
+        psql(f"CREATE TABLE {t} (id integer, name text)",
+             f"CREATE VIEW {v} AS SELECT id, upper(name) AS shout FROM {t} WHERE id > 1")
+        listed = psql("\\dv")
+        assert v in listed and "view" in listed, listed
+        assert t not in listed, listed
+        assert v in psql("\\d")
+        described = psql(f"\\d {v}")
+        for text in (f'View "public.{v}"', "id", "integer", "shout", "text"):
+            assert text in described, described
+        verbose = psql(f"\\d+ {v}")
+        assert "View definition:" in verbose and t in verbose and "upper" in verbose, verbose
+        assert v in psql(f"\\sv {v}")
+    finally:
+        psql(f"DROP VIEW IF EXISTS {v}", f"DROP TABLE IF EXISTS {t}")

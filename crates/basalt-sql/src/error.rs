@@ -953,7 +953,10 @@ pub fn locate(e: SqlError, sql: &str) -> SqlError {
         } if message.starts_with("RANGE with offset PRECEDING/FOLLOWING is not supported") => {
             range_offset_at(sql, message)
         }
-        SqlError::UndefinedTable(name) => find_relation(sql, name),
+        // A name in a query, or one in a string (`'t'::regclass`).
+        SqlError::UndefinedTable(name) => {
+            find_relation(sql, name).or_else(|| find_literal(sql, name))
+        }
         SqlError::Detailed {
             sqlstate: "42883",
             message,
@@ -1238,6 +1241,15 @@ mod tests {
         // a table that is simply missing gets no such detail
         let e = locate(SqlError::UndefinedTable("c".into()), "SELECT * FROM c");
         assert!(!format!("{e:?}").contains("WITH item"));
+    }
+
+    #[test]
+    fn a_missing_relation_named_in_a_string_points_at_the_string() {
+        let e = locate(
+            SqlError::UndefinedTable("nosuch".into()),
+            "SELECT pg_get_viewdef('nosuch'::regclass)",
+        );
+        assert_eq!(e.position(), Some(23));
     }
 
     #[test]

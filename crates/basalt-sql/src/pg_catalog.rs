@@ -2,10 +2,12 @@
 //!
 //! `datafusion-pg-catalog` provides the static catalogs (pg_type, pg_proc, pg_am …) and
 //! derives pg_class/pg_attribute from Arrow schemas, which loses what Arrow does not know:
-//! type modifiers (`varchar(20)`), NOT NULL, defaults, indexes and constraints. This overlay
-//! serves pg_namespace, pg_class, pg_attribute, pg_attrdef, pg_index and pg_constraint from
-//! Basalt's catalog instead (with Basalt's object ids, consistent across the six), in the
-//! column layout the crate uses, and delegates every other table to the crate.
+//! type modifiers (`varchar(20)`), NOT NULL, defaults, indexes and constraints, and knows
+//! nothing of views. This overlay serves pg_namespace, pg_class, pg_attribute, pg_attrdef,
+//! pg_index, pg_constraint and pg_views from Basalt's catalog instead (with Basalt's object
+//! ids, consistent across them), in the column layout the crate uses, and delegates every
+//! other table to the crate. A view's columns are those its query has when the catalog is
+//! read: the query is planned then, as a statement reading the view plans it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use basalt_common::SqlType;
-use basalt_storage::{Catalog, Engine, TableDef};
+use basalt_storage::{Catalog, Engine, TableDef, ViewDef};
 use datafusion::arrow::array::{new_null_array, ArrayRef, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -22,22 +24,28 @@ use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionContext;
-use datafusion::logical_expr::Volatility;
+use datafusion::logical_expr::{ColumnarValue, Volatility};
 
+use crate::error::SqlError;
 use crate::functions::TextFn;
+use crate::view::{PlannerRef, ViewColumn};
 
-const OVERLAID: [&str; 6] = [
+const OVERLAID: [&str; 7] = [
     "pg_namespace",
     "pg_class",
     "pg_attribute",
     "pg_attrdef",
     "pg_index",
     "pg_constraint",
+    "pg_views",
 ];
 const PG_CATALOG_NAMESPACE_OID: i64 = 11;
 const INFORMATION_SCHEMA_NAMESPACE_OID: i64 = 13_000;
 const BTREE_AM_OID: i64 = 403;
 const HEAP_AM_OID: i64 = 2;
+/// The owner of every object: the bootstrap superuser.
+const OWNER_OID: i64 = 10;
+const OWNER_NAME: &str = "postgres";
 /// Object ids derived for objects Basalt's catalog does not number itself (oids are int4 in
 /// these catalogs): primary-key indexes, defaults, constraints.
 const PK_INDEX_OID_BASE: i64 = 1_000_000_000;
@@ -48,6 +56,8 @@ const CHECK_OID_BASE: i64 = 1_900_000_000;
 pub struct PgCatalogOverlay {
     inner: Arc<dyn SchemaProvider>,
     engine: Arc<Engine>,
+    /// Plans views, for their columns in pg_class and pg_attribute.
+    planner: PlannerRef,
 }
 
 impl fmt::Debug for PgCatalogOverlay {
@@ -57,8 +67,16 @@ impl fmt::Debug for PgCatalogOverlay {
 }
 
 impl PgCatalogOverlay {
-    pub fn new(inner: Arc<dyn SchemaProvider>, engine: Arc<Engine>) -> PgCatalogOverlay {
-        PgCatalogOverlay { inner, engine }
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        engine: Arc<Engine>,
+        planner: PlannerRef,
+    ) -> PgCatalogOverlay {
+        PgCatalogOverlay {
+            inner,
+            engine,
+            planner,
+        }
     }
 }
 
@@ -79,7 +97,14 @@ impl SchemaProvider for PgCatalogOverlay {
         let Some(template) = self.inner.table(name).await? else {
             return Ok(None);
         };
-        let rows = rows_for(&lower, &self.engine.catalog());
+        let catalog = self.engine.catalog();
+        let views = match lower.as_str() {
+            "pg_class" | "pg_attribute" => {
+                crate::view::planned_views(&self.planner, crate::view::in_order(&catalog)).await
+            }
+            _ => vec![],
+        };
+        let rows = rows_for(&lower, &catalog, &views);
         let batch = fill(&with_extra_columns(&lower, &template.schema()), &rows)?;
         Ok(Some(Arc::new(MemTable::try_new(
             batch.schema(),
@@ -94,10 +119,13 @@ impl SchemaProvider for PgCatalogOverlay {
 
 /// The `information_schema` of PostgreSQL sessions: DataFusion's, except `views`, which
 /// DataFusion fills with every table (a base table with no definition) and PostgreSQL with
-/// views only.
+/// views only, and `columns`, where DataFusion has Arrow's type names and counts positions
+/// from 0: both are served from Basalt's catalog in PostgreSQL's layout.
 pub struct PgInformationSchema {
     inner: Arc<dyn SchemaProvider>,
     engine: Arc<Engine>,
+    /// Plans views, for their columns.
+    planner: PlannerRef,
 }
 
 impl fmt::Debug for PgInformationSchema {
@@ -107,8 +135,16 @@ impl fmt::Debug for PgInformationSchema {
 }
 
 impl PgInformationSchema {
-    pub fn new(inner: Arc<dyn SchemaProvider>, engine: Arc<Engine>) -> PgInformationSchema {
-        PgInformationSchema { inner, engine }
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        engine: Arc<Engine>,
+        planner: PlannerRef,
+    ) -> PgInformationSchema {
+        PgInformationSchema {
+            inner,
+            engine,
+            planner,
+        }
     }
 }
 
@@ -119,27 +155,55 @@ impl SchemaProvider for PgInformationSchema {
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        if name.eq_ignore_ascii_case("columns") {
+            let catalog = self.engine.catalog();
+            let views =
+                crate::view::planned_views(&self.planner, crate::view::in_order(&catalog)).await;
+            let batch = info_columns(&catalog, &views)?;
+            return Ok(Some(Arc::new(MemTable::try_new(
+                batch.schema(),
+                vec![vec![batch]],
+            )?)));
+        }
         if !name.eq_ignore_ascii_case("views") {
             return self.inner.table(name).await;
         }
-        let Some(template) = self.inner.table(name).await? else {
-            return Ok(None);
-        };
-        let rows: Vec<CatalogRow> = self
-            .engine
-            .catalog()
-            .views
-            .values()
+        // PostgreSQL's columns: Basalt's views are not updatable.
+        let columns = [
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "view_definition",
+            "check_option",
+            "is_updatable",
+            "is_insertable_into",
+            "is_trigger_updatable",
+            "is_trigger_deletable",
+            "is_trigger_insertable_into",
+        ];
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let rows: Vec<CatalogRow> = crate::view::in_order(&self.engine.catalog())
+            .into_iter()
             .map(|v| {
-                HashMap::from([
+                let mut row = HashMap::from([
                     ("table_catalog", text(crate::session::DATABASE_NAME)),
                     ("table_schema", text(&v.schema)),
                     ("table_name", text(&v.name)),
-                    ("definition", text(&v.query)),
-                ])
+                    ("view_definition", text(view_definition(v))),
+                    ("check_option", text("NONE")),
+                ]);
+                for c in &columns[5..] {
+                    row.insert(c, text("NO"));
+                }
+                row
             })
             .collect();
-        let batch = fill(&template.schema(), &rows)?;
+        let batch = fill(&schema, &rows)?;
         Ok(Some(Arc::new(MemTable::try_new(
             batch.schema(),
             vec![vec![batch]],
@@ -149,6 +213,219 @@ impl SchemaProvider for PgInformationSchema {
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
     }
+}
+
+/// The columns of `information_schema.columns`, in PostgreSQL 15's order; the numbers are
+/// `cardinal_number`s (bigint here), the others text.
+const INFO_COLUMNS: [&str; 44] = [
+    "table_catalog",
+    "table_schema",
+    "table_name",
+    "column_name",
+    "ordinal_position",
+    "column_default",
+    "is_nullable",
+    "data_type",
+    "character_maximum_length",
+    "character_octet_length",
+    "numeric_precision",
+    "numeric_precision_radix",
+    "numeric_scale",
+    "datetime_precision",
+    "interval_type",
+    "interval_precision",
+    "character_set_catalog",
+    "character_set_schema",
+    "character_set_name",
+    "collation_catalog",
+    "collation_schema",
+    "collation_name",
+    "domain_catalog",
+    "domain_schema",
+    "domain_name",
+    "udt_catalog",
+    "udt_schema",
+    "udt_name",
+    "scope_catalog",
+    "scope_schema",
+    "scope_name",
+    "maximum_cardinality",
+    "dtd_identifier",
+    "is_self_referencing",
+    "is_identity",
+    "identity_generation",
+    "identity_start",
+    "identity_increment",
+    "identity_maximum",
+    "identity_minimum",
+    "identity_cycle",
+    "is_generated",
+    "generation_expression",
+    "is_updatable",
+];
+const INFO_NUMBERS: [&str; 9] = [
+    "ordinal_position",
+    "character_maximum_length",
+    "character_octet_length",
+    "numeric_precision",
+    "numeric_precision_radix",
+    "numeric_scale",
+    "datetime_precision",
+    "interval_precision",
+    "maximum_cardinality",
+];
+
+/// `information_schema.columns`: every column of the tables and views of Basalt's schemas.
+fn info_columns(catalog: &Catalog, views: &[(&ViewDef, Vec<ViewColumn>)]) -> DfResult<RecordBatch> {
+    let schema: SchemaRef = Arc::new(Schema::new(
+        INFO_COLUMNS
+            .iter()
+            .map(|c| {
+                let ty = match INFO_NUMBERS.contains(c) {
+                    true => DataType::Int64,
+                    false => DataType::Utf8,
+                };
+                Field::new(*c, ty, true)
+            })
+            .collect::<Vec<_>>(),
+    ));
+    let mut tables: Vec<&TableDef> = catalog.tables.values().collect();
+    tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    let mut rows = Vec::new();
+    for def in tables {
+        for (n, (_, col)) in def.live_columns().enumerate() {
+            let mut row = info_column(&def.schema, &def.name, &col.name, n + 1, &col.ty);
+            row.insert("is_nullable", text(if col.nullable { "YES" } else { "NO" }));
+            if let Some(d) = &col.default {
+                row.insert("column_default", text(d));
+            }
+            if let Some((schema, name)) = col.domain.as_deref().and_then(|d| d.split_once('.')) {
+                row.insert("domain_catalog", text(crate::session::DATABASE_NAME));
+                row.insert("domain_schema", text(schema));
+                row.insert("domain_name", text(name));
+            }
+            if let Some(p) = col.precision {
+                row.insert("datetime_precision", int(i64::from(p)));
+            }
+            // (A BY DEFAULT identity column is kept as a serial one: its default shows.)
+            let identity = col.identity_always;
+            row.insert("is_identity", text(if identity { "YES" } else { "NO" }));
+            if identity {
+                row.insert("identity_generation", text("ALWAYS"));
+            }
+            row.insert("is_updatable", text("YES"));
+            rows.push(row);
+        }
+    }
+    for (view, columns) in views {
+        for (n, column) in columns.iter().enumerate() {
+            let ty = column.declared_type();
+            let mut row = info_column(&view.schema, &view.name, &column.name, n + 1, ty);
+            row.insert("is_nullable", text("YES"));
+            row.insert("is_identity", text("NO"));
+            row.insert("is_updatable", text("NO"));
+            rows.push(row);
+        }
+    }
+    fill(&schema, &rows)
+}
+
+/// The type-derived fields of one `information_schema.columns` row.
+fn info_column(
+    schema: &str,
+    table: &str,
+    column: &str,
+    position: usize,
+    ty: &SqlType,
+) -> CatalogRow {
+    let (data_type, udt) = info_type_names(ty);
+    let mut row = CatalogRow::from([
+        ("table_catalog", text(crate::session::DATABASE_NAME)),
+        ("table_schema", text(schema)),
+        ("table_name", text(table)),
+        ("column_name", text(column)),
+        ("ordinal_position", int(position as i64)),
+        ("data_type", text(data_type)),
+        ("udt_catalog", text(crate::session::DATABASE_NAME)),
+        ("udt_schema", text("pg_catalog")),
+        ("udt_name", text(udt)),
+        ("dtd_identifier", text(position.to_string())),
+        ("is_self_referencing", text("NO")),
+        ("identity_cycle", text("NO")),
+        ("is_generated", text("NEVER")),
+    ]);
+    let numbers: Option<(i64, i64, Option<i64>)> = match ty {
+        SqlType::Int16 => Some((16, 2, Some(0))),
+        SqlType::Int32 => Some((32, 2, Some(0))),
+        SqlType::Int64 => Some((64, 2, Some(0))),
+        SqlType::Float32 => Some((24, 2, None)),
+        SqlType::Float64 => Some((53, 2, None)),
+        SqlType::Numeric { precision, scale }
+            if !crate::numeric::is_unconstrained(*precision, *scale) =>
+        {
+            Some((i64::from(*precision), 10, Some(i64::from(*scale))))
+        }
+        _ => None,
+    };
+    if let Some((precision, radix, scale)) = numbers {
+        row.insert("numeric_precision", int(precision));
+        row.insert("numeric_precision_radix", int(radix));
+        if let Some(scale) = scale {
+            row.insert("numeric_scale", int(scale));
+        }
+    } else if matches!(ty, SqlType::Numeric { .. }) {
+        row.insert("numeric_precision_radix", int(10));
+    }
+    match ty {
+        SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text => {
+            // PostgreSQL's octet length: four bytes a character, or its 1 GB bound.
+            let (chars, octets) = match ty.max_chars() {
+                Some(n) => (Some(i64::from(n)), i64::from(n) * 4),
+                None => (None, 1_073_741_824),
+            };
+            if let Some(n) = chars {
+                row.insert("character_maximum_length", int(n));
+            }
+            row.insert("character_octet_length", int(octets));
+        }
+        SqlType::Date => {
+            row.insert("datetime_precision", int(0));
+        }
+        SqlType::Time | SqlType::Timestamp | SqlType::TimestampTz | SqlType::Interval => {
+            row.insert("datetime_precision", int(6));
+        }
+        _ => {}
+    }
+    row
+}
+
+/// PostgreSQL's `data_type` and `udt_name` of a column type.
+fn info_type_names(ty: &SqlType) -> (&'static str, String) {
+    let (data_type, udt) = match ty {
+        SqlType::Bool => ("boolean", "bool"),
+        SqlType::Int16 => ("smallint", "int2"),
+        SqlType::Int32 => ("integer", "int4"),
+        SqlType::Int64 => ("bigint", "int8"),
+        SqlType::Float32 => ("real", "float4"),
+        SqlType::Float64 => ("double precision", "float8"),
+        SqlType::Numeric { .. } => ("numeric", "numeric"),
+        SqlType::Char(_) => ("character", "bpchar"),
+        SqlType::Varchar(_) => ("character varying", "varchar"),
+        SqlType::Text => ("text", "text"),
+        SqlType::Bytea => ("bytea", "bytea"),
+        SqlType::Date => ("date", "date"),
+        SqlType::Time => ("time without time zone", "time"),
+        SqlType::Timestamp => ("timestamp without time zone", "timestamp"),
+        SqlType::TimestampTz => ("timestamp with time zone", "timestamptz"),
+        SqlType::Interval => ("interval", "interval"),
+        SqlType::Array(element) => {
+            return (
+                "ARRAY",
+                format!("_{}", info_type_names(element.element_type()).1),
+            );
+        }
+    };
+    (data_type, udt.to_owned())
 }
 
 /// One catalog row: column name -> value (absent columns get a neutral default).
@@ -164,15 +441,41 @@ fn boolean(v: bool) -> ScalarValue {
     ScalarValue::Boolean(Some(v))
 }
 
-fn rows_for(table: &str, catalog: &Catalog) -> Vec<CatalogRow> {
+fn rows_for(
+    table: &str,
+    catalog: &Catalog,
+    views: &[(&ViewDef, Vec<ViewColumn>)],
+) -> Vec<CatalogRow> {
     match table {
         "pg_namespace" => namespaces(catalog),
-        "pg_class" => classes(catalog),
-        "pg_attribute" => attributes(catalog),
+        "pg_class" => classes(catalog, views),
+        "pg_attribute" => attributes(catalog, views),
         "pg_attrdef" => attrdefs(catalog),
         "pg_index" => indexes(catalog),
+        "pg_views" => view_rows(catalog),
         _ => constraints(catalog),
     }
+}
+
+/// What `pg_get_viewdef` and `pg_views.definition` show of a view: its query as Basalt
+/// keeps it (PostgreSQL deparses its stored plan instead, qualifying every column), in
+/// PostgreSQL's frame of a leading space and a closing semicolon.
+pub fn view_definition(def: &ViewDef) -> String {
+    format!(" {};", def.query)
+}
+
+fn view_rows(catalog: &Catalog) -> Vec<CatalogRow> {
+    crate::view::in_order(catalog)
+        .into_iter()
+        .map(|v| {
+            CatalogRow::from([
+                ("schemaname", text(&v.schema)),
+                ("viewname", text(&v.name)),
+                ("viewowner", text(OWNER_NAME)),
+                ("definition", text(view_definition(v))),
+            ])
+        })
+        .collect()
 }
 
 fn namespace_oid(catalog: &Catalog, schema: &str) -> i64 {
@@ -184,19 +487,19 @@ fn namespaces(catalog: &Catalog) -> Vec<CatalogRow> {
         CatalogRow::from([
             ("oid", int(PG_CATALOG_NAMESPACE_OID)),
             ("nspname", text("pg_catalog")),
-            ("nspowner", int(10)),
+            ("nspowner", int(OWNER_OID)),
         ]),
         CatalogRow::from([
             ("oid", int(INFORMATION_SCHEMA_NAMESPACE_OID)),
             ("nspname", text("information_schema")),
-            ("nspowner", int(10)),
+            ("nspowner", int(OWNER_OID)),
         ]),
     ];
     for s in catalog.schemas.values() {
         out.push(CatalogRow::from([
             ("oid", int(i64::from(s.oid))),
             ("nspname", text(&s.name)),
-            ("nspowner", int(10)),
+            ("nspowner", int(OWNER_OID)),
         ]));
     }
     out
@@ -230,8 +533,22 @@ fn pk_index_oid(def: &TableDef) -> i64 {
     PK_INDEX_OID_BASE + i64::from(def.oid)
 }
 
-fn classes(catalog: &Catalog) -> Vec<CatalogRow> {
+fn classes(catalog: &Catalog, views: &[(&ViewDef, Vec<ViewColumn>)]) -> Vec<CatalogRow> {
     let mut out = Vec::new();
+    for (def, columns) in views {
+        out.push(CatalogRow::from([
+            ("oid", int(i64::from(def.oid))),
+            ("relname", text(&def.name)),
+            ("relnamespace", int(namespace_oid(catalog, &def.schema))),
+            ("relowner", int(OWNER_OID)),
+            ("relkind", text("v")),
+            ("relpersistence", text("p")),
+            ("relreplident", text("n")),
+            ("relispopulated", boolean(true)),
+            ("relhasrules", boolean(true)),
+            ("relnatts", int(columns.len() as i64)),
+        ]));
+    }
     for def in catalog.tables.values() {
         let ns = namespace_oid(catalog, &def.schema);
         let indexes = table_indexes(def);
@@ -239,7 +556,7 @@ fn classes(catalog: &Catalog) -> Vec<CatalogRow> {
             ("oid", int(i64::from(def.oid))),
             ("relname", text(&def.name)),
             ("relnamespace", int(ns)),
-            ("relowner", int(10)),
+            ("relowner", int(OWNER_OID)),
             ("relam", int(HEAP_AM_OID)),
             ("relkind", text("r")),
             ("relpersistence", text("p")),
@@ -264,7 +581,7 @@ fn classes(catalog: &Catalog) -> Vec<CatalogRow> {
                 ("oid", int(oid)),
                 ("relname", text(name)),
                 ("relnamespace", int(ns)),
-                ("relowner", int(10)),
+                ("relowner", int(OWNER_OID)),
                 ("relam", int(BTREE_AM_OID)),
                 ("relkind", text("i")),
                 ("relpersistence", text("p")),
@@ -280,7 +597,7 @@ fn classes(catalog: &Catalog) -> Vec<CatalogRow> {
             ("oid", int(i64::from(seq.oid))),
             ("relname", text(name)),
             ("relnamespace", int(namespace_oid(catalog, schema))),
-            ("relowner", int(10)),
+            ("relowner", int(OWNER_OID)),
             ("relkind", text("S")),
             ("relpersistence", text("p")),
             ("relreplident", text("n")),
@@ -361,8 +678,30 @@ const ARRAY_TYPES: [(i64, i64); 16] = [
     (1700, 1231),
 ];
 
-fn attributes(catalog: &Catalog) -> Vec<CatalogRow> {
+fn attributes(catalog: &Catalog, views: &[(&ViewDef, Vec<ViewColumn>)]) -> Vec<CatalogRow> {
     let mut out = Vec::new();
+    for (def, columns) in views {
+        for (pos, column) in columns.iter().enumerate() {
+            // A table column shown unchanged keeps its declared type (`varchar(20)`).
+            let (typid, typmod) = pg_type_and_typmod(column.declared_type());
+            out.push(CatalogRow::from([
+                ("attrelid", int(i64::from(def.oid))),
+                ("attname", text(&column.name)),
+                ("atttypid", int(typid)),
+                ("attnum", int(pos as i64 + 1)),
+                ("atttypmod", int(typmod)),
+                ("attnotnull", boolean(false)),
+                ("atthasdef", boolean(false)),
+                ("attisdropped", boolean(false)),
+                ("attidentity", text("")),
+                ("attstorage", text(default_storage(typid).to_string())),
+                ("attgenerated", text("")),
+                ("attislocal", boolean(true)),
+                ("attstattarget", int(-1)),
+                ("attlen", int(-1)),
+            ]));
+        }
+    }
     for def in catalog.tables.values() {
         for (pos, col) in def.columns.iter().enumerate() {
             let (typid, typmod) = pg_type_and_typmod(&col.ty);
@@ -670,7 +1009,242 @@ pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
             lookup_text(arrays, |oid| constraint_def(&catalog, oid))
         },
     ));
+    let e = Arc::clone(engine);
+    ctx.register_udf(TextFn::udf(
+        "pg_get_viewdef",
+        Volatility::Stable,
+        move |arrays, _rows| view_def_udf(&e.catalog(), arrays),
+    ));
+    let e = Arc::clone(engine);
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "pg_regclass_oid",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Int32,
+        Volatility::Stable,
+        Arc::new(move |args| regclass_oid(&e.catalog(), args)),
+    ));
+    // Basalt has no rules (CREATE RULE is refused): no rule oid has a definition, and
+    // PostgreSQL answers NULL for an oid that is not a rule's. (psql's `\d+` of a view asks
+    // for the rules on it.)
+    ctx.register_udf(TextFn::udf(
+        "pg_get_ruledef",
+        Volatility::Stable,
+        |arrays, _rows| lookup_text(arrays, |_| None),
+    ));
     ctx.register_udf(format_type());
+}
+
+/// `pg_get_viewdef(view [, pretty])`: the view named by its oid or (the older form) by its
+/// name as text, NULL for another relation's oid. The second argument (`pretty` or a line
+/// width) changes nothing: Basalt shows the query as it keeps it.
+fn view_def_udf(catalog: &Catalog, arrays: &[ArrayRef]) -> DfResult<ArrayRef> {
+    use datafusion::arrow::array::Array;
+    let first = arrays
+        .first()
+        .ok_or_else(|| DataFusionError::Execution("pg_get_viewdef needs a view".into()))?;
+    let by_oid = |oid: i64| {
+        catalog
+            .views
+            .values()
+            .find(|v| i64::from(v.oid) == oid)
+            .map(view_definition)
+    };
+    if !matches!(
+        first.data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return lookup_text(&arrays[..1], by_oid);
+    }
+    let names = datafusion::arrow::compute::cast(first, &DataType::Utf8)?;
+    let names = names
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| DataFusionError::Execution("pg_get_viewdef expects text".into()))?;
+    let mut out = Vec::with_capacity(names.len());
+    for i in 0..names.len() {
+        if names.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let text = names.value(i);
+        let undefined =
+            || crate::error::SqlError::UndefinedTable(text.to_owned()).into_datafusion();
+        let parts = relation_name_parts(text).ok_or_else(undefined)?;
+        let (schema, name) = match parts.as_slice() {
+            [schema, name] => (Some(schema.as_str()), name.as_str()),
+            [name] => (None, name.as_str()),
+            _ => return Err(undefined()),
+        };
+        // An unqualified name: the default schema first, then the others (temporary ones).
+        let in_schema = |s: &str| {
+            catalog
+                .view_by_name(s, name)
+                .map(|v| Some(view_definition(v)))
+                .or_else(|| catalog.table_by_name(s, name).map(|_| None))
+        };
+        let found = match schema {
+            Some(s) => in_schema(s),
+            None => in_schema(basalt_storage::catalog::DEFAULT_SCHEMA)
+                .or_else(|| catalog.schemas.keys().find_map(|s| in_schema(s))),
+        };
+        out.push(found.ok_or_else(undefined)?);
+    }
+    Ok(Arc::new(StringArray::from(out)))
+}
+
+/// PostgreSQL's fixed oids of the system catalogs tools name as `'pg_class'::regclass`.
+const SYSTEM_CATALOG_OIDS: [(&str, i32); 18] = [
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_attribute", 1249),
+    ("pg_authid", 1260),
+    ("pg_class", 1259),
+    ("pg_collation", 3456),
+    ("pg_constraint", 2606),
+    ("pg_database", 1262),
+    ("pg_depend", 2608),
+    ("pg_description", 2609),
+    ("pg_extension", 3079),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_namespace", 2615),
+    ("pg_proc", 1255),
+    ("pg_rewrite", 2618),
+    ("pg_trigger", 2620),
+    ("pg_type", 1247),
+];
+
+/// `'name'::regclass` (rewritten to `pg_regclass_oid(name, temp_schema)`): the oid of the
+/// table, view, index or sequence the text names, as PostgreSQL reads it (`s.t`, `"T"`, or
+/// an oid in digits); an unqualified name is looked up in the session's temporary schema,
+/// then in `public`, then among the system catalogs. A name that names nothing is an error
+/// (42P01), as in PostgreSQL; a system catalog Basalt has no oid for is NULL.
+fn regclass_oid(catalog: &Catalog, args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
+    use datafusion::arrow::array::{Array, Int32Array};
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let as_text = |i: usize| -> DfResult<ArrayRef> {
+        let a = arrays
+            .get(i)
+            .ok_or_else(|| DataFusionError::Execution("pg_regclass_oid: two arguments".into()))?;
+        Ok(datafusion::arrow::compute::cast(a, &DataType::Utf8)?)
+    };
+    let (names, temps) = (as_text(0)?, as_text(1)?);
+    let (Some(names), Some(temps)) = (
+        names.as_any().downcast_ref::<StringArray>(),
+        temps.as_any().downcast_ref::<StringArray>(),
+    ) else {
+        return Err(DataFusionError::Execution(
+            "pg_regclass_oid expects text".into(),
+        ));
+    };
+    let relation = |schema: &str, name: &str| -> Option<i32> {
+        let oid = if let Some(t) = catalog.table_by_name(schema, name) {
+            t.oid
+        } else if let Some(v) = catalog.view_by_name(schema, name) {
+            v.oid
+        } else if let Some((_, i)) = catalog.index_by_name(schema, name) {
+            i.oid
+        } else if let Some(q) = catalog.sequences.get(&format!("{schema}.{name}")) {
+            q.oid
+        } else {
+            let pk = catalog.tables.values().find(|t| {
+                t.schema == schema
+                    && t.primary_key.is_some()
+                    && table_indexes(t).first().is_some_and(|(_, n, ..)| n == name)
+            })?;
+            return i32::try_from(pk_index_oid(pk)).ok();
+        };
+        i32::try_from(oid).ok()
+    };
+    let system = |name: &str| {
+        SYSTEM_CATALOG_OIDS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, o)| *o)
+    };
+    let mut out = Vec::with_capacity(names.len());
+    for i in 0..names.len() {
+        if names.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let text = names.value(i).trim();
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            out.push(Some(text.parse::<u32>().map(|o| o as i32).map_err(
+                |_| {
+                    SqlError::InvalidText(format!("OID out of range: \"{text}\"")).into_datafusion()
+                },
+            )?));
+            continue;
+        }
+        let undefined = || SqlError::UndefinedTable(text.to_owned()).into_datafusion();
+        let parts = relation_name_parts(text).ok_or_else(undefined)?;
+        let found = match parts.as_slice() {
+            [schema, name] if schema == "pg_catalog" => {
+                let known = system(name);
+                if known.is_none() && !name.starts_with("pg_") {
+                    return Err(undefined());
+                }
+                out.push(known);
+                continue;
+            }
+            [schema, name] => relation(schema, name),
+            [name] => {
+                let temp = (!temps.is_null(i)).then(|| temps.value(i));
+                let local = temp
+                    .and_then(|t| relation(t, name))
+                    .or_else(|| relation(basalt_storage::catalog::DEFAULT_SCHEMA, name));
+                if local.is_none() && name.starts_with("pg_") {
+                    out.push(system(name));
+                    continue;
+                }
+                local
+            }
+            _ => None,
+        };
+        out.push(Some(found.ok_or_else(undefined)?));
+    }
+    Ok(ColumnarValue::Array(Arc::new(Int32Array::from(out))))
+}
+
+/// The parts of a relation name written as text (`s.v`, `"My View"`): unquoted parts fold
+/// to lower case, as PostgreSQL reads a `regclass` name. `None` when it is malformed.
+pub(crate) fn relation_name_parts(text: &str) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    let mut chars = text.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                part.push(c.to_ascii_lowercase());
+                chars.next();
+            }
+        }
+        if part.is_empty() {
+            return None;
+        }
+        parts.push(part);
+        match chars.next() {
+            None => return Some(parts),
+            Some('.') => continue,
+            Some(_) => return None,
+        }
+    }
 }
 
 /// `format_type(oid, typmod)`: datafusion-pg-catalog's, with PostgreSQL's spelling of

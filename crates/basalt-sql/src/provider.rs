@@ -261,6 +261,17 @@ impl fmt::Debug for BasaltTable {
 }
 
 impl BasaltTable {
+    /// The table's definition.
+    pub fn def(&self) -> &TableDef {
+        &self.def
+    }
+
+    /// The definition of the column behind schema field `index` (`None`: the hidden key).
+    pub fn column_of_field(&self, index: usize) -> Option<&basalt_storage::ColumnDef> {
+        let pos = (*self.fields.get(index)?)?;
+        self.def.columns.get(pos)
+    }
+
     pub fn new(
         engine: Arc<Engine>,
         def: TableDef,

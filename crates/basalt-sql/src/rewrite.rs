@@ -87,6 +87,91 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
     }
 }
 
+/// `'name'::regclass` (and `CAST('name' AS regclass)`): the oid of the relation the text
+/// names, looked up when the statement runs by `pg_regclass_oid`, which refuses a name that
+/// names nothing (42P01) as PostgreSQL does. `temp_schema` is the session's temporary
+/// schema, searched first for an unqualified name.
+pub fn regclass_literals(stmt: &mut Statement, temp_schema: Option<&str>) {
+    use datafusion::sql::sqlparser::ast::{visit_expressions, visit_expressions_mut, Query};
+    /// The relation name of a `'name'::regclass` cast.
+    fn regclass_literal(e: &Expr) -> Option<&str> {
+        let Expr::Cast {
+            expr, data_type, ..
+        } = e
+        else {
+            return None;
+        };
+        let regclass = match data_type {
+            DataType::Regclass => true,
+            DataType::Custom(name, args) => {
+                args.is_empty()
+                    && name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("regclass"))
+            }
+            _ => false,
+        };
+        match expr.as_ref() {
+            Expr::Value(v) if regclass => match &v.value {
+                Value::SingleQuotedString(name) => Some(name),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    /// Output columns keep the names PostgreSQL gives them (`regclass`, `oid`), not the
+    /// function's.
+    struct Names;
+    impl VisitorMut for Names {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            let mut body = q.body.as_mut();
+            loop {
+                match body {
+                    SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+                    SetExpr::Query(inner) => body = inner.body.as_mut(),
+                    _ => break,
+                }
+            }
+            if let SetExpr::Select(select) = body {
+                for item in &mut select.projection {
+                    let SelectItem::UnnamedExpr(e) = item else {
+                        continue;
+                    };
+                    let found = visit_expressions(&*e, |x| match regclass_literal(x) {
+                        Some(_) => ControlFlow::Break(()),
+                        None => ControlFlow::Continue(()),
+                    });
+                    if found.is_break() {
+                        let alias = Ident::with_quote('"', crate::dml::column_name_of(e));
+                        *item = SelectItem::ExprWithAlias {
+                            expr: e.clone(),
+                            alias,
+                        };
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(stmt, &mut Names);
+    let temp = match temp_schema {
+        Some(t) => format!("'{}'", t.replace('\'', "''")),
+        None => "CAST(NULL AS text)".to_owned(),
+    };
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Some(name) = regclass_literal(e) {
+            let call = format!("pg_regclass_oid('{}', {temp})", name.replace('\'', "''"));
+            if let Ok(new) = crate::eval::parse_expr(&call) {
+                *e = new;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// Integer constants of a VALUES list are `integer` to PostgreSQL when every one in the
 /// column fits in 32 bits (DataFusion makes them all `bigint`); the rows an INSERT writes
 /// are typed by the target columns instead, and are left alone.

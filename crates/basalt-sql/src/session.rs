@@ -95,10 +95,16 @@ impl Database {
 
     /// A client tool's catalog query, rewritten faithfully: correlated scalar subqueries
     /// are aggregated so DataFusion plans them, and nothing is dropped.
-    fn catalog_statements(&self, sql: &str) -> SqlResult<Vec<Statement>> {
+    fn catalog_statements(
+        &self,
+        sql: &str,
+        temp_schema: Option<&str>,
+    ) -> SqlResult<Vec<Statement>> {
         parse_sql(sql)?
             .into_iter()
             .map(|mut s| {
+                // Before the rules, whose form of `'t'::regclass` is NULL for a missing `t`.
+                crate::rewrite::regclass_literals(&mut s, temp_schema);
                 for rule in &self.catalog_rules {
                     s = rule.rewrite(s);
                 }
@@ -428,14 +434,18 @@ impl Session {
                     Arc::new(crate::pg_catalog::PgInformationSchema::new(
                         Arc::new(inner),
                         Arc::clone(&db.engine),
+                        ctx.state_weak_ref(),
                     )),
                 )
                 .map_err(|e| SqlError::Internal(format!("information_schema setup: {e}")))?;
         }
         if let Some(catalog) = ctx.catalog(DATABASE_NAME) {
             if let Some(inner) = catalog.schema("pg_catalog") {
-                let overlay =
-                    crate::pg_catalog::PgCatalogOverlay::new(inner, Arc::clone(&db.engine));
+                let overlay = crate::pg_catalog::PgCatalogOverlay::new(
+                    inner,
+                    Arc::clone(&db.engine),
+                    ctx.state_weak_ref(),
+                );
                 catalog
                     .register_schema("pg_catalog", Arc::new(overlay))
                     .map_err(|e| SqlError::Internal(format!("pg_catalog setup: {e}")))?;
@@ -452,6 +462,7 @@ impl Session {
                         "information_schema",
                         Arc::new(crate::mysql::info_schema::MyInformationSchema::new(
                             Arc::clone(&db.engine),
+                            ctx.state_weak_ref(),
                         )),
                     )
                     .map_err(|e| SqlError::Internal(format!("information_schema setup: {e}")))?;
@@ -967,7 +978,8 @@ impl Session {
     /// change results (they replace unsupported subqueries), acceptable only for catalogs.
     fn parse_for_execution(&self, sql: &str) -> SqlResult<Vec<Statement>> {
         if is_introspection(sql) {
-            if let Ok(statements) = self.db.catalog_statements(sql) {
+            let temp = self.temp_schema_name();
+            if let Ok(statements) = self.db.catalog_statements(sql, temp.as_deref()) {
                 return Ok(statements);
             }
             if let Ok(statements) = self.db.compat.parse(sql) {
@@ -1060,6 +1072,10 @@ impl Session {
             let mut result = match self
                 .expand_sql_execute(&mut stmt)
                 .and_then(|()| self.resolve_temp_tables(&mut stmt, sql))
+                .map(|()| {
+                    let temp = self.temp_schema_name();
+                    crate::rewrite::regclass_literals(&mut stmt, temp.as_deref())
+                })
                 .and_then(|()| crate::rewrite::rewrite(&mut stmt))
                 .and_then(|()| self.user_functions(&mut stmt))
                 .and_then(|()| self.inline_functions(&mut stmt))
@@ -1073,7 +1089,12 @@ impl Session {
                     Err(e)
                 }
             };
-            if let (Err(e), true) = (&result, introspection && is_query) {
+            // A relation that does not exist (`'t'::regclass` of a missing `t`) is the
+            // query's own error: the lossy form would answer NULL instead.
+            let lossy_retry = introspection
+                && is_query
+                && result.as_ref().is_err_and(|e| e.sqlstate() != "42P01");
+            if let (Err(e), true) = (&result, lossy_retry) {
                 tracing::debug!("catalog query failed as written ({e}); retrying the lossy form");
                 if let Some(retried) = self.retry_catalog_query(sql, index, before).await {
                     result = retried;
@@ -3044,7 +3065,8 @@ impl Session {
             });
         }
         if is_introspection(sql) {
-            if let Ok(rewritten) = self.db.catalog_statements(sql) {
+            let temp = self.temp_schema_name();
+            if let Ok(rewritten) = self.db.catalog_statements(sql, temp.as_deref()) {
                 statements = rewritten;
             }
         }
@@ -3064,6 +3086,8 @@ impl Session {
         params::check_parameter_numbers(&stmt)?;
         self.expand_sql_execute(&mut stmt)?;
         self.resolve_temp_tables(&mut stmt, sql)?;
+        let temp = self.temp_schema_name();
+        crate::rewrite::regclass_literals(&mut stmt, temp.as_deref());
         crate::rewrite::rewrite(&mut stmt)?;
         self.user_functions(&mut stmt)?;
         self.inline_functions(&mut stmt)?;

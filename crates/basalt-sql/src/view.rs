@@ -9,6 +9,8 @@
 
 use std::sync::{Arc, Weak};
 
+use basalt_common::SqlType;
+use basalt_storage::ColumnDef;
 use basalt_storage::{Catalog, ViewDef};
 use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::TableProvider;
@@ -16,7 +18,7 @@ use datafusion::common::Result as DfResult;
 use datafusion::config::Dialect;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SessionState;
-use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::sql::sqlparser::ast::{CreateView, Ident, ObjectName, ObjectNamePart, Statement};
 use parking_lot::RwLock;
 
@@ -29,6 +31,140 @@ pub type PlannerRef = Weak<RwLock<SessionState>>;
 
 /// A view as a table provider: its query planned now, with the session's state.
 pub async fn view_table(planner: &PlannerRef, def: &ViewDef) -> DfResult<Arc<dyn TableProvider>> {
+    let plan = view_plan(planner, def).await?;
+    Ok(Arc::new(ViewTable::new(plan, Some(def.query.clone()))))
+}
+
+/// One column of a view, as the catalogs describe it.
+pub struct ViewColumn {
+    pub name: String,
+    pub ty: SqlType,
+    /// The table column the view shows unchanged, if it is one: its declared type is the
+    /// view column's (`varchar(20)`, not the text Arrow holds).
+    pub source: Option<ColumnDef>,
+    /// Whether the column can hold NULL: a table's NOT NULL column read without an outer
+    /// join in between cannot.
+    pub nullable: bool,
+}
+
+impl ViewColumn {
+    /// The column's SQL type, declared where the view shows a table column unchanged.
+    pub fn declared_type(&self) -> &SqlType {
+        self.source.as_ref().map_or(&self.ty, |c| &c.ty)
+    }
+}
+
+/// Each view with its columns as its query plans now, for the catalogs that list them. A
+/// view whose query no longer plans (a table it reads was changed under it) is left out: it
+/// has no columns to show.
+pub async fn planned_views<'a>(
+    planner: &PlannerRef,
+    views: Vec<&'a ViewDef>,
+) -> Vec<(&'a ViewDef, Vec<ViewColumn>)> {
+    // A view that reads the catalogs plans them, and so the views, again: there the views
+    // are listed without columns (a view's columns do not depend on the catalogs' rows).
+    if LISTING_VIEWS.try_with(|_| ()).is_ok() {
+        return views.into_iter().map(|v| (v, vec![])).collect();
+    }
+    LISTING_VIEWS.scope((), plan_views(planner, views)).await
+}
+
+tokio::task_local! {
+    /// Set while [`planned_views`] plans views for the catalogs.
+    static LISTING_VIEWS: ();
+}
+
+async fn plan_views<'a>(
+    planner: &PlannerRef,
+    views: Vec<&'a ViewDef>,
+) -> Vec<(&'a ViewDef, Vec<ViewColumn>)> {
+    let mut out = Vec::new();
+    for def in views {
+        if let Ok(plan) = view_plan(planner, def).await {
+            let columns = plan
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let source = column_source(&plan, i);
+                    let ty = match SqlType::from_arrow(f.data_type()) {
+                        // A computed numeric has no declared precision (Arrow's is its own).
+                        Some(SqlType::Numeric { .. }) => SqlType::Numeric {
+                            precision: basalt_common::types::NUMERIC_DEFAULT_PRECISION,
+                            scale: basalt_common::types::NUMERIC_DEFAULT_SCALE,
+                        },
+                        Some(ty) => ty,
+                        None => SqlType::Text,
+                    };
+                    ViewColumn {
+                        name: crate::rewrite::display_name(f.name()).to_owned(),
+                        ty,
+                        nullable: source
+                            .as_ref()
+                            .is_none_or(|(c, nullable)| *nullable || c.nullable),
+                        source: source.map(|(c, _)| c),
+                    }
+                })
+                .collect();
+            out.push((def, columns));
+        }
+    }
+    out
+}
+
+/// The table column that output column `index` of `plan` shows unchanged, if any, and
+/// whether an outer join on the way can make it NULL.
+fn column_source(plan: &LogicalPlan, index: usize) -> Option<(ColumnDef, bool)> {
+    use datafusion::logical_expr::JoinType;
+    match plan {
+        LogicalPlan::Projection(p) => {
+            let mut expr = p.expr.get(index)?;
+            while let Expr::Alias(a) = expr {
+                expr = &a.expr;
+            }
+            let Expr::Column(c) = expr else {
+                return None;
+            };
+            let inner = p.input.schema().index_of_column(c).ok()?;
+            column_source(&p.input, inner)
+        }
+        LogicalPlan::Filter(f) => column_source(&f.input, index),
+        LogicalPlan::Sort(s) => column_source(&s.input, index),
+        LogicalPlan::Limit(l) => column_source(&l.input, index),
+        LogicalPlan::SubqueryAlias(a) => column_source(&a.input, index),
+        LogicalPlan::Join(j) => {
+            let left = j.left.schema().fields().len();
+            let (side, inner, outer) = if index < left {
+                (
+                    &j.left,
+                    index,
+                    matches!(j.join_type, JoinType::Right | JoinType::Full),
+                )
+            } else {
+                (
+                    &j.right,
+                    index - left,
+                    matches!(j.join_type, JoinType::Left | JoinType::Full),
+                )
+            };
+            column_source(side, inner).map(|(c, nullable)| (c, nullable || outer))
+        }
+        LogicalPlan::TableScan(scan) => {
+            let provider = datafusion::datasource::source_as_provider(&scan.source).ok()?;
+            let table = provider.downcast_ref::<crate::provider::BasaltTable>()?;
+            let field = match &scan.projection {
+                Some(projection) => *projection.get(index)?,
+                None => index,
+            };
+            Some((table.column_of_field(field)?.clone(), false))
+        }
+        _ => None,
+    }
+}
+
+/// A view's query planned now, with the session's state, under its column names.
+async fn view_plan(planner: &PlannerRef, def: &ViewDef) -> DfResult<LogicalPlan> {
     let state = planner
         .upgrade()
         .map(|s| s.read().clone())
@@ -58,7 +194,14 @@ pub async fn view_table(planner: &PlannerRef, def: &ViewDef) -> DfResult<Arc<dyn
             .collect();
         plan = LogicalPlanBuilder::from(plan).project(exprs)?.build()?;
     }
-    Ok(Arc::new(ViewTable::new(plan, Some(def.query.clone()))))
+    Ok(plan)
+}
+
+/// The views, by schema and name.
+pub fn in_order(catalog: &Catalog) -> Vec<&ViewDef> {
+    let mut views: Vec<&ViewDef> = catalog.views.values().collect();
+    views.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    views
 }
 
 /// CREATE [OR REPLACE] VIEW name [(columns)] AS query.

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use basalt_common::SqlType;
-use basalt_storage::TableDef;
+use basalt_storage::{TableDef, ViewDef};
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -71,6 +71,10 @@ pub enum Command {
     ShowDatabases(Filter),
     ShowCreateTable {
         table: String,
+        db: Option<String>,
+    },
+    ShowCreateView {
+        view: String,
         db: Option<String>,
     },
     ShowCreateDatabase(String),
@@ -371,10 +375,17 @@ fn parse_show(w: &mut Words<'_>, text: &str) -> SqlResult<Command> {
             }
         }
         "DATABASES" | "SCHEMAS" => Command::ShowDatabases(w.filter(text)?),
-        "CREATE" => match w.eat_any(&["TABLE", "DATABASE", "SCHEMA"]).as_deref() {
+        "CREATE" => match w
+            .eat_any(&["TABLE", "VIEW", "DATABASE", "SCHEMA"])
+            .as_deref()
+        {
             Some("TABLE") => {
                 let (db, table) = w.qualified().ok_or_else(|| syntax(text))?;
                 Command::ShowCreateTable { table, db }
+            }
+            Some("VIEW") => {
+                let (db, view) = w.qualified().ok_or_else(|| syntax(text))?;
+                Command::ShowCreateView { view, db }
             }
             Some(_) => {
                 let _ = w.eat("IF") && w.eat("NOT") && w.eat("EXISTS");
@@ -808,6 +819,75 @@ impl Session {
         }
     }
 
+    /// The view `db.name` (the current database's without `db`), if there is one.
+    fn mysql_view(&self, db: Option<String>, name: &str) -> Option<ViewDef> {
+        let db = self.mysql_db_or(db).ok()?;
+        self.engine().catalog().view_by_name(&db, name).cloned()
+    }
+
+    /// SHOW [FULL] COLUMNS of a view: its query's columns as they plan now, each nullable,
+    /// with no key, default or extra.
+    async fn view_columns_table(&self, view: &ViewDef, full: bool) -> SqlResult<Output> {
+        let planned = crate::view::planned_views(&self.ctx.state_weak_ref(), vec![view]).await;
+        let Some((_, columns)) = planned.into_iter().next() else {
+            // The view's query no longer plans: the error says why.
+            crate::view::view_table(&self.ctx.state_weak_ref(), view).await?;
+            return Err(SqlError::Internal(format!(
+                "view {} does not plan",
+                view.name
+            )));
+        };
+        let rows = columns
+            .iter()
+            .map(|c| {
+                let ty = c.declared_type();
+                let text = matches!(ty, SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text);
+                let mut row = vec![
+                    Some(c.name.clone()),
+                    Some(super::info_schema::view_column_type(c)),
+                ];
+                if full {
+                    row.push(text.then(|| "utf8mb4_general_ci".to_owned()));
+                }
+                let null = if c.nullable { "YES" } else { "NO" };
+                row.extend([
+                    Some(null.into()),
+                    Some(String::new()),
+                    None,
+                    Some(String::new()),
+                ]);
+                if full {
+                    row.push(Some("select,insert,update,references".into()));
+                    row.push(Some(String::new()));
+                }
+                row
+            })
+            .collect();
+        if full {
+            table(
+                &[
+                    "Field",
+                    "Type",
+                    "Collation",
+                    "Null",
+                    "Key",
+                    "Default",
+                    "Extra",
+                    "Privileges",
+                    "Comment",
+                ],
+                &[],
+                rows,
+            )
+        } else {
+            table(
+                &["Field", "Type", "Null", "Key", "Default", "Extra"],
+                &[],
+                rows,
+            )
+        }
+    }
+
     fn mysql_table(&self, db: Option<String>, table: &str) -> SqlResult<TableDef> {
         let db = self.mysql_db_or(db)?;
         self.engine()
@@ -875,11 +955,12 @@ impl Session {
                 if !catalog.schemas.contains_key(&db) {
                     return Err(SqlError::UndefinedSchema(db));
                 }
-                let mut names: Vec<String> = catalog
+                let mut names: Vec<(String, &str)> = catalog
                     .tables
                     .values()
                     .filter(|t| t.schema == db)
-                    .map(|t| t.name.clone())
+                    .map(|t| (t.name.clone(), "BASE TABLE"))
+                    .chain(catalog.views.values().filter(|v| v.schema == db).map(|v| (v.name.clone(), "VIEW")))
                     .collect();
                 names.sort();
                 let header = match &filter {
@@ -890,10 +971,10 @@ impl Session {
                     table(
                         &[&header, "Table_type"],
                         &[],
-                        names.into_iter().map(|n| vec![Some(n), Some("BASE TABLE".into())]).collect(),
+                        names.into_iter().map(|(n, kind)| vec![Some(n), Some(kind.into())]).collect(),
                     )?
                 } else {
-                    table(&[&header], &[], names.into_iter().map(|n| vec![Some(n)]).collect())?
+                    table(&[&header], &[], names.into_iter().map(|(n, _)| vec![Some(n)]).collect())?
                 };
                 filtered(self, out, &filter).await
             }
@@ -903,6 +984,10 @@ impl Session {
                 db,
                 filter,
             } => {
+                if let Some(view) = self.mysql_view(db.clone(), &name) {
+                    let out = self.view_columns_table(&view, full).await?;
+                    return filtered(self, out, &filter).await;
+                }
                 let def = self.mysql_table(db, &name)?;
                 let mut rows = Vec::new();
                 for (pos, c) in def.live_columns() {
@@ -955,7 +1040,21 @@ impl Session {
                 let out = table(&[&header], &[], names.into_iter().map(|n| vec![Some(n)]).collect())?;
                 filtered(self, out, &filter).await
             }
+            Command::ShowCreateView { view: name, db } => match self.mysql_view(db.clone(), &name) {
+                Some(view) => create_view_table(&view),
+                None => {
+                    let db = self.mysql_db_or(db)?;
+                    if self.engine().catalog().table_by_name(&db, &name).is_some() {
+                        return Err(SqlError::WrongObjectType(format!("'{db}.{name}' is not VIEW")));
+                    }
+                    Err(SqlError::UndefinedTable(format!("{db}.{name}")))
+                }
+            },
             Command::ShowCreateTable { table: name, db } => {
+                // As in MySQL, SHOW CREATE TABLE of a view shows the view's.
+                if let Some(view) = self.mysql_view(db.clone(), &name) {
+                    return create_view_table(&view);
+                }
                 let def = self.mysql_table(db, &name)?;
                 let next = def.live_columns().find_map(|(_, c)| {
                     let seq = c.default.as_deref()?.strip_prefix("nextval('")?.strip_suffix("')")?;
@@ -1301,6 +1400,47 @@ pub(crate) fn no_database() -> SqlError {
         sqlstate: "3D000",
         message: "No database selected".into(),
     }
+}
+
+/// A view's query as MySQL shows it: Basalt keeps it with identifiers quoted `"x"` (string
+/// literals are always in single quotes there); MySQL quotes them `` `x` ``.
+pub(crate) fn view_query_text(view: &ViewDef) -> String {
+    use datafusion::sql::sqlparser::dialect::MySqlDialect;
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+    let Ok(tokens) = Tokenizer::new(&MySqlDialect {}, &view.query).tokenize() else {
+        return view.query.clone();
+    };
+    tokens
+        .iter()
+        .map(|t| match t {
+            Token::DoubleQuotedString(name) => q(name),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// SHOW CREATE VIEW: the view's statement (its query as Basalt keeps it) in MySQL's layout.
+fn create_view_table(view: &ViewDef) -> SqlResult<Output> {
+    let ddl = format!(
+        "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`%` SQL SECURITY DEFINER VIEW {} AS {}",
+        q(&view.name),
+        view_query_text(view)
+    );
+    table(
+        &[
+            "View",
+            "Create View",
+            "character_set_client",
+            "collation_connection",
+        ],
+        &[],
+        vec![vec![
+            Some(view.name.clone()),
+            Some(ddl),
+            Some("utf8mb4".into()),
+            Some("utf8mb4_general_ci".into()),
+        ]],
+    )
 }
 
 /// `SHOW CREATE TABLE` text in MySQL's layout.

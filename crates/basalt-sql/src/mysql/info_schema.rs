@@ -1,5 +1,5 @@
-//! MySQL's `information_schema` for MySQL sessions: SCHEMATA, TABLES, COLUMNS, STATISTICS
-//! and KEY_COLUMN_USAGE with MySQL's column names (lower case: Basalt folds identifiers,
+//! MySQL's `information_schema` for MySQL sessions: SCHEMATA, TABLES, VIEWS, COLUMNS,
+//! STATISTICS and KEY_COLUMN_USAGE with MySQL's column names (lower case: Basalt folds identifiers,
 //! and MySQL compares these names case-insensitively), built from the catalog each time a
 //! query reads them. PostgreSQL sessions keep the SQL-standard information_schema.
 
@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use basalt_common::SqlType;
-use basalt_storage::{Catalog, Engine};
+use basalt_storage::{Catalog, Engine, ViewDef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::MemTable;
 use datafusion::error::Result as DfResult;
+
+use crate::view::{PlannerRef, ViewColumn};
 
 use super::commands::{
     index_column_details, index_columns, is_auto_increment, key_of, mysql_type_name,
@@ -20,6 +22,7 @@ use super::commands::{
 const TABLES: &[&str] = &[
     "schemata",
     "tables",
+    "views",
     "columns",
     "statistics",
     "key_column_usage",
@@ -27,6 +30,8 @@ const TABLES: &[&str] = &[
 
 pub struct MyInformationSchema {
     engine: Arc<Engine>,
+    /// Plans views, for their columns in COLUMNS.
+    planner: PlannerRef,
 }
 
 impl std::fmt::Debug for MyInformationSchema {
@@ -36,8 +41,8 @@ impl std::fmt::Debug for MyInformationSchema {
 }
 
 impl MyInformationSchema {
-    pub fn new(engine: Arc<Engine>) -> Self {
-        MyInformationSchema { engine }
+    pub fn new(engine: Arc<Engine>, planner: PlannerRef) -> Self {
+        MyInformationSchema { engine, planner }
     }
 }
 
@@ -57,7 +62,20 @@ fn data_type(ty: &SqlType, declared: Option<&str>) -> String {
     full.split(['(', ' ']).next().unwrap_or("").to_owned()
 }
 
-fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
+/// MySQL's full type of a view column (`varchar(20)`), declared where the view shows a
+/// table column unchanged.
+pub(crate) fn view_column_type(column: &ViewColumn) -> String {
+    mysql_type_name(
+        column.declared_type(),
+        column.source.as_ref().and_then(|c| c.mysql_type.as_deref()),
+    )
+}
+
+fn rows_for(
+    name: &str,
+    catalog: &Catalog,
+    views: &[(&ViewDef, Vec<ViewColumn>)],
+) -> DfResult<RecordBatch> {
     let mut tables: Vec<_> = catalog
         .tables
         .values()
@@ -103,7 +121,7 @@ fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
             )
         }
         "tables" => {
-            let rows: Vec<Vec<Cell>> = tables
+            let mut rows: Vec<Vec<Cell>> = tables
                 .iter()
                 .map(|t| {
                     vec![
@@ -130,6 +148,14 @@ fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
                     ]
                 })
                 .collect();
+            // A view has no engine, rows or sizes; its comment is "VIEW", as in MySQL.
+            for v in crate::view::in_order(catalog) {
+                let mut row = vec![s("def"), s(&v.schema), s(&v.name), s("VIEW")];
+                row.resize(19, None);
+                row.push(s("VIEW"));
+                rows.push(row);
+            }
+            rows.sort_by(|a, b| (&a[1], &a[2]).cmp(&(&b[1], &b[2])));
             build(
                 &[
                     "table_catalog",
@@ -167,8 +193,75 @@ fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
                 &rows,
             )
         }
+        "views" => {
+            let rows: Vec<Vec<Cell>> = crate::view::in_order(catalog)
+                .into_iter()
+                .map(|v| {
+                    vec![
+                        s("def"),
+                        s(&v.schema),
+                        s(&v.name),
+                        Some(super::commands::view_query_text(v)),
+                        s("NONE"),
+                        s("NO"),
+                        s("root@%"),
+                        s("DEFINER"),
+                        s("utf8mb4"),
+                        s("utf8mb4_general_ci"),
+                    ]
+                })
+                .collect();
+            build(
+                &[
+                    "table_catalog",
+                    "table_schema",
+                    "table_name",
+                    "view_definition",
+                    "check_option",
+                    "is_updatable",
+                    "definer",
+                    "security_type",
+                    "character_set_client",
+                    "collation_connection",
+                ],
+                &[],
+                &rows,
+            )
+        }
         "columns" => {
             let mut rows = Vec::new();
+            for (v, columns) in views {
+                for (ordinal, column) in columns.iter().enumerate() {
+                    let ty = column.declared_type();
+                    let full = view_column_type(column);
+                    let text = matches!(ty, SqlType::Char(_) | SqlType::Varchar(_) | SqlType::Text);
+                    let mut row = vec![
+                        s("def"),
+                        s(&v.schema),
+                        s(&v.name),
+                        s(&column.name),
+                        Some((ordinal + 1).to_string()),
+                        None,
+                        s(if column.nullable { "YES" } else { "NO" }),
+                        Some(full.split(['(', ' ']).next().unwrap_or("").to_owned()),
+                    ];
+                    let chars = ty.max_chars().map(|n| n.to_string());
+                    let octets = ty.max_chars().map(|n| (u64::from(n) * 4).to_string());
+                    let long = text.then(|| "65535".to_owned());
+                    row.extend([chars.or(long.clone()), octets.or(long), None, None, None]);
+                    row.extend([
+                        if text { s("utf8mb4") } else { None },
+                        if text { s("utf8mb4_general_ci") } else { None },
+                        Some(full),
+                        s(""),
+                        s(""),
+                        s("select,insert,update,references"),
+                        s(""),
+                        s(""),
+                    ]);
+                    rows.push(row);
+                }
+            }
             for t in &tables {
                 for (ordinal, (pos, c)) in t.live_columns().enumerate() {
                     let declared = c.mysql_type.as_deref();
@@ -216,6 +309,8 @@ fn rows_for(name: &str, catalog: &Catalog) -> DfResult<RecordBatch> {
                     ]);
                 }
             }
+            // By table (a stable sort: each table's columns stay in their order).
+            rows.sort_by(|a, b| (&a[1], &a[2]).cmp(&(&b[1], &b[2])));
             build(
                 &[
                     "table_catalog",
@@ -352,7 +447,13 @@ impl SchemaProvider for MyInformationSchema {
         if !TABLES.contains(&lower.as_str()) {
             return Ok(None);
         }
-        let batch = rows_for(&lower, &self.engine.catalog())?;
+        let catalog = self.engine.catalog();
+        let views = if lower == "columns" {
+            crate::view::planned_views(&self.planner, crate::view::in_order(&catalog)).await
+        } else {
+            vec![]
+        };
+        let batch = rows_for(&lower, &catalog, &views)?;
         Ok(Some(Arc::new(MemTable::try_new(
             batch.schema(),
             vec![vec![batch]],
