@@ -293,11 +293,15 @@ fn info_columns(catalog: &Catalog, views: &[(&ViewDef, Vec<ViewColumn>)]) -> DfR
     tables.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     let mut rows = Vec::new();
     for def in tables {
-        for (n, (_, col)) in def.live_columns().enumerate() {
-            let mut row = info_column(&def.schema, &def.name, &col.name, n + 1, &col.ty);
+        // Positions are attnums: a dropped column leaves its number unused.
+        for (pos, col) in def.live_columns() {
+            let mut row = info_column(&def.schema, &def.name, &col.name, pos + 1, &col.ty);
             row.insert("is_nullable", text(if col.nullable { "YES" } else { "NO" }));
-            if let Some(d) = &col.default {
-                row.insert("column_default", text(d));
+            match &col.default {
+                Some(d) if !col.identity_always => {
+                    row.insert("column_default", text(d));
+                }
+                _ => {}
             }
             if let Some((schema, name)) = col.domain.as_deref().and_then(|d| d.split_once('.')) {
                 row.insert("domain_catalog", text(crate::session::DATABASE_NAME));
@@ -1075,18 +1079,15 @@ fn view_def_udf(catalog: &Catalog, arrays: &[ArrayRef]) -> DfResult<ArrayRef> {
             [name] => (None, name.as_str()),
             _ => return Err(undefined()),
         };
-        // An unqualified name: the default schema first, then the others (temporary ones).
+        // (A name written as a constant is resolved as `'name'::regclass` before the call,
+        // the session's temporary schema first; here an unqualified name is in `public`.)
         let in_schema = |s: &str| {
             catalog
                 .view_by_name(s, name)
                 .map(|v| Some(view_definition(v)))
                 .or_else(|| catalog.table_by_name(s, name).map(|_| None))
         };
-        let found = match schema {
-            Some(s) => in_schema(s),
-            None => in_schema(basalt_storage::catalog::DEFAULT_SCHEMA)
-                .or_else(|| catalog.schemas.keys().find_map(|s| in_schema(s))),
-        };
+        let found = in_schema(schema.unwrap_or(basalt_storage::catalog::DEFAULT_SCHEMA));
         out.push(found.ok_or_else(undefined)?);
     }
     Ok(Arc::new(StringArray::from(out)))
@@ -1204,7 +1205,12 @@ fn regclass_oid(catalog: &Catalog, args: &[ColumnarValue]) -> DfResult<ColumnarV
         };
         out.push(Some(found.ok_or_else(undefined)?));
     }
-    Ok(ColumnarValue::Array(Arc::new(Int32Array::from(out))))
+    let out: ArrayRef = Arc::new(Int32Array::from(out));
+    // Constant arguments give a constant.
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+    }
+    Ok(ColumnarValue::Array(out))
 }
 
 /// The parts of a relation name written as text (`s.v`, `"My View"`): unquoted parts fold

@@ -92,7 +92,7 @@ pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
 /// names nothing (42P01) as PostgreSQL does. `temp_schema` is the session's temporary
 /// schema, searched first for an unqualified name.
 pub fn regclass_literals(stmt: &mut Statement, temp_schema: Option<&str>) {
-    use datafusion::sql::sqlparser::ast::{visit_expressions, visit_expressions_mut, Query};
+    use datafusion::sql::sqlparser::ast::visit_expressions_mut;
     /// The relation name of a `'name'::regclass` cast.
     fn regclass_literal(e: &Expr) -> Option<&str> {
         let Expr::Cast {
@@ -156,6 +156,54 @@ pub fn regclass_literals(stmt: &mut Statement, temp_schema: Option<&str>) {
             ControlFlow::Continue(())
         }
     }
+    // Only queries and data changes: DDL keeps its text (a view's query, a default) as
+    // written, to be read when it is used.
+    if !matches!(
+        stmt,
+        Statement::Query(_)
+            | Statement::Insert(_)
+            | Statement::Update { .. }
+            | Statement::Delete(_)
+    ) {
+        return;
+    }
+    // `nextval('s'::regclass)` names the sequence (Basalt's sequence functions take its
+    // name); `pg_get_viewdef('v')` resolves its text as a regclass does.
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_ascii_lowercase();
+            let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+            if let FunctionArguments::List(list) = &mut f.args {
+                if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) =
+                    list.args.first_mut()
+                {
+                    match name {
+                        "nextval" | "currval" | "setval" => {
+                            if let Some(literal) = regclass_literal(first).map(str::to_owned) {
+                                *first = Expr::value(Value::SingleQuotedString(literal));
+                            }
+                        }
+                        "pg_get_viewdef" => {
+                            if let Expr::Value(v) = first {
+                                if let Value::SingleQuotedString(_) = v.value {
+                                    *first = Expr::Cast {
+                                        kind:
+                                            datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                                        expr: Box::new(first.clone()),
+                                        data_type: DataType::Regclass,
+                                        array: false,
+                                        format: None,
+                                    };
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
     let _ = VisitMut::visit(stmt, &mut Names);
     let temp = match temp_schema {
         Some(t) => format!("'{}'", t.replace('\'', "''")),

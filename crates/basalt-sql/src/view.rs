@@ -55,8 +55,8 @@ impl ViewColumn {
 }
 
 /// Each view with its columns as its query plans now, for the catalogs that list them. A
-/// view whose query no longer plans (a table it reads was changed under it) is left out: it
-/// has no columns to show.
+/// view whose query no longer plans (a table it reads was changed under it) is listed with
+/// no columns.
 pub async fn planned_views<'a>(
     planner: &PlannerRef,
     views: Vec<&'a ViewDef>,
@@ -80,35 +80,37 @@ async fn plan_views<'a>(
 ) -> Vec<(&'a ViewDef, Vec<ViewColumn>)> {
     let mut out = Vec::new();
     for def in views {
-        if let Ok(plan) = view_plan(planner, def).await {
-            let columns = plan
-                .schema()
-                .fields()
-                .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    let source = column_source(&plan, i);
-                    let ty = match SqlType::from_arrow(f.data_type()) {
-                        // A computed numeric has no declared precision (Arrow's is its own).
-                        Some(SqlType::Numeric { .. }) => SqlType::Numeric {
-                            precision: basalt_common::types::NUMERIC_DEFAULT_PRECISION,
-                            scale: basalt_common::types::NUMERIC_DEFAULT_SCALE,
-                        },
-                        Some(ty) => ty,
-                        None => SqlType::Text,
-                    };
-                    ViewColumn {
-                        name: crate::rewrite::display_name(f.name()).to_owned(),
-                        ty,
-                        nullable: source
-                            .as_ref()
-                            .is_none_or(|(c, nullable)| *nullable || c.nullable),
-                        source: source.map(|(c, _)| c),
-                    }
-                })
-                .collect();
-            out.push((def, columns));
-        }
+        let Ok(plan) = view_plan(planner, def).await else {
+            out.push((def, vec![]));
+            continue;
+        };
+        let columns = plan
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let source = column_source(&plan, i);
+                let ty = match SqlType::from_arrow(f.data_type()) {
+                    // A computed numeric has no declared precision (Arrow's is its own).
+                    Some(SqlType::Numeric { .. }) => SqlType::Numeric {
+                        precision: basalt_common::types::NUMERIC_DEFAULT_PRECISION,
+                        scale: basalt_common::types::NUMERIC_DEFAULT_SCALE,
+                    },
+                    Some(ty) => ty,
+                    None => SqlType::Text,
+                };
+                ViewColumn {
+                    name: crate::rewrite::display_name(f.name()).to_owned(),
+                    ty,
+                    nullable: source
+                        .as_ref()
+                        .is_none_or(|(c, nullable)| *nullable || c.nullable),
+                    source: source.map(|(c, _)| c),
+                }
+            })
+            .collect();
+        out.push((def, columns));
     }
     out
 }
@@ -133,23 +135,23 @@ fn column_source(plan: &LogicalPlan, index: usize) -> Option<(ColumnDef, bool)> 
         LogicalPlan::Sort(s) => column_source(&s.input, index),
         LogicalPlan::Limit(l) => column_source(&l.input, index),
         LogicalPlan::SubqueryAlias(a) => column_source(&a.input, index),
-        LogicalPlan::Join(j) => {
-            let left = j.left.schema().fields().len();
-            let (side, inner, outer) = if index < left {
-                (
-                    &j.left,
-                    index,
-                    matches!(j.join_type, JoinType::Right | JoinType::Full),
-                )
-            } else {
-                (
-                    &j.right,
-                    index - left,
-                    matches!(j.join_type, JoinType::Left | JoinType::Full),
-                )
-            };
-            column_source(side, inner).map(|(c, nullable)| (c, nullable || outer))
-        }
+        LogicalPlan::Join(j) => match j.join_type {
+            JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full => {
+                let left = j.left.schema().fields().len();
+                let (side, inner, outer) = if index < left {
+                    let outer = matches!(j.join_type, JoinType::Right | JoinType::Full);
+                    (&j.left, index, outer)
+                } else {
+                    let outer = matches!(j.join_type, JoinType::Left | JoinType::Full);
+                    (&j.right, index - left, outer)
+                };
+                column_source(side, inner).map(|(c, nullable)| (c, nullable || outer))
+            }
+            // Semi and anti joins output one side's columns only.
+            JoinType::LeftSemi | JoinType::LeftAnti => column_source(&j.left, index),
+            JoinType::RightSemi | JoinType::RightAnti => column_source(&j.right, index),
+            _ => None,
+        },
         LogicalPlan::TableScan(scan) => {
             let provider = datafusion::datasource::source_as_provider(&scan.source).ok()?;
             let table = provider.downcast_ref::<crate::provider::BasaltTable>()?;
@@ -165,11 +167,14 @@ fn column_source(plan: &LogicalPlan, index: usize) -> Option<(ColumnDef, bool)> 
 
 /// A view's query planned now, with the session's state, under its column names.
 async fn view_plan(planner: &PlannerRef, def: &ViewDef) -> DfResult<LogicalPlan> {
-    let state = planner
+    let mut state = planner
         .upgrade()
         .map(|s| s.read().clone())
         .ok_or_else(|| DataFusionError::Internal("session closed while planning a view".into()))?;
     let dialect = if def.dialect == "mysql" {
+        // A MySQL view's unqualified names are in its own database, whichever database
+        // the session reading it has selected.
+        state.config_mut().options_mut().catalog.default_schema = def.schema.clone();
         Dialect::MySQL
     } else {
         Dialect::PostgreSQL

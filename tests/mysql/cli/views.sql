@@ -1,5 +1,6 @@
 -- Views as MySQL clients see them: SHOW [FULL] TABLES, DESCRIBE, SHOW CREATE VIEW,
 -- information_schema.TABLES, VIEWS and COLUMNS.
+-- databases: cligold_views_other
 CREATE TABLE stock (id INT NOT NULL, name VARCHAR(20) NOT NULL, qty INT NOT NULL, PRIMARY KEY (id));
 INSERT INTO stock VALUES (1, 'apple', 10), (2, 'pear', 0), (3, 'plum', 4);
 CREATE VIEW in_stock AS SELECT id, name FROM stock WHERE qty > 0;
@@ -14,5 +15,18 @@ SHOW CREATE VIEW in_stock;
 SHOW CREATE TABLE in_stock;
 SHOW CREATE VIEW stock;
 SHOW CREATE VIEW no_such_view;
+CREATE VIEW notes AS SELECT name, 'it''s' AS note, "x" AS y FROM stock WHERE name <> 'pe''ar';
+SELECT * FROM notes ORDER BY name;
+SHOW CREATE VIEW notes;
+CREATE DATABASE cligold_views_other;
+USE cligold_views_other;
+CREATE TABLE t (x INT NOT NULL, label VARCHAR(5));
+INSERT INTO t VALUES (7, 'seven');
+CREATE VIEW v AS SELECT x, label FROM t;
+USE cligold_views;
+SELECT * FROM cligold_views_other.v;
+DESCRIBE cligold_views_other.v;
+SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'cligold_views_other' ORDER BY TABLE_NAME, ORDINAL_POSITION;
+DROP VIEW notes;
 DROP VIEW in_stock;
 SHOW FULL TABLES;

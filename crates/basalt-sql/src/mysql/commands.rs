@@ -1407,13 +1407,17 @@ pub(crate) fn no_database() -> SqlError {
 pub(crate) fn view_query_text(view: &ViewDef) -> String {
     use datafusion::sql::sqlparser::dialect::MySqlDialect;
     use datafusion::sql::sqlparser::tokenizer::Tokenizer;
-    let Ok(tokens) = Tokenizer::new(&MySqlDialect {}, &view.query).tokenize() else {
+    // Literals stay as written (not unescaped, so `'it''s'` prints back as it was).
+    let tokens = Tokenizer::new(&MySqlDialect {}, &view.query)
+        .with_unescape(false)
+        .tokenize();
+    let Ok(tokens) = tokens else {
         return view.query.clone();
     };
     tokens
         .iter()
         .map(|t| match t {
-            Token::DoubleQuotedString(name) => q(name),
+            Token::DoubleQuotedString(name) => q(&name.replace("\"\"", "\"")),
             other => other.to_string(),
         })
         .collect()
