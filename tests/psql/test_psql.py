@@ -144,3 +144,19 @@ def test_psql_describes_views():
         assert v in psql(f"\\sv {v}")
     finally:
         psql(f"DROP VIEW IF EXISTS {v}", f"DROP TABLE IF EXISTS {t}")
+
+
+def test_psql_lists_and_shows_functions():
+    f = unique_name("psql_fn")
+    try:
+        psql(f"CREATE FUNCTION {f}(x integer, y integer DEFAULT 1) RETURNS integer "
+             f"LANGUAGE sql IMMUTABLE AS 'SELECT x + y'")
+        listed = psql("\\df")
+        assert f in listed and "x integer, y integer DEFAULT 1" in listed, listed
+        verbose = psql(f"\\df+ {f}")
+        assert "immutable" in verbose and "sql" in verbose, verbose
+        shown = psql(f"\\sf {f}")
+        assert f"CREATE OR REPLACE FUNCTION public.{f}(x integer, y integer DEFAULT 1)" in shown, shown
+        assert "RETURNS integer" in shown and "x + y" in shown, shown
+    finally:
+        psql(f"DROP FUNCTION IF EXISTS {f}")

@@ -80,6 +80,58 @@ impl PgCatalogOverlay {
     }
 }
 
+impl PgCatalogOverlay {
+    /// pg_proc: datafusion-pg-catalog's rows (PostgreSQL's built-in functions) followed by
+    /// the functions created in Basalt.
+    async fn functions_with_builtins(
+        &self,
+        name: &str,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        use datafusion::catalog::view::ViewTable;
+        use datafusion::datasource::provider_as_source;
+        use datafusion::logical_expr::LogicalPlanBuilder;
+        use datafusion::logical_expr::{col, lit};
+        let Some(builtin) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
+        // `proacl` is an array (psql's `\df+` reads it with array_to_string); the crate has
+        // it as text, NULL in every row.
+        let acl = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
+        let schema = Arc::new(Schema::new(
+            builtin
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| match f.name().as_str() {
+                    "proacl" => Field::new("proacl", acl.clone(), true),
+                    _ => f.as_ref().clone(),
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let columns: Vec<datafusion::logical_expr::Expr> = schema
+            .fields()
+            .iter()
+            .map(|f| match f.name().as_str() {
+                "proacl" => {
+                    lit(ScalarValue::new_null_list(DataType::Utf8, true, 1)).alias("proacl")
+                }
+                n => col(format!("pg_proc.{n}")),
+            })
+            .collect();
+        let catalog = self.engine.catalog();
+        let batch = fill(&schema, &proc_rows(&catalog))?;
+        let ours = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        let plan = LogicalPlanBuilder::scan("pg_proc", provider_as_source(builtin), None)?
+            .project(columns)?
+            .union(
+                LogicalPlanBuilder::scan("pg_proc", provider_as_source(Arc::new(ours)), None)?
+                    .build()?,
+            )?
+            .build()?;
+        Ok(Some(Arc::new(ViewTable::new(plan, None))))
+    }
+}
+
 #[async_trait]
 impl SchemaProvider for PgCatalogOverlay {
     fn table_names(&self) -> Vec<String> {
@@ -90,6 +142,9 @@ impl SchemaProvider for PgCatalogOverlay {
         let lower = name.to_ascii_lowercase();
         if lower == crate::colscan::STATUS_TABLE {
             return crate::colscan::status_table(&self.engine).map(Some);
+        }
+        if lower == "pg_proc" {
+            return self.functions_with_builtins(name).await;
         }
         if !OVERLAID.contains(&lower.as_str()) {
             return self.inner.table(name).await;
@@ -459,6 +514,177 @@ fn rows_for(
         "pg_views" => view_rows(catalog),
         _ => constraints(catalog),
     }
+}
+
+/// PostgreSQL's oid of the `plpgsql` language (pg_language).
+const PLPGSQL_LANGUAGE_OID: i64 = 13_637;
+const SQL_LANGUAGE_OID: i64 = 14;
+const RECORD_TYPE_OID: i64 = 2249;
+
+/// Every function created in Basalt, by schema, name and oid.
+fn user_functions(catalog: &Catalog) -> Vec<&basalt_storage::catalog::FunctionDef> {
+    let mut all: Vec<&basalt_storage::catalog::FunctionDef> =
+        catalog.functions.values().flatten().collect();
+    all.sort_by(|a, b| (&a.schema, &a.name, a.oid).cmp(&(&b.schema, &b.name, b.oid)));
+    all
+}
+
+fn function_by_oid(catalog: &Catalog, oid: i64) -> Option<&basalt_storage::catalog::FunctionDef> {
+    catalog
+        .functions
+        .values()
+        .flatten()
+        .find(|f| i64::from(f.oid) == oid)
+}
+
+/// PostgreSQL's name of a type written in a function's declaration (`int` is `integer`).
+fn declared_type_name(written: &str) -> String {
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let parsed = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(written)
+        .and_then(|mut p| p.parse_data_type());
+    match parsed.map(|dt| crate::types::column_type(&dt)) {
+        Ok(Ok(t)) => t.ty.pg_name(),
+        _ => written.to_lowercase(),
+    }
+}
+
+/// `pg_get_function_result`: `integer`, `SETOF integer` or `TABLE(a integer, …)`.
+fn function_result(f: &basalt_storage::catalog::FunctionDef) -> String {
+    if let Some(inner) = f
+        .returns
+        .strip_prefix("TABLE(")
+        .and_then(|r| r.strip_suffix(')'))
+    {
+        use datafusion::sql::sqlparser::ast::{CreateTable, Statement};
+        let parsed = crate::session::parse_sql(&format!("CREATE TABLE t ({inner})"));
+        let Ok(Some(Statement::CreateTable(CreateTable { columns, .. }))) =
+            parsed.map(|mut v| v.pop())
+        else {
+            return f.returns.clone();
+        };
+        let columns: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    crate::pgformat::quote_ident(&crate::ddl::ident(&c.name)),
+                    declared_type_name(&c.data_type.to_string())
+                )
+            })
+            .collect();
+        return format!("TABLE({})", columns.join(", "));
+    }
+    let ty = declared_type_name(&f.returns);
+    if f.returns_set {
+        format!("SETOF {ty}")
+    } else {
+        ty
+    }
+}
+
+/// `pg_get_function_arguments` (with defaults) and `pg_get_function_identity_arguments`.
+fn function_arguments(f: &basalt_storage::catalog::FunctionDef, defaults: bool) -> String {
+    f.args
+        .iter()
+        .map(|a| {
+            let mut text = match &a.name {
+                Some(n) => format!("{} {}", crate::pgformat::quote_ident(n), a.type_name),
+                None => a.type_name.clone(),
+            };
+            if let (true, Some(d)) = (defaults, &a.default) {
+                // A string constant shows with its type, as PostgreSQL deparses it.
+                let quoted = d.len() >= 2 && d.starts_with('\'') && d.ends_with('\'');
+                match quoted {
+                    true => text.push_str(&format!(" DEFAULT {d}::{}", a.type_name)),
+                    false => text.push_str(&format!(" DEFAULT {d}")),
+                }
+            }
+            text
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `pg_get_functiondef`: the CREATE statement of a function, in PostgreSQL's layout.
+fn function_def(f: &basalt_storage::catalog::FunctionDef) -> String {
+    let language = f.language.as_deref().unwrap_or("sql");
+    let mut out = format!(
+        "CREATE OR REPLACE FUNCTION {}.{}({})\n RETURNS {}\n LANGUAGE {language}\n",
+        crate::pgformat::quote_ident(&f.schema),
+        crate::pgformat::quote_ident(&f.name),
+        function_arguments(f, true),
+        function_result(f),
+    );
+    if !f.volatile {
+        out.push_str(" IMMUTABLE");
+        if f.strict {
+            out.push_str(" STRICT");
+        }
+        out.push('\n');
+    } else if f.strict {
+        out.push_str(" STRICT\n");
+    }
+    out.push_str(&format!("AS $function${}$function$\n", f.body));
+    out
+}
+
+fn proc_rows(catalog: &Catalog) -> Vec<CatalogRow> {
+    user_functions(catalog)
+        .into_iter()
+        .map(|f| {
+            let arg_types: Vec<String> = f
+                .args
+                .iter()
+                .map(|a| {
+                    crate::functions::type_oid(&a.type_name)
+                        .map_or("0".to_owned(), |o| o.to_string())
+                })
+                .collect();
+            let language = match f.language.as_deref() {
+                Some("plpgsql") => PLPGSQL_LANGUAGE_OID,
+                _ => SQL_LANGUAGE_OID,
+            };
+            // A function returning TABLE(…) returns `record`s.
+            let result = match f.returns.starts_with("TABLE(") {
+                true => "record".to_owned(),
+                false => declared_type_name(&f.returns),
+            };
+            CatalogRow::from([
+                ("oid", int(i64::from(f.oid))),
+                ("proname", text(&f.name)),
+                ("pronamespace", int(namespace_oid(catalog, &f.schema))),
+                ("proowner", int(OWNER_OID)),
+                ("prolang", int(language)),
+                ("procost", int(100)),
+                ("prorows", int(if f.returns_set { 1000 } else { 0 })),
+                ("provariadic", int(0)),
+                ("prosupport", text("-")),
+                ("prokind", text("f")),
+                ("prosecdef", boolean(false)),
+                ("proleakproof", boolean(false)),
+                ("proisstrict", boolean(f.strict)),
+                ("proretset", boolean(f.returns_set)),
+                ("provolatile", text(if f.volatile { "v" } else { "i" })),
+                ("proparallel", text("u")),
+                ("pronargs", int(f.args.len() as i64)),
+                (
+                    "pronargdefaults",
+                    int(f.args.iter().filter(|a| a.default.is_some()).count() as i64),
+                ),
+                (
+                    "prorettype",
+                    int(match result.as_str() {
+                        "record" => RECORD_TYPE_OID,
+                        r => crate::functions::type_oid(r).map_or(0, i64::from),
+                    }),
+                ),
+                ("proargtypes", text(arg_types.join(" "))),
+                ("prosrc", text(&f.body)),
+            ])
+        })
+        .collect()
 }
 
 /// What `pg_get_viewdef` and `pg_views.definition` show of a view: its query as Basalt
@@ -1026,6 +1252,95 @@ pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
         DataType::Int32,
         Volatility::Stable,
         Arc::new(move |args| regclass_oid(&e.catalog(), args)),
+    ));
+    // The functions created in Basalt, for psql's `\df` and `\sf` (NULL for other oids;
+    // any function outside `public` and the session's temporary schema is not visible).
+    let e = Arc::clone(engine);
+    ctx.register_udf(TextFn::udf(
+        "pg_get_function_result",
+        Volatility::Stable,
+        move |arrays, _rows| {
+            let catalog = e.catalog();
+            lookup_text(arrays, |oid| {
+                function_by_oid(&catalog, oid).map(function_result)
+            })
+        },
+    ));
+    let e = Arc::clone(engine);
+    ctx.register_udf(TextFn::udf(
+        "pg_get_function_arguments",
+        Volatility::Stable,
+        move |arrays, _rows| {
+            let catalog = e.catalog();
+            lookup_text(arrays, |oid| {
+                function_by_oid(&catalog, oid).map(|f| function_arguments(f, true))
+            })
+        },
+    ));
+    let e = Arc::clone(engine);
+    ctx.register_udf(TextFn::udf(
+        "pg_get_function_identity_arguments",
+        Volatility::Stable,
+        move |arrays, _rows| {
+            let catalog = e.catalog();
+            lookup_text(arrays, |oid| {
+                function_by_oid(&catalog, oid).map(|f| function_arguments(f, false))
+            })
+        },
+    ));
+    let e = Arc::clone(engine);
+    ctx.register_udf(TextFn::udf(
+        "pg_get_functiondef",
+        Volatility::Stable,
+        move |arrays, _rows| {
+            let catalog = e.catalog();
+            lookup_text(arrays, |oid| {
+                function_by_oid(&catalog, oid).map(function_def)
+            })
+        },
+    ));
+    // A body written as SQL-standard `BEGIN ATOMIC … END` (prosqlbody): Basalt keeps every
+    // body as text (prosrc), so there is none, as PostgreSQL answers for such functions.
+    ctx.register_udf(TextFn::udf(
+        "pg_get_function_sqlbody",
+        Volatility::Stable,
+        |arrays, _rows| lookup_text(arrays, |_| None),
+    ));
+    let e = Arc::clone(engine);
+    ctx.register_udf(datafusion::logical_expr::create_udf(
+        "pg_function_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(move |args| {
+            use datafusion::arrow::array::{BooleanArray, Int64Array};
+            let catalog = e.catalog();
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let oids = datafusion::arrow::compute::cast(&arrays[0], &DataType::Int64)?;
+            let oids = oids
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| DataFusionError::Execution("oid expected".into()))?;
+            // Built-in functions (pg_catalog) are visible; Basalt's are in `public` or a
+            // temporary schema.
+            let out: BooleanArray = oids
+                .iter()
+                .map(|o| {
+                    o.map(|oid| match function_by_oid(&catalog, oid) {
+                        Some(f) => {
+                            f.schema == basalt_storage::catalog::DEFAULT_SCHEMA
+                                || f.schema.starts_with(crate::temp::TEMP_SCHEMA_PREFIX)
+                        }
+                        None => true,
+                    })
+                })
+                .collect();
+            let out: ArrayRef = Arc::new(out);
+            if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+                return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+            }
+            Ok(ColumnarValue::Array(out))
+        }),
     ));
     // Basalt has no rules (CREATE RULE is refused): no rule oid has a definition, and
     // PostgreSQL answers NULL for an oid that is not a rule's. (psql's `\d+` of a view asks

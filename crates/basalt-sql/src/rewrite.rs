@@ -1584,6 +1584,12 @@ fn pg_interval_text(e: &Expr) -> Option<String> {
     Some(crate::eval::interval_literal(m, d, n))
 }
 
+/// Gives a query's output columns PostgreSQL's names, unique inside Basalt (as `rewrite`
+/// does for a statement's queries), for a query built before it is rewritten.
+pub(crate) fn name_query_columns(query: &mut Query) {
+    name_set_expr(&mut query.body);
+}
+
 fn name_set_expr(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
