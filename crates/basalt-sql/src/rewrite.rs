@@ -70,6 +70,7 @@ pub(crate) fn any_outside_subqueries(e: &Expr, pred: impl Fn(&Expr) -> bool) -> 
 }
 
 pub fn rewrite(stmt: &mut Statement) -> SqlResult<()> {
+    table_queries(stmt);
     crate::cte::check_top_level(stmt)?;
     crate::subscript_assign::rewrite(stmt)?;
     values_integers(stmt);
@@ -218,6 +219,50 @@ pub fn regclass_literals(stmt: &mut Statement, temp_schema: Option<&str>) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// `TABLE t` as a branch of UNION, INTERSECT or EXCEPT (DataFusion plans it only as a
+/// whole query) is `SELECT * FROM t`.
+fn table_queries(stmt: &mut Statement) {
+    struct Tables;
+    impl VisitorMut for Tables {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            fn branches(body: &mut SetExpr) {
+                if let SetExpr::SetOperation { left, right, .. } = body {
+                    for side in [left, right] {
+                        match side.as_mut() {
+                            SetExpr::Table(t) => {
+                                if let Some(query) = select_all(t) {
+                                    **side = SetExpr::Query(Box::new(query));
+                                }
+                            }
+                            other => branches(other),
+                        }
+                    }
+                }
+            }
+            branches(&mut q.body);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(stmt, &mut Tables);
+}
+
+fn select_all(t: &datafusion::sql::sqlparser::ast::Table) -> Option<Query> {
+    let name = t.table_name.as_ref()?;
+    let qualified = match &t.schema_name {
+        Some(schema) => format!(
+            "{}.{}",
+            crate::eval::quote_ident(schema),
+            crate::eval::quote_ident(name)
+        ),
+        None => crate::eval::quote_ident(name),
+    };
+    match crate::session::parse_sql(&format!("SELECT * FROM {qualified}")).ok()?.pop()? {
+        Statement::Query(q) => Some(*q),
+        _ => None,
+    }
 }
 
 /// Integer constants of a VALUES list are `integer` to PostgreSQL when every one in the
