@@ -508,7 +508,7 @@ fn map_text(args: &[ColumnarValue], f: impl Fn(&str) -> Option<i64>) -> DfResult
 
 /// OIDs of the built-in types Basalt has, for `to_regtype` (NULL for any other name, as
 /// PostgreSQL answers for a type that does not exist).
-pub(crate) fn type_oid(name: &str) -> Option<u32> {
+fn type_oid(name: &str) -> Option<u32> {
     let n = name.trim().trim_start_matches("pg_catalog.").to_lowercase();
     Some(match n.as_str() {
         "bool" | "boolean" => 16,

@@ -537,17 +537,43 @@ fn function_by_oid(catalog: &Catalog, oid: i64) -> Option<&basalt_storage::catal
         .find(|f| i64::from(f.oid) == oid)
 }
 
-/// PostgreSQL's name of a type written in a function's declaration (`int` is `integer`).
-fn declared_type_name(written: &str) -> String {
+/// PostgreSQL's name and oid of a type written in a function's declaration, without its
+/// modifier (`int` is `integer`, `varchar(20)` is `character varying`), as PostgreSQL
+/// shows argument and result types.
+fn function_type(written: &str) -> (String, i64) {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
+    let lower = written.trim().to_lowercase();
+    let pseudo = match lower.as_str() {
+        "trigger" => Some(2279),
+        "void" => Some(2278),
+        "record" => Some(RECORD_TYPE_OID),
+        _ => None,
+    };
+    if let Some(oid) = pseudo {
+        return (lower, oid);
+    }
     let parsed = Parser::new(&PostgreSqlDialect {})
         .try_with_sql(written)
         .and_then(|mut p| p.parse_data_type());
     match parsed.map(|dt| crate::types::column_type(&dt)) {
-        Ok(Ok(t)) => t.ty.pg_name(),
-        _ => written.to_lowercase(),
+        Ok(Ok(t)) => {
+            let name = t.ty.pg_name();
+            // `numeric(10,2)[]` is `numeric[]`: the modifier is the text in parentheses.
+            let name = match (name.find('('), name.find(')')) {
+                (Some(open), Some(close)) if open < close => {
+                    format!("{}{}", &name[..open], &name[close + 1..])
+                }
+                _ => name,
+            };
+            (name, pg_type_and_typmod(&t.ty).0)
+        }
+        _ => (lower, 0),
     }
+}
+
+fn declared_type_name(written: &str) -> String {
+    function_type(written).0
 }
 
 /// `pg_get_function_result`: `integer`, `SETOF integer` or `TABLE(a integer, …)`.
@@ -589,15 +615,19 @@ fn function_arguments(f: &basalt_storage::catalog::FunctionDef, defaults: bool) 
     f.args
         .iter()
         .map(|a| {
+            let ty = declared_type_name(&a.ty);
             let mut text = match &a.name {
-                Some(n) => format!("{} {}", crate::pgformat::quote_ident(n), a.type_name),
-                None => a.type_name.clone(),
+                Some(n) => format!("{} {ty}", crate::pgformat::quote_ident(n)),
+                None => ty.clone(),
             };
             if let (true, Some(d)) = (defaults, &a.default) {
                 // A string constant shows with its type, as PostgreSQL deparses it.
-                let quoted = d.len() >= 2 && d.starts_with('\'') && d.ends_with('\'');
+                let quoted = d.len() >= 2
+                    && d.starts_with('\'')
+                    && d.ends_with('\'')
+                    && !d[1..d.len() - 1].replace("''", "").contains('\'');
                 match quoted {
-                    true => text.push_str(&format!(" DEFAULT {d}::{}", a.type_name)),
+                    true => text.push_str(&format!(" DEFAULT {d}::{ty}")),
                     false => text.push_str(&format!(" DEFAULT {d}")),
                 }
             }
@@ -617,16 +647,21 @@ fn function_def(f: &basalt_storage::catalog::FunctionDef) -> String {
         function_arguments(f, true),
         function_result(f),
     );
-    if !f.volatile {
-        out.push_str(" IMMUTABLE");
-        if f.strict {
-            out.push_str(" STRICT");
-        }
-        out.push('\n');
-    } else if f.strict {
-        out.push_str(" STRICT\n");
+    let volatility = match (f.volatile, f.stable) {
+        (true, _) => "",
+        (false, true) => " STABLE",
+        (false, false) => " IMMUTABLE",
+    };
+    let strict = if f.strict { " STRICT" } else { "" };
+    if !volatility.is_empty() || !strict.is_empty() {
+        out.push_str(&format!("{volatility}{strict}\n"));
     }
-    out.push_str(&format!("AS $function${}$function$\n", f.body));
+    // A dollar-quote tag the body does not contain, as PostgreSQL picks it.
+    let mut tag = "$function".to_owned();
+    while f.body.contains(&format!("{tag}$")) {
+        tag.push('x');
+    }
+    out.push_str(&format!("AS {tag}${}{tag}$\n", f.body));
     out
 }
 
@@ -637,21 +672,27 @@ fn proc_rows(catalog: &Catalog) -> Vec<CatalogRow> {
             let arg_types: Vec<String> = f
                 .args
                 .iter()
-                .map(|a| {
-                    crate::functions::type_oid(&a.type_name)
-                        .map_or("0".to_owned(), |o| o.to_string())
-                })
+                .map(|a| function_type(&a.ty).1.to_string())
                 .collect();
+            // `{a,b}`; an unnamed argument's name is empty.
+            let arg_names = f.args.iter().any(|a| a.name.is_some()).then(|| {
+                let names: Vec<String> = f
+                    .args
+                    .iter()
+                    .map(|a| a.name.clone().unwrap_or_else(|| "\"\"".to_owned()))
+                    .collect();
+                format!("{{{}}}", names.join(","))
+            });
             let language = match f.language.as_deref() {
                 Some("plpgsql") => PLPGSQL_LANGUAGE_OID,
                 _ => SQL_LANGUAGE_OID,
             };
             // A function returning TABLE(…) returns `record`s.
             let result = match f.returns.starts_with("TABLE(") {
-                true => "record".to_owned(),
-                false => declared_type_name(&f.returns),
+                true => RECORD_TYPE_OID,
+                false => function_type(&f.returns).1,
             };
-            CatalogRow::from([
+            let mut row = CatalogRow::from([
                 ("oid", int(i64::from(f.oid))),
                 ("proname", text(&f.name)),
                 ("pronamespace", int(namespace_oid(catalog, &f.schema))),
@@ -666,23 +707,28 @@ fn proc_rows(catalog: &Catalog) -> Vec<CatalogRow> {
                 ("proleakproof", boolean(false)),
                 ("proisstrict", boolean(f.strict)),
                 ("proretset", boolean(f.returns_set)),
-                ("provolatile", text(if f.volatile { "v" } else { "i" })),
+                (
+                    "provolatile",
+                    text(match (f.volatile, f.stable) {
+                        (true, _) => "v",
+                        (false, true) => "s",
+                        (false, false) => "i",
+                    }),
+                ),
                 ("proparallel", text("u")),
                 ("pronargs", int(f.args.len() as i64)),
                 (
                     "pronargdefaults",
                     int(f.args.iter().filter(|a| a.default.is_some()).count() as i64),
                 ),
-                (
-                    "prorettype",
-                    int(match result.as_str() {
-                        "record" => RECORD_TYPE_OID,
-                        r => crate::functions::type_oid(r).map_or(0, i64::from),
-                    }),
-                ),
+                ("prorettype", int(result)),
                 ("proargtypes", text(arg_types.join(" "))),
                 ("prosrc", text(&f.body)),
-            ])
+            ]);
+            if let Some(names) = arg_names {
+                row.insert("proargnames", text(names));
+            }
+            row
         })
         .collect()
 }
@@ -1754,4 +1800,58 @@ fn foreign_key_def(
         out.push_str(" INITIALLY DEFERRED");
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_storage::catalog::{FunctionArgDef, FunctionDef};
+
+    fn function(body: &str) -> FunctionDef {
+        FunctionDef {
+            oid: 16_400,
+            schema: "public".into(),
+            name: "f".into(),
+            args: vec![FunctionArgDef {
+                name: Some("n".into()),
+                ty: "NUMERIC(10, 2)".into(),
+                type_name: "numeric(10,2)".into(),
+                default: Some("'1.5'".into()),
+            }],
+            returns: "VARCHAR(20)".into(),
+            returns_set: false,
+            body: body.into(),
+            strict: true,
+            volatile: false,
+            stable: true,
+            language: Some("plpgsql".into()),
+        }
+    }
+
+    #[test]
+    fn function_definitions_read_as_postgresql_prints_them() {
+        let def = function_def(&function("BEGIN RETURN 'x'; END"));
+        assert_eq!(
+            def,
+            "CREATE OR REPLACE FUNCTION public.f(n numeric DEFAULT '1.5'::numeric)\n \
+             RETURNS character varying\n LANGUAGE plpgsql\n STABLE STRICT\n\
+             AS $function$BEGIN RETURN 'x'; END$function$\n"
+        );
+        // A body holding the usual tag gets another one.
+        let def = function_def(&function("SELECT '$function$'"));
+        assert!(
+            def.ends_with("AS $functionx$SELECT '$function$'$functionx$\n"),
+            "{def}"
+        );
+    }
+
+    #[test]
+    fn function_types_drop_their_modifiers() {
+        assert_eq!(
+            function_type("varchar(20)"),
+            ("character varying".into(), 1043)
+        );
+        assert_eq!(function_type("numeric(10,2)[]"), ("numeric[]".into(), 1231));
+        assert_eq!(function_type("trigger"), ("trigger".into(), 2279));
+    }
 }

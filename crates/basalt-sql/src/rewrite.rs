@@ -259,7 +259,10 @@ fn select_all(t: &datafusion::sql::sqlparser::ast::Table) -> Option<Query> {
         ),
         None => crate::eval::quote_ident(name),
     };
-    match crate::session::parse_sql(&format!("SELECT * FROM {qualified}")).ok()?.pop()? {
+    match crate::session::parse_sql(&format!("SELECT * FROM {qualified}"))
+        .ok()?
+        .pop()?
+    {
         Statement::Query(q) => Some(*q),
         _ => None,
     }

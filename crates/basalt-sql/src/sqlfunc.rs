@@ -113,6 +113,7 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         cf.behavior,
         Some(FunctionBehavior::Immutable | FunctionBehavior::Stable)
     );
+    let stable = matches!(cf.behavior, Some(FunctionBehavior::Stable));
     if language.as_deref() == Some("plpgsql") {
         let def = FunctionDef {
             oid: 0,
@@ -125,6 +126,7 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
             language: Some("plpgsql".into()),
             strict,
             volatile,
+            stable,
         };
         return create_plpgsql(s, def, cf.or_replace).await;
     }
@@ -158,6 +160,7 @@ pub async fn create_function(s: &mut Session, cf: CreateFunction) -> SqlResult<O
         language: None,
         strict,
         volatile,
+        stable,
     };
     // PostgreSQL checks the body when the function is created: it must plan with
     // parameters of the declared types.

@@ -416,6 +416,9 @@ pub struct FunctionDef {
     /// STRICT: NULL when an argument is NULL.
     pub strict: bool,
     pub volatile: bool,
+    /// STABLE (not volatile, yet not IMMUTABLE either): shown in the catalogs.
+    #[serde(default)]
+    pub stable: bool,
     /// `plpgsql` for a function written in PL/pgSQL (its body is then the PL/pgSQL
     /// source); `None` for LANGUAGE sql.
     #[serde(default)]
