@@ -1301,50 +1301,26 @@ pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
     ));
     // The functions created in Basalt, for psql's `\df` and `\sf` (NULL for other oids;
     // any function outside `public` and the session's temporary schema is not visible).
-    let e = Arc::clone(engine);
-    ctx.register_udf(TextFn::udf(
-        "pg_get_function_result",
-        Volatility::Stable,
-        move |arrays, _rows| {
-            let catalog = e.catalog();
-            lookup_text(arrays, |oid| {
-                function_by_oid(&catalog, oid).map(function_result)
-            })
-        },
-    ));
-    let e = Arc::clone(engine);
-    ctx.register_udf(TextFn::udf(
-        "pg_get_function_arguments",
-        Volatility::Stable,
-        move |arrays, _rows| {
-            let catalog = e.catalog();
-            lookup_text(arrays, |oid| {
-                function_by_oid(&catalog, oid).map(|f| function_arguments(f, true))
-            })
-        },
-    ));
-    let e = Arc::clone(engine);
-    ctx.register_udf(TextFn::udf(
-        "pg_get_function_identity_arguments",
-        Volatility::Stable,
-        move |arrays, _rows| {
-            let catalog = e.catalog();
-            lookup_text(arrays, |oid| {
-                function_by_oid(&catalog, oid).map(|f| function_arguments(f, false))
-            })
-        },
-    ));
-    let e = Arc::clone(engine);
-    ctx.register_udf(TextFn::udf(
-        "pg_get_functiondef",
-        Volatility::Stable,
-        move |arrays, _rows| {
-            let catalog = e.catalog();
-            lookup_text(arrays, |oid| {
-                function_by_oid(&catalog, oid).map(function_def)
-            })
-        },
-    ));
+    type Describe = fn(&basalt_storage::catalog::FunctionDef) -> String;
+    let describers: [(&'static str, Describe); 4] = [
+        ("pg_get_function_result", function_result),
+        ("pg_get_function_arguments", |f| function_arguments(f, true)),
+        ("pg_get_function_identity_arguments", |f| {
+            function_arguments(f, false)
+        }),
+        ("pg_get_functiondef", function_def),
+    ];
+    for (name, describe) in describers {
+        let e = Arc::clone(engine);
+        ctx.register_udf(TextFn::udf(
+            name,
+            Volatility::Stable,
+            move |arrays, _rows| {
+                let catalog = e.catalog();
+                lookup_text(arrays, |oid| function_by_oid(&catalog, oid).map(describe))
+            },
+        ));
+    }
     // A body written as SQL-standard `BEGIN ATOMIC … END` (prosqlbody): Basalt keeps every
     // body as text (prosrc), so there is none, as PostgreSQL answers for such functions.
     ctx.register_udf(TextFn::udf(
