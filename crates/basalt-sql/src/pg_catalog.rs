@@ -1344,14 +1344,21 @@ pub fn register_functions(ctx: &SessionContext, engine: &Arc<Engine>) {
                 .downcast_ref::<Int64Array>()
                 .ok_or_else(|| DataFusionError::Execution("oid expected".into()))?;
             // Built-in functions (pg_catalog) are visible; Basalt's are in `public` or a
-            // temporary schema.
+            // temporary schema. (Looked up by oid once per call: psql asks for every row of
+            // pg_proc.)
+            let schemas: HashMap<i64, &str> = catalog
+                .functions
+                .values()
+                .flatten()
+                .map(|f| (i64::from(f.oid), f.schema.as_str()))
+                .collect();
             let out: BooleanArray = oids
                 .iter()
                 .map(|o| {
-                    o.map(|oid| match function_by_oid(&catalog, oid) {
-                        Some(f) => {
-                            f.schema == basalt_storage::catalog::DEFAULT_SCHEMA
-                                || f.schema.starts_with(crate::temp::TEMP_SCHEMA_PREFIX)
+                    o.map(|oid| match schemas.get(&oid) {
+                        Some(schema) => {
+                            *schema == basalt_storage::catalog::DEFAULT_SCHEMA
+                                || schema.starts_with(crate::temp::TEMP_SCHEMA_PREFIX)
                         }
                         None => true,
                     })

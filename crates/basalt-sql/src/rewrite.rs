@@ -1632,10 +1632,30 @@ fn pg_interval_text(e: &Expr) -> Option<String> {
     Some(crate::eval::interval_literal(m, d, n))
 }
 
-/// Gives a query's output columns PostgreSQL's names, unique inside Basalt (as `rewrite`
-/// does for a statement's queries), for a query built before it is rewritten.
+/// Gives the output columns of every SELECT in a query (each branch of a set operation,
+/// each subquery) PostgreSQL's names, unique inside Basalt, for a query planned before the
+/// statement around it is rewritten (`SELECT a, b UNION ALL SELECT b, a` of two NULL
+/// arguments would otherwise have two columns named `NULL`).
 pub(crate) fn name_query_columns(query: &mut Query) {
-    name_set_expr(&mut query.body);
+    struct Names;
+    impl VisitorMut for Names {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            fn selects(body: &mut SetExpr) {
+                match body {
+                    SetExpr::Select(select) => name_columns(select),
+                    SetExpr::SetOperation { left, right, .. } => {
+                        selects(left);
+                        selects(right);
+                    }
+                    _ => {}
+                }
+            }
+            selects(&mut q.body);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(query, &mut Names);
 }
 
 fn name_set_expr(body: &mut SetExpr) {

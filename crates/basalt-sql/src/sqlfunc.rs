@@ -828,8 +828,7 @@ fn table_columns(f: &FunctionDef, rows: Query) -> SqlResult<Query> {
             hint: None,
         });
     }
-    // The rows' own column names must be unique to plan (`SELECT a, b` of two NULL
-    // arguments would both be named `NULL`); the table renames them anyway.
+    // The rows' own column names must be unique to plan; the table renames them anyway.
     let mut rows = rows;
     crate::rewrite::name_query_columns(&mut rows);
     let outputs: Vec<String> = (1..=columns.len()).map(|i| format!("__c{i}")).collect();
