@@ -270,64 +270,53 @@ impl SchemaProvider for PgInformationSchema {
     }
 }
 
-/// The columns of `information_schema.columns`, in PostgreSQL 15's order; the numbers are
-/// `cardinal_number`s (bigint here), the others text.
-const INFO_COLUMNS: [&str; 44] = [
-    "table_catalog",
-    "table_schema",
-    "table_name",
-    "column_name",
-    "ordinal_position",
-    "column_default",
-    "is_nullable",
-    "data_type",
-    "character_maximum_length",
-    "character_octet_length",
-    "numeric_precision",
-    "numeric_precision_radix",
-    "numeric_scale",
-    "datetime_precision",
-    "interval_type",
-    "interval_precision",
-    "character_set_catalog",
-    "character_set_schema",
-    "character_set_name",
-    "collation_catalog",
-    "collation_schema",
-    "collation_name",
-    "domain_catalog",
-    "domain_schema",
-    "domain_name",
-    "udt_catalog",
-    "udt_schema",
-    "udt_name",
-    "scope_catalog",
-    "scope_schema",
-    "scope_name",
-    "maximum_cardinality",
-    "dtd_identifier",
-    "is_self_referencing",
-    "is_identity",
-    "identity_generation",
-    "identity_start",
-    "identity_increment",
-    "identity_maximum",
-    "identity_minimum",
-    "identity_cycle",
-    "is_generated",
-    "generation_expression",
-    "is_updatable",
-];
-const INFO_NUMBERS: [&str; 9] = [
-    "ordinal_position",
-    "character_maximum_length",
-    "character_octet_length",
-    "numeric_precision",
-    "numeric_precision_radix",
-    "numeric_scale",
-    "datetime_precision",
-    "interval_precision",
-    "maximum_cardinality",
+/// The columns of `information_schema.columns`, in PostgreSQL 15's order, each marked when
+/// it is a `cardinal_number` (bigint here; the others are text).
+const INFO_COLUMNS: [(&str, bool); 44] = [
+    ("table_catalog", false),
+    ("table_schema", false),
+    ("table_name", false),
+    ("column_name", false),
+    ("ordinal_position", true),
+    ("column_default", false),
+    ("is_nullable", false),
+    ("data_type", false),
+    ("character_maximum_length", true),
+    ("character_octet_length", true),
+    ("numeric_precision", true),
+    ("numeric_precision_radix", true),
+    ("numeric_scale", true),
+    ("datetime_precision", true),
+    ("interval_type", false),
+    ("interval_precision", true),
+    ("character_set_catalog", false),
+    ("character_set_schema", false),
+    ("character_set_name", false),
+    ("collation_catalog", false),
+    ("collation_schema", false),
+    ("collation_name", false),
+    ("domain_catalog", false),
+    ("domain_schema", false),
+    ("domain_name", false),
+    ("udt_catalog", false),
+    ("udt_schema", false),
+    ("udt_name", false),
+    ("scope_catalog", false),
+    ("scope_schema", false),
+    ("scope_name", false),
+    ("maximum_cardinality", true),
+    ("dtd_identifier", false),
+    ("is_self_referencing", false),
+    ("is_identity", false),
+    ("identity_generation", false),
+    ("identity_start", false),
+    ("identity_increment", false),
+    ("identity_maximum", false),
+    ("identity_minimum", false),
+    ("identity_cycle", false),
+    ("is_generated", false),
+    ("generation_expression", false),
+    ("is_updatable", false),
 ];
 
 /// `information_schema.columns`: every column of the tables and views of Basalt's schemas.
@@ -335,8 +324,8 @@ fn info_columns(catalog: &Catalog, views: &[(&ViewDef, Vec<ViewColumn>)]) -> DfR
     let schema: SchemaRef = Arc::new(Schema::new(
         INFO_COLUMNS
             .iter()
-            .map(|c| {
-                let ty = match INFO_NUMBERS.contains(c) {
+            .map(|(c, number)| {
+                let ty = match number {
                     true => DataType::Int64,
                     false => DataType::Utf8,
                 };
@@ -1425,16 +1414,32 @@ fn view_def_udf(catalog: &Catalog, arrays: &[ArrayRef]) -> DfResult<ArrayRef> {
         };
         // (A name written as a constant is resolved as `'name'::regclass` before the call,
         // the session's temporary schema first; here an unqualified name is in `public`.)
-        let in_schema = |s: &str| {
-            catalog
-                .view_by_name(s, name)
-                .map(|v| Some(view_definition(v)))
-                .or_else(|| catalog.table_by_name(s, name).map(|_| None))
-        };
-        let found = in_schema(schema.unwrap_or(basalt_storage::catalog::DEFAULT_SCHEMA));
-        out.push(found.ok_or_else(undefined)?);
+        let schema = schema.unwrap_or(basalt_storage::catalog::DEFAULT_SCHEMA);
+        let oid = relation_oid(catalog, schema, name).ok_or_else(undefined)?;
+        out.push(by_oid(i64::from(oid)));
     }
     Ok(Arc::new(StringArray::from(out)))
+}
+
+/// The oid of the table, view, index or sequence `schema.name` in Basalt's catalog.
+fn relation_oid(catalog: &Catalog, schema: &str, name: &str) -> Option<i32> {
+    let oid = if let Some(t) = catalog.table_by_name(schema, name) {
+        t.oid
+    } else if let Some(v) = catalog.view_by_name(schema, name) {
+        v.oid
+    } else if let Some((_, i)) = catalog.index_by_name(schema, name) {
+        i.oid
+    } else if let Some(q) = catalog.sequences.get(&format!("{schema}.{name}")) {
+        q.oid
+    } else {
+        let pk = catalog.tables.values().find(|t| {
+            t.schema == schema
+                && t.primary_key.is_some()
+                && table_indexes(t).first().is_some_and(|(_, n, ..)| n == name)
+        })?;
+        return i32::try_from(pk_index_oid(pk)).ok();
+    };
+    i32::try_from(oid).ok()
 }
 
 /// PostgreSQL's fixed oids of the system catalogs tools name as `'pg_class'::regclass`.
@@ -1482,25 +1487,7 @@ fn regclass_oid(catalog: &Catalog, args: &[ColumnarValue]) -> DfResult<ColumnarV
             "pg_regclass_oid expects text".into(),
         ));
     };
-    let relation = |schema: &str, name: &str| -> Option<i32> {
-        let oid = if let Some(t) = catalog.table_by_name(schema, name) {
-            t.oid
-        } else if let Some(v) = catalog.view_by_name(schema, name) {
-            v.oid
-        } else if let Some((_, i)) = catalog.index_by_name(schema, name) {
-            i.oid
-        } else if let Some(q) = catalog.sequences.get(&format!("{schema}.{name}")) {
-            q.oid
-        } else {
-            let pk = catalog.tables.values().find(|t| {
-                t.schema == schema
-                    && t.primary_key.is_some()
-                    && table_indexes(t).first().is_some_and(|(_, n, ..)| n == name)
-            })?;
-            return i32::try_from(pk_index_oid(pk)).ok();
-        };
-        i32::try_from(oid).ok()
-    };
+    let relation = |schema: &str, name: &str| relation_oid(catalog, schema, name);
     let system = |name: &str| {
         SYSTEM_CATALOG_OIDS
             .iter()
